@@ -1,0 +1,70 @@
+# make help lists every target. Settings come from the environment or .env
+# (see .env.example): WORKERS=3 make up, or make up WORKERS=3.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+# uv from PATH, or one installed into .tools/ on first use.
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+ENV_FILE := $(wildcard .env)
+RUN := $(UV) run --frozen --no-sync $(if $(ENV_FILE),--env-file .env)
+# compose where a Docker engine answers, local processes otherwise.
+MODE ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+.PHONY: install
+install: .venv/.synced ## Install everything the stack and the tests need into .venv
+
+.PHONY: up
+up: install ## Run the whole stack (MODE=local|compose, WORKERS=N)
+ifeq ($(MODE),compose)
+	$(RUN) python -m services.stack compose-up
+else
+	$(RUN) python -m services.stack up
+endif
+
+.PHONY: down
+down: install ## Stop the stack; running jobs finish first
+ifeq ($(MODE),compose)
+	docker compose down
+else
+	$(RUN) python -m services.stack down
+endif
+
+.PHONY: test
+test: install ## Run every test, the end-to-end ones included
+	$(RUN) pytest
+
+.PHONY: test-fast
+test-fast: install ## Run the tests that need no full stack
+	$(RUN) pytest -m "not e2e"
+
+.PHONY: lint
+lint: install ## Check style and formatting
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+.PHONY: format
+format: install ## Fix formatting and what ruff can fix
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+.PHONY: bench
+bench: install ## Measure throughput and overheads on this machine
+	$(RUN) python -m tests.bench
+
+.PHONY: clean
+clean: ## Remove the virtualenvs and runtime state (.run/)
+	rm -rf .venv .tools .run .pytest_cache .ruff_cache

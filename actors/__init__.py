@@ -1,0 +1,16 @@
+"""Jobs, the broker that carries them, and the store that records what became of them."""
+
+from .broker import Queue, QueueConfig, connect
+from .progress import report_progress
+from .registry import JobCancelled, JobSpec, job, specs
+
+__all__ = [
+    "JobCancelled",
+    "JobSpec",
+    "Queue",
+    "QueueConfig",
+    "connect",
+    "job",
+    "report_progress",
+    "specs",
+]

@@ -1,0 +1,138 @@
+"""The Redis broker, its middleware, and the job store that share one connection pool."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import dramatiq
+import redis
+from dramatiq.brokers import redis as dramatiq_redis
+from dramatiq.common import current_millis
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+
+from . import jobs  # noqa: F401  (declares the jobs that bind() turns into actors)
+from .middleware import Cancellation, JobState
+from .registry import JobSpec, bind, specs
+from .store import JobStore
+
+#: Chance, in a million broker commands, that one also requeues the messages
+#: of workers whose heartbeat stopped. Dramatiq's default (1000) can leave a
+#: dead worker's jobs waiting for minutes on a quiet queue.
+MAINTENANCE_CHANCE = 20_000
+
+
+class RedisBroker(dramatiq_redis.RedisBroker):
+    """Dramatiq's Redis broker, plus enqueueing on a pipeline and dead-letter removal."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._pipeline = threading.local()
+
+    @contextlib.contextmanager
+    def pipelined(self) -> Iterator[redis.client.Pipeline]:
+        """Within the block, ``enqueue`` queues its command on the yielded pipeline.
+
+        The pipeline runs as one transaction when the block ends: everything
+        enqueued in it reaches Redis in one round trip, all or nothing.
+        """
+        with self.client.pipeline(transaction=True) as pipe:
+            self._pipeline.current = pipe
+            try:
+                yield pipe
+            finally:
+                self._pipeline.current = None
+            pipe.execute()
+
+    def _dispatch(self, command):
+        # Dramatiq's own _dispatch, with the client chosen per call so that
+        # enqueue can go through the pipeline of pipelined().
+        dispatch = self.scripts["dispatch"]
+        keys = [self.namespace]
+
+        def do_dispatch(queue_name, *args):
+            args = [
+                command,
+                current_millis(),
+                queue_name,
+                self.broker_id,
+                self.heartbeat_timeout,
+                self.dead_message_ttl,
+                self._should_do_maintenance(command),
+                self._max_unpack_size(),
+                *args,
+            ]
+            client = getattr(self._pipeline, "current", None) or self.client
+            return dispatch(args=args, keys=keys, client=client)
+
+        return do_dispatch
+
+    def remove_dead_letter(self, queue_name: str, redis_message_id: str) -> None:
+        """Take a message out of a queue's dead letters (after it was retried by hand)."""
+        dead_letters = f"{self.namespace}:{queue_name}.XQ"
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.zrem(dead_letters, redis_message_id)
+            pipe.hdel(f"{dead_letters}.msgs", redis_message_id)
+            pipe.execute()
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """What the broker and the store need to know, passed in by whoever builds them."""
+
+    redis_url: str
+    job_retention_seconds: int
+    default_max_retries: int
+    default_min_backoff_ms: int
+    default_time_limit_ms: int
+    heartbeat_timeout_ms: int
+
+
+@dataclass(frozen=True)
+class Queue:
+    broker: RedisBroker
+    store: JobStore
+    actors: dict[str, dramatiq.Actor]
+    specs: dict[str, JobSpec]
+
+
+def connect(config: QueueConfig) -> Queue:
+    """Build the broker with every actor declared on it, and the job store."""
+    client = redis.Redis.from_url(
+        config.redis_url,
+        socket_connect_timeout=2,
+        # Above the longest blocking read the store makes (see JobStore.follow).
+        socket_timeout=30,
+        health_check_interval=15,
+    )
+    store = JobStore(client, retention_seconds=config.job_retention_seconds)
+    broker = RedisBroker(
+        client=client,
+        heartbeat_timeout=config.heartbeat_timeout_ms,
+        maintenance_chance=MAINTENANCE_CHANCE,
+        middleware=[
+            AgeLimit(),
+            TimeLimit(time_limit=config.default_time_limit_ms),
+            ShutdownNotifications(),
+            Callbacks(),
+            Pipelines(),
+            Retries(
+                max_retries=config.default_max_retries,
+                min_backoff=config.default_min_backoff_ms,
+            ),
+            CurrentMessage(),
+            Cancellation(store),
+            JobState(store),
+        ],
+    )
+    return Queue(broker=broker, store=store, actors=bind(broker), specs=specs())

@@ -1,0 +1,58 @@
+"""The jobs this service runs. ``public=True`` ones may be submitted over HTTP."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jinja2
+
+from .progress import report_progress
+from .registry import job
+
+_documents = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=True,
+)
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix; the job ends as "failed" at once."""
+
+
+@job(public=True, max_retries=3)
+def render_document(title: str = "Hello", name: str = "world", message: str = "") -> dict:
+    """Render an HTML document from the given fields; the job behind GET /template."""
+    html = _documents.get_template("document.html").render(
+        title=title,
+        name=name,
+        message=message,
+        rendered_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return {"html": html, "bytes": len(html.encode())}
+
+
+@job(public=True)
+def add(a: float, b: float) -> float:
+    """Add two numbers: the smallest job there is, for trying the API."""
+    return a + b
+
+
+@job(public=True, max_retries=0)
+def count_slowly(to: int = 10, interval: float = 0.5) -> int:
+    """Count to ``to``, one step every ``interval`` seconds, reporting progress."""
+    if to < 1:
+        raise PermanentError("to must be at least 1")
+    for step in range(1, to + 1):
+        time.sleep(interval)
+        report_progress(step / to, f"counted {step} of {to}")
+    return to
+
+
+@job(public=True, max_retries=2, min_backoff=200, max_backoff=1000, throws=PermanentError)
+def fail(message: str = "this job always fails", permanent: bool = False) -> None:
+    """Always fail: retried and then dead-lettered, or failed at once if ``permanent``."""
+    if permanent:
+        raise PermanentError(message)
+    raise RuntimeError(message)

@@ -1,0 +1,82 @@
+"""Stop running jobs that a user cancels.
+
+Each worker process listens on the store's cancellation channel. When the
+cancelled job runs in one of its threads, that thread gets a
+:class:`~actors.registry.JobCancelled` raised in it, the way dramatiq's own
+``TimeLimit`` interrupts jobs. Queued jobs need none of this: the job-state
+middleware skips them when their turn comes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import dramatiq
+import redis
+from dramatiq.logging import get_logger
+from dramatiq.middleware import Middleware
+from dramatiq.threading import raise_thread_exception
+
+from ..registry import JobCancelled
+from ..store import JobStore
+
+
+class Cancellation(Middleware):
+    """Interrupts the thread running a job when that job is cancelled.
+
+    Goes before ``JobState`` in the middleware list, so that a job is known
+    to be running here before its record says "running".
+    """
+
+    def __init__(self, store: JobStore):
+        self.store = store
+        self.logger = get_logger(__name__, type(self))
+        self._running: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._listener: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._listener = threading.Thread(target=self._listen, name="cancellations", daemon=True)
+        self._listener.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stopping.set()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        with self._lock:
+            self._running[message.message_id] = threading.get_ident()
+
+    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
+        self._forget(message.message_id)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        self._forget(message.message_id)
+
+    def _forget(self, job_id: str) -> None:
+        with self._lock:
+            self._running.pop(job_id, None)
+
+    def cancel_if_running(self, job_id: str) -> bool:
+        """Interrupt ``job_id`` if one of this process's threads runs it."""
+        with self._lock:
+            thread_id = self._running.get(job_id)
+            if thread_id is None:
+                return False
+            self.logger.info("Cancelling job %s.", job_id)
+            raise_thread_exception(thread_id, JobCancelled)
+            return True
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with self.store.client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    pubsub.subscribe(self.store.cancellations_channel)
+                    while not self._stopping.is_set():
+                        message = pubsub.get_message(timeout=1.0)
+                        if message is not None:
+                            self.cancel_if_running(message["data"].decode())
+            except redis.RedisError as error:
+                self.logger.warning("Cancellation listener lost Redis (%s); retrying.", error)
+                time.sleep(1)

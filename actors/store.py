@@ -1,0 +1,282 @@
+"""The shared job store: one record per job, its event history, and an index.
+
+Every API instance and every worker talks to the same Redis, so a job
+submitted through one instance is visible, with its state and result,
+through all of them. State changes go through Lua scripts (``lua/``) that
+check the current state and write in one step, and append an event to the
+job's stream, which is what ``?wait=`` and Server-Sent Events read.
+
+Keys, under a namespace (``jobqueue`` by default):
+
+* ``<ns>:job:<id>`` a hash: ``state`` as a plain string, every other field JSON.
+* ``<ns>:job:<id>:events`` a stream of ``{"event": JSON}`` entries.
+* ``<ns>:jobs`` a stream indexing every job, newest last, trimmed by age.
+* ``<ns>:idempotency:<key>`` the id of the job first submitted with that key.
+
+Records of jobs that have ended expire after the retention period; records of
+jobs still to run are kept until they end, so nothing waiting is forgotten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import redis
+
+#: Every state a job can be in, in the order a job usually passes through them.
+STATES = ("queued", "delayed", "running", "retrying", "succeeded", "failed", "cancelled", "dead")
+#: States after which nothing more happens to a job unless someone retries it.
+TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "dead"})
+#: How many events a job's stream keeps (a job reporting progress often keeps the latest).
+EVENTS_PER_JOB = 1000
+#: Fields that describe what a job is rather than what happened to it: kept
+#: out of events.
+_IDENTITY_FIELDS = frozenset(
+    {"id", "actor", "queue", "args", "kwargs", "options", "enqueued_at", "redis_message_id"}
+)
+
+_LUA = Path(__file__).with_name("lua")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class JobStore:
+    """Reads and writes job records in Redis.
+
+    Parameters:
+      client: the Redis client, shared with whoever else needs one.
+      retention_seconds: how long records of ended jobs (and idempotency
+        keys) are kept.
+      namespace: prefix of every key this store writes.
+    """
+
+    def __init__(self, client: redis.Redis, *, retention_seconds: int, namespace: str = "jobqueue"):
+        self.client = client
+        self.retention_seconds = retention_seconds
+        self.namespace = namespace
+        self.cancellations_channel = f"{namespace}:cancellations"
+        self._create = client.register_script((_LUA / "create.lua").read_text())
+        self._transition = client.register_script((_LUA / "transition.lua").read_text())
+
+    # Keys ---------------------------------------------------------------
+
+    def job_key(self, job_id: str) -> str:
+        return f"{self.namespace}:job:{job_id}"
+
+    def events_key(self, job_id: str) -> str:
+        return f"{self.namespace}:job:{job_id}:events"
+
+    @property
+    def index_key(self) -> str:
+        return f"{self.namespace}:jobs"
+
+    def idempotency_key(self, key: str) -> str:
+        return f"{self.namespace}:idempotency:{key}"
+
+    # Writing ------------------------------------------------------------
+
+    def create(
+        self,
+        record: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        client: redis.client.Pipeline | None = None,
+    ) -> tuple[bool, str] | None:
+        """Store a new job's record; return ``(created, job id)``.
+
+        With an ``idempotency_key`` that already names a job, nothing is
+        written and that job's id comes back with ``created`` false. With a
+        pipeline as ``client`` the call is queued and returns None.
+        """
+        job_id = record["id"]
+        keys = [
+            self.job_key(job_id),
+            self.events_key(job_id),
+            self.index_key,
+            self.idempotency_key(idempotency_key) if idempotency_key else "",
+        ]
+        event = {"state": record["state"], "at": record["enqueued_at"]}
+        args = [
+            job_id,
+            json.dumps(_encode_fields(record)),
+            json.dumps(event),
+            self.retention_seconds,
+            f"{now_ms() - self.retention_seconds * 1000}-0",
+            record["actor"],
+            EVENTS_PER_JOB,
+        ]
+        reply = self._create(keys=keys, args=args, client=client or self.client)
+        if client is not None:
+            return None
+        return _decode_create_reply(reply)
+
+    def forget(self, job_id: str, *, idempotency_key: str | None = None) -> None:
+        """Remove a job that could not be enqueued, so that it can be submitted again.
+
+        Best effort: when Redis is unreachable there is nothing to remove from.
+        """
+        keys = [self.job_key(job_id), self.events_key(job_id)]
+        if idempotency_key:
+            keys.append(self.idempotency_key(idempotency_key))
+        with contextlib.suppress(redis.RedisError):
+            self.client.delete(*keys)
+
+    def transition(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        allowed_from: Iterable[str] | None = None,
+        fields: dict[str, Any] | None = None,
+        notify_cancellation: bool = False,
+        create_missing: bool = False,
+    ) -> tuple[bool, str | None]:
+        """Move a job to ``state`` if it is in one of ``allowed_from`` (any, if None).
+
+        Returns ``(applied, state before)``; the state before is None when
+        there is no such job.
+        """
+        fields = dict(fields or {})
+        fields.setdefault("updated_at", now_ms())
+        event = {"state": state, "at": fields["updated_at"]}
+        event.update(
+            (name, value)
+            for name, value in fields.items()
+            if name not in _IDENTITY_FIELDS and name != "updated_at"
+        )
+        ttl = self.retention_seconds if state in TERMINAL_STATES else 0
+        applied, before = self._transition(
+            keys=[self.job_key(job_id), self.events_key(job_id)],
+            args=[
+                state,
+                "*" if allowed_from is None else " ".join(allowed_from),
+                json.dumps(_encode_fields(fields)),
+                json.dumps(event),
+                ttl,
+                self.cancellations_channel if notify_cancellation else "",
+                EVENTS_PER_JOB,
+                "1" if create_missing else "0",
+            ],
+        )
+        before = _text(before)
+        if applied == -1:
+            return False, None
+        return applied == 1, before
+
+    # Reading ------------------------------------------------------------
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job's record, or None if there is no such job (or it expired)."""
+        return _decode_record(self.client.hgetall(self.job_key(job_id)))
+
+    def get_many(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(self.job_key(job_id))
+        return [_decode_record(raw) for raw in pipe.execute()]
+
+    def events(
+        self, job_id: str, *, after: str = "0-0", block_ms: int | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Events of a job after the stream id ``after``, oldest first.
+
+        With ``block_ms``, wait up to that long for one to arrive.
+        """
+        reply = self.client.xread({self.events_key(job_id): after}, block=block_ms, count=100)
+        return [
+            (_text(event_id), json.loads(entry[b"event"]))
+            for _stream, entries in reply or []
+            for event_id, entry in entries
+        ]
+
+    def follow(
+        self, job_id: str, *, after: str = "0-0", block_ms: int, deadline: float
+    ) -> Iterator[tuple[str, dict[str, Any]] | None]:
+        """Yield events as they happen until ``deadline`` (a ``time.monotonic()`` value).
+
+        Yields None each time ``block_ms`` passes quietly, so that a caller
+        streaming to a client can send a keep-alive.
+        """
+        while time.monotonic() < deadline:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            batch = self.events(job_id, after=after, block_ms=max(1, min(block_ms, remaining_ms)))
+            if not batch:
+                yield None
+                continue
+            for event_id, event in batch:
+                after = event_id
+                yield event_id, event
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        actor: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        scan_budget: int = 5000,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Jobs newest first, filtered; returns ``(records, next cursor or None)``.
+
+        The cursor is a position in the index, so pages stay stable while new
+        jobs arrive. At most ``scan_budget`` index entries are read per call;
+        a sparse filter may return a short page with a cursor to go on from.
+        """
+        start = f"({cursor}" if cursor else "+"
+        found: list[dict[str, Any]] = []
+        scanned = 0
+        while scanned < scan_budget:
+            batch = self.client.xrevrange(self.index_key, max=start, min="-", count=200)
+            scanned += len(batch)
+            candidates = [
+                (_text(entry_id), _text(entry[b"id"]))
+                for entry_id, entry in batch
+                if actor is None or _text(entry[b"actor"]) == actor
+            ]
+            records = self.get_many([job_id for _, job_id in candidates])
+            for (entry_id, _job_id), record in zip(candidates, records, strict=True):
+                if record is None or (state is not None and record["state"] != state):
+                    continue
+                found.append(record)
+                if len(found) == limit:
+                    return found, entry_id
+            if len(batch) < 200:
+                return found, None
+            start = f"({_text(batch[-1][0])}"
+        return found, start[1:]
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+
+def _encode_fields(fields: dict[str, Any]) -> dict[str, str]:
+    return {
+        name: value if name == "state" else json.dumps(value, separators=(",", ":"))
+        for name, value in fields.items()
+    }
+
+
+def _decode_record(raw: dict[bytes, bytes]) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    record = {}
+    for name, value in raw.items():
+        name = _text(name)
+        record[name] = _text(value) if name == "state" else json.loads(value)
+    return record
+
+
+def _decode_create_reply(reply: list[Any]) -> tuple[bool, str]:
+    created, job_id = reply
+    return created == 1, _text(job_id)
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,56 @@
+"""The API: an app factory that wires settings, the queue and the resources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import falcon
+import jinja2
+
+import actors
+from services import __version__
+from services.queue import connect
+from services.settings import Settings
+
+from . import errors, openapi
+from .middleware import InstanceHeader, RequestSizeLimit
+from .resources.jobs import Job, JobBatch, JobEvents, JobRetry, Jobs
+from .resources.root import Hello, Liveness, Readiness
+from .resources.template import Template
+from .streams import StreamSlots
+
+
+def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.App:
+    """Build the WSGI app. ``queue`` defaults to one connected as ``settings`` say."""
+    queue = queue or connect(settings)
+    app = falcon.App(
+        middleware=[
+            InstanceHeader(settings.instance_name),
+            RequestSizeLimit(settings.max_request_bytes),
+        ]
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+
+    pages = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=True,
+    )
+    slots = StreamSlots(settings.stream_slots)
+    document = openapi.OpenAPIDocument()
+    routes = [
+        ("/", Hello()),
+        ("/healthz", Liveness()),
+        ("/readyz", Readiness(queue.store)),
+        ("/template", Template(queue, pages)),
+        ("/jobs", Jobs(queue, settings.max_request_bytes)),
+        ("/jobs/batch", JobBatch(queue, settings.max_request_bytes)),
+        ("/jobs/{job_id}", Job(queue, slots, settings.max_wait_seconds)),
+        ("/jobs/{job_id}/retry", JobRetry(queue)),
+        ("/jobs/{job_id}/events", JobEvents(queue, slots)),
+        ("/openapi.json", document),
+    ]
+    for path, resource in routes:
+        app.add_route(path, resource)
+    document.document = openapi.build(routes, title="Job queue", version=__version__)
+    return app

@@ -1,0 +1,53 @@
+"""Every error the API returns is a JSON problem document (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import falcon
+import redis
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait before trying again when Redis is away.
+REDIS_RETRY_AFTER = 5
+
+
+def serialize_problem(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    problem: dict[str, Any] = {
+        "type": "about:blank",
+        "title": error.title,
+        "status": error.status_code,
+    }
+    if error.description:
+        problem["detail"] = error.description
+    resp.content_type = "application/problem+json"
+    resp.media = problem
+
+
+def redis_unavailable(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
+    """A Redis that cannot be reached is a 503 the client may retry, never a 500."""
+    logger.warning("Redis unavailable while serving %s %s: %s", req.method, req.path, error)
+    raise falcon.HTTPServiceUnavailable(
+        title="Service Unavailable",
+        description="the job store is unreachable; nothing was changed, try again shortly",
+        retry_after=REDIS_RETRY_AFTER,
+    )
+
+
+def unexpected(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
+    if isinstance(error, falcon.HTTPError):
+        raise error
+    logger.exception("Unexpected error serving %s %s", req.method, req.path)
+    raise falcon.HTTPInternalServerError(description="an unexpected error occurred")
+
+
+def install(app: falcon.App) -> None:
+    app.set_error_serializer(serialize_problem)
+    app.add_error_handler(Exception, unexpected)
+    app.add_error_handler((redis.ConnectionError, redis.TimeoutError), redis_unavailable)
+
+
+def unprocessable(detail: str) -> falcon.HTTPError:
+    return falcon.HTTPUnprocessableEntity(title="Unprocessable Content", description=detail)

@@ -1,0 +1,128 @@
+"""JSON Schemas of what the API takes and returns.
+
+The same objects validate requests and make up ``/openapi.json``, so the
+published contract and the checks the API makes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from actors.store import STATES
+
+#: Longest delay dramatiq's Redis broker accepts: 7 days, in seconds.
+MAX_DELAY_SECONDS = 7 * 24 * 3600
+
+JOB_OPTIONS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "delay": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": MAX_DELAY_SECONDS,
+            "description": "Seconds to wait before the job may start.",
+        },
+        "max_retries": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100,
+            "description": "How many times a failing job is retried before it is dead.",
+        },
+        "time_limit": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 86400,
+            "description": "Seconds one attempt may run before it is interrupted.",
+        },
+    },
+}
+
+JOB_SUBMISSION = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["actor"],
+    "properties": {
+        "actor": {"type": "string", "minLength": 1, "maxLength": 200},
+        "args": {"type": "array", "maxItems": 100},
+        "kwargs": {"type": "object", "maxProperties": 100},
+        "options": JOB_OPTIONS,
+    },
+}
+
+BATCH_SUBMISSION = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["jobs"],
+    "properties": {
+        "jobs": {"type": "array", "minItems": 1, "maxItems": 500, "items": JOB_SUBMISSION},
+    },
+}
+
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+JOB = {
+    "type": "object",
+    "required": ["id", "actor", "state", "args", "kwargs", "attempts", "links"],
+    "properties": {
+        "id": {"type": "string"},
+        "actor": {"type": "string"},
+        "queue": {"type": ["string", "null"]},
+        "state": {"type": "string", "enum": list(STATES)},
+        "args": {"type": "array"},
+        "kwargs": {"type": "object"},
+        "options": {"type": ["object", "null"]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "enqueued_at": _TIME,
+        "eta": _TIME,
+        "started_at": _TIME,
+        "finished_at": _TIME,
+        "updated_at": _TIME,
+        "progress": {
+            "type": ["object", "null"],
+            "properties": {
+                "value": {"type": "number", "minimum": 0, "maximum": 1},
+                "message": {"type": "string"},
+            },
+        },
+        "result": {},
+        "error": {
+            "type": ["object", "null"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
+        "links": {
+            "type": "object",
+            "properties": {"self": {"type": "string"}, "events": {"type": "string"}},
+        },
+    },
+}
+
+JOB_LIST = {
+    "type": "object",
+    "required": ["jobs", "next_cursor"],
+    "properties": {
+        "jobs": {"type": "array", "items": JOB},
+        "next_cursor": {"type": ["string", "null"]},
+    },
+}
+
+BATCH_RESULT = {
+    "type": "object",
+    "required": ["jobs"],
+    "properties": {"jobs": {"type": "array", "items": JOB}},
+}
+
+PROBLEM = {
+    "type": "object",
+    "required": ["title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+}
+
+STATUS = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string"}},
+}

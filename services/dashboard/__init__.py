@@ -1,0 +1,1 @@
+"""dramatiq-dashboard as a service of its own, routed by Traefik at /admin."""

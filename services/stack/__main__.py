@@ -1,0 +1,80 @@
+"""``python -m services.stack up|down``: run the stack in the foreground, or stop it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+
+from services.settings import SettingsError, load_settings
+
+from .stack import PROJECT_DIR, Stack
+from .supervisor import StackError
+
+RUN_DIR = PROJECT_DIR / ".run"
+PID_FILE = RUN_DIR / "stack.pid"
+
+
+def up() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    stack = Stack(settings, RUN_DIR)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        stack.start()
+    except StackError as error:
+        print(f"the stack did not start: {error}", file=sys.stderr)
+        return 1
+    PID_FILE.write_text(str(os.getpid()))
+    say = stack.supervisor.say
+    say("stack", f"load balancer   {stack.url}/")
+    say("stack", f"job page        {stack.url}/template")
+    say("stack", f"dashboard       {stack.url}/admin/")
+    say("stack", f"admin login     {stack.settings.admin_user} / {stack.settings.admin_password}")
+    say("stack", "Ctrl-C (or make down) stops everything; running jobs finish first.")
+    try:
+        while not stopping.wait(0.5):
+            if exited := stack.supervisor.exited():
+                say("stack", f"{', '.join(exited)} exited; stopping the stack")
+                break
+    finally:
+        stack.stop()
+        PID_FILE.unlink(missing_ok=True)
+    return 0
+
+
+def down() -> int:
+    try:
+        pid = int(PID_FILE.read_text())
+    except (FileNotFoundError, ValueError):
+        print("the stack is not running")
+        return 0
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        PID_FILE.unlink(missing_ok=True)
+        print("the stack is not running")
+        return 0
+    print("stopping the stack; running jobs finish first")
+    while PID_FILE.exists():
+        time.sleep(0.2)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.stack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down"])
+    args = parser.parse_args()
+    return up() if args.command == "up" else down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

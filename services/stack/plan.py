@@ -1,0 +1,111 @@
+"""Which processes make up the local stack, and how each is started.
+
+This is the local twin of ``compose.yml``: one Redis, the workers, an API
+instance per port, the dashboard and Traefik in front.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from services.settings import Settings
+
+from .redis_server import find_server, server_command
+from .supervisor import ProcessSpec
+
+
+def _venv_bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def gunicorn(app: str, *, host: str, port: int, processes: int, threads: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app,
+        f"--bind={host}:{port}",
+        "--worker-class=gthread",
+        f"--workers={processes}",
+        f"--threads={threads}",
+        # Several instances on one host would share one control socket.
+        "--no-control-socket",
+        "--keep-alive=5",
+        "--graceful-timeout=10",
+    ]
+
+
+def redis(settings: Settings, data_dir: Path) -> ProcessSpec:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return ProcessSpec(
+        name="redis",
+        argv=server_command(
+            find_server(), host="127.0.0.1", port=settings.redis_port, data_dir=data_dir
+        ),
+        ready_port=settings.redis_port,
+        stop_timeout=30,
+    )
+
+
+def workers(settings: Settings) -> list[ProcessSpec]:
+    return [
+        ProcessSpec(
+            name=f"worker.{number}",
+            argv=[
+                sys.executable,
+                "-m",
+                "dramatiq",
+                "services.worker",
+                f"--processes={settings.worker_processes}",
+                f"--threads={settings.worker_threads}",
+                f"--worker-shutdown-timeout={settings.worker_shutdown_timeout_ms}",
+            ],
+            # Jobs in hand finish before the worker exits.
+            stop_timeout=settings.worker_shutdown_timeout_ms / 1000 + 15,
+        )
+        for number in range(1, settings.workers + 1)
+    ]
+
+
+def api_instances(settings: Settings) -> list[ProcessSpec]:
+    return [
+        ProcessSpec(
+            name=f"api.{number}",
+            argv=gunicorn(
+                "services.api.wsgi:app",
+                host=settings.bind_host,
+                port=port,
+                processes=settings.api_processes,
+                threads=settings.api_threads,
+            ),
+            env={"INSTANCE_NAME": f"api.{number}"},
+            ready_url=f"http://{settings.bind_host}:{port}/healthz",
+            stop_timeout=20,
+        )
+        for number, port in enumerate(settings.api_ports, start=1)
+    ]
+
+
+def dashboard(settings: Settings) -> ProcessSpec:
+    return ProcessSpec(
+        name="dashboard",
+        argv=gunicorn(
+            "services.dashboard.wsgi:app",
+            host=settings.bind_host,
+            port=settings.dashboard_port,
+            processes=1,
+            threads=4,
+        ),
+        env={"ADMIN_PASSWORD": settings.admin_password},
+        ready_url=f"http://{settings.bind_host}:{settings.dashboard_port}/healthz",
+    )
+
+
+def traefik(settings: Settings, static_config: Path, admin_htpasswd: str) -> ProcessSpec:
+    return ProcessSpec(
+        name="traefik",
+        argv=[_venv_bin("traefik"), f"--configFile={static_config}"],
+        env={"ADMIN_HTPASSWD": admin_htpasswd},
+        ready_url=f"http://127.0.0.1:{settings.traefik_ping_port}/ping",
+    )

@@ -1,0 +1,128 @@
+"""The local stack: everything ``make up`` starts, as one object tests can start too."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import secrets
+import socket
+import sys
+import urllib.request
+from pathlib import Path
+from typing import TextIO
+
+from services.settings import Settings
+
+from . import plan
+from .supervisor import StackError, Supervisor, http_ok, wait_until
+from .traefik import htpasswd, write_config
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+class Stack:
+    """Redis (unless REDIS_URL names one), workers, API instances, dashboard, Traefik.
+
+    Settings without an admin password get a random one, readable as
+    ``stack.settings.admin_password`` once started.
+    """
+
+    def __init__(self, settings: Settings, run_dir: Path, *, log: TextIO = sys.stdout):
+        if not settings.admin_password:
+            settings = dataclasses.replace(settings, admin_password=secrets.token_urlsafe(18))
+        self.settings = settings
+        self.run_dir = run_dir
+        self.lb_port = settings.lb_port
+        env = {**os.environ, **settings.to_env(), "REDIS_URL": settings.effective_redis_url}
+        # Only the dashboard needs the password.
+        env.pop("ADMIN_PASSWORD")
+        self.supervisor = Supervisor(cwd=PROJECT_DIR, log=log, base_env=env)
+
+    @property
+    def url(self) -> str:
+        host = (
+            "localhost"
+            if self.settings.lb_host in ("127.0.0.1", "0.0.0.0")
+            else self.settings.lb_host
+        )
+        return f"http://{host}:{self.lb_port}"
+
+    def start(self) -> None:
+        settings = self.settings
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.lb_port = self._choose_lb_port()
+        ports = [*settings.api_ports, settings.dashboard_port, settings.traefik_ping_port]
+        if not settings.redis_url:
+            ports.append(settings.redis_port)
+        for port in ports:
+            _check_free(settings.bind_host, port)
+        static = write_config(settings, self.run_dir / "traefik", lb_port=self.lb_port)
+        try:
+            if not settings.redis_url:
+                self.supervisor.start(plan.redis(settings, self.run_dir / "redis"))
+            for spec in [
+                *plan.workers(settings),
+                *plan.api_instances(settings),
+                plan.dashboard(settings),
+                plan.traefik(
+                    settings, static, htpasswd(settings.admin_user, settings.admin_password)
+                ),
+            ]:
+                self.supervisor.start(spec)
+            wait_until(
+                lambda: (
+                    http_ok(f"http://127.0.0.1:{self.lb_port}/healthz")
+                    and _status(f"http://127.0.0.1:{self.lb_port}/admin/") == 401
+                ),
+                timeout=30,
+                what="Traefik to route the API and the dashboard",
+            )
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+
+    def _choose_lb_port(self) -> int:
+        """The configured port, or the fallback when a non-root user may not bind it."""
+        settings = self.settings
+        try:
+            _check_free(settings.lb_host, settings.lb_port)
+        except PermissionError:
+            self.supervisor.say(
+                "stack",
+                f"port {settings.lb_port} needs privileges this user lacks; "
+                f"the load balancer listens on {settings.lb_fallback_port} instead "
+                "(set LB_PORT to choose)",
+            )
+            _check_free(settings.lb_host, settings.lb_fallback_port)
+            return settings.lb_fallback_port
+        return settings.lb_port
+
+
+def _check_free(host: str, port: int) -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except PermissionError:
+            raise
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise StackError(
+                    f"port {port} on {host} is in use; stop what uses it or choose another "
+                    "port in .env"
+                ) from None
+            raise
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0

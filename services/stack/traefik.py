@@ -1,0 +1,50 @@
+"""Traefik's configuration for the local stack, rendered from ``traefik/``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import bcrypt
+import jinja2
+
+from services.settings import Settings
+
+#: The project's Traefik configuration: templates and shared dynamic files.
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "traefik"
+
+
+def htpasswd(user: str, password: str) -> str:
+    """A ``user:hash`` line for Traefik's basic auth (bcrypt)."""
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    return f"{user}:{hashed}"
+
+
+def write_config(settings: Settings, run_dir: Path, *, lb_port: int) -> Path:
+    """Write static and dynamic configuration under ``run_dir``; return the static file."""
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(CONFIG_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    dynamic_dir = run_dir / "dynamic"
+    dynamic_dir.mkdir(parents=True, exist_ok=True)
+    for shared in (CONFIG_DIR / "dynamic").glob("*.yml"):
+        shutil.copyfile(shared, dynamic_dir / shared.name)
+    routes = templates.get_template("local/routes.yml.j2").render(
+        host=settings.bind_host,
+        api_ports=settings.api_ports,
+        dashboard_port=settings.dashboard_port,
+    )
+    (dynamic_dir / "routes.yml").write_text(routes)
+    static = run_dir / "traefik.yml"
+    static.write_text(
+        templates.get_template("static.yml.j2").render(
+            lb_host=settings.lb_host,
+            lb_port=lb_port,
+            ping_port=settings.traefik_ping_port,
+            dynamic_dir=dynamic_dir,
+            log_level="ERROR" if settings.log_level == "ERROR" else "WARN",
+        )
+    )
+    return static
