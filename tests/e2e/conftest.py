@@ -1,0 +1,78 @@
+"""The local stack, started on free ports exactly as ``make up`` starts it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from services.settings import Settings
+from services.stack.stack import Stack
+
+from ..support import free_ports
+
+
+def stack_settings(**overrides) -> Settings:
+    lb, api_1, api_2, dashboard, ping, redis_port = free_ports(6)
+    values = {
+        "lb_port": lb,
+        "api_ports": (api_1, api_2),
+        "dashboard_port": dashboard,
+        "traefik_ping_port": ping,
+        "redis_port": redis_port,
+        "workers": 2,
+        "worker_threads": 4,
+        "api_processes": 1,
+        "api_threads": 32,
+        "stream_slots": 24,
+        "default_min_backoff_ms": 100,
+        "admin_password": "e2e-password",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class RunningStack:
+    """A started :class:`Stack` with an HTTP session aimed at its load balancer."""
+
+    def __init__(self, stack: Stack, log_path: Path):
+        self.stack = stack
+        self.log_path = log_path
+        self.url = f"http://127.0.0.1:{stack.lb_port}"
+        self.http = requests.Session()
+        self.admin = (stack.settings.admin_user, stack.settings.admin_password)
+
+    @property
+    def settings(self) -> Settings:
+        return self.stack.settings
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.http.get(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return self.http.post(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    def delete(self, path: str, **kwargs) -> requests.Response:
+        return self.http.delete(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+
+def start_stack(run_dir: Path, settings: Settings) -> RunningStack:
+    """Start a stack whose log goes to ``run_dir/stack.log``; the caller stops it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "stack.log"
+    log = log_path.open("a", buffering=1)
+    stack = Stack(settings, run_dir, log=log)
+    stack.start()
+    return RunningStack(stack, log_path)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> RunningStack:
+    """One stack shared by the end-to-end tests that leave it as they found it."""
+    running = start_stack(tmp_path_factory.mktemp("stack"), stack_settings())
+    try:
+        yield running
+    finally:
+        running.stack.stop()

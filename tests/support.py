@@ -1,0 +1,114 @@
+"""Helpers the tests share: free ports, a real Redis-compatible server, worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+from services.settings import Settings
+from services.stack.redis_server import find_server, server_command
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now (held open together, so they are distinct)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def wait_for(check, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``check`` until it returns something truthy; return that, or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+@contextlib.contextmanager
+def redis_server(data_dir: Path) -> Iterator[str]:
+    """A real Redis-compatible server on a free port; yields its URL."""
+    (port,) = free_ports(1)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        server_command(find_server(), host="127.0.0.1", port=port, data_dir=data_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    try:
+        wait_for(lambda: _pings(client), what="the Redis server")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def settings_for(redis_url: str, **overrides) -> Settings:
+    """Settings pointing at a test Redis, with fast retries and a known password."""
+    values = {
+        "redis_url": redis_url,
+        "default_min_backoff_ms": 100,
+        "admin_password": "test-password",
+        "instance_name": "test",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.contextmanager
+def worker_process(settings: Settings, *, threads: int = 4) -> Iterator[subprocess.Popen]:
+    """A real ``dramatiq services.worker`` process; stopped with one SIGTERM, as the stack does."""
+    env = {**os.environ, **settings.to_env()}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "services.worker",
+            "--processes=1",
+            f"--threads={threads}",
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
