@@ -43,6 +43,14 @@ else
 	$(RUN) python -m services.stack down
 endif
 
+.PHONY: logs
+logs: ## Follow the logs of every service (compose mode; the local stack logs where make up runs)
+ifeq ($(MODE),compose)
+	docker compose logs -f
+else
+	@echo "The local stack logs to the terminal that runs make up; there is nothing to follow here."
+endif
+
 .PHONY: test
 test: install ## Run every test, the end-to-end ones included
 	$(RUN) pytest

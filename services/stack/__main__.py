@@ -1,4 +1,6 @@
-"""``python -m services.stack up|down``: run the stack in the foreground, or stop it."""
+"""``python -m services.stack up|down|compose-up``: run the stack in the foreground, or stop it.
+
+``compose-up`` runs it on Docker instead (see :mod:`.compose`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 
 from services.settings import SettingsError, load_settings
 
+from . import compose
 from .stack import PROJECT_DIR, Stack
 from .supervisor import StackError
 
@@ -71,9 +74,9 @@ def down() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m services.stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("command", choices=["up", "down", "compose-up"])
     args = parser.parse_args()
-    return up() if args.command == "up" else down()
+    return {"up": up, "down": down, "compose-up": compose.up}[args.command]()
 
 
 if __name__ == "__main__":

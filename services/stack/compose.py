@@ -1,0 +1,78 @@
+"""``python -m services.stack compose-up``: the stack on Docker, from ``compose.yml``.
+
+Compose reads ``.env`` itself. What it cannot make are the admin's
+credentials: a password when ADMIN_PASSWORD is unset (printed, as the local
+stack does; there is no default one) and the ``user:hash`` line that Traefik's
+basic auth wants. They go to files under ``.run/compose/``, readable by this
+user only, that ``compose.yml`` gives to the dashboard and to Traefik alone,
+so that later ``docker compose`` commands (``--scale``, ``logs``, ``down``)
+find them too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+from services.settings import Settings, SettingsError, load_settings
+
+from .stack import PROJECT_DIR
+from .traefik import htpasswd
+
+#: Where compose.yml's env_file entries point.
+ENV_DIR = PROJECT_DIR / ".run" / "compose"
+
+
+def env_files(settings: Settings) -> dict[str, dict[str, str]]:
+    """What each file under ``ENV_DIR`` holds: file name to variables."""
+    return {
+        "dashboard.env": {
+            "ADMIN_USER": settings.admin_user,
+            "ADMIN_PASSWORD": settings.admin_password,
+        },
+        "traefik.env": {"ADMIN_HTPASSWD": htpasswd(settings.admin_user, settings.admin_password)},
+    }
+
+
+def write_env_files(settings: Settings, env_dir: Path) -> None:
+    env_dir.mkdir(parents=True, exist_ok=True)
+    env_dir.chmod(0o700)
+    for name, variables in env_files(settings).items():
+        # Single quotes: compose takes the value literally ($ in bcrypt hashes).
+        for variable, value in variables.items():
+            if "'" in value or "\n" in value:
+                raise SettingsError(f"{variable} must not contain a single quote or a line break")
+        text = "".join(f"{variable}='{value}'\n" for variable, value in variables.items())
+        partial = env_dir / f".{name}.partial"
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        partial.replace(env_dir / name)
+
+
+def up() -> int:
+    try:
+        settings = load_settings()
+        if not settings.admin_password:
+            settings = dataclasses.replace(settings, admin_password=secrets.token_urlsafe(18))
+        write_env_files(settings, ENV_DIR)
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    docker = shutil.which("docker")
+    if docker is None:
+        print("docker is not installed; `make up MODE=local` runs the stack without it")
+        return 1
+    port = "" if settings.lb_port == 80 else f":{settings.lb_port}"
+    print(f"load balancer   http://localhost{port}/")
+    print(f"dashboard       http://localhost{port}/admin/")
+    print(f"admin login     {settings.admin_user} / {settings.admin_password}")
+    print("Ctrl-C (or make down) stops everything; running jobs finish first.", flush=True)
+    argv = [docker, "compose", "up", "--build", "--scale", f"worker={settings.workers}"]
+    os.chdir(PROJECT_DIR)
+    os.execv(docker, argv)

@@ -1,0 +1,128 @@
+"""compose.yml passes the official compose binary's validation and the compose-spec schema.
+
+Each validator also gets a broken copy that it must reject, so that neither
+check can pass by not looking.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support import PROJECT_DIR, free_ports, wait_for
+
+from .conftest import COMPOSE_FILE, run_compose
+
+
+def check_jsonschema(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def broken_copy(tmp_path: Path, old: str, new: str) -> Path:
+    text = COMPOSE_FILE.read_text()
+    assert text.count(old) == 1, f"{old!r} is not in compose.yml exactly once"
+    path = tmp_path / "compose.yml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize(
+    "env_file", [".env.example", "/dev/null"], ids=["with-env-example", "defaults"]
+)
+def test_compose_config_is_valid(compose_cli, compose_home, env_file):
+    result = run_compose(compose_cli, "config", "--quiet", home=compose_home, env_file=env_file)
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_config_rejects_a_dependency_on_an_undefined_service(
+    compose_cli, compose_home, tmp_path
+):
+    broken = broken_copy(
+        tmp_path,
+        "    depends_on:\n      api:\n",
+        "    depends_on:\n      cache:\n        condition: service_started\n      api:\n",
+    )
+    result = run_compose(compose_cli, "config", "--quiet", home=compose_home, compose_file=broken)
+    assert result.returncode != 0
+    assert 'undefined service "cache"' in result.stderr
+
+
+def test_compose_file_matches_the_compose_spec_schema():
+    result = check_jsonschema(COMPOSE_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_rejects_an_unknown_service_key(tmp_path):
+    broken = broken_copy(tmp_path, "    stop_grace_period: 11m\n", "    stop_grace_time: 11m\n")
+    result = check_jsonschema(broken)
+    assert result.returncode != 0
+    assert "stop_grace_time" in result.stdout + result.stderr
+
+
+def test_no_compose_override_file_changes_what_is_validated():
+    # compose merges these silently into every command: the checks above
+    # would validate one thing and `docker compose up` run another.
+    for name in ("compose.override.yml", "compose.override.yaml"):
+        assert not (PROJECT_DIR / name).exists(), f"{name} would change what compose runs"
+
+
+def test_traefik_accepts_every_flag_compose_gives_it(resolved_compose, tmp_path):
+    """The real Traefik, the version compose runs, started with compose's command line.
+
+    Traefik rejects an unknown or misspelt option and exits; with these it
+    serves /ping. Only the addresses change, to free ports on loopback.
+    """
+    traefik = Path(sys.executable).parent / "traefik"
+    if not traefik.exists():
+        pytest.skip("no traefik binary (the `local` dependency group) here")
+    web_port, ping_port = free_ports(2)
+    flags = []
+    for flag in resolved_compose["services"]["traefik"]["command"]:
+        if flag.startswith("--entryPoints.web.address="):
+            flag = f"--entryPoints.web.address=127.0.0.1:{web_port}"
+        elif flag.startswith("--entryPoints.ping.address="):
+            flag = f"--entryPoints.ping.address=127.0.0.1:{ping_port}"
+        elif flag.startswith("--providers.file.directory="):
+            flag = f"--providers.file.directory={PROJECT_DIR / 'traefik' / 'dynamic'}"
+        flags.append(flag)
+    log = tmp_path / "traefik.log"
+    with log.open("w") as output:
+        # cwd: a traefik.yml there would be loaded instead of the flags.
+        process = subprocess.Popen(
+            [str(traefik), *flags], cwd=tmp_path, stdout=output, stderr=output
+        )
+    try:
+        wait_for(
+            lambda: process.poll() is not None or _answers(f"http://127.0.0.1:{ping_port}/ping"),
+            timeout=20,
+            what="Traefik's /ping",
+        )
+        assert process.poll() is None, log.read_text()
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert "field not found" not in log.read_text()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
