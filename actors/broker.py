@@ -126,13 +126,16 @@ def connect(config: QueueConfig) -> Queue:
             ShutdownNotifications(),
             Callbacks(),
             Pipelines(),
+            # Before Retries: dramatiq runs after_* hooks in reverse order, so
+            # JobState's after_process_message runs once Retries has decided
+            # whether the message is retried or failed.
+            Cancellation(store),
+            JobState(store),
             Retries(
                 max_retries=config.default_max_retries,
                 min_backoff=config.default_min_backoff_ms,
             ),
             CurrentMessage(),
-            Cancellation(store),
-            JobState(store),
         ],
     )
     return Queue(broker=broker, store=store, actors=bind(broker), specs=specs())

@@ -21,9 +21,10 @@ RUNNABLE_FROM = ("queued", "delayed", "retrying", "running", "failed", "dead")
 class JobState(Middleware):
     """Moves jobs through running, succeeded, retrying, failed, dead.
 
-    Goes after ``Retries`` in the middleware list, so that when a job raises
-    it can tell a retry (the message is requeued) from the end (the message
-    is failed, and dead-lettered).
+    Goes before ``Retries`` in the middleware list: dramatiq calls after_*
+    hooks in reverse order, so when a job raises, Retries has already told a
+    retry (the message is requeued) from the end (the message is failed, and
+    dead-lettered).
     """
 
     def __init__(self, store: JobStore):

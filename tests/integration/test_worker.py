@@ -1,0 +1,105 @@
+"""Enqueued through the API, run by a real worker process, seen through the API again."""
+
+from __future__ import annotations
+
+import re
+
+import falcon.testing
+import pytest
+import redis
+from dramatiq import Message
+
+from services.api.app import create_app
+from tests.support import settings_for, wait_for, worker_process
+
+TERMINAL = {"succeeded", "failed", "cancelled", "dead"}
+
+
+@pytest.fixture
+def client(settings, queue) -> falcon.testing.TestClient:
+    return falcon.testing.TestClient(create_app(settings, queue))
+
+
+@pytest.fixture(scope="module")
+def worker(redis_url):
+    """One real worker process for the module (stopping one takes seconds).
+
+    Each test still starts from an empty Redis (the ``settings`` fixture
+    flushes it) and waits for its own jobs to end.
+    """
+    with worker_process(settings_for(redis_url)) as process:
+        yield process
+
+
+@pytest.fixture(autouse=True)
+def worker_alive(worker):
+    yield
+    assert worker.poll() is None, "the worker process exited"
+
+
+def submit(client, actor: str, **kwargs) -> str:
+    result = client.simulate_post("/jobs", json={"actor": actor, "kwargs": kwargs})
+    assert result.status_code == 202, result.text
+    return result.json["id"]
+
+
+def ended(client, job_id: str, timeout: float = 30) -> dict:
+    def finished():
+        record = client.simulate_get(f"/jobs/{job_id}").json
+        return record if record["state"] in TERMINAL else None
+
+    return wait_for(finished, timeout=timeout, what=f"job {job_id} to end")
+
+
+def dead_letters(redis_url: str) -> list[Message]:
+    raw = redis.Redis.from_url(redis_url).hvals("dramatiq:default.XQ.msgs")
+    return [Message.decode(data) for data in raw]
+
+
+def test_template_job_is_rendered_by_a_worker_and_its_result_is_visible(client, worker):
+    page = client.simulate_get("/template", params={"name": "Ada", "title": "Invoice"})
+    assert page.status_code == 202
+    job_id = re.search(r'<code id="job-id">([^<]+)</code>', page.text).group(1)
+
+    record = ended(client, job_id)
+
+    assert record["state"] == "succeeded", record
+    assert record["attempts"] == 1
+    assert record["error"] is None
+    assert "Dear Ada," in record["result"]["html"]
+    assert "<title>Invoice</title>" in record["result"]["html"]
+    assert record["started_at"] and record["finished_at"]
+    assert record["started_at"] <= record["finished_at"]
+
+
+def test_progress_and_result_of_a_job_are_visible(client, worker):
+    job_id = submit(client, "count_slowly", to=3, interval=0.01)
+
+    record = ended(client, job_id)
+
+    assert record["state"] == "succeeded", record
+    assert record["result"] == 3
+    assert record["progress"] == {"value": 1.0, "message": "counted 3 of 3"}
+
+
+def test_a_failing_job_is_retried_then_dead_lettered(client, worker, settings):
+    job_id = submit(client, "fail", message="boom")
+
+    record = ended(client, job_id)
+
+    # fail allows 2 retries: 3 attempts in all, then the dead-letter queue.
+    assert record["state"] == "dead", record
+    assert record["attempts"] == 3
+    assert record["error"] == {"type": "RuntimeError", "message": "boom"}
+    assert record["result"] is None
+    assert job_id in [message.message_id for message in dead_letters(settings.redis_url)]
+
+
+def test_a_permanent_failure_is_not_retried(client, worker, settings):
+    job_id = submit(client, "fail", message="no use", permanent=True)
+
+    record = ended(client, job_id)
+
+    assert record["state"] == "failed", record
+    assert record["attempts"] == 1
+    assert record["error"] == {"type": "PermanentError", "message": "no use"}

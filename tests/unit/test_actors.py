@@ -1,0 +1,197 @@
+"""The actors' own logic, called as plain functions, and the checks run before one is enqueued."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors import JobCancelled, progress, report_progress
+from actors.jobs import PermanentError, add, count_slowly, fail, render_document
+from actors.registry import JobSpec, specs
+from actors.submission import InvalidJob, JobRequest, check
+
+
+@pytest.fixture
+def reported():
+    """Progress reports of the job run in this thread, as (value, note) pairs."""
+    calls: list[tuple[float, str]] = []
+    progress.install(lambda value, note: calls.append((value, note)))
+    yield calls
+    progress.install(None)
+
+
+# render_document -----------------------------------------------------------
+
+
+def test_render_document_fills_in_the_fields():
+    result = render_document(title="Invoice 7", name="Ada", message="Thanks for your order.")
+
+    html = result["html"]
+    assert "<title>Invoice 7</title>" in html
+    assert "Dear Ada," in html
+    assert "Thanks for your order." in html
+    assert result["bytes"] == len(html.encode())
+
+
+def test_render_document_escapes_the_fields():
+    result = render_document(
+        title="</title><script>alert(1)</script>", name="<b>Ada</b>", message="Tom & Jerry"
+    )
+
+    html = result["html"]
+    assert "<script>" not in html
+    assert "<b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;Ada&lt;/b&gt;" in html
+    assert "Tom &amp; Jerry" in html
+
+
+def test_render_document_counts_bytes_not_characters():
+    result = render_document(name="Zoë 😀")
+
+    assert result["bytes"] == len(result["html"].encode("utf-8"))
+    assert result["bytes"] > len(result["html"])
+
+
+# add, count_slowly, fail ---------------------------------------------------
+
+
+def test_add_adds():
+    assert add(2, 3) == 5
+    assert add(0.5, 0.25) == 0.75
+
+
+def test_count_slowly_reports_each_step(reported):
+    assert count_slowly(to=4, interval=0) == 4
+
+    assert reported == [
+        (0.25, "counted 1 of 4"),
+        (0.5, "counted 2 of 4"),
+        (0.75, "counted 3 of 4"),
+        (1.0, "counted 4 of 4"),
+    ]
+
+
+def test_count_slowly_refuses_to_count_to_nothing_for_good(reported):
+    with pytest.raises(PermanentError, match="at least 1"):
+        count_slowly(to=0, interval=0)
+    assert reported == []
+
+
+def test_count_slowly_stops_when_its_progress_report_says_cancelled(queue):
+    # The job-state middleware's reporter raises JobCancelled when the job
+    # was cancelled; the actor (as bound to the broker) then ends quietly.
+    steps = []
+
+    def reporter(value, note):
+        steps.append(value)
+        if len(steps) == 2:
+            raise JobCancelled()
+
+    progress.install(reporter)
+    try:
+        assert queue.actors["count_slowly"].fn(to=10, interval=0) is None
+    finally:
+        progress.install(None)
+    assert steps == [0.1, 0.2]
+
+
+def test_report_progress_outside_a_worker_does_nothing():
+    progress.install(None)
+    report_progress(0.5, "half way")  # no reporter: no error, nothing to see
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_report_progress_refuses_values_outside_0_to_1(reported, value):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        report_progress(value)
+    assert reported == []
+
+
+def test_fail_raises_a_retryable_error_by_default():
+    with pytest.raises(RuntimeError, match="boom") as raised:
+        fail(message="boom")
+    assert not isinstance(raised.value, PermanentError)
+
+
+def test_fail_raises_a_permanent_error_when_asked():
+    with pytest.raises(PermanentError, match="no use retrying"):
+        fail(message="no use retrying", permanent=True)
+
+
+# Registry and the actors bound to a real broker ------------------------------
+
+
+def test_every_job_is_declared_on_the_default_queue():
+    declared = specs()
+
+    assert {"render_document", "add", "count_slowly", "fail"} <= set(declared)
+    assert declared["render_document"].public
+    assert all(spec.queue == "default" for spec in declared.values())
+
+
+def test_bound_actors_carry_their_retry_policy(queue):
+    fail_actor = queue.actors["fail"]
+    count_actor = queue.actors["count_slowly"]
+
+    assert fail_actor.options["max_retries"] == 2
+    # A permanent error, and a cancellation, end the job without retries.
+    assert PermanentError in fail_actor.options["throws"]
+    assert JobCancelled in fail_actor.options["throws"]
+    assert count_actor.options["max_retries"] == 0
+    assert set(queue.actors) == set(specs())
+    assert {actor.queue_name for actor in queue.actors.values()} == {"default"}
+
+
+# submission.check ----------------------------------------------------------
+
+
+def test_check_accepts_valid_calls():
+    declared = specs()
+
+    check(declared["add"], JobRequest("add", args=[1, 2.5]))
+    check(declared["add"], JobRequest("add", kwargs={"a": 1, "b": 2}))
+    check(declared["render_document"], JobRequest("render_document"))
+    check(declared["count_slowly"], JobRequest("count_slowly", kwargs={"to": 3, "interval": 1}))
+    check(declared["fail"], JobRequest("fail", kwargs={"permanent": True}))
+
+
+def test_check_refuses_an_unknown_job():
+    with pytest.raises(InvalidJob, match="no public job is named 'nope'"):
+        check(None, JobRequest("nope"))
+
+
+def test_check_refuses_a_job_that_is_not_public():
+    secret = JobSpec(fn=lambda: None, name="secret", queue="default", public=False)
+
+    with pytest.raises(InvalidJob, match="no public job is named 'secret'"):
+        check(secret, JobRequest("secret"))
+
+
+@pytest.mark.parametrize(
+    ("request_", "complaint"),
+    [
+        (JobRequest("add", kwargs={"a": 1}), "arguments do not fit add"),
+        (JobRequest("add", args=[1, 2, 3]), "arguments do not fit add"),
+        (JobRequest("add", kwargs={"a": 1, "b": 2, "c": 3}), "arguments do not fit add"),
+        (JobRequest("add", kwargs={"a": "1", "b": 2}), "'a' of add must be float, got str"),
+        (
+            JobRequest("count_slowly", kwargs={"to": 2.5}),
+            "'to' of count_slowly must be int, got float",
+        ),
+        (
+            JobRequest("count_slowly", kwargs={"to": True}),
+            "'to' of count_slowly must be int, got bool",
+        ),
+        (
+            JobRequest("render_document", kwargs={"name": 7}),
+            "'name' of render_document must be str, got int",
+        ),
+        (
+            JobRequest("fail", kwargs={"permanent": "yes"}),
+            "'permanent' of fail must be bool, got str",
+        ),
+    ],
+)
+def test_check_refuses_arguments_that_do_not_fit(request_, complaint):
+    with pytest.raises(InvalidJob, match=complaint):
+        check(specs()[request_.actor], request_)
