@@ -229,6 +229,9 @@ class JobStore:
         jobs arrive. At most ``scan_budget`` index entries are read per call;
         a sparse filter may return a short page with a cursor to go on from.
         """
+        if cursor == "0-0":
+            # Nothing is older than the first possible id (and Redis refuses "(0-0").
+            return [], None
         start = f"({cursor}" if cursor else "+"
         found: list[dict[str, Any]] = []
         scanned = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import dramatiq
 import redis
 
 from .broker import Queue
@@ -80,9 +81,7 @@ def submit(
     job submitted first comes back and nothing new is enqueued.
     """
     check(queue.specs.get(request.actor), request)
-    message = queue.actors[request.actor].message_with_options(
-        args=tuple(request.args), kwargs=request.kwargs, **_message_options(request)
-    )
+    message = _message(queue, request)
     record = new_record(request, message.message_id, message.queue_name)
     created, job_id = queue.store.create(record, idempotency_key=idempotency_key)
     if not created:
@@ -95,13 +94,15 @@ def submit(
     return True, record
 
 
-def _message_options(request: JobRequest) -> dict[str, Any]:
+def _message(queue: Queue, request: JobRequest) -> dramatiq.Message:
     options: dict[str, Any] = {}
     if request.max_retries is not None:
         options["max_retries"] = request.max_retries
     if request.time_limit is not None:
         options["time_limit"] = int(request.time_limit * 1000)
-    return options
+    return queue.actors[request.actor].message_with_options(
+        args=tuple(request.args), kwargs=request.kwargs, **options
+    )
 
 
 def new_record(request: JobRequest, job_id: str, queue_name: str) -> dict[str, Any]:
@@ -135,16 +136,15 @@ def new_record(request: JobRequest, job_id: str, queue_name: str) -> dict[str, A
 def submit_many(queue: Queue, requests: list[JobRequest]) -> list[dict[str, Any]]:
     """Record and enqueue many jobs in one round trip; all are accepted or none.
 
-    Every request is checked before anything is written.
+    Every request is checked before anything is written; the error names
+    the one that does not fit, by its position.
     """
-    for request in requests:
-        check(queue.specs.get(request.actor), request)
-    messages = [
-        queue.actors[request.actor].message_with_options(
-            args=tuple(request.args), kwargs=request.kwargs, **_message_options(request)
-        )
-        for request in requests
-    ]
+    for index, request in enumerate(requests):
+        try:
+            check(queue.specs.get(request.actor), request)
+        except InvalidJob as error:
+            raise InvalidJob(f"jobs/{index}: {error}") from None
+    messages = [_message(queue, request) for request in requests]
     records = [
         new_record(request, message.message_id, message.queue_name)
         for request, message in zip(requests, messages, strict=True)
@@ -186,13 +186,7 @@ def retry(queue: Queue, job_id: str) -> tuple[bool, str | None]:
         max_retries=options.get("max_retries"),
         time_limit=options.get("time_limit"),
     )
-    message = (
-        queue.actors[record["actor"]]
-        .message_with_options(
-            args=tuple(request.args), kwargs=request.kwargs, **_message_options(request)
-        )
-        .copy(message_id=job_id)
-    )
+    message = _message(queue, request).copy(message_id=job_id)
     try:
         queue.broker.enqueue(message)
     except redis.RedisError:

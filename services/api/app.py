@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
 import falcon
@@ -30,6 +32,13 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ]
     )
     app.req_options.strip_url_path_trailing_slash = True
+    # Escaped to ASCII: a string holding a lone surrogate (valid as a JSON
+    # escape, not as UTF-8) must not turn a response into a 500.
+    json_handler = falcon.media.JSONHandler(dumps=functools.partial(json.dumps, ensure_ascii=True))
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    # Error documents are application/problem+json; without a handler of
+    # their own Falcon cannot serialize them and answers 415 instead.
+    app.resp_options.media_handlers[errors.PROBLEM_JSON] = json_handler
     errors.install(app)
 
     pages = jinja2.Environment(

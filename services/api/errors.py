@@ -10,6 +10,7 @@ import redis
 
 logger = logging.getLogger(__name__)
 
+PROBLEM_JSON = "application/problem+json"
 #: Seconds a client is asked to wait before trying again when Redis is away.
 REDIS_RETRY_AFTER = 5
 
@@ -22,7 +23,7 @@ def serialize_problem(req: falcon.Request, resp: falcon.Response, error: falcon.
     }
     if error.description:
         problem["detail"] = error.description
-    resp.content_type = "application/problem+json"
+    resp.content_type = PROBLEM_JSON
     resp.media = problem
 
 

@@ -95,6 +95,36 @@ JOB = {
     },
 }
 
+#: One change in a job's life: what an event of ``/jobs/{id}/events`` carries.
+#: Times here are milliseconds since the epoch, as the store keeps them.
+JOB_EVENT = {
+    "type": "object",
+    "required": ["state", "at"],
+    "properties": {
+        "state": {"type": "string", "enum": list(STATES)},
+        "at": {"type": "integer"},
+        "progress": JOB["properties"]["progress"],
+        "error": JOB["properties"]["error"],
+        "result": {},
+    },
+}
+
+#: One Server-Sent Event, described the way OpenAPI 3.2's ``itemSchema``
+#: describes an event stream: schemathesis checks each event against it.
+JOB_SSE_EVENT = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+-[0-9]+$"},
+        "event": {"type": "string", "enum": ["state", "progress"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": JOB_EVENT,
+        },
+    },
+}
+
 JOB_LIST = {
     "type": "object",
     "required": ["jobs", "next_cursor"],

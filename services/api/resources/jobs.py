@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -25,7 +26,10 @@ from ..views import job_view
 KEEPALIVE_SECONDS = 15
 #: How long one event stream lasts; EventSource reconnects with Last-Event-ID.
 STREAM_SECONDS = 300
-_CURSOR = re.compile(r"^\d+-\d+$")
+#: A Redis stream id: what cursors and Last-Event-ID are.
+_CURSOR = re.compile(r"^[0-9]+-[0-9]+$")
+#: Each half of a stream id is an unsigned 64-bit number.
+_MAX_ID_PART = 2**64 - 1
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _BODY_ERRORS = {
     "400": problem("The body is not valid JSON, or a header is invalid"),
@@ -35,18 +39,53 @@ _BODY_ERRORS = {
 }
 
 
+def _stream_id(value: str) -> str | None:
+    """``value`` as a stream id Redis accepts, or None; Redis refuses the rest with an error."""
+    if not _CURSOR.fullmatch(value):
+        return None
+    parts = [int(part) for part in value.split("-")]
+    if any(part > _MAX_ID_PART for part in parts):
+        return None
+    return "-".join(map(str, parts))
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float; one too large for a float would come back as Infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is out of range")
+    return value
+
+
+def _ends(queue: Queue, job_id: str, event_id: str, event: dict[str, Any]) -> bool:
+    """Whether ``event`` ends the job: a final state with nothing after it.
+
+    A retried job's history holds an earlier end, and then its new run.
+    """
+    return event["state"] in TERMINAL_STATES and not queue.store.events(job_id, after=event_id)
+
+
 def read_json(req: falcon.Request, schema: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     """The request's JSON body, checked against ``schema``; every failure is a clear 4xx."""
-    if req.content_type is None or req.content_type.split(";")[0].strip() != "application/json":
+    media_type = (req.content_type or "").split(";")[0].strip().lower()  # case-insensitive
+    if media_type != "application/json":
         raise falcon.HTTPUnsupportedMediaType(description="send the body as application/json")
-    raw = req.bounded_stream.read(max_bytes + 1)
+    # Falcon's bounded stream reads nothing without a Content-Length; a
+    # chunked body is read from the server's own stream when the server ends
+    # it (gunicorn does), still no further than one byte past the limit.
+    chunked = req.content_length is None and req.env.get("wsgi.input_terminated")
+    raw = (req.stream if chunked else req.bounded_stream).read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise falcon.HTTPContentTooLarge(
             description=f"request bodies are limited to {max_bytes} bytes"
         )
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+        body = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
+    except (ValueError, RecursionError) as error:
         raise falcon.HTTPBadRequest(
             title="Malformed JSON", description=f"the body is not valid JSON: {error}"
         ) from None
@@ -149,7 +188,7 @@ class Jobs:
             )
         limit = req.get_param_as_int("limit", min_value=1, max_value=200, default=50)
         cursor = req.get_param("cursor")
-        if cursor is not None and not _CURSOR.match(cursor):
+        if cursor is not None and (cursor := _stream_id(cursor)) is None:
             raise falcon.HTTPBadRequest(
                 title="Invalid parameter", description="cursor must be a next_cursor value"
             )
@@ -243,7 +282,7 @@ class Job:
     def _wait(self, job_id: str, seconds: float) -> dict[str, Any]:
         deadline = time.monotonic() + seconds
         for item in self.queue.store.follow(job_id, block_ms=1000, deadline=deadline):
-            if item is not None and item[1]["state"] in TERMINAL_STATES:
+            if item is not None and _ends(self.queue, job_id, *item):
                 break
         return self._find(job_id)
 
@@ -309,7 +348,11 @@ class JobEvents:
             "responses": {
                 "200": {
                     "description": "An event stream: `state` and `progress` events",
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    "content": {"text/event-stream": {"schema": schemas.JOB_SSE_EVENT}},
+                },
+                "204": {
+                    "description": "The job has ended and the client has every event"
+                    " (EventSource stops reconnecting)"
                 },
                 "400": problem("Last-Event-ID is not an event id"),
                 "404": problem("No such job"),
@@ -322,13 +365,19 @@ class JobEvents:
         self.slots = slots
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        if self.queue.store.get(job_id) is None:
+        record = self.queue.store.get(job_id)
+        if record is None:
             raise falcon.HTTPNotFound(description=f"no job {job_id} (or it has expired)")
-        after = req.get_header("Last-Event-ID") or "0-0"
-        if not _CURSOR.match(after):
+        after = _stream_id(req.get_header("Last-Event-ID") or "0-0")
+        if after is None:
             raise falcon.HTTPBadRequest(
                 title="Invalid header", description="Last-Event-ID must be an event id"
             )
+        if record["state"] in TERMINAL_STATES and not self.queue.store.events(job_id, after=after):
+            # An EventSource reconnecting after the last event would otherwise
+            # hold a stream slot for nothing; 204 tells it to stop.
+            resp.status = falcon.HTTP_204
+            return
         resp.content_type = "text/event-stream"
         resp.cache_control = ["no-cache"]
         # Tell proxies that buffer by default (nginx) to pass events on at once.
@@ -349,5 +398,5 @@ class JobEvents:
             kind = "progress" if "progress" in event and event["state"] == "running" else "state"
             data = json.dumps(event, separators=(",", ":"))
             yield f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode()
-            if event["state"] in TERMINAL_STATES:
+            if _ends(self.queue, job_id, event_id, event):
                 return

@@ -1,0 +1,537 @@
+"""The jobs API in process: a real Redis behind it, no worker unless a test starts one.
+
+Every error a client can provoke comes back with its status and a problem+json
+body that names the problem, and nothing is enqueued by a refused request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import redis
+from falcon import testing
+
+from actors.registry import JobSpec
+from services.api.app import create_app
+
+from ..support import wait_for, worker_process
+
+PROBLEM = "application/problem+json"
+#: Where dramatiq's Redis broker keeps the ids of messages waiting to run (and delayed).
+READY = "dramatiq:default"
+DELAYED = "dramatiq:default.DQ"
+DEAD = "dramatiq:default.XQ"
+
+
+@pytest.fixture
+def client(settings, queue) -> testing.TestClient:
+    return testing.TestClient(create_app(settings, queue))
+
+
+@pytest.fixture
+def r(clean_redis) -> redis.Redis:
+    return redis.Redis.from_url(clean_redis)
+
+
+def submit(client, actor="add", args=(1, 2), headers=None, **body):
+    return client.simulate_post(
+        "/jobs", json={"actor": actor, "args": list(args), **body}, headers=headers
+    )
+
+
+def assert_problem(result, status: int, *details: str) -> dict:
+    """The response is a problem document for ``status`` whose detail says each of ``details``."""
+    assert result.status_code == status, result.text
+    assert result.headers["content-type"] == PROBLEM
+    body = json.loads(result.text)
+    assert body["status"] == status
+    assert body["title"]
+    for detail in details:
+        assert detail in body.get("detail", ""), body
+    return body
+
+
+def nothing_enqueued(r: redis.Redis) -> bool:
+    return r.llen(READY) == 0 and r.llen(DELAYED) == 0 and not r.keys("jobqueue:job:*")
+
+
+# Submitting -----------------------------------------------------------------
+
+
+def test_submit_answers_202_with_the_record_and_where_to_find_it(client, r):
+    result = submit(client, args=(2, 3), options={"max_retries": 1, "time_limit": 5})
+
+    assert result.status_code == 202
+    job = result.json
+    assert result.headers["location"] == f"/jobs/{job['id']}"
+    assert job["state"] == "queued"
+    assert (job["actor"], job["args"], job["kwargs"], job["attempts"]) == ("add", [2, 3], {}, 0)
+    assert job["options"] == {"delay": 0, "max_retries": 1, "time_limit": 5}
+    assert job["enqueued_at"] and job["started_at"] is None and job["result"] is None
+    # The message is on the broker, and the record is readable at Location.
+    assert r.llen(READY) == 1
+    assert client.simulate_get(result.headers["location"]).json == job
+
+
+def test_a_delayed_job_is_recorded_as_delayed_until_its_eta(client, r):
+    job = submit(client, options={"delay": 30}).json
+
+    assert job["state"] == "delayed"
+    assert job["eta"] > job["enqueued_at"]
+    assert r.llen(DELAYED) == 1 and r.llen(READY) == 0
+
+
+TOO_BIG = 1 << 20  # the default max_request_bytes
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "detail"),
+    [
+        pytest.param(
+            {"body": '{"actor": "add", ', "content_type": "application/json"},
+            400,
+            "not valid JSON",
+            id="malformed-json",
+        ),
+        pytest.param(
+            {"body": '{"actor": "add", "args": [NaN, 1]}', "content_type": "application/json"},
+            400,
+            "NaN",
+            id="nan-is-not-json",
+        ),
+        pytest.param(
+            {"body": '{"actor": "add", "args": [1e400, 1]}', "content_type": "application/json"},
+            400,
+            "out of range",
+            id="number-out-of-range",
+        ),
+        pytest.param(
+            {"body": "[" * 100_000, "content_type": "application/json"},
+            400,
+            "not valid JSON",
+            id="nested-too-deep",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1, 2]}, "headers": {"Idempotency-Key": "a b"}},
+            400,
+            "Idempotency-Key",
+            id="bad-idempotency-key",
+        ),
+        pytest.param(
+            {"body": '{"actor": "add"}', "content_type": "text/plain"},
+            415,
+            "application/json",
+            id="text-plain",
+        ),
+        pytest.param({"body": '{"actor": "add"}'}, 415, "application/json", id="no-content-type"),
+        pytest.param(
+            {"body": " " * (TOO_BIG + 1), "content_type": "application/json"},
+            413,
+            f"{TOO_BIG} bytes",
+            id="content-length-over-limit",
+        ),
+        pytest.param(
+            {
+                "body": json.dumps({"actor": "add", "args": [1, 2], "kwargs": {}}).ljust(
+                    TOO_BIG + 10
+                ),
+                "content_type": "application/json",
+                # A chunked body: no Content-Length, the server ends the stream.
+                "extras": {"CONTENT_LENGTH": "", "wsgi.input_terminated": True},
+            },
+            413,
+            f"{TOO_BIG} bytes",
+            id="chunked-body-over-limit",
+        ),
+        pytest.param(
+            {"json": {"actor": "nope"}}, 422, "no public job is named 'nope'", id="unknown"
+        ),
+        pytest.param({"json": []}, 422, "is not of type 'object'", id="body-not-object"),
+        pytest.param({"json": {"args": [1, 2]}}, 422, "'actor' is a required", id="no-actor"),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1, 2], "extra": 1}},
+            422,
+            "'extra' was unexpected",
+            id="unknown-field",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1, 2, 3]}},
+            422,
+            "arguments do not fit add",
+            id="too-many-args",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1]}}, 422, "missing a required", id="missing-arg"
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1], "kwargs": {"b": 2, "c": 3}}},
+            422,
+            "unexpected keyword argument 'c'",
+            id="unknown-kwarg",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": ["1", 2]}},
+            422,
+            "argument 'a' of add must be float, got str",
+            id="str-for-float",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [True, 2]}},
+            422,
+            "must be float, got bool",
+            id="bool-for-float",
+        ),
+        pytest.param(
+            {"json": {"actor": "count_slowly", "kwargs": {"to": 1.5}}},
+            422,
+            "argument 'to' of count_slowly must be int, got float",
+            id="float-for-int",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": {"a": 1}}},
+            422,
+            "args: {'a': 1} is not of type 'array'",
+            id="args-not-array",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1, 2], "options": {"delay": -1}}},
+            422,
+            "options/delay",
+            id="negative-delay",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1, 2], "options": {"delay": 8 * 24 * 3600}}},
+            422,
+            "options/delay",
+            id="delay-over-7-days",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1, 2], "options": {"max_retries": "3"}}},
+            422,
+            "options/max_retries",
+            id="max-retries-not-int",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1, 2], "options": {"time_limit": 0}}},
+            422,
+            "options/time_limit",
+            id="zero-time-limit",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1, 2], "options": {"retries": 3}}},
+            422,
+            "'retries' was unexpected",
+            id="unknown-option",
+        ),
+    ],
+)
+def test_a_refused_submission_says_why_and_enqueues_nothing(
+    client, r, request_kwargs, status, detail
+):
+    assert_problem(client.simulate_post("/jobs", **request_kwargs), status, detail)
+    assert nothing_enqueued(r)
+
+
+def test_a_job_that_is_not_public_cannot_be_submitted(settings, queue, r):
+    """A declared job not marked public exists on the broker but is refused over HTTP."""
+
+    def internal_cleanup() -> None:
+        """Housekeeping no client may start."""
+
+    spec = JobSpec(internal_cleanup, "internal_cleanup", "default", public=False)
+    private = dataclasses.replace(queue, specs={**queue.specs, "internal_cleanup": spec})
+    client = testing.TestClient(create_app(settings, private))
+
+    result = client.simulate_post("/jobs", json={"actor": "internal_cleanup"})
+
+    assert_problem(result, 422, "no public job is named 'internal_cleanup'")
+    assert nothing_enqueued(r)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/json "]
+)
+def test_json_is_recognised_with_parameters_and_in_any_case(client, r, content_type):
+    result = client.simulate_post(
+        "/jobs", body='{"actor": "add", "args": [1, 2]}', content_type=content_type
+    )
+    assert result.status_code == 202, result.text
+
+
+def test_a_chunked_body_within_the_limit_is_read(client, r):
+    """Without Content-Length the body is still read (gunicorn ends chunked input)."""
+    result = client.simulate_post(
+        "/jobs",
+        body=json.dumps({"actor": "add", "args": [1, 2]}),
+        content_type="application/json",
+        extras={"CONTENT_LENGTH": "", "wsgi.input_terminated": True},
+    )
+
+    assert result.status_code == 202, result.text
+    assert r.llen(READY) == 1
+
+
+def test_a_lone_surrogate_in_a_string_is_kept_not_a_server_error(client):
+    """JSON may escape a lone surrogate; the record must still come back as JSON."""
+    result = client.simulate_post(
+        "/jobs",
+        body='{"actor": "render_document", "kwargs": {"title": "\\ud800"}}',
+        content_type="application/json",
+    )
+
+    assert result.status_code == 202, result.text
+    assert json.loads(result.text)["kwargs"] == {"title": "\ud800"}
+
+
+# Idempotency ----------------------------------------------------------------
+
+
+def test_the_same_idempotency_key_returns_the_first_job_and_enqueues_once(client, r):
+    key = {"Idempotency-Key": "order-42"}
+    first = submit(client, args=(1, 2), headers=key)
+    again = submit(client, args=(1, 2), headers=key)
+    # Even with a different body, the key names the first job.
+    different = submit(client, args=(5, 5), headers=key)
+
+    assert first.status_code == 202
+    assert again.status_code == 200 and different.status_code == 200
+    assert again.json["id"] == different.json["id"] == first.json["id"]
+    assert different.json["args"] == [1, 2]
+    assert again.headers["location"] == first.headers["location"]
+    assert r.llen(READY) == 1
+    # A refused request does not use up its key.
+    assert_problem(submit(client, args=("x", 1), headers={"Idempotency-Key": "k2"}), 422)
+    assert submit(client, headers={"Idempotency-Key": "k2"}).status_code == 202
+    assert r.llen(READY) == 2
+    # Another key is another job.
+    assert submit(client, headers={"Idempotency-Key": "order-43"}).status_code == 202
+    assert r.llen(READY) == 3
+
+
+# Batches --------------------------------------------------------------------
+
+
+def test_a_batch_enqueues_every_job(client, r):
+    result = client.simulate_post(
+        "/jobs/batch",
+        json={
+            "jobs": [
+                {"actor": "add", "args": [1, 2]},
+                {"actor": "count_slowly", "kwargs": {"to": 2}},
+                {"actor": "add", "args": [3, 4], "options": {"delay": 60}},
+            ]
+        },
+    )
+
+    assert result.status_code == 202, result.text
+    jobs = result.json["jobs"]
+    assert [(j["actor"], j["state"]) for j in jobs] == [
+        ("add", "queued"),
+        ("count_slowly", "queued"),
+        ("add", "delayed"),
+    ]
+    assert len({j["id"] for j in jobs}) == 3
+    assert r.llen(READY) == 2 and r.llen(DELAYED) == 1
+    for job in jobs:
+        assert client.simulate_get(f"/jobs/{job['id']}").json["state"] == job["state"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "detail"),
+    [
+        ({"actor": "nope"}, "jobs/1: no public job is named 'nope'"),
+        ({"actor": "add", "args": ["x", 1]}, "jobs/1: argument 'a' of add must be float"),
+        ({"actor": "add", "options": {"delay": -1}}, "jobs/1/options/delay"),
+    ],
+)
+def test_a_batch_with_one_invalid_job_enqueues_none(client, r, bad, detail):
+    body = {"jobs": [{"actor": "add", "args": [1, 2]}, bad, {"actor": "add", "args": [3, 4]}]}
+
+    assert_problem(client.simulate_post("/jobs/batch", json=body), 422, detail)
+    assert nothing_enqueued(r)
+    assert client.simulate_get("/jobs").json["jobs"] == []
+
+
+def test_an_empty_batch_is_refused(client, r):
+    assert_problem(client.simulate_post("/jobs/batch", json={"jobs": []}), 422, "jobs")
+    assert_problem(client.simulate_post("/jobs/batch", body="{}", content_type="text/plain"), 415)
+
+
+# Reading, listing -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/jobs/no-such-job"),
+        ("DELETE", "/jobs/no-such-job"),
+        ("POST", "/jobs/no-such-job/retry"),
+        ("GET", "/jobs/no-such-job/events"),
+    ],
+)
+def test_an_unknown_job_is_404(client, method, path):
+    assert_problem(client.simulate_request(method, path), 404, "no job no-such-job")
+
+
+def test_list_is_newest_first_filtered_and_paginated(client):
+    ids = [submit(client, args=(n, n)).json["id"] for n in range(5)]
+    slow = submit(client, "count_slowly", args=(3,)).json["id"]
+    client.simulate_delete(f"/jobs/{ids[1]}")
+    newest_first = [slow, *reversed(ids)]
+
+    page = client.simulate_get("/jobs")
+    assert page.status_code == 200
+    assert [j["id"] for j in page.json["jobs"]] == newest_first
+
+    by_actor = client.simulate_get("/jobs", params={"actor": "count_slowly"}).json["jobs"]
+    assert [j["id"] for j in by_actor] == [slow]
+    cancelled = client.simulate_get("/jobs", params={"state": "cancelled"}).json["jobs"]
+    assert [(j["id"], j["state"]) for j in cancelled] == [(ids[1], "cancelled")]
+    both = client.simulate_get("/jobs", params={"state": "queued", "actor": "add"}).json
+    assert [j["id"] for j in both["jobs"]] == [ids[4], ids[3], ids[2], ids[0]]
+
+    # Pages of two, followed by cursor; a job submitted meanwhile does not shift them.
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.simulate_get("/jobs", params=params).json
+        assert len(page["jobs"]) <= 2
+        seen += [j["id"] for j in page["jobs"]]
+        if len(seen) == 2:
+            submit(client, args=(9, 9))
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == newest_first
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ({"state": "sleeping"}, "state must be one of"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "201"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"cursor": "abc"}, "cursor"),
+        ({"cursor": "18446744073709551616-0"}, "cursor"),
+        ({"cursor": "1-1\n"}, "cursor"),
+        ({"cursor": "\u0661-1"}, "cursor"),
+    ],
+)
+def test_bad_list_parameters_are_400(client, params, detail):
+    assert_problem(client.simulate_get("/jobs", params=params), 400, detail)
+
+
+def test_a_cursor_from_the_far_end_gives_an_empty_page(client):
+    submit(client)
+    page = client.simulate_get("/jobs", params={"cursor": "0-0"})
+    assert page.status_code == 200
+    assert page.json == {"jobs": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("wait", ["-1", "soon", "61", "inf"])
+def test_bad_wait_is_400(client, wait):
+    job_id = submit(client).json["id"]
+    assert_problem(client.simulate_get(f"/jobs/{job_id}", params={"wait": wait}), 400, "wait")
+
+
+def test_wait_answers_with_the_record_when_the_time_is_up(client):
+    """No worker runs it, so the job is still queued when the wait ends."""
+    job_id = submit(client).json["id"]
+
+    result = client.simulate_get(f"/jobs/{job_id}", params={"wait": "0.5"})
+
+    assert result.status_code == 200
+    assert result.json["state"] == "queued"
+
+
+# Cancelling, retrying -------------------------------------------------------
+
+
+def test_cancelling_a_queued_job_then_again_is_409(client):
+    job_id = submit(client).json["id"]
+
+    cancelled = client.simulate_delete(f"/jobs/{job_id}")
+    assert cancelled.status_code == 200
+    assert cancelled.json["state"] == "cancelled"
+    assert cancelled.json["finished_at"] is not None
+
+    assert_problem(client.simulate_delete(f"/jobs/{job_id}"), 409, "already ended: cancelled")
+    assert client.simulate_get(f"/jobs/{job_id}").json["state"] == "cancelled"
+
+
+def test_a_delayed_job_can_be_cancelled(client):
+    job_id = submit(client, options={"delay": 60}).json["id"]
+    assert client.simulate_delete(f"/jobs/{job_id}").json["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("cancel_first", [False, True])
+def test_retrying_a_job_that_is_not_failed_or_dead_is_409(client, r, cancel_first):
+    job_id = submit(client).json["id"]
+    if cancel_first:
+        client.simulate_delete(f"/jobs/{job_id}")
+    state = "cancelled" if cancel_first else "queued"
+
+    assert_problem(client.simulate_post(f"/jobs/{job_id}/retry"), 409, f"job {job_id} is {state}")
+    assert client.simulate_get(f"/jobs/{job_id}").json["state"] == state
+    assert r.llen(READY) == 1
+
+
+def test_a_worker_skips_a_job_cancelled_while_queued(settings, client, r):
+    cancelled = submit(client, args=(1, 1)).json["id"]
+    client.simulate_delete(f"/jobs/{cancelled}")
+    after = submit(client, args=(2, 2)).json["id"]
+
+    with worker_process(settings, threads=1):
+        done = client.simulate_get(f"/jobs/{after}", params={"wait": 30}).json
+        assert done["state"] == "succeeded" and done["result"] == 4
+        # The cancelled job's message was taken off the queue, and dropped.
+        wait_for(lambda: r.llen(READY) == 0, what="the worker to take every message")
+
+    record = client.simulate_get(f"/jobs/{cancelled}").json
+    assert record["state"] == "cancelled"
+    assert (record["started_at"], record["attempts"], record["result"]) == (None, 0, None)
+    assert r.zcard(DEAD) == 0
+
+
+# Events ---------------------------------------------------------------------
+
+
+def parse_events(text: str) -> list[dict]:
+    events = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "data" in fields:
+            events.append({**fields, "data": json.loads(fields["data"])})
+    return events
+
+
+def test_events_of_an_ended_job_replay_and_resume_after_last_event_id(client):
+    job_id = submit(client).json["id"]
+    client.simulate_delete(f"/jobs/{job_id}")
+
+    result = client.simulate_get(f"/jobs/{job_id}/events")
+    assert result.status_code == 200
+    assert result.headers["content-type"] == "text/event-stream"
+    events = parse_events(result.text)
+    assert [(e["event"], e["data"]["state"]) for e in events] == [
+        ("state", "queued"),
+        ("state", "cancelled"),
+    ]
+
+    resumed = client.simulate_get(
+        f"/jobs/{job_id}/events", headers={"Last-Event-ID": events[0]["id"]}
+    )
+    assert [e["id"] for e in parse_events(resumed.text)] == [events[1]["id"]]
+    # Resuming after the last event of an ended job: nothing more will come.
+    done = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": events[1]["id"]})
+    assert (done.status_code, done.text) == (204, "")
+
+
+def test_a_bad_last_event_id_is_400(client):
+    job_id = submit(client).json["id"]
+    for bad in ("yesterday", "99999999999999999999-0"):
+        result = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": bad})
+        assert_problem(result, 400, "Last-Event-ID")
