@@ -41,6 +41,11 @@ class JobSpec:
 
 _specs: dict[str, JobSpec] = {}
 
+#: Priority lanes, most urgent first, with the dramatiq actor priority each
+#: lane's messages get (lower runs first).
+PRIORITIES = {"high": 0, "normal": 10, "low": 20}
+DEFAULT_PRIORITY = "normal"
+
 
 def job(*, public: bool = False, queue: str = "default", **options: Any):
     """Declare a function as a job.
@@ -63,21 +68,48 @@ def specs() -> dict[str, JobSpec]:
     return dict(_specs)
 
 
+def lane(name: str, priority: str) -> str:
+    """The actor (and queue) name of a job, or of a queue, in a priority lane.
+
+    Normal priority is the plain name, so that messages sent the ordinary
+    dramatiq way land in the normal lane.
+    """
+    return name if priority == DEFAULT_PRIORITY else f"{name}-{priority}"
+
+
+def job_name(actor_name: str) -> str:
+    """The job an actor runs, whatever its lane: ``add-high`` runs ``add``."""
+    for priority in PRIORITIES:
+        base = actor_name.removesuffix(f"-{priority}")
+        if base != actor_name and base in _specs:
+            return base
+    return actor_name
+
+
 def bind(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
-    """Declare every job as an actor on ``broker``; return the actors by name."""
+    """Declare every job as an actor on ``broker``, once per priority lane.
+
+    Each lane is a queue of its own (``default``, ``default-high``, ...), so a
+    worker fetches from every lane at once however long the others are; among
+    the messages it holds, its threads take the most urgent lane first.
+    Returns the actors by name (see :func:`lane`).
+    """
     actors = {}
     for spec in _specs.values():
         throws = spec.options.get("throws") or ()
         throws = throws if isinstance(throws, tuple) else (throws,)
         options = {**spec.options, "throws": (JobCancelled, *throws)}
-        actors[spec.name] = dramatiq.Actor(
-            _cancellable(spec.fn),
-            broker=broker,
-            actor_name=spec.name,
-            queue_name=spec.queue,
-            priority=0,
-            options=options,
-        )
+        run = _cancellable(spec.fn)
+        for priority, rank in PRIORITIES.items():
+            name = lane(spec.name, priority)
+            actors[name] = dramatiq.Actor(
+                run,
+                broker=broker,
+                actor_name=name,
+                queue_name=lane(spec.queue, priority),
+                priority=rank,
+                options=options,
+            )
     return actors
 
 

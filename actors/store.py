@@ -249,7 +249,8 @@ class JobStore:
                     continue
                 found.append(record)
                 if len(found) == limit:
-                    return found, entry_id
+                    older = self.client.xrevrange(self.index_key, max=f"({entry_id}", count=1)
+                    return found, entry_id if older else None
             if len(batch) < 200:
                 return found, None
             start = f"({_text(batch[-1][0])}"

@@ -14,7 +14,7 @@ import dramatiq
 import redis
 
 from .broker import Queue
-from .registry import JobSpec
+from .registry import DEFAULT_PRIORITY, JobSpec, lane
 from .store import now_ms
 
 #: Annotations the submission checks arguments against; others are accepted as given.
@@ -42,6 +42,8 @@ class JobRequest:
     max_retries: int | None = None
     #: Seconds the job may run before it is interrupted.
     time_limit: float | None = None
+    #: The lane: "high", "normal" or "low" (see registry.PRIORITIES).
+    priority: str = DEFAULT_PRIORITY
 
 
 def check(spec: JobSpec | None, request: JobRequest) -> None:
@@ -100,7 +102,7 @@ def _message(queue: Queue, request: JobRequest) -> dramatiq.Message:
         options["max_retries"] = request.max_retries
     if request.time_limit is not None:
         options["time_limit"] = int(request.time_limit * 1000)
-    return queue.actors[request.actor].message_with_options(
+    return queue.actors[lane(request.actor, request.priority)].message_with_options(
         args=tuple(request.args), kwargs=request.kwargs, **options
     )
 
@@ -120,6 +122,7 @@ def new_record(request: JobRequest, job_id: str, queue_name: str) -> dict[str, A
             "delay": request.delay,
             "max_retries": request.max_retries,
             "time_limit": request.time_limit,
+            "priority": request.priority,
         },
         "attempts": 0,
         "enqueued_at": enqueued_at,
@@ -185,6 +188,7 @@ def retry(queue: Queue, job_id: str) -> tuple[bool, str | None]:
         kwargs=record["kwargs"],
         max_retries=options.get("max_retries"),
         time_limit=options.get("time_limit"),
+        priority=options.get("priority") or DEFAULT_PRIORITY,
     )
     message = _message(queue, request).copy(message_id=job_id)
     try:

@@ -9,7 +9,7 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
 from .. import progress
-from ..registry import JobCancelled
+from ..registry import JobCancelled, job_name
 from ..store import JobStore, now_ms
 
 #: A job may (re)start from these states. Not from "cancelled" (the user
@@ -38,7 +38,7 @@ class JobState(Middleware):
             allowed_from=RUNNABLE_FROM,
             fields={
                 "id": job_id,
-                "actor": message.actor_name,
+                "actor": job_name(message.actor_name),
                 "queue": message.queue_name.removesuffix(".DQ"),
                 "args": list(message.args),
                 "kwargs": message.kwargs,

@@ -6,6 +6,7 @@ published contract and the checks the API makes cannot drift apart.
 
 from __future__ import annotations
 
+from actors.registry import DEFAULT_PRIORITY, PRIORITIES
 from actors.store import STATES
 
 #: Longest delay dramatiq's Redis broker accepts: 7 days, in seconds.
@@ -32,6 +33,16 @@ JOB_OPTIONS = {
             "exclusiveMinimum": 0,
             "maximum": 86400,
             "description": "Seconds one attempt may run before it is interrupted.",
+        },
+        "priority": {
+            "type": "string",
+            "enum": list(PRIORITIES),
+            "default": DEFAULT_PRIORITY,
+            "description": (
+                "The lane the job waits in. Each lane is a queue of its own: a high job "
+                "never waits behind a backlog of normal ones, and a worker with a free "
+                "thread takes high before normal before low."
+            ),
         },
     },
 }

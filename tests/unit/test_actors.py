@@ -6,7 +6,7 @@ import pytest
 
 from actors import JobCancelled, progress, report_progress
 from actors.jobs import PermanentError, add, count_slowly, fail, render_document
-from actors.registry import JobSpec, specs
+from actors.registry import PRIORITIES, JobSpec, job_name, lane, specs
 from actors.submission import InvalidJob, JobRequest, check
 
 
@@ -138,8 +138,18 @@ def test_bound_actors_carry_their_retry_policy(queue):
     assert PermanentError in fail_actor.options["throws"]
     assert JobCancelled in fail_actor.options["throws"]
     assert count_actor.options["max_retries"] == 0
-    assert set(queue.actors) == set(specs())
-    assert {actor.queue_name for actor in queue.actors.values()} == {"default"}
+    # Every job in every priority lane, each lane a queue of its own.
+    assert set(queue.actors) == {
+        lane(name, priority) for name in specs() for priority in PRIORITIES
+    }
+    assert queue.actors["add-high"].queue_name == "default-high"
+    assert queue.actors["add-high"].priority < queue.actors["add"].priority
+    assert queue.actors["add"].priority < queue.actors["add-low"].priority
+    assert {actor.queue_name for actor in queue.actors.values()} == {
+        "default",
+        "default-high",
+        "default-low",
+    }
 
 
 # submission.check ----------------------------------------------------------
@@ -195,3 +205,13 @@ def test_check_refuses_a_job_that_is_not_public():
 def test_check_refuses_arguments_that_do_not_fit(request_, complaint):
     with pytest.raises(InvalidJob, match=complaint):
         check(specs()[request_.actor], request_)
+
+
+def test_lane_actors_run_the_job_they_name():
+    assert lane("add", "normal") == "add"
+    assert lane("add", "high") == "add-high"
+    assert job_name("add-high") == "add"
+    assert job_name("add-low") == "add"
+    assert job_name("add") == "add"
+    # Only a declared job's lanes are stripped.
+    assert job_name("unknown-high") == "unknown-high"

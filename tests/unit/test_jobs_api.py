@@ -68,7 +68,7 @@ def test_submit_answers_202_with_the_record_and_where_to_find_it(client, r):
     assert result.headers["location"] == f"/jobs/{job['id']}"
     assert job["state"] == "queued"
     assert (job["actor"], job["args"], job["kwargs"], job["attempts"]) == ("add", [2, 3], {}, 0)
-    assert job["options"] == {"delay": 0, "max_retries": 1, "time_limit": 5}
+    assert job["options"] == {"delay": 0, "max_retries": 1, "time_limit": 5, "priority": "normal"}
     assert job["enqueued_at"] and job["started_at"] is None and job["result"] is None
     # The message is on the broker, and the record is readable at Location.
     assert r.llen(READY) == 1
@@ -224,6 +224,12 @@ TOO_BIG = 1 << 20  # the default max_request_bytes
             422,
             "'retries' was unexpected",
             id="unknown-option",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1, 2], "options": {"priority": "urgent"}}},
+            422,
+            "options/priority",
+            id="unknown-priority",
         ),
     ],
 )
@@ -397,7 +403,8 @@ def test_list_is_newest_first_filtered_and_paginated(client):
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
         page = client.simulate_get("/jobs", params=params).json
-        assert len(page["jobs"]) <= 2
+        # No cursor leads past the last job to an empty page.
+        assert 1 <= len(page["jobs"]) <= 2
         seen += [j["id"] for j in page["jobs"]]
         if len(seen) == 2:
             submit(client, args=(9, 9))
@@ -477,6 +484,47 @@ def test_retrying_a_job_that_is_not_failed_or_dead_is_409(client, r, cancel_firs
     assert_problem(client.simulate_post(f"/jobs/{job_id}/retry"), 409, f"job {job_id} is {state}")
     assert client.simulate_get(f"/jobs/{job_id}").json["state"] == state
     assert r.llen(READY) == 1
+
+
+def test_priority_puts_a_job_in_its_lane(client, r):
+    high = submit(client, options={"priority": "high"})
+    low = submit(client, options={"priority": "low"})
+    normal = submit(client)
+
+    assert high.status_code == low.status_code == normal.status_code == 202
+    assert high.json["options"]["priority"] == "high"
+    assert normal.json["options"]["priority"] == "normal"
+    assert (r.llen(READY + "-high"), r.llen(READY), r.llen(READY + "-low")) == (1, 1, 1)
+
+
+def test_a_free_worker_thread_takes_high_before_normal_before_low(settings, client, r):
+    # One thread, busy with a job, while a job waits in every lane: when the
+    # thread frees up, the lanes are served most urgent first, whatever the
+    # order they were submitted in.
+    busy = submit(client, actor="count_slowly", args=(), kwargs={"to": 1, "interval": 3})
+    with worker_process(settings, threads=1):
+        wait_for(
+            lambda: client.simulate_get(f"/jobs/{busy.json['id']}").json["state"] == "running",
+            timeout=30,
+            what="the worker to start the blocking job",
+        )
+        # Each takes a moment, so that their start times tell their order.
+        lanes = {
+            submit(
+                client,
+                actor="count_slowly",
+                args=(),
+                kwargs={"to": 1, "interval": 0.2},
+                options={"priority": priority},
+            ).json["id"]: priority
+            for priority in ("low", "normal", "high")
+        }
+        records = [
+            client.simulate_get(f"/jobs/{job_id}", params={"wait": 30}).json for job_id in lanes
+        ]
+    assert {record["state"] for record in records} == {"succeeded"}
+    records.sort(key=lambda record: record["started_at"])
+    assert [lanes[record["id"]] for record in records] == ["high", "normal", "low"]
 
 
 def test_a_worker_skips_a_job_cancelled_while_queued(settings, client, r):

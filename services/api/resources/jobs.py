@@ -13,6 +13,7 @@ import falcon
 import jsonschema
 
 from actors import Queue
+from actors.registry import DEFAULT_PRIORITY
 from actors.store import STATES, TERMINAL_STATES
 from actors.submission import InvalidJob, JobRequest, retry, submit, submit_many
 
@@ -106,6 +107,7 @@ def job_request(body: dict[str, Any]) -> JobRequest:
         delay=options.get("delay", 0),
         max_retries=options.get("max_retries"),
         time_limit=options.get("time_limit"),
+        priority=options.get("priority", DEFAULT_PRIORITY),
     )
 
 
