@@ -53,10 +53,14 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.lb_port = self._choose_lb_port()
         ports = [*settings.api_ports, settings.dashboard_port, settings.traefik_ping_port]
-        if not settings.redis_url:
-            ports.append(settings.redis_port)
         for port in ports:
             _check_free(settings.bind_host, port)
+        if not settings.redis_url:
+            _check_free(
+                "127.0.0.1",
+                settings.redis_port,
+                hint="or set REDIS_URL to use the Redis that listens there",
+            )
         static = write_config(settings, self.run_dir / "traefik", lb_port=self.lb_port)
         try:
             if not settings.redis_url:
@@ -102,7 +106,7 @@ class Stack:
         return settings.lb_port
 
 
-def _check_free(host: str, port: int) -> None:
+def _check_free(host: str, port: int, hint: str = "or choose another port in .env") -> None:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -112,8 +116,7 @@ def _check_free(host: str, port: int) -> None:
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 raise StackError(
-                    f"port {port} on {host} is in use; stop what uses it or choose another "
-                    "port in .env"
+                    f"port {port} on {host} is in use; stop what uses it, {hint}"
                 ) from None
             raise
 
