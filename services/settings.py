@@ -47,6 +47,8 @@ class Settings:
     stream_slots: int = 48
     max_request_bytes: int = 1 << 20
     max_wait_seconds: int = 60
+    # How long one event stream lasts before the browser reconnects (and resumes).
+    stream_seconds: int = 300
 
     # Workers.
     workers: int = 1

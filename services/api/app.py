@@ -56,7 +56,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/jobs/batch", JobBatch(queue, settings.max_request_bytes)),
         ("/jobs/{job_id}", Job(queue, slots, settings.max_wait_seconds)),
         ("/jobs/{job_id}/retry", JobRetry(queue)),
-        ("/jobs/{job_id}/events", JobEvents(queue, slots)),
+        ("/jobs/{job_id}/events", JobEvents(queue, slots, settings.stream_seconds)),
         ("/openapi.json", document),
     ]
     for path, resource in routes:

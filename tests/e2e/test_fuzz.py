@@ -23,28 +23,14 @@ MAX_EXAMPLES = 50
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path):
     # A stack of its own: fuzzed jobs (a count_slowly with a huge count, say)
     # must not tie up the workers the other end-to-end tests share. A short
-    # ?wait= limit keeps generated waits on jobs that never end short; longer
-    # ones are refused with a documented 400.
-    stack = start_stack(tmp_path / "stack", stack_settings(max_wait_seconds=2))
+    # ?wait= limit keeps generated waits on jobs that never end short (longer
+    # ones are refused with a documented 400), and so does a short lifetime
+    # for event streams, which would otherwise follow such jobs for minutes.
+    stack = start_stack(tmp_path / "stack", stack_settings(max_wait_seconds=2, stream_seconds=3))
     try:
-        run = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "schemathesis"),
-                "run",
-                f"{stack.url}/openapi.json",
-                "--checks=not_a_server_error,response_schema_conformance",
-                f"--max-examples={MAX_EXAMPLES}",
-                "--workers=2",
-                "--request-timeout=60",
-                "--generation-database=none",
-                "--no-color",
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
+        run = fuzz(stack.url, tmp_path)
+        if crashed_without_findings(run):
+            run = fuzz(stack.url, tmp_path)
     finally:
         stack.stack.stop()
 
@@ -53,3 +39,39 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path):
     selected = re.search(r"Operations:\s+(\d+) selected / (\d+) total", run.stdout)
     assert selected, run.stdout
     assert selected[1] == selected[2] and int(selected[1]) >= 10, run.stdout
+
+
+def crashed_without_findings(run: subprocess.CompletedProcess) -> bool:
+    """Schemathesis itself failed while generating, and found nothing wrong with the API.
+
+    Seen once in CI: Hypothesis describing a lambda hit CPython 3.11's "AST
+    constructor recursion depth mismatch" bug. Such a run gets one more try;
+    a finding is never retried away.
+    """
+    return (
+        run.returncode != 0
+        and "Runtime Error" in run.stdout
+        and "FAILURES" not in run.stdout
+        and " failed" not in run.stdout
+    )
+
+
+def fuzz(url: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{url}/openapi.json",
+            "--checks=not_a_server_error,response_schema_conformance",
+            f"--max-examples={MAX_EXAMPLES}",
+            "--workers=2",
+            "--request-timeout=60",
+            "--generation-database=none",
+            "--no-color",
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )

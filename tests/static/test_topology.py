@@ -38,7 +38,7 @@ def local(tmp_path_factory) -> dict:
     started: list[ProcessSpec] = []
     with pytest.MonkeyPatch.context() as patch:
         # No process starts and no port is probed: only the plan is recorded.
-        patch.setattr(stack_module, "_check_free", lambda host, port: None)
+        patch.setattr(stack_module, "_check_free", lambda host, port, **_: None)
         patch.setattr(stack_module, "wait_until", lambda *args, **kwargs: None)
         stack = Stack(DEFAULTS, run_dir)
         patch.setattr(stack.supervisor, "start", started.append)

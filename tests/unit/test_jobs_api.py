@@ -578,6 +578,17 @@ def test_events_of_an_ended_job_replay_and_resume_after_last_event_id(client):
     assert (done.status_code, done.text) == (204, "")
 
 
+def test_the_stream_of_a_job_still_waiting_ends_after_stream_seconds(settings, queue):
+    client = testing.TestClient(create_app(dataclasses.replace(settings, stream_seconds=1), queue))
+    job_id = submit(client).json["id"]
+
+    # No worker: the job stays queued, and the stream ends anyway, so that
+    # the browser reconnects (with Last-Event-ID) instead of holding a thread.
+    result = client.simulate_get(f"/jobs/{job_id}/events")
+    assert result.status_code == 200
+    assert [e["data"]["state"] for e in parse_events(result.text)] == ["queued"]
+
+
 def test_a_bad_last_event_id_is_400(client):
     job_id = submit(client).json["id"]
     for bad in ("yesterday", "99999999999999999999-0"):

@@ -100,6 +100,7 @@ def test_to_env_round_trips_through_load_settings():
         stream_slots=4,
         max_request_bytes=4096,
         max_wait_seconds=5,
+        stream_seconds=6,
         workers=4,
         worker_processes=2,
         worker_threads=3,

@@ -25,8 +25,6 @@ from ..views import job_view
 
 #: How often an event stream says it is still there when nothing happens.
 KEEPALIVE_SECONDS = 15
-#: How long one event stream lasts; EventSource reconnects with Last-Event-ID.
-STREAM_SECONDS = 300
 #: A Redis stream id: what cursors and Last-Event-ID are.
 _CURSOR = re.compile(r"^[0-9]+-[0-9]+$")
 #: Each half of a stream id is an unsigned 64-bit number.
@@ -362,9 +360,11 @@ class JobEvents:
         }
     }
 
-    def __init__(self, queue: Queue, slots: StreamSlots):
+    def __init__(self, queue: Queue, slots: StreamSlots, stream_seconds: int):
         self.queue = queue
         self.slots = slots
+        #: How long one stream lasts; EventSource reconnects with Last-Event-ID.
+        self.stream_seconds = stream_seconds
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         record = self.queue.store.get(job_id)
@@ -388,7 +388,7 @@ class JobEvents:
 
     def _events(self, job_id: str, after: str) -> Iterator[bytes]:
         yield b"retry: 1000\n\n"
-        deadline = time.monotonic() + STREAM_SECONDS
+        deadline = time.monotonic() + self.stream_seconds
         follow = self.queue.store.follow(
             job_id, after=after, block_ms=KEEPALIVE_SECONDS * 1000, deadline=deadline
         )
