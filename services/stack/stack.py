@@ -41,12 +41,11 @@ class Stack:
 
     @property
     def url(self) -> str:
-        host = (
-            "localhost"
-            if self.settings.lb_host in ("127.0.0.1", "0.0.0.0")
-            else self.settings.lb_host
-        )
-        return f"http://{host}:{self.lb_port}"
+        """Where a browser on this machine reaches the load balancer."""
+        host = self.settings.lb_host
+        if host in ("127.0.0.1", "0.0.0.0"):
+            host = "localhost"
+        return f"http://{host}" if self.lb_port == 80 else f"http://{host}:{self.lb_port}"
 
     def start(self) -> None:
         settings = self.settings
