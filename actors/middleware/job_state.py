@@ -122,8 +122,9 @@ def _declared_permanent(
 
 
 def _jsonable(result: Any) -> Any:
+    """``result`` if it is JSON (NaN and infinities are not), else its repr."""
     try:
-        json.dumps(result)
+        json.dumps(result, allow_nan=False)
     except (TypeError, ValueError):
         return repr(result)
     return result

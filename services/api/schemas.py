@@ -6,7 +6,7 @@ published contract and the checks the API makes cannot drift apart.
 
 from __future__ import annotations
 
-from actors.registry import DEFAULT_PRIORITY, PRIORITIES
+from actors.registry import DEFAULT_PRIORITY, PRIORITIES, specs
 from actors.store import STATES
 
 #: Longest delay dramatiq's Redis broker accepts: 7 days, in seconds.
@@ -52,7 +52,11 @@ JOB_SUBMISSION = {
     "additionalProperties": False,
     "required": ["actor"],
     "properties": {
-        "actor": {"type": "string", "minLength": 1, "maxLength": 200},
+        "actor": {
+            "type": "string",
+            "enum": sorted(name for name, spec in specs().items() if spec.public),
+            "description": "A public job; its arguments must fit its signature.",
+        },
         "args": {"type": "array", "maxItems": 100},
         "kwargs": {"type": "object", "maxProperties": 100},
         "options": JOB_OPTIONS,

@@ -26,7 +26,11 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path):
     # ?wait= limit keeps generated waits on jobs that never end short (longer
     # ones are refused with a documented 400), and so does a short lifetime
     # for event streams, which would otherwise follow such jobs for minutes.
-    stack = start_stack(tmp_path / "stack", stack_settings(max_wait_seconds=2, stream_seconds=3))
+    stack = start_stack(
+        tmp_path / "stack",
+        # Fuzzed jobs may sleep for ages: stopping the stack does not wait for them.
+        stack_settings(max_wait_seconds=2, stream_seconds=3, worker_shutdown_timeout_ms=1000),
+    )
     try:
         run = fuzz(stack.url, tmp_path)
         if crashed_without_findings(run):
@@ -44,16 +48,12 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path):
 def crashed_without_findings(run: subprocess.CompletedProcess) -> bool:
     """Schemathesis itself failed while generating, and found nothing wrong with the API.
 
-    Seen once in CI: Hypothesis describing a lambda hit CPython 3.11's "AST
-    constructor recursion depth mismatch" bug. Such a run gets one more try;
-    a finding is never retried away.
+    Seen here while generating test cases, before any request: Hypothesis
+    hitting CPython 3.11's "AST constructor recursion depth mismatch" bug, and
+    Hypothesis's "Inconsistent results". Such a run gets one more try; a
+    finding (a FAILURES section) is never retried away.
     """
-    return (
-        run.returncode != 0
-        and "Runtime Error" in run.stdout
-        and "FAILURES" not in run.stdout
-        and " failed" not in run.stdout
-    )
+    return run.returncode != 0 and "Runtime Error" in run.stdout and "FAILURES" not in run.stdout
 
 
 def fuzz(url: str, cwd: Path) -> subprocess.CompletedProcess:
