@@ -103,3 +103,14 @@ def test_a_permanent_failure_is_not_retried(client, worker, settings):
     assert record["state"] == "failed", record
     assert record["attempts"] == 1
     assert record["error"] == {"type": "PermanentError", "message": "no use"}
+
+
+def test_a_result_that_is_not_json_is_kept_as_text(client, worker):
+    # 1e308 + 1e308 is infinity, which JSON cannot carry: clients would get
+    # an unparseable body if it were stored as a number.
+    result = client.simulate_post("/jobs", json={"actor": "add", "args": [1e308, 1e308]})
+    record = ended(client, result.json["id"])
+
+    assert record["state"] == "succeeded"
+    assert record["result"] == "inf"
+    assert "Infinity" not in client.simulate_get(f"/jobs/{record['id']}").text
