@@ -22,6 +22,18 @@ class JobCancelled(Interrupt):
     """Raised inside a running job when a user cancels it."""
 
 
+#: The annotations a job's arguments are checked against, with the JSON
+#: Schema type each stands for; other annotations are not checked.
+JSON_TYPES: dict[type, str] = {
+    int: "integer",
+    float: "number",
+    str: "string",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+}
+
+
 @dataclass(frozen=True)
 class JobSpec:
     fn: Callable[..., Any]
@@ -37,6 +49,14 @@ class JobSpec:
     @property
     def description(self) -> str:
         return inspect.getdoc(self.fn) or ""
+
+    def json_type(self, parameter: str) -> type | None:
+        """The parameter's annotation if it is one of :data:`JSON_TYPES`, else None."""
+        annotation = self.signature.parameters[parameter].annotation
+        # Annotations are strings under "from __future__ import annotations".
+        if isinstance(annotation, str):
+            return {t.__name__: t for t in JSON_TYPES}.get(annotation)
+        return annotation if annotation in JSON_TYPES else None
 
 
 _specs: dict[str, JobSpec] = {}

@@ -18,14 +18,8 @@ from .registry import DEFAULT_PRIORITY, JobSpec, lane
 from .store import now_ms
 
 #: Annotations the submission checks arguments against; others are accepted as given.
-_JSON_TYPES: dict[Any, tuple[type, ...]] = {
-    int: (int,),
-    float: (int, float),
-    str: (str,),
-    bool: (bool,),
-    list: (list,),
-    dict: (dict,),
-}
+#: What a JSON value may be to fit an annotation: an integer fits float too.
+_ACCEPTS: dict[type, tuple[type, ...]] = {float: (int, float)}
 
 
 class InvalidJob(ValueError):
@@ -55,23 +49,15 @@ def check(spec: JobSpec | None, request: JobRequest) -> None:
     except TypeError as error:
         raise InvalidJob(f"arguments do not fit {request.actor}: {error}") from None
     for name, value in bound.arguments.items():
-        annotation = _annotation(spec, name)
-        expected = _JSON_TYPES.get(annotation)
-        if expected is None:
+        annotation = spec.json_type(name)
+        if annotation is None:
             continue
+        expected = _ACCEPTS.get(annotation, (annotation,))
         if (isinstance(value, bool) and annotation is not bool) or not isinstance(value, expected):
             raise InvalidJob(
                 f"argument {name!r} of {request.actor} must be {annotation.__name__}, "
                 f"got {type(value).__name__}"
             )
-
-
-def _annotation(spec: JobSpec, name: str) -> Any:
-    # Annotations are strings under "from __future__ import annotations".
-    annotation = spec.signature.parameters[name].annotation
-    if isinstance(annotation, str):
-        return {t.__name__: t for t in _JSON_TYPES}.get(annotation)
-    return annotation
 
 
 def submit(

@@ -16,6 +16,7 @@ from services.settings import Settings
 
 from . import errors, openapi
 from .middleware import InstanceHeader, RequestSizeLimit
+from .resources.catalog import Catalog
 from .resources.jobs import Job, JobBatch, JobEvents, JobRetry, Jobs
 from .resources.root import Hello, Liveness, Readiness
 from .resources.template import Template
@@ -52,6 +53,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/healthz", Liveness()),
         ("/readyz", Readiness(queue.store)),
         ("/template", Template(queue, pages)),
+        ("/actors", Catalog(queue)),
         ("/jobs", Jobs(queue, settings.max_request_bytes)),
         ("/jobs/batch", JobBatch(queue, settings.max_request_bytes)),
         ("/jobs/{job_id}", Job(queue, slots, settings.max_wait_seconds)),

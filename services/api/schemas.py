@@ -155,6 +155,41 @@ BATCH_RESULT = {
     "properties": {"jobs": {"type": "array", "items": JOB}},
 }
 
+ACTOR_LIST = {
+    "type": "object",
+    "required": ["actors"],
+    "properties": {
+        "actors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "description", "queue", "priorities", "parameters"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "queue": {"type": "string"},
+                    "priorities": {"type": "array", "items": {"type": "string"}},
+                    "parameters": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "type", "required", "default"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "type": {"type": ["string", "null"]},
+                                "required": {"type": "boolean"},
+                                "default": {},
+                            },
+                        },
+                    },
+                    "max_retries": {"type": ["integer", "null"]},
+                    "time_limit": {"type": ["number", "null"]},
+                },
+            },
+        }
+    },
+}
+
 PROBLEM = {
     "type": "object",
     "required": ["title", "status"],

@@ -96,12 +96,6 @@ class Supervisor:
         """Names of the processes that are no longer running."""
         return [name for name, process in self.processes.items() if process.poll() is not None]
 
-    def signal(self, name: str, signum: int) -> None:
-        """Send ``signum`` to one process (not its children)."""
-        process = self.processes[name]
-        if process.poll() is None:
-            os.kill(process.pid, signum)
-
     def kill(self, name: str) -> None:
         """SIGKILL a process and everything it started, as a crash would."""
         process = self.processes[name]
@@ -109,10 +103,9 @@ class Supervisor:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
-    def stop(self, names: list[str] | None = None) -> None:
+    def stop(self) -> None:
         """SIGTERM each process once, in reverse start order, and wait for it."""
-        order = list(reversed(names or list(self.processes)))
-        for name in order:
+        for name in reversed(self.processes):
             process = self.processes[name]
             if process.poll() is not None:
                 continue

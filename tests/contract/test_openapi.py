@@ -126,6 +126,7 @@ def test_real_responses_match_the_documented_schemas(app, document, settings):
     api.request("GET", "/healthz")
     api.request("GET", "/readyz")
     api.request("GET", "/openapi.json")
+    api.request("GET", "/actors")
     api.request("GET", "/template", params={"name": "contract"})
     api.request("GET", "/template", params={"name": "x" * 501})
 

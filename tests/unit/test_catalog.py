@@ -1,0 +1,35 @@
+"""``GET /actors`` tells a client what it may submit, and what each job takes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from falcon import testing
+
+from actors.registry import JobSpec
+from services.api.app import create_app
+
+
+def test_the_catalog_lists_public_jobs_with_their_parameters(settings, queue):
+    def internal_cleanup(days: int) -> None:
+        """Housekeeping no client may start."""
+
+    private = JobSpec(internal_cleanup, "internal_cleanup", "default", public=False)
+    queue = dataclasses.replace(queue, specs={**queue.specs, "internal_cleanup": private})
+    actors = testing.TestClient(create_app(settings, queue)).simulate_get("/actors").json["actors"]
+    by_name = {actor["name"]: actor for actor in actors}
+
+    assert set(by_name) == {"add", "count_slowly", "fail", "render_document"}
+    assert by_name["add"]["parameters"] == [
+        {"name": "a", "type": "number", "required": True, "default": None},
+        {"name": "b", "type": "number", "required": True, "default": None},
+    ]
+    assert by_name["count_slowly"]["parameters"][0] == {
+        "name": "to",
+        "type": "integer",
+        "required": False,
+        "default": 10,
+    }
+    assert by_name["fail"]["max_retries"] == 2
+    assert by_name["render_document"]["description"].startswith("Render an HTML document")
+    assert by_name["add"]["priorities"] == ["high", "normal", "low"]
