@@ -14,7 +14,7 @@ import time
 from services.settings import SettingsError, load_settings
 
 from . import compose
-from .stack import PROJECT_DIR, Stack
+from .stack import PROJECT_DIR, Stack, welcome
 from .supervisor import StackError
 
 RUN_DIR = PROJECT_DIR / ".run"
@@ -38,11 +38,8 @@ def up() -> int:
         return 1
     PID_FILE.write_text(str(os.getpid()))
     say = stack.supervisor.say
-    say("stack", f"load balancer   {stack.url}/")
-    say("stack", f"job page        {stack.url}/template")
-    say("stack", f"dashboard       {stack.url}/admin/")
-    say("stack", f"admin login     {stack.settings.admin_user} / {stack.settings.admin_password}")
-    say("stack", "Ctrl-C (or make down) stops everything; running jobs finish first.")
+    for line in welcome(stack.url, stack.settings):
+        say("stack", line)
     try:
         while not stopping.wait(0.5):
             if exited := stack.supervisor.exited():

@@ -11,16 +11,14 @@ find them too.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import secrets
 import shutil
 import sys
 from pathlib import Path
 
 from services.settings import Settings, SettingsError, load_settings
 
-from .stack import PROJECT_DIR
+from .stack import PROJECT_DIR, lb_url, welcome, with_admin_password
 from .traefik import htpasswd
 
 #: Where compose.yml's env_file entries point.
@@ -57,9 +55,7 @@ def write_env_files(settings: Settings, env_dir: Path) -> None:
 
 def up() -> int:
     try:
-        settings = load_settings()
-        if not settings.admin_password:
-            settings = dataclasses.replace(settings, admin_password=secrets.token_urlsafe(18))
+        settings = with_admin_password(load_settings())
         write_env_files(settings, ENV_DIR)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
@@ -68,11 +64,7 @@ def up() -> int:
     if docker is None:
         print("docker is not installed; `make up MODE=local` runs the stack without it")
         return 1
-    port = "" if settings.lb_port == 80 else f":{settings.lb_port}"
-    print(f"load balancer   http://localhost{port}/")
-    print(f"dashboard       http://localhost{port}/admin/")
-    print(f"admin login     {settings.admin_user} / {settings.admin_password}")
-    print("Ctrl-C (or make down) stops everything; running jobs finish first.", flush=True)
+    print("\n".join(welcome(lb_url(settings.lb_host, settings.lb_port), settings)), flush=True)
     argv = [docker, "compose", "up", "--build", "--scale", f"worker={settings.workers}"]
     os.chdir(PROJECT_DIR)
     os.execv(docker, argv)

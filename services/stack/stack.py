@@ -21,6 +21,31 @@ from .traefik import htpasswd, write_config
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
+def with_admin_password(settings: Settings) -> Settings:
+    """``settings``, with a random admin password if none is set: there is no default one."""
+    if settings.admin_password:
+        return settings
+    return dataclasses.replace(settings, admin_password=secrets.token_urlsafe(18))
+
+
+def lb_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches a load balancer listening on ``host:port``."""
+    if host in ("127.0.0.1", "0.0.0.0"):
+        host = "localhost"
+    return f"http://{host}" if port == 80 else f"http://{host}:{port}"
+
+
+def welcome(url: str, settings: Settings) -> list[str]:
+    """What ``make up`` tells the user once the stack runs, in either mode."""
+    return [
+        f"load balancer   {url}/",
+        f"job page        {url}/template",
+        f"dashboard       {url}/admin/",
+        f"admin login     {settings.admin_user} / {settings.admin_password}",
+        "Ctrl-C (or make down) stops everything; running jobs finish first.",
+    ]
+
+
 class Stack:
     """Redis (unless REDIS_URL names one), workers, API instances, dashboard, Traefik.
 
@@ -29,8 +54,7 @@ class Stack:
     """
 
     def __init__(self, settings: Settings, run_dir: Path, *, log: TextIO = sys.stdout):
-        if not settings.admin_password:
-            settings = dataclasses.replace(settings, admin_password=secrets.token_urlsafe(18))
+        settings = with_admin_password(settings)
         self.settings = settings
         self.run_dir = run_dir
         self.lb_port = settings.lb_port
@@ -42,10 +66,7 @@ class Stack:
     @property
     def url(self) -> str:
         """Where a browser on this machine reaches the load balancer."""
-        host = self.settings.lb_host
-        if host in ("127.0.0.1", "0.0.0.0"):
-            host = "localhost"
-        return f"http://{host}" if self.lb_port == 80 else f"http://{host}:{self.lb_port}"
+        return lb_url(self.settings.lb_host, self.lb_port)
 
     def start(self) -> None:
         settings = self.settings
