@@ -199,10 +199,11 @@ class JobStore:
     def follow(
         self, job_id: str, *, after: str = "0-0", block_ms: int, deadline: float
     ) -> Iterator[tuple[str, dict[str, Any]] | None]:
-        """Yield events as they happen until ``deadline`` (a ``time.monotonic()`` value).
+        """Yield events as they happen until the job ends, or until ``deadline``.
 
-        Yields None each time ``block_ms`` passes quietly, so that a caller
-        streaming to a client can send a keep-alive.
+        ``deadline`` is a ``time.monotonic()`` value. Yields None each time
+        ``block_ms`` passes quietly, so that a caller streaming to a client
+        can send a keep-alive.
         """
         while time.monotonic() < deadline:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
@@ -213,6 +214,15 @@ class JobStore:
             for event_id, event in batch:
                 after = event_id
                 yield event_id, event
+            if self.ended(job_id, batch[-1][1]["state"], after=after):
+                return
+
+    def ended(self, job_id: str, state: str, *, after: str) -> bool:
+        """Whether a job in ``state`` has ended with no event after ``after``.
+
+        A retried job's history holds an earlier end, and then its new run.
+        """
+        return state in TERMINAL_STATES and not self.events(job_id, after=after)
 
     def list(
         self,

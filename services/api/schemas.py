@@ -9,6 +9,9 @@ from __future__ import annotations
 from actors.registry import DEFAULT_PRIORITY, PRIORITIES, specs
 from actors.store import STATES
 
+#: A Redis stream id: what event ids, Last-Event-ID and list cursors are.
+STREAM_ID = "^[0-9]+-[0-9]+$"
+
 #: Longest delay dramatiq's Redis broker accepts: 7 days, in seconds.
 MAX_DELAY_SECONDS = 7 * 24 * 3600
 
@@ -130,7 +133,7 @@ JOB_SSE_EVENT = {
     "type": "object",
     "required": ["id", "event", "data"],
     "properties": {
-        "id": {"type": "string", "pattern": "^[0-9]+-[0-9]+$"},
+        "id": {"type": "string", "pattern": STREAM_ID},
         "event": {"type": "string", "enum": ["state", "progress"]},
         "data": {
             "type": "string",

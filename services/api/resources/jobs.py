@@ -26,7 +26,7 @@ from ..views import job_view
 #: How often an event stream says it is still there when nothing happens.
 KEEPALIVE_SECONDS = 15
 #: A Redis stream id: what cursors and Last-Event-ID are.
-_CURSOR = re.compile(r"^[0-9]+-[0-9]+$")
+_CURSOR = re.compile(schemas.STREAM_ID)
 #: Each half of a stream id is an unsigned 64-bit number.
 _MAX_ID_PART = 2**64 - 1
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -60,16 +60,14 @@ def _finite(text: str) -> float:
     return value
 
 
-def _ends(queue: Queue, job_id: str, event_id: str, event: dict[str, Any]) -> bool:
-    """Whether ``event`` ends the job: a final state with nothing after it.
-
-    A retried job's history holds an earlier end, and then its new run.
-    """
-    return event["state"] in TERMINAL_STATES and not queue.store.events(job_id, after=event_id)
+_SUBMISSION = jsonschema.Draft202012Validator(schemas.JOB_SUBMISSION)
+_BATCH = jsonschema.Draft202012Validator(schemas.BATCH_SUBMISSION)
 
 
-def read_json(req: falcon.Request, schema: dict[str, Any], max_bytes: int) -> dict[str, Any]:
-    """The request's JSON body, checked against ``schema``; every failure is a clear 4xx."""
+def read_json(
+    req: falcon.Request, validator: jsonschema.protocols.Validator, max_bytes: int
+) -> dict[str, Any]:
+    """The request's JSON body, checked by ``validator``; every failure is a clear 4xx."""
     media_type = (req.content_type or "").split(";")[0].strip().lower()  # case-insensitive
     if media_type != "application/json":
         raise falcon.HTTPUnsupportedMediaType(description="send the body as application/json")
@@ -88,7 +86,7 @@ def read_json(req: falcon.Request, schema: dict[str, Any], max_bytes: int) -> di
         raise falcon.HTTPBadRequest(
             title="Malformed JSON", description=f"the body is not valid JSON: {error}"
         ) from None
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(body), key=str)
+    errors = sorted(validator.iter_errors(body), key=str)
     if errors:
         error = errors[0]
         where = "/".join(str(part) for part in error.absolute_path) or "the body"
@@ -171,7 +169,7 @@ class Jobs:
                 title="Invalid header",
                 description="Idempotency-Key must be 1 to 200 printable ASCII characters",
             )
-        request = job_request(read_json(req, schemas.JOB_SUBMISSION, self.max_request_bytes))
+        request = job_request(read_json(req, _SUBMISSION, self.max_request_bytes))
         try:
             created, record = submit(self.queue, request, idempotency_key=key)
         except InvalidJob as error:
@@ -220,7 +218,7 @@ class JobBatch:
         self.max_request_bytes = max_request_bytes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, schemas.BATCH_SUBMISSION, self.max_request_bytes)
+        body = read_json(req, _BATCH, self.max_request_bytes)
         requests = [job_request(item) for item in body["jobs"]]
         try:
             records = submit_many(self.queue, requests)
@@ -281,9 +279,9 @@ class Job:
 
     def _wait(self, job_id: str, seconds: float) -> dict[str, Any]:
         deadline = time.monotonic() + seconds
-        for item in self.queue.store.follow(job_id, block_ms=1000, deadline=deadline):
-            if item is not None and _ends(self.queue, job_id, *item):
-                break
+        # follow() returns once the job has ended, or when time is up.
+        for _ in self.queue.store.follow(job_id, block_ms=1000, deadline=deadline):
+            pass
         return self._find(job_id)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
@@ -375,7 +373,7 @@ class JobEvents:
             raise falcon.HTTPBadRequest(
                 title="Invalid header", description="Last-Event-ID must be an event id"
             )
-        if record["state"] in TERMINAL_STATES and not self.queue.store.events(job_id, after=after):
+        if self.queue.store.ended(job_id, record["state"], after=after):
             # An EventSource reconnecting after the last event would otherwise
             # hold a stream slot for nothing; 204 tells it to stop.
             resp.status = falcon.HTTP_204
@@ -400,5 +398,3 @@ class JobEvents:
             kind = "progress" if "progress" in event and event["state"] == "running" else "state"
             data = json.dumps(event, separators=(",", ":"))
             yield f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode()
-            if _ends(self.queue, job_id, event_id, event):
-                return
