@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import redis
@@ -71,6 +71,25 @@ def _pings(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.ConnectionError:
         return False
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[dict[str, str]]:
+    """The events of a text/event-stream, as they arrive: each block with data, as fields.
+
+    Comments (keep-alives) and blocks without data (``retry:``) are skipped.
+    """
+    fields: dict[str, str] = {}
+    for line in lines:
+        if line:
+            if not line.startswith(":") and ": " in line:
+                name, value = line.split(": ", 1)
+                fields[name] = value
+            continue
+        if "data" in fields:
+            yield fields
+        fields = {}
+    if "data" in fields:
+        yield fields
 
 
 def settings_for(redis_url: str, **overrides) -> Settings:

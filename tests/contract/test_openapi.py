@@ -17,7 +17,7 @@ from openapi_spec_validator import validate
 
 from services.api.app import create_app
 
-from ..support import worker_process
+from ..support import sse_events, worker_process
 
 #: Documented responses the in-process app cannot be made to give here.
 #: 503 needs Redis gone or every stream slot held (tests/unit/test_api.py and
@@ -63,15 +63,6 @@ def check(schema: dict, instance, where: str = "") -> None:
     assert not errors, f"{where}: {errors[0]}"
 
 
-def sse_events(text: str) -> list[dict[str, str]]:
-    """The dispatched events of an event stream: blocks with data, as ``{field: value}``."""
-    blocks = [
-        dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
-        for block in text.split("\n\n")
-    ]
-    return [block for block in blocks if "data" in block]
-
-
 class ContractClient:
     """Sends requests in process and checks each response against the document."""
 
@@ -96,7 +87,7 @@ class ContractClient:
         elif media_type == "text/event-stream" and media_type in content:
             # Each event is checked, as OpenAPI 3.2 (and schemathesis) read the schema.
             schema = content[media_type]["schema"]
-            events = sse_events(result.text)
+            events = list(sse_events(result.text.splitlines()))
             assert events, f"{where} sent no events"
             for event in events:
                 check(schema, event, f"{where} event {event}")
@@ -166,7 +157,7 @@ def test_real_responses_match_the_documented_schemas(app, document, settings):
     api.request("DELETE", job, f"/jobs/{queued}")
     api.request("DELETE", job, "/jobs/missing")
     streamed = api.request("GET", events, f"/jobs/{queued}/events")
-    last_id = sse_events(streamed.text)[-1]["id"]
+    last_id = list(sse_events(streamed.text.splitlines()))[-1]["id"]
     api.request("GET", events, f"/jobs/{queued}/events", headers={"Last-Event-ID": last_id})
 
     # With a worker: records with results, progress, errors; a retry that is accepted.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from actors.store import TERMINAL_STATES
 from services.settings import Settings
 from services.stack.stack import Stack
 
@@ -53,6 +55,18 @@ class RunningStack:
 
     def post(self, path: str, **kwargs) -> requests.Response:
         return self.http.post(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    def ended(self, job_id: str, timeout: float = 60) -> dict:
+        """The job's record once it has ended, asked with ``?wait=`` until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            wait = max(0, min(deadline - time.monotonic(), self.settings.max_wait_seconds))
+            result = self.get(f"/jobs/{job_id}", params={"wait": wait}, timeout=wait + 30)
+            assert result.status_code == 200, result.text
+            record = result.json()
+            if record["state"] in TERMINAL_STATES or time.monotonic() >= deadline:
+                assert record["state"] in TERMINAL_STATES, record
+                return record
 
     def delete(self, path: str, **kwargs) -> requests.Response:
         return self.http.delete(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)

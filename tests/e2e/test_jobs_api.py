@@ -18,10 +18,9 @@ import pytest
 import redis
 import requests
 
+from .. import support
 from ..support import wait_for
 from .conftest import RunningStack, stack_settings, start_stack
-
-TERMINAL = {"succeeded", "failed", "cancelled", "dead"}
 
 
 def instance_url(stack: RunningStack, number: int) -> str:
@@ -39,31 +38,14 @@ def submit(stack: RunningStack, actor: str, **body) -> dict:
     return result.json()
 
 
-def wait_until_ended(stack: RunningStack, job_id: str, seconds: int = 60) -> dict:
-    """The job's record once it has ended, asked with ``?wait=`` (at most 60 s per request)."""
-    result = stack.get(f"/jobs/{job_id}", params={"wait": seconds}, timeout=seconds + 30)
-    assert result.status_code == 200, result.text
-    record = result.json()
-    assert record["state"] in TERMINAL, record
-    return record
-
-
 def timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
 def sse_events(response: requests.Response) -> Iterator[dict]:
     """Events of a text/event-stream response, as they arrive: ``{"id", "event", "data"}``."""
-    fields: dict[str, str] = {}
-    for line in response.iter_lines(decode_unicode=True):
-        if line:
-            if not line.startswith(":") and ": " in line:
-                name, value = line.split(": ", 1)
-                fields[name] = value
-            continue
-        if "data" in fields:
-            yield {**fields, "data": json.loads(fields["data"])}
-        fields = {}
+    for fields in support.sse_events(response.iter_lines(decode_unicode=True)):
+        yield {**fields, "data": json.loads(fields["data"])}
 
 
 @contextlib.contextmanager
@@ -122,7 +104,7 @@ def test_concurrent_duplicates_with_one_idempotency_key_make_one_job(stack):
     ids = {result.json()["id"] for result in results}
     assert len(ids) == 1
     (job_id,) = ids
-    record = wait_until_ended(stack, job_id)
+    record = stack.ended(job_id)
     # It ran exactly once: one attempt, one "running" event, one job with this marker.
     assert (record["state"], record["attempts"]) == ("failed", 1)
     assert record["error"]["message"] == marker
@@ -146,7 +128,7 @@ def test_a_chunked_body_is_read_and_held_to_the_size_limit(stack, route):
     accepted = requests.post(url + "/jobs", data=chunked(body), headers=headers, timeout=30)
     assert accepted.request.headers.get("Transfer-Encoding") == "chunked"
     assert accepted.status_code == 202, accepted.text
-    assert wait_until_ended(stack, accepted.json()["id"])["result"] == 3
+    assert stack.ended(accepted.json()["id"])["result"] == 3
 
     too_big = body.ljust(stack.settings.max_request_bytes + 1000)
     refused = requests.post(
@@ -220,7 +202,7 @@ def test_a_delayed_job_does_not_start_before_its_time(stack):
     assert job["state"] == "delayed"
     assert job["state"] == stack.get(f"/jobs/{job['id']}").json()["state"]
 
-    record = wait_until_ended(stack, job["id"])
+    record = stack.ended(job["id"])
 
     assert record["state"] == "succeeded"
     assert timestamp(record["started_at"]) >= timestamp(job["eta"])
@@ -254,7 +236,7 @@ def test_a_failing_job_retries_then_is_dead_then_runs_again_when_retried(stack):
     client = store(stack)
     job = submit(stack, "fail", kwargs={"message": f"boom {uuid.uuid4()}"})
 
-    dead = wait_until_ended(stack, job["id"])
+    dead = stack.ended(job["id"])
 
     assert dead["state"] == "dead"
     assert dead["attempts"] == 3  # max_retries=2 on the actor
@@ -271,7 +253,7 @@ def test_a_failing_job_retries_then_is_dead_then_runs_again_when_retried(stack):
     assert retried.headers["Location"] == f"/jobs/{job['id']}"
     assert retried.json()["state"] == "queued"
     assert client.zscore("dramatiq:default.XQ", first_message) is None
-    again = wait_until_ended(stack, job["id"])
+    again = stack.ended(job["id"])
     assert again["state"] == "dead"
     assert timestamp(again["started_at"]) > timestamp(dead["finished_at"])
     with event_stream(f"{stack.url}/jobs/{job['id']}/events") as response:
@@ -282,12 +264,12 @@ def test_a_failing_job_retries_then_is_dead_then_runs_again_when_retried(stack):
 def test_a_permanent_failure_is_failed_at_once_and_can_be_retried(stack):
     job = submit(stack, "fail", kwargs={"permanent": True})
 
-    record = wait_until_ended(stack, job["id"])
+    record = stack.ended(job["id"])
     assert (record["state"], record["attempts"]) == ("failed", 1)
     assert record["error"]["type"] == "PermanentError"
 
     assert stack.post(f"/jobs/{job['id']}/retry").status_code == 202
-    assert wait_until_ended(stack, job["id"])["state"] == "failed"
+    assert stack.ended(job["id"])["state"] == "failed"
 
 
 # Cancelling -----------------------------------------------------------------
@@ -369,7 +351,7 @@ def test_ordinary_requests_answer_while_100_event_streams_are_open(roomy_stack):
         added = stack.post("/jobs", json={"actor": "add", "args": [1, 2]})
         assert [a.status_code for a in answers] == [200] * len(answers)
         assert added.status_code == 202
-        assert wait_until_ended(stack, added.json()["id"])["result"] == 3
+        assert stack.ended(added.json()["id"])["result"] == 3
         # Every stream is still open and delivering.
         for _response, lines in streams:
             assert any(line.startswith(b"data: ") for line in lines)

@@ -9,25 +9,16 @@ import uuid
 import pytest
 import requests
 
+from actors.store import TERMINAL_STATES
 from tests.support import wait_for
 
 from .conftest import RunningStack, stack_settings, start_stack
-
-TERMINAL = {"succeeded", "failed", "cancelled", "dead"}
 
 
 def job(stack: RunningStack, job_id: str) -> dict:
     response = stack.get(f"/jobs/{job_id}")
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def ended(stack: RunningStack, job_id: str, timeout: float = 60) -> dict:
-    def finished():
-        record = job(stack, job_id)
-        return record if record["state"] in TERMINAL else None
-
-    return wait_for(finished, timeout=timeout, interval=0.1, what=f"job {job_id} to end")
 
 
 def submit(stack: RunningStack, actor: str, **kwargs) -> str:
@@ -60,7 +51,7 @@ def test_template_page_shows_a_job_that_a_worker_completes(stack):
     assert response.status_code == 202
     assert response.headers["Content-Type"].startswith("text/html")
     job_id = re.search(r'<code id="job-id">([^<]+)</code>', response.text).group(1)
-    record = ended(stack, job_id)
+    record = stack.ended(job_id)
     assert record["state"] == "succeeded", record
     assert f"Dear {name}," in record["result"]["html"]
 
@@ -110,7 +101,7 @@ def requeue_form(page: str, marker: str) -> tuple[str, dict[str, str]]:
 def test_a_dead_job_can_be_requeued_from_the_dashboard(stack):
     marker = f"requeue-me-{uuid.uuid4().hex}"
     job_id = submit(stack, "fail", message=marker)
-    first = ended(stack, job_id)
+    first = stack.ended(job_id)
     assert first["state"] == "dead", first
 
     admin = requests.Session()
@@ -135,7 +126,7 @@ def test_a_dead_job_can_be_requeued_from_the_dashboard(stack):
     def ran_again():
         record = job(stack, job_id)
         rerun = record["started_at"] > first["finished_at"]
-        return record if rerun and record["state"] in TERMINAL else None
+        return record if rerun and record["state"] in TERMINAL_STATES else None
 
     second = wait_for(ran_again, timeout=60, interval=0.1, what="the requeued job to run")
     assert second["state"] == "dead"
@@ -199,7 +190,7 @@ def test_stopping_the_stack_while_jobs_run_loses_none(tmp_path):
     # Same run directory, same settings: the same Redis data, from its AOF.
     second = start_stack(tmp_path, first.stack.settings)
     try:
-        records = [ended(second, job_id, timeout=90) for job_id in job_ids]
+        records = [second.ended(job_id, timeout=90) for job_id in job_ids]
     finally:
         second.stack.stop()
 

@@ -9,10 +9,9 @@ import pytest
 import redis
 from dramatiq import Message
 
+from actors.store import TERMINAL_STATES
 from services.api.app import create_app
 from tests.support import settings_for, wait_for, worker_process
-
-TERMINAL = {"succeeded", "failed", "cancelled", "dead"}
 
 
 @pytest.fixture
@@ -46,7 +45,7 @@ def submit(client, actor: str, **kwargs) -> str:
 def ended(client, job_id: str, timeout: float = 30) -> dict:
     def finished():
         record = client.simulate_get(f"/jobs/{job_id}").json
-        return record if record["state"] in TERMINAL else None
+        return record if record["state"] in TERMINAL_STATES else None
 
     return wait_for(finished, timeout=timeout, what=f"job {job_id} to end")
 

@@ -16,7 +16,7 @@ from falcon import testing
 from actors.registry import JobSpec
 from services.api.app import create_app
 
-from ..support import wait_for, worker_process
+from ..support import sse_events, wait_for, worker_process
 
 PROBLEM = "application/problem+json"
 #: Where dramatiq's Redis broker keeps the ids of messages waiting to run (and delayed).
@@ -546,12 +546,7 @@ def test_a_worker_skips_a_job_cancelled_while_queued(settings, client, r):
 
 
 def parse_events(text: str) -> list[dict]:
-    events = []
-    for block in text.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "data" in fields:
-            events.append({**fields, "data": json.loads(fields["data"])})
-    return events
+    return [{**e, "data": json.loads(e["data"])} for e in sse_events(text.splitlines())]
 
 
 def test_events_of_an_ended_job_replay_and_resume_after_last_event_id(client):
