@@ -15,6 +15,7 @@ from services.queue import connect
 from services.settings import Settings
 
 from .auth import BasicAuth, WSGIApp
+from .guard import Guard, problem
 
 #: Where the dashboard lives, on its own port and behind Traefik.
 PREFIX = "/admin"
@@ -45,8 +46,7 @@ class Mount:
             )
             return [f"moved to {location}".encode()]
         if not path.startswith(f"{self.prefix}/"):
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [f"the dashboard is at {self.prefix}/".encode()]
+            return problem(start_response, "404 Not Found", f"the dashboard is at {self.prefix}/")
         inner = {
             **environ,
             "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + self.prefix,
@@ -72,7 +72,7 @@ def create_app(settings: Settings, broker=None) -> WSGIApp:
     dashboard = DashboardApp(broker, prefix=PREFIX)
     return health_checked(
         BasicAuth(
-            Mount(dashboard, PREFIX),
+            Mount(Guard(dashboard), PREFIX),
             user=settings.admin_user,
             password=settings.admin_password,
         )
