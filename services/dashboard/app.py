@@ -14,7 +14,9 @@ from dramatiq_dashboard import DashboardApp
 from services.queue import connect
 from services.settings import Settings
 
+from . import pages
 from .auth import BasicAuth, WSGIApp
+from .dead_letters import DeadLetters
 from .guard import Guard, problem
 
 #: Where the dashboard lives, on its own port and behind Traefik.
@@ -70,9 +72,16 @@ def health_checked(app: WSGIApp) -> WSGIApp:
 def create_app(settings: Settings, broker=None) -> WSGIApp:
     broker = broker or connect(settings).broker
     dashboard = DashboardApp(broker, prefix=PREFIX)
+    pages.extend_templates(dashboard)
+    dead_letter_pages = pages.DeadLetterPages(dashboard, DeadLetters(broker))
+
+    def admin(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        ours = environ["PATH_INFO"].startswith(pages.PATH)
+        return (dead_letter_pages if ours else dashboard)(environ, start_response)
+
     return health_checked(
         BasicAuth(
-            Mount(Guard(dashboard), PREFIX),
+            Mount(Guard(admin), PREFIX),
             user=settings.admin_user,
             password=settings.admin_password,
         )

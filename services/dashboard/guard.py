@@ -33,6 +33,7 @@ _CSRF_COOKIE = re.compile(r"(?:^|;)\s*__dd_csrf=([^;]*)")
 FORMS = {
     "requeue-message": {"queue": QUEUE_NAME, "id": MESSAGE_ID},
     "delete-message": {"queue": QUEUE_NAME, "id": MESSAGE_ID},
+    "dead-letters": {"dead_before": WHOLE_NUMBER},
 }
 #: Far above any form the dashboard renders.
 MAX_FORM_BYTES = 16 * 1024
@@ -97,7 +98,7 @@ def checked(environ: dict) -> dict:
     if _CONTROL.search(path):
         raise BadRequest("the path contains control characters")
     segments = path.strip("/").split("/")
-    if segments[0] == "queues" and len(segments) > 1:
+    if segments[0] in ("queues", "dead-letters") and len(segments) > 1:
         _match(QUEUE_NAME, segments[1], "queue name")
     if segments[0] == "queues" and len(segments) > 3:
         _match(MESSAGE_ID, segments[3], "message id")

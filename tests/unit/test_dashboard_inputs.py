@@ -107,6 +107,8 @@ def test_the_largest_cursor_redis_takes_is_served(admin):
         ("/admin/queues/-default/failed", ["queue name"]),
         ("/admin/queues/de fault", ["queue name"]),
         ("/admin/queues/default/failed/<script>", ["message id"]),
+        ("/admin/dead-letters/a%00b/retry", ["control characters"]),
+        ("/admin/dead-letters/a:b/delete", ["queue name"]),
     ],
 )
 def test_a_bad_queue_name_or_message_id_in_the_path_is_400(admin, path, words):
@@ -123,6 +125,8 @@ def test_a_bad_queue_name_or_message_id_in_the_path_is_400(admin, path, words):
         ("/admin/delete-message", b"queue=default.XQ&id=\xff", ["UTF-8"]),
         ("/admin/delete-message", "queue=a%0Ab&id=abc", ["form field 'queue'"]),
         ("/admin/requeue-message", "queue=default.XQ&id=a%22b", ["form field 'id'"]),
+        ("/admin/dead-letters/default/retry", "", ["'dead_before'"]),
+        ("/admin/dead-letters/default/delete", "dead_before=soon", ["'dead_before'"]),
     ],
 )
 def test_a_bad_form_is_400(admin, path, body, words):
@@ -135,9 +139,11 @@ def test_a_form_too_large_is_413(admin):
     assert_problem(result, 413, "larger")
 
 
-@pytest.mark.parametrize("path", ["/admin/requeue-message", "/admin/delete-message"])
+@pytest.mark.parametrize(
+    "path", ["/admin/requeue-message", "/admin/delete-message", "/admin/dead-letters/default/retry"]
+)
 def test_a_form_without_its_csrf_token_is_403(admin, path):
-    body = "queue=default.XQ&id=abc"
+    body = "queue=default.XQ&id=abc&dead_before=1"
 
     assert post_form(admin, path, body).status_code == 403
     # The token of another session does not do either.
