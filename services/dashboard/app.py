@@ -70,6 +70,7 @@ def health_checked(app: WSGIApp) -> WSGIApp:
 
 
 def create_app(settings: Settings, broker=None) -> WSGIApp:
+    """dramatiq-dashboard and the dead-letter pages at /admin/, checked and behind auth."""
     broker = broker or connect(settings).broker
     dashboard = DashboardApp(broker, prefix=PREFIX)
     pages.extend_templates(dashboard)
