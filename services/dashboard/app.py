@@ -74,12 +74,7 @@ def create_app(settings: Settings, broker=None) -> WSGIApp:
     broker = broker or connect(settings).broker
     dashboard = DashboardApp(broker, prefix=PREFIX)
     pages.extend_templates(dashboard)
-    dead_letter_pages = pages.DeadLetterPages(dashboard, DeadLetters(broker))
-
-    def admin(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        ours = environ["PATH_INFO"].startswith(pages.PATH)
-        return (dead_letter_pages if ours else dashboard)(environ, start_response)
-
+    admin = pages.DeadLetterPages(dashboard, DeadLetters(broker))
     return health_checked(
         BasicAuth(
             Mount(Guard(admin), PREFIX),

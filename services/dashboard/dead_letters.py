@@ -73,25 +73,29 @@ class DeadLetters:
         """The dead letters of these ids; None for those gone meanwhile."""
         return self.client.hmget(self._key(f"{xq_name(queue_name)}.msgs"), ids)
 
-    def retry_all(self, queue_name: str, dead_before: int) -> int:
-        """Requeue every letter dead by ``dead_before`` (ms); return how many went back.
+    def retry(self, queue_name: str, ids: list[bytes]) -> list[str]:
+        """Requeue these dead letters; return the new Redis ids of those that went back.
 
-        A letter whose message cannot be decoded stays dead.
+        A letter no longer dead (requeued or deleted meanwhile) or whose
+        message cannot be decoded is left where it is.
         """
+        moves = []
+        for dead_id, data in zip(ids, self.messages(queue_name, ids), strict=True):
+            try:
+                message = requeued(Message.decode(data), queue_name)
+            except DecodeError:
+                continue  # gone meanwhile (None), or not a message at all
+            moves += [dead_id, message.options["redis_message_id"], message.encode()]
+        if not moves:
+            return []
         dead = self._key(xq_name(queue_name))
         keys = [dead, f"{dead}.msgs", self._key(queue_name), self._key(f"{queue_name}.msgs")]
-        moved = 0
-        for batch in _batches(self.ids(queue_name, dead_before)):
-            moves = []
-            for dead_id, data in zip(batch, self.messages(queue_name, batch), strict=True):
-                try:
-                    message = requeued(Message.decode(data), queue_name)
-                except DecodeError:
-                    continue  # gone meanwhile (None), or not a message at all
-                moves += [dead_id, message.options["redis_message_id"], message.encode()]
-            if moves:
-                moved += self._requeue(keys=keys, args=moves)
-        return moved
+        return [moved.decode() for moved in self._requeue(keys=keys, args=moves)]
+
+    def retry_all(self, queue_name: str, dead_before: int) -> int:
+        """Requeue every letter dead by ``dead_before`` (ms); return how many went back."""
+        batches = _batches(self.ids(queue_name, dead_before))
+        return sum(len(self.retry(queue_name, batch)) for batch in batches)
 
     def delete_all(self, queue_name: str, dead_before: int) -> int:
         """Delete every letter dead by ``dead_before`` (ms); return how many were."""

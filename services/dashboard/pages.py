@@ -1,4 +1,4 @@
-"""Pages that dramatiq-dashboard lacks: retry-all and delete-all of dead letters.
+"""Dead-letter pages: retry-all and delete-all, and a Requeue that cannot run a job twice.
 
 They are built on dramatiq-dashboard's own machinery: its request handling,
 its CSRF protection (the ``__dd_csrf`` cookie and form field), its templates
@@ -8,17 +8,16 @@ links to them on the failed tab.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import jinja2
+from dramatiq.common import q_name
 from dramatiq_dashboard import DashboardApp
 from dramatiq_dashboard.csrf import csrf_protect
-from dramatiq_dashboard.http import HTTP_404, HTTP_405, App, Request, handler, redirect
+from dramatiq_dashboard.http import HTTP_405, HTTP_410, App, Request, handler, redirect
 
 from .dead_letters import DeadLetters
-
-#: Where these pages live, under the dashboard's prefix.
-PATH = "/dead-letters/"
 
 _VERBS = {"retry": ("Retry", "button--secondary"), "delete": ("Delete", "button--tertiary")}
 
@@ -39,19 +38,29 @@ def extend_templates(dashboard: DashboardApp) -> None:
 
 
 class DeadLetterPages(App):
-    """``/dead-letters/<queue>/retry`` and ``.../delete``: GET asks, POST does it.
+    """Dead-letter pages in front of dramatiq-dashboard, which serves every other path.
 
-    The POST carries ``dead_before``, the time of the newest dead letter the
-    confirmation page counted, so only the letters the admin saw are touched.
+    ``/dead-letters/<queue>/retry`` and ``.../delete``: GET asks, POST does
+    it. The POST carries ``dead_before``, the time of the newest dead letter
+    the confirmation page counted, so only the letters the admin saw are
+    touched. ``/requeue-message``, the Requeue button, replaces
+    dramatiq-dashboard's own, which deletes the letter before enqueueing it
+    (lost if Redis fails in between) and enqueues it twice on a double click.
     """
 
     def __init__(self, dashboard: DashboardApp, dead_letters: DeadLetters):
         super().__init__()
+        self.dashboard = dashboard
         self.dead_letters = dead_letters
         self.templates = dashboard.templates
         self.make_uri = dashboard.make_uri
         self.add_route(r"/dead-letters/(?P<name>[^/]+)/(?P<action>retry|delete)", self.bulk)
-        self.add_route(".*", self.not_found)
+        self.add_route("/requeue-message", self.requeue)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        # App answers None when none of its routes matches the path.
+        response = super().__call__(environ, start_response)
+        return self.dashboard(environ, start_response) if response is None else response
 
     @handler
     @csrf_protect
@@ -78,5 +87,12 @@ class DeadLetterPages(App):
         )
 
     @handler
-    def not_found(self, req: Request):
-        return HTTP_404, "Not Found"
+    @csrf_protect
+    def requeue(self, req: Request):
+        if req.method != "POST":
+            return HTTP_405, "Expected a POST request."
+        name = q_name(req.post_data["queue"])
+        moved = self.dead_letters.retry(name, [req.post_data["id"].encode()])
+        if not moved:
+            return HTTP_410, "The requested message is no longer a dead letter."
+        return redirect(self.make_uri("queues", name, "standard", moved[0]))

@@ -201,3 +201,42 @@ def test_a_queue_without_dead_letters_has_nothing_to_confirm(admin):
     assert page.status_code == 200
     assert "has no dead letters" in html.unescape(page.text)
     assert "<form" not in page.text
+
+
+# The Requeue button of one dead letter --------------------------------------------
+
+
+def requeue_form(page: str) -> tuple[str, dict[str, str]]:
+    form = re.search(
+        r'<form action="([^"]*requeue-message)" method="POST">(.*?)</form>', page, re.S
+    )
+    assert form, "the page has no Requeue button"
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form[2])
+    return form[1], dict(fields)
+
+
+def test_requeue_puts_the_letter_back_and_shows_it(admin, queue):
+    (sent,) = dead_letter(queue, 1)
+    failed_tab = admin.simulate_get("/admin/queues/default/failed")
+
+    result = submit(admin, failed_tab, *requeue_form(failed_tab.text))
+
+    assert result.status_code == 302
+    (requeued,) = waiting(queue)
+    assert requeued.message_id == sent.message_id
+    assert requeued.options["retries"] == 0
+    new_id = requeued.options["redis_message_id"]
+    assert result.headers["Location"] == f"/admin/queues/default/standard/{new_id}"
+    assert dead(queue) == {}
+
+
+def test_requeue_clicked_twice_queues_the_job_once(admin, queue):
+    dead_letter(queue, 1)
+    failed_tab = admin.simulate_get("/admin/queues/default/failed")
+    path, fields = requeue_form(failed_tab.text)
+
+    assert submit(admin, failed_tab, path, fields).status_code == 302
+    second = submit(admin, failed_tab, path, fields)
+
+    assert second.status_code == 410
+    assert len(waiting(queue)) == 1

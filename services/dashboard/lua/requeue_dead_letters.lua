@@ -7,10 +7,10 @@
 -- ARGV     triples: dead letter id, new message id, new message
 --
 -- A letter that is no longer dead (requeued or deleted meanwhile) is skipped,
--- so two admins retrying at once never run a job twice. Returns how many
--- letters went back on the queue.
+-- so two admins retrying at once never run a job twice. Returns the new
+-- message ids of the letters that went back on the queue.
 
-local moved = 0
+local moved = {}
 for i = 1, #ARGV, 3 do
     local dead_id, message_id, message = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     if redis.call("zrem", KEYS[1], dead_id) == 1 then
@@ -18,7 +18,7 @@ for i = 1, #ARGV, 3 do
         -- What dramatiq's own enqueue does (brokers/redis/dispatch.lua).
         redis.call("hset", KEYS[4], message_id, message)
         redis.call("rpush", KEYS[3], message_id)
-        moved = moved + 1
+        table.insert(moved, message_id)
     end
 end
 return moved
