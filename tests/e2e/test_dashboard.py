@@ -97,8 +97,10 @@ def test_bad_cursors_and_queue_names_are_400(stack, where, path):
     assert response.status_code == 400, response.text
 
 
-def test_the_basic_scheme_is_accepted_in_lower_case(stack):
-    prepared = requests.Request("GET", f"{dashboard_url(stack)}/admin/", auth=stack.admin).prepare()
+@pytest.mark.parametrize("where", ["load balancer", "own port"])
+def test_the_basic_scheme_is_accepted_in_lower_case(stack, where):
+    base = stack.url if where == "load balancer" else dashboard_url(stack)
+    prepared = requests.Request("GET", f"{base}/admin/", auth=stack.admin).prepare()
     prepared.headers["Authorization"] = prepared.headers["Authorization"].replace("Basic", "basic")
 
     assert requests.Session().send(prepared, timeout=30).status_code == 200
