@@ -1,1 +1,1 @@
-"""dramatiq-dashboard as a service of its own, routed by Traefik at /admin."""
+"""dramatiq-dashboard as a service of its own, at /admin on its port and behind Traefik."""

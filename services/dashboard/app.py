@@ -1,14 +1,12 @@
-"""The dashboard app: dramatiq-dashboard behind HTTP basic auth.
+"""The dashboard app: dramatiq-dashboard under /admin, behind HTTP basic auth.
 
-Traefik already asks for credentials on /admin; the dashboard asks again, so
-that its own port is never open either, whoever can reach it.
+It answers at the same paths on its own port as through Traefik, which
+forwards /admin unchanged: ``http://localhost:8082/admin/`` works as the
+load balancer's ``/admin/`` does.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 from collections.abc import Callable, Iterable
 
 from dramatiq_dashboard import DashboardApp
@@ -16,51 +14,71 @@ from dramatiq_dashboard import DashboardApp
 from services.queue import connect
 from services.settings import Settings
 
-#: Where Traefik routes the dashboard. Traefik strips it before forwarding;
-#: the dashboard puts it back into the links it renders.
+from . import pages
+from .auth import BasicAuth, WSGIApp
+from .dead_letters import DeadLetters
+from .guard import Guard, problem
+
+#: Where the dashboard lives, on its own port and behind Traefik.
 PREFIX = "/admin"
+#: What the health checks of Traefik, compose and the local stack ask for.
+HEALTH_PATH = "/healthz"
 
-WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
+class Mount:
+    """Serve ``app`` under ``prefix``, with the prefix moved to ``SCRIPT_NAME``.
 
-class BasicAuth:
-    """Answer 401 unless the request carries the configured user and password."""
+    ``/`` and the bare prefix redirect to the prefix with a slash (old
+    bookmarks of the dashboard's port, and the seed's ``/admin``); any other
+    path outside the prefix is 404.
+    """
 
-    def __init__(self, app: WSGIApp, *, user: str, password: str, realm: str = "dashboard"):
-        if not password:
-            raise ValueError("the dashboard needs a password; none was configured")
+    def __init__(self, app: WSGIApp, prefix: str):
         self.app = app
-        self.expected = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
-        self.realm = realm
+        self.prefix = prefix
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz":
+        path = environ.get("PATH_INFO", "")
+        if path in ("", "/", self.prefix):
+            query = environ.get("QUERY_STRING", "")
+            location = f"{self.prefix}/" + (f"?{query}" if query else "")
+            start_response(
+                "301 Moved Permanently",
+                [("Location", location), ("Content-Type", "text/plain")],
+            )
+            return [f"moved to {location}".encode()]
+        if not path.startswith(f"{self.prefix}/"):
+            return problem(start_response, "404 Not Found", f"the dashboard is at {self.prefix}/")
+        inner = {
+            **environ,
+            "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + self.prefix,
+            "PATH_INFO": path.removeprefix(self.prefix),
+        }
+        return self.app(inner, start_response)
+
+
+def health_checked(app: WSGIApp) -> WSGIApp:
+    """``app``, with ``/healthz`` answered ahead of it (and of its auth)."""
+
+    def serve(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok"]
-        given = environ.get("HTTP_AUTHORIZATION", "").encode()
-        if self._valid(given):
-            return self.app(environ, start_response)
-        start_response(
-            "401 Unauthorized",
-            [
-                ("Content-Type", "text/plain"),
-                ("WWW-Authenticate", f'Basic realm="{self.realm}", charset="UTF-8"'),
-            ],
-        )
-        return [b"credentials required"]
+        return app(environ, start_response)
 
-    def _valid(self, given: bytes) -> bool:
-        try:
-            base64.b64decode(given.removeprefix(b"Basic "), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        return hmac.compare_digest(given, self.expected)
+    return serve
 
 
 def create_app(settings: Settings, broker=None) -> WSGIApp:
+    """dramatiq-dashboard and the dead-letter pages at /admin/, checked and behind auth."""
     broker = broker or connect(settings).broker
-    return BasicAuth(
-        DashboardApp(broker, prefix=PREFIX),
-        user=settings.admin_user,
-        password=settings.admin_password,
+    dashboard = DashboardApp(broker, prefix=PREFIX)
+    pages.extend_templates(dashboard)
+    admin = pages.DeadLetterPages(dashboard, DeadLetters(broker))
+    return health_checked(
+        BasicAuth(
+            Mount(Guard(admin), PREFIX),
+            user=settings.admin_user,
+            password=settings.admin_password,
+        )
     )

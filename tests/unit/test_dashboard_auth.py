@@ -21,7 +21,7 @@ def dashboard(settings, queue):
     return create_app(settings, broker=queue.broker)
 
 
-def get(app, path: str = "/", headers: dict[str, str] | None = None):
+def get(app, path: str = "/admin/", headers: dict[str, str] | None = None):
     return falcon.testing.simulate_get(app, path, headers=headers)
 
 
@@ -61,17 +61,31 @@ def test_wrong_credentials_are_401(dashboard, headers):
 
 
 def test_every_page_is_protected(dashboard):
-    assert_refused(get(dashboard, "/queues/default/failed"))
-    result = falcon.testing.simulate_post(dashboard, "/requeue-message", body="id=x&queue=y")
-    assert result.status_code == 401
+    for path in [
+        "/",
+        "/admin",
+        "/admin/queues/default/failed",
+        "/admin/dead-letters/default/retry",
+    ]:
+        assert_refused(get(dashboard, path))
+    for path in ["/admin/requeue-message", "/admin/dead-letters/default/delete"]:
+        result = falcon.testing.simulate_post(dashboard, path, body="id=x&queue=y")
+        assert result.status_code == 401
 
 
 def test_right_credentials_show_the_dashboard_with_the_default_queue(dashboard, settings):
     result = get(dashboard, headers=basic(settings.admin_user, settings.admin_password))
 
     assert result.status_code == 200
-    # Links carry the prefix Traefik strips, so that they work behind it.
+    # Links carry the prefix: the same paths work on its port and behind Traefik.
     assert 'href="/admin/queues/default"' in result.text
+
+
+@pytest.mark.parametrize("scheme", ["basic", "BASIC", "bAsIc"])
+def test_the_scheme_is_case_insensitive(dashboard, settings, scheme):
+    token = basic(settings.admin_user, settings.admin_password)["Authorization"].split()[1]
+
+    assert get(dashboard, headers={"Authorization": f"{scheme} {token}"}).status_code == 200
 
 
 def test_a_password_with_colons_and_non_ascii_works(settings, queue):

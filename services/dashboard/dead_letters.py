@@ -1,0 +1,114 @@
+"""Retry or delete all the dead letters of a queue at once.
+
+Dramatiq's Redis broker keeps a queue's dead letters (messages out of
+retries) for a week: their ids in ``<ns>:<queue>.XQ``, scored by when they
+died, and the messages in ``<ns>:<queue>.XQ.msgs``. dramatiq-dashboard can
+requeue or delete them one by one; these do it for all of them.
+
+Both act on the letters that had died by a given time, the one the admin saw
+on the confirmation page, never on letters that died after it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import xq_name
+from dramatiq.errors import DecodeError
+from dramatiq.message import Message
+
+#: Letters moved per script call: each call blocks Redis while it runs.
+BATCH_SIZE = 500
+
+
+def requeued(message: Message, queue_name: str) -> Message:
+    """``message`` as dramatiq-dashboard's Requeue button enqueues it again.
+
+    Back on ``queue_name`` with its retries reset, under a new Redis id.
+    """
+    return message.copy(
+        queue_name=queue_name,
+        options={
+            "eta": message.message_timestamp,
+            "retries": 0,
+            "redis_message_id": str(uuid.uuid4()),
+        },
+    )
+
+
+class DeadLetters:
+    """The dead letters of the broker's queues, by queue name.
+
+    Parameters:
+      broker: dramatiq's Redis broker, whose client and namespace are used.
+    """
+
+    def __init__(self, broker: RedisBroker):
+        self.client = broker.client
+        self.namespace = broker.namespace
+        self._requeue = self.client.register_script(
+            Path(__file__).with_name("lua").joinpath("requeue_dead_letters.lua").read_text()
+        )
+
+    def _key(self, queue_name: str) -> str:
+        return f"{self.namespace}:{queue_name}"
+
+    def newest(self, queue_name: str) -> tuple[int, int | None]:
+        """How many letters are dead, and when the newest died (ms), None if none."""
+        dead = self._key(xq_name(queue_name))
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.zcard(dead)
+            pipe.zrange(dead, -1, -1, withscores=True)
+            count, newest = pipe.execute()
+        return count, int(newest[0][1]) if newest else None
+
+    def ids(self, queue_name: str, dead_before: int) -> list[bytes]:
+        """The Redis ids of the letters dead by ``dead_before`` (ms), oldest first."""
+        return self.client.zrangebyscore(self._key(xq_name(queue_name)), "-inf", dead_before)
+
+    def messages(self, queue_name: str, ids: list[bytes]) -> list[bytes | None]:
+        """The dead letters of these ids; None for those gone meanwhile."""
+        return self.client.hmget(self._key(f"{xq_name(queue_name)}.msgs"), ids)
+
+    def retry(self, queue_name: str, ids: list[bytes]) -> list[str]:
+        """Requeue these dead letters; return the new Redis ids of those that went back.
+
+        A letter no longer dead (requeued or deleted meanwhile) or whose
+        message cannot be decoded is left where it is.
+        """
+        moves = []
+        for dead_id, data in zip(ids, self.messages(queue_name, ids), strict=True):
+            try:
+                message = requeued(Message.decode(data), queue_name)
+            except DecodeError:
+                continue  # gone meanwhile (None), or not a message at all
+            moves += [dead_id, message.options["redis_message_id"], message.encode()]
+        if not moves:
+            return []
+        dead = self._key(xq_name(queue_name))
+        keys = [dead, f"{dead}.msgs", self._key(queue_name), self._key(f"{queue_name}.msgs")]
+        return [moved.decode() for moved in self._requeue(keys=keys, args=moves)]
+
+    def retry_all(self, queue_name: str, dead_before: int) -> int:
+        """Requeue every letter dead by ``dead_before`` (ms); return how many went back."""
+        batches = _batches(self.ids(queue_name, dead_before))
+        return sum(len(self.retry(queue_name, batch)) for batch in batches)
+
+    def delete_all(self, queue_name: str, dead_before: int) -> int:
+        """Delete every letter dead by ``dead_before`` (ms); return how many were."""
+        dead = self._key(xq_name(queue_name))
+        deleted = 0
+        for batch in _batches(self.ids(queue_name, dead_before)):
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.zrem(dead, *batch)
+                pipe.hdel(f"{dead}.msgs", *batch)
+                deleted += pipe.execute()[0]
+        return deleted
+
+
+def _batches(ids: list[bytes]) -> Iterator[list[bytes]]:
+    for start in range(0, len(ids), BATCH_SIZE):
+        yield ids[start : start + BATCH_SIZE]

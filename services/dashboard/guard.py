@@ -1,0 +1,143 @@
+"""Clear 4xx answers to input dramatiq-dashboard would fail on, and 503 without Redis.
+
+dramatiq-dashboard trusts its input: a cursor that is not a number, a queue
+name with a newline, a form without its fields or not in UTF-8 all end in a
+traceback and a 500. This checks every input it reads before it reads it,
+and answers an RFC 9457 problem document naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterable
+from urllib.parse import parse_qsl
+
+import redis
+
+from .auth import WSGIApp
+
+#: A queue name as dramatiq allows it (``dramatiq.actor``), which covers the
+#: ``.DQ`` and ``.XQ`` names of its delay and dead-letter queues too.
+QUEUE_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9._-]*")
+#: A message id in Redis: a UUID; a little looser, but never a character
+#: that could break a header or a page.
+MESSAGE_ID = re.compile(r"[a-zA-Z0-9_.-]{1,128}")
+WHOLE_NUMBER = re.compile(r"[0-9]{1,20}")
+CSRF_TOKEN = re.compile(r"[0-9a-f]{64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CSRF_COOKIE = re.compile(r"(?:^|;)\s*__dd_csrf=([^;]*)")
+
+#: The fields each form needs, by the first segment of the path it posts to.
+FORMS = {
+    "requeue-message": {"queue": QUEUE_NAME, "id": MESSAGE_ID},
+    "delete-message": {"queue": QUEUE_NAME, "id": MESSAGE_ID},
+    "dead-letters": {"dead_before": WHOLE_NUMBER},
+}
+#: Far above any form the dashboard renders.
+MAX_FORM_BYTES = 16 * 1024
+#: What Redis accepts as a scan cursor: an unsigned 64-bit number.
+MAX_CURSOR = 2**64 - 1
+
+
+class BadRequest(Exception):
+    """The request cannot be served as it is; ``status`` and ``detail`` say why."""
+
+    def __init__(self, detail: str, status: str = "400 Bad Request"):
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+
+
+def problem(
+    start_response: Callable, status: str, detail: str, headers: Iterable = ()
+) -> list[bytes]:
+    """Answer ``status`` with an RFC 9457 problem document."""
+    code, _, title = status.partition(" ")
+    body = json.dumps({"title": title, "status": int(code), "detail": detail}).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/problem+json"),
+            ("Content-Length", str(len(body))),
+            *headers,
+        ],
+    )
+    return [body]
+
+
+class Guard:
+    """Check the path, query, cookie and form before ``app`` sees them.
+
+    ``app`` is served with the prefix already stripped from ``PATH_INFO``.
+    """
+
+    def __init__(self, app: WSGIApp):
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        try:
+            environ = checked(environ)
+        except BadRequest as error:
+            return problem(start_response, error.status, error.detail)
+        try:
+            return self.app(environ, start_response)
+        except (redis.ConnectionError, redis.TimeoutError):
+            return problem(
+                start_response,
+                "503 Service Unavailable",
+                "Redis cannot be reached; try again in a few seconds",
+                headers=[("Retry-After", "5")],
+            )
+
+
+def checked(environ: dict) -> dict:
+    """``environ`` with its form read and its CSRF cookie cleaned; raises :class:`BadRequest`."""
+    path = environ.get("PATH_INFO", "")
+    if _CONTROL.search(path):
+        raise BadRequest("the path contains control characters")
+    segments = path.strip("/").split("/")
+    if segments[0] in ("queues", "dead-letters") and len(segments) > 1:
+        _match(QUEUE_NAME, segments[1], "queue name")
+    if segments[0] == "queues" and len(segments) > 3:
+        _match(MESSAGE_ID, segments[3], "message id")
+    for name, value in parse_qsl(environ.get("QUERY_STRING", "")):
+        if name == "cursor":
+            _match(WHOLE_NUMBER, value, "cursor")
+            if int(value) > MAX_CURSOR:
+                raise BadRequest(f"cursor {value} is out of range")
+    environ = {**environ, **_csrf_cookie(environ.get("HTTP_COOKIE", ""))}
+    if environ.get("REQUEST_METHOD") == "POST":
+        environ.update(_form(environ, FORMS.get(segments[0], {})))
+    return environ
+
+
+def _match(pattern: re.Pattern, value: str, what: str) -> None:
+    if not pattern.fullmatch(value):
+        raise BadRequest(f"{what} {value!r} is not valid (expected {pattern.pattern})")
+
+
+def _csrf_cookie(header: str) -> dict:
+    """The CSRF cookie alone, if well formed: dramatiq-dashboard echoes it into pages."""
+    tokens = [token for token in _CSRF_COOKIE.findall(header) if CSRF_TOKEN.fullmatch(token)]
+    return {"HTTP_COOKIE": f"__dd_csrf={tokens[0]}" if tokens else ""}
+
+
+def _form(environ: dict, fields: dict[str, re.Pattern]) -> dict:
+    """The form body, checked for ``fields``, as a fresh ``wsgi.input``."""
+    length = environ.get("CONTENT_LENGTH") or "0"
+    if not WHOLE_NUMBER.fullmatch(length):
+        raise BadRequest(f"Content-Length {length!r} is not a number")
+    if int(length) > MAX_FORM_BYTES:
+        raise BadRequest(f"the form is larger than {MAX_FORM_BYTES} bytes", "413 Content Too Large")
+    body = environ["wsgi.input"].read(int(length))
+    try:
+        form = dict(parse_qsl(body.decode("ascii"), keep_blank_values=True, errors="strict"))
+    except UnicodeDecodeError:
+        raise BadRequest("the form is not URL-encoded UTF-8") from None
+    for name, pattern in fields.items():
+        if name not in form:
+            raise BadRequest(f"the form has no {name!r} field")
+        _match(pattern, form[name], f"form field {name!r}")
+    return {"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}

@@ -1,0 +1,98 @@
+"""Dead-letter pages: retry-all and delete-all, and a Requeue that cannot run a job twice.
+
+They are built on dramatiq-dashboard's own machinery: its request handling,
+its CSRF protection (the ``__dd_csrf`` cookie and form field), its templates
+and look. Its queue page is extended, through its template environment, with
+links to them on the failed tab.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import jinja2
+from dramatiq.common import q_name
+from dramatiq_dashboard import DashboardApp
+from dramatiq_dashboard.csrf import csrf_protect
+from dramatiq_dashboard.http import HTTP_405, HTTP_410, App, Request, handler, redirect
+
+from .dead_letters import DeadLetters
+
+_VERBS = {"retry": ("Retry", "button--secondary"), "delete": ("Delete", "button--tertiary")}
+
+
+def extend_templates(dashboard: DashboardApp) -> None:
+    """Let our templates override dramatiq-dashboard's, and extend them by name.
+
+    ``templates/queue.html`` extends ``dramatiq_dashboard/queue.html``.
+    """
+    theirs = dashboard.templates.loader
+    dashboard.templates.loader = jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+            jinja2.PrefixLoader({"dramatiq_dashboard": theirs}),
+            theirs,
+        ]
+    )
+
+
+class DeadLetterPages(App):
+    """Dead-letter pages in front of dramatiq-dashboard, which serves every other path.
+
+    ``/dead-letters/<queue>/retry`` and ``.../delete``: GET asks, POST does
+    it. The POST carries ``dead_before``, the time of the newest dead letter
+    the confirmation page counted, so only the letters the admin saw are
+    touched. ``/requeue-message``, the Requeue button, replaces
+    dramatiq-dashboard's own, which deletes the letter before enqueueing it
+    (lost if Redis fails in between) and enqueues it twice on a double click.
+    """
+
+    def __init__(self, dashboard: DashboardApp, dead_letters: DeadLetters):
+        super().__init__()
+        self.dashboard = dashboard
+        self.dead_letters = dead_letters
+        self.templates = dashboard.templates
+        self.make_uri = dashboard.make_uri
+        self.add_route(r"/dead-letters/(?P<name>[^/]+)/(?P<action>retry|delete)", self.bulk)
+        self.add_route("/requeue-message", self.requeue)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        # App answers None when none of its routes matches the path.
+        response = super().__call__(environ, start_response)
+        return self.dashboard(environ, start_response) if response is None else response
+
+    @handler
+    @csrf_protect
+    def bulk(self, req: Request, *, name: str, action: str):
+        if req.method == "POST":
+            dead_before = int(req.post_data["dead_before"])
+            if action == "retry":
+                self.dead_letters.retry_all(name, dead_before)
+            else:
+                self.dead_letters.delete_all(name, dead_before)
+            return redirect(self.make_uri("queues", name, "failed"))
+        if req.method not in ("GET", "HEAD"):
+            return HTTP_405, "Expected GET or POST."
+        count, dead_before = self.dead_letters.newest(name)
+        verb, button_class = _VERBS[action]
+        return self.templates.get_template("dead_letters.html").render(
+            request=req,
+            queue_name=name,
+            action=action,
+            verb=verb,
+            button_class=button_class,
+            count=count,
+            dead_before=dead_before,
+        )
+
+    @handler
+    @csrf_protect
+    def requeue(self, req: Request):
+        if req.method != "POST":
+            return HTTP_405, "Expected a POST request."
+        name = q_name(req.post_data["queue"])
+        moved = self.dead_letters.retry(name, [req.post_data["id"].encode()])
+        if not moved:
+            return HTTP_410, "The requested message is no longer a dead letter."
+        return redirect(self.make_uri("queues", name, "standard", moved[0]))
