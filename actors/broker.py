@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import dramatiq
 import redis
@@ -22,25 +23,32 @@ from dramatiq.middleware import (
 )
 
 from . import jobs  # noqa: F401  (declares the jobs that bind() turns into actors)
-from .middleware import Cancellation, JobState
+from .consumer import WakingConsumer
+from .middleware import Cancellation, Heartbeat, JobState
 from .registry import JobSpec, bind, specs
 from .store import JobStore
 
-#: Chance, in a million broker commands, that one also requeues the messages
-#: of workers whose heartbeat stopped. Maintenance only looks at the queue of
-#: the command that runs it, and costs two cheap range reads when no worker is
-#: dead; at dramatiq's default (1000) a crashed worker's jobs waited minutes
-#: on a quiet queue, at 10% they run again within seconds of its heartbeat
-#: timing out.
-MAINTENANCE_CHANCE = 100_000
+_DISPATCH = Path(__file__).with_name("lua") / "dispatch.lua"
 
 
 class RedisBroker(dramatiq_redis.RedisBroker):
-    """Dramatiq's Redis broker, plus enqueueing on a pipeline and dead-letter removal."""
+    """Dramatiq's Redis broker, with its commands changed for liveness and wake-ups.
+
+    Its commands run ``lua/dispatch.lua``, dramatiq's script changed so that
+    only worker processes heartbeat (the :class:`~actors.middleware.Heartbeat`
+    middleware, which also finds dead workers) and so that an enqueue wakes an
+    idle :class:`~actors.consumer.WakingConsumer`. It also enqueues on a
+    pipeline and removes dead letters.
+    """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self.scripts["dispatch"] = self.client.register_script(_DISPATCH.read_text())
         self._pipeline = threading.local()
+
+    @property
+    def consumer_class(self):
+        return WakingConsumer
 
     @contextlib.contextmanager
     def pipelined(self) -> Iterator[redis.client.Pipeline]:
@@ -122,7 +130,8 @@ def connect(config: QueueConfig) -> Queue:
     broker = RedisBroker(
         client=client,
         heartbeat_timeout=config.heartbeat_timeout_ms,
-        maintenance_chance=MAINTENANCE_CHANCE,
+        # Dead workers are found by the Heartbeat middleware, on every beat.
+        maintenance_chance=0,
         middleware=[
             AgeLimit(),
             TimeLimit(time_limit=config.default_time_limit_ms),
@@ -139,6 +148,7 @@ def connect(config: QueueConfig) -> Queue:
                 min_backoff=config.default_min_backoff_ms,
             ),
             CurrentMessage(),
+            Heartbeat(),
         ],
     )
     return Queue(broker=broker, store=store, actors=bind(broker), specs=specs())

@@ -58,7 +58,7 @@ class Settings:
     default_max_retries: int = 3
     default_min_backoff_ms: int = 1_000
     default_time_limit_ms: int = 600_000
-    heartbeat_timeout_ms: int = 60_000
+    heartbeat_timeout_ms: int = 10_000
 
     # Job records.
     job_retention_seconds: int = 7 * 24 * 3600

@@ -1,0 +1,102 @@
+"""A Redis consumer that waits for work the way a worker should: woken by it.
+
+Dramatiq's Redis consumer sleeps after each empty fetch, a backoff doubling
+from 5 ms up to the worker timeout, so an idle worker sends about nine
+fetches a second and takes the first job after a quiet spell up to a second
+late. This one blocks instead, on the queue's wake-up list that every
+enqueue fills (see ``lua/dispatch.lua``): the job is taken as soon as it is
+sent, and an idle worker sends one command per worker timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import _RedisConsumer
+from dramatiq.common import current_millis
+from dramatiq.errors import ConnectionClosed
+from dramatiq.message import Message
+
+#: Longest single blocking wait: a stopping or pausing worker's consumer
+#: notices within this long, however long the worker timeout.
+MAX_BLOCK_SECONDS = 1.0
+
+
+class WakingConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, with the backoff sleep replaced by a blocking wait.
+
+    Two waits replace it: for an enqueue when the queue is empty, and for an
+    ack when this consumer already holds as many messages as it may prefetch.
+    Delayed messages held by the consumer's thread still come due on time:
+    the wait for an enqueue ends by the earliest of them.
+    """
+
+    def __init__(self, broker, queue_name: str, prefetch: int, timeout: int):
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self.wake_key = f"{broker.namespace}:{queue_name}.wake"
+        self._room = threading.Event()
+
+    def ack(self, message: MessageProxy) -> None:
+        try:
+            super().ack(message)
+        finally:
+            self._room.set()
+
+    def nack(self, message: MessageProxy) -> None:
+        try:
+            super().nack(message)
+        finally:
+            self._room.set()
+
+    def __next__(self) -> MessageProxy | None:
+        try:
+            if not self.message_cache and not self._fetch():
+                return None
+            while self.message_cache:
+                data = self.message_cache.pop(0)
+                # A message whose data vanished (deleted from the dashboard
+                # between the pop and the read) comes back as None.
+                if data is not None:
+                    message = Message.decode(data)
+                    self.queued_message_ids.add(message.message_id)
+                    return MessageProxy(message)
+            return None
+        except redis.ConnectionError as error:
+            raise ConnectionClosed(error) from None
+
+    def _fetch(self) -> bool:
+        """Fetch what there is room for; wait when there is no room or nothing came."""
+        self._room.clear()
+        room = self.prefetch - self.outstanding_message_count
+        if room <= 0:
+            self._room.wait(self.timeout / 1000)
+            return False
+        self.message_cache = self.broker.do_fetch(self.queue_name, room)
+        if not self.message_cache:
+            self._wait_for_enqueue()
+        return bool(self.message_cache)
+
+    def _wait_for_enqueue(self) -> None:
+        """Block until an enqueue, the worker timeout, or the first delayed message is due."""
+        thread = threading.current_thread()
+        deadline = current_millis() + self.timeout
+        due = _earliest_delayed(thread)
+        if due is not None:
+            deadline = min(deadline, due)
+        # Outside a dramatiq ConsumerThread (tests) there is no running flag.
+        while getattr(thread, "running", True) and not getattr(thread, "paused", False):
+            seconds = min(MAX_BLOCK_SECONDS, (deadline - current_millis()) / 1000)
+            # BLPOP would wait forever on 0.
+            if seconds < 0.001 or self.broker.client.blpop([self.wake_key], timeout=seconds):
+                return
+
+
+def _earliest_delayed(consumer_thread: threading.Thread) -> int | None:
+    """When the first delayed message a dramatiq ConsumerThread holds is due (ms), if any."""
+    delayed = getattr(consumer_thread, "delay_queue", None)
+    if delayed is None:
+        return None
+    with delayed.mutex:
+        return delayed.queue[0].priority if delayed.queue else None

@@ -1,0 +1,141 @@
+-- The broker's commands: dramatiq 2.2.1's brokers/redis/dispatch.lua
+-- (Copyright (C) 2017-2020 CLEARTYPE SRL, LGPL-3.0-or-later), changed so that:
+--
+-- * only worker processes count as workers: a heartbeat comes from the
+--   Heartbeat middleware (heartbeat.lua), not from every command, so a
+--   process that only enqueues (an API instance) is never listed as one;
+-- * dead workers are found by heartbeat.lua, every beat, instead of by a
+--   maintenance step that ran by chance and looked at one queue only;
+-- * a consumer records the queues it holds messages of, so that finding a
+--   dead worker's messages needs no KEYS scan of the whole keyspace;
+-- * enqueue leaves a wake-up token that an idle consumer blocks on, so a
+--   job waiting for a worker is taken at once rather than after a backoff;
+-- * messages handed back (requeue) go to the front of their queue: they
+--   were next in line.
+--
+-- dispatch(
+--   args=[command, timestamp, queue_name, worker_id, heartbeat_timeout,
+--         dead_message_ttl, do_maintenance (unused), max_unpack_size, ...],
+--   keys=[namespace]
+-- )
+--
+-- Keys, besides dramatiq's own (see its dispatch.lua):
+--
+-- $namespace:__ackqueues__.$worker_id
+--   The names of the queues whose messages that worker has fetched.
+--
+-- $namespace:$queue_name.wake
+--   A list holding at most one token while messages wait for a consumer.
+
+local namespace = KEYS[1]
+
+local command = ARGV[1]
+local timestamp = ARGV[2]
+local queue_name = ARGV[3]
+local worker_id = ARGV[4]
+local max_unpack_size = ARGV[8]
+
+local acks = namespace .. ":__acks__." .. worker_id
+local queue_canonical_name = queue_name
+if string.sub(queue_name, -3) == ".DQ" then
+    queue_canonical_name = string.sub(queue_name, 1, -4)
+end
+
+local queue_acks = acks .. "." .. queue_name
+local queue_full_name = namespace .. ":" .. queue_name
+local queue_messages = queue_full_name .. ".msgs"
+local queue_wake = queue_full_name .. ".wake"
+local xqueue_full_name = namespace .. ":" .. queue_canonical_name .. ".XQ"
+local xqueue_messages = xqueue_full_name .. ".msgs"
+
+local ARGS = {}
+for i=9,#ARGV do
+    ARGS[i - 8] = ARGV[i]
+end
+
+local function wake()
+    redis.call("lpush", queue_wake, "1")
+    redis.call("ltrim", queue_wake, 0, 0)
+end
+
+if command == "enqueue" then
+    local message_id = ARGS[1]
+    local message_data = ARGS[2]
+
+    redis.call("hset", queue_messages, message_id, message_data)
+    redis.call("rpush", queue_full_name, message_id)
+    wake()
+
+elseif command == "fetch" then
+    local prefetch = math.min(ARGS[1], max_unpack_size)
+
+    local message_ids = {}
+    for i=1,prefetch do
+        local message_id = redis.call("lpop", queue_full_name)
+        if not message_id then
+            break
+        end
+
+        message_ids[i] = message_id
+        redis.call("sadd", queue_acks, message_id)
+    end
+
+    if next(message_ids) ~= nil then
+        redis.call("sadd", namespace .. ":__ackqueues__." .. worker_id, queue_name)
+        return redis.call("hmget", queue_messages, unpack(message_ids))
+    else
+        return {}
+    end
+
+elseif command == "requeue" then
+    local requeued = false
+    for i=#ARGS,1,-1 do
+        local message_id = ARGS[i]
+
+        if redis.call("srem", queue_acks, message_id) > 0 then
+            if redis.call("hexists", queue_messages, message_id) > 0 then
+                redis.call("lpush", queue_full_name, message_id)
+                requeued = true
+            end
+        end
+    end
+    if requeued then
+        wake()
+    end
+
+elseif command == "ack" then
+    local message_id = ARGS[1]
+
+    if redis.call("srem", queue_acks, message_id) > 0 then
+        redis.call("hdel", queue_messages, message_id)
+    end
+
+elseif command == "nack" then
+    local message_id = ARGS[1]
+
+    if redis.call("srem", queue_acks, message_id) > 0 then
+        local message = redis.call("hget", queue_messages, message_id)
+        if message then
+            redis.call("zadd", xqueue_full_name, timestamp, message_id)
+            redis.call("hset", xqueue_messages, message_id, message)
+            redis.call("hdel", queue_messages, message_id)
+        end
+    end
+
+elseif command == "purge" then
+    redis.call("del", queue_full_name, queue_acks, queue_messages, queue_wake,
+               xqueue_full_name, xqueue_messages)
+
+elseif command == "qsize" then
+    local q_aks = acks .. "." .. queue_canonical_name
+    local q_fn = namespace .. ":" .. queue_canonical_name
+    local q_msgs = q_fn .. ".msgs"
+    local dq_q_aks = q_aks .. ".DQ"
+    local dq_q_msgs = q_fn .. ".DQ" .. ".msgs"
+
+    return redis.call("hlen", dq_q_msgs) +
+           redis.call("scard", dq_q_aks) +
+           redis.call("hlen", q_msgs) +
+           redis.call("scard", q_aks)
+
+end

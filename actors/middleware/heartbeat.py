@@ -1,0 +1,78 @@
+"""Worker liveness that does not depend on fetching, and quick recovery from dead workers."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import dramatiq
+import redis
+from dramatiq.common import current_millis
+from dramatiq.logging import get_logger
+from dramatiq.middleware import Middleware
+
+_SCRIPT = Path(__file__).parents[1] / "lua" / "heartbeat.lua"
+
+
+class Heartbeat(Middleware):
+    """Beats for this worker process from a thread of its own, and reaps dead workers.
+
+    Dramatiq's Redis broker counts a worker alive while it sends commands, so a
+    worker whose threads are all busy with long jobs stops fetching and looks
+    dead; the heartbeat timeout therefore had to be long (a minute), and a
+    crashed worker's jobs waited that long. A thread beating every
+    ``interval_ms`` keeps the process alive however long its jobs run, and dies
+    with it, so the timeout can be a few seconds. Each beat also hands the
+    messages of workers whose heartbeat timed out back to the front of their
+    queues (see ``lua/heartbeat.lua``); only processes that run a worker beat,
+    so only they are listed as workers.
+
+    Parameters:
+      interval_ms(int): Time between beats; well under the broker's
+        heartbeat timeout.
+    """
+
+    def __init__(self, *, interval_ms: int = 1000):
+        self.interval_ms = interval_ms
+        self.logger = get_logger(__name__, type(self))
+        self._stopping = threading.Event()
+        self._script = None
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Before any message is fetched: the beat is what tells others this
+        # worker's messages are in good hands.
+        self.beat(broker)
+        threading.Thread(target=self._run, args=(broker,), name="heartbeat", daemon=True).start()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stopping.set()
+        # Leaving: the beat that marks this worker dead hands back whatever
+        # it still holds and takes it off the list of workers at once.
+        self.beat(broker, alive=False)
+
+    def beat(self, broker: dramatiq.Broker, *, alive: bool = True) -> int:
+        """Beat once, or with ``alive`` false mark this worker gone; return messages handed back."""
+        if self._script is None:
+            self._script = broker.client.register_script(_SCRIPT.read_text())
+        now = current_millis()
+        requeued = self._script(
+            keys=[broker.namespace],
+            args=[
+                now,
+                broker.broker_id,
+                now if alive else 0,
+                broker.heartbeat_timeout,
+                broker.dead_message_ttl,
+                *sorted(broker.get_declared_queues()),
+            ],
+        )
+        if requeued:
+            self.logger.warning("Handed back %d message(s) of workers that died.", requeued)
+        return requeued
+
+    def _run(self, broker: dramatiq.Broker) -> None:
+        while not self._stopping.wait(self.interval_ms / 1000):
+            try:
+                self.beat(broker)
+            except redis.RedisError as error:
+                self.logger.warning("Heartbeat failed (%s); retrying.", error)

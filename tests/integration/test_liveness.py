@@ -1,0 +1,170 @@
+"""Who counts as a worker, how a dead one's jobs come back, and how an idle one is woken."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import queue as queues
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+from dramatiq.worker import ConsumerThread
+
+from actors.middleware import Heartbeat
+from actors.submission import JobRequest, submit
+from services.queue import connect
+from tests.support import wait_for, worker_process
+
+
+@contextlib.contextmanager
+def running_worker(queue, *, threads: int = 1) -> Iterator[dramatiq.Worker]:
+    """An in-process dramatiq worker on ``queue``'s broker, stopped on exit."""
+    worker = dramatiq.Worker(queue.broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def heartbeats(queue) -> list[str]:
+    client = queue.broker.client
+    return [
+        member.decode()
+        for member in client.zrange(f"{queue.broker.namespace}:__heartbeats__", 0, -1)
+    ]
+
+
+def state(queue, job_id: str) -> str:
+    return queue.store.get(job_id)["state"]
+
+
+def starts(queue, job_id: str) -> list[int]:
+    return [event["started_at"] for _, event in queue.store.events(job_id) if "started_at" in event]
+
+
+def test_a_process_that_only_enqueues_is_not_listed_as_a_worker(queue):
+    submit(queue, JobRequest(actor="add", args=[1, 2]))
+    assert heartbeats(queue) == []
+
+    with running_worker(queue):
+        assert heartbeats(queue) == [queue.broker.broker_id]
+    # A worker that stops takes itself off the list at once.
+    assert heartbeats(queue) == []
+
+
+def test_a_worker_busy_with_jobs_longer_than_the_heartbeat_timeout_is_never_presumed_dead(
+    settings,
+):
+    settings = dataclasses.replace(settings, heartbeat_timeout_ms=1000)
+    busy, watcher = connect(settings), connect(settings)
+    _, job = submit(busy, JobRequest(actor="count_slowly", kwargs={"to": 6, "interval": 0.5}))
+
+    # The busy worker's only thread runs the job for three heartbeat timeouts,
+    # while another worker looks for dead workers on every beat.
+    with running_worker(busy), running_worker(watcher):
+        wait_for(lambda: state(busy, job["id"]) == "succeeded", timeout=30)
+        assert busy.broker.broker_id in heartbeats(busy)
+
+    assert len(starts(busy, job["id"])) == 1
+
+
+def test_an_idle_consumer_waits_for_an_enqueue_instead_of_polling(queue):
+    consumer = queue.broker.consume("default", prefetch=1, timeout=60_000)
+    woken = threading.Thread(target=next, args=(consumer,))
+    woken.start()
+    time.sleep(0.3)
+    # A polling consumer would have come back from its empty fetch by now.
+    assert woken.is_alive()
+
+    _, job = submit(queue, JobRequest(actor="add", args=[2, 3]))
+    # Long before its one-minute timeout.
+    woken.join(10)
+    assert not woken.is_alive()
+    assert next(consumer).message_id == job["id"]
+
+
+def test_a_delayed_job_is_handed_on_when_due_however_long_the_worker_timeout(queue):
+    work: queues.PriorityQueue = queues.PriorityQueue()
+    delayed = ConsumerThread(
+        broker=queue.broker,
+        queue_name="default.DQ",
+        prefetch=10,
+        work_queue=work,
+        worker_timeout=60_000,
+    )
+    delayed.start()
+    try:
+        _, job = submit(queue, JobRequest(actor="add", args=[2, 3], delay=1))
+        # Due in a second: moved to its queue then, not when the minute is up.
+        wait_for(
+            lambda: queue.broker.client.llen("dramatiq:default"),
+            timeout=10,
+            what="the delayed message to reach its queue",
+        )
+    finally:
+        delayed.stop()
+        delayed.join(5)
+    assert not delayed.is_alive(), "a stopping consumer should notice within a second"
+    assert queue.store.get(job["id"])["eta"] <= time.time() * 1000
+
+
+def test_a_dead_workers_messages_go_back_to_the_front_of_their_queue(queue):
+    broker, client = queue.broker, queue.broker.client
+    ns = broker.namespace
+    for message_id in ("waiting-1", "waiting-2", "held-1", "held-2"):
+        client.hset(f"{ns}:default.msgs", message_id, b"{}")
+    client.rpush(f"{ns}:default", "waiting-1", "waiting-2")
+    # What a worker that fetched two messages and then died leaves behind.
+    client.sadd(f"{ns}:__acks__.dead-worker.default", "held-1", "held-2")
+    client.sadd(f"{ns}:__ackqueues__.dead-worker", "default")
+    client.zadd(f"{ns}:__heartbeats__", {"dead-worker": 1})
+
+    Heartbeat().beat(broker)
+
+    queued = [item.decode() for item in client.lrange(f"{ns}:default", 0, -1)]
+    assert sorted(queued[:2]) == ["held-1", "held-2"]
+    assert queued[2:] == ["waiting-1", "waiting-2"]
+    assert heartbeats(queue) == [broker.broker_id]
+    assert not client.exists(f"{ns}:__acks__.dead-worker.default")
+    # An idle consumer is woken for them.
+    assert client.llen(f"{ns}:default.wake") == 1
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_workers_running_jobs_start_again_within_seconds(settings, queue):
+    """The issue's case: 8 jobs running and 80 waiting when the worker dies."""
+    slow = {"to": 10, "interval": 0.5}
+    running = [
+        submit(queue, JobRequest(actor="count_slowly", kwargs=slow))[1]["id"] for _ in range(8)
+    ]
+    waiting = [submit(queue, JobRequest(actor="add", args=[n, n]))[1]["id"] for n in range(80)]
+
+    with worker_process(settings, threads=8) as doomed:
+        wait_for(
+            lambda: all(state(queue, job_id) == "running" for job_id in running),
+            timeout=30,
+            what="the first worker to start the 8 jobs",
+        )
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+    killed_at = time.time() * 1000
+
+    with worker_process(settings, threads=8):
+        wait_for(
+            lambda: all(len(starts(queue, job_id)) == 2 for job_id in running),
+            # The heartbeat timeout (10 s by default) and a beat or two.
+            timeout=settings.heartbeat_timeout_ms / 1000 + 5,
+            what="the dead worker's jobs to start again",
+        )
+        wait_for(
+            lambda: all(state(queue, job_id) == "succeeded" for job_id in waiting),
+            timeout=30,
+            what="the waiting jobs, the ones the dead worker held included",
+        )
+    assert all(starts(queue, job_id)[1] > killed_at for job_id in running)
