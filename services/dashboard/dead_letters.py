@@ -89,7 +89,13 @@ class DeadLetters:
         if not moves:
             return []
         dead = self._key(xq_name(queue_name))
-        keys = [dead, f"{dead}.msgs", self._key(queue_name), self._key(f"{queue_name}.msgs")]
+        keys = [
+            dead,
+            f"{dead}.msgs",
+            self._key(queue_name),
+            self._key(f"{queue_name}.msgs"),
+            self._key(f"{queue_name}.wake"),
+        ]
         return [moved.decode() for moved in self._requeue(keys=keys, args=moves)]
 
     def retry_all(self, queue_name: str, dead_before: int) -> int:

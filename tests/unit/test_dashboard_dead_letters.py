@@ -117,6 +117,8 @@ def test_retry_all_puts_every_dead_letter_back_as_requeue_does(admin, queue):
     )
     assert {m.options["retries"] for m in requeued} == {0}
     assert {m.queue_name for m in requeued} == {"default"}
+    # An idle worker is woken for them, as by any enqueue.
+    assert queue.broker.client.llen("dramatiq:default.wake") == 1
     # Each under a new Redis id: one that a worker fetches like any other message.
     consumer = queue.broker.consume("default", prefetch=3, timeout=100)
     fetched = [next(m for m in consumer if m is not None) for _ in requeued]

@@ -4,6 +4,7 @@
 -- KEYS[2]  <ns>:<queue>.XQ.msgs  dead letter id -> message
 -- KEYS[3]  <ns>:<queue>          the queue: a list of message ids
 -- KEYS[4]  <ns>:<queue>.msgs     message id -> message
+-- KEYS[5]  <ns>:<queue>.wake     the token an idle worker waits on (actors/lua/dispatch.lua)
 -- ARGV     triples: dead letter id, new message id, new message
 --
 -- A letter that is no longer dead (requeued or deleted meanwhile) is skipped,
@@ -20,5 +21,9 @@ for i = 1, #ARGV, 3 do
         redis.call("rpush", KEYS[3], message_id)
         table.insert(moved, message_id)
     end
+end
+if #moved > 0 then
+    redis.call("lpush", KEYS[5], "1")
+    redis.call("ltrim", KEYS[5], 0, 0)
 end
 return moved
