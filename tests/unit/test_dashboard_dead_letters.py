@@ -104,6 +104,7 @@ def test_the_confirmation_page_counts_and_changes_nothing(admin, queue, action):
 
 def test_retry_all_puts_every_dead_letter_back_as_requeue_does(admin, queue):
     sent = dead_letter(queue, 3)
+    queue.broker.client.delete("dramatiq:default.wake")
 
     result = confirm(admin, "default", "retry")
 
