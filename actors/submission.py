@@ -14,7 +14,8 @@ import dramatiq
 import redis
 
 from .broker import Queue
-from .registry import DEFAULT_PRIORITY, JobSpec, lane
+from .lanes import DEFAULT_PRIORITY, lane
+from .registry import JobSpec
 from .store import now_ms
 
 #: Annotations the submission checks arguments against; others are accepted as given.
@@ -36,7 +37,7 @@ class JobRequest:
     max_retries: int | None = None
     #: Seconds the job may run before it is interrupted.
     time_limit: float | None = None
-    #: The lane: "high", "normal" or "low" (see registry.PRIORITIES).
+    #: The lane: "high", "normal" or "low" (see lanes.PRIORITIES).
     priority: str = DEFAULT_PRIORITY
 
 

@@ -9,8 +9,9 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
 from .. import progress
-from ..registry import JobCancelled, job_name
+from ..lanes import job_name
 from ..store import JobStore, now_ms
+from .cancellation import JobCancelled
 
 #: A job may (re)start from these states. Not from "cancelled" (the user
 #: said no) nor "succeeded" (a duplicate delivery must not run it twice);

@@ -6,7 +6,8 @@ published contract and the checks the API makes cannot drift apart.
 
 from __future__ import annotations
 
-from actors.registry import DEFAULT_PRIORITY, PRIORITIES, specs
+from actors.lanes import DEFAULT_PRIORITY, PRIORITIES
+from actors.registry import specs
 from actors.store import STATES
 
 #: A Redis stream id: what event ids, Last-Event-ID and list cursors are.

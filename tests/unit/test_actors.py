@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from actors import JobCancelled, progress, report_progress
+from actors import JobCancelled, job, progress, report_progress
 from actors.jobs import PermanentError, add, count_slowly, fail, render_document
-from actors.registry import PRIORITIES, JobSpec, job_name, lane, specs
+from actors.lanes import PRIORITIES, job_name, lane
+from actors.registry import JobSpec, specs
 from actors.submission import InvalidJob, JobRequest, check
+from services.queue import connect
 
 
 @pytest.fixture
@@ -140,7 +144,7 @@ def test_bound_actors_carry_their_retry_policy(queue):
     assert count_actor.options["max_retries"] == 0
     # Every job in every priority lane, each lane a queue of its own.
     assert set(queue.actors) == {
-        lane(name, priority) for name in specs() for priority in PRIORITIES
+        lane(name, priority) for name in queue.specs for priority in PRIORITIES
     }
     assert queue.actors["add-high"].queue_name == "default-high"
     assert queue.actors["add-high"].priority < queue.actors["add"].priority
@@ -213,5 +217,36 @@ def test_lane_actors_run_the_job_they_name():
     assert job_name("add-high") == "add"
     assert job_name("add-low") == "add"
     assert job_name("add") == "add"
-    # Only a declared job's lanes are stripped.
-    assert job_name("unknown-high") == "unknown-high"
+    # Job names are identifiers: only a lane's suffix holds a dash.
+    assert job_name("count_slowly-high") == "count_slowly"
+
+
+# Declaring jobs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typo", ["max_retry", "timeout", "retries"])
+def test_an_option_no_middleware_reads_is_refused_when_the_job_is_declared(typo):
+    with pytest.raises(ValueError, match=f"unknown job options: {typo}"):
+
+        @job(**{typo: 3})
+        def misconfigured() -> None:
+            """Never declared."""
+
+    assert "misconfigured" not in specs()
+
+
+def test_options_of_dramatiq_middleware_are_accepted():
+    @job(max_age=1000, notify_shutdown=True, retry_when=None, on_success=None)
+    def well_configured() -> None:
+        """Declared with options of AgeLimit, ShutdownNotifications, Retries, Callbacks."""
+
+    assert specs()["well_configured"].options["max_age"] == 1000
+
+
+def test_the_queue_has_the_jobs_of_the_modules_it_is_told_of(settings):
+    default = connect(settings)
+    both = connect(dataclasses.replace(settings, job_modules="actors.jobs, tests.unit.more_jobs"))
+
+    assert "tally" not in default.specs and "tally" not in default.actors
+    assert {"add", "tally"} <= set(both.specs)
+    assert both.actors["tally-high"].queue_name == "reports-high"

@@ -8,7 +8,8 @@ from typing import Any
 import falcon
 
 from actors import JobSpec, Queue
-from actors.registry import JSON_TYPES, PRIORITIES
+from actors.lanes import PRIORITIES
+from actors.registry import JSON_TYPES
 
 from .. import schemas
 from ..openapi import json_response

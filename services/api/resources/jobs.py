@@ -13,7 +13,7 @@ import falcon
 import jsonschema
 
 from actors import Queue
-from actors.registry import DEFAULT_PRIORITY
+from actors.lanes import DEFAULT_PRIORITY
 from actors.store import STATES, TERMINAL_STATES
 from actors.submission import InvalidJob, JobRequest, retry, submit, submit_many
 
