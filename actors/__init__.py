@@ -1,7 +1,7 @@
 """Jobs, the broker that carries them, and the store that records what became of them."""
 
 from .broker import Queue, QueueConfig, connect
-from .middleware import JobCancelled
+from .lifecycle import JobCancelled
 from .progress import report_progress
 from .registry import JobSpec, job, specs
 

@@ -17,7 +17,8 @@ from typing import Any
 import dramatiq
 
 from .lanes import PRIORITIES, lane
-from .middleware import ACTOR_OPTIONS, JobCancelled
+from .lifecycle import JobCancelled
+from .middleware import ACTOR_OPTIONS
 
 #: The annotations a job's arguments are checked against, with the JSON
 #: Schema type each stands for; other annotations are not checked.

@@ -13,8 +13,9 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from ..lifecycle import JobCancelled
 from ..store import JobStore
-from .cancellation import Cancellation, JobCancelled
+from .cancellation import Cancellation
 from .job_state import JobState
 
 __all__ = ["ACTOR_OPTIONS", "Cancellation", "JobCancelled", "JobState", "installed"]

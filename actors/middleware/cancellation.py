@@ -2,7 +2,7 @@
 
 Each worker process listens on the store's cancellation channel. When the
 cancelled job runs in one of its threads, that thread gets a
-:class:`JobCancelled` raised in it, the way dramatiq's own
+:class:`~actors.lifecycle.JobCancelled` raised in it, the way dramatiq's own
 ``TimeLimit`` interrupts jobs. Queued jobs need none of this: the job-state
 middleware skips them when their turn comes.
 """
@@ -16,13 +16,10 @@ import dramatiq
 import redis
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
-from dramatiq.threading import Interrupt, raise_thread_exception
+from dramatiq.threading import raise_thread_exception
 
+from ..lifecycle import JobCancelled
 from ..store import JobStore
-
-
-class JobCancelled(Interrupt):
-    """Raised inside a running job when a user cancels it."""
 
 
 class Cancellation(Middleware):

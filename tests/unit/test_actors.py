@@ -9,8 +9,9 @@ import pytest
 from actors import JobCancelled, job, progress, report_progress
 from actors.jobs import PermanentError, add, count_slowly, fail, render_document
 from actors.lanes import PRIORITIES, job_name, lane
+from actors.lifecycle import JobRequest
 from actors.registry import JobSpec, specs
-from actors.submission import InvalidJob, JobRequest, check
+from actors.submission import InvalidJob, check
 from services.queue import connect
 
 
@@ -162,46 +163,48 @@ def test_bound_actors_carry_their_retry_policy(queue):
 def test_check_accepts_valid_calls():
     declared = specs()
 
-    check(declared["add"], JobRequest("add", args=[1, 2.5]))
-    check(declared["add"], JobRequest("add", kwargs={"a": 1, "b": 2}))
-    check(declared["render_document"], JobRequest("render_document"))
-    check(declared["count_slowly"], JobRequest("count_slowly", kwargs={"to": 3, "interval": 1}))
-    check(declared["fail"], JobRequest("fail", kwargs={"permanent": True}))
+    check(declared["add"], JobRequest(actor="add", args=[1, 2.5]))
+    check(declared["add"], JobRequest(actor="add", kwargs={"a": 1, "b": 2}))
+    check(declared["render_document"], JobRequest(actor="render_document"))
+    check(
+        declared["count_slowly"], JobRequest(actor="count_slowly", kwargs={"to": 3, "interval": 1})
+    )
+    check(declared["fail"], JobRequest(actor="fail", kwargs={"permanent": True}))
 
 
 def test_check_refuses_an_unknown_job():
     with pytest.raises(InvalidJob, match="no public job is named 'nope'"):
-        check(None, JobRequest("nope"))
+        check(None, JobRequest(actor="nope"))
 
 
 def test_check_refuses_a_job_that_is_not_public():
     secret = JobSpec(fn=lambda: None, name="secret", queue="default", public=False)
 
     with pytest.raises(InvalidJob, match="no public job is named 'secret'"):
-        check(secret, JobRequest("secret"))
+        check(secret, JobRequest(actor="secret"))
 
 
 @pytest.mark.parametrize(
     ("request_", "complaint"),
     [
-        (JobRequest("add", kwargs={"a": 1}), "arguments do not fit add"),
-        (JobRequest("add", args=[1, 2, 3]), "arguments do not fit add"),
-        (JobRequest("add", kwargs={"a": 1, "b": 2, "c": 3}), "arguments do not fit add"),
-        (JobRequest("add", kwargs={"a": "1", "b": 2}), "'a' of add must be float, got str"),
+        (JobRequest(actor="add", kwargs={"a": 1}), "arguments do not fit add"),
+        (JobRequest(actor="add", args=[1, 2, 3]), "arguments do not fit add"),
+        (JobRequest(actor="add", kwargs={"a": 1, "b": 2, "c": 3}), "arguments do not fit add"),
+        (JobRequest(actor="add", kwargs={"a": "1", "b": 2}), "'a' of add must be float, got str"),
         (
-            JobRequest("count_slowly", kwargs={"to": 2.5}),
+            JobRequest(actor="count_slowly", kwargs={"to": 2.5}),
             "'to' of count_slowly must be int, got float",
         ),
         (
-            JobRequest("count_slowly", kwargs={"to": True}),
+            JobRequest(actor="count_slowly", kwargs={"to": True}),
             "'to' of count_slowly must be int, got bool",
         ),
         (
-            JobRequest("render_document", kwargs={"name": 7}),
+            JobRequest(actor="render_document", kwargs={"name": 7}),
             "'name' of render_document must be str, got int",
         ),
         (
-            JobRequest("fail", kwargs={"permanent": "yes"}),
+            JobRequest(actor="fail", kwargs={"permanent": "yes"}),
             "'permanent' of fail must be bool, got str",
         ),
     ],
