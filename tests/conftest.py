@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import dramatiq
+import falcon.testing
 import pytest
 import redis
 
 import actors
+from services.api.app import create_app
 from services.queue import connect
 
 from .support import redis_server, settings_for
@@ -39,3 +44,18 @@ def settings(clean_redis):
 @pytest.fixture
 def queue(settings) -> actors.Queue:
     return connect(settings)
+
+
+@pytest.fixture
+def client(settings, queue) -> falcon.testing.TestClient:
+    """The API in process, on the test's Redis."""
+    return falcon.testing.TestClient(create_app(settings, queue))
+
+
+@pytest.fixture
+def worker(queue) -> Iterator[dramatiq.Worker]:
+    """A dramatiq worker in this process, on the test's queue, as dramatiq's own tests run one."""
+    worker = dramatiq.Worker(queue.broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    yield worker
+    worker.stop()

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import re
 
-import falcon.testing
 import pytest
 import redis
 from dramatiq import Message
 
 from actors.store import TERMINAL_STATES
-from services.api.app import create_app
-from tests.support import settings_for, wait_for, worker_process
-
-
-@pytest.fixture
-def client(settings, queue) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(create_app(settings, queue))
+from tests.support import settings_for, submit, wait_for, worker_process
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +29,7 @@ def worker_alive(worker):
     assert worker.poll() is None, "the worker process exited"
 
 
-def submit(client, actor: str, **kwargs) -> str:
-    result = client.simulate_post("/jobs", json={"actor": actor, "kwargs": kwargs})
+def accepted(result) -> str:
     assert result.status_code == 202, result.text
     return result.json["id"]
 
@@ -72,7 +64,7 @@ def test_template_job_is_rendered_by_a_worker_and_its_result_is_visible(client, 
 
 
 def test_progress_and_result_of_a_job_are_visible(client, worker):
-    job_id = submit(client, "count_slowly", to=3, interval=0.01)
+    job_id = accepted(submit(client, "count_slowly", (), kwargs={"to": 3, "interval": 0.01}))
 
     record = ended(client, job_id)
 
@@ -82,7 +74,7 @@ def test_progress_and_result_of_a_job_are_visible(client, worker):
 
 
 def test_a_failing_job_is_retried_then_dead_lettered(client, worker, settings):
-    job_id = submit(client, "fail", message="boom")
+    job_id = accepted(submit(client, "fail", (), kwargs={"message": "boom"}))
 
     record = ended(client, job_id)
 
@@ -95,7 +87,7 @@ def test_a_failing_job_is_retried_then_dead_lettered(client, worker, settings):
 
 
 def test_a_permanent_failure_is_not_retried(client, worker, settings):
-    job_id = submit(client, "fail", message="no use", permanent=True)
+    job_id = accepted(submit(client, "fail", (), kwargs={"message": "no use", "permanent": True}))
 
     record = ended(client, job_id)
 

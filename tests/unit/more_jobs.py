@@ -7,3 +7,8 @@ from actors import job
 def tally(numbers: list) -> int:
     """Sum a list of numbers."""
     return sum(numbers)
+
+
+@job(queue="reports")
+def purge_reports(days: int) -> None:
+    """Housekeeping no client may start."""
