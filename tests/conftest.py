@@ -13,7 +13,7 @@ import actors
 from services.api.app import create_app
 from services.queue import connect
 
-from .support import redis_server, settings_for
+from .support import free_ports, redis_server, settings_for
 
 
 def pytest_collection_modifyitems(items):
@@ -59,3 +59,16 @@ def worker(queue) -> Iterator[dramatiq.Worker]:
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def unreachable_settings():
+    """Settings whose Redis is a port nothing listens on."""
+    (port,) = free_ports(1)
+    return settings_for(f"redis://127.0.0.1:{port}/0")
+
+
+@pytest.fixture
+def built_queue(unreachable_settings) -> actors.Queue:
+    """A queue that never reaches Redis: for tests of what is built, not of what is stored."""
+    return connect(unreachable_settings)

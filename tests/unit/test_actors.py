@@ -82,7 +82,7 @@ def test_count_slowly_refuses_to_count_to_nothing_for_good(reported):
     assert reported == []
 
 
-def test_count_slowly_stops_when_its_progress_report_says_cancelled(queue):
+def test_count_slowly_stops_when_its_progress_report_says_cancelled(built_queue):
     # The job-state middleware's reporter raises JobCancelled when the job
     # was cancelled; the actor (as bound to the broker) then ends quietly.
     steps = []
@@ -94,7 +94,7 @@ def test_count_slowly_stops_when_its_progress_report_says_cancelled(queue):
 
     progress.install(reporter)
     try:
-        assert queue.actors["count_slowly"].fn(to=10, interval=0) is None
+        assert built_queue.actors["count_slowly"].fn(to=10, interval=0) is None
     finally:
         progress.install(None)
     assert steps == [0.1, 0.2]
@@ -134,7 +134,8 @@ def test_every_job_is_declared_on_the_default_queue():
     assert all(spec.queue == "default" for spec in declared.values())
 
 
-def test_bound_actors_carry_their_retry_policy(queue):
+def test_bound_actors_carry_their_retry_policy(built_queue):
+    queue = built_queue
     fail_actor = queue.actors["fail"]
     count_actor = queue.actors["count_slowly"]
 
@@ -246,7 +247,8 @@ def test_options_of_dramatiq_middleware_are_accepted():
     assert specs()["well_configured"].options["max_age"] == 1000
 
 
-def test_the_queue_has_the_jobs_of_the_modules_it_is_told_of(settings):
+def test_the_queue_has_the_jobs_of_the_modules_it_is_told_of(unreachable_settings):
+    settings = unreachable_settings
     default = connect(settings)
     both = connect(dataclasses.replace(settings, job_modules="actors.jobs, tests.unit.more_jobs"))
 

@@ -15,14 +15,7 @@ import redis
 
 from services.api.app import create_app
 from services.queue import connect
-from tests.support import assert_problem, free_ports, settings_for
-
-
-@pytest.fixture
-def unreachable_settings():
-    """Settings whose Redis is a port nothing listens on."""
-    (port,) = free_ports(1)
-    return settings_for(f"redis://127.0.0.1:{port}/0")
+from tests.support import assert_problem
 
 
 @pytest.fixture
