@@ -15,11 +15,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import dramatiq
 from dramatiq.threading import Interrupt
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from .lanes import DEFAULT_PRIORITY, PRIORITIES, job_name
 
@@ -102,17 +103,12 @@ class JobOptions(BaseModel):
     delay: float = Field(
         0, ge=0, le=MAX_DELAY_SECONDS, description="Seconds to wait before the job may start."
     )
-    max_retries: int | None = Field(
-        None,
-        ge=0,
-        le=100,
-        description="How many times a failing job is retried before it is dead.",
+    # Absent, not null, in a request: None stands for "as the job is declared".
+    max_retries: Annotated[int, Field(ge=0, le=100)] | SkipJsonSchema[None] = Field(
+        None, description="How many times a failing job is retried before it is dead."
     )
-    time_limit: float | None = Field(
-        None,
-        gt=0,
-        le=86400,
-        description="Seconds one attempt may run before it is interrupted.",
+    time_limit: Annotated[float, Field(gt=0, le=86400)] | SkipJsonSchema[None] = Field(
+        None, description="Seconds one attempt may run before it is interrupted."
     )
     priority: Literal[tuple(PRIORITIES)] = Field(  # type: ignore[valid-type]
         DEFAULT_PRIORITY,

@@ -1,9 +1,10 @@
 """Declaring jobs without binding them to a broker at import time.
 
 ``@job`` records what a function is (its name, queue, whether HTTP clients
-may call it, its dramatiq options); :func:`bind` turns every recorded job
-into a ``dramatiq.Actor`` on the broker it is given. Importing the actors
-therefore never creates a broker behind anyone's back.
+may call it, its dramatiq options); :func:`bind` turns the recorded jobs it
+is given into dramatiq actors on a broker. Importing a module of jobs
+therefore never creates a broker behind anyone's back; ``broker.connect``
+imports the modules it is told of (``QueueConfig.job_modules``).
 """
 
 from __future__ import annotations

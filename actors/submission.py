@@ -60,11 +60,9 @@ def submit(
     record = lifecycle.submit(request, job_id=message.message_id, queue=message.queue_name)
     created, job_id = queue.store.create(record, idempotency_key=idempotency_key)
     if not created:
-        first = queue.store.get(job_id)
-        if first is None:
-            # The first job's record expired between the two reads.
-            raise redis.ConnectionError("the job named by the idempotency key has just expired")
-        return False, first
+        # The key expires a retention period after the job was submitted, its
+        # record a retention period after the job ended: the record is there.
+        return False, queue.store.get(job_id)
     try:
         queue.broker.enqueue(message, delay=_delay_ms(request.options))
     except redis.RedisError:

@@ -74,6 +74,8 @@ class Job(JobRecord):
     started_at: IsoTime = None
     finished_at: IsoTime = None
     updated_at: IsoTime = None
+    #: As submitted, with null for what the job's declaration decides.
+    options: dict[str, Any] | None = None
     redis_message_id: str | None = Field(None, exclude=True)
     links: Links
 

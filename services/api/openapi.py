@@ -74,11 +74,17 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
         return [_inline(item, definitions) for item in node]
     if not isinstance(node, dict):
         return node
+    node = {key: value for key, value in node.items() if not _noise(key, value)}
     if "$ref" in node:
         rest = {key: value for key, value in node.items() if key != "$ref"}
         target = definitions[node["$ref"].rsplit("/", 1)[-1]]
         return _inline({**target, **rest}, definitions)
     return {key: _inline(value, definitions) for key, value in node.items()}
+
+
+def _noise(key: str, value: Any) -> bool:
+    """What pydantic adds that a contract does not need: titles, and null defaults."""
+    return (key == "title" and isinstance(value, str)) or (key == "default" and value is None)
 
 
 def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any]]:
@@ -99,9 +105,6 @@ def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any
 
 def _given(parameter: dict[str, Any]) -> dict[str, Any]:
     """A parameter's schema as sent: an absent parameter is left out, never null."""
-    parameter = {
-        key: value for key, value in parameter.items() if key != "default" or value is not None
-    }
     choices = [choice for choice in parameter.pop("anyOf", []) if choice != {"type": "null"}]
     return {**choices[0], **parameter} if len(choices) == 1 else parameter
 
