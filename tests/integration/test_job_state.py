@@ -62,6 +62,8 @@ def test_a_failing_job_is_retried_then_dead(queue, worker):
         State.RUNNING,
         State.DEAD,
     ]
+    dead_letters = queue.broker.client.hkeys("dramatiq:default.XQ.msgs")
+    assert [key.decode() for key in dead_letters] == [record.redis_message_id]
 
 
 def test_an_error_the_job_declares_permanent_fails_it_at_once(queue, worker):

@@ -1,4 +1,4 @@
-"""The jobs API in process: a real Redis behind it, no worker unless a test starts one.
+"""The jobs API in process: a real Redis behind it, no worker.
 
 Every error a client can provoke comes back with its status and a problem+json
 body that names the problem, and nothing is enqueued by a refused request.
@@ -16,7 +16,7 @@ from falcon import testing
 from services.api.app import create_app
 from services.queue import connect
 
-from ..support import assert_problem, sse_events, submit, wait_for, worker_process
+from ..support import assert_problem, sse_events, submit
 
 #: Where dramatiq's Redis broker keeps the ids of messages waiting to run (and delayed).
 READY = "dramatiq:default"
@@ -478,53 +478,6 @@ def test_priority_puts_a_job_in_its_lane(client, r):
     assert high.json["options"]["priority"] == "high"
     assert normal.json["options"]["priority"] == "normal"
     assert (r.llen(READY + "-high"), r.llen(READY), r.llen(READY + "-low")) == (1, 1, 1)
-
-
-def test_a_free_worker_thread_takes_high_before_normal_before_low(settings, client, r):
-    # One thread, busy with a job, while a job waits in every lane: when the
-    # thread frees up, the lanes are served most urgent first, whatever the
-    # order they were submitted in.
-    busy = submit(client, actor="count_slowly", args=(), kwargs={"to": 1, "interval": 3})
-    with worker_process(settings, threads=1):
-        wait_for(
-            lambda: client.simulate_get(f"/jobs/{busy.json['id']}").json["state"] == "running",
-            timeout=30,
-            what="the worker to start the blocking job",
-        )
-        # Each takes a moment, so that their start times tell their order.
-        lanes = {
-            submit(
-                client,
-                actor="count_slowly",
-                args=(),
-                kwargs={"to": 1, "interval": 0.2},
-                options={"priority": priority},
-            ).json["id"]: priority
-            for priority in ("low", "normal", "high")
-        }
-        records = [
-            client.simulate_get(f"/jobs/{job_id}", params={"wait": 30}).json for job_id in lanes
-        ]
-    assert {record["state"] for record in records} == {"succeeded"}
-    records.sort(key=lambda record: record["started_at"])
-    assert [lanes[record["id"]] for record in records] == ["high", "normal", "low"]
-
-
-def test_a_worker_skips_a_job_cancelled_while_queued(settings, client, r):
-    cancelled = submit(client, args=(1, 1)).json["id"]
-    client.simulate_delete(f"/jobs/{cancelled}")
-    after = submit(client, args=(2, 2)).json["id"]
-
-    with worker_process(settings, threads=1):
-        done = client.simulate_get(f"/jobs/{after}", params={"wait": 30}).json
-        assert done["state"] == "succeeded" and done["result"] == 4
-        # The cancelled job's message was taken off the queue, and dropped.
-        wait_for(lambda: r.llen(READY) == 0, what="the worker to take every message")
-
-    record = client.simulate_get(f"/jobs/{cancelled}").json
-    assert record["state"] == "cancelled"
-    assert (record["started_at"], record["attempts"], record["result"]) == (None, 0, None)
-    assert r.zcard(DEAD) == 0
 
 
 # Events ---------------------------------------------------------------------
