@@ -1,8 +1,9 @@
 """Jobs, the broker that carries them, and the store that records what became of them."""
 
 from .broker import Queue, QueueConfig, connect
+from .lifecycle import JobCancelled
 from .progress import report_progress
-from .registry import JobCancelled, JobSpec, job, specs
+from .registry import JobSpec, job, specs
 
 __all__ = [
     "JobCancelled",

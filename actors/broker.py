@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,19 +13,9 @@ import dramatiq
 import redis
 from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.common import current_millis
-from dramatiq.middleware import (
-    AgeLimit,
-    Callbacks,
-    CurrentMessage,
-    Pipelines,
-    Retries,
-    ShutdownNotifications,
-    TimeLimit,
-)
 
-from . import jobs  # noqa: F401  (declares the jobs that bind() turns into actors)
 from .consumer import WakingConsumer
-from .middleware import Cancellation, Heartbeat, JobState
+from .middleware import installed
 from .registry import JobSpec, bind, specs
 from .store import JobStore
 
@@ -107,6 +98,8 @@ class QueueConfig:
     default_min_backoff_ms: int
     default_time_limit_ms: int
     heartbeat_timeout_ms: int
+    #: The modules whose ``@job`` functions become actors.
+    job_modules: tuple[str, ...] = ("actors.jobs",)
 
 
 @dataclass(frozen=True)
@@ -117,8 +110,15 @@ class Queue:
     specs: dict[str, JobSpec]
 
 
+def declared_jobs(modules: tuple[str, ...]) -> dict[str, JobSpec]:
+    """Import the job modules and return the jobs they declare, by name."""
+    for module in modules:
+        importlib.import_module(module)
+    return {name: spec for name, spec in specs().items() if spec.fn.__module__ in modules}
+
+
 def connect(config: QueueConfig) -> Queue:
-    """Build the broker with every actor declared on it, and the job store."""
+    """Build the broker with every job of ``config.job_modules`` declared on it, and the store."""
     client = redis.Redis.from_url(
         config.redis_url,
         socket_connect_timeout=2,
@@ -132,23 +132,12 @@ def connect(config: QueueConfig) -> Queue:
         heartbeat_timeout=config.heartbeat_timeout_ms,
         # Dead workers are found by the Heartbeat middleware, on every beat.
         maintenance_chance=0,
-        middleware=[
-            AgeLimit(),
-            TimeLimit(time_limit=config.default_time_limit_ms),
-            ShutdownNotifications(),
-            Callbacks(),
-            Pipelines(),
-            # Before Retries: dramatiq runs after_* hooks in reverse order, so
-            # JobState's after_process_message runs once Retries has decided
-            # whether the message is retried or failed.
-            Cancellation(store),
-            JobState(store),
-            Retries(
-                max_retries=config.default_max_retries,
-                min_backoff=config.default_min_backoff_ms,
-            ),
-            CurrentMessage(),
-            Heartbeat(),
-        ],
+        middleware=installed(
+            store,
+            time_limit_ms=config.default_time_limit_ms,
+            max_retries=config.default_max_retries,
+            min_backoff_ms=config.default_min_backoff_ms,
+        ),
     )
-    return Queue(broker=broker, store=store, actors=bind(broker), specs=specs())
+    jobs = declared_jobs(config.job_modules)
+    return Queue(broker=broker, store=store, actors=bind(broker, jobs), specs=jobs)

@@ -18,6 +18,7 @@ from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
+from dramatiq.worker import ConsumerThread
 
 #: Longest single blocking wait: a stopping or pausing worker's consumer
 #: notices within this long, however long the worker timeout.
@@ -85,18 +86,17 @@ class WakingConsumer(_RedisConsumer):
         due = _earliest_delayed(thread)
         if due is not None:
             deadline = min(deadline, due)
-        # Outside a dramatiq ConsumerThread (tests) there is no running flag.
-        while getattr(thread, "running", True) and not getattr(thread, "paused", False):
+        while not isinstance(thread, ConsumerThread) or (thread.running and not thread.paused):
             seconds = min(MAX_BLOCK_SECONDS, (deadline - current_millis()) / 1000)
             # BLPOP would wait forever on 0.
             if seconds < 0.001 or self.broker.client.blpop([self.wake_key], timeout=seconds):
                 return
 
 
-def _earliest_delayed(consumer_thread: threading.Thread) -> int | None:
+def _earliest_delayed(thread: threading.Thread) -> int | None:
     """When the first delayed message a dramatiq ConsumerThread holds is due (ms), if any."""
-    delayed = getattr(consumer_thread, "delay_queue", None)
-    if delayed is None:
+    if not isinstance(thread, ConsumerThread):
         return None
+    delayed = thread.delay_queue
     with delayed.mutex:
         return delayed.queue[0].priority if delayed.queue else None

@@ -1,9 +1,10 @@
 """Declaring jobs without binding them to a broker at import time.
 
 ``@job`` records what a function is (its name, queue, whether HTTP clients
-may call it, its dramatiq options); :func:`bind` turns every recorded job
-into a ``dramatiq.Actor`` on the broker it is given. Importing the actors
-therefore never creates a broker behind anyone's back.
+may call it, its dramatiq options); :func:`bind` turns the recorded jobs it
+is given into dramatiq actors on a broker. Importing a module of jobs
+therefore never creates a broker behind anyone's back; ``broker.connect``
+imports the modules it is told of (``QueueConfig.job_modules``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
-from dramatiq.threading import Interrupt
 
-
-class JobCancelled(Interrupt):
-    """Raised inside a running job when a user cancels it."""
-
+from .lanes import PRIORITIES, lane
+from .lifecycle import JobCancelled
+from .middleware import ACTOR_OPTIONS
 
 #: The annotations a job's arguments are checked against, with the JSON
 #: Schema type each stands for; other annotations are not checked.
@@ -61,18 +60,21 @@ class JobSpec:
 
 _specs: dict[str, JobSpec] = {}
 
-#: Priority lanes, most urgent first, with the dramatiq actor priority each
-#: lane's messages get (lower runs first).
-PRIORITIES = {"high": 0, "normal": 10, "low": 20}
-DEFAULT_PRIORITY = "normal"
-
 
 def job(*, public: bool = False, queue: str = "default", **options: Any):
     """Declare a function as a job.
 
     ``public`` jobs may be submitted over HTTP; ``options`` are dramatiq
     actor options (``max_retries``, ``time_limit``, ``min_backoff``, ``throws``).
+    As ``dramatiq.actor`` does, an option that no installed middleware reads
+    is refused when the job is declared: a typo fails at import.
     """
+    unknown = set(options) - ACTOR_OPTIONS
+    if unknown:
+        raise ValueError(
+            f"unknown job options: {', '.join(sorted(unknown))}; "
+            f"the middleware installed accepts {', '.join(sorted(ACTOR_OPTIONS))}"
+        )
 
     def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
         if fn.__name__ in _specs:
@@ -88,26 +90,8 @@ def specs() -> dict[str, JobSpec]:
     return dict(_specs)
 
 
-def lane(name: str, priority: str) -> str:
-    """The actor (and queue) name of a job, or of a queue, in a priority lane.
-
-    Normal priority is the plain name, so that messages sent the ordinary
-    dramatiq way land in the normal lane.
-    """
-    return name if priority == DEFAULT_PRIORITY else f"{name}-{priority}"
-
-
-def job_name(actor_name: str) -> str:
-    """The job an actor runs, whatever its lane: ``add-high`` runs ``add``."""
-    for priority in PRIORITIES:
-        base = actor_name.removesuffix(f"-{priority}")
-        if base != actor_name and base in _specs:
-            return base
-    return actor_name
-
-
-def bind(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
-    """Declare every job as an actor on ``broker``, once per priority lane.
+def bind(broker: dramatiq.Broker, specs: dict[str, JobSpec]) -> dict[str, dramatiq.Actor]:
+    """Declare each of ``specs`` as an actor on ``broker``, once per priority lane.
 
     Each lane is a queue of its own (``default``, ``default-high``, ...), so a
     worker fetches from every lane at once however long the others are; among
@@ -115,7 +99,7 @@ def bind(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
     Returns the actors by name (see :func:`lane`).
     """
     actors = {}
-    for spec in _specs.values():
+    for spec in specs.values():
         throws = spec.options.get("throws") or ()
         throws = throws if isinstance(throws, tuple) else (throws,)
         options = {**spec.options, "throws": (JobCancelled, *throws)}

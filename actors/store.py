@@ -2,9 +2,11 @@
 
 Every API instance and every worker talks to the same Redis, so a job
 submitted through one instance is visible, with its state and result,
-through all of them. State changes go through Lua scripts (``lua/``) that
-check the current state and write in one step, and append an event to the
-job's stream, which is what ``?wait=`` and Server-Sent Events read.
+through all of them. The store writes what the lifecycle (``lifecycle.py``)
+decides: each :class:`~actors.lifecycle.Transition` goes through a Lua
+script (``lua/``) that checks the current state and writes in one step, and
+appends an event to the job's stream, which is what ``?wait=`` and
+Server-Sent Events read.
 
 Keys, under a namespace (``jobqueue`` by default):
 
@@ -22,29 +24,26 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import redis
 
-#: Every state a job can be in, in the order a job usually passes through them.
-STATES = ("queued", "delayed", "running", "retrying", "succeeded", "failed", "cancelled", "dead")
-#: States after which nothing more happens to a job unless someone retries it.
-TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "dead"})
-#: How many events a job's stream keeps (a job reporting progress often keeps the latest).
-EVENTS_PER_JOB = 1000
-#: Fields that describe what a job is rather than what happened to it: kept
-#: out of events.
-_IDENTITY_FIELDS = frozenset(
-    {"id", "actor", "queue", "args", "kwargs", "options", "enqueued_at", "redis_message_id"}
+from .lifecycle import (
+    STATE_FIELD,
+    TERMINAL_STATES,
+    JobRecord,
+    State,
+    Transition,
+    event_state,
+    now_ms,
 )
 
+#: How many events a job's stream keeps (a job reporting progress often keeps the latest).
+EVENTS_PER_JOB = 1000
+
 _LUA = Path(__file__).with_name("lua")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class JobStore:
@@ -84,7 +83,7 @@ class JobStore:
 
     def create(
         self,
-        record: dict[str, Any],
+        record: JobRecord,
         *,
         idempotency_key: str | None = None,
         client: redis.client.Pipeline | None = None,
@@ -95,21 +94,20 @@ class JobStore:
         written and that job's id comes back with ``created`` false. With a
         pipeline as ``client`` the call is queued and returns None.
         """
-        job_id = record["id"]
+        job_id = record.id
         keys = [
             self.job_key(job_id),
             self.events_key(job_id),
             self.index_key,
             self.idempotency_key(idempotency_key) if idempotency_key else "",
         ]
-        event = {"state": record["state"], "at": record["enqueued_at"]}
         args = [
             job_id,
-            json.dumps(_encode_fields(record)),
-            json.dumps(event),
+            json.dumps(_encode_fields(record.model_dump())),
+            json.dumps(record.first_event()),
             self.retention_seconds,
             f"{now_ms() - self.retention_seconds * 1000}-0",
-            record["actor"],
+            record.actor,
             EVENTS_PER_JOB,
         ]
         reply = self._create(keys=keys, args=args, client=client or self.client)
@@ -128,55 +126,37 @@ class JobStore:
         with contextlib.suppress(redis.RedisError):
             self.client.delete(*keys)
 
-    def transition(
-        self,
-        job_id: str,
-        state: str,
-        *,
-        allowed_from: Iterable[str] | None = None,
-        fields: dict[str, Any] | None = None,
-        notify_cancellation: bool = False,
-        create_missing: bool = False,
-    ) -> tuple[bool, str | None]:
-        """Move a job to ``state`` if it is in one of ``allowed_from`` (any, if None).
+    def apply(self, job_id: str, transition: Transition) -> tuple[bool, State | None]:
+        """Write ``transition`` if the job is in a state it may come from.
 
         Returns ``(applied, state before)``; the state before is None when
         there is no such job.
         """
-        fields = dict(fields or {})
-        fields.setdefault("updated_at", now_ms())
-        event = {"state": state, "at": fields["updated_at"]}
-        event.update(
-            (name, value)
-            for name, value in fields.items()
-            if name not in _IDENTITY_FIELDS and name != "updated_at"
-        )
-        ttl = self.retention_seconds if state in TERMINAL_STATES else 0
         applied, before = self._transition(
             keys=[self.job_key(job_id), self.events_key(job_id)],
             args=[
-                state,
-                "*" if allowed_from is None else " ".join(allowed_from),
-                json.dumps(_encode_fields(fields)),
-                json.dumps(event),
-                ttl,
-                self.cancellations_channel if notify_cancellation else "",
+                transition.to,
+                " ".join(transition.allowed_from),
+                json.dumps(_encode_fields(transition.changes())),
+                json.dumps(transition.event()),
+                self.retention_seconds if transition.ends else 0,
+                self.cancellations_channel if transition.announce else "",
                 EVENTS_PER_JOB,
-                "1" if create_missing else "0",
+                "1" if transition.create_missing else "0",
             ],
         )
-        before = _text(before)
         if applied == -1:
             return False, None
-        return applied == 1, before
+        before = _text(before)
+        return applied == 1, State(before) if before else None
 
     # Reading ------------------------------------------------------------
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None if there is no such job (or it expired)."""
         return _decode_record(self.client.hgetall(self.job_key(job_id)))
 
-    def get_many(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
+    def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
         pipe = self.client.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hgetall(self.job_key(job_id))
@@ -214,10 +194,10 @@ class JobStore:
             for event_id, event in batch:
                 after = event_id
                 yield event_id, event
-            if self.ended(job_id, batch[-1][1]["state"], after=after):
+            if self.ended(job_id, event_state(batch[-1][1]), after=after):
                 return
 
-    def ended(self, job_id: str, state: str, *, after: str) -> bool:
+    def ended(self, job_id: str, state: State, *, after: str) -> bool:
         """Whether a job in ``state`` has ended with no event after ``after``.
 
         A retried job's history holds an earlier end, and then its new run.
@@ -227,12 +207,12 @@ class JobStore:
     def list(
         self,
         *,
-        state: str | None = None,
+        state: State | None = None,
         actor: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
         scan_budget: int = 5000,
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[JobRecord], str | None]:
         """Jobs newest first, filtered; returns ``(records, next cursor or None)``.
 
         The cursor is a position in the index, so pages stay stable while new
@@ -243,7 +223,7 @@ class JobStore:
             # Nothing is older than the first possible id (and Redis refuses "(0-0").
             return [], None
         start = f"({cursor}" if cursor else "+"
-        found: list[dict[str, Any]] = []
+        found: list[JobRecord] = []
         scanned = 0
         while scanned < scan_budget:
             batch = self.client.xrevrange(self.index_key, max=start, min="-", count=200)
@@ -255,7 +235,7 @@ class JobStore:
             ]
             records = self.get_many([job_id for _, job_id in candidates])
             for (entry_id, _job_id), record in zip(candidates, records, strict=True):
-                if record is None or (state is not None and record["state"] != state):
+                if record is None or (state is not None and record.state != state):
                     continue
                 found.append(record)
                 if len(found) == limit:
@@ -272,19 +252,19 @@ class JobStore:
 
 def _encode_fields(fields: dict[str, Any]) -> dict[str, str]:
     return {
-        name: value if name == "state" else json.dumps(value, separators=(",", ":"))
+        name: value if name == STATE_FIELD else json.dumps(value, separators=(",", ":"))
         for name, value in fields.items()
     }
 
 
-def _decode_record(raw: dict[bytes, bytes]) -> dict[str, Any] | None:
+def _decode_record(raw: dict[bytes, bytes]) -> JobRecord | None:
     if not raw:
         return None
-    record = {}
+    fields = {}
     for name, value in raw.items():
         name = _text(name)
-        record[name] = _text(value) if name == "state" else json.loads(value)
-    return record
+        fields[name] = _text(value) if name == STATE_FIELD else json.loads(value)
+    return JobRecord.model_validate(fields)
 
 
 def _decode_create_reply(reply: list[Any]) -> tuple[bool, str]:

@@ -3,41 +3,28 @@
 The record is written first and the message sent second, so a worker never
 runs a job that has no record; if sending fails, the record goes away again
 and the caller learns of it: a job is either accepted and queued, or refused.
+What the record says is the lifecycle's to decide (``lifecycle.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
 import redis
 
+from . import lifecycle
 from .broker import Queue
-from .registry import DEFAULT_PRIORITY, JobSpec, lane
-from .store import now_ms
+from .lanes import lane
+from .lifecycle import JobOptions, JobRecord, JobRequest, State
+from .registry import JobSpec
 
-#: Annotations the submission checks arguments against; others are accepted as given.
 #: What a JSON value may be to fit an annotation: an integer fits float too.
 _ACCEPTS: dict[type, tuple[type, ...]] = {float: (int, float)}
 
 
 class InvalidJob(ValueError):
     """The request names no public job, or its arguments do not fit the job."""
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    actor: str
-    args: list[Any] = field(default_factory=list)
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    #: Seconds to wait before the job may run.
-    delay: float = 0
-    max_retries: int | None = None
-    #: Seconds the job may run before it is interrupted.
-    time_limit: float | None = None
-    #: The lane: "high", "normal" or "low" (see registry.PRIORITIES).
-    priority: str = DEFAULT_PRIORITY
 
 
 def check(spec: JobSpec | None, request: JobRequest) -> None:
@@ -62,7 +49,7 @@ def check(spec: JobSpec | None, request: JobRequest) -> None:
 
 def submit(
     queue: Queue, request: JobRequest, *, idempotency_key: str | None = None
-) -> tuple[bool, dict[str, Any]]:
+) -> tuple[bool, JobRecord]:
     """Record and enqueue one job; return ``(created, record)``.
 
     With an ``idempotency_key`` already used within the retention period, the
@@ -70,59 +57,21 @@ def submit(
     """
     check(queue.specs.get(request.actor), request)
     message = _message(queue, request)
-    record = new_record(request, message.message_id, message.queue_name)
+    record = lifecycle.submit(request, job_id=message.message_id, queue=message.queue_name)
     created, job_id = queue.store.create(record, idempotency_key=idempotency_key)
     if not created:
-        return False, queue.store.get(job_id) or {"id": job_id}
+        # The key expires a retention period after the job was submitted, its
+        # record a retention period after the job ended: the record is there.
+        return False, queue.store.get(job_id)
     try:
-        queue.broker.enqueue(message, delay=int(request.delay * 1000) or None)
+        queue.broker.enqueue(message, delay=_delay_ms(request.options))
     except redis.RedisError:
         queue.store.forget(job_id, idempotency_key=idempotency_key)
         raise
     return True, record
 
 
-def _message(queue: Queue, request: JobRequest) -> dramatiq.Message:
-    options: dict[str, Any] = {}
-    if request.max_retries is not None:
-        options["max_retries"] = request.max_retries
-    if request.time_limit is not None:
-        options["time_limit"] = int(request.time_limit * 1000)
-    return queue.actors[lane(request.actor, request.priority)].message_with_options(
-        args=tuple(request.args), kwargs=request.kwargs, **options
-    )
-
-
-def new_record(request: JobRequest, job_id: str, queue_name: str) -> dict[str, Any]:
-    """The record of a job that is about to be enqueued."""
-    enqueued_at = now_ms()
-    delay_ms = int(request.delay * 1000)
-    return {
-        "id": job_id,
-        "actor": request.actor,
-        "queue": queue_name,
-        "state": "delayed" if delay_ms else "queued",
-        "args": request.args,
-        "kwargs": request.kwargs,
-        "options": {
-            "delay": request.delay,
-            "max_retries": request.max_retries,
-            "time_limit": request.time_limit,
-            "priority": request.priority,
-        },
-        "attempts": 0,
-        "enqueued_at": enqueued_at,
-        "eta": enqueued_at + delay_ms,
-        "started_at": None,
-        "finished_at": None,
-        "updated_at": enqueued_at,
-        "progress": None,
-        "result": None,
-        "error": None,
-    }
-
-
-def submit_many(queue: Queue, requests: list[JobRequest]) -> list[dict[str, Any]]:
+def submit_many(queue: Queue, requests: list[JobRequest]) -> list[JobRecord]:
     """Record and enqueue many jobs in one round trip; all are accepted or none.
 
     Every request is checked before anything is written; the error names
@@ -135,53 +84,56 @@ def submit_many(queue: Queue, requests: list[JobRequest]) -> list[dict[str, Any]
             raise InvalidJob(f"jobs/{index}: {error}") from None
     messages = [_message(queue, request) for request in requests]
     records = [
-        new_record(request, message.message_id, message.queue_name)
+        lifecycle.submit(request, job_id=message.message_id, queue=message.queue_name)
         for request, message in zip(requests, messages, strict=True)
     ]
     with queue.broker.pipelined() as pipe:
         for request, message, record in zip(requests, messages, records, strict=True):
             queue.store.create(record, client=pipe)
-            queue.broker.enqueue(message, delay=int(request.delay * 1000) or None)
+            queue.broker.enqueue(message, delay=_delay_ms(request.options))
     return records
 
 
-def retry(queue: Queue, job_id: str) -> tuple[bool, str | None]:
+def retry(queue: Queue, job_id: str) -> tuple[bool, State | None]:
     """Run a failed or dead job again under the same id; return ``(applied, state before)``."""
     record = queue.store.get(job_id)
     if record is None:
         return False, None
-    now = now_ms()
-    applied, before = queue.store.transition(
-        job_id,
-        "queued",
-        allowed_from=("failed", "dead"),
-        fields={
-            "enqueued_at": now,
-            "eta": now,
-            "started_at": None,
-            "finished_at": None,
-            "progress": None,
-            "result": None,
-            "error": None,
-        },
-    )
+    applied, before = queue.store.apply(job_id, lifecycle.retry())
     if not applied:
         return False, before
-    options = record.get("options") or {}
     request = JobRequest(
-        actor=record["actor"],
-        args=record["args"],
-        kwargs=record["kwargs"],
-        max_retries=options.get("max_retries"),
-        time_limit=options.get("time_limit"),
-        priority=options.get("priority") or DEFAULT_PRIORITY,
+        actor=record.actor,
+        args=record.args,
+        kwargs=record.kwargs,
+        options=(record.options or JobOptions()).model_copy(update={"delay": 0}),
     )
     message = _message(queue, request).copy(message_id=job_id)
     try:
         queue.broker.enqueue(message)
     except redis.RedisError:
-        queue.store.transition(job_id, before, allowed_from=("queued",))
+        queue.store.apply(job_id, lifecycle.undo_retry(before))
         raise
-    if record.get("redis_message_id"):
-        queue.broker.remove_dead_letter(record["queue"], record["redis_message_id"])
+    if record.redis_message_id:
+        queue.broker.remove_dead_letter(record.queue, record.redis_message_id)
     return True, before
+
+
+def cancel(queue: Queue, job_id: str) -> tuple[bool, State | None]:
+    """Cancel a job that has not ended; return ``(applied, state before)``."""
+    return queue.store.apply(job_id, lifecycle.cancel())
+
+
+def _message(queue: Queue, request: JobRequest) -> dramatiq.Message:
+    options: dict[str, Any] = {}
+    if request.options.max_retries is not None:
+        options["max_retries"] = request.options.max_retries
+    if request.options.time_limit is not None:
+        options["time_limit"] = int(request.options.time_limit * 1000)
+    return queue.actors[lane(request.actor, request.options.priority)].message_with_options(
+        args=tuple(request.args), kwargs=request.kwargs, **options
+    )
+
+
+def _delay_ms(options: JobOptions) -> int | None:
+    return int(options.delay * 1000) or None

@@ -60,7 +60,8 @@ class Settings:
     default_time_limit_ms: int = 600_000
     heartbeat_timeout_ms: int = 10_000
 
-    # Job records.
+    # Jobs: the modules that declare them (comma-separated), and how long records stay.
+    job_modules: str = "actors.jobs"
     job_retention_seconds: int = 7 * 24 * 3600
 
     # The dashboard at /admin. No default password: the local stack makes one up.

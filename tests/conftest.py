@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import dramatiq
+import falcon.testing
 import pytest
 import redis
 
 import actors
+from services.api.app import create_app
 from services.queue import connect
 
-from .support import redis_server, settings_for
+from .support import free_ports, redis_server, settings_for
 
 
 def pytest_collection_modifyitems(items):
@@ -39,3 +44,31 @@ def settings(clean_redis):
 @pytest.fixture
 def queue(settings) -> actors.Queue:
     return connect(settings)
+
+
+@pytest.fixture
+def client(settings, queue) -> falcon.testing.TestClient:
+    """The API in process, on the test's Redis."""
+    return falcon.testing.TestClient(create_app(settings, queue))
+
+
+@pytest.fixture
+def worker(queue) -> Iterator[dramatiq.Worker]:
+    """A dramatiq worker in this process, on the test's queue, as dramatiq's own tests run one."""
+    worker = dramatiq.Worker(queue.broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def unreachable_settings():
+    """Settings whose Redis is a port nothing listens on."""
+    (port,) = free_ports(1)
+    return settings_for(f"redis://127.0.0.1:{port}/0")
+
+
+@pytest.fixture
+def built_queue(unreachable_settings) -> actors.Queue:
+    """A queue that never reaches Redis: for tests of what is built, not of what is stored."""
+    return connect(unreachable_settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -131,3 +132,25 @@ def worker_process(settings: Settings, *, threads: int = 4) -> Iterator[subproce
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def submit(client, actor: str = "add", args=(1, 2), headers=None, **body):
+    """POST /jobs through a falcon test client, or a stack's ``post``; returns the response."""
+    post = getattr(client, "simulate_post", None) or client.post
+    return post("/jobs", json={"actor": actor, "args": list(args), **body}, headers=headers)
+
+
+def assert_problem(result, status: int, *details: str) -> dict:
+    """The response is a problem document for ``status`` whose detail says each of ``details``."""
+    assert result.status_code == status, result.text
+    assert result.headers["content-type"] == PROBLEM_JSON
+    body = json.loads(result.text)
+    assert body["status"] == status
+    assert body["title"]
+    assert "Traceback" not in result.text
+    for detail in details:
+        assert detail in body.get("detail", ""), body
+    return body

@@ -2,7 +2,7 @@
 --
 -- KEYS[1] the job's hash            KEYS[2] the job's event stream
 -- ARGV[1] the new state
--- ARGV[2] the states it may come from, space-separated, or "*" for any
+-- ARGV[2] the states it may come from, space-separated
 -- ARGV[3] fields to set, as a JSON object of strings
 -- ARGV[4] the event to append (JSON)
 -- ARGV[5] seconds the record lives from now; 0 keeps it until it ends
@@ -20,7 +20,7 @@ if not current then
         return {-1, ""}
     end
     current = ""
-elseif ARGV[2] ~= "*" and not string.find(" " .. ARGV[2] .. " ", " " .. current .. " ", 1, true) then
+elseif not string.find(" " .. ARGV[2] .. " ", " " .. current .. " ", 1, true) then
     return {0, current}
 end
 

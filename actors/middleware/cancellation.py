@@ -2,7 +2,7 @@
 
 Each worker process listens on the store's cancellation channel. When the
 cancelled job runs in one of its threads, that thread gets a
-:class:`~actors.registry.JobCancelled` raised in it, the way dramatiq's own
+:class:`~actors.lifecycle.JobCancelled` raised in it, the way dramatiq's own
 ``TimeLimit`` interrupts jobs. Queued jobs need none of this: the job-state
 middleware skips them when their turn comes.
 """
@@ -18,7 +18,7 @@ from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 from dramatiq.threading import raise_thread_exception
 
-from ..registry import JobCancelled
+from ..lifecycle import JobCancelled
 from ..store import JobStore
 
 

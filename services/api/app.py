@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from pathlib import Path
 
 import falcon
@@ -14,10 +12,12 @@ from services import __version__
 from services.queue import connect
 from services.settings import Settings
 
-from . import errors, openapi
+from . import errors, media, models, openapi
 from .middleware import InstanceHeader, RequestSizeLimit
 from .resources.catalog import Catalog
-from .resources.jobs import Job, JobBatch, JobEvents, JobRetry, Jobs
+from .resources.events import JobEvents
+from .resources.job import Job, JobRetry
+from .resources.jobs import JobBatch, Jobs
 from .resources.root import Hello, Liveness, Readiness
 from .resources.template import Template
 from .streams import StreamSlots
@@ -33,13 +33,11 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ]
     )
     app.req_options.strip_url_path_trailing_slash = True
-    # Escaped to ASCII: a string holding a lone surrogate (valid as a JSON
-    # escape, not as UTF-8) must not turn a response into a 500.
-    json_handler = falcon.media.JSONHandler(dumps=functools.partial(json.dumps, ensure_ascii=True))
-    app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    app.req_options.media_handlers[falcon.MEDIA_JSON] = media.handler
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = media.handler
     # Error documents are application/problem+json; without a handler of
     # their own Falcon cannot serialize them and answers 415 instead.
-    app.resp_options.media_handlers[errors.PROBLEM_JSON] = json_handler
+    app.resp_options.media_handlers[errors.PROBLEM_JSON] = media.handler
     errors.install(app)
 
     pages = jinja2.Environment(
@@ -47,15 +45,18 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         autoescape=True,
     )
     slots = StreamSlots(settings.stream_slots)
+    # The jobs clients may submit: those of the queue given, whatever else is declared.
+    public_jobs = {name: spec for name, spec in queue.specs.items() if spec.public}
+    submission = models.submission(list(public_jobs))
     document = openapi.OpenAPIDocument()
     routes = [
         ("/", Hello()),
         ("/healthz", Liveness()),
         ("/readyz", Readiness(queue.store)),
         ("/template", Template(queue, pages)),
-        ("/actors", Catalog(queue)),
-        ("/jobs", Jobs(queue, settings.max_request_bytes)),
-        ("/jobs/batch", JobBatch(queue, settings.max_request_bytes)),
+        ("/actors", Catalog(public_jobs)),
+        ("/jobs", Jobs(queue, submission)),
+        ("/jobs/batch", JobBatch(queue, submission)),
         ("/jobs/{job_id}", Job(queue, slots, settings.max_wait_seconds)),
         ("/jobs/{job_id}/retry", JobRetry(queue)),
         ("/jobs/{job_id}/events", JobEvents(queue, slots, settings.stream_seconds)),

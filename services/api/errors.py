@@ -13,6 +13,8 @@ logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 #: Seconds a client is asked to wait before trying again when Redis is away.
 REDIS_RETRY_AFTER = 5
+#: Seconds a client is asked to wait when this instance holds all the long requests it may.
+BUSY_RETRY_AFTER = 2
 
 
 def serialize_problem(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
@@ -30,10 +32,14 @@ def serialize_problem(req: falcon.Request, resp: falcon.Response, error: falcon.
 def redis_unavailable(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
     """A Redis that cannot be reached is a 503 the client may retry, never a 500."""
     logger.warning("Redis unavailable while serving %s %s: %s", req.method, req.path, error)
-    raise falcon.HTTPServiceUnavailable(
-        title="Service Unavailable",
-        description="the job store is unreachable; nothing was changed, try again shortly",
-        retry_after=REDIS_RETRY_AFTER,
+    raise unavailable("the job store is unreachable; nothing was changed, try again shortly")
+
+
+def malformed(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
+    """A body the JSON handler cannot read (or an empty one) is a 400 that says why."""
+    reason = error.__cause__ or "the body is empty"
+    raise falcon.HTTPBadRequest(
+        title="Malformed JSON", description=f"the body is not valid JSON: {reason}"
     )
 
 
@@ -47,8 +53,17 @@ def unexpected(req: falcon.Request, resp: falcon.Response, error: Exception, par
 def install(app: falcon.App) -> None:
     app.set_error_serializer(serialize_problem)
     app.add_error_handler(Exception, unexpected)
+    app.add_error_handler((falcon.MediaMalformedError, falcon.MediaNotFoundError), malformed)
     app.add_error_handler((redis.ConnectionError, redis.TimeoutError), redis_unavailable)
+
+
+def unavailable(detail: str, retry_after: int = REDIS_RETRY_AFTER) -> falcon.HTTPError:
+    return falcon.HTTPServiceUnavailable(description=detail, retry_after=retry_after)
 
 
 def unprocessable(detail: str) -> falcon.HTTPError:
     return falcon.HTTPUnprocessableEntity(title="Unprocessable Content", description=detail)
+
+
+def no_such_job(job_id: str) -> falcon.HTTPError:
+    return falcon.HTTPNotFound(description=f"no job {job_id} (or it has expired)")

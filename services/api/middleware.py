@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import falcon
 
 
@@ -18,13 +20,25 @@ class InstanceHeader:
 
 
 class RequestSizeLimit:
-    """Refuse bodies larger than the limit before anyone reads them."""
+    """Refuse bodies larger than the limit before anyone reads them.
+
+    A chunked body (no Content-Length) is read here, no further than one byte
+    past the limit, from the server's own stream when the server ends it
+    (gunicorn does); the rest of the app then sees it with its length, as
+    any other body.
+    """
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if req.content_length is not None and req.content_length > self.max_bytes:
+        length = req.content_length
+        if length is None and req.env.get("wsgi.input_terminated"):
+            body = req.stream.read(self.max_bytes + 1)
+            length = len(body)
+            req.env["wsgi.input"] = io.BytesIO(body)
+            req.env["CONTENT_LENGTH"] = str(length)
+        if length is not None and length > self.max_bytes:
             raise falcon.HTTPContentTooLarge(
                 description=f"request bodies are limited to {self.max_bytes} bytes"
             )

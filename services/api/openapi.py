@@ -1,9 +1,10 @@
-"""The OpenAPI 3.1 document, built from the routes the app serves.
+"""The OpenAPI 3.1 document, built from the operations the routes declare.
 
-Each resource class describes its operations in an ``openapi`` attribute,
-using the schemas that also validate requests (``schemas.py``); this module
-only walks the routes. A route without a description, or a responder without
-an operation, fails the build, so nothing served goes unpublished.
+Each resource declares its operations (``contract.Operation``) with the
+models that also read its requests and shape its responses; this module only
+walks the routes and turns models into JSON Schema. A route without
+operations, or a responder without one, fails the build, so nothing served
+goes unpublished.
 """
 
 from __future__ import annotations
@@ -11,54 +12,113 @@ from __future__ import annotations
 from typing import Any
 
 import falcon
+from pydantic import BaseModel
 
-from . import schemas
+from .contract import Operation, Response
+from .errors import PROBLEM_JSON
+from .models import Problem
 
 _RESPONDERS = {"on_get": "get", "on_post": "post", "on_delete": "delete"}
-
-
-def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": schemas.PROBLEM}},
-    }
+#: Every operation may answer 503.
+_UNAVAILABLE = "Redis is unreachable, or the instance is busy; retry later"
 
 
 def build(routes: list[tuple[str, object]], *, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for path, resource in routes:
-        operations = getattr(resource, "openapi", None)
+        operations = getattr(resource, "operations", None)
         if operations is None:
-            raise ValueError(f"{type(resource).__name__} at {path} has no openapi description")
+            raise ValueError(f"{type(resource).__name__} at {path} declares no operations")
         item = {}
         for responder, method in _RESPONDERS.items():
             if not hasattr(resource, responder):
                 continue
             if method not in operations:
-                raise ValueError(f"{type(resource).__name__}.{responder} is not described")
-            operation = dict(operations[method])
-            operation["responses"] = {
-                **operation["responses"],
-                "503": problem("Redis is unreachable, or the instance is busy; retry later"),
-            }
-            parameters = [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                for name in _path_fields(path)
-            ]
-            parameters += operation.get("parameters", [])
-            if parameters:
-                operation["parameters"] = parameters
-            item[method] = operation
+                raise ValueError(f"{type(resource).__name__}.{responder} is not declared")
+            item[method] = describe(operations[method], _path_fields(path))
         paths[path] = item
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
-        "paths": paths,
+    return {"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths}
+
+
+def describe(operation: Operation, path_fields: list[str]) -> dict[str, Any]:
+    """One operation as OpenAPI says it."""
+    described: dict[str, Any] = {"summary": operation.summary}
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in path_fields
+    ]
+    parameters += _parameters(operation.query, "query") + _parameters(operation.headers, "header")
+    if parameters:
+        described["parameters"] = parameters
+    if operation.body is not None:
+        described["requestBody"] = {
+            "required": True,
+            "content": {falcon.MEDIA_JSON: {"schema": schema(operation.body, "validation")}},
+        }
+    responses = {**operation.responses, 503: _UNAVAILABLE}
+    described["responses"] = {
+        str(status): _response(response) for status, response in sorted(responses.items())
     }
+    return described
+
+
+def schema(model: type[BaseModel], mode: str = "serialization") -> dict[str, Any]:
+    """The JSON Schema of ``model``, self-contained (no references) as each use in OpenAPI needs."""
+    document = model.model_json_schema(mode=mode)
+    definitions = document.pop("$defs", {})
+    return _inline(document, definitions)
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: value for key, value in node.items() if not _noise(key, value)}
+    if "$ref" in node:
+        rest = {key: value for key, value in node.items() if key != "$ref"}
+        target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        return _inline({**target, **rest}, definitions)
+    return {key: _inline(value, definitions) for key, value in node.items()}
+
+
+def _noise(key: str, value: Any) -> bool:
+    """What pydantic adds that a contract does not need: titles, and null defaults."""
+    return (key == "title" and isinstance(value, str)) or (key == "default" and value is None)
+
+
+def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any]]:
+    if model is None:
+        return []
+    properties = schema(model, "validation")["properties"]
+    parameters = []
+    for name, declared in model.model_fields.items():
+        name = declared.alias or name
+        parameter = {"name": name, "in": where, "schema": _given(properties[name])}
+        if declared.is_required():
+            parameter["required"] = True
+        if declared.description:
+            parameter["description"] = declared.description
+        parameters.append(parameter)
+    return parameters
+
+
+def _given(parameter: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema as sent: an absent parameter is left out, never null."""
+    choices = [choice for choice in parameter.pop("anyOf", []) if choice != {"type": "null"}]
+    return {**choices[0], **parameter} if len(choices) == 1 else parameter
+
+
+def _response(response: Response | str) -> dict[str, Any]:
+    if isinstance(response, str):
+        return {
+            "description": response,
+            "content": {PROBLEM_JSON: {"schema": schema(Problem, "validation")}},
+        }
+    if response.model is None and response.schema is None:
+        return {"description": response.description}
+    body = response.schema if response.model is None else schema(response.model)
+    return {"description": response.description, "content": {response.media_type: {"schema": body}}}
 
 
 def _path_fields(path: str) -> list[str]:
@@ -66,11 +126,10 @@ def _path_fields(path: str) -> list[str]:
 
 
 class OpenAPIDocument:
-    openapi = {
-        "get": {
-            "summary": "This document",
-            "responses": {"200": json_response("The OpenAPI document", {"type": "object"})},
-        }
+    operations = {
+        "get": Operation(
+            "This document", {200: Response("The OpenAPI document", schema={"type": "object"})}
+        )
     }
 
     def __init__(self) -> None:

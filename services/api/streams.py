@@ -12,7 +12,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-import falcon
+from .errors import BUSY_RETRY_AFTER, unavailable
 
 
 class StreamSlots:
@@ -21,9 +21,9 @@ class StreamSlots:
 
     def _acquire(self) -> None:
         if not self._slots.acquire(blocking=False):
-            raise falcon.HTTPServiceUnavailable(
-                description="too many long-lived requests on this instance; try again shortly",
-                retry_after=2,
+            raise unavailable(
+                "too many long-lived requests on this instance; try again shortly",
+                retry_after=BUSY_RETRY_AFTER,
             )
 
     @contextlib.contextmanager

@@ -19,7 +19,7 @@ import redis
 import requests
 
 from .. import support
-from ..support import wait_for
+from ..support import submit, wait_for
 from .conftest import RunningStack, stack_settings, start_stack
 
 
@@ -32,8 +32,7 @@ def store(stack: RunningStack) -> redis.Redis:
     return redis.Redis.from_url(stack.settings.effective_redis_url, decode_responses=True)
 
 
-def submit(stack: RunningStack, actor: str, **body) -> dict:
-    result = stack.post("/jobs", json={"actor": actor, **body})
+def accepted(result: requests.Response) -> dict:
     assert result.status_code == 202, result.text
     return result.json()
 
@@ -144,7 +143,7 @@ def test_a_chunked_body_is_read_and_held_to_the_size_limit(stack, route):
 
 def test_the_event_stream_delivers_every_change_in_order_live(stack):
     steps = 20
-    job = submit(stack, "count_slowly", kwargs={"to": steps, "interval": 0.3})
+    job = accepted(submit(stack, "count_slowly", (), kwargs={"to": steps, "interval": 0.3}))
     url = f"{stack.url}/jobs/{job['id']}/events"
 
     events = []
@@ -173,7 +172,7 @@ def test_the_event_stream_delivers_every_change_in_order_live(stack):
 
 
 def test_last_event_id_resumes_where_the_client_left_off(stack):
-    job = submit(stack, "count_slowly", kwargs={"to": 5, "interval": 0.2})
+    job = accepted(submit(stack, "count_slowly", (), kwargs={"to": 5, "interval": 0.2}))
     url = f"{stack.url}/jobs/{job['id']}/events"
 
     with event_stream(url) as response:
@@ -198,7 +197,7 @@ def test_last_event_id_resumes_where_the_client_left_off(stack):
 
 
 def test_a_delayed_job_does_not_start_before_its_time(stack):
-    job = submit(stack, "add", args=[1, 1], options={"delay": 2})
+    job = accepted(submit(stack, "add", (1, 1), options={"delay": 2}))
     assert job["state"] == "delayed"
     assert job["state"] == stack.get(f"/jobs/{job['id']}").json()["state"]
 
@@ -211,7 +210,7 @@ def test_a_delayed_job_does_not_start_before_its_time(stack):
 
 def test_wait_holds_the_request_until_the_job_ends(stack):
     """Asked to wait 60 s with a client that gives up after 45 s, it must answer at the end."""
-    job = submit(stack, "count_slowly", kwargs={"to": 3, "interval": 0.3})
+    job = accepted(submit(stack, "count_slowly", (), kwargs={"to": 3, "interval": 0.3}))
 
     result = stack.get(f"/jobs/{job['id']}", params={"wait": 60}, timeout=45)
 
@@ -220,7 +219,7 @@ def test_wait_holds_the_request_until_the_job_ends(stack):
 
 
 def test_wait_answers_with_the_current_record_when_the_time_is_up(stack):
-    job = submit(stack, "count_slowly", kwargs={"to": 600, "interval": 0.1})
+    job = accepted(submit(stack, "count_slowly", (), kwargs={"to": 600, "interval": 0.1}))
     try:
         result = stack.get(f"/jobs/{job['id']}", params={"wait": 1})
         assert result.status_code == 200
@@ -234,7 +233,7 @@ def test_wait_answers_with_the_current_record_when_the_time_is_up(stack):
 
 def test_a_failing_job_retries_then_is_dead_then_runs_again_when_retried(stack):
     client = store(stack)
-    job = submit(stack, "fail", kwargs={"message": f"boom {uuid.uuid4()}"})
+    job = accepted(submit(stack, "fail", (), kwargs={"message": f"boom {uuid.uuid4()}"}))
 
     dead = stack.ended(job["id"])
 
@@ -262,7 +261,7 @@ def test_a_failing_job_retries_then_is_dead_then_runs_again_when_retried(stack):
 
 
 def test_a_permanent_failure_is_failed_at_once_and_can_be_retried(stack):
-    job = submit(stack, "fail", kwargs={"permanent": True})
+    job = accepted(submit(stack, "fail", (), kwargs={"permanent": True}))
 
     record = stack.ended(job["id"])
     assert (record["state"], record["attempts"]) == ("failed", 1)
@@ -277,7 +276,8 @@ def test_a_permanent_failure_is_failed_at_once_and_can_be_retried(stack):
 
 def test_cancelling_a_running_job_stops_it(stack):
     client = store(stack)
-    job = submit(stack, "count_slowly", kwargs={"to": 600, "interval": 0.1})  # a minute
+    # A minute's worth of counting.
+    job = accepted(submit(stack, "count_slowly", (), kwargs={"to": 600, "interval": 0.1}))
     job_id = job["id"]
     wait_for(
         lambda: (stack.get(f"/jobs/{job_id}").json()["progress"] or {}).get("value", 0) > 0.005,
@@ -331,7 +331,8 @@ def roomy_stack(tmp_path):
 def test_ordinary_requests_answer_while_100_event_streams_are_open(roomy_stack):
     stack = roomy_stack
     jobs = [
-        submit(stack, "count_slowly", kwargs={"to": 300, "interval": 0.5})["id"] for _ in range(4)
+        accepted(submit(stack, "count_slowly", (), kwargs={"to": 300, "interval": 0.5}))["id"]
+        for _ in range(4)
     ]
     streams: list[tuple[requests.Response, Iterator[bytes]]] = []
     try:

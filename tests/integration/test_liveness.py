@@ -15,8 +15,9 @@ import dramatiq
 import pytest
 from dramatiq.worker import ConsumerThread
 
+from actors.lifecycle import JobOptions, JobRequest, State
 from actors.middleware import Heartbeat
-from actors.submission import JobRequest, submit
+from actors.submission import submit
 from services.queue import connect
 from tests.support import wait_for, worker_process
 
@@ -40,8 +41,8 @@ def heartbeats(queue) -> list[str]:
     ]
 
 
-def state(queue, job_id: str) -> str:
-    return queue.store.get(job_id)["state"]
+def state(queue, job_id: str) -> State:
+    return queue.store.get(job_id).state
 
 
 def starts(queue, job_id: str) -> list[int]:
@@ -68,10 +69,10 @@ def test_a_worker_busy_with_jobs_longer_than_the_heartbeat_timeout_is_never_pres
     # The busy worker's only thread runs the job for three heartbeat timeouts,
     # while another worker looks for dead workers on every beat.
     with running_worker(busy), running_worker(watcher):
-        wait_for(lambda: state(busy, job["id"]) == "succeeded", timeout=30)
+        wait_for(lambda: state(busy, job.id) == State.SUCCEEDED, timeout=30)
         assert busy.broker.broker_id in heartbeats(busy)
 
-    assert len(starts(busy, job["id"])) == 1
+    assert len(starts(busy, job.id)) == 1
 
 
 def test_an_idle_consumer_waits_for_an_enqueue_instead_of_polling(queue):
@@ -86,7 +87,7 @@ def test_an_idle_consumer_waits_for_an_enqueue_instead_of_polling(queue):
     # Long before its one-minute timeout.
     woken.join(10)
     assert not woken.is_alive()
-    assert next(consumer).message_id == job["id"]
+    assert next(consumer).message_id == job.id
 
 
 def test_a_delayed_job_is_handed_on_when_due_however_long_the_worker_timeout(queue):
@@ -100,7 +101,7 @@ def test_a_delayed_job_is_handed_on_when_due_however_long_the_worker_timeout(que
     )
     delayed.start()
     try:
-        _, job = submit(queue, JobRequest(actor="add", args=[2, 3], delay=1))
+        _, job = submit(queue, JobRequest(actor="add", args=[2, 3], options=JobOptions(delay=1)))
         # Due in a second: moved to its queue then, not when the minute is up.
         wait_for(
             lambda: queue.broker.client.llen("dramatiq:default"),
@@ -111,7 +112,7 @@ def test_a_delayed_job_is_handed_on_when_due_however_long_the_worker_timeout(que
         delayed.stop()
         delayed.join(5)
     assert not delayed.is_alive(), "a stopping consumer should notice within a second"
-    assert queue.store.get(job["id"])["eta"] <= time.time() * 1000
+    assert queue.store.get(job.id).eta <= time.time() * 1000
 
 
 def test_a_dead_workers_messages_go_back_to_the_front_of_their_queue(queue):
@@ -140,14 +141,12 @@ def test_a_dead_workers_messages_go_back_to_the_front_of_their_queue(queue):
 def test_a_killed_workers_running_jobs_start_again_within_seconds(settings, queue):
     """The issue's case: 8 jobs running and 80 waiting when the worker dies."""
     slow = {"to": 10, "interval": 0.5}
-    running = [
-        submit(queue, JobRequest(actor="count_slowly", kwargs=slow))[1]["id"] for _ in range(8)
-    ]
-    waiting = [submit(queue, JobRequest(actor="add", args=[n, n]))[1]["id"] for n in range(80)]
+    running = [submit(queue, JobRequest(actor="count_slowly", kwargs=slow))[1].id for _ in range(8)]
+    waiting = [submit(queue, JobRequest(actor="add", args=[n, n]))[1].id for n in range(80)]
 
     with worker_process(settings, threads=8) as doomed:
         wait_for(
-            lambda: all(state(queue, job_id) == "running" for job_id in running),
+            lambda: all(state(queue, job_id) == State.RUNNING for job_id in running),
             timeout=30,
             what="the first worker to start the 8 jobs",
         )
@@ -163,7 +162,7 @@ def test_a_killed_workers_running_jobs_start_again_within_seconds(settings, queu
             what="the dead worker's jobs to start again",
         )
         wait_for(
-            lambda: all(state(queue, job_id) == "succeeded" for job_id in waiting),
+            lambda: all(state(queue, job_id) == State.SUCCEEDED for job_id in waiting),
             timeout=30,
             what="the waiting jobs, the ones the dead worker held included",
         )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from actors import JobCancelled, progress, report_progress
+from actors import JobCancelled, job, progress, report_progress
 from actors.jobs import PermanentError, add, count_slowly, fail, render_document
-from actors.registry import PRIORITIES, JobSpec, job_name, lane, specs
-from actors.submission import InvalidJob, JobRequest, check
+from actors.lanes import PRIORITIES, job_name, lane
+from actors.lifecycle import JobRequest
+from actors.registry import JobSpec, specs
+from actors.submission import InvalidJob, check
+from services.queue import connect
 
 
 @pytest.fixture
@@ -77,7 +82,7 @@ def test_count_slowly_refuses_to_count_to_nothing_for_good(reported):
     assert reported == []
 
 
-def test_count_slowly_stops_when_its_progress_report_says_cancelled(queue):
+def test_count_slowly_stops_when_its_progress_report_says_cancelled(built_queue):
     # The job-state middleware's reporter raises JobCancelled when the job
     # was cancelled; the actor (as bound to the broker) then ends quietly.
     steps = []
@@ -89,7 +94,7 @@ def test_count_slowly_stops_when_its_progress_report_says_cancelled(queue):
 
     progress.install(reporter)
     try:
-        assert queue.actors["count_slowly"].fn(to=10, interval=0) is None
+        assert built_queue.actors["count_slowly"].fn(to=10, interval=0) is None
     finally:
         progress.install(None)
     assert steps == [0.1, 0.2]
@@ -129,7 +134,8 @@ def test_every_job_is_declared_on_the_default_queue():
     assert all(spec.queue == "default" for spec in declared.values())
 
 
-def test_bound_actors_carry_their_retry_policy(queue):
+def test_bound_actors_carry_their_retry_policy(built_queue):
+    queue = built_queue
     fail_actor = queue.actors["fail"]
     count_actor = queue.actors["count_slowly"]
 
@@ -140,7 +146,7 @@ def test_bound_actors_carry_their_retry_policy(queue):
     assert count_actor.options["max_retries"] == 0
     # Every job in every priority lane, each lane a queue of its own.
     assert set(queue.actors) == {
-        lane(name, priority) for name in specs() for priority in PRIORITIES
+        lane(name, priority) for name in queue.specs for priority in PRIORITIES
     }
     assert queue.actors["add-high"].queue_name == "default-high"
     assert queue.actors["add-high"].priority < queue.actors["add"].priority
@@ -158,46 +164,48 @@ def test_bound_actors_carry_their_retry_policy(queue):
 def test_check_accepts_valid_calls():
     declared = specs()
 
-    check(declared["add"], JobRequest("add", args=[1, 2.5]))
-    check(declared["add"], JobRequest("add", kwargs={"a": 1, "b": 2}))
-    check(declared["render_document"], JobRequest("render_document"))
-    check(declared["count_slowly"], JobRequest("count_slowly", kwargs={"to": 3, "interval": 1}))
-    check(declared["fail"], JobRequest("fail", kwargs={"permanent": True}))
+    check(declared["add"], JobRequest(actor="add", args=[1, 2.5]))
+    check(declared["add"], JobRequest(actor="add", kwargs={"a": 1, "b": 2}))
+    check(declared["render_document"], JobRequest(actor="render_document"))
+    check(
+        declared["count_slowly"], JobRequest(actor="count_slowly", kwargs={"to": 3, "interval": 1})
+    )
+    check(declared["fail"], JobRequest(actor="fail", kwargs={"permanent": True}))
 
 
 def test_check_refuses_an_unknown_job():
     with pytest.raises(InvalidJob, match="no public job is named 'nope'"):
-        check(None, JobRequest("nope"))
+        check(None, JobRequest(actor="nope"))
 
 
 def test_check_refuses_a_job_that_is_not_public():
     secret = JobSpec(fn=lambda: None, name="secret", queue="default", public=False)
 
     with pytest.raises(InvalidJob, match="no public job is named 'secret'"):
-        check(secret, JobRequest("secret"))
+        check(secret, JobRequest(actor="secret"))
 
 
 @pytest.mark.parametrize(
     ("request_", "complaint"),
     [
-        (JobRequest("add", kwargs={"a": 1}), "arguments do not fit add"),
-        (JobRequest("add", args=[1, 2, 3]), "arguments do not fit add"),
-        (JobRequest("add", kwargs={"a": 1, "b": 2, "c": 3}), "arguments do not fit add"),
-        (JobRequest("add", kwargs={"a": "1", "b": 2}), "'a' of add must be float, got str"),
+        (JobRequest(actor="add", kwargs={"a": 1}), "arguments do not fit add"),
+        (JobRequest(actor="add", args=[1, 2, 3]), "arguments do not fit add"),
+        (JobRequest(actor="add", kwargs={"a": 1, "b": 2, "c": 3}), "arguments do not fit add"),
+        (JobRequest(actor="add", kwargs={"a": "1", "b": 2}), "'a' of add must be float, got str"),
         (
-            JobRequest("count_slowly", kwargs={"to": 2.5}),
+            JobRequest(actor="count_slowly", kwargs={"to": 2.5}),
             "'to' of count_slowly must be int, got float",
         ),
         (
-            JobRequest("count_slowly", kwargs={"to": True}),
+            JobRequest(actor="count_slowly", kwargs={"to": True}),
             "'to' of count_slowly must be int, got bool",
         ),
         (
-            JobRequest("render_document", kwargs={"name": 7}),
+            JobRequest(actor="render_document", kwargs={"name": 7}),
             "'name' of render_document must be str, got int",
         ),
         (
-            JobRequest("fail", kwargs={"permanent": "yes"}),
+            JobRequest(actor="fail", kwargs={"permanent": "yes"}),
             "'permanent' of fail must be bool, got str",
         ),
     ],
@@ -213,5 +221,37 @@ def test_lane_actors_run_the_job_they_name():
     assert job_name("add-high") == "add"
     assert job_name("add-low") == "add"
     assert job_name("add") == "add"
-    # Only a declared job's lanes are stripped.
-    assert job_name("unknown-high") == "unknown-high"
+    # Job names are identifiers: only a lane's suffix holds a dash.
+    assert job_name("count_slowly-high") == "count_slowly"
+
+
+# Declaring jobs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typo", ["max_retry", "timeout", "retries"])
+def test_an_option_no_middleware_reads_is_refused_when_the_job_is_declared(typo):
+    with pytest.raises(ValueError, match=f"unknown job options: {typo}"):
+
+        @job(**{typo: 3})
+        def misconfigured() -> None:
+            """Never declared."""
+
+    assert "misconfigured" not in specs()
+
+
+def test_options_of_dramatiq_middleware_are_accepted():
+    @job(max_age=1000, notify_shutdown=True, retry_when=None, on_success=None)
+    def well_configured() -> None:
+        """Declared with options of AgeLimit, ShutdownNotifications, Retries, Callbacks."""
+
+    assert specs()["well_configured"].options["max_age"] == 1000
+
+
+def test_the_queue_has_the_jobs_of_the_modules_it_is_told_of(unreachable_settings):
+    settings = unreachable_settings
+    default = connect(settings)
+    both = connect(dataclasses.replace(settings, job_modules="actors.jobs, tests.unit.more_jobs"))
+
+    assert "tally" not in default.specs and "tally" not in default.actors
+    assert {"add", "tally"} <= set(both.specs)
+    assert both.actors["tally-high"].queue_name == "reports-high"

@@ -15,36 +15,12 @@ import redis
 
 from services.api.app import create_app
 from services.queue import connect
-from tests.support import free_ports, settings_for
-
-PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def client(settings, queue) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(create_app(settings, queue))
-
-
-@pytest.fixture
-def unreachable_settings():
-    """Settings whose Redis is a port nothing listens on."""
-    (port,) = free_ports(1)
-    return settings_for(f"redis://127.0.0.1:{port}/0")
+from tests.support import assert_problem
 
 
 @pytest.fixture
 def down_client(unreachable_settings) -> falcon.testing.TestClient:
     return falcon.testing.TestClient(create_app(unreachable_settings))
-
-
-def assert_problem(result, status: int) -> dict:
-    assert result.status_code == status
-    assert result.headers["content-type"] == PROBLEM
-    body = result.json
-    assert body["status"] == status
-    assert body["title"]
-    assert "Traceback" not in result.text
-    return body
 
 
 def job_keys(redis_url: str) -> list[bytes]:

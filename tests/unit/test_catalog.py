@@ -10,13 +10,16 @@ from actors.registry import JobSpec
 from services.api.app import create_app
 
 
-def test_the_catalog_lists_public_jobs_with_their_parameters(settings, queue):
+def test_the_catalog_lists_public_jobs_with_their_parameters(unreachable_settings, built_queue):
     def internal_cleanup(days: int) -> None:
         """Housekeeping no client may start."""
 
     private = JobSpec(internal_cleanup, "internal_cleanup", "default", public=False)
-    queue = dataclasses.replace(queue, specs={**queue.specs, "internal_cleanup": private})
-    actors = testing.TestClient(create_app(settings, queue)).simulate_get("/actors").json["actors"]
+    queue = dataclasses.replace(
+        built_queue, specs={**built_queue.specs, "internal_cleanup": private}
+    )
+    app = create_app(unreachable_settings, queue)
+    actors = testing.TestClient(app).simulate_get("/actors").json["actors"]
     by_name = {actor["name"]: actor for actor in actors}
 
     assert set(by_name) == {"add", "count_slowly", "fail", "render_document"}

@@ -1,4 +1,4 @@
-"""The jobs API in process: a real Redis behind it, no worker unless a test starts one.
+"""The jobs API in process: a real Redis behind it, no worker.
 
 Every error a client can provoke comes back with its status and a problem+json
 body that names the problem, and nothing is enqueued by a refused request.
@@ -13,12 +13,11 @@ import pytest
 import redis
 from falcon import testing
 
-from actors.registry import JobSpec
 from services.api.app import create_app
+from services.queue import connect
 
-from ..support import sse_events, wait_for, worker_process
+from ..support import assert_problem, sse_events, submit
 
-PROBLEM = "application/problem+json"
 #: Where dramatiq's Redis broker keeps the ids of messages waiting to run (and delayed).
 READY = "dramatiq:default"
 DELAYED = "dramatiq:default.DQ"
@@ -26,31 +25,8 @@ DEAD = "dramatiq:default.XQ"
 
 
 @pytest.fixture
-def client(settings, queue) -> testing.TestClient:
-    return testing.TestClient(create_app(settings, queue))
-
-
-@pytest.fixture
 def r(clean_redis) -> redis.Redis:
     return redis.Redis.from_url(clean_redis)
-
-
-def submit(client, actor="add", args=(1, 2), headers=None, **body):
-    return client.simulate_post(
-        "/jobs", json={"actor": actor, "args": list(args), **body}, headers=headers
-    )
-
-
-def assert_problem(result, status: int, *details: str) -> dict:
-    """The response is a problem document for ``status`` whose detail says each of ``details``."""
-    assert result.status_code == status, result.text
-    assert result.headers["content-type"] == PROBLEM
-    body = json.loads(result.text)
-    assert body["status"] == status
-    assert body["title"]
-    for detail in details:
-        assert detail in body.get("detail", ""), body
-    return body
 
 
 def nothing_enqueued(r: redis.Redis) -> bool:
@@ -238,20 +214,29 @@ def test_a_refused_submission_says_why_and_enqueues_nothing(
     assert nothing_enqueued(r)
 
 
-def test_a_job_that_is_not_public_cannot_be_submitted(settings, queue, r):
-    """A declared job not marked public exists on the broker but is refused over HTTP."""
+def test_the_jobs_a_client_may_submit_are_the_public_ones_of_the_app_s_queue(settings, r):
+    """The queue given to the app decides, not whatever happens to be imported.
 
-    def internal_cleanup() -> None:
-        """Housekeeping no client may start."""
+    tests/unit/more_jobs.py declares a public job (tally) and one that is not
+    (purge_reports); both are actors on this queue's broker.
+    """
+    modules = "actors.jobs,tests.unit.more_jobs"
+    queue = connect(dataclasses.replace(settings, job_modules=modules))
+    assert "purge_reports" in queue.actors
+    client = testing.TestClient(create_app(settings, queue))
 
-    spec = JobSpec(internal_cleanup, "internal_cleanup", "default", public=False)
-    private = dataclasses.replace(queue, specs={**queue.specs, "internal_cleanup": spec})
-    client = testing.TestClient(create_app(settings, private))
-
-    result = client.simulate_post("/jobs", json={"actor": "internal_cleanup"})
-
-    assert_problem(result, 422, "actor: 'internal_cleanup' is not one of")
+    refused = client.simulate_post("/jobs", json={"actor": "purge_reports", "args": [7]})
+    assert_problem(refused, 422, "actor: 'purge_reports' is not one of")
     assert nothing_enqueued(r)
+    accepted = client.simulate_post("/jobs", json={"actor": "tally", "args": [[1, 2]]})
+    assert accepted.status_code == 202, accepted.text
+
+    catalog = {actor["name"] for actor in client.simulate_get("/actors").json["actors"]}
+    document = client.simulate_get("/openapi.json").json
+    body = document["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    published = set(body["schema"]["properties"]["actor"]["enum"])
+    assert "tally" in catalog and "tally" in published
+    assert "purge_reports" not in catalog and "purge_reports" not in published
 
 
 @pytest.mark.parametrize(
@@ -493,53 +478,6 @@ def test_priority_puts_a_job_in_its_lane(client, r):
     assert high.json["options"]["priority"] == "high"
     assert normal.json["options"]["priority"] == "normal"
     assert (r.llen(READY + "-high"), r.llen(READY), r.llen(READY + "-low")) == (1, 1, 1)
-
-
-def test_a_free_worker_thread_takes_high_before_normal_before_low(settings, client, r):
-    # One thread, busy with a job, while a job waits in every lane: when the
-    # thread frees up, the lanes are served most urgent first, whatever the
-    # order they were submitted in.
-    busy = submit(client, actor="count_slowly", args=(), kwargs={"to": 1, "interval": 3})
-    with worker_process(settings, threads=1):
-        wait_for(
-            lambda: client.simulate_get(f"/jobs/{busy.json['id']}").json["state"] == "running",
-            timeout=30,
-            what="the worker to start the blocking job",
-        )
-        # Each takes a moment, so that their start times tell their order.
-        lanes = {
-            submit(
-                client,
-                actor="count_slowly",
-                args=(),
-                kwargs={"to": 1, "interval": 0.2},
-                options={"priority": priority},
-            ).json["id"]: priority
-            for priority in ("low", "normal", "high")
-        }
-        records = [
-            client.simulate_get(f"/jobs/{job_id}", params={"wait": 30}).json for job_id in lanes
-        ]
-    assert {record["state"] for record in records} == {"succeeded"}
-    records.sort(key=lambda record: record["started_at"])
-    assert [lanes[record["id"]] for record in records] == ["high", "normal", "low"]
-
-
-def test_a_worker_skips_a_job_cancelled_while_queued(settings, client, r):
-    cancelled = submit(client, args=(1, 1)).json["id"]
-    client.simulate_delete(f"/jobs/{cancelled}")
-    after = submit(client, args=(2, 2)).json["id"]
-
-    with worker_process(settings, threads=1):
-        done = client.simulate_get(f"/jobs/{after}", params={"wait": 30}).json
-        assert done["state"] == "succeeded" and done["result"] == 4
-        # The cancelled job's message was taken off the queue, and dropped.
-        wait_for(lambda: r.llen(READY) == 0, what="the worker to take every message")
-
-    record = client.simulate_get(f"/jobs/{cancelled}").json
-    assert record["state"] == "cancelled"
-    assert (record["started_at"], record["attempts"], record["result"]) == (None, 0, None)
-    assert r.zcard(DEAD) == 0
 
 
 # Events ---------------------------------------------------------------------

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import redis
 
+from actors import lifecycle
+from actors.lifecycle import JobRequest, State
 from actors.store import JobStore
-from actors.submission import JobRequest, new_record
 
 from ..support import wait_for
 
 
-def record(job_id: str) -> dict:
-    return new_record(JobRequest(actor="add", args=[1, 2]), job_id, "default")
+def record(job_id: str) -> lifecycle.JobRecord:
+    return lifecycle.submit(JobRequest(actor="add", args=[1, 2]), job_id=job_id, queue="default")
 
 
 def test_ended_jobs_expire_and_the_index_is_trimmed_while_waiting_jobs_stay(clean_redis):
@@ -22,8 +23,7 @@ def test_ended_jobs_expire_and_the_index_is_trimmed_while_waiting_jobs_stay(clea
     for number in range(300):
         job_id = f"job-{number}"
         store.create(record(job_id))
-        store.transition(job_id, "running", allowed_from=("queued",))
-        store.transition(job_id, "succeeded", allowed_from=("running",), fields={"result": 3})
+        store.apply(job_id, lifecycle.cancel())
     assert client.xlen(store.index_key) == 301
 
     wait_for(
@@ -35,5 +35,5 @@ def test_ended_jobs_expire_and_the_index_is_trimmed_while_waiting_jobs_stay(clea
     store.create(record("newcomer"))
     assert client.xlen(store.index_key) < 150
     # A job that has not run yet is never forgotten, however old.
-    assert store.get(waiting)["state"] == "queued"
+    assert store.get(waiting).state is State.QUEUED
     assert client.ttl(store.job_key(waiting)) == -1

@@ -7,21 +7,19 @@ import redis
 
 from actors.store import JobStore
 
-from .. import schemas
-from ..openapi import json_response
+from ..contract import Operation, Response
+from ..errors import unavailable
+from ..models import Status, body
 
 
 class Hello:
-    openapi = {
-        "get": {
-            "summary": "Hello world",
-            "responses": {
-                "200": {
-                    "description": "A greeting",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
+    operations = {
+        "get": Operation(
+            "Hello world",
+            responses={
+                200: Response("A greeting", media_type="text/plain", schema={"type": "string"})
             },
-        }
+        )
     }
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -32,26 +30,18 @@ class Hello:
 class Liveness:
     """The process answers: what the balancer's health check asks."""
 
-    openapi = {
-        "get": {
-            "summary": "Liveness",
-            "responses": {"200": json_response("The process answers", schemas.STATUS)},
-        }
+    operations = {
+        "get": Operation("Liveness", responses={200: Response("The process answers", Status)})
     }
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"status": "ok"}
+        resp.media = body(Status(status="ok"))
 
 
 class Readiness:
     """The instance can do its work: Redis answers."""
 
-    openapi = {
-        "get": {
-            "summary": "Readiness",
-            "responses": {"200": json_response("Redis answers", schemas.STATUS)},
-        }
-    }
+    operations = {"get": Operation("Readiness", responses={200: Response("Redis answers", Status)})}
 
     def __init__(self, store: JobStore):
         self.store = store
@@ -60,7 +50,5 @@ class Readiness:
         try:
             self.store.ping()
         except redis.RedisError as error:
-            raise falcon.HTTPServiceUnavailable(
-                description=f"Redis is unreachable: {error}", retry_after=5
-            ) from None
-        resp.media = {"status": "ready"}
+            raise unavailable(f"Redis is unreachable: {error}") from None
+        resp.media = body(Status(status="ready"))

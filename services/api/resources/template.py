@@ -6,36 +6,27 @@ import falcon
 import jinja2
 
 from actors import Queue
-from actors.submission import JobRequest, submit
+from actors.lifecycle import TERMINAL_STATES, JobRequest, State
+from actors.submission import submit
 
-from ..openapi import problem
-from ..views import job_view
-
-#: The fields of the document the job renders, taken from the query string.
-DOCUMENT_FIELDS = ("title", "name", "message")
-MAX_FIELD_LENGTH = 500
+from ..contract import Operation, Response
+from ..models import DocumentQuery, Job, body
 
 
 class Template:
-    openapi = {
-        "get": {
-            "summary": "Render a document in a worker, and watch it happen",
-            "parameters": [
-                {
-                    "name": name,
-                    "in": "query",
-                    "schema": {"type": "string", "maxLength": MAX_FIELD_LENGTH},
-                }
-                for name in DOCUMENT_FIELDS
-            ],
-            "responses": {
-                "202": {
-                    "description": "A page showing the job, live",
-                    "content": {"text/html": {"schema": {"type": "string"}}},
-                },
-                "400": problem("A field is too long"),
+    operations = {
+        "get": Operation(
+            "Render a document in a worker, and watch it happen",
+            query=DocumentQuery,
+            responses={
+                202: Response(
+                    "A page showing the job, live",
+                    media_type="text/html",
+                    schema={"type": "string"},
+                ),
+                400: "A field is too long",
             },
-        }
+        )
     }
 
     def __init__(self, queue: Queue, pages: jinja2.Environment):
@@ -43,19 +34,14 @@ class Template:
         self.page = pages.get_template("template.html")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        fields = {}
-        for name in DOCUMENT_FIELDS:
-            value = req.get_param(name)
-            if value is None:
-                continue
-            if len(value) > MAX_FIELD_LENGTH:
-                raise falcon.HTTPBadRequest(
-                    title="Invalid parameter",
-                    description=f"{name} is limited to {MAX_FIELD_LENGTH} characters",
-                )
-            fields[name] = value
+        fields = self.operations["get"].read_query(req).model_dump(exclude_none=True)
         _created, record = submit(self.queue, JobRequest(actor="render_document", kwargs=fields))
         resp.status = falcon.HTTP_202
-        resp.location = f"/jobs/{record['id']}"
+        resp.location = f"/jobs/{record.id}"
         resp.content_type = falcon.MEDIA_HTML
-        resp.text = self.page.render(job=job_view(record), fields=fields)
+        resp.text = self.page.render(
+            job=body(Job.of(record)),
+            fields=fields,
+            terminal_states=sorted(TERMINAL_STATES),
+            succeeded=State.SUCCEEDED,
+        )

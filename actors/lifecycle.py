@@ -1,0 +1,366 @@
+"""The life of a job: its states, which state may follow which, its record, and what moves it.
+
+The job owns its lifecycle, as rq's ``JobStatus`` and ``Job.cancel()`` have it.
+Every other module asks this one: the worker middleware, the submission and
+the API call the operations below, and the store (``store.py``) writes what
+they decide. An operation returns a :class:`Transition`: the state a job
+moves to, the states it may move from, and the fields of its record that
+change. Nothing here talks to Redis, so how a decision is written (one script
+per change today) can change without changing what is decided.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import dramatiq
+from dramatiq.threading import Interrupt
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from .lanes import DEFAULT_PRIORITY, PRIORITIES, job_name
+
+#: Longest delay dramatiq's Redis broker accepts: 7 days, in seconds.
+MAX_DELAY_SECONDS = 7 * 24 * 3600
+
+
+class State(StrEnum):
+    """Every state a job can be in, in the order a job usually passes through them."""
+
+    QUEUED = "queued"
+    DELAYED = "delayed"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+
+#: Which state may follow which: the one table every change is checked against.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.QUEUED: frozenset(
+        # FAILED and DEAD: a retry whose message could not be sent is undone.
+        {State.RUNNING, State.CANCELLED, State.DEAD, State.FAILED}
+    ),
+    State.DELAYED: frozenset({State.RUNNING, State.CANCELLED, State.DEAD}),
+    # RUNNING again: a progress report, or a run after the worker died.
+    State.RUNNING: frozenset(
+        {
+            State.RUNNING,
+            State.SUCCEEDED,
+            State.RETRYING,
+            State.FAILED,
+            State.DEAD,
+            State.CANCELLED,
+        }
+    ),
+    State.RETRYING: frozenset({State.RUNNING, State.CANCELLED, State.DEAD}),
+    # Nothing follows: a duplicate delivery must not run a job twice, and a
+    # cancelled job stays cancelled.
+    State.SUCCEEDED: frozenset(),
+    State.CANCELLED: frozenset(),
+    # QUEUED: retried over HTTP; RUNNING: requeued from the dashboard;
+    # DEAD: requeued, and then too old to run.
+    State.FAILED: frozenset({State.QUEUED, State.RUNNING, State.DEAD}),
+    State.DEAD: frozenset({State.QUEUED, State.RUNNING, State.DEAD}),
+}
+
+#: States after which nothing more happens to a job unless someone retries it.
+TERMINAL_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED, State.DEAD})
+
+#: Kinds of event a job's history holds: a change of state, or a progress report.
+EVENT_KINDS = ("state", "progress")
+
+#: The record field kept as plain text, so that the store's scripts can compare it.
+STATE_FIELD = "state"
+#: Fields that say what a job is rather than what happened to it: kept out of events.
+IDENTITY_FIELDS = frozenset(
+    {"id", "actor", "queue", "args", "kwargs", "options", "enqueued_at", "redis_message_id"}
+)
+
+
+class JobCancelled(Interrupt):
+    """Raised inside a running job when a user cancels it."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# The record ---------------------------------------------------------------
+
+
+class JobOptions(BaseModel):
+    """How one job runs, beyond what its declaration says."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    delay: float = Field(
+        0, ge=0, le=MAX_DELAY_SECONDS, description="Seconds to wait before the job may start."
+    )
+    # Absent, not null, in a request: None stands for "as the job is declared".
+    max_retries: Annotated[int, Field(ge=0, le=100)] | SkipJsonSchema[None] = Field(
+        None, description="How many times a failing job is retried before it is dead."
+    )
+    time_limit: Annotated[float, Field(gt=0, le=86400)] | SkipJsonSchema[None] = Field(
+        None, description="Seconds one attempt may run before it is interrupted."
+    )
+    priority: Literal[tuple(PRIORITIES)] = Field(  # type: ignore[valid-type]
+        DEFAULT_PRIORITY,
+        description=(
+            "The lane the job waits in. Each lane is a queue of its own: a high job "
+            "never waits behind a backlog of normal ones, and a worker with a free "
+            "thread takes high before normal before low."
+        ),
+    )
+
+
+class JobRequest(BaseModel):
+    """A request to run one job: which, with what arguments, and how."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    actor: str = Field(description="A public job; its arguments must fit its signature.")
+    args: list[Any] = Field(default_factory=list, max_length=100)
+    kwargs: dict[str, Any] = Field(default_factory=dict, max_length=100)
+    options: JobOptions = Field(default_factory=JobOptions)
+
+
+class Progress(BaseModel):
+    value: float = Field(ge=0, le=1)
+    message: str
+
+
+class Failure(BaseModel):
+    """Why the last attempt of a job failed: the exception's type and message."""
+
+    type: str
+    message: str
+
+
+class JobRecord(BaseModel):
+    """What the store keeps of one job. Times are milliseconds since the epoch."""
+
+    id: str
+    actor: str
+    queue: str | None = None
+    state: State
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    options: JobOptions | None = None
+    attempts: int = Field(0, ge=0)
+    enqueued_at: int | None = None
+    eta: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    updated_at: int | None = None
+    progress: Progress | None = None
+    result: Any = None
+    error: Failure | None = None
+    #: Where the broker keeps the message (its dead letters are found by it).
+    redis_message_id: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def first_event(self) -> dict[str, Any]:
+        """The event that opens the job's history."""
+        return {"state": self.state, "at": self.enqueued_at}
+
+
+# Decisions ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A decided change of a job: to ``to``, if it is now in one of ``allowed_from``.
+
+    ``create_missing``: a job without a record gets one (a message sent
+    without going through the API). ``announce``: other processes are told
+    (a running job is interrupted where it runs).
+    """
+
+    to: State
+    allowed_from: frozenset[State]
+    fields: dict[str, Any] = field(default_factory=dict)
+    at: int = field(default_factory=now_ms)
+    create_missing: bool = False
+    announce: bool = False
+
+    @property
+    def ends(self) -> bool:
+        """The job ends here: its record may expire."""
+        return self.to in TERMINAL_STATES
+
+    def changes(self) -> dict[str, Any]:
+        """Every field the change sets, the time of the change included."""
+        return {**self.fields, "updated_at": self.at}
+
+    def event(self) -> dict[str, Any]:
+        """What the job's history records of this change."""
+        happened = {k: v for k, v in self.fields.items() if k not in IDENTITY_FIELDS}
+        return {"state": self.to, "at": self.at, **happened}
+
+
+def _move(to: State, *, only_from: frozenset[State] | None = None, **kwargs: Any) -> Transition:
+    allowed = _SOURCES[to] if only_from is None else only_from
+    if not allowed <= _SOURCES[to]:
+        raise ValueError(f"{to} may not follow {', '.join(sorted(allowed - _SOURCES[to]))}")
+    return Transition(to, allowed, **kwargs)
+
+
+_SOURCES = {
+    state: frozenset(source for source, targets in TRANSITIONS.items() if state in targets)
+    for state in State
+}
+_RUNNING = frozenset({State.RUNNING})
+
+
+def submit(request: JobRequest, *, job_id: str, queue: str) -> JobRecord:
+    """The record of a job about to be enqueued: queued, or delayed until its eta."""
+    enqueued_at = now_ms()
+    delay_ms = int(request.options.delay * 1000)
+    return JobRecord(
+        id=job_id,
+        actor=request.actor,
+        queue=queue,
+        state=State.DELAYED if delay_ms else State.QUEUED,
+        args=request.args,
+        kwargs=request.kwargs,
+        options=request.options,
+        enqueued_at=enqueued_at,
+        eta=enqueued_at + delay_ms,
+        updated_at=enqueued_at,
+    )
+
+
+def start(message: dramatiq.Message) -> Transition:
+    """A worker starts an attempt at the job ``message`` carries."""
+    at = now_ms()
+    return _move(
+        State.RUNNING,
+        at=at,
+        create_missing=True,
+        fields={
+            "id": message.message_id,
+            "actor": job_name(message.actor_name),
+            "queue": message.queue_name.removesuffix(".DQ"),
+            "args": list(message.args),
+            "kwargs": message.kwargs,
+            "enqueued_at": message.message_timestamp,
+            "attempts": message.options.get("retries", 0) + 1,
+            "started_at": at,
+            "redis_message_id": message.options.get("redis_message_id"),
+            "error": None,
+        },
+    )
+
+
+def report_progress(value: float, note: str) -> Transition:
+    """A running job says how far it has got."""
+    return _move(
+        State.RUNNING,
+        only_from=_RUNNING,
+        fields={"progress": Progress(value=value, message=note).model_dump()},
+    )
+
+
+def finish(
+    *, result: Any = None, exception: BaseException | None, retried: bool, permanent: bool
+) -> Transition:
+    """An attempt ended: how the job goes on, from dramatiq's outcome.
+
+    ``retried``: dramatiq's Retries middleware sent the message again;
+    ``permanent``: the exception is one the job declared retrying cannot fix.
+    """
+    if exception is None:
+        return _move(
+            State.SUCCEEDED,
+            only_from=_RUNNING,
+            fields={"result": jsonable(result), "finished_at": now_ms()},
+        )
+    if isinstance(exception, JobCancelled):
+        state = State.CANCELLED
+    elif retried:
+        state = State.RETRYING
+    elif permanent:
+        state = State.FAILED
+    else:
+        state = State.DEAD
+    fields: dict[str, Any] = {"error": _failure(exception)}
+    if state in TERMINAL_STATES:
+        fields["finished_at"] = now_ms()
+    return _move(state, only_from=_RUNNING, fields=fields)
+
+
+def dead_letter(reason: str, message: str) -> Transition:
+    """A job the broker gave up on before it ran (too old to run)."""
+    return _move(
+        State.DEAD,
+        fields={
+            "error": Failure(type=reason, message=message).model_dump(),
+            "finished_at": now_ms(),
+        },
+    )
+
+
+def cancel() -> Transition:
+    """A user cancels the job: a waiting job never runs, a running one is interrupted."""
+    at = now_ms()
+    return _move(State.CANCELLED, at=at, announce=True, fields={"finished_at": at})
+
+
+def retry() -> Transition:
+    """A failed or dead job runs again under the same id, its last run forgotten."""
+    at = now_ms()
+    return _move(
+        State.QUEUED,
+        only_from=frozenset({State.FAILED, State.DEAD}),
+        at=at,
+        fields={
+            "enqueued_at": at,
+            "eta": at,
+            "started_at": None,
+            "finished_at": None,
+            "progress": None,
+            "result": None,
+            "error": None,
+        },
+    )
+
+
+def undo_retry(before: State) -> Transition:
+    """A retry whose message could not be sent: the job is as it was."""
+    return _move(before, only_from=frozenset({State.QUEUED}))
+
+
+# Events ---------------------------------------------------------------------
+
+
+def event_state(event: dict[str, Any]) -> State:
+    return State(event["state"])
+
+
+def event_kind(event: dict[str, Any]) -> str:
+    """``progress`` for a progress report of a running job, else ``state``."""
+    reports = "progress" in event and event_state(event) is State.RUNNING
+    return EVENT_KINDS[1] if reports else EVENT_KINDS[0]
+
+
+def _failure(exception: BaseException) -> dict[str, str]:
+    return Failure(type=type(exception).__name__, message=str(exception)).model_dump()
+
+
+def jsonable(result: Any) -> Any:
+    """``result`` if it is JSON (NaN and infinities are not), else its repr."""
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(result)
+    return result

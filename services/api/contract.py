@@ -1,0 +1,120 @@
+"""Operations declared once: the models that read a request are the ones ``/openapi.json`` shows.
+
+A resource lists its operations (``operations = {"get": Operation(...)}``);
+its responders read their inputs through them, and ``openapi.py`` describes
+them. A request that does not fit is refused with a problem document naming
+the first thing wrong: 400 for parameters and headers, 422 for the body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+from pydantic import BaseModel, ValidationError
+
+from .errors import unprocessable
+
+
+@dataclass(frozen=True)
+class Response:
+    """A documented response: a JSON ``model``, or a ``schema`` in another ``media_type``."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    media_type: str = falcon.MEDIA_JSON
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one HTTP method of a resource takes and answers.
+
+    ``responses`` by status: a :class:`Response`, or the description of a
+    problem document. ``body``, ``query`` and ``headers`` are the models its
+    inputs are read with.
+    """
+
+    summary: str
+    responses: dict[int, Response | str]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    headers: type[BaseModel] | None = None
+
+    def read_body(self, req: falcon.Request) -> Any:
+        """The JSON body, as ``body`` reads it; 415, 400, 413 or 422 when it cannot be."""
+        media_type = (req.content_type or "").split(";")[0].strip().lower()
+        if media_type != falcon.MEDIA_JSON:
+            raise falcon.HTTPUnsupportedMediaType(description="send the body as application/json")
+        # Media types are case-insensitive (RFC 9110); Falcon's handler lookup is not.
+        req.content_type = falcon.MEDIA_JSON
+        try:
+            return self.body.model_validate(req.get_media())
+        except ValidationError as error:
+            raise unprocessable(_explain(error.errors()[0], "the body")) from None
+
+    def read_query(self, req: falcon.Request) -> Any:
+        return _read(self.query, req.params, "Invalid parameter")
+
+    def read_headers(self, req: falcon.Request) -> Any:
+        values = {}
+        for name, declared in self.headers.model_fields.items():
+            value = req.get_header(declared.alias or name)
+            if value is not None:
+                values[declared.alias or name] = value
+        return _read(self.headers, values, "Invalid header")
+
+
+def _read(model: type[BaseModel], values: dict[str, Any], title: str) -> Any:
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise falcon.HTTPBadRequest(title=title, description=_explain(error.errors()[0])) from None
+
+
+def _explain(error: dict[str, Any], whole: str = "") -> str:
+    """One validation error as a sentence naming where it is, as JSON Schema validators say it."""
+    loc = [str(part) for part in error["loc"]]
+    kind, given = error["type"], error["input"]
+    if kind in ("missing", "extra_forbidden"):
+        where, name = "/".join(loc[:-1]) or whole, loc[-1]
+        complaint = (
+            f"{name!r} is a required property"
+            if kind == "missing"
+            else f"Additional properties are not allowed ({name!r} was unexpected)"
+        )
+        return f"{where}: {complaint}"
+    where = "/".join(loc) or whole
+    if kind in ("literal_error", "enum"):
+        choices = error["ctx"]["expected"].replace(" or ", ", ")
+        return (
+            f"{where}: {given!r} is not one of [{choices}]"
+            if whole
+            else f"{where} must be one of {choices}"
+        )
+    json_type = _JSON_TYPES.get(kind)
+    if json_type:
+        return f"{where}: {given!r} is not of type {json_type!r}"
+    return f"{where}: {error['msg']}"
+
+
+#: Pydantic's errors for a value of the wrong type, and the JSON type that was expected.
+_JSON_TYPES = {
+    "model_type": "object",
+    "dict_type": "object",
+    "list_type": "array",
+    "int_type": "integer",
+    "float_type": "number",
+    "string_type": "string",
+    "bool_type": "boolean",
+}
+
+
+#: How reading a JSON body can fail, for operations that take one.
+BODY_ERRORS: dict[int, Response | str] = {
+    400: "The body is not valid JSON, or a header is invalid",
+    413: "The body is larger than the limit",
+    415: "The body is not application/json",
+    422: "No such public job, or the arguments or options do not fit it",
+}

@@ -1,0 +1,227 @@
+"""What the API takes and returns, each declared once as a pydantic model.
+
+The same models check requests (``contract.py``), shape responses, and make up
+``/openapi.json``, so the published contract and what the API does cannot
+drift apart. A job's own fields are the lifecycle's (``actors/lifecycle.py``);
+the view here only adds how clients see them: ISO 8601 times and links.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+
+from actors.lifecycle import EVENT_KINDS, Failure, JobRecord, JobRequest, Progress, State
+
+#: A Redis stream id: what event ids, Last-Event-ID and list cursors are.
+STREAM_ID = r"^[0-9]+-[0-9]+$"
+#: Each half of a stream id is an unsigned 64-bit number.
+_MAX_ID_PART = 2**64 - 1
+
+
+def _stream_id(value: str) -> str:
+    """``value`` as a stream id Redis accepts; Redis refuses larger halves with an error."""
+    parts = [int(part) for part in value.split("-")]
+    if any(part > _MAX_ID_PART for part in parts):
+        raise ValueError("each half of an id is at most 2**64 - 1")
+    return "-".join(map(str, parts))
+
+
+StreamId = Annotated[str, Field(pattern=STREAM_ID), AfterValidator(_stream_id)]
+IsoTime = Annotated[str | None, Field(json_schema_extra={"format": "date-time"})]
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+# Jobs -----------------------------------------------------------------------
+
+
+def submission(public_jobs: list[str]) -> type[JobRequest]:
+    """A job request whose ``actor`` is one of ``public_jobs``: the body of POST /jobs."""
+    actor = Literal[tuple(sorted(public_jobs))]
+    return create_model(
+        "JobSubmission",
+        __base__=JobRequest,
+        actor=(actor, Field(description=JobRequest.model_fields["actor"].description)),
+    )
+
+
+def batch(job: type[JobRequest]) -> type[BaseModel]:
+    """Many job requests at once: the body of POST /jobs/batch."""
+    return create_model(
+        "BatchSubmission",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        jobs=(list[job], Field(min_length=1, max_length=500)),
+    )
+
+
+class Links(BaseModel):
+    self: str
+    events: str
+
+
+class Job(JobRecord):
+    """A job as clients see it: its record, times in ISO 8601, and where to find more."""
+
+    enqueued_at: IsoTime = None
+    eta: IsoTime = None
+    started_at: IsoTime = None
+    finished_at: IsoTime = None
+    updated_at: IsoTime = None
+    #: As submitted, with null for what the job's declaration decides.
+    options: dict[str, Any] | None = None
+    redis_message_id: str | None = Field(None, exclude=True)
+    links: Links
+
+    @classmethod
+    def of(cls, record: JobRecord) -> Job:
+        """How ``record`` is shown."""
+        times = {name: iso(getattr(record, name)) for name in _TIMES}
+        links = Links(self=f"/jobs/{record.id}", events=f"/jobs/{record.id}/events")
+        return cls.model_validate(record.model_dump(exclude=set(_TIMES)) | times | {"links": links})
+
+
+def body(model: BaseModel) -> dict[str, Any]:
+    """A response body, as its model shapes it."""
+    return model.model_dump(mode="json")
+
+
+_TIMES = ("enqueued_at", "eta", "started_at", "finished_at", "updated_at")
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+class BatchResult(BaseModel):
+    jobs: list[Job]
+
+
+class JobEvent(BaseModel):
+    """One change in a job's life. Times here are milliseconds since the epoch, as kept."""
+
+    state: State
+    at: int
+    progress: Progress | None = None
+    error: Failure | None = None
+    result: Any = None
+
+
+def sse_event_schema(event: dict[str, Any]) -> dict[str, Any]:
+    """One Server-Sent Event, described as OpenAPI 3.2's ``itemSchema`` describes a stream.
+
+    Schemathesis checks each event of ``/jobs/{id}/events`` against it.
+    """
+    return {
+        "type": "object",
+        "required": ["id", "event", "data"],
+        "properties": {
+            "id": {"type": "string", "pattern": STREAM_ID},
+            "event": {"type": "string", "enum": list(EVENT_KINDS)},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": event,
+            },
+        },
+    }
+
+
+# Parameters -------------------------------------------------------------------
+
+
+class ListQuery(BaseModel):
+    state: State | None = None
+    actor: str | None = None
+    limit: int = Field(50, ge=1, le=200)
+    cursor: StreamId | None = Field(None, description="A next_cursor value.")
+
+
+def wait_query(max_seconds: float) -> type[BaseModel]:
+    """The ``?wait=`` of GET /jobs/{job_id}, up to ``max_seconds``."""
+    return create_model(
+        "WaitQuery",
+        wait=(
+            float | None,
+            Field(
+                None,
+                ge=0,
+                le=max_seconds,
+                description="Seconds to hold the request until the job ends.",
+            ),
+        ),
+    )
+
+
+class SubmitHeaders(BaseModel):
+    idempotency_key: str | None = Field(
+        None,
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,200}$",
+        description="Submitting again with the same key returns the first job.",
+    )
+
+
+class EventsHeaders(BaseModel):
+    last_event_id: StreamId = Field(
+        "0-0", alias="Last-Event-ID", description="Resume after this event."
+    )
+
+
+#: The longest field of the document /template renders.
+MAX_FIELD_LENGTH = 500
+
+
+class DocumentQuery(BaseModel):
+    """The fields of the document /template renders, from the query string."""
+
+    title: str | None = Field(None, max_length=MAX_FIELD_LENGTH)
+    name: str | None = Field(None, max_length=MAX_FIELD_LENGTH)
+    message: str | None = Field(None, max_length=MAX_FIELD_LENGTH)
+
+
+# Other bodies -----------------------------------------------------------------
+
+
+class Parameter(BaseModel):
+    name: str
+    type: str | None
+    required: bool
+    default: Any
+
+
+class Actor(BaseModel):
+    """A public job as clients see it: its name, what it does, its parameters."""
+
+    name: str
+    description: str
+    queue: str
+    priorities: list[str]
+    parameters: list[Parameter]
+    max_retries: int | None
+    #: Seconds, as in the options of a submission.
+    time_limit: float | None
+
+
+class ActorList(BaseModel):
+    actors: list[Actor]
+
+
+class Status(BaseModel):
+    status: str
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 describes it."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None

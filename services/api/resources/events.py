@@ -1,0 +1,78 @@
+"""``/jobs/{job_id}/events``: a job's history, then its changes as they happen, as SSE."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import falcon
+
+from actors import Queue
+from actors.lifecycle import event_kind
+
+from .. import sse
+from ..contract import Operation, Response
+from ..models import EventsHeaders, JobEvent, sse_event_schema
+from ..openapi import schema
+from ..streams import StreamSlots
+from .job import find
+
+#: How often an event stream says it is still there when nothing happens.
+KEEPALIVE_SECONDS = 15
+
+
+class JobEvents:
+    """``/jobs/{job_id}/events``: every state and progress change, as Server-Sent Events."""
+
+    operations = {
+        "get": Operation(
+            "Follow a job: its events as Server-Sent Events, until it ends",
+            headers=EventsHeaders,
+            responses={
+                200: Response(
+                    "An event stream: `state` and `progress` events",
+                    media_type="text/event-stream",
+                    schema=sse_event_schema(schema(JobEvent, "validation")),
+                ),
+                204: Response(
+                    "The job has ended and the client has every event"
+                    " (EventSource stops reconnecting)"
+                ),
+                400: "Last-Event-ID is not an event id",
+                404: "No such job",
+            },
+        )
+    }
+
+    def __init__(self, queue: Queue, slots: StreamSlots, stream_seconds: int):
+        self.queue = queue
+        self.slots = slots
+        #: How long one stream lasts; EventSource reconnects with Last-Event-ID.
+        self.stream_seconds = stream_seconds
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        record = find(self.queue, job_id)
+        after = self.operations["get"].read_headers(req).last_event_id
+        if self.queue.store.ended(job_id, record.state, after=after):
+            # An EventSource reconnecting after the last event would otherwise
+            # hold a stream slot for nothing; 204 tells it to stop.
+            resp.status = falcon.HTTP_204
+            return
+        resp.content_type = "text/event-stream"
+        resp.cache_control = ["no-cache"]
+        # Tell proxies that buffer by default (nginx) to pass events on at once.
+        resp.set_header("X-Accel-Buffering", "no")
+        resp.stream = self.slots.stream(self._events(job_id, after))
+
+    def _events(self, job_id: str, after: str) -> Iterator[bytes]:
+        yield sse.RECONNECT
+        deadline = time.monotonic() + self.stream_seconds
+        follow = self.queue.store.follow(
+            job_id, after=after, block_ms=KEEPALIVE_SECONDS * 1000, deadline=deadline
+        )
+        for item in follow:
+            if item is None:
+                yield sse.KEEPALIVE
+                continue
+            event_id, event = item
+            yield sse.frame(event_id, event_kind(event), event)

@@ -1,0 +1,105 @@
+"""``/jobs/{job_id}`` and ``/jobs/{job_id}/retry``: one job's record, cancelling and retrying it."""
+
+from __future__ import annotations
+
+import time
+
+import falcon
+
+from actors import Queue
+from actors.lifecycle import JobRecord
+from actors.submission import cancel, retry
+
+from ..contract import Operation, Response
+from ..errors import no_such_job
+from ..models import Job as JobView
+from ..models import body, wait_query
+from ..streams import StreamSlots
+
+
+def find(queue: Queue, job_id: str) -> JobRecord:
+    """The job's record, or 404."""
+    record = queue.store.get(job_id)
+    if record is None:
+        raise no_such_job(job_id)
+    return record
+
+
+class Job:
+    """``/jobs/{job_id}``: one job's record (optionally waiting for it to end), or cancel it."""
+
+    def __init__(self, queue: Queue, slots: StreamSlots, max_wait_seconds: float):
+        self.queue = queue
+        self.slots = slots
+        self.operations = {
+            "get": Operation(
+                "A job's record",
+                query=wait_query(max_wait_seconds),
+                responses={
+                    200: Response("The job", JobView),
+                    400: "wait is not a number of seconds within the limit",
+                    404: "No such job",
+                },
+            ),
+            "delete": Operation(
+                "Cancel a job: a queued one never runs, a running one is interrupted",
+                responses={
+                    200: Response("The job, cancelled", JobView),
+                    404: "No such job",
+                    409: "The job has already ended",
+                },
+            ),
+        }
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        wait = self.operations["get"].read_query(req).wait
+        record = find(self.queue, job_id)
+        if wait and not record.ended:
+            with self.slots.hold():
+                record = self._wait(job_id, wait)
+        resp.media = body(JobView.of(record))
+
+    def _wait(self, job_id: str, seconds: float) -> JobRecord:
+        deadline = time.monotonic() + seconds
+        # follow() returns once the job has ended, or when time is up.
+        for _ in self.queue.store.follow(job_id, block_ms=1000, deadline=deadline):
+            pass
+        return find(self.queue, job_id)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        applied, before = cancel(self.queue, job_id)
+        if before is None:
+            raise no_such_job(job_id)
+        if not applied:
+            raise falcon.HTTPConflict(description=f"job {job_id} has already ended: {before}")
+        resp.media = body(JobView.of(find(self.queue, job_id)))
+
+
+class JobRetry:
+    """``/jobs/{job_id}/retry``: run a failed or dead job again, under the same id."""
+
+    operations = {
+        "post": Operation(
+            "Retry a failed or dead job",
+            responses={
+                202: Response("The job, queued again", JobView),
+                404: "No such job",
+                409: "The job is not failed or dead",
+            },
+        )
+    }
+
+    def __init__(self, queue: Queue):
+        self.queue = queue
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        applied, before = retry(self.queue, job_id)
+        if before is None:
+            raise no_such_job(job_id)
+        if not applied:
+            raise falcon.HTTPConflict(
+                description=f"only failed or dead jobs can be retried; job {job_id} is {before}"
+            )
+        resp.status = falcon.HTTP_202
+        resp.location = f"/jobs/{job_id}"
+        resp.media = body(JobView.of(find(self.queue, job_id)))

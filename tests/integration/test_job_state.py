@@ -1,0 +1,149 @@
+"""The job-state and cancellation middleware, in an in-process worker on a real Redis.
+
+Each test submits a job as a client would and reads what its record and its
+history say once the worker is done with it.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+import pytest
+
+from actors import lifecycle
+from actors.lifecycle import JobOptions, JobRequest, State
+from actors.submission import cancel, retry, submit
+from tests.support import wait_for
+
+
+def run(queue, actor: str, *args, **kwargs) -> str:
+    options = kwargs.pop("options", {})
+    request = JobRequest(actor=actor, args=list(args), kwargs=kwargs, options=JobOptions(**options))
+    return submit(queue, request)[1].id
+
+
+def ended(queue, job_id: str) -> lifecycle.JobRecord:
+    def record():
+        found = queue.store.get(job_id)
+        return found if found.ended else None
+
+    return wait_for(record, timeout=30, what=f"job {job_id} to end")
+
+
+def history(queue, job_id: str) -> list[State]:
+    return [lifecycle.event_state(event) for _, event in queue.store.events(job_id)]
+
+
+def test_a_job_that_returns_succeeds_with_its_result(queue, worker):
+    job_id = run(queue, "add", 2, 3)
+
+    record = ended(queue, job_id)
+
+    assert (record.state, record.result, record.attempts, record.error) == (
+        State.SUCCEEDED,
+        5,
+        1,
+        None,
+    )
+    assert record.started_at <= record.finished_at
+    assert history(queue, job_id) == [State.QUEUED, State.RUNNING, State.SUCCEEDED]
+
+
+def test_a_failing_job_is_retried_then_dead(queue, worker):
+    job_id = run(queue, "fail", message="boom", options={"max_retries": 1})
+
+    record = ended(queue, job_id)
+
+    assert (record.state, record.attempts) == (State.DEAD, 2)
+    assert record.error == lifecycle.Failure(type="RuntimeError", message="boom")
+    assert history(queue, job_id) == [
+        State.QUEUED,
+        State.RUNNING,
+        State.RETRYING,
+        State.RUNNING,
+        State.DEAD,
+    ]
+    dead_letters = queue.broker.client.hkeys("dramatiq:default.XQ.msgs")
+    assert [key.decode() for key in dead_letters] == [record.redis_message_id]
+
+
+def test_an_error_the_job_declares_permanent_fails_it_at_once(queue, worker):
+    job_id = run(queue, "fail", permanent=True)
+
+    record = ended(queue, job_id)
+
+    assert (record.state, record.attempts, record.error.type) == (State.FAILED, 1, "PermanentError")
+
+
+def test_progress_reports_are_kept_and_recorded_as_progress_events(queue, worker):
+    job_id = run(queue, "count_slowly", to=2, interval=0)
+
+    record = ended(queue, job_id)
+
+    assert record.progress == lifecycle.Progress(value=1.0, message="counted 2 of 2")
+    kinds = [lifecycle.event_kind(event) for _, event in queue.store.events(job_id)]
+    assert kinds == ["state", "state", "progress", "progress", "state"]
+
+
+def test_cancelling_a_running_job_interrupts_it_and_keeps_it_out_of_dead_letters(queue, worker):
+    job_id = run(queue, "count_slowly", to=600, interval=0.05)
+    wait_for(lambda: queue.store.get(job_id).state is State.RUNNING, what="the job to start")
+
+    assert cancel(queue, job_id) == (True, State.RUNNING)
+
+    record = ended(queue, job_id)
+    assert record.state is State.CANCELLED
+    # The thread stopped: no progress after the cancellation.
+    wait_for(lambda: queue.broker.client.llen("dramatiq:default") == 0, what="the queue to drain")
+    last = queue.store.events(job_id)[-1][1]
+    assert lifecycle.event_state(last) is State.CANCELLED
+    assert queue.broker.client.zcard("dramatiq:default.XQ") == 0
+
+
+def test_a_job_cancelled_while_queued_never_runs(queue):
+    job_id = run(queue, "add", 1, 1)
+    cancel(queue, job_id)
+    after = run(queue, "add", 2, 2)
+
+    # A worker started only now, with one thread: the cancelled job's turn comes first.
+    worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        assert ended(queue, after).result == 4
+    finally:
+        worker.stop()
+
+    record = queue.store.get(job_id)
+    assert (record.state, record.started_at, record.attempts) == (State.CANCELLED, None, 0)
+
+
+def test_a_result_that_is_not_json_is_kept_as_its_repr(queue, worker):
+    job_id = run(queue, "add", 1e308, 1e308)
+
+    assert ended(queue, job_id).result == "inf"
+
+
+def test_a_dead_job_retried_runs_again_under_the_same_id(queue, worker):
+    job_id = run(queue, "fail", options={"max_retries": 0})
+    assert ended(queue, job_id).state is State.DEAD
+
+    assert retry(queue, job_id) == (True, State.DEAD)
+
+    record = ended(queue, job_id)
+    assert record.state is State.DEAD
+    assert history(queue, job_id).count(State.RUNNING) == 2
+    # Its earlier message left the dead letters when it was retried: one remains.
+    assert queue.broker.client.zcard("dramatiq:default.XQ") == 1
+
+
+@pytest.mark.parametrize("state", [State.SUCCEEDED, State.CANCELLED])
+def test_a_message_delivered_again_does_not_rerun_an_ended_job(queue, worker, state):
+    job_id = run(queue, "add", 1, 2)
+    if state is State.CANCELLED:
+        cancel(queue, job_id)
+    before = ended(queue, job_id)
+    message = queue.actors["add"].message(1, 2).copy(message_id=job_id)
+
+    queue.broker.enqueue(message)
+    wait_for(lambda: queue.broker.client.hlen("dramatiq:default.msgs") == 0, what="the message")
+
+    assert queue.store.get(job_id) == before
