@@ -75,6 +75,8 @@ SECTIONS = {
 
 @dataclass(frozen=True, config=pydantic.ConfigDict(extra="forbid"))
 class Settings:
+    """Every setting, each with its type, default and description."""
+
     redis_url: str = Field(
         "",
         description="A Redis you run yourself. Empty: the local stack runs redis-server (or the "

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from services import settings_docs
-from services.settings import Settings, SettingsError, env_names, load_settings
+from services.settings import SECTIONS, Settings, SettingsError, env_names, load_settings
 from tests.support import PROJECT_DIR
 
 
@@ -171,6 +171,7 @@ def test_env_example_and_the_readme_table_are_written_from_the_declaration():
     assert settings_docs.readme_with_table(readme) == readme
     for name in env_names():
         assert f"| `{name}` |" in readme
+    assert set(SECTIONS) <= {name.lower() for name in env_names()}
 
 
 #: Settings that compose's app containers do not take from x-settings, and why.
