@@ -130,7 +130,11 @@ def test_to_env_round_trips_through_load_settings():
     env = settings.to_env()
 
     assert sorted(env) == sorted(env_names())
-    assert load_settings(env) == settings
+    loaded = load_settings(env)
+    assert loaded == settings
+    # Equal is not enough: 1 == 1.0 == True.
+    for f in dataclasses.fields(Settings):
+        assert type(getattr(loaded, f.name)) is type(getattr(settings, f.name)), f.name
 
 
 def test_a_setting_gets_the_type_it_declares():
