@@ -188,9 +188,10 @@ class Supervisor:
     def stop(self) -> None:
         """Stop every process in reverse start order, and everything each one started.
 
-        A process gets one SIGTERM, to itself alone; what is left of its
-        groups once it has exited gets one SIGTERM; whatever still runs when
-        its stop timeout is over gets SIGKILL.
+        A running process gets one SIGTERM, to itself alone; what a dead one
+        left behind in its group gets one SIGTERM (unless it got it when the
+        process died); whatever still runs in any group the process ever led
+        when its stop timeout is over gets SIGKILL.
         """
         with self._lock:
             self._stopping.set()
@@ -212,12 +213,13 @@ class Supervisor:
         groups = self.groups[name]
         for group in groups:
             self._terminate_leftovers(group)
-        while any(map(group_members, groups)) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_empty(groups, deadline)
         for group in groups:
             if group_members(group):
                 self.say("stack", f"killing what is left of {name} (process group {group})")
                 _signal_group(group, signal.SIGKILL)
+        # SIGKILL takes effect a moment later: return once nothing runs.
+        _wait_empty(groups, time.monotonic() + 5)
 
 
 def group_members(group: int) -> list[int]:
@@ -235,6 +237,11 @@ def group_members(group: int) -> list[int]:
         if int(pgrp) == group and state != "Z":
             members.append(int(entry.name))
     return members
+
+
+def _wait_empty(groups: list[int], deadline: float) -> None:
+    while any(map(group_members, groups)) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _signal_group(group: int, signum: int) -> None:

@@ -80,13 +80,14 @@ def test_a_process_that_exits_is_started_again_and_each_exit_is_logged(superviso
 
 def test_stopping_kills_what_a_dead_leader_left_behind(supervisor, tmp_path):
     child_pid = tmp_path / "child.pid"
-    # A child that ignores SIGTERM, in its leader's process group.
+    # A child that ignores SIGTERM, in its leader's process group; it says so once it does.
     stubborn = script(
         tmp_path,
         "stubborn",
-        """
-        import signal, time
+        f"""
+        import os, pathlib, signal, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        pathlib.Path({str(child_pid)!r}).write_text(str(os.getpid()))
         time.sleep(1000)
         """,
     )
@@ -94,9 +95,8 @@ def test_stopping_kills_what_a_dead_leader_left_behind(supervisor, tmp_path):
         tmp_path,
         "leader",
         f"""
-        import pathlib, subprocess, time
-        child = subprocess.Popen({stubborn!r})
-        pathlib.Path({str(child_pid)!r}).write_text(str(child.pid))
+        import subprocess, time
+        subprocess.Popen({stubborn!r})
         time.sleep(1000)
         """,
     )
