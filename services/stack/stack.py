@@ -15,7 +15,7 @@ from typing import TextIO
 from services.settings import Settings
 
 from . import plan
-from .supervisor import StackError, Supervisor, http_ok, wait_until
+from .supervisor import RestartPolicy, StackError, Supervisor, http_ok, wait_until
 from .traefik import htpasswd, write_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -42,7 +42,8 @@ def welcome(url: str, settings: Settings) -> list[str]:
         f"job page        {url}/template",
         f"dashboard       {url}/admin/",
         f"admin login     {settings.admin_user} / {settings.admin_password}",
-        "Ctrl-C (or make down) stops everything; running jobs finish first.",
+        "A process that exits is started again; Ctrl-C (or make down) stops everything, "
+        "and running jobs finish first.",
     ]
 
 
@@ -61,7 +62,11 @@ class Stack:
         env = {**os.environ, **settings.to_env(), "REDIS_URL": settings.effective_redis_url}
         # Only the dashboard needs the password.
         env.pop("ADMIN_PASSWORD")
-        self.supervisor = Supervisor(cwd=PROJECT_DIR, log=log, base_env=env)
+        restart = RestartPolicy(
+            first_delay=settings.restart_delay_seconds,
+            max_delay=settings.restart_max_delay_seconds,
+        )
+        self.supervisor = Supervisor(cwd=PROJECT_DIR, log=log, base_env=env, restart=restart)
 
     @property
     def url(self) -> str:
@@ -81,11 +86,12 @@ class Stack:
                 settings.redis_port,
                 hint="or set REDIS_URL to use the Redis that listens there",
             )
+        # Before anything is written or started: the one program a machine may lack.
+        redis = [] if settings.redis_url else [plan.redis(settings, self.run_dir / "redis")]
         static = write_config(settings, self.run_dir / "traefik", lb_port=self.lb_port)
         try:
-            if not settings.redis_url:
-                self.supervisor.start(plan.redis(settings, self.run_dir / "redis"))
             for spec in [
+                *redis,
                 *plan.workers(settings),
                 *plan.api_instances(settings),
                 plan.dashboard(settings),

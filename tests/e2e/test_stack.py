@@ -163,7 +163,8 @@ def test_killing_an_api_instance_costs_no_request(tmp_path):
             served.append(response.headers["X-Served-By"])
 
         assert failures == []
-        assert set(served[killed_at:]) == {"api.2"}
+        # api.2 took over (api.1 may be back by the end: the stack restarts it).
+        assert "api.2" in served[killed_at : killed_at + 5]
     finally:
         running.stack.stop()
 

@@ -6,8 +6,10 @@ import dataclasses
 import re
 
 import pytest
+import yaml
 
-from services.settings import Settings, SettingsError, env_names, load_settings
+from services import settings_docs
+from services.settings import SECTIONS, Settings, SettingsError, env_names, load_settings
 from tests.support import PROJECT_DIR
 
 
@@ -109,10 +111,14 @@ def test_to_env_round_trips_through_load_settings():
         default_min_backoff_ms=12,
         default_time_limit_ms=3456,
         heartbeat_timeout_ms=7890,
+        job_modules="actors.jobs,tests.unit.more_jobs",
         job_retention_seconds=99,
         admin_user="boss",
         admin_password="p:ss word",
         log_level="WARNING",
+        restart_delay_seconds=0.125,
+        restart_max_delay_seconds=4.5,
+        redis_server="/opt/valkey/bin/valkey-server",
     )
     defaults = Settings()
     same_as_default = [
@@ -125,12 +131,92 @@ def test_to_env_round_trips_through_load_settings():
     env = settings.to_env()
 
     assert sorted(env) == sorted(env_names())
-    assert load_settings(env) == settings
+    loaded = load_settings(env)
+    assert loaded == settings
+    # Equal is not enough: 1 == 1.0 == True.
+    for f in dataclasses.fields(Settings):
+        assert type(getattr(loaded, f.name)) is type(getattr(settings, f.name)), f.name
+
+
+def test_a_setting_gets_the_type_it_declares():
+    settings = load_settings({"RESTART_DELAY_SECONDS": "0.25", "RESTART_MAX_DELAY_SECONDS": "2"})
+
+    assert settings.restart_delay_seconds == 0.25
+    assert type(settings.restart_max_delay_seconds) is float
+    assert type(settings.workers) is int
+    with pytest.raises(SettingsError, match="RESTART_DELAY_SECONDS must be more than 0"):
+        load_settings({"RESTART_DELAY_SECONDS": "0"})
+
+
+def test_settings_built_in_code_are_checked_as_the_environment_is():
+    assert Settings(api_ports=[4000, 4001]).api_ports == (4000, 4001)
+    assert dataclasses.replace(Settings(), log_level="debug").log_level == "DEBUG"
+    with pytest.raises(ValueError, match="STREAM_SLOTS"):
+        Settings(api_threads=4, stream_slots=4)
+    with pytest.raises(ValueError, match="port number"):
+        Settings(lb_port=0)
+
+
+def test_the_environment_is_read_only_by_load_settings(monkeypatch):
+    monkeypatch.setenv("WORKERS", "5")
+
+    assert Settings().workers == 1
+    assert load_settings().workers == 5
 
 
 def _example_variables() -> list[tuple[str, str]]:
     text = (PROJECT_DIR / ".env.example").read_text()
     return re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", text, flags=re.MULTILINE)
+
+
+def test_env_example_and_the_readme_table_are_written_from_the_declaration():
+    # If this fails, run `make docs` and commit what it writes.
+    assert (PROJECT_DIR / ".env.example").read_text() == settings_docs.env_example()
+    readme = (PROJECT_DIR / "README.md").read_text()
+    assert settings_docs.readme_with_table(readme) == readme
+    for name in env_names():
+        assert f"| `{name}` |" in readme
+    assert set(SECTIONS) <= {name.lower() for name in env_names()}
+
+
+#: Settings that compose's app containers do not take from x-settings, and why.
+NOT_IN_X_SETTINGS = {
+    # The local stack's own processes and ports; compose publishes fixed ones.
+    "REDIS_PORT": "local stack",
+    "LB_HOST": "Traefik's published port",
+    "LB_PORT": "Traefik's published port",
+    "LB_FALLBACK_PORT": "local stack",
+    "TRAEFIK_PING_PORT": "local stack",
+    "RESTART_DELAY_SECONDS": "local stack",
+    "RESTART_MAX_DELAY_SECONDS": "local stack",
+    "REDIS_SERVER": "local stack",
+    # Set per service: one port per container, the replica count, the
+    # container's host name, credentials from .run/compose/ files.
+    "API_PORTS": "per service",
+    "DASHBOARD_PORT": "per service",
+    "WORKERS": "replicas",
+    "INSTANCE_NAME": "the container's host name",
+    "ADMIN_USER": "dashboard.env",
+    "ADMIN_PASSWORD": "dashboard.env",
+}
+#: x-settings values that differ from the declared default on purpose.
+COMPOSE_OWN_VALUES = {"REDIS_URL", "BIND_HOST"}
+
+
+def test_compose_passes_every_container_setting_with_the_declared_default():
+    compose = yaml.safe_load((PROJECT_DIR / "compose.yml").read_text())
+    passed = compose["x-settings"]
+    defaults = Settings().to_env()
+
+    assert sorted([*passed, *NOT_IN_X_SETTINGS]) == sorted(env_names())
+    for name, value in passed.items():
+        if name in COMPOSE_OWN_VALUES:
+            continue
+        # ${NAME:-} (the declared default) or ${NAME:-the declared default}.
+        match = re.fullmatch(r"\$\{(\w+):-(.*)\}", str(value))
+        assert match, f"{name}: {value!r} is not ${{{name}:-...}}"
+        assert match[1] == name
+        assert match[2] in ("", defaults[name]), f"{name}: default {match[2]!r}"
 
 
 def test_env_example_documents_exactly_the_variables_read():

@@ -1,0 +1,173 @@
+"""The local stack heals: any one of its processes killed as a crash would, while clients submit.
+
+Each case starts its own stack, lets 100 client threads submit ``add`` jobs
+through the load balancer, SIGKILLs one process, and checks what a user
+would: the stack answers again, every job it accepted (202) succeeds, none
+succeeds twice, and once stopped nothing of it is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from actors.store import TERMINAL_STATES
+from services.queue import connect
+from services.stack.supervisor import group_members
+from tests.support import wait_for
+
+from .conftest import RunningStack, stack_settings, start_stack
+
+#: The process each case kills: the supervised process, or (True) the one process it started.
+VICTIMS = {
+    "worker main": ("worker.1", False),
+    "worker child": ("worker.1", True),
+    "api master": ("api.1", False),
+    "api worker": ("api.1", True),
+    "dashboard": ("dashboard", False),
+    "redis": ("redis", False),
+    "traefik": ("traefik", False),
+}
+CLIENTS = 100
+#: Known failures, by kind.
+KNOWN = {
+    # Seen in half the runs or so: a job that ends while Redis is down keeps
+    # the state "running" for good. JobState's store write fails, dramatiq logs
+    # and swallows the error, and acks the message once Redis is back.
+    "redis": pytest.mark.xfail(reason="a job's end is not recorded while Redis is down"),
+}
+
+
+def victim(running: RunningStack, kind: str) -> int:
+    name, child = VICTIMS[kind]
+    leader = running.stack.supervisor.processes[name].pid
+    if not child:
+        return leader
+    (only_child,) = set(group_members(leader)) - {leader}
+    return only_child
+
+
+class Clients:
+    """``CLIENTS`` threads submitting ``add`` jobs until stopped; what was accepted, by id."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.accepted: dict[str, float] = {}
+        self.refused = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._submit, args=(number,), daemon=True)
+            for number in range(CLIENTS)
+        ]
+
+    def __enter__(self) -> Clients:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+    def _submit(self, number: int) -> None:
+        http = requests.Session()
+        count = 0
+        while not self._stop.is_set():
+            count += 1
+            job = {"actor": "add", "args": [number, count]}
+            try:
+                response = http.post(f"{self.url}/jobs", json=job, timeout=10)
+            except requests.RequestException:
+                response = None
+            with self._lock:
+                if response is not None and response.status_code == 202:
+                    self.accepted[response.json()["id"]] = number + count
+                    continue
+                self.refused += 1
+            # Refused (the stack is healing): a client backs off a little.
+            time.sleep(0.1)
+
+
+def answers(running: RunningStack) -> bool:
+    """A job submitted now is accepted and can be looked up, and the dashboard answers.
+
+    (That it also runs is what the end of the test checks, with every other job.)
+    """
+    try:
+        submitted = running.post("/jobs", json={"actor": "add", "args": [1, 2]}, timeout=2)
+        if submitted.status_code != 202:
+            return False
+        looked_up = running.get(f"/jobs/{submitted.json()['id']}", timeout=2)
+        admin = running.get("/admin/", auth=running.admin, timeout=2)
+    except requests.RequestException:
+        return False
+    return looked_up.status_code == 200 and admin.status_code == 200
+
+
+def served_by(running: RunningStack, instance: str) -> bool:
+    try:
+        responses = [running.get("/", timeout=2) for _ in range(4)]
+    except requests.RequestException:
+        return False
+    return any(response.headers.get("X-Served-By") == instance for response in responses)
+
+
+@pytest.fixture
+def running(tmp_path) -> Iterator[RunningStack]:
+    # HEARTBEAT_TIMEOUT_MS: a SIGKILLed worker's jobs come back only once its
+    # heartbeat is this old (60 s by default); short here so that the worker
+    # cases end within the test.
+    settings = stack_settings(workers=1, api_processes=1, heartbeat_timeout_ms=3_000)
+    running = start_stack(tmp_path, settings)
+    try:
+        yield running
+    finally:
+        running.stack.stop()
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param(kind, marks=KNOWN.get(kind, ())) for kind in VICTIMS]
+)
+def test_killing_one_process_loses_no_job_and_leaves_nothing_behind(running, kind):
+    with Clients(running.url) as clients:
+        wait_for(lambda: len(clients.accepted) >= 200, timeout=30, what="jobs to be accepted")
+        os.kill(victim(running, kind), signal.SIGKILL)
+        before_kill = len(clients.accepted)
+        killed_at = time.monotonic()
+        wait_for(lambda: answers(running), timeout=10, interval=0.1, what="the stack to answer")
+        print(f"{kind}: answered again {time.monotonic() - killed_at:.1f} s after the kill")
+        # Clients keep submitting for a while after it healed.
+        wait_for(lambda: len(clients.accepted) >= before_kill + 200, timeout=30, what="more jobs")
+    if VICTIMS[kind][0] == "api.1":
+        # The restarted instance takes requests again once its health check passes.
+        wait_for(lambda: served_by(running, "api.1"), timeout=30, what="api.1 to rejoin")
+
+    # Every job the stack accepted succeeds, once.
+    print(f"{kind}: {len(clients.accepted)} jobs accepted, {clients.refused} submissions refused")
+    queue = connect(running.settings)
+    records = dict(zip(clients.accepted, queue.store.get_many(list(clients.accepted)), strict=True))
+    for job_id, record in records.items():
+        if record is None or record["state"] not in TERMINAL_STATES:
+            records[job_id] = running.ended(job_id, timeout=30)
+    assert {record["state"] for record in records.values()} == {"succeeded"}
+    assert [record["result"] for record in records.values()] == list(clients.accepted.values())
+    events = {job_id: [event for _, event in queue.store.events(job_id)] for job_id in records}
+    successes = [sum(event["state"] == "succeeded" for event in job) for job in events.values()]
+    assert set(successes) == {1}
+    starts = [sum("started_at" in event for event in job) for job in events.values()]
+    if VICTIMS[kind][0] != "worker.1":
+        # No worker died: no job even started twice.
+        assert set(starts) == {1}
+    print(f"{kind}: {sum(count > 1 for count in starts)} jobs started again after the kill")
+
+    running.stack.stop()
+    groups = [group for started in running.stack.supervisor.groups.values() for group in started]
+    assert [pid for group in groups for pid in group_members(group)] == []
