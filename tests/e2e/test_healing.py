@@ -153,7 +153,11 @@ def test_killing_one_process_loses_no_job_and_leaves_nothing_behind(running, kin
     # Every job the stack accepted succeeds, once.
     print(f"{kind}: {len(clients.accepted)} jobs accepted, {clients.refused} submissions refused")
     queue = connect(running.settings)
-    records = dict(zip(clients.accepted, queue.store.get_many(list(clients.accepted)), strict=True))
+    stored = queue.store.get_many(list(clients.accepted))
+    records = {
+        job_id: record and record.model_dump(mode="json")
+        for job_id, record in zip(clients.accepted, stored, strict=True)
+    }
     for job_id, record in records.items():
         if record is None or record["state"] not in TERMINAL_STATES:
             records[job_id] = running.ended(job_id, timeout=30)
