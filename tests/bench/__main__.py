@@ -28,7 +28,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.settings import load_settings
+from services.settings import Settings, load_settings
 from services.stack.stack import PROJECT_DIR
 
 from . import jobs, raw_dramatiq
@@ -110,13 +110,13 @@ def measure(bench: BenchStack, options: argparse.Namespace, progress: Progress) 
     return results
 
 
-def rows(results: dict) -> tuple[list[Row], list[Row]]:
-    """The HTTP rows (against the direct route) and the job rows (against raw dramatiq)."""
-    http = []
+def http_rows(results: dict) -> list[Row]:
+    """Through the load balancer, against the same request straight to one instance."""
+    rows = []
     for path in ("/", "/template?name=bench"):
         lb, direct = results[f"GET {path}", "load_balancer"], results[f"GET {path}", "direct"]
         name = path.split("?")[0]
-        http += [
+        rows += [
             Row(f"GET {name}: requests/s", lb["requests_per_s"], direct["requests_per_s"]),
             Row(
                 f"GET {name}: p50 / p99 ms",
@@ -130,53 +130,68 @@ def rows(results: dict) -> tuple[list[Row], list[Row]]:
                 direct["stack_cpu_us_per_request"],
             ),
         ]
+    return rows
+
+
+def _pair(summary: dict, first: str, second: str) -> tuple[float, float]:
+    return summary[first], summary[second]
+
+
+def job_rows(results: dict) -> list[Row]:
+    """The service's worker and submissions, against raw dramatiq."""
     ours, raw = results["drain"], results["raw_drain"]
     wait, idle = results["queue_wait"], results["after_idle"]
-    job = [
-        Row("bulk submit, POST /jobs/batch x500: jobs/s", results["bulk_submit"]["jobs_per_s"]),
-        Row(
-            "bulk submit: whole-stack CPU us/job",
-            results["bulk_submit"]["stack_cpu_us_per_job"],
-        ),
+    bulk = results["bulk_submit"]
+    rows = [
+        Row("bulk submit, POST /jobs/batch x500: jobs/s", bulk["jobs_per_s"]),
+        Row("bulk submit: whole-stack CPU us/job", bulk["stack_cpu_us_per_job"]),
         Row(f"drain, {ours['jobs']} jobs: jobs/s", ours["jobs_per_s"], raw["jobs_per_s"]),
-        *(
-            Row(f"drain: {name} CPU us/job", ours[key], raw[key])
-            for name, key in (
-                ("worker", "worker_cpu_us_per_job"),
-                ("Redis", "redis_cpu_us_per_job"),
-            )
-        ),
-        Row(
-            "drain: Redis commands/job",
-            ours["redis_commands_per_job"],
-            raw["redis_commands_per_job"],
-            digits=2,
-        ),
-        Row(
-            "drain: Redis round trips/job",
-            ours["redis_round_trips_per_job"],
-            raw["redis_round_trips_per_job"],
-            digits=2,
-        ),
-        Row(
-            f"queue wait at {STEADY_RATE} jobs/s: p50 / p99 ms",
-            (wait["service"]["p50_ms"], wait["service"]["p99_ms"]),
-            (wait["raw"]["p50_ms"], wait["raw"]["p99_ms"]),
-            digits=1,
-        ),
-        Row(
-            "first job after idle: median / max ms",
-            (idle["service"]["p50_ms"], max(idle["service"]["samples"])),
-            (idle["raw"]["p50_ms"], max(idle["raw"]["samples"])),
-            digits=1,
-        ),
+    ]
+    for label, key, digits in (
+        ("worker CPU us/job", "worker_cpu_us_per_job", 0),
+        ("Redis CPU us/job", "redis_cpu_us_per_job", 0),
+        ("Redis commands/job", "redis_commands_per_job", 2),
+        ("Redis round trips/job", "redis_round_trips_per_job", 2),
+    ):
+        rows.append(Row(f"drain: {label}", ours[key], raw[key], digits=digits))
+    for label, summary, second in (
+        (f"queue wait at {STEADY_RATE} jobs/s: p50 / p99 ms", wait, "p99_ms"),
+        ("first job after idle: median / max ms", idle, "max_ms"),
+    ):
+        ours_pair, raw_pair = (_pair(summary[who], "p50_ms", second) for who in ("service", "raw"))
+        rows.append(Row(label, ours_pair, raw_pair, digits=1))
+    rows.append(
         Row(
             "Redis bytes per finished job",
             results["bytes_per_finished_job"],
             results["raw_bytes_per_finished_job"],
-        ),
-    ]
-    return http, job
+        )
+    )
+    return rows
+
+
+def write_report(
+    settings: Settings, options: argparse.Namespace, results: dict, rows: list[Row]
+) -> Path:
+    """The run as JSON under .run/bench/; returns the file."""
+    report = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
+        "options": vars(options),
+        "settings": {
+            name: getattr(settings, name)
+            for name in ("api_processes", "api_threads", "worker_processes", "worker_threads")
+        },
+        "table": [row.as_json() for row in rows],
+        "results": {
+            " ".join(key) if isinstance(key, tuple) else key: value
+            for key, value in results.items()
+        },
+    }
+    out = PROJECT_DIR / ".run" / "bench" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return out
 
 
 def main() -> int:
@@ -187,42 +202,20 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 1
     settings = bench_settings(load_settings())
-    progress = Progress(steps=10)
-    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-") as run_dir:
         print(f"stack log: {run_dir}/stack.log (removed at the end)", flush=True)
         bench = BenchStack(settings, Path(run_dir))
         try:
-            results = measure(bench, options, progress)
+            results = measure(bench, options, Progress(steps=10))
         finally:
             bench.stop()
-    http, job = rows(results)
+    http, job = http_rows(results), job_rows(results)
     worker = f"{settings.worker_processes} process x {settings.worker_threads} threads"
     print()
     print(render("HTTP, wrk -t2 -c100", "direct to api.1", http))
     print()
     print(render(f"Jobs, one worker ({worker})", "raw dramatiq", job))
-    report = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg(),
-        },
-        "options": vars(options),
-        "settings": {
-            name: getattr(settings, name)
-            for name in ("api_processes", "api_threads", "worker_processes", "worker_threads")
-        },
-        "table": [row.as_json() for row in http + job],
-        "results": {
-            " ".join(key) if isinstance(key, tuple) else key: value
-            for key, value in results.items()
-        },
-    }
-    out = PROJECT_DIR / ".run" / "bench" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(settings, options, results, http + job)
     print(f"\nThe same figures as JSON: {out.relative_to(PROJECT_DIR)}")
     return 0
 

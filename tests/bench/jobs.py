@@ -130,7 +130,12 @@ def _raw_waits_ms(bench: BenchStack, count: int) -> list[float]:
 
 
 def _summary(waits: list[float]) -> dict:
-    return {"p50_ms": percentile(waits, 50), "p99_ms": percentile(waits, 99), "samples": waits}
+    return {
+        "p50_ms": percentile(waits, 50),
+        "p99_ms": percentile(waits, 99),
+        "max_ms": max(waits),
+        "samples": waits,
+    }
 
 
 def queue_wait(bench: BenchStack, *, rate: float, seconds: float) -> dict:
