@@ -14,8 +14,12 @@ class Row:
     baseline: float | tuple[float, ...] | None = None
     #: Decimal places to show.
     digits: int = 0
+    #: False where the baseline is near zero and a ratio would say nothing.
+    comparable: bool = True
 
     def ratio(self) -> float | None:
+        if not self.comparable:
+            return None
         service, baseline = self.service, self.baseline
         if isinstance(service, tuple) and isinstance(baseline, tuple):
             service, baseline = service[0], baseline[0]
