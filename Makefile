@@ -73,7 +73,7 @@ format: install ## Fix formatting and what ruff can fix
 docs: install ## Write .env.example and the README's settings table from services/settings.py
 	$(UV) run --frozen --no-sync python -m services.settings_docs
 
-# Seconds of each load step of make bench; the whole run takes about 15 times that.
+# Seconds of each load step of make bench (at 10, the whole run takes about three minutes).
 BENCH_SECONDS ?= 10
 
 .PHONY: bench
