@@ -1,140 +1,226 @@
-"""``make bench``: throughput of the stack on this machine, reported as ratios of one run.
+"""``make bench``: the service's figures on this machine, beside their baselines, in one run.
 
-Starts a private stack on free ports (as the end-to-end tests do) and measures:
+Starts ``make up``'s stack on free ports (settings from the environment, as
+``make up`` reads them), then measures, one step after another:
 
-* requests per second of ``GET /`` through Traefik against one instance directly;
-* jobs per second submitted one request each against ``POST /jobs/batch``;
-* jobs per second processed by one worker process against two.
+* bulk submission through the load balancer (which also fills the queue);
+* draining that queue with one worker, then raw dramatiq draining as many
+  no-op messages (same processes and threads, same Redis): jobs per second,
+  worker and Redis CPU per job, Redis commands and round trips per job;
+* queue wait at a steady 50 jobs per second, and of the first job after an
+  idle spell, for both workers;
+* ``GET /`` and ``GET /template`` under wrk, through the load balancer and
+  straight to one API instance: requests per second, latency, and CPU of
+  the whole stack per request.
 
-Absolute numbers depend on the machine and whatever else it runs; the ratios
-measured side by side in one run are what to compare.
+Absolute figures depend on the machine and on whatever else runs on it;
+the baselines, measured in the same run, are what to compare against.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
+import json
+import os
+import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
+from services.settings import Settings, load_settings
+from services.stack.stack import PROJECT_DIR
 
-from tests.e2e.conftest import stack_settings, start_stack
-from tests.support import wait_for
+from . import jobs, raw_dramatiq
+from .http_load import measure_http
+from .queues import SERVICE_NAMESPACE
+from .redis_stats import redis_counters
+from .stack import RAW_WORKER, WORKER, BenchStack, bench_settings
+from .table import Row, render
+from .wrk import WrkMissing, find_wrk, run_wrk
 
-CLIENTS = 16
-REQUESTS = 2000
-JOBS = 1000
-
-
-def rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds else float("inf")
-
-
-def hammer(url: str, total: int = REQUESTS, clients: int = CLIENTS) -> float:
-    """Requests per second of GET ``url`` from ``clients`` keep-alive clients."""
-    local = threading.local()
-
-    def one(_):
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        session.get(url, timeout=30).raise_for_status()
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(one, range(total)))
-    return rate(total, time.perf_counter() - start)
+#: Jobs per second of the queue-wait measure.
+STEADY_RATE = 50
 
 
-def submit_one_by_one(base: str, count: int) -> tuple[float, list[str]]:
-    local = threading.local()
-
-    def one(i):
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        response = session.post(f"{base}/jobs", json={"actor": "add", "args": [i, 1]}, timeout=30)
-        response.raise_for_status()
-        return response.json()["id"]
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        ids = list(pool.map(one, range(count)))
-    return rate(count, time.perf_counter() - start), ids
-
-
-def submit_batches(base: str, count: int, size: int = 250) -> tuple[float, list[str]]:
-    ids: list[str] = []
-    start = time.perf_counter()
-    with requests.Session() as session:
-        for offset in range(0, count, size):
-            jobs = [{"actor": "add", "args": [i, 1]} for i in range(offset, offset + size)]
-            response = session.post(f"{base}/jobs/batch", json={"jobs": jobs}, timeout=60)
-            response.raise_for_status()
-            ids += [job["id"] for job in response.json()["jobs"]]
-    return rate(count, time.perf_counter() - start), ids
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--seconds", type=float, default=10, help="length of each load step (default 10)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=20_000, help="jobs queued before each drain (default 20000)"
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=10, help="idle spell before a wake-up sample"
+    )
+    parser.add_argument("--idle-samples", type=int, default=3, help="wake-up samples (default 3)")
+    return parser.parse_args()
 
 
-def drain_rate(base: str, ids: list[str]) -> float:
-    """Jobs per second from the first job's enqueue time to the last one's finish."""
-    with requests.Session() as session:
+class Progress:
+    """One line per step, with the time the run has taken so far."""
 
-        def all_done():
-            last = session.get(f"{base}/jobs/{ids[-1]}?wait=10", timeout=30).json()
-            return last["state"] == "succeeded" and all(
-                session.get(f"{base}/jobs/{i}", timeout=30).json()["state"] == "succeeded"
-                for i in ids[:: max(1, len(ids) // 50)]
+    def __init__(self, steps: int):
+        self.steps = steps
+        self.step = 0
+        self.start = time.monotonic()
+
+    def __call__(self, what: str) -> None:
+        self.step += 1
+        elapsed = time.monotonic() - self.start
+        print(f"[{self.step:2}/{self.steps}] {elapsed:5.0f} s  {what}", flush=True)
+
+
+def measure(bench: BenchStack, options: argparse.Namespace, progress: Progress) -> dict:
+    results: dict = {}
+    progress(f"bulk submit: {options.jobs} jobs through the load balancer")
+    before = redis_counters(bench.redis)
+    results["bulk_submit"] = jobs.submit_batches(bench, options.jobs)
+    progress("drain: the service's worker")
+    results["drain"] = jobs.Drain(SERVICE_NAMESPACE, WORKER).measure(bench, bench.start_worker)
+    results["bytes_per_finished_job"] = (
+        redis_counters(bench.redis) - before
+    ).used_memory / results["bulk_submit"]["jobs"]
+
+    progress(f"drain: raw dramatiq ({options.jobs} no-op messages queued first)")
+    before = redis_counters(bench.redis)
+    jobs.preload_raw(bench, options.jobs)
+    results["raw_drain"] = jobs.Drain(raw_dramatiq.NAMESPACE, RAW_WORKER).measure(
+        bench, bench.start_raw_worker
+    )
+    results["raw_bytes_per_finished_job"] = (
+        redis_counters(bench.redis) - before
+    ).used_memory / options.jobs
+
+    progress(f"queue wait at {STEADY_RATE} jobs/s, service then raw dramatiq")
+    results["queue_wait"] = jobs.queue_wait(bench, rate=STEADY_RATE, seconds=options.seconds)
+    progress(f"first job after {options.idle_seconds:.0f} s idle, {options.idle_samples} times")
+    results["after_idle"] = jobs.after_idle(
+        bench, idle_seconds=options.idle_seconds, samples=options.idle_samples
+    )
+
+    for path in ("/", "/template?name=bench"):
+        run_wrk(bench.url + path, seconds=1)  # warm up connections and lazy imports
+        for route, base in (("load_balancer", bench.url), ("direct", bench.direct_url)):
+            progress(f"GET {path} with wrk, {route.replace('_', ' ')}")
+            results[f"GET {path}", route] = measure_http(
+                bench, base + path, seconds=options.seconds
             )
-
-        wait_for(all_done, timeout=600, interval=0.5, what="the jobs to finish")
-        records = [session.get(f"{base}/jobs/{i}", timeout=30).json() for i in ids]
-    started = min(datetime.fromisoformat(r["started_at"]) for r in records)
-    finished = max(datetime.fromisoformat(r["finished_at"]) for r in records)
-    return rate(len(ids), (finished - started).total_seconds())
+    return results
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = stack_settings(workers=0, api_processes=2, api_threads=32, stream_slots=16)
-        running = start_stack(Path(tmp) / "stack", settings)
-        try:
-            base = running.url
-            direct = f"http://127.0.0.1:{settings.api_ports[0]}/"
-            hammer(base + "/", total=200)  # warm up connections and imports
-            via_lb = hammer(base + "/")
-            direct_rate = hammer(direct)
-            one_rate, _ = submit_one_by_one(base, JOBS)
-            batch_rate, _ = submit_batches(base, JOBS)
-            report = [
-                f"GET / through Traefik: {via_lb:8.0f} req/s",
-                f"GET / straight to api.1: {direct_rate:8.0f} req/s",
-                f"  Traefik / direct: {via_lb / direct_rate:.2f}",
-                f"POST /jobs, one per request: {one_rate:8.0f} jobs/s",
-                f"POST /jobs/batch, 250 per request: {batch_rate:8.0f} jobs/s",
-                f"  batch / single: {batch_rate / one_rate:.1f}",
-            ]
-        finally:
-            running.stack.stop()
+def http_rows(results: dict) -> list[Row]:
+    """Through the load balancer, against the same request straight to one instance."""
+    rows = []
+    for path in ("/", "/template?name=bench"):
+        lb, direct = results[f"GET {path}", "load_balancer"], results[f"GET {path}", "direct"]
+        name = path.split("?")[0]
+        rows += [
+            Row(f"GET {name}: requests/s", lb["requests_per_s"], direct["requests_per_s"]),
+            Row(
+                f"GET {name}: p50 / p99 ms",
+                (lb["p50_ms"], lb["p99_ms"]),
+                (direct["p50_ms"], direct["p99_ms"]),
+                digits=1,
+            ),
+            Row(
+                f"GET {name}: whole-stack CPU us/request",
+                lb["stack_cpu_us_per_request"],
+                direct["stack_cpu_us_per_request"],
+            ),
+        ]
+    return rows
 
-    worker_rates = {}
-    for workers in (1, 2):
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = dataclasses.replace(stack_settings(), workers=workers, worker_threads=8)
-            running = start_stack(Path(tmp) / "stack", settings)
-            try:
-                _, ids = submit_batches(running.url, JOBS)
-                worker_rates[workers] = drain_rate(running.url, ids)
-            finally:
-                running.stack.stop()
-    report += [
-        f"'add' jobs processed, 1 worker process: {worker_rates[1]:8.0f} jobs/s",
-        f"'add' jobs processed, 2 worker processes: {worker_rates[2]:8.0f} jobs/s",
-        f"  2 workers / 1 worker: {worker_rates[2] / worker_rates[1]:.2f}",
+
+def _pair(summary: dict, first: str, second: str) -> tuple[float, float]:
+    return summary[first], summary[second]
+
+
+def job_rows(results: dict) -> list[Row]:
+    """The service's worker and submissions, against raw dramatiq."""
+    ours, raw = results["drain"], results["raw_drain"]
+    wait, idle = results["queue_wait"], results["after_idle"]
+    bulk = results["bulk_submit"]
+    rows = [
+        Row("bulk submit, POST /jobs/batch x500: jobs/s", bulk["jobs_per_s"]),
+        Row("bulk submit: whole-stack CPU us/job", bulk["stack_cpu_us_per_job"]),
+        Row(f"drain, {ours['jobs']} jobs: jobs/s", ours["jobs_per_s"], raw["jobs_per_s"]),
     ]
-    print("\n".join(report))
+    for label, key, digits in (
+        ("worker CPU us/job", "worker_cpu_us_per_job", 0),
+        ("Redis CPU us/job", "redis_cpu_us_per_job", 0),
+        ("Redis commands/job", "redis_commands_per_job", 2),
+        ("Redis round trips/job", "redis_round_trips_per_job", 2),
+    ):
+        rows.append(Row(f"drain: {label}", ours[key], raw[key], digits=digits))
+    for label, summary, second in (
+        (f"queue wait at {STEADY_RATE} jobs/s: p50 / p99 ms", wait, "p99_ms"),
+        ("first job after idle: median / max ms", idle, "max_ms"),
+    ):
+        ours_pair, raw_pair = (_pair(summary[who], "p50_ms", second) for who in ("service", "raw"))
+        rows.append(Row(label, ours_pair, raw_pair, digits=1))
+    rows.append(
+        Row(
+            "Redis bytes per finished job",
+            results["bytes_per_finished_job"],
+            results["raw_bytes_per_finished_job"],
+            # Raw dramatiq keeps nothing once a message is acked.
+            comparable=False,
+        )
+    )
+    return rows
+
+
+def write_report(
+    settings: Settings, options: argparse.Namespace, results: dict, rows: list[Row]
+) -> Path:
+    """The run as JSON under .run/bench/; returns the file."""
+    report = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
+        "options": vars(options),
+        "settings": {
+            name: getattr(settings, name)
+            for name in ("api_processes", "api_threads", "worker_processes", "worker_threads")
+        },
+        "table": [row.as_json() for row in rows],
+        "results": {
+            " ".join(key) if isinstance(key, tuple) else key: value
+            for key, value in results.items()
+        },
+    }
+    out = PROJECT_DIR / ".run" / "bench" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return out
+
+
+def main() -> int:
+    options = arguments()
+    try:
+        find_wrk()
+    except WrkMissing as error:
+        print(error, file=sys.stderr)
+        return 1
+    settings = bench_settings(load_settings())
+    with tempfile.TemporaryDirectory(prefix="bench-") as run_dir:
+        print(f"stack log: {run_dir}/stack.log (removed at the end)", flush=True)
+        bench = BenchStack(settings, Path(run_dir))
+        try:
+            results = measure(bench, options, Progress(steps=10))
+        finally:
+            bench.stop()
+    http, job = http_rows(results), job_rows(results)
+    worker = f"{settings.worker_processes} process x {settings.worker_threads} threads"
+    print()
+    print(render("HTTP, wrk -t2 -c100", "direct to api.1", http))
+    print()
+    print(render(f"Jobs, one worker ({worker})", "raw dramatiq", job))
+    out = write_report(settings, options, results, http + job)
+    print(f"\nThe same figures as JSON: {out.relative_to(PROJECT_DIR)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Measures of the HTTP path: wrk's load on a URL, and what the whole stack spent serving it."""
+
+from __future__ import annotations
+
+from .queues import SERVICE_NAMESPACE, QueueWatch
+from .stack import BenchStack
+from .wrk import run_wrk
+
+
+def measure_http(bench: BenchStack, url: str, *, seconds: float) -> dict:
+    """Requests per second and latency of GET ``url``, and CPU per request of the stack.
+
+    The CPU counts every process of the stack (load balancer, API instances,
+    dashboard, Redis, the worker) from the start of the load until the jobs
+    it submitted have run, so a page that enqueues a job pays for the job.
+    """
+    meter = bench.cpu_meter()
+    load = run_wrk(url, seconds=seconds)
+    QueueWatch(bench.redis, SERVICE_NAMESPACE).wait_finished()
+    spent = meter.spent()
+    return {
+        "requests_per_s": load.per_second,
+        "p50_ms": load.p50_ms,
+        "p99_ms": load.p99_ms,
+        "requests": load.requests,
+        "failed": load.errors + load.bad_status,
+        "stack_cpu_us_per_request": sum(spent.values()) / load.requests * 1e6,
+        "cpu_us_per_request": {
+            name: round(seconds / load.requests * 1e6, 1) for name, seconds in spent.items()
+        },
+    }
