@@ -126,3 +126,17 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def test_one_service_builds_the_image_that_the_others_run(resolved_compose):
+    """Each build writes an image of its own: with three services building
+    jobqueue:local, the tag ended on one, and the next ``up --scale`` recreated
+    the containers made from the others."""
+    services = resolved_compose["services"]
+    (builder,) = [name for name, service in services.items() if "build" in service]
+    image = services[builder]["image"]
+    users = [name for name, service in services.items() if service["image"] == image]
+    assert set(users) == {"api", "worker", "dashboard"}
+    for name in users:
+        if name != builder:
+            assert services[name]["pull_policy"] == "never", f"{name} would pull {image}"
