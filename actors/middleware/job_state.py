@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from typing import Any
 
 import dramatiq
@@ -45,6 +47,9 @@ class JobState(Middleware):
                 "enqueued_at": message.message_timestamp,
                 "attempts": message.options.get("retries", 0) + 1,
                 "started_at": now_ms(),
+                # Which worker runs it: its host (in a container, the container's
+                # id) and process, for the operator following a job.
+                "worker": f"{socket.gethostname()}:{os.getpid()}",
                 "redis_message_id": message.options.get("redis_message_id"),
                 "error": None,
             },
