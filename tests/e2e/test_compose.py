@@ -41,6 +41,15 @@ def workers_of(project: ComposeProject, job_ids: list[str]) -> list[str | None]:
     return [json.loads(reply).rpartition(":")[0] if reply else None for reply in replies]
 
 
+def scale_to_three(project: ComposeProject, service: str) -> None:
+    """``docker compose up --scale SERVICE=3``, as a user runs it after ``make up``
+    (no --build); no container that was running is recreated or restarted."""
+    before = started_containers(project)
+    project.up("--scale", f"{service}=3", build=False)
+    after = started_containers(project)
+    assert before.items() <= after.items(), f"scaling {service} restarted other containers"
+
+
 def submit_slow_jobs(stack: ComposeStack, count: int, seconds: float) -> list[str]:
     steps = max(1, round(seconds / 0.25))
     return [submit(stack, "count_slowly", to=steps, interval=0.25) for _ in range(count)]
@@ -94,13 +103,9 @@ def test_the_image_holds_the_service_and_no_tooling(compose_stack):
 
 def test_three_workers_share_the_jobs_and_nothing_else_is_recreated(compose_stack):
     project = compose_stack.project
-    before = started_containers(project)
 
-    # As a user would, once `make up` runs: no --build.
-    project.up("--scale", "worker=3", build=False)
+    scale_to_three(project, "worker")
 
-    after = started_containers(project)
-    assert before.items() <= after.items(), "scaling the workers restarted other containers"
     workers = project.hostnames("worker")
     assert len(workers) == 3
     ran_on: set[str | None] = set()
@@ -115,13 +120,9 @@ def test_three_workers_share_the_jobs_and_nothing_else_is_recreated(compose_stac
 
 def test_three_api_instances_share_the_requests_and_nothing_else_is_recreated(compose_stack):
     project = compose_stack.project
-    before = started_containers(project)
 
-    # As a user would, once `make up` runs: no --build.
-    project.up("--scale", "api=3", build=False)
+    scale_to_three(project, "api")
 
-    after = started_containers(project)
-    assert before.items() <= after.items(), "scaling the API restarted other containers"
     assert len(compose_stack.api_names) == 3
     compose_stack.wait_until_balanced()
     # Each answers on a port of its own too, within API_PORT_RANGE.
