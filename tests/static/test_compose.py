@@ -140,3 +140,15 @@ def test_one_service_builds_the_image_that_the_others_run(resolved_compose):
     for name in users:
         if name != builder:
             assert services[name]["pull_policy"] == "never", f"{name} would pull {image}"
+
+
+def test_traefik_routes_to_its_own_project_only(resolved_compose):
+    """Traefik's Docker provider sees every container on the engine: another
+    compose project declares the same routers, on a network this Traefik cannot reach."""
+    constraints = [
+        flag.partition("=")[2]
+        for flag in resolved_compose["services"]["traefik"]["command"]
+        if flag.startswith("--providers.docker.constraints=")
+    ]
+    project = resolved_compose["name"]
+    assert constraints == [f"Label(`com.docker.compose.project`,`{project}`)"]
