@@ -106,12 +106,18 @@ def checked(environ: dict) -> dict:
         _match(MESSAGE_ID, segments[3], "message id")
     if segments[0] == "jobs" and len(segments) > 1:
         _match(MESSAGE_ID, segments[1], "job id")
+    # Positions in a list or a stream: the job pages' are stream ids (the
+    # list's cursor, the first event a job's page follows from);
+    # dramatiq-dashboard's are scan cursors.
+    if segments[0] == "jobs":
+        positions = {"cursor": STREAM_ID, "after": STREAM_ID}
+    else:
+        positions = {"cursor": WHOLE_NUMBER}
     for name, value in parse_qsl(environ.get("QUERY_STRING", "")):
-        if name == "cursor":
-            # The job list's cursors are stream ids; dramatiq-dashboard's, scan cursors.
-            _match(STREAM_ID if segments[0] == "jobs" else WHOLE_NUMBER, value, "cursor")
+        if name in positions:
+            _match(positions[name], value, name)
             if any(int(part) > MAX_CURSOR for part in value.split("-")):
-                raise BadRequest(f"cursor {value} is out of range")
+                raise BadRequest(f"{name} {value} is out of range")
     environ = {**environ, **_csrf_cookie(environ.get("HTTP_COOKIE", ""))}
     if environ.get("REQUEST_METHOD") == "POST":
         environ.update(_form(environ, FORMS.get(segments[0], {})))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import falcon
 from dramatiq.common import dq_name, q_name, xq_name
@@ -120,7 +121,7 @@ class JobPages(App):
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if EVENTS_PATH.fullmatch(environ.get("PATH_INFO", "")):
-            return self.events(environ, start_response)
+            return self.events(_resumed(environ), start_response)
         # App answers None when none of its routes matches the path.
         response = super().__call__(environ, start_response)
         return self.fallback(environ, start_response) if response is None else response
@@ -153,11 +154,16 @@ class JobPages(App):
     @csrf_protect
     def job(self, req: Request, *, job_id: str):
         _only_get(req)
+        # The last event first: the record then shows it, or a later one, and
+        # the page follows from there instead of replaying the job's history.
+        store = self.queue.store
+        last_event = store.client.xrevrange(store.events_key(job_id), count=1)
         record = self._find(job_id)
+        follow_from = {"after": last_event[0][0].decode()} if last_event else None
         return self.templates.get_template("job_record.html").render(
             request=req,
             record=record,
-            fields=JobRecord.model_fields,
+            events=self.make_uri("jobs", job_id, "events", params=follow_from),
             message_page=self._message_page(record),
             retryable=record.state in RETRYABLE,
             terminal_states=sorted(TERMINAL_STATES),
@@ -205,6 +211,17 @@ class JobPages(App):
                     "queues", name, tab_from_q_name(holder), record.redis_message_id
                 )
         return None
+
+
+def _resumed(environ: dict) -> dict:
+    """``environ`` with ``?after=`` as the Last-Event-ID a page cannot send at first.
+
+    EventSource sends the header only when it reconnects; then the header wins.
+    """
+    if "HTTP_LAST_EVENT_ID" in environ:
+        return environ
+    after = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("after")
+    return {**environ, "HTTP_LAST_EVENT_ID": after} if after else environ
 
 
 def _only_get(req: Request) -> None:

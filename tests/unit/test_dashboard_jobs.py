@@ -136,8 +136,10 @@ def test_a_jobs_page_shows_its_record(admin, queue):
     assert f'data-state="{State.QUEUED}"' in page.text
     assert '"to": 7' in html.unescape(page.text)
     assert 'id="job-attempts">0<' in page.text
-    # It follows the job over the event stream, with a script loaded as a file.
-    assert f'data-events="/admin/jobs/{record.id}/events"' in page.text
+    # It follows the job over the event stream, after the event it shows, with a
+    # script loaded as a file.
+    ((last_event, _),) = queue.store.events(record.id)
+    assert f'data-events="/admin/jobs/{record.id}/events?after={last_event}"' in page.text
     assert re.findall(r"<script[^>]*>", page.text) == ['<script src="/admin/jobs/jobs.js" defer>']
     assert ">Cancel</button>" in page.text
     assert ">Retry</button>" not in page.text
@@ -270,6 +272,22 @@ def test_the_event_stream_is_the_apis_and_behind_the_credentials(settings, admin
     assert states == [State.QUEUED, State.CANCELLED]
     assert refused.status_code == 401
     assert admin.simulate_get("/admin/jobs/no-such-job/events").status_code == 404
+
+
+def test_a_page_follows_the_events_after_those_it_shows(admin, queue):
+    record = job(queue)
+    page = admin.simulate_get(f"/admin/jobs/{record.id}")
+    cancel(queue, record.id)
+    stream = re.search(r'data-events="([^"]+)"', page.text)[1]
+    path, _, query = html.unescape(stream).partition("?")
+
+    later = admin.simulate_get(path, query_string=query)
+    # A browser reconnecting says where it is itself: that wins.
+    resumed = admin.simulate_get(path, query_string=query, headers={"Last-Event-ID": "0-0"})
+
+    assert re.findall(r'^data: \{"state":"(\w+)"', later.text, re.M) == [State.CANCELLED]
+    assert len(re.findall(r"^data: ", resumed.text, re.M)) == 2
+    assert admin.simulate_get(path, query_string="after=soon").status_code == 400
 
 
 def test_the_page_script_is_served_and_spells_no_state(admin):
