@@ -46,6 +46,12 @@ STREAM_SLOTS = 3
 SCRIPT = Path(__file__).with_name("static").joinpath("jobs.js")
 #: Where a job's events are streamed, below the dashboard's prefix.
 EVENTS_PATH = re.compile(r"/jobs/[^/]+/events")
+#: The job pages run no script but their own file, and show what users
+#: submitted: nothing else may run. dramatiq-dashboard's look is inline CSS.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 #: The states a job may be retried from, as the lifecycle decides.
 RETRYABLE = lifecycle.retry().allowed_from
 
@@ -123,7 +129,7 @@ class JobPages(App):
         if EVENTS_PATH.fullmatch(environ.get("PATH_INFO", "")):
             return self.events(_resumed(environ), start_response)
         # App answers None when none of its routes matches the path.
-        response = super().__call__(environ, start_response)
+        response = super().__call__(environ, _with_policy(start_response))
         return self.fallback(environ, start_response) if response is None else response
 
     @handler
@@ -211,6 +217,15 @@ class JobPages(App):
                     "queues", name, tab_from_q_name(holder), record.redis_message_id
                 )
         return None
+
+
+def _with_policy(start_response: Callable) -> Callable:
+    def start(status: str, headers: list, *args):
+        return start_response(
+            status, [*headers, ("Content-Security-Policy", CONTENT_SECURITY_POLICY)], *args
+        )
+
+    return start
 
 
 def _resumed(environ: dict) -> dict:

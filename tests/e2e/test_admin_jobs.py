@@ -1,14 +1,16 @@
 """The admin's job pages in a real browser, through the load balancer of the local stack.
 
 Debian's Chromium, driven by Playwright, as in ``test_template_page.py``. Each page a
-test visits is saved as a screenshot; when a test fails, the paths of its screenshots
-(and one of the page as it was at the failure) are added to the error.
+test visits is saved as a screenshot; when a test fails, its screenshots (and one of the
+page as it was at the failure) are kept under ``.run/screenshots/<test>/``, out of
+pytest's temporary directories that other runs rotate away, and named in the error.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,6 +19,7 @@ from playwright.sync_api import Page, Request, expect
 
 from actors.lifecycle import State
 
+from ..support import PROJECT_DIR
 from .conftest import RunningStack
 from .test_template_page import JOB_WAIT_MS, browser  # noqa: F401 (a fixture)
 
@@ -24,9 +27,10 @@ from .test_template_page import JOB_WAIT_MS, browser  # noqa: F401 (a fixture)
 class Shots:
     """Screenshots of the pages a test visits, kept under the test's tmp_path."""
 
-    def __init__(self, page: Page, directory: Path):
+    def __init__(self, page: Page, directory: Path, test_name: str):
         self.page = page
         self.directory = directory
+        self.test_name = test_name
         self.paths: list[Path] = []
 
     def take(self, name: str) -> Path:
@@ -34,6 +38,13 @@ class Shots:
         self.page.screenshot(path=path, full_page=True)
         self.paths.append(path)
         return path
+
+    def keep(self) -> list[Path]:
+        """Copy the screenshots where they outlive pytest's temporary directories."""
+        kept = PROJECT_DIR / ".run" / "screenshots" / re.sub(r"[^\w.-]", "_", self.test_name)
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.mkdir(parents=True)
+        return [Path(shutil.copy(path, kept)) for path in self.paths]
 
 
 @pytest.fixture
@@ -48,8 +59,8 @@ def page(browser, stack: RunningStack):  # noqa: F811 (browser is the imported f
 
 
 @pytest.fixture
-def shots(page, tmp_path) -> Shots:
-    return Shots(page, tmp_path)
+def shots(page, tmp_path, request) -> Shots:
+    return Shots(page, tmp_path, request.node.name)
 
 
 def screenshots_on_failure(test):
@@ -61,7 +72,8 @@ def screenshots_on_failure(test):
             test(*args, shots=shots, **kwargs)
         except Exception as error:
             shots.take("failure")
-            error.add_note("screenshots:\n" + "\n".join(str(path) for path in shots.paths))
+            kept = shots.keep()
+            error.add_note("screenshots:\n" + "\n".join(str(path) for path in kept))
             raise
 
     return run
@@ -103,26 +115,37 @@ def test_the_list_filters_by_state_and_actor(stack, page, shots):
     stack.delete(f"/jobs/{waiting}")
 
 
+@pytest.fixture(params=["load balancer", "dashboard port"])
+def origin(request, stack: RunningStack) -> str:
+    """Where the admin opens the dashboard: through Traefik, or on its own port."""
+    if request.param == "load balancer":
+        return stack.url
+    return f"http://{stack.settings.bind_host}:{stack.settings.dashboard_port}"
+
+
 @screenshots_on_failure
-def test_a_job_page_opened_from_the_list_follows_the_job_until_it_finishes(stack, page, shots):
+def test_a_job_page_opened_from_the_list_follows_the_job_until_it_finishes(
+    stack, origin, page, shots
+):
     requests: list[Request] = []
     page.on("request", lambda request: requests.append(request))
-    job_id = submit(stack, "count_slowly", kwargs={"to": 6, "interval": 0.5})
+    # Long enough to be opened while it runs, on a loaded machine too.
+    job_id = submit(stack, "count_slowly", kwargs={"to": 16, "interval": 0.5})
 
-    page.goto(f"{stack.url}/admin/jobs?actor=count_slowly")
+    page.goto(f"{origin}/admin/jobs?actor=count_slowly")
     shots.take("jobs")
     job_row(page, job_id).locator("a").click()
     expect(page.locator("#job-id")).to_have_text(job_id)
     shots.take("job")
 
     # Progress arrives while the job runs, without reloading the page.
-    expect(page.locator("#job-live")).to_be_visible()
+    expect(page.locator("#job-live")).to_be_visible(timeout=JOB_WAIT_MS)
     expect(page.locator("#job-note")).to_contain_text("counted", timeout=JOB_WAIT_MS)
     shots.take("running")
     state = page.locator("#job-state")
     expect(state).to_have_attribute("data-state", State.SUCCEEDED, timeout=JOB_WAIT_MS)
     shots.take("finished")
-    expect(page.locator("#job-result")).to_have_text("6")
+    expect(page.locator("#job-result")).to_have_text("16")
     expect(page.locator("#job-progress")).to_have_js_property("value", 1)
     expect(page.locator("#cancel")).to_have_count(0)
     streams = [
@@ -147,14 +170,18 @@ def test_a_dead_job_is_retried_from_its_page_and_linked_to_its_dead_letter(stack
     page.click("#job-record-link")
     expect(page.locator("#job-id")).to_have_text(job_id)
 
-    page.click("#retry")
+    with page.expect_navigation():
+        page.click("#retry")
     shots.take("retried")
 
-    # It runs again under the same id, and dies again: the page follows it live.
-    expect(page.locator("#job-live")).to_be_visible(timeout=JOB_WAIT_MS)
+    # It runs again under the same id, and dies again; the page shows the new end,
+    # followed live or rendered, whichever came first.
+    assert urlsplit(page.url).path == f"/admin/jobs/{job_id}"
+    assert stack.ended(job_id)["state"] == State.DEAD
     expect(page.locator("#job-state")).to_have_attribute(
         "data-state", State.DEAD, timeout=JOB_WAIT_MS
     )
+    expect(page.locator("#retry")).to_be_visible()
     shots.take("dead-again")
     history = stack.get(f"/jobs/{job_id}/events").text
     assert history.count(f'"state":"{State.DEAD}"') == 2

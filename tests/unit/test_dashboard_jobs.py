@@ -143,6 +143,9 @@ def test_a_jobs_page_shows_its_record(admin, queue):
     assert re.findall(r"<script[^>]*>", page.text) == ['<script src="/admin/jobs/jobs.js" defer>']
     assert ">Cancel</button>" in page.text
     assert ">Retry</button>" not in page.text
+    # No script but that file may run in the page.
+    assert "script-src" not in page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
 
 
 def test_what_a_user_submitted_is_shown_as_text(admin, queue):
