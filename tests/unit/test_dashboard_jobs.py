@@ -14,7 +14,7 @@ from actors import lifecycle
 from actors.lifecycle import JobRecord, JobRequest, State
 from actors.submission import cancel, submit, submit_many
 from services.dashboard.app import create_app
-from services.dashboard.jobs import PAGE_SIZE
+from services.dashboard.jobs import PAGE_SIZE, STREAM_SLOTS
 
 from .test_dashboard_auth import basic
 
@@ -313,3 +313,43 @@ def test_redis_down_is_503_with_retry_after(unreachable_settings):
 
     assert result.status_code == 503
     assert result.headers["Retry-After"] == "5"
+
+
+def test_streams_beyond_the_dashboards_slots_are_refused_and_pages_still_served(settings, queue):
+    app = create_app(settings, queue=queue)
+    record = job(queue)
+    path = f"/admin/jobs/{record.id}/events"
+    headers = basic("admin", "test-password")
+    statuses: list[str] = []
+
+    def start_response(status, headers, exc_info=None):
+        statuses.append(status)
+
+    held = [
+        app(falcon.testing.create_environ(path, headers=headers), start_response)
+        for _ in range(STREAM_SLOTS + 1)
+    ]
+    try:
+        page = falcon.testing.simulate_get(app, f"/admin/jobs/{record.id}", headers=headers)
+    finally:
+        for body in held:
+            # As a WSGI server does when a client leaves; a refusal has nothing to close.
+            if hasattr(body, "close"):
+                body.close()
+
+    assert statuses == ["200 OK"] * STREAM_SLOTS + ["503 Service Unavailable"]
+    assert page.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/admin/jobs/<script>", "job id"),
+        ("/admin/jobs/x/events?after=1-99999999999999999999", "after"),
+    ],
+)
+def test_a_bad_job_path_is_a_400_naming_it(admin, path, named):
+    result = admin.simulate_get(path)
+
+    assert result.status_code == 400
+    assert named in result.json["detail"]
