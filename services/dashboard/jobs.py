@@ -63,7 +63,8 @@ class JobFilter(BaseModel):
 
     state: State | None = None
     actor: str | None = Field(None, max_length=200)
-    cursor: str | None = Field(None, pattern=r"^[0-9]+-[0-9]+$")
+    #: A stream id, as the guard has checked (``guard.STREAM_ID``).
+    cursor: str | None = None
 
     @classmethod
     def of(cls, params: dict[str, str]) -> JobFilter:
