@@ -46,6 +46,9 @@ EVENTS_PER_JOB = 1000
 
 _LUA = Path(__file__).with_name("lua")
 
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+_json_string = json.encoder.encode_basestring_ascii
+
 
 @dataclass(frozen=True)
 class BrokerMessage:
@@ -273,9 +276,19 @@ class JobStore:
 
 def _encode_fields(fields: dict[str, Any]) -> dict[str, str]:
     return {
-        name: value if name == STATE_FIELD else json.dumps(value, separators=(",", ":"))
-        for name, value in fields.items()
+        name: value if name == STATE_FIELD else _json_field(value) for name, value in fields.items()
     }
+
+
+def _json_field(value: Any) -> str:
+    # The common values first: json.dumps costs microseconds a call, and a
+    # record has a score of fields (a batch of 500 spent a third of its API
+    # time here).
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return _json_string(value)
+    return _compact_json(value)
 
 
 def _decode_record(raw: dict[bytes, bytes]) -> JobRecord | None:
