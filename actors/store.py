@@ -288,6 +288,8 @@ def _json_field(value: Any) -> str:
         return "null"
     if isinstance(value, str):
         return _json_string(value)
+    if type(value) is int:  # not bool, whose JSON is not its str()
+        return str(value)
     return _compact_json(value)
 
 
