@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from dramatiq_dashboard import DashboardApp
 
+from services.metrics.queues import with_queue_metrics
 from services.queue import connect
 from services.settings import Settings
 
@@ -75,10 +76,11 @@ def create_app(settings: Settings, broker=None) -> WSGIApp:
     dashboard = DashboardApp(broker, prefix=PREFIX)
     pages.extend_templates(dashboard)
     admin = pages.DeadLetterPages(dashboard, DeadLetters(broker))
-    return health_checked(
+    app = health_checked(
         BasicAuth(
             Mount(Guard(admin), PREFIX),
             user=settings.admin_user,
             password=settings.admin_password,
         )
     )
+    return with_queue_metrics(app, broker)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from services.metrics import multiprocess
 from services.settings import Settings
 
 from . import redis_server
@@ -33,6 +34,7 @@ def gunicorn(app: str, *, host: str, port: int, processes: int, threads: int) ->
         "--no-control-socket",
         "--keep-alive=5",
         "--graceful-timeout=10",
+        "--config=python:services.metrics.gunicorn_hooks",
     ]
 
 
@@ -55,32 +57,46 @@ def workers(settings: Settings) -> list[ProcessSpec]:
     return [
         ProcessSpec(
             name=f"worker.{number}",
-            argv=[
-                sys.executable,
-                "-m",
-                "dramatiq",
-                "services.worker",
-                f"--processes={settings.worker_processes}",
-                f"--threads={settings.worker_threads}",
-                f"--worker-shutdown-timeout={settings.worker_shutdown_timeout_ms}",
-            ],
+            argv=multiprocess.command(
+                f"worker-{metrics_port}",
+                [
+                    sys.executable,
+                    "-m",
+                    "dramatiq",
+                    "services.worker",
+                    f"--processes={settings.worker_processes}",
+                    f"--threads={settings.worker_threads}",
+                    f"--worker-shutdown-timeout={settings.worker_shutdown_timeout_ms}",
+                    "--fork-function=services.metrics.worker:serve",
+                ],
+            ),
+            env={"WORKER_METRICS_PORT": str(metrics_port)},
             # Jobs in hand finish before the worker exits.
             stop_timeout=settings.worker_shutdown_timeout_ms / 1000 + 15,
         )
-        for number in range(1, settings.workers + 1)
+        for number, metrics_port in enumerate(worker_metrics_ports(settings), start=1)
     ]
+
+
+def worker_metrics_ports(settings: Settings) -> list[int]:
+    """Where each worker serves its metrics, one port after another."""
+    first = settings.worker_metrics_port
+    return list(range(first, first + settings.workers))
 
 
 def api_instances(settings: Settings) -> list[ProcessSpec]:
     return [
         ProcessSpec(
             name=f"api.{number}",
-            argv=gunicorn(
-                "services.api.wsgi:app",
-                host=settings.bind_host,
-                port=port,
-                processes=settings.api_processes,
-                threads=settings.api_threads,
+            argv=multiprocess.command(
+                f"api-{port}",
+                gunicorn(
+                    "services.api.wsgi:app",
+                    host=settings.bind_host,
+                    port=port,
+                    processes=settings.api_processes,
+                    threads=settings.api_threads,
+                ),
             ),
             env={"INSTANCE_NAME": f"api.{number}"},
             ready_url=f"http://{settings.bind_host}:{port}/healthz",

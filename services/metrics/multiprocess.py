@@ -1,0 +1,54 @@
+"""prometheus-client's multiprocess mode: one registry across the processes of an instance.
+
+gunicorn and dramatiq run several processes per API instance or worker. In
+multiprocess mode each keeps its metrics in files under one directory, and
+whichever process is scraped reads them all.
+
+``python -m services.metrics.multiprocess DIR COMMAND...`` empties ``DIR`` (a
+restarted instance counts from zero, as Prometheus expects of a restart),
+names it in ``PROMETHEUS_MULTIPROC_DIR``, where prometheus-client looks for it,
+and runs ``COMMAND`` in its place, so that signals reach it directly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from services.settings import multiprocess_metrics_dir
+
+#: Where instances keep their metrics files, a directory each.
+BASE_DIR = Path(tempfile.gettempdir()) / "jobqueue-metrics"
+
+
+def command(instance: str, argv: list[str]) -> list[str]:
+    """``argv``, run with a directory of metrics files for ``instance`` (unique on the host)."""
+    return [sys.executable, "-m", "services.metrics.multiprocess", str(BASE_DIR / instance), *argv]
+
+
+def registry() -> CollectorRegistry:
+    """What a scrape of this process reports: every process of its instance, if it has siblings."""
+    directory = multiprocess_metrics_dir()
+    if directory is None:
+        return REGISTRY
+    collected = CollectorRegistry()
+    MultiProcessCollector(collected, path=directory)
+    return collected
+
+
+def main(argv: list[str]) -> None:
+    directory, *command = argv
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
