@@ -7,7 +7,8 @@ whichever process is scraped reads them all.
 ``python -m services.metrics.multiprocess DIR COMMAND...`` empties ``DIR`` (a
 restarted instance counts from zero, as Prometheus expects of a restart),
 names it in ``PROMETHEUS_MULTIPROC_DIR``, where prometheus-client looks for it,
-and runs ``COMMAND`` in its place, so that signals reach it directly.
+and runs ``COMMAND`` in its place, so that signals reach it directly. The
+directories of instances that stopped are removed then too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -25,6 +27,9 @@ from services.settings import multiprocess_metrics_dir
 
 #: Where instances keep their metrics files, a directory each.
 BASE_DIR = Path(tempfile.gettempdir()) / "jobqueue-metrics"
+#: In each directory: the pid of the instance's leader, so that a later start
+#: can tell a stopped instance's directory from a running one's.
+LEADER_FILE = "leader.pid"
 
 
 def command(instance: str, argv: list[str]) -> list[str]:
@@ -42,10 +47,27 @@ def registry() -> CollectorRegistry:
     return collected
 
 
+def prune(base: Path) -> None:
+    """Remove the directories of instances that are gone: their leader no longer runs.
+
+    A directory is left alone for its first minute, while its instance starts.
+    """
+    for directory in base.glob("*/"):
+        try:
+            if time.time() - directory.stat().st_mtime < 60:
+                continue
+            os.kill(int((directory / LEADER_FILE).read_text()), 0)
+        except (ProcessLookupError, FileNotFoundError, ValueError):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 def main(argv: list[str]) -> None:
     directory, *command = argv
+    prune(Path(directory).parent)
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
+    # This process becomes the instance's leader: exec keeps its pid.
+    (Path(directory) / LEADER_FILE).write_text(str(os.getpid()))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     os.execv(command[0], command)
 
