@@ -289,18 +289,24 @@ def finish(
             only_from=_RUNNING,
             fields={"result": jsonable(result), "finished_at": now_ms()},
         )
-    if isinstance(exception, JobCancelled):
-        state = State.CANCELLED
-    elif retried:
-        state = State.RETRYING
-    elif permanent:
-        state = State.FAILED
-    else:
-        state = State.DEAD
+    state = ended_in(exception=exception, retried=retried, permanent=permanent)
     fields: dict[str, Any] = {"error": _failure(exception)}
     if state in TERMINAL_STATES:
         fields["finished_at"] = now_ms()
     return _move(state, only_from=_RUNNING, fields=fields)
+
+
+def ended_in(*, exception: BaseException | None, retried: bool, permanent: bool) -> State:
+    """The state an attempt leaves its job in (see :func:`finish`), and nothing else."""
+    if exception is None:
+        return State.SUCCEEDED
+    if isinstance(exception, JobCancelled):
+        return State.CANCELLED
+    if retried:
+        return State.RETRYING
+    if permanent:
+        return State.FAILED
+    return State.DEAD
 
 
 def dead_letter(reason: str, message: str) -> Transition:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from services.metrics import multiprocess
 from services.settings import Settings
 
 
@@ -26,17 +27,21 @@ def gunicorn(app: str, *, host: str, port: int, processes: int, threads: int) ->
         "--no-control-socket",
         "--keep-alive=5",
         "--graceful-timeout=10",
+        "--config=python:services.metrics.gunicorn_hooks",
     ]
 
 
 def api(settings: Settings, port: int) -> list[str]:
-    """One API instance, listening on ``port``."""
-    return gunicorn(
-        "services.api.wsgi:app",
-        host=settings.bind_host,
-        port=port,
-        processes=settings.api_processes,
-        threads=settings.api_threads,
+    """One API instance, listening on ``port``, its processes' metrics in one directory."""
+    return multiprocess.command(
+        f"api-{port}",
+        gunicorn(
+            "services.api.wsgi:app",
+            host=settings.bind_host,
+            port=port,
+            processes=settings.api_processes,
+            threads=settings.api_threads,
+        ),
     )
 
 
@@ -51,13 +56,21 @@ def dashboard(settings: Settings) -> list[str]:
 
 
 def worker(settings: Settings) -> list[str]:
-    """One dramatiq worker (its processes and threads as the settings say)."""
-    return [
-        sys.executable,
-        "-m",
-        "dramatiq",
-        "services.worker",
-        f"--processes={settings.worker_processes}",
-        f"--threads={settings.worker_threads}",
-        f"--worker-shutdown-timeout={settings.worker_shutdown_timeout_ms}",
-    ]
+    """One dramatiq worker (its processes and threads as the settings say).
+
+    Its processes' metrics share one directory, served on WORKER_METRICS_PORT
+    by a process of their own (dramatiq's fork function).
+    """
+    return multiprocess.command(
+        f"worker-{settings.worker_metrics_port}",
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "services.worker",
+            f"--processes={settings.worker_processes}",
+            f"--threads={settings.worker_threads}",
+            f"--worker-shutdown-timeout={settings.worker_shutdown_timeout_ms}",
+            "--fork-function=services.metrics.worker:serve",
+        ],
+    )

@@ -69,6 +69,7 @@ SECTIONS = {
     "job_retention_seconds": "Job records",
     "admin_user": "Dashboard (/admin)",
     "log_level": "Logs",
+    "worker_metrics_port": "Metrics (Prometheus)",
     "restart_delay_seconds": "Local stack (make up without Docker)",
 }
 
@@ -164,6 +165,16 @@ class Settings:
         "INFO", description="DEBUG, INFO, WARNING or ERROR."
     )
 
+    worker_metrics_port: Port = Field(
+        9300,
+        description="Where a worker serves its metrics (/metrics on BIND_HOST); the local "
+        "stack's second worker on the next port, and so on. The API instances and the "
+        "dashboard serve theirs at /metrics on their own ports.",
+    )
+    traefik_metrics_port: Port = Field(
+        8078, description="Traefik's metrics (/metrics), on 127.0.0.1 only."
+    )
+
     restart_delay_seconds: Seconds = Field(
         0.5,
         description="A process of the local stack that exits is started again after this "
@@ -255,6 +266,16 @@ def _message(error: Mapping[str, Any]) -> str:
     elif error["type"] == "greater_than":
         rule = f"must be more than {error['ctx']['gt']}"
     return f"{name} {rule}, got {error['input']!r}"
+
+
+def multiprocess_metrics_dir() -> str | None:
+    """Where this process shares its metrics with its siblings, if it does.
+
+    prometheus-client reads ``PROMETHEUS_MULTIPROC_DIR`` itself; the metrics
+    launcher (``services.metrics.multiprocess``) sets it per instance, so it
+    is not a setting of its own.
+    """
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -35,6 +35,20 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def free_port_range(count: int) -> int:
+    """The first of ``count`` consecutive ports nothing listens on now."""
+    while True:
+        (first,) = free_ports(1)
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + count):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+
+
 def wait_for(check, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``check`` until it returns something truthy; return that, or fail."""
     deadline = time.monotonic() + timeout

@@ -18,8 +18,17 @@ from ..store import JobStore
 from .cancellation import Cancellation
 from .heartbeat import Heartbeat
 from .job_state import JobState
+from .metrics import Metrics
 
-__all__ = ["ACTOR_OPTIONS", "Cancellation", "Heartbeat", "JobCancelled", "JobState", "installed"]
+__all__ = [
+    "ACTOR_OPTIONS",
+    "Cancellation",
+    "Heartbeat",
+    "JobCancelled",
+    "JobState",
+    "Metrics",
+    "installed",
+]
 
 
 def installed(
@@ -37,6 +46,7 @@ def installed(
         # whether the message is retried or failed.
         Cancellation(store),
         JobState(store),
+        Metrics(),
         Retries(max_retries=max_retries, min_backoff=min_backoff_ms),
         CurrentMessage(),
         Heartbeat(),

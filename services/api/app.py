@@ -9,6 +9,7 @@ import jinja2
 
 import actors
 from services import __version__
+from services.metrics.api import MetricsEndpoint, RequestMetrics, count_submissions
 from services.queue import connect
 from services.settings import Settings
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     queue = queue or connect(settings)
     app = falcon.App(
         middleware=[
+            RequestMetrics(),
             InstanceHeader(settings.instance_name),
             RequestSizeLimit(settings.max_request_bytes),
         ]
@@ -61,8 +63,10 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/jobs/{job_id}/retry", JobRetry(queue)),
         ("/jobs/{job_id}/events", JobEvents(queue, slots, settings.stream_seconds)),
         ("/openapi.json", document),
+        ("/metrics", MetricsEndpoint()),
     ]
     for path, resource in routes:
         app.add_route(path, resource)
+    count_submissions(queue.broker)
     document.document = openapi.build(routes, title="Job queue", version=__version__)
     return app

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dramatiq_dashboard import DashboardApp
 
 import actors
+from services.metrics.queues import with_queue_metrics
 from services.queue import connect
 from services.settings import Settings
 
@@ -81,10 +82,11 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp
     pages.extend_templates(dashboard)
     dead_letters = pages.DeadLetterPages(dashboard, DeadLetters(queue.broker))
     admin = JobPages(dead_letters, dashboard, queue, event_streams(queue, settings.stream_seconds))
-    return health_checked(
+    app = health_checked(
         BasicAuth(
             Mount(Guard(admin), PREFIX),
             user=settings.admin_user,
             password=settings.admin_password,
         )
     )
+    return with_queue_metrics(app, queue.broker)

@@ -6,6 +6,7 @@ instance per port, the dashboard and Traefik in front.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -39,12 +40,19 @@ def workers(settings: Settings) -> list[ProcessSpec]:
     return [
         ProcessSpec(
             name=f"worker.{number}",
-            argv=commands.worker(settings),
+            argv=commands.worker(dataclasses.replace(settings, worker_metrics_port=metrics_port)),
+            env={"WORKER_METRICS_PORT": str(metrics_port)},
             # Jobs in hand finish before the worker exits.
             stop_timeout=settings.worker_shutdown_timeout_ms / 1000 + 15,
         )
-        for number in range(1, settings.workers + 1)
+        for number, metrics_port in enumerate(worker_metrics_ports(settings), start=1)
     ]
+
+
+def worker_metrics_ports(settings: Settings) -> list[int]:
+    """Where each worker serves its metrics, one port after another."""
+    first = settings.worker_metrics_port
+    return list(range(first, first + settings.workers))
 
 
 def api_instances(settings: Settings) -> list[ProcessSpec]:

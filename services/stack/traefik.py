@@ -43,6 +43,7 @@ def write_config(settings: Settings, run_dir: Path, *, lb_port: int) -> Path:
             lb_host=settings.lb_host,
             lb_port=lb_port,
             ping_port=settings.traefik_ping_port,
+            metrics_port=settings.traefik_metrics_port,
             dynamic_dir=dynamic_dir,
             log_level="ERROR" if settings.log_level == "ERROR" else "WARN",
         )

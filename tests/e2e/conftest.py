@@ -19,16 +19,19 @@ from services.settings import Settings
 from services.stack import plan
 from services.stack.stack import Stack
 
-from ..support import free_ports
+from ..support import free_port_range, free_ports
 
 
 def stack_settings(**overrides) -> Settings:
-    lb, api_1, api_2, dashboard, ping, redis_port = free_ports(6)
+    lb, api_1, api_2, dashboard, ping, redis_port, traefik_metrics = free_ports(7)
     values = {
         "lb_port": lb,
         "api_ports": (api_1, api_2),
         "dashboard_port": dashboard,
         "traefik_ping_port": ping,
+        # Each worker serves its metrics on the port after the previous one's.
+        "worker_metrics_port": free_port_range(overrides.get("workers", 2)),
+        "traefik_metrics_port": traefik_metrics,
         "redis_port": redis_port,
         "workers": 2,
         "worker_threads": 4,

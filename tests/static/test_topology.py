@@ -239,9 +239,14 @@ def test_traefik_static_configuration_matches(resolved_compose, local):
     assert flags[f"entrypoints.{ping.lower()}.address"].startswith("127.0.0.1:")
     assert flags["providers.docker.exposedbydefault"] == "false"
     assert "api.insecure" not in flags
-    (published,) = resolved_compose["services"]["traefik"]["ports"]
-    web = flags["entrypoints.web.address"]
-    assert published["target"] == int(web.rpartition(":")[2])
+    published = {port["target"]: port for port in resolved_compose["services"]["traefik"]["ports"]}
+    web, metrics = (
+        int(flags[f"entrypoints.{name}.address"].rpartition(":")[2]) for name in ("web", "metrics")
+    )
+    assert set(published) == {web, metrics}
+    # Its metrics are for this machine only, as they are in the local stack.
+    assert published[metrics]["host_ip"] == "127.0.0.1"
+    assert static["entryPoints.metrics.address"].startswith("127.0.0.1:")
 
 
 def test_traefik_is_the_same_version(resolved_compose):
@@ -316,10 +321,12 @@ def test_ports_are_the_local_ones_on_loopback(resolved_compose):
     assert set(DEFAULTS.api_ports) <= set(range(int(first), int(last or first) + 1))
     (dashboard,) = services["dashboard"]["ports"]
     assert int(dashboard["published"]) == DEFAULTS.dashboard_port
-    (traefik,) = services["traefik"]["ports"]
-    assert int(traefik["published"]) == DEFAULTS.lb_port
-    for name in ("redis", "worker"):
-        assert not services[name].get("ports"), f"{name} must not be published"
+    traefik = {int(port["published"]) for port in services["traefik"]["ports"]}
+    assert traefik == {DEFAULTS.lb_port, DEFAULTS.traefik_metrics_port}
+    # Workers publish their metrics only, from the local stack's first port up.
+    (worker,) = services["worker"]["ports"]
+    assert int(worker["published"].partition("-")[0]) == DEFAULTS.worker_metrics_port
+    assert not services["redis"].get("ports"), "redis must not be published"
 
 
 def test_workers_get_time_to_finish_their_jobs(resolved_compose, local):

@@ -22,13 +22,16 @@ from tests.support import PROJECT_DIR
 OWNERS = {PROJECT_DIR / "actors" / "lifecycle.py", PROJECT_DIR / "services" / "api" / "models.py"}
 STATES = {state.value for state in State}
 FIELDS = set(JobRecord.model_fields)
-#: Words of dramatiq's and dramatiq-dashboard's own vocabulary that happen to
+#: Words of dramatiq's, dramatiq-dashboard's and Prometheus' own vocabulary that happen to
 #: be a state's or a field's name: a message's options, the dashboard's forms
 #: and tabs. These modules handle messages, not job records.
 DRAMATIQ_WORDS = {
     "services/dashboard/dead_letters.py": {"eta", "redis_message_id"},
     "services/dashboard/guard.py": {"queue", "id"},
     "services/dashboard/pages.py": {"queue", "id", "failed"},
+    # Prometheus labels.
+    "actors/middleware/metrics.py": {"actor"},
+    "services/metrics/queues.py": {"queue"},
 }
 
 

@@ -116,6 +116,8 @@ def test_to_env_round_trips_through_load_settings():
         admin_user="boss",
         admin_password="p:ss word",
         log_level="WARNING",
+        worker_metrics_port=9400,
+        traefik_metrics_port=8071,
         restart_delay_seconds=0.125,
         restart_max_delay_seconds=4.5,
         redis_server="/opt/valkey/bin/valkey-server",
@@ -190,10 +192,12 @@ NOT_IN_X_SETTINGS = {
     "RESTART_DELAY_SECONDS": "local stack",
     "RESTART_MAX_DELAY_SECONDS": "local stack",
     "REDIS_SERVER": "local stack",
+    "TRAEFIK_METRICS_PORT": "Traefik's published port",
     # Set per service: one port per container, the replica count, the
     # container's host name, credentials from .run/compose/ files.
     "API_PORTS": "per service",
     "DASHBOARD_PORT": "per service",
+    "WORKER_METRICS_PORT": "per service",
     "WORKERS": "replicas",
     "INSTANCE_NAME": "the container's host name",
     "ADMIN_USER": "dashboard.env",

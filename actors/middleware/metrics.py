@@ -1,0 +1,104 @@
+"""Prometheus metrics of the jobs a worker runs: started, how each attempt ended, how long it ran.
+
+In a dramatiq worker started through ``services.metrics.multiprocess`` these
+go to prometheus-client's multiprocess files, so that one scrape covers every
+process of the worker; elsewhere to the process's default registry.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware
+from prometheus_client import Counter, Gauge, Histogram
+
+from .. import lifecycle
+from ..lanes import job_name
+
+State = lifecycle.State
+
+#: The label naming a job: "job" is Prometheus' own, naming a scrape configuration.
+LABELS = ["actor"]
+#: What each way an attempt ends counts, by the state it leaves the job in.
+ENDINGS = {
+    State.SUCCEEDED: "returned",
+    State.RETRYING: "failed and will be retried",
+    State.FAILED: "failed with an error the job declared permanent",
+    State.DEAD: "failed for the last time, or were too old to run",
+    State.CANCELLED: "a user cancelled",
+}
+
+JOBS_STARTED = Counter("jobqueue_jobs_started", "Attempts of jobs started, by job.", LABELS)
+#: ``jobqueue_jobs_succeeded_total``, ``..._retried_total`` and so on.
+JOBS_ENDED = {
+    state: Counter(
+        f"jobqueue_jobs_{'retried' if state is State.RETRYING else state.value}",
+        f"Attempts of jobs that {counted}, by job.",
+        LABELS,
+    )
+    for state, counted in ENDINGS.items()
+}
+JOBS_IN_PROGRESS = Gauge(
+    "jobqueue_jobs_in_progress",
+    "Jobs running now, by job.",
+    LABELS,
+    # Summed over the worker's live processes; a dead one's count leaves the sum.
+    multiprocess_mode="livesum",
+)
+JOB_DURATION = Histogram(
+    "jobqueue_job_duration_seconds",
+    "How long one attempt of a job ran, by job.",
+    LABELS,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+
+
+class Metrics(Middleware):
+    """Counts and times every attempt, by job (a lane's actor counts as its job).
+
+    Goes after ``JobState`` and before ``Retries``: a message JobState skips
+    (a cancelled job) never counts as started, and when the after_* hooks run
+    (in reverse order) Retries has already decided whether the job is retried.
+    """
+
+    def __init__(self) -> None:
+        # A worker thread runs one message from before_ to after_process_message.
+        self._attempt = threading.local()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        actor = job_name(message.actor_name)
+        JOBS_STARTED.labels(actor).inc()
+        JOBS_IN_PROGRESS.labels(actor).inc()
+        self._attempt.started = time.perf_counter()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        started = getattr(self._attempt, "started", None)
+        if started is None:
+            # Another middleware refused the message before this one saw it.
+            return
+        self._attempt.started = None
+        actor = job_name(message.actor_name)
+        JOB_DURATION.labels(actor).observe(time.perf_counter() - started)
+        JOBS_IN_PROGRESS.labels(actor).dec()
+        throws = broker.get_actor(message.actor_name).options.get("throws") or ()
+        state = lifecycle.ended_in(
+            exception=exception,
+            retried=exception is not None and not message.failed,
+            permanent=isinstance(exception, throws),
+        )
+        JOBS_ENDED[state].labels(actor).inc()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        if message.failed:
+            # Skipped and failed: AgeLimit found the message too old to run.
+            JOBS_ENDED[State.DEAD].labels(job_name(message.actor_name)).inc()

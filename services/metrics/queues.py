@@ -1,0 +1,117 @@
+"""Queues and workers as Redis has them when scraped, at the dashboard's ``/metrics``.
+
+Read at scrape time rather than counted by the processes that move messages:
+a count kept in a process is lost when it dies and must be summed over every
+producer and consumer, whereas Redis holds the truth for all of them. The
+dashboard serves it: it is one process reading the broker anyway, so each
+series is reported once, where every API instance would report it again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+import dramatiq
+import redis
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+#: Where the metrics are, on the dashboard's own port (the load balancer
+#: sends only /admin there).
+METRICS_PATH = "/metrics"
+
+
+class QueueCollector(Collector):
+    """Depth, delayed and dead-letter counts and oldest message's age per queue; workers alive.
+
+    Two round trips to Redis per scrape, whatever the number of queues.
+    """
+
+    def __init__(self, broker: dramatiq.Broker):
+        self.broker = broker
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        broker, client = self.broker, self.broker.client
+        key = f"{broker.namespace}:{{}}".format
+        queues = sorted(broker.get_declared_queues())
+        now_ms = time.time() * 1000
+        workers = client.zrangebyscore(
+            key("__heartbeats__"), now_ms - broker.heartbeat_timeout, "+inf"
+        )
+        with client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.llen(key(queue))
+                pipe.llen(key(f"{queue}.DQ"))
+                pipe.zcard(key(f"{queue}.XQ"))
+                pipe.lindex(key(queue), 0)
+                # Delayed messages wait in the memory of the worker that fetched them.
+                for worker in workers:
+                    pipe.scard(key(f"__acks__.{worker.decode()}.{queue}.DQ"))
+            replies = iter(pipe.execute())
+        counts = {}
+        for queue in queues:
+            waiting, delayed, dead, oldest = (next(replies) for _ in range(4))
+            delayed += sum(next(replies) for _ in workers)
+            counts[queue] = (waiting, delayed, dead, oldest)
+        oldest_sent = self._sent_at({q: c[3] for q, c in counts.items() if c[3] is not None})
+
+        waiting = _gauge("jobqueue_queue_messages", "Messages waiting to run, by queue.")
+        delayed = _gauge("jobqueue_queue_delayed_messages", "Messages waiting for their time.")
+        dead = _gauge("jobqueue_queue_dead_letters", "Dead-lettered messages, by queue.")
+        age = _gauge(
+            "jobqueue_queue_oldest_message_age_seconds",
+            "Time since the message first in line was sent; 0 for an empty queue.",
+        )
+        for queue, (queue_waiting, queue_delayed, queue_dead, _) in counts.items():
+            waiting.add_metric([queue], queue_waiting)
+            delayed.add_metric([queue], queue_delayed)
+            dead.add_metric([queue], queue_dead)
+            sent_at = oldest_sent.get(queue)
+            age.add_metric([queue], 0 if sent_at is None else max(0, now_ms - sent_at) / 1000)
+        yield from (waiting, delayed, dead, age)
+        yield GaugeMetricFamily(
+            "jobqueue_workers_alive", "Worker processes whose heartbeat is recent.", len(workers)
+        )
+
+    def _sent_at(self, first_ids: dict[str, bytes]) -> dict[str, int]:
+        """When each queue's first message was sent (ms), for those still there."""
+        with self.broker.client.pipeline(transaction=False) as pipe:
+            for queue, message_id in first_ids.items():
+                pipe.hget(f"{self.broker.namespace}:{queue}.msgs", message_id)
+            messages = pipe.execute()
+        return {
+            queue: json.loads(message)["message_timestamp"]
+            for queue, message in zip(first_ids, messages, strict=True)
+            if message is not None
+        }
+
+
+def _gauge(name: str, documentation: str) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=["queue"])
+
+
+def with_queue_metrics(app: Callable, broker: dramatiq.Broker) -> Callable:
+    """``app``, with the queues' metrics at ``/metrics`` ahead of it (and of its auth).
+
+    Redis down: 503, which Prometheus records as the target being down.
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(QueueCollector(broker))
+
+    def serve(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != METRICS_PATH:
+            return app(environ, start_response)
+        try:
+            body = generate_latest(registry)
+        except redis.RedisError as error:
+            start_response(
+                "503 Service Unavailable", [("Content-Type", "text/plain"), ("Retry-After", "5")]
+            )
+            return [f"Redis is unavailable: {error}".encode()]
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [body]
+
+    return serve

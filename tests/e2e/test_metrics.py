@@ -1,0 +1,152 @@
+"""A real Prometheus scrapes the running local stack, and counts what happened to it.
+
+Debian's ``prometheus`` package provides the server; the test starts it on a
+free loopback port with a configuration made from the stack's settings.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+import requests
+import yaml
+
+from services.metrics.targets import scrape_configs, scrape_targets
+
+from ..support import free_ports, wait_for
+
+PROMETHEUS = shutil.which("prometheus")
+#: Jobs submitted in the counting test.
+JOBS = 5
+#: A metric each service serves from its start (a worker's are empty until it runs a job).
+SERVED_FIRST = {
+    "api": "jobqueue_http_requests",
+    "worker": "",
+    "queues": "jobqueue_workers_alive",
+    "traefik": "traefik_entrypoint_requests",
+}
+
+pytestmark = pytest.mark.skipif(
+    PROMETHEUS is None and os.environ.get("CI") != "true",
+    reason="the prometheus binary is missing (apt-get install prometheus); CI installs it",
+)
+
+
+class Prometheus:
+    """A Prometheus server and its HTTP API."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def get(self, path: str, **params) -> dict:
+        reply = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        assert reply.status_code == 200, reply.text
+        return reply.json()["data"]
+
+    def value(self, promql: str) -> float | None:
+        """The one value ``promql`` gives now; None when it gives no series."""
+        result = self.get("query", query=promql)["result"]
+        assert len(result) <= 1, result
+        return float(result[0]["value"][1]) if result else None
+
+
+@pytest.fixture(scope="module")
+def prometheus(stack, tmp_path_factory):
+    assert PROMETHEUS, "the prometheus binary is missing: CI must install it"
+    directory = tmp_path_factory.mktemp("prometheus")
+    config = directory / "prometheus.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": scrape_configs(stack.settings),
+            }
+        )
+    )
+    (port,) = free_ports(1)
+    server = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={directory / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(directory / "prometheus.log").open("w"),
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _ready(url), timeout=60, what="Prometheus to be ready")
+        yield Prometheus(url)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def targets_up(prometheus: Prometheus) -> dict[str, str] | None:
+    targets = prometheus.get("targets")["activeTargets"]
+    health = {target["scrapeUrl"]: target["health"] for target in targets}
+    return health if health and all(state == "up" for state in health.values()) else None
+
+
+def test_prometheus_scrapes_every_service_of_the_stack(stack, prometheus):
+    health = wait_for(lambda: targets_up(prometheus), timeout=60, what="every target to be up")
+
+    expected = {f"http://{t}/metrics" for ts in scrape_targets(stack.settings).values() for t in ts}
+    assert set(health) == expected
+    # Each worker process beats, however many per worker.
+    workers = stack.settings.workers * stack.settings.worker_processes
+    assert wait_for(
+        lambda: prometheus.value("jobqueue_workers_alive") == workers,
+        timeout=30,
+        what=f"{workers} workers alive",
+    )
+
+
+def test_prometheus_counts_the_jobs_submitted_and_run(stack, prometheus):
+    wait_for(lambda: targets_up(prometheus), timeout=60, what="every target to be up")
+    queries = {
+        "submitted": 'sum(jobqueue_jobs_submitted_total{actor="add"})',
+        "started": 'sum(jobqueue_jobs_started_total{actor="add"})',
+        "succeeded": 'sum(jobqueue_jobs_succeeded_total{actor="add"})',
+        "accepted": 'sum(jobqueue_http_requests_total{route="/jobs",method="POST",status="202"})',
+        "timed": 'sum(jobqueue_job_duration_seconds_count{actor="add"})',
+    }
+    before = {name: prometheus.value(query) or 0 for name, query in queries.items()}
+
+    for number in range(JOBS):
+        reply = stack.post("/jobs", json={"actor": "add", "args": [number, 1]})
+        assert reply.status_code == 202, reply.text
+        assert stack.ended(reply.json()["id"])["state"] == "succeeded"
+
+    def counted():
+        now = {name: prometheus.value(query) or 0 for name, query in queries.items()}
+        return now if all(now[name] - before[name] == JOBS for name in queries) else None
+
+    wait_for(counted, timeout=60, what=f"Prometheus to count {JOBS} more jobs everywhere")
+    assert prometheus.value('sum(jobqueue_jobs_in_progress{actor="add"})') == 0
+    assert prometheus.value('sum(jobqueue_queue_messages{queue="default"})') == 0
+    assert prometheus.value('sum(traefik_service_requests_total{service=~"api.*"})') > 0
+
+
+def test_metrics_are_not_served_through_the_load_balancer(stack):
+    settings = stack.settings
+    assert stack.get("/metrics").status_code == 404
+    assert stack.get("/metrics", auth=stack.admin).status_code == 404
+    # On each service's own loopback address they are.
+    for job, targets in scrape_targets(settings).items():
+        for target in targets:
+            reply = requests.get(f"http://{target}/metrics", timeout=10)
+            assert reply.status_code == 200, target
+            assert reply.headers["Content-Type"].startswith("text/plain"), target
+            assert SERVED_FIRST[job] in reply.text, target
+
+
+def _ready(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/-/ready", timeout=5).status_code == 200
+    except requests.ConnectionError:
+        return False

@@ -1,0 +1,161 @@
+"""What the metrics count, read from the registry of this process (no multiprocess files).
+
+The API in process and an in-process worker, both on a real Redis; the
+dashboard's queue metrics as a scraper gets them. Counts are compared before
+and after, since the registry lives as long as the test session.
+"""
+
+from __future__ import annotations
+
+import falcon.testing
+import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from actors.lifecycle import JobOptions, JobRequest
+from actors.submission import submit
+from services.dashboard.app import create_app as create_dashboard
+from tests.integration.test_job_state import ended
+from tests.support import wait_for
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0
+
+
+def job(queue, actor: str, *args, **options) -> str:
+    request = JobRequest(actor=actor, args=list(args), options=JobOptions(**options))
+    return submit(queue, request)[1].id
+
+
+def test_requests_are_counted_by_route_template_not_path(client):
+    route = {"route": "/jobs/{job_id}", "method": "GET", "status": "404"}
+    before = sample("jobqueue_http_requests_total", **route)
+    timed = sample(
+        "jobqueue_http_request_duration_seconds_count", route="/jobs/{job_id}", method="GET"
+    )
+
+    for job_id in ("one", "two", "three"):
+        assert client.simulate_get(f"/jobs/{job_id}").status_code == 404
+    client.simulate_get("/no/such/route")
+
+    assert sample("jobqueue_http_requests_total", **route) == before + 3
+    assert (
+        sample("jobqueue_http_request_duration_seconds_count", route="/jobs/{job_id}", method="GET")
+        == timed + 3
+    )
+    assert (
+        sample("jobqueue_http_requests_total", route="/jobs/one", method="GET", status="404") == 0
+    )
+    assert sample("jobqueue_http_requests_total", route="unmatched", method="GET", status="404") > 0
+
+
+def test_submitted_jobs_are_counted_by_job_whatever_their_lane(client):
+    before = sample("jobqueue_jobs_submitted_total", actor="add")
+
+    for priority in ("high", "normal", "low"):
+        reply = client.simulate_post(
+            "/jobs", json={"actor": "add", "args": [1, 2], "options": {"priority": priority}}
+        )
+        assert reply.status_code == 202
+    client.simulate_post("/jobs/batch", json={"jobs": [{"actor": "add", "args": [1, 1]}] * 2})
+
+    assert sample("jobqueue_jobs_submitted_total", actor="add") == before + 5
+
+
+def test_the_api_serves_its_metrics_to_a_scraper_but_not_through_a_proxy(client):
+    served = client.simulate_get("/metrics")
+    proxied = client.simulate_get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+
+    assert served.status_code == 200
+    names = {family.name for family in text_string_to_metric_families(served.text)}
+    assert {"jobqueue_http_requests", "jobqueue_jobs_submitted"} <= names
+    assert proxied.status_code == 404
+    assert "jobqueue" not in proxied.text
+
+
+def test_a_worker_counts_each_attempt_by_how_it_ended(queue, worker):
+    counters = ("started", "succeeded", "retried", "failed", "dead")
+    names = {c: f"jobqueue_jobs_{c}_total" for c in counters}
+    before = {c: (sample(names[c], actor="add"), sample(names[c], actor="fail")) for c in counters}
+    runs = sample("jobqueue_job_duration_seconds_count", actor="fail")
+
+    for job_id in [
+        job(queue, "add", 1, 2, priority="high"),
+        job(queue, "fail", max_retries=1),
+        job(queue, "fail", max_retries=0),
+    ]:
+        ended(queue, job_id)
+    request = JobRequest(actor="fail", kwargs={"permanent": True})
+    ended(queue, submit(queue, request)[1].id)
+
+    def added(counter: str) -> tuple[float, float]:
+        now = (sample(names[counter], actor="add"), sample(names[counter], actor="fail"))
+        return tuple(n - b for n, b in zip(now, before[counter], strict=True))
+
+    # add: one attempt that succeeded; fail: 2 + 1 + 1 attempts.
+    assert {c: added(c) for c in counters} == {
+        "started": (1, 4),
+        "succeeded": (1, 0),
+        "retried": (0, 1),
+        "failed": (0, 1),
+        "dead": (0, 2),
+    }
+    assert sample("jobqueue_job_duration_seconds_count", actor="fail") == runs + 4
+    assert sample("jobqueue_jobs_in_progress", actor="fail") == 0
+
+
+@pytest.fixture
+def dashboard(settings, queue):
+    return falcon.testing.TestClient(create_dashboard(settings, queue))
+
+
+def queue_metrics(dashboard) -> dict[tuple[str, str], float]:
+    reply = dashboard.simulate_get("/metrics")
+    assert reply.status_code == 200, reply.text
+    return {
+        (s.name, s.labels.get("queue", "")): s.value
+        for family in text_string_to_metric_families(reply.text)
+        for s in family.samples
+    }
+
+
+def test_the_dashboard_reports_waiting_delayed_and_dead_messages_without_auth(dashboard, queue):
+    for _ in range(3):
+        job(queue, "add", 1, 2)
+    job(queue, "add", 1, 2, delay=60)
+    job(queue, "add", 1, 2, priority="low")
+
+    metrics = queue_metrics(dashboard)
+
+    assert metrics[("jobqueue_queue_messages", "default")] == 3
+    assert metrics[("jobqueue_queue_messages", "default-low")] == 1
+    assert metrics[("jobqueue_queue_delayed_messages", "default")] == 1
+    assert metrics[("jobqueue_queue_dead_letters", "default")] == 0
+    assert metrics[("jobqueue_queue_oldest_message_age_seconds", "default-high")] == 0
+    assert metrics[("jobqueue_workers_alive", "")] == 0
+    # The oldest message's age grows while nobody takes it.
+    wait_for(
+        lambda: (
+            queue_metrics(dashboard)[("jobqueue_queue_oldest_message_age_seconds", "default")] > 0.2
+        ),
+        what="the oldest message to age",
+    )
+
+
+def test_the_dashboard_counts_live_workers_and_dead_letters(dashboard, queue, worker):
+    ended(queue, job(queue, "fail", max_retries=0))
+
+    metrics = queue_metrics(dashboard)
+
+    assert metrics[("jobqueue_queue_dead_letters", "default")] == 1
+    assert metrics[("jobqueue_workers_alive", "")] == 1
+
+
+def test_queue_metrics_answer_503_when_redis_is_down(unreachable_settings, built_queue):
+    dashboard = falcon.testing.TestClient(create_dashboard(unreachable_settings, built_queue))
+
+    reply = dashboard.simulate_get("/metrics")
+
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"]
