@@ -8,7 +8,12 @@ stack's.
 from __future__ import annotations
 
 from services.settings import Settings
-from services.stack.plan import worker_metrics_ports
+
+
+def worker_metrics_ports(settings: Settings) -> list[int]:
+    """Where each worker of the local stack serves its metrics, one port after another."""
+    first = settings.worker_metrics_port
+    return list(range(first, first + settings.workers))
 
 
 def scrape_targets(settings: Settings, host: str = "127.0.0.1") -> dict[str, list[str]]:
@@ -21,9 +26,9 @@ def scrape_targets(settings: Settings, host: str = "127.0.0.1") -> dict[str, lis
     }
 
 
-def scrape_configs(settings: Settings, host: str = "127.0.0.1") -> list[dict]:
-    """The ``scrape_configs`` of a ``prometheus.yml`` for these settings."""
+def scrape_configs(targets: dict[str, list[str]]) -> list[dict]:
+    """The ``scrape_configs`` of a ``prometheus.yml`` for ``targets``, by job name."""
     return [
-        {"job_name": job, "static_configs": [{"targets": targets}]}
-        for job, targets in scrape_targets(settings, host).items()
+        {"job_name": job, "static_configs": [{"targets": addresses}]}
+        for job, addresses in targets.items()
     ]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from services import commands
+from services.metrics.targets import worker_metrics_ports
 from services.settings import Settings
 
 from . import redis_server
@@ -47,12 +48,6 @@ def workers(settings: Settings) -> list[ProcessSpec]:
         )
         for number, metrics_port in enumerate(worker_metrics_ports(settings), start=1)
     ]
-
-
-def worker_metrics_ports(settings: Settings) -> list[int]:
-    """Where each worker serves its metrics, one port after another."""
-    first = settings.worker_metrics_port
-    return list(range(first, first + settings.workers))
 
 
 def api_instances(settings: Settings) -> list[ProcessSpec]:

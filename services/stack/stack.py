@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import TextIO
 
+from services.metrics.targets import worker_metrics_ports
 from services.settings import Settings
 
 from . import plan
@@ -78,7 +79,7 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.lb_port = self._choose_lb_port()
         ports = [*settings.api_ports, settings.dashboard_port, settings.traefik_ping_port]
-        ports += [*plan.worker_metrics_ports(settings), settings.traefik_metrics_port]
+        ports += [*worker_metrics_ports(settings), settings.traefik_metrics_port]
         for port in ports:
             _check_free(settings.bind_host, port)
         if not settings.redis_url:

@@ -46,11 +46,17 @@ def engine_problem() -> str | None:
     return None
 
 
-def free_port_range(count: int) -> int:
-    """The first of ``count`` consecutive ports that nothing listens on now."""
+def free_port_range(count: int, *, besides: int | None = None) -> int:
+    """The first of ``count`` consecutive ports that nothing listens on now.
+
+    With ``besides``, the first port of another such range, the two do not overlap.
+    """
     for _ in range(100):
         (first,) = free_ports(1)
-        if first + count <= 65536 and all(_bindable(port) for port in range(first, first + count)):
+        overlaps = besides is not None and abs(first - besides) < count
+        if overlaps or first + count > 65536:
+            continue
+        if all(_bindable(port) for port in range(first, first + count)):
             return first
     raise AssertionError(f"no {count} consecutive free ports found")
 
@@ -161,12 +167,17 @@ class ComposeProject:
 
 def compose_variables(**overrides: str) -> dict[str, str]:
     """The test stack's settings and compose variables: free ports, small, fast to heal."""
-    lb_port, dashboard_port = free_ports(2)
+    lb_port, dashboard_port, traefik_metrics_port = free_ports(3)
     api_first = free_port_range(API_PORT_COUNT)
+    worker_metrics_first = free_port_range(API_PORT_COUNT, besides=api_first)
     variables = {
         "LB_PORT": str(lb_port),
         "DASHBOARD_PORT": str(dashboard_port),
+        "TRAEFIK_METRICS_PORT": str(traefik_metrics_port),
         "API_PORT_RANGE": f"{api_first}-{api_first + API_PORT_COUNT - 1}",
+        "WORKER_METRICS_PORT_RANGE": (
+            f"{worker_metrics_first}-{worker_metrics_first + API_PORT_COUNT - 1}"
+        ),
         "WORKERS": "2",
         "WORKER_THREADS": "4",
         "API_PROCESSES": "1",
@@ -211,6 +222,16 @@ class ComposeStack(RunningStack):
     @property
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.dashboard_port}"
+
+    @property
+    def metrics_targets(self) -> dict[str, list[str]]:
+        published = self.project.published_ports
+        return {
+            "api": [f"127.0.0.1:{port}" for port in published("api", 3000)],
+            "worker": [f"127.0.0.1:{port}" for port in published("worker", 9300)],
+            "queues": [f"127.0.0.1:{self.settings.dashboard_port}"],
+            "traefik": [f"127.0.0.1:{self.settings.traefik_metrics_port}"],
+        }
 
     def wait_until_balanced(self) -> None:
         """Until Traefik routes to every running api container (it follows Docker's events)."""

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from actors.store import TERMINAL_STATES
+from services.metrics.targets import scrape_targets
 from services.settings import Settings
 from services.stack import plan
 from services.stack.stack import Stack
@@ -80,6 +81,11 @@ class RunningStack:
 
     def delete(self, path: str, **kwargs) -> requests.Response:
         return self.http.delete(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    @property
+    def metrics_targets(self) -> dict[str, list[str]]:
+        """``host:port`` of each service's metrics, by Prometheus job name."""
+        return scrape_targets(self.settings)
 
     @property
     def api_names(self) -> set[str]:

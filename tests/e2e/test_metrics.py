@@ -1,7 +1,8 @@
-"""A real Prometheus scrapes the running local stack, and counts what happened to it.
+"""A real Prometheus scrapes the running stack, local and compose, and counts what happened.
 
 Debian's ``prometheus`` package provides the server; the test starts it on a
-free loopback port with a configuration made from the stack's settings.
+free loopback port with a configuration made from where the stack's services
+publish their metrics.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from services.metrics.targets import scrape_configs, scrape_targets
+from services.metrics.targets import scrape_configs
 
 from ..support import free_ports, wait_for
 
@@ -53,8 +54,8 @@ class Prometheus:
         return float(result[0]["value"][1]) if result else None
 
 
-@pytest.fixture(scope="module")
-def prometheus(stack, tmp_path_factory):
+@pytest.fixture
+def prometheus(any_stack, tmp_path_factory):
     assert PROMETHEUS, "the prometheus binary is missing: CI must install it"
     directory = tmp_path_factory.mktemp("prometheus")
     config = directory / "prometheus.yml"
@@ -62,7 +63,7 @@ def prometheus(stack, tmp_path_factory):
         yaml.safe_dump(
             {
                 "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "scrape_configs": scrape_configs(stack.settings),
+                "scrape_configs": scrape_configs(any_stack.metrics_targets),
             }
         )
     )
@@ -92,13 +93,13 @@ def targets_up(prometheus: Prometheus) -> dict[str, str] | None:
     return health if health and all(state == "up" for state in health.values()) else None
 
 
-def test_prometheus_scrapes_every_service_of_the_stack(stack, prometheus):
+def test_prometheus_scrapes_every_service_of_the_stack(any_stack, prometheus):
     health = wait_for(lambda: targets_up(prometheus), timeout=60, what="every target to be up")
 
-    expected = {f"http://{t}/metrics" for ts in scrape_targets(stack.settings).values() for t in ts}
-    assert set(health) == expected
+    targets = any_stack.metrics_targets
+    assert set(health) == {f"http://{t}/metrics" for ts in targets.values() for t in ts}
     # Each worker process beats, however many per worker.
-    workers = stack.settings.workers * stack.settings.worker_processes
+    workers = len(targets["worker"]) * any_stack.settings.worker_processes
     assert wait_for(
         lambda: prometheus.value("jobqueue_workers_alive") == workers,
         timeout=30,
@@ -106,7 +107,8 @@ def test_prometheus_scrapes_every_service_of_the_stack(stack, prometheus):
     )
 
 
-def test_prometheus_counts_the_jobs_submitted_and_run(stack, prometheus):
+def test_prometheus_counts_the_jobs_submitted_and_run(any_stack, prometheus):
+    stack = any_stack
     wait_for(lambda: targets_up(prometheus), timeout=60, what="every target to be up")
     queries = {
         "submitted": 'sum(jobqueue_jobs_submitted_total{actor="add"})',
@@ -132,12 +134,11 @@ def test_prometheus_counts_the_jobs_submitted_and_run(stack, prometheus):
     assert prometheus.value('sum(traefik_service_requests_total{service=~"api.*"})') > 0
 
 
-def test_metrics_are_not_served_through_the_load_balancer(stack):
-    settings = stack.settings
-    assert stack.get("/metrics").status_code == 404
-    assert stack.get("/metrics", auth=stack.admin).status_code == 404
+def test_metrics_are_not_served_through_the_load_balancer(any_stack):
+    assert any_stack.get("/metrics").status_code == 404
+    assert any_stack.get("/metrics", auth=any_stack.admin).status_code == 404
     # On each service's own loopback address they are.
-    for job, targets in scrape_targets(settings).items():
+    for job, targets in any_stack.metrics_targets.items():
         for target in targets:
             reply = requests.get(f"http://{target}/metrics", timeout=10)
             assert reply.status_code == 200, target

@@ -33,7 +33,11 @@ APP_SERVICES = ("api", "worker", "dashboard")
 #: Variables of compose.yml that no process reads, with their defaults: the
 #: project's name (compose sets it), and the host ports that the api replicas
 #: are published on (the local stack's are API_PORTS).
-COMPOSE_ONLY_VARIABLES = {"COMPOSE_PROJECT_NAME": "", "API_PORT_RANGE": "3000-3009"}
+COMPOSE_ONLY_VARIABLES = {
+    "COMPOSE_PROJECT_NAME": "",
+    "API_PORT_RANGE": "3000-3009",
+    "WORKER_METRICS_PORT_RANGE": "9300-9309",
+}
 
 
 @pytest.fixture(scope="module")
