@@ -250,7 +250,8 @@ def test_a_failing_job_retries_then_is_dead_then_runs_again_when_retried(stack):
 
     assert retried.status_code == 202
     assert retried.headers["Location"] == f"/jobs/{job['id']}"
-    assert retried.json()["state"] == "queued"
+    # Queued, or already taken by a worker woken by the retry's enqueue.
+    assert retried.json()["state"] in ("queued", "running", "retrying")
     assert client.zscore("dramatiq:default.XQ", first_message) is None
     again = stack.ended(job["id"])
     assert again["state"] == "dead"
