@@ -6,6 +6,15 @@ fetches a second and takes the first job after a quiet spell up to a second
 late. This one blocks instead, on the queue's wake-up list that every
 enqueue fills (see ``lua/dispatch.lua``): the job is taken as soon as it is
 sent, and an idle worker sends one command per worker timeout.
+
+It also carries a job's record writes in the broker's own calls, so that a
+job costs its worker no round trip of its own: the fetch marks the jobs it
+takes running and says which attempt each starts (``message.attempt``, 0
+when nothing was written), and ack and nack write the end the job-state
+middleware decided (``message.ending``, a
+:class:`~actors.lifecycle.Transition`). An ack that fails for want of Redis
+is retried by dramatiq until Redis answers, and the end with it: a job that
+ends while Redis is down is not left "running".
 """
 
 from __future__ import annotations
@@ -40,29 +49,39 @@ class WakingConsumer(_RedisConsumer):
         self._room = threading.Event()
 
     def ack(self, message: MessageProxy) -> None:
-        try:
-            super().ack(message)
-        finally:
-            self._room.set()
+        self._settle(self.broker.do_ack, message)
 
     def nack(self, message: MessageProxy) -> None:
+        self._settle(self.broker.do_nack, message)
+
+    def _settle(self, command, message: MessageProxy) -> None:
+        """Ack or nack (``command``) the message, writing the job's end with it."""
+        ending = getattr(message, "ending", None)
         try:
-            super().nack(message)
+            # On the current queue, which is not message.queue_name once the
+            # message was delayed (as dramatiq's ack has it).
+            command(
+                self.queue_name,
+                message.options["redis_message_id"],
+                *self.broker.ending_args(message.message_id, ending),
+            )
+        except redis.ConnectionError as error:
+            raise ConnectionClosed(error) from None
         finally:
+            self.queued_message_ids.discard(message.message_id)
             self._room.set()
 
     def __next__(self) -> MessageProxy | None:
         try:
             if not self.message_cache and not self._fetch():
                 return None
-            while self.message_cache:
-                data = self.message_cache.pop(0)
-                # A message whose data vanished (deleted from the dashboard
-                # between the pop and the read) comes back as None.
-                if data is not None:
-                    message = Message.decode(data)
-                    self.queued_message_ids.add(message.message_id)
-                    return MessageProxy(message)
+            if self.message_cache:
+                data, attempt = self.message_cache.pop(0)
+                message = Message.decode(data)
+                self.queued_message_ids.add(message.message_id)
+                proxy = MessageProxy(message)
+                proxy.attempt = attempt
+                return proxy
             return None
         except redis.ConnectionError as error:
             raise ConnectionClosed(error) from None
@@ -74,7 +93,9 @@ class WakingConsumer(_RedisConsumer):
         if room <= 0:
             self._room.wait(self.timeout / 1000)
             return False
-        self.message_cache = self.broker.do_fetch(self.queue_name, room)
+        # Pairs: (message data, the attempt the fetch started or 0).
+        fetched = self.broker.do_fetch(self.queue_name, room, *self.broker.taking_args())
+        self.message_cache = list(zip(fetched[::2], fetched[1::2], strict=True))
         if not self.message_cache:
             self._wait_for_enqueue()
         return bool(self.message_cache)

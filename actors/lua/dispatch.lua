@@ -11,7 +11,12 @@
 -- * enqueue leaves a wake-up token that an idle consumer blocks on, so a
 --   job waiting for a worker is taken at once rather than after a backoff;
 -- * messages handed back (requeue) go to the front of their queue: they
---   were next in line.
+--   were next in line;
+-- * with a job store's arguments, fetch marks each job it takes running
+--   (a new attempt) and drops the message of a job that may not run
+--   (cancelled, or already succeeded), and ack and nack write the job's
+--   end: a job costs its worker no round trip besides the broker's own
+--   (see write_job in job.lua, loaded in front of this script).
 --
 -- dispatch(
 --   args=[command, timestamp, queue_name, worker_id, heartbeat_timeout,
@@ -58,6 +63,16 @@ local function wake()
     redis.call("ltrim", queue_wake, 0, 0)
 end
 
+-- ack and nack: ARGS are the message id, then optionally the job's hash,
+-- its event stream and write_job's arguments for the attempt's end. The end
+-- is written even when the message is no longer this worker's: its attempt
+-- fences a stale run out.
+local function write_end()
+    if ARGS[2] then
+        write_job(ARGS[2], ARGS[3], ARGS, 4)
+    end
+end
+
 if command == "enqueue" then
     local message_id = ARGS[1]
     local message_data = ARGS[2]
@@ -67,25 +82,47 @@ if command == "enqueue" then
     wake()
 
 elseif command == "fetch" then
+    -- ARGS: prefetch, then optionally the job store's key prefix and
+    -- write_job's arguments for a start. Returns pairs {message data, the
+    -- attempt it starts, or 0 when nothing was written}.
     local prefetch = math.min(ARGS[1], max_unpack_size)
+    local jobs = ARGS[2]
+    -- Delayed messages only wait here: they start once moved to their queue.
+    local starts = jobs ~= nil and queue_name ~= queue_canonical_name .. ".DQ"
 
-    local message_ids = {}
+    local fetched = {}
     for i=1,prefetch do
         local message_id = redis.call("lpop", queue_full_name)
         if not message_id then
             break
         end
 
-        message_ids[i] = message_id
-        redis.call("sadd", queue_acks, message_id)
+        local data = redis.call("hget", queue_messages, message_id)
+        local attempt = 0
+        if data and starts then
+            local job_key = jobs .. cjson.decode(data).message_id
+            -- Where its message is kept: its dead letter is found by it.
+            local where = {redis_message_id = cjson.encode(message_id)}
+            local written = write_job(job_key, job_key .. ":events", ARGS, 3, where)
+            if written[1] == 0 then
+                -- Its record says it may not run: it never will.
+                redis.call("hdel", queue_messages, message_id)
+                data = nil
+            elseif written[1] == 1 then
+                attempt = written[3]
+            end
+        end
+        if data then
+            redis.call("sadd", queue_acks, message_id)
+            fetched[#fetched + 1] = data
+            fetched[#fetched + 1] = attempt
+        end
     end
 
-    if next(message_ids) ~= nil then
+    if next(fetched) ~= nil then
         redis.call("sadd", namespace .. ":__ackqueues__." .. worker_id, queue_name)
-        return redis.call("hmget", queue_messages, unpack(message_ids))
-    else
-        return {}
     end
+    return fetched
 
 elseif command == "requeue" then
     local requeued = false
@@ -105,6 +142,7 @@ elseif command == "requeue" then
 
 elseif command == "ack" then
     local message_id = ARGS[1]
+    write_end()
 
     if redis.call("srem", queue_acks, message_id) > 0 then
         redis.call("hdel", queue_messages, message_id)
@@ -112,6 +150,7 @@ elseif command == "ack" then
 
 elseif command == "nack" then
     local message_id = ARGS[1]
+    write_end()
 
     if redis.call("srem", queue_acks, message_id) > 0 then
         local message = redis.call("hget", queue_messages, message_id)
