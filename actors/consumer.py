@@ -37,8 +37,11 @@ MAX_BLOCK_SECONDS = 1.0
 class WakingConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer, with the backoff sleep replaced by a blocking wait.
 
-    Two waits replace it: for an enqueue when the queue is empty, and for an
-    ack when this consumer already holds as many messages as it may prefetch.
+    Two waits replace it: for an enqueue when the queue is empty, and for
+    acks when this consumer holds more than half the messages it may
+    prefetch. Fetching only once half its room is free (rather than a message
+    per ack) costs a busy worker one fetch per ``prefetch / 2`` jobs, while
+    the half it still holds keeps every thread busy.
     Delayed messages held by the consumer's thread still come due on time:
     the wait for an enqueue ends by the earliest of them.
     """
@@ -87,10 +90,10 @@ class WakingConsumer(_RedisConsumer):
             raise ConnectionClosed(error) from None
 
     def _fetch(self) -> bool:
-        """Fetch what there is room for; wait when there is no room or nothing came."""
+        """Fetch what there is room for; wait when there is little room or nothing came."""
         self._room.clear()
         room = self.prefetch - self.outstanding_message_count
-        if room <= 0:
+        if room < max(1, self.prefetch // 2):
             self._room.wait(self.timeout / 1000)
             return False
         # Pairs: (message data, the attempt the fetch started or 0).

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.middleware import Middleware, SkipMessage
 
 from .. import lifecycle, progress
@@ -82,6 +83,9 @@ class JobState(Middleware):
 class ProgressWriter:
     """Writes one attempt's progress reports, at most one per ``interval_ms``.
 
+    A report is not worth failing the job for: one that cannot be written
+    (Redis is away) is held like one that comes too soon.
+
     ``held`` is the latest report not written yet, for the end to carry.
     """
 
@@ -101,7 +105,13 @@ class ProgressWriter:
         self.held = None
         self._next_write = now + self.interval
         report = lifecycle.report_progress(value, note, attempt=self.attempt)
-        applied, before = self.store.apply(self.job_id, report)
+        try:
+            applied, before = self.store.apply(self.job_id, report)
+        except redis.ConnectionError:
+            # Redis is away: the job goes on, and a later write (the end's
+            # at the latest, retried until Redis answers) carries the report.
+            self.held = lifecycle.Progress(value=value, message=note)
+            return
         if not applied and before is lifecycle.State.CANCELLED:
             # The cancellation's interrupt may have been missed (a lost
             # connection); a job that reports progress stops here instead.
