@@ -170,6 +170,18 @@ class JobRecord(BaseModel):
     def ended(self) -> bool:
         return self.state in TERMINAL_STATES
 
+    def compact(self) -> dict[str, Any]:
+        """The fields worth storing: the record reads back the same from them.
+
+        Nulls are left out, and options kept only where they differ from
+        the defaults: a record of short values stays a compact hash in Redis
+        (its listpack encoding, a third of the memory).
+        """
+        fields = self.model_dump(exclude_none=True, exclude={"options"})
+        if self.options is not None:
+            fields["options"] = self.options.model_dump(exclude_defaults=True)
+        return fields
+
     def first_event(self) -> dict[str, Any]:
         """The event that opens the job's history."""
         return {"state": self.state, "at": self.enqueued_at}

@@ -103,7 +103,7 @@ class JobStore:
         ]
         args = [
             job_id,
-            json.dumps(_encode_fields(record.model_dump())),
+            json.dumps(_encode_fields(record.compact())),
             json.dumps(record.first_event()),
             self.retention_seconds,
             f"{now_ms() - self.retention_seconds * 1000}-0",

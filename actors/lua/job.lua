@@ -49,21 +49,35 @@ local function write_job(job_key, events_key, args, i, extra)
     elseif attempt ~= "0" and tonumber(attempt) ~= attempts then
         return {0, current, attempts}
     end
+    -- A field set to null is removed: the record reads it as null, and
+    -- keeps compact.
+    local cleared = {}
     for _, set in ipairs({cjson.decode(fields), extra or {}}) do
         for name, value in pairs(set) do
-            flat[#flat + 1] = name
-            flat[#flat + 1] = value
+            if value == "null" then
+                cleared[#cleared + 1] = name
+            else
+                flat[#flat + 1] = name
+                flat[#flat + 1] = value
+            end
         end
     end
     redis.call("HSET", job_key, unpack(flat))
+    if #cleared > 0 then
+        redis.call("HDEL", job_key, unpack(cleared))
+    end
     redis.call("XADD", events_key, "MAXLEN", "~", max_events, "*", "event", event)
 
-    for _, key in ipairs({job_key, events_key}) do
-        if ttl > 0 then
-            redis.call("EXPIRE", key, ttl)
-        else
-            redis.call("PERSIST", key)
-        end
+    if ttl > 0 then
+        redis.call("EXPIRE", job_key, ttl)
+        -- The history is written no more (unless the job is retried): a
+        -- stream's node keeps the 4 KB it was first given, and a restored
+        -- copy (same ids, so resumed readers go on) only what it holds.
+        local history = redis.call("DUMP", events_key)
+        redis.call("RESTORE", events_key, ttl * 1000, history, "REPLACE")
+    else
+        redis.call("PERSIST", job_key)
+        redis.call("PERSIST", events_key)
     end
 
     if channel ~= "" then

@@ -149,3 +149,16 @@ def test_a_job_that_ends_while_redis_is_down_is_recorded_once_redis_is_back(tmp_
         finally:
             worker.stop()
     assert (record.state, record.result, record.attempts) == (State.SUCCEEDED, 3, 1)
+
+
+def test_a_finished_job_keeps_its_whole_history_in_under_a_kilobyte(queue, worker):
+    job_id = run(queue, "add", a=1, b=2)
+    wait_for(lambda: queue.store.get(job_id).ended, timeout=30, what="the job to end")
+
+    store = queue.store
+    keys = (store.job_key(job_id), store.events_key(job_id))
+    assert sum(store.client.memory_usage(key) for key in keys) <= 1024
+    states = [lifecycle.event_state(event) for _, event in store.events(job_id)]
+    assert states == [State.QUEUED, State.RUNNING, State.SUCCEEDED]
+    # Both expire with the record's retention.
+    assert all(0 < store.client.ttl(key) <= store.retention_seconds for key in keys)
