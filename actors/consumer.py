@@ -19,7 +19,10 @@ ends while Redis is down is not left "running".
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import redis
 from dramatiq.broker import MessageProxy
@@ -50,24 +53,24 @@ class WakingConsumer(_RedisConsumer):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.wake_key = f"{broker.namespace}:{queue_name}.wake"
         self._room = threading.Event()
+        self._settlements = GroupCommit(
+            lambda batch: broker.do_settle(queue_name, *itertools.chain(*batch))
+        )
 
     def ack(self, message: MessageProxy) -> None:
-        self._settle(self.broker.do_ack, message)
+        self._settle("ack", message)
 
     def nack(self, message: MessageProxy) -> None:
-        self._settle(self.broker.do_nack, message)
+        self._settle("nack", message)
 
-    def _settle(self, command, message: MessageProxy) -> None:
-        """Ack or nack (``command``) the message, writing the job's end with it."""
-        ending = getattr(message, "ending", None)
+    def _settle(self, kind: str, message: MessageProxy) -> None:
+        """Ack or nack the message, writing the job's end with it, in a batch."""
+        end = self.broker.ending_args(message.message_id, getattr(message, "ending", None))
+        # On the current queue, which is not message.queue_name once the
+        # message was delayed (as dramatiq's ack has it).
+        settlement = [kind, message.options["redis_message_id"], len(end), *end]
         try:
-            # On the current queue, which is not message.queue_name once the
-            # message was delayed (as dramatiq's ack has it).
-            command(
-                self.queue_name,
-                message.options["redis_message_id"],
-                *self.broker.ending_args(message.message_id, ending),
-            )
+            self._settlements.send(settlement)
         except redis.ConnectionError as error:
             raise ConnectionClosed(error) from None
         finally:
@@ -124,3 +127,59 @@ def _earliest_delayed(thread: threading.Thread) -> int | None:
     delayed = thread.delay_queue
     with delayed.mutex:
         return delayed.queue[0].priority if delayed.queue else None
+
+
+class GroupCommit:
+    """Sends items that threads hand in concurrently together, one call for many.
+
+    A thread's :meth:`send` returns once its item was sent, or raises what
+    sending it raised, as if it had sent it alone; while one call is under
+    way, the items handed in meanwhile gather for the next, which the first
+    of their threads makes. A worker whose threads finish jobs at once thus
+    acks them in one round trip rather than one each, and waits no longer
+    for it than for its own.
+    """
+
+    def __init__(self, send: Callable[[list[Any]], None]):
+        self._send = send
+        self._ready = threading.Condition()
+        self._gathering: list[_Handed] = []
+        self._sending = False
+
+    def send(self, item: Any) -> None:
+        handed = _Handed(item)
+        with self._ready:
+            self._gathering.append(handed)
+            while not handed.done:
+                if self._sending:
+                    self._ready.wait()
+                    continue
+                batch, self._gathering = self._gathering, []
+                self._sending = True
+                self._ready.release()
+                try:
+                    error = self._send_batch([each.item for each in batch])
+                finally:
+                    self._ready.acquire()
+                    self._sending = False
+                for each in batch:
+                    each.done, each.error = True, error
+                self._ready.notify_all()
+        if handed.error is not None:
+            raise handed.error
+
+    def _send_batch(self, items: list[Any]) -> BaseException | None:
+        try:
+            self._send(items)
+        except Exception as error:
+            return error
+        return None
+
+
+class _Handed:
+    """An item handed to a :class:`GroupCommit`: whether it was sent, and what that raised."""
+
+    def __init__(self, item: Any):
+        self.item = item
+        self.done = False
+        self.error: BaseException | None = None

@@ -14,9 +14,10 @@
 --   were next in line;
 -- * with a job store's arguments, fetch marks each job it takes running
 --   (a new attempt) and drops the message of a job that may not run
---   (cancelled, or already succeeded), and ack and nack write the job's
---   end: a job costs its worker no round trip besides the broker's own
---   (see write_job in job.lua, loaded in front of this script).
+--   (cancelled, or already succeeded), and settle acks and nacks several
+--   messages at once, writing each job's end: a job costs its worker no
+--   round trip besides the broker's own, and acks share theirs (see
+--   write_job in job.lua, loaded in front of this script).
 --
 -- dispatch(
 --   args=[command, timestamp, queue_name, worker_id, heartbeat_timeout,
@@ -63,15 +64,24 @@ local function wake()
     redis.call("ltrim", queue_wake, 0, 0)
 end
 
--- ack and nack: ARGS are the message id, then optionally the job's hash,
--- its event stream and write_job's arguments for the attempt's end. The end
--- is written even when the message is no longer this worker's: its attempt
--- fences a stale run out.
-local function write_end()
-    if ARGS[2] then
-        write_job(ARGS[2], ARGS[3], ARGS, 4)
+local function ack(message_id)
+    if redis.call("srem", queue_acks, message_id) > 0 then
+        redis.call("hdel", queue_messages, message_id)
     end
 end
+
+local function nack(message_id)
+    if redis.call("srem", queue_acks, message_id) > 0 then
+        local message = redis.call("hget", queue_messages, message_id)
+        if message then
+            redis.call("zadd", xqueue_full_name, timestamp, message_id)
+            redis.call("hset", xqueue_messages, message_id, message)
+            redis.call("hdel", queue_messages, message_id)
+        end
+    end
+end
+
+local settlers = {ack = ack, nack = nack}
 
 if command == "enqueue" then
     local message_id = ARGS[1]
@@ -141,24 +151,25 @@ elseif command == "requeue" then
     end
 
 elseif command == "ack" then
-    local message_id = ARGS[1]
-    write_end()
-
-    if redis.call("srem", queue_acks, message_id) > 0 then
-        redis.call("hdel", queue_messages, message_id)
-    end
+    ack(ARGS[1])
 
 elseif command == "nack" then
-    local message_id = ARGS[1]
-    write_end()
+    nack(ARGS[1])
 
-    if redis.call("srem", queue_acks, message_id) > 0 then
-        local message = redis.call("hget", queue_messages, message_id)
-        if message then
-            redis.call("zadd", xqueue_full_name, timestamp, message_id)
-            redis.call("hset", xqueue_messages, message_id, message)
-            redis.call("hdel", queue_messages, message_id)
+elseif command == "settle" then
+    -- Acks and nacks of several messages at once. ARGS, for each message:
+    -- "ack" or "nack", its id, and how many arguments for its job's end
+    -- follow (0, or the job's hash, its event stream and write_job's
+    -- arguments). The end is written even when the message is no longer
+    -- this worker's: its attempt fences a stale run out.
+    local i = 1
+    while i <= #ARGS do
+        local kind, message_id, width = ARGS[i], ARGS[i + 1], tonumber(ARGS[i + 2])
+        if width > 0 then
+            write_job(ARGS[i + 3], ARGS[i + 4], ARGS, i + 5)
         end
+        settlers[kind](message_id)
+        i = i + 3 + width
     end
 
 elseif command == "purge" then
