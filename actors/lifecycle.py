@@ -317,11 +317,10 @@ def finish(
     if progress is not None:
         reported["progress"] = progress.model_dump()
     if exception is None:
+        # Its message is gone for good: where it was kept is no longer worth keeping.
+        done = {"result": jsonable(result), "finished_at": now_ms(), "redis_message_id": None}
         return _move(
-            State.SUCCEEDED,
-            only_from=_RUNNING,
-            attempt=attempt,
-            fields={**reported, "result": jsonable(result), "finished_at": now_ms()},
+            State.SUCCEEDED, only_from=_RUNNING, attempt=attempt, fields={**reported, **done}
         )
     if isinstance(exception, JobCancelled):
         state = State.CANCELLED

@@ -103,8 +103,8 @@ class JobStore:
         ]
         args = [
             job_id,
-            json.dumps(_encode_fields(record.compact())),
-            json.dumps(record.first_event()),
+            _json(_encode_fields(record.compact())),
+            _json(record.first_event()),
             self.retention_seconds,
             f"{now_ms() - self.retention_seconds * 1000}-0",
             record.actor,
@@ -151,8 +151,8 @@ class JobStore:
         return [
             transition.to,
             " ".join(transition.allowed_from),
-            json.dumps(_encode_fields(transition.changes())),
-            json.dumps(transition.event()),
+            _json(_encode_fields(transition.changes())),
+            _json(transition.event()),
             self.retention_seconds if transition.ends else 0,
             self.cancellations_channel if transition.announce else "",
             EVENTS_PER_JOB,
@@ -265,11 +265,13 @@ def lua_with_job_writes(script: str) -> str:
     return (_LUA / "job.lua").read_text() + "\n" + (_LUA / script).read_text()
 
 
+def _json(value: Any) -> str:
+    """``value`` as JSON without spaces: events and records are kept by the thousand."""
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _encode_fields(fields: dict[str, Any]) -> dict[str, str]:
-    return {
-        name: value if name == STATE_FIELD else json.dumps(value, separators=(",", ":"))
-        for name, value in fields.items()
-    }
+    return {name: value if name == STATE_FIELD else _json(value) for name, value in fields.items()}
 
 
 def _decode_record(raw: dict[bytes, bytes]) -> JobRecord | None:
