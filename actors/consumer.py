@@ -12,7 +12,8 @@ job costs its worker no round trip of its own: the fetch marks the jobs it
 takes running and says which attempt each starts (``message.attempt``, 0
 when nothing was written), and ack and nack write the end the job-state
 middleware decided (``message.ending``, a
-:class:`~actors.lifecycle.Transition`). An ack that fails for want of Redis
+:class:`~actors.lifecycle.Transition`), the acks of threads that finish
+together in one call (:class:`GroupCommit`). An ack that fails for want of Redis
 is retried by dramatiq until Redis answers, and the end with it: a job that
 ends while Redis is down is not left "running".
 """
@@ -53,6 +54,8 @@ class WakingConsumer(_RedisConsumer):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.wake_key = f"{broker.namespace}:{queue_name}.wake"
         self._room = threading.Event()
+        # On this consumer's queue, which is not message.queue_name once the
+        # message was delayed (as dramatiq's ack has it).
         self._settlements = GroupCommit(
             lambda batch: broker.do_settle(queue_name, *itertools.chain(*batch))
         )
@@ -66,8 +69,6 @@ class WakingConsumer(_RedisConsumer):
     def _settle(self, kind: str, message: MessageProxy) -> None:
         """Ack or nack the message, writing the job's end with it, in a batch."""
         end = self.broker.ending_args(message.message_id, getattr(message, "ending", None))
-        # On the current queue, which is not message.queue_name once the
-        # message was delayed (as dramatiq's ack has it).
         settlement = [kind, message.options["redis_message_id"], len(end), *end]
         try:
             self._settlements.send(settlement)
@@ -153,27 +154,30 @@ class GroupCommit:
             while not handed.done:
                 if self._sending:
                     self._ready.wait()
-                    continue
-                batch, self._gathering = self._gathering, []
-                self._sending = True
-                self._ready.release()
-                try:
-                    error = self._send_batch([each.item for each in batch])
-                finally:
-                    self._ready.acquire()
-                    self._sending = False
-                for each in batch:
-                    each.done, each.error = True, error
-                self._ready.notify_all()
+                else:
+                    self._send_gathered()
         if handed.error is not None:
             raise handed.error
 
-    def _send_batch(self, items: list[Any]) -> BaseException | None:
+    def _send_gathered(self) -> None:
+        """Send what has gathered, the lock released meanwhile; tell every thread of it."""
+        batch, self._gathering = self._gathering, []
+        self._sending = True
+        # What the others are told if this thread is interrupted while sending
+        # (dramatiq's time limit): not knowing, they send again.
+        error: BaseException | None = redis.ConnectionError("the sending thread was interrupted")
+        self._ready.release()
         try:
-            self._send(items)
-        except Exception as error:
-            return error
-        return None
+            self._send([each.item for each in batch])
+            error = None
+        except Exception as raised:
+            error = raised
+        finally:
+            self._ready.acquire()
+            self._sending = False
+            for each in batch:
+                each.done, each.error = True, error
+            self._ready.notify_all()
 
 
 class _Handed:
