@@ -108,9 +108,12 @@ elseif command == "fetch" then
         end
 
         local data = redis.call("hget", queue_messages, message_id)
+        local message = data and starts and cjson.decode(data)
         local attempt = 0
-        if data and starts then
-            local job_key = jobs .. cjson.decode(data).message_id
+        -- A message with an eta (requeued from the dashboard) is only moved
+        -- by the worker, through its delay queue: it starts when fetched again.
+        if message and (message.options.eta == nil or message.options.eta == cjson.null) then
+            local job_key = jobs .. message.message_id
             -- Where its message is kept: its dead letter is found by it.
             local where = {redis_message_id = cjson.encode(message_id)}
             local written = write_job(job_key, job_key .. ":events", ARGS, 3, where)
