@@ -16,6 +16,7 @@ from dramatiq.common import current_millis
 from . import lifecycle
 from .consumer import WakingConsumer
 from .middleware import installed
+from .middleware.job_state import this_worker
 from .registry import JobSpec, bind, specs
 from .store import JobStore, lua_with_job_writes
 
@@ -45,6 +46,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     def __init__(self, *, store: JobStore | None = None, **kwargs):
         super().__init__(**kwargs)
         self.store = store
+        #: This process, as the records of the jobs it takes name it.
+        self.worker_name = this_worker()
         self.scripts["dispatch"] = self.client.register_script(lua_with_job_writes("dispatch.lua"))
         self._pipeline = threading.local()
 
@@ -52,7 +55,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         """What fetch needs to mark the jobs it takes running (nothing without a store)."""
         if self.store is None:
             return []
-        taken = lifecycle.take(lifecycle.now_ms())
+        taken = lifecycle.take(lifecycle.now_ms(), worker_name=self.worker_name)
         return [self.store.job_key(""), *self.store.transition_args(taken)]
 
     def ending_args(self, job_id: str, ending: lifecycle.Transition | None) -> list[str | int]:

@@ -165,6 +165,9 @@ class JobRecord(BaseModel):
     error: Failure | None = None
     #: Where the broker keeps the message (its dead letters are found by it).
     redis_message_id: str | None = None
+    #: Which worker ran the last attempt: its host (in a container, the
+    #: container's id) and process, for an operator following a job.
+    worker_name: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -265,14 +268,25 @@ def submit(request: JobRequest, *, job_id: str, queue: str) -> JobRecord:
     )
 
 
-def take(at: int) -> Transition:
-    """A worker takes a recorded job to run a new attempt at it (written by its fetch)."""
-    return _move(State.RUNNING, at=at, begins=True, fields={"started_at": at, "error": None})
+def take(at: int, *, worker_name: str | None = None) -> Transition:
+    """The worker named ``worker_name`` takes a recorded job to run a new attempt at it.
+
+    Written by the fetch that took it (see ``actors.broker``).
+    """
+    return _move(
+        State.RUNNING,
+        at=at,
+        begins=True,
+        fields={"started_at": at, "worker_name": worker_name, "error": None},
+    )
 
 
-def start(message: dramatiq.Message) -> Transition:
-    """A worker starts an attempt at the job ``message`` carries, recorded or not."""
-    taken = take(now_ms())
+def start(message: dramatiq.Message, *, worker_name: str | None = None) -> Transition:
+    """The worker named ``worker_name`` starts an attempt at the job ``message`` carries.
+
+    Recorded or not: a message sent without going through the API gets a record.
+    """
+    taken = take(now_ms(), worker_name=worker_name)
     identity = {
         "id": message.message_id,
         "actor": job_name(message.actor_name),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from services import commands
 from services.settings import Settings
 
 from . import redis_server
@@ -17,23 +18,6 @@ from .supervisor import ProcessSpec
 
 def _venv_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
-
-
-def gunicorn(app: str, *, host: str, port: int, processes: int, threads: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        app,
-        f"--bind={host}:{port}",
-        "--worker-class=gthread",
-        f"--workers={processes}",
-        f"--threads={threads}",
-        # Several instances on one host would share one control socket.
-        "--no-control-socket",
-        "--keep-alive=5",
-        "--graceful-timeout=10",
-    ]
 
 
 def redis(settings: Settings, data_dir: Path) -> ProcessSpec:
@@ -55,15 +39,7 @@ def workers(settings: Settings) -> list[ProcessSpec]:
     return [
         ProcessSpec(
             name=f"worker.{number}",
-            argv=[
-                sys.executable,
-                "-m",
-                "dramatiq",
-                "services.worker",
-                f"--processes={settings.worker_processes}",
-                f"--threads={settings.worker_threads}",
-                f"--worker-shutdown-timeout={settings.worker_shutdown_timeout_ms}",
-            ],
+            argv=commands.worker(settings),
             # Jobs in hand finish before the worker exits.
             stop_timeout=settings.worker_shutdown_timeout_ms / 1000 + 15,
         )
@@ -75,13 +51,7 @@ def api_instances(settings: Settings) -> list[ProcessSpec]:
     return [
         ProcessSpec(
             name=f"api.{number}",
-            argv=gunicorn(
-                "services.api.wsgi:app",
-                host=settings.bind_host,
-                port=port,
-                processes=settings.api_processes,
-                threads=settings.api_threads,
-            ),
+            argv=commands.api(settings, port),
             env={"INSTANCE_NAME": f"api.{number}"},
             ready_url=f"http://{settings.bind_host}:{port}/healthz",
             stop_timeout=20,
@@ -93,13 +63,7 @@ def api_instances(settings: Settings) -> list[ProcessSpec]:
 def dashboard(settings: Settings) -> ProcessSpec:
     return ProcessSpec(
         name="dashboard",
-        argv=gunicorn(
-            "services.dashboard.wsgi:app",
-            host=settings.bind_host,
-            port=settings.dashboard_port,
-            processes=1,
-            threads=4,
-        ),
+        argv=commands.dashboard(settings),
         env={"ADMIN_PASSWORD": settings.admin_password},
         ready_url=f"http://{settings.bind_host}:{settings.dashboard_port}/healthz",
     )

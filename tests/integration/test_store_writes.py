@@ -62,7 +62,10 @@ def test_a_job_costs_its_worker_about_one_round_trip(queue):
     finally:
         worker.stop()
 
-    assert {record.state for record in queue.store.get_many(ids)} == {State.SUCCEEDED}
+    records = queue.store.get_many(ids)
+    assert {(record.state, record.worker_name) for record in records} == {
+        (State.SUCCEEDED, queue.broker.worker_name)
+    }
     # Before the record writes rode on the broker's calls, a job cost three
     # (start, end, ack) and a share of a fetch.
     assert spent <= 1.2 * jobs

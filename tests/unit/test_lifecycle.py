@@ -91,7 +91,7 @@ def test_events_tell_what_happened_not_what_the_job_is():
     assert start.fields["actor"] == "add"
     event = start.event()
     # The store adds the attempt it numbers.
-    assert set(event) == {"state", "at", "started_at", "error"}
+    assert set(event) == {"state", "at", "started_at", "worker_name", "error"}
     assert lifecycle.event_kind(event) == "state"
     assert lifecycle.event_kind(lifecycle.report_progress(1, "done").event()) == "progress"
 
