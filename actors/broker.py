@@ -18,7 +18,7 @@ from .consumer import WakingConsumer
 from .middleware import installed
 from .middleware.job_state import this_worker
 from .registry import JobSpec, bind, specs
-from .store import JobStore, lua_with_job_writes
+from .store import BrokerMessage, JobStore, lua_with_job_writes
 
 
 class RedisBroker(dramatiq_redis.RedisBroker):
@@ -27,8 +27,9 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     Its commands run ``lua/dispatch.lua``, dramatiq's script changed so that
     only worker processes heartbeat (the :class:`~actors.middleware.Heartbeat`
     middleware, which also finds dead workers) and so that an enqueue wakes an
-    idle :class:`~actors.consumer.WakingConsumer`. It also enqueues on a
-    pipeline and removes dead letters.
+    idle :class:`~actors.consumer.WakingConsumer`. It also hands messages
+    to be written with their job records (:meth:`collecting`) and removes
+    dead letters.
 
     Given the job ``store``, its fetch, ack and nack also write the records
     of the jobs they take and settle (see :class:`~actors.consumer.WakingConsumer`).
@@ -49,7 +50,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         #: This process, as the records of the jobs it takes name it.
         self.worker_name = this_worker()
         self.scripts["dispatch"] = self.client.register_script(lua_with_job_writes("dispatch.lua"))
-        self._pipeline = threading.local()
+        self._collected = threading.local()
 
     def taking_args(self) -> list[str | int]:
         """What fetch needs to mark the jobs it takes running (nothing without a store)."""
@@ -73,27 +74,33 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         return WakingConsumer
 
     @contextlib.contextmanager
-    def pipelined(self) -> Iterator[redis.client.Pipeline]:
-        """Within the block, ``enqueue`` queues its command on the yielded pipeline.
+    def collecting(self) -> Iterator[list[BrokerMessage]]:
+        """Within the block, ``enqueue`` writes nothing and adds its message to the yielded list.
 
-        The pipeline runs as one transaction when the block ends: everything
-        enqueued in it reaches Redis in one round trip, all or nothing.
+        Dramatiq's ``enqueue`` still builds each message (its Redis id, its
+        delay) and runs the middleware; the caller writes the messages
+        together with their job records (``JobStore.create_many``), so that
+        a submission is one round trip.
         """
-        with self.client.pipeline(transaction=True) as pipe:
-            self._pipeline.current = pipe
-            try:
-                yield pipe
-            finally:
-                self._pipeline.current = None
-            pipe.execute()
+        self._collected.messages = []
+        try:
+            yield self._collected.messages
+        finally:
+            self._collected.messages = None
 
     def _dispatch(self, command):
-        # Dramatiq's own _dispatch, with the client chosen per call so that
-        # enqueue can go through the pipeline of pipelined().
+        # Dramatiq's own _dispatch, but an enqueue within collecting() is
+        # handed to its caller instead of written.
         dispatch = self.scripts["dispatch"]
         keys = [self.namespace]
 
         def do_dispatch(queue_name, *args):
+            collected = getattr(self._collected, "messages", None)
+            if command == "enqueue" and collected is not None:
+                redis_message_id, data = args
+                queue_key = f"{self.namespace}:{queue_name}"
+                collected.append(BrokerMessage(queue_key, redis_message_id, data))
+                return None
             args = [
                 command,
                 current_millis(),
@@ -105,8 +112,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 self._max_unpack_size(),
                 *args,
             ]
-            client = getattr(self._pipeline, "current", None) or self.client
-            return dispatch(args=args, keys=keys, client=client)
+            return dispatch(args=args, keys=keys)
 
         return do_dispatch
 
