@@ -7,19 +7,18 @@ import importlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import dramatiq
 import redis
 from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.common import current_millis
 
+from . import lifecycle
 from .consumer import WakingConsumer
 from .middleware import installed
+from .middleware.job_state import this_worker
 from .registry import JobSpec, bind, specs
-from .store import BrokerMessage, JobStore
-
-_DISPATCH = Path(__file__).with_name("lua") / "dispatch.lua"
+from .store import BrokerMessage, JobStore, lua_with_job_writes
 
 
 class RedisBroker(dramatiq_redis.RedisBroker):
@@ -31,12 +30,44 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     idle :class:`~actors.consumer.WakingConsumer`. It also hands messages
     to be written with their job records (:meth:`collecting`) and removes
     dead letters.
+
+    Given the job ``store``, its fetch, ack and nack also write the records
+    of the jobs they take and settle (see :class:`~actors.consumer.WakingConsumer`).
+
+    Why the start is written by the fetch rather than by the worker thread
+    that runs the job: the fetch is the only call a job costs anyway, and
+    its script sees the record, so a job cancelled or already succeeded is
+    dropped there and never reaches a thread. The price: a prefetched job
+    reads "running" (its ``started_at`` the time of the fetch until its end
+    writes when a thread took it up) while it waits in this worker for a
+    free thread; a user cancelling it then is heard by the Cancellation
+    middleware, which skips it when its turn comes.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, store: JobStore | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.scripts["dispatch"] = self.client.register_script(_DISPATCH.read_text())
+        self.store = store
+        #: This process, as the records of the jobs it takes name it.
+        self.worker_name = this_worker()
+        self.scripts["dispatch"] = self.client.register_script(lua_with_job_writes("dispatch.lua"))
         self._collected = threading.local()
+
+    def taking_args(self) -> list[str | int]:
+        """What fetch needs to mark the jobs it takes running (nothing without a store)."""
+        if self.store is None:
+            return []
+        taken = lifecycle.take(lifecycle.now_ms(), worker_name=self.worker_name)
+        return [self.store.job_key(""), *self.store.transition_args(taken)]
+
+    def ending_args(self, job_id: str, ending: lifecycle.Transition | None) -> list[str | int]:
+        """What ack or nack needs to write the job's end (nothing when there is none)."""
+        if self.store is None or ending is None:
+            return []
+        return [
+            self.store.job_key(job_id),
+            self.store.events_key(job_id),
+            *self.store.transition_args(ending),
+        ]
 
     @property
     def consumer_class(self):
@@ -134,6 +165,7 @@ def connect(config: QueueConfig) -> Queue:
     )
     store = JobStore(client, retention_seconds=config.job_retention_seconds)
     broker = RedisBroker(
+        store=store,
         client=client,
         heartbeat_timeout=config.heartbeat_timeout_ms,
         # Dead workers are found by the Heartbeat middleware, on every beat.

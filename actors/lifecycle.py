@@ -5,15 +5,16 @@ Every other module asks this one: the worker middleware, the submission and
 the API call the operations below, and the store (``store.py``) writes what
 they decide. An operation returns a :class:`Transition`: the state a job
 moves to, the states it may move from, and the fields of its record that
-change. Nothing here talks to Redis, so how a decision is written (one script
-per change today) can change without changing what is decided.
+change. Nothing here talks to Redis, so how a decision is written (by the
+store's own script, or folded into the broker's fetch and ack by a worker)
+can change without changing what is decided.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -172,6 +173,18 @@ class JobRecord(BaseModel):
     def ended(self) -> bool:
         return self.state in TERMINAL_STATES
 
+    def compact(self) -> dict[str, Any]:
+        """The fields worth storing: the record reads back the same from them.
+
+        Nulls are left out, and options kept only where they differ from
+        the defaults: a record of short values stays a compact hash in Redis
+        (its listpack encoding, a third of the memory).
+        """
+        fields = self.model_dump(exclude_none=True, exclude={"options"})
+        if self.options is not None:
+            fields["options"] = self.options.model_dump(exclude_defaults=True)
+        return fields
+
     def first_event(self) -> dict[str, Any]:
         """The event that opens the job's history."""
         return {"state": self.state, "at": self.enqueued_at}
@@ -186,7 +199,12 @@ class Transition:
 
     ``create_missing``: a job without a record gets one (a message sent
     without going through the API). ``announce``: other processes are told
-    (a running job is interrupted where it runs).
+    (a running job is interrupted where it runs). ``begins``: the change
+    starts a new attempt, numbered by the store from the record's own count
+    (so a requeue from the dashboard or a retry over HTTP counts up, though
+    dramatiq restarts its ``retries`` at 0). ``attempt``: the attempt whose
+    run decided the change; the store refuses it once a newer attempt has
+    begun (0: no run's, as a user's cancel).
     """
 
     to: State
@@ -195,6 +213,8 @@ class Transition:
     at: int = field(default_factory=now_ms)
     create_missing: bool = False
     announce: bool = False
+    begins: bool = False
+    attempt: int = 0
 
     @property
     def ends(self) -> bool:
@@ -206,8 +226,13 @@ class Transition:
         return {**self.fields, "updated_at": self.at}
 
     def event(self) -> dict[str, Any]:
-        """What the job's history records of this change."""
-        happened = {k: v for k, v in self.fields.items() if k not in IDENTITY_FIELDS}
+        """What the job's history records of this change.
+
+        A start is news only when it happens: an end that corrects the
+        start time (see :func:`finish`) does not tell it again.
+        """
+        quiet = IDENTITY_FIELDS if self.to is State.RUNNING else IDENTITY_FIELDS | {"started_at"}
+        happened = {k: v for k, v in self.fields.items() if k not in quiet}
         return {"state": self.to, "at": self.at, **happened}
 
 
@@ -243,57 +268,79 @@ def submit(request: JobRequest, *, job_id: str, queue: str) -> JobRecord:
     )
 
 
-def start(message: dramatiq.Message, *, worker_name: str | None = None) -> Transition:
-    """The worker named ``worker_name`` starts an attempt at the job ``message`` carries."""
-    at = now_ms()
+def take(at: int, *, worker_name: str | None = None) -> Transition:
+    """The worker named ``worker_name`` takes a recorded job to run a new attempt at it.
+
+    Written by the fetch that took it (see ``actors.broker``).
+    """
     return _move(
         State.RUNNING,
         at=at,
-        create_missing=True,
-        fields={
-            "id": message.message_id,
-            "actor": job_name(message.actor_name),
-            "queue": message.queue_name.removesuffix(".DQ"),
-            "args": list(message.args),
-            "kwargs": message.kwargs,
-            "enqueued_at": message.message_timestamp,
-            "attempts": message.options.get("retries", 0) + 1,
-            "started_at": at,
-            "worker_name": worker_name,
-            "redis_message_id": message.options.get("redis_message_id"),
-            "error": None,
-        },
+        begins=True,
+        fields={"started_at": at, "worker_name": worker_name, "error": None},
     )
 
 
-def report_progress(value: float, note: str) -> Transition:
-    """A running job says how far it has got."""
+def start(message: dramatiq.Message, *, worker_name: str | None = None) -> Transition:
+    """The worker named ``worker_name`` starts an attempt at the job ``message`` carries.
+
+    Recorded or not: a message sent without going through the API gets a record.
+    """
+    taken = take(now_ms(), worker_name=worker_name)
+    identity = {
+        "id": message.message_id,
+        "actor": job_name(message.actor_name),
+        "queue": message.queue_name.removesuffix(".DQ"),
+        "args": list(message.args),
+        "kwargs": message.kwargs,
+        "enqueued_at": message.message_timestamp,
+        "redis_message_id": message.options.get("redis_message_id"),
+    }
+    return replace(taken, create_missing=True, fields={**identity, **taken.fields})
+
+
+def report_progress(value: float, note: str, *, attempt: int = 0) -> Transition:
+    """A running job (its attempt ``attempt``) says how far it has got."""
     return _move(
         State.RUNNING,
         only_from=_RUNNING,
+        attempt=attempt,
         fields={"progress": Progress(value=value, message=note).model_dump()},
     )
 
 
 def finish(
-    *, result: Any = None, exception: BaseException | None, retried: bool, permanent: bool
+    *,
+    result: Any = None,
+    exception: BaseException | None,
+    retried: bool,
+    permanent: bool,
+    attempt: int = 0,
+    started_at: int | None = None,
+    progress: Progress | None = None,
 ) -> Transition:
     """An attempt ended: how the job goes on, from dramatiq's outcome.
 
     ``retried``: dramatiq's Retries middleware sent the message again;
-    ``permanent``: the exception is one the job declared retrying cannot fix.
+    ``permanent``: the exception is one the job declared retrying cannot fix;
+    ``started_at``: when a thread took the job up (its fetch, which marked it
+    running, may have been earlier); ``progress``: the attempt's last
+    report, if it was not written yet.
     """
+    reported: dict[str, Any] = {} if started_at is None else {"started_at": started_at}
+    if progress is not None:
+        reported["progress"] = progress.model_dump()
     if exception is None:
+        # Its message is gone for good: where it was kept is no longer worth keeping.
+        done = {"result": jsonable(result), "finished_at": now_ms(), "redis_message_id": None}
         return _move(
-            State.SUCCEEDED,
-            only_from=_RUNNING,
-            fields={"result": jsonable(result), "finished_at": now_ms()},
+            State.SUCCEEDED, only_from=_RUNNING, attempt=attempt, fields={**reported, **done}
         )
     state = ended_in(exception=exception, retried=retried, permanent=permanent)
-    fields: dict[str, Any] = {"error": _failure(exception)}
+    fields: dict[str, Any] = {**reported, "error": _failure(exception)}
     if state in TERMINAL_STATES:
         fields["finished_at"] = now_ms()
-    return _move(state, only_from=_RUNNING, fields=fields)
+    return _move(state, only_from=_RUNNING, attempt=attempt, fields=fields)
 
 
 def ended_in(*, exception: BaseException | None, retried: bool, permanent: bool) -> State:
@@ -309,10 +356,11 @@ def ended_in(*, exception: BaseException | None, retried: bool, permanent: bool)
     return State.DEAD
 
 
-def dead_letter(reason: str, message: str) -> Transition:
+def dead_letter(reason: str, message: str, *, attempt: int = 0) -> Transition:
     """A job the broker gave up on before it ran (too old to run)."""
     return _move(
         State.DEAD,
+        attempt=attempt,
         fields={
             "error": Failure(type=reason, message=message).model_dump(),
             "finished_at": now_ms(),

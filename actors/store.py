@@ -84,7 +84,7 @@ class JobStore:
         self.namespace = namespace
         self.cancellations_channel = f"{namespace}:cancellations"
         self._create = client.register_script((_LUA / "create.lua").read_text())
-        self._transition = client.register_script((_LUA / "transition.lua").read_text())
+        self._transition = client.register_script(lua_with_job_writes("transition.lua"))
 
     # Keys ---------------------------------------------------------------
 
@@ -140,8 +140,8 @@ class JobStore:
             ]
             args += [
                 record.id,
-                json.dumps(_encode_fields(record.model_dump())),
-                json.dumps(record.first_event()),
+                _compact_json(_encode_fields(record.compact())),
+                _compact_json(record.first_event()),
                 record.actor,
                 message.redis_message_id if message else "",
                 message.data if message else "",
@@ -151,28 +151,38 @@ class JobStore:
         return [(flag == 1, _text(job_id)) for flag, job_id in zip(flags, job_ids, strict=True)]
 
     def apply(self, job_id: str, transition: Transition) -> tuple[bool, State | None]:
-        """Write ``transition`` if the job is in a state it may come from.
+        """Write ``transition`` if the job is in a state (and attempt) it may come from.
 
         Returns ``(applied, state before)``; the state before is None when
         there is no such job.
         """
-        applied, before = self._transition(
+        applied, before, _attempt = self.write(job_id, transition)
+        return applied, before
+
+    def write(self, job_id: str, transition: Transition) -> tuple[bool, State | None, int]:
+        """As :meth:`apply`, and the job's latest attempt after the write."""
+        applied, before, attempt = self._transition(
             keys=[self.job_key(job_id), self.events_key(job_id)],
-            args=[
-                transition.to,
-                " ".join(transition.allowed_from),
-                json.dumps(_encode_fields(transition.changes())),
-                json.dumps(transition.event()),
-                self.retention_seconds if transition.ends else 0,
-                self.cancellations_channel if transition.announce else "",
-                EVENTS_PER_JOB,
-                "1" if transition.create_missing else "0",
-            ],
+            args=self.transition_args(transition),
         )
         if applied == -1:
-            return False, None
+            return False, None, 0
         before = _text(before)
-        return applied == 1, State(before) if before else None
+        return applied == 1, State(before) if before else None, attempt
+
+    def transition_args(self, transition: Transition) -> list[str | int]:
+        """The arguments ``write_job`` (``lua/job.lua``) takes for ``transition``."""
+        return [
+            transition.to,
+            " ".join(transition.allowed_from),
+            _compact_json(_encode_fields(transition.changes())),
+            _compact_json(transition.event()),
+            self.retention_seconds if transition.ends else 0,
+            self.cancellations_channel if transition.announce else "",
+            EVENTS_PER_JOB,
+            "1" if transition.create_missing else "0",
+            "+" if transition.begins else transition.attempt,
+        ]
 
     # Reading ------------------------------------------------------------
 
@@ -272,6 +282,11 @@ class JobStore:
 
     def ping(self) -> bool:
         return bool(self.client.ping())
+
+
+def lua_with_job_writes(script: str) -> str:
+    """The Lua script ``lua/<script>``, with ``write_job`` (``lua/job.lua``) defined for it."""
+    return (_LUA / "job.lua").read_text() + "\n" + (_LUA / script).read_text()
 
 
 def _encode_fields(fields: dict[str, Any]) -> dict[str, str]:

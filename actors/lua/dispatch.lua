@@ -11,7 +11,13 @@
 -- * enqueue leaves a wake-up token that an idle consumer blocks on, so a
 --   job waiting for a worker is taken at once rather than after a backoff;
 -- * messages handed back (requeue) go to the front of their queue: they
---   were next in line.
+--   were next in line;
+-- * with a job store's arguments, fetch marks each job it takes running
+--   (a new attempt) and drops the message of a job that may not run
+--   (cancelled, or already succeeded), and settle acks and nacks several
+--   messages at once, writing each job's end: a job costs its worker no
+--   round trip besides the broker's own, and acks share theirs (see
+--   write_job in job.lua, loaded in front of this script).
 --
 -- dispatch(
 --   args=[command, timestamp, queue_name, worker_id, heartbeat_timeout,
@@ -58,6 +64,25 @@ local function wake()
     redis.call("ltrim", queue_wake, 0, 0)
 end
 
+local function ack(message_id)
+    if redis.call("srem", queue_acks, message_id) > 0 then
+        redis.call("hdel", queue_messages, message_id)
+    end
+end
+
+local function nack(message_id)
+    if redis.call("srem", queue_acks, message_id) > 0 then
+        local message = redis.call("hget", queue_messages, message_id)
+        if message then
+            redis.call("zadd", xqueue_full_name, timestamp, message_id)
+            redis.call("hset", xqueue_messages, message_id, message)
+            redis.call("hdel", queue_messages, message_id)
+        end
+    end
+end
+
+local settlers = {ack = ack, nack = nack}
+
 if command == "enqueue" then
     local message_id = ARGS[1]
     local message_data = ARGS[2]
@@ -67,25 +92,50 @@ if command == "enqueue" then
     wake()
 
 elseif command == "fetch" then
+    -- ARGS: prefetch, then optionally the job store's key prefix and
+    -- write_job's arguments for a start. Returns pairs {message data, the
+    -- attempt it starts, or 0 when nothing was written}.
     local prefetch = math.min(ARGS[1], max_unpack_size)
+    local jobs = ARGS[2]
+    -- Delayed messages only wait here: they start once moved to their queue.
+    local starts = jobs ~= nil and queue_name ~= queue_canonical_name .. ".DQ"
 
-    local message_ids = {}
+    local fetched = {}
     for i=1,prefetch do
         local message_id = redis.call("lpop", queue_full_name)
         if not message_id then
             break
         end
 
-        message_ids[i] = message_id
-        redis.call("sadd", queue_acks, message_id)
+        local data = redis.call("hget", queue_messages, message_id)
+        local message = data and starts and cjson.decode(data)
+        local attempt = 0
+        -- A message with an eta (requeued from the dashboard) is only moved
+        -- by the worker, through its delay queue: it starts when fetched again.
+        if message and (message.options.eta == nil or message.options.eta == cjson.null) then
+            local job_key = jobs .. message.message_id
+            -- Where its message is kept: its dead letter is found by it.
+            local where = {redis_message_id = cjson.encode(message_id)}
+            local written = write_job(job_key, job_key .. ":events", ARGS, 3, where)
+            if written[1] == 0 then
+                -- Its record says it may not run: it never will.
+                redis.call("hdel", queue_messages, message_id)
+                data = nil
+            elseif written[1] == 1 then
+                attempt = written[3]
+            end
+        end
+        if data then
+            redis.call("sadd", queue_acks, message_id)
+            fetched[#fetched + 1] = data
+            fetched[#fetched + 1] = attempt
+        end
     end
 
-    if next(message_ids) ~= nil then
+    if next(fetched) ~= nil then
         redis.call("sadd", namespace .. ":__ackqueues__." .. worker_id, queue_name)
-        return redis.call("hmget", queue_messages, unpack(message_ids))
-    else
-        return {}
     end
+    return fetched
 
 elseif command == "requeue" then
     local requeued = false
@@ -104,22 +154,25 @@ elseif command == "requeue" then
     end
 
 elseif command == "ack" then
-    local message_id = ARGS[1]
-
-    if redis.call("srem", queue_acks, message_id) > 0 then
-        redis.call("hdel", queue_messages, message_id)
-    end
+    ack(ARGS[1])
 
 elseif command == "nack" then
-    local message_id = ARGS[1]
+    nack(ARGS[1])
 
-    if redis.call("srem", queue_acks, message_id) > 0 then
-        local message = redis.call("hget", queue_messages, message_id)
-        if message then
-            redis.call("zadd", xqueue_full_name, timestamp, message_id)
-            redis.call("hset", xqueue_messages, message_id, message)
-            redis.call("hdel", queue_messages, message_id)
+elseif command == "settle" then
+    -- Acks and nacks of several messages at once. ARGS, for each message:
+    -- "ack" or "nack", its id, and how many arguments for its job's end
+    -- follow (0, or the job's hash, its event stream and write_job's
+    -- arguments). The end is written even when the message is no longer
+    -- this worker's: its attempt fences a stale run out.
+    local i = 1
+    while i <= #ARGS do
+        local kind, message_id, width = ARGS[i], ARGS[i + 1], tonumber(ARGS[i + 2])
+        if width > 0 then
+            write_job(ARGS[i + 3], ARGS[i + 4], ARGS, i + 5)
         end
+        settlers[kind](message_id)
+        i = i + 3 + width
     end
 
 elseif command == "purge" then

@@ -3,23 +3,29 @@
 Each worker process listens on the store's cancellation channel. When the
 cancelled job runs in one of its threads, that thread gets a
 :class:`~actors.lifecycle.JobCancelled` raised in it, the way dramatiq's own
-``TimeLimit`` interrupts jobs. Queued jobs need none of this: the job-state
-middleware skips them when their turn comes.
+``TimeLimit`` interrupts jobs. Queued jobs need none of this: the fetch
+drops them. A job cancelled after this worker fetched it, but before one of
+its threads took it up, is remembered and skipped when its turn comes.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 
 import dramatiq
 import redis
 from dramatiq.logging import get_logger
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, SkipMessage
 from dramatiq.threading import raise_thread_exception
 
 from ..lifecycle import JobCancelled
 from ..store import JobStore
+
+#: How many cancellations of jobs not running here are remembered: those of
+#: jobs this worker holds are heard just before their turn comes.
+REMEMBERED_CANCELLATIONS = 10_000
 
 
 class Cancellation(Middleware):
@@ -33,6 +39,7 @@ class Cancellation(Middleware):
         self.store = store
         self.logger = get_logger(__name__, type(self))
         self._running: dict[str, int] = {}
+        self._cancelled: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._listener: threading.Thread | None = None
@@ -46,6 +53,9 @@ class Cancellation(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         with self._lock:
+            if message.message_id in self._cancelled:
+                del self._cancelled[message.message_id]
+                raise SkipMessage(f"job {message.message_id} was cancelled")
             self._running[message.message_id] = threading.get_ident()
 
     def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
@@ -58,11 +68,19 @@ class Cancellation(Middleware):
         with self._lock:
             self._running.pop(job_id, None)
 
+    def running(self, job_id: str) -> bool:
+        """Whether one of this process's threads runs ``job_id``."""
+        with self._lock:
+            return job_id in self._running
+
     def cancel_if_running(self, job_id: str) -> bool:
-        """Interrupt ``job_id`` if one of this process's threads runs it."""
+        """Interrupt ``job_id`` if one of this process's threads runs it, else remember it."""
         with self._lock:
             thread_id = self._running.get(job_id)
             if thread_id is None:
+                self._cancelled[job_id] = None
+                if len(self._cancelled) > REMEMBERED_CANCELLATIONS:
+                    self._cancelled.popitem(last=False)
                 return False
             self.logger.info("Cancelling job %s.", job_id)
             raise_thread_exception(thread_id, JobCancelled)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import time
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.middleware import Middleware, SkipMessage
 
 from .. import lifecycle, progress
@@ -16,32 +19,50 @@ from ..store import JobStore
 class JobState(Middleware):
     """Tells the lifecycle when a job starts, reports progress, and ends.
 
+    A job's start is normally written by the fetch that took it, and its end
+    by the ack or nack that settles its message (see
+    :class:`~actors.consumer.WakingConsumer`): this middleware decides the
+    end and leaves it on the message as ``message.ending``. It writes the
+    start itself only for a job the fetch found no record of (a message sent
+    without going through the API).
+
     Goes before ``Retries`` in the middleware list: dramatiq calls after_*
     hooks in reverse order, so when a job raises, Retries has already told a
     retry (the message is requeued) from the end (the message is failed, and
     dead-lettered).
+
+    Parameters:
+      store(JobStore): where records are kept.
+      progress_interval_ms(int): Shortest time between two progress writes
+        of one job: a job reporting in a tight loop must not flood Redis.
+        A report held back is written by the next one due, or with the end.
     """
 
-    def __init__(self, store: JobStore):
+    def __init__(self, store: JobStore, *, progress_interval_ms: int = 100):
         self.store = store
+        self.progress_interval_ms = progress_interval_ms
         #: This process, as job records name the worker that ran them.
-        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_name = this_worker()
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Dramatiq warns, for every job that returns a value, that the value
+        # is discarded unless its own Results middleware is installed; this
+        # middleware keeps it in the job's record. The warning was untrue and
+        # a tenth of a busy worker's CPU.
+        logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_results_are_kept)
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         job_id = message.message_id
-        applied, before = self.store.apply(
-            job_id, lifecycle.start(message, worker_name=self.worker_name)
-        )
-        if not applied:
-            raise SkipMessage(f"job {job_id} is {before}")
-        progress.install(lambda value, note: self._report(job_id, value, note))
-
-    def _report(self, job_id: str, value: float, note: str) -> None:
-        applied, before = self.store.apply(job_id, lifecycle.report_progress(value, note))
-        if not applied and before is lifecycle.State.CANCELLED:
-            # The cancellation's interrupt may have been missed (a lost
-            # connection); a job that reports progress stops here instead.
-            raise lifecycle.JobCancelled()
+        attempt = getattr(message, "attempt", 0)
+        if not attempt:
+            start = lifecycle.start(message, worker_name=self.worker_name)
+            applied, before, attempt = self.store.write(job_id, start)
+            if not applied:
+                raise SkipMessage(f"job {job_id} is {before}")
+            message.attempt = attempt
+        message.started_at = lifecycle.now_ms()
+        message.reports = ProgressWriter(self.store, job_id, attempt, self.progress_interval_ms)
+        progress.install(message.reports)
 
     def after_process_message(
         self,
@@ -53,18 +74,68 @@ class JobState(Middleware):
     ) -> None:
         progress.install(None)
         throws = broker.get_actor(message.actor_name).options.get("throws") or ()
-        outcome = lifecycle.finish(
+        message.ending = lifecycle.finish(
             result=result,
             exception=exception,
             retried=exception is not None and not message.failed,
             permanent=isinstance(exception, throws),
+            attempt=message.attempt,
+            started_at=message.started_at,
+            progress=message.reports.held,
         )
-        self.store.apply(message.message_id, outcome)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         progress.install(None)
         if message.failed:
             # Skipped and failed: AgeLimit found the message too old to run.
-            self.store.apply(
-                message.message_id, lifecycle.dead_letter("AgeLimitExceeded", "too old to run")
+            message.ending = lifecycle.dead_letter(
+                "AgeLimitExceeded", "too old to run", attempt=getattr(message, "attempt", 0)
             )
+
+
+class ProgressWriter:
+    """Writes one attempt's progress reports, at most one per ``interval_ms``.
+
+    A report is not worth failing the job for: one that cannot be written
+    (Redis is away) is held like one that comes too soon.
+
+    ``held`` is the latest report not written yet, for the end to carry.
+    """
+
+    def __init__(self, store: JobStore, job_id: str, attempt: int, interval_ms: int):
+        self.store = store
+        self.job_id = job_id
+        self.attempt = attempt
+        self.interval = interval_ms / 1000
+        self.held: lifecycle.Progress | None = None
+        self._next_write = 0.0
+
+    def __call__(self, value: float, note: str) -> None:
+        now = time.monotonic()
+        if now < self._next_write:
+            self.held = lifecycle.Progress(value=value, message=note)
+            return
+        self.held = None
+        self._next_write = now + self.interval
+        report = lifecycle.report_progress(value, note, attempt=self.attempt)
+        try:
+            applied, before = self.store.apply(self.job_id, report)
+        except redis.ConnectionError:
+            # Redis is away: the job goes on, and a later write (the end's
+            # at the latest, retried until Redis answers) carries the report.
+            self.held = lifecycle.Progress(value=value, message=note)
+            return
+        if not applied and before is lifecycle.State.CANCELLED:
+            # The cancellation's interrupt may have been missed (a lost
+            # connection); a job that reports progress stops here instead.
+            raise lifecycle.JobCancelled()
+
+
+def this_worker() -> str:
+    """This process, as job records name the worker that ran them: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _results_are_kept(record: logging.LogRecord) -> bool:
+    """Drop dramatiq's warning that a job's result is discarded."""
+    return "you haven't added the Results middleware" not in record.getMessage()

@@ -36,13 +36,6 @@ VICTIMS = {
     "traefik": ("traefik", False),
 }
 CLIENTS = 100
-#: Known failures, by kind.
-KNOWN = {
-    # Seen in half the runs or so: a job that ends while Redis is down keeps
-    # the state "running" for good. JobState's store write fails, dramatiq logs
-    # and swallows the error, and acks the message once Redis is back.
-    "redis": pytest.mark.xfail(reason="a job's end is not recorded while Redis is down"),
-}
 
 
 def victim(running: RunningStack, kind: str) -> int:
@@ -142,9 +135,7 @@ def running(tmp_path) -> Iterator[RunningStack]:
         running.stack.stop()
 
 
-@pytest.mark.parametrize(
-    "kind", [pytest.param(kind, marks=KNOWN.get(kind, ())) for kind in VICTIMS]
-)
+@pytest.mark.parametrize("kind", list(VICTIMS))
 def test_killing_one_process_loses_no_job_and_leaves_nothing_behind(running, kind):
     with Clients(running.url) as clients:
         wait_for(lambda: len(clients.accepted) >= 200, timeout=30, what="jobs to be accepted")

@@ -75,13 +75,27 @@ def test_an_error_the_job_declares_permanent_fails_it_at_once(queue, worker):
 
 
 def test_progress_reports_are_kept_and_recorded_as_progress_events(queue, worker):
-    job_id = run(queue, "count_slowly", to=2, interval=0)
+    job_id = run(queue, "count_slowly", to=2, interval=0.2)
 
     record = ended(queue, job_id)
 
     assert record.progress == lifecycle.Progress(value=1.0, message="counted 2 of 2")
     kinds = [lifecycle.event_kind(event) for _, event in queue.store.events(job_id)]
     assert kinds == ["state", "state", "progress", "progress", "state"]
+
+
+def test_a_job_reporting_in_a_tight_loop_does_not_flood_redis(queue, worker):
+    steps = 20_000
+    job_id = run(queue, "count_slowly", to=steps, interval=0)
+
+    record = ended(queue, job_id)
+
+    # Written far fewer times than reported, and the last report is kept.
+    events = [event for _, event in queue.store.events(job_id)]
+    written = sum(lifecycle.event_kind(event) == "progress" for event in events)
+    assert 1 <= written < steps / 100
+    assert record.progress == lifecycle.Progress(value=1.0, message=f"counted {steps} of {steps}")
+    assert events[-1]["progress"] == record.progress.model_dump()
 
 
 def test_cancelling_a_running_job_interrupts_it_and_keeps_it_out_of_dead_letters(queue, worker):

@@ -1,0 +1,174 @@
+"""What a worker's record writes cost and guarantee, in-process on a real Redis.
+
+Round trips are counted as Redis counts them (``INFO stats``), with one
+worker on the test's own server: the figures are behaviour (how many calls a
+job costs), not timings.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dramatiq
+import redis
+
+from actors import lifecycle
+from actors.lifecycle import JobRequest, State
+from actors.middleware import Cancellation
+from actors.submission import submit
+from services.dashboard.dead_letters import requeued
+from services.queue import connect
+from services.stack.redis_server import find_server, server_command
+from tests.support import free_ports, settings_for, wait_for
+
+
+def run(queue, actor: str, **kwargs) -> str:
+    return submit(queue, JobRequest(actor=actor, kwargs=kwargs))[1].id
+
+
+#: Commands that are not requests of the worker's own: the blocking wait of
+#: an idle consumer, and the handshake of each new connection.
+NOT_WORK = ("blpop", "hello", "client|setinfo", "ping")
+
+
+def round_trips(client: redis.Redis) -> int:
+    """Requests Redis has read from clients so far, less those of :data:`NOT_WORK`."""
+    reads = client.info("stats")["total_reads_processed"]
+    calls = client.info("commandstats")
+    return reads - sum(calls.get(f"cmdstat_{name}", {}).get("calls", 0) for name in NOT_WORK)
+
+
+def test_a_job_costs_its_worker_about_one_round_trip(queue):
+    jobs = 1000
+    ids = [run(queue, "add", a=n, b=1) for n in range(jobs)]
+    watcher = queue.store.client
+    before = round_trips(watcher)
+    polls = 0
+
+    def drained() -> bool:
+        nonlocal polls
+        polls += 1
+        return watcher.hlen("dramatiq:default.msgs") == 0
+
+    worker = dramatiq.Worker(queue.broker, worker_threads=8, worker_timeout=1000)
+    worker.start()
+    try:
+        wait_for(drained, timeout=120, what="the queue to drain")
+        # Less the polls above and the two INFO calls of each count.
+        spent = round_trips(watcher) - before - polls - 2
+    finally:
+        worker.stop()
+
+    records = queue.store.get_many(ids)
+    assert {(record.state, record.worker_name) for record in records} == {
+        (State.SUCCEEDED, queue.broker.worker_name)
+    }
+    # Before the record writes rode on the broker's calls, a job cost three
+    # (start, end, ack) and a share of a fetch.
+    assert spent <= 1.2 * jobs
+
+
+def test_a_stale_run_cannot_overwrite_a_newer_attempt(queue):
+    job_id = run(queue, "add", a=1, b=2)
+    store = queue.store
+    assert store.write(job_id, lifecycle.take(lifecycle.now_ms()))[::2] == (True, 1)
+    # Its worker was presumed dead: the job was taken again.
+    assert store.write(job_id, lifecycle.take(lifecycle.now_ms()))[::2] == (True, 2)
+
+    stale = lifecycle.finish(result=3, exception=None, retried=False, permanent=False, attempt=1)
+    assert store.apply(job_id, stale) == (False, State.RUNNING)
+    assert store.apply(job_id, lifecycle.report_progress(0.5, "", attempt=1))[0] is False
+    record = store.get(job_id)
+    assert (record.state, record.attempts, record.progress) == (State.RUNNING, 2, None)
+
+    current = lifecycle.finish(result=3, exception=None, retried=False, permanent=False, attempt=2)
+    assert store.apply(job_id, current) == (True, State.RUNNING)
+    assert store.get(job_id).result == 3
+
+
+def test_a_dead_job_sent_again_counts_its_attempts_up(queue, worker):
+    job_id = run(queue, "fail")
+    wait_for(lambda: queue.store.get(job_id).ended, timeout=30, what="the job to die")
+    assert queue.store.get(job_id).attempts == 3
+
+    # Sent again as the dashboard's requeue sends it: dramatiq's retries
+    # restart at 0, and an eta sends it through the worker's delay queue.
+    message = queue.actors["fail"].message().copy(message_id=job_id)
+    queue.broker.enqueue(requeued(message, message.queue_name))
+
+    def ended_again():
+        record = queue.store.get(job_id)
+        return record if record.ended and record.attempts > 3 else None
+
+    record = wait_for(ended_again, timeout=30, what="the job to die again")
+    assert (record.state, record.attempts) == (State.DEAD, 6)
+
+
+@contextmanager
+def restartable_redis(data_dir: Path) -> Iterator[tuple[str, Callable, Callable]]:
+    """A Redis server that can be stopped and started again, on the same port and data."""
+    (port,) = free_ports(1)
+    command = server_command(find_server(), host="127.0.0.1", port=port, data_dir=data_dir)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    processes: list[subprocess.Popen] = []
+
+    def start() -> None:
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+        wait_for(lambda: _answers(client), what="the Redis server")
+
+    def stop() -> None:
+        processes[-1].terminate()
+        processes[-1].wait(10)
+
+    start()
+    try:
+        yield url, stop, start
+    finally:
+        stop()
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_a_job_that_ends_while_redis_is_down_is_recorded_once_redis_is_back(tmp_path):
+    with restartable_redis(tmp_path) as (url, stop, start):
+        queue = connect(settings_for(url))
+        job_id = run(queue, "count_slowly", to=3, interval=0.3)
+        (cancellation,) = [m for m in queue.broker.middleware if isinstance(m, Cancellation)]
+        worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+        worker.start()
+        try:
+            wait_for(lambda: queue.store.get(job_id).state is State.RUNNING, what="the start")
+            stop()
+            wait_for(lambda: not cancellation.running(job_id), what="the job to end")
+            start()
+
+            record = wait_for(
+                lambda: (found := queue.store.get(job_id)).ended and found,
+                timeout=30,
+                what="the end to be recorded",
+            )
+        finally:
+            worker.stop()
+    assert (record.state, record.result, record.attempts) == (State.SUCCEEDED, 3, 1)
+
+
+def test_a_finished_job_keeps_its_whole_history_in_under_a_kilobyte(queue, worker):
+    job_id = run(queue, "add", a=1, b=2)
+    wait_for(lambda: queue.store.get(job_id).ended, timeout=30, what="the job to end")
+
+    store = queue.store
+    keys = (store.job_key(job_id), store.events_key(job_id))
+    assert sum(store.client.memory_usage(key) for key in keys) <= 1024
+    states = [lifecycle.event_state(event) for _, event in store.events(job_id)]
+    assert states == [State.QUEUED, State.RUNNING, State.SUCCEEDED]
+    # Both expire with the record's retention.
+    assert all(0 < store.client.ttl(key) <= store.retention_seconds for key in keys)
