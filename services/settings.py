@@ -118,6 +118,11 @@ class Settings:
     )
     max_request_bytes: Count = Field(1 << 20, description="Larger request bodies get 413.")
     max_wait_seconds: Count = Field(60, description="Longest ?wait= on GET /jobs/{id}, in seconds.")
+    max_time_limit_seconds: Seconds = Field(
+        600.0,
+        description="The longest time_limit a client may ask for, in seconds: no submitted job "
+        "holds a worker thread for longer.",
+    )
     stream_seconds: Count = Field(
         300,
         description="How long one event stream lasts; browsers reconnect and resume "

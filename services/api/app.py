@@ -47,7 +47,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     slots = StreamSlots(settings.stream_slots)
     # The jobs clients may submit: those of the queue given, whatever else is declared.
     public_jobs = {name: spec for name, spec in queue.specs.items() if spec.public}
-    submission = models.submission(list(public_jobs))
+    submission = models.submission(public_jobs, settings.max_time_limit_seconds)
     document = openapi.OpenAPIDocument()
     routes = [
         ("/", Hello()),

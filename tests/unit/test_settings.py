@@ -102,6 +102,7 @@ def test_to_env_round_trips_through_load_settings():
         stream_slots=4,
         max_request_bytes=4096,
         max_wait_seconds=5,
+        max_time_limit_seconds=30.5,
         stream_seconds=6,
         workers=4,
         worker_processes=2,
