@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 
 import pytest
 import redis
@@ -588,3 +589,20 @@ def test_a_bad_last_event_id_is_400(client):
     for bad in ("yesterday", "99999999999999999999-0"):
         result = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": bad})
         assert_problem(result, 400, "Last-Event-ID")
+
+
+def test_a_stream_resumed_past_the_last_event_ends_with_the_job(settings, queue):
+    """A Last-Event-ID past the job's last event must not hold a slot until STREAM_SECONDS."""
+    app = create_app(dataclasses.replace(settings, stream_seconds=30), queue)
+    client = testing.TestClient(app)
+    job_id = submit(client).json["id"]
+    far_ahead = "99999999999999-0"
+    ended = threading.Timer(0.5, client.simulate_delete, args=(f"/jobs/{job_id}",))
+    ended.start()
+
+    result = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": far_ahead})
+    ended.join()
+
+    # The stream ended at the job's end, with it, not 30 s later with nothing.
+    assert result.status_code == 200
+    assert [e["data"]["state"] for e in parse_events(result.text)] == ["cancelled"]
