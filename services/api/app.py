@@ -13,6 +13,7 @@ from services.queue import connect
 from services.settings import Settings
 
 from . import errors, media, models, openapi
+from .auth import ApiKeys
 from .middleware import InstanceHeader, RequestSizeLimit
 from .resources.catalog import Catalog
 from .resources.events import JobEvents
@@ -26,9 +27,11 @@ from .streams import StreamSlots
 def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.App:
     """Build the WSGI app. ``queue`` defaults to one connected as ``settings`` say."""
     queue = queue or connect(settings)
+    keys = ApiKeys(settings.api_keys, for_reads=settings.api_keys_for_reads)
     app = falcon.App(
         middleware=[
             InstanceHeader(settings.instance_name),
+            keys,
             RequestSizeLimit(settings.max_request_bytes),
         ]
     )
@@ -64,5 +67,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     ]
     for path, resource in routes:
         app.add_route(path, resource)
-    document.document = openapi.build(routes, title="Job queue", version=__version__)
+    document.document = openapi.build(
+        routes, title="Job queue", version=__version__, needs_key=keys.needs_key
+    )
     return app
