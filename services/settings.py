@@ -127,6 +127,14 @@ class Settings:
     api_keys_for_reads: bool = Field(
         False, description="With API_KEYS set, reads need a key too (all but /healthz, /readyz)."
     )
+    submit_rate: AtLeastOne = Field(
+        50,
+        description="Submissions (POST requests) a second from one client address that the "
+        "load balancer lets through on average; more get 429 with Retry-After.",
+    )
+    submit_burst: AtLeastOne = Field(
+        200, description="Submissions one client address may send at once beyond SUBMIT_RATE."
+    )
     max_request_bytes: Count = Field(1 << 20, description="Larger request bodies get 413.")
     max_wait_seconds: Count = Field(60, description="Longest ?wait= on GET /jobs/{id}, in seconds.")
     max_time_limit_seconds: Seconds = Field(

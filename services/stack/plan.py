@@ -13,6 +13,7 @@ from services.settings import Settings
 
 from . import redis_server
 from .supervisor import ProcessSpec
+from .traefik import rate_limit_env
 
 
 def _venv_bin(name: str) -> str:
@@ -109,6 +110,6 @@ def traefik(settings: Settings, static_config: Path, admin_htpasswd: str) -> Pro
     return ProcessSpec(
         name="traefik",
         argv=[_venv_bin("traefik"), f"--configFile={static_config}"],
-        env={"ADMIN_HTPASSWD": admin_htpasswd},
+        env={"ADMIN_HTPASSWD": admin_htpasswd, **rate_limit_env(settings)},
         ready_url=f"http://127.0.0.1:{settings.traefik_ping_port}/ping",
     )

@@ -20,6 +20,11 @@ def htpasswd(user: str, password: str) -> str:
     return f"{user}:{hashed}"
 
 
+def rate_limit_env(settings: Settings) -> dict[str, str]:
+    """What the shared rate-limit middleware reads (``traefik/dynamic/middlewares.yml``)."""
+    return {"SUBMIT_RATE": str(settings.submit_rate), "SUBMIT_BURST": str(settings.submit_burst)}
+
+
 def write_config(settings: Settings, run_dir: Path, *, lb_port: int) -> Path:
     """Write static and dynamic configuration under ``run_dir``; return the static file."""
     templates = jinja2.Environment(

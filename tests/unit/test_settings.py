@@ -102,6 +102,8 @@ def test_to_env_round_trips_through_load_settings():
         stream_slots=4,
         api_keys=("first-key", "second-key"),
         api_keys_for_reads=True,
+        submit_rate=5,
+        submit_burst=7,
         max_request_bytes=4096,
         max_wait_seconds=5,
         max_time_limit_seconds=30.5,
@@ -213,6 +215,9 @@ NOT_IN_X_SETTINGS = {
     "INSTANCE_NAME": "the container's host name",
     "ADMIN_USER": "dashboard.env",
     "ADMIN_PASSWORD": "dashboard.env",
+    # Traefik's, from traefik.env.
+    "SUBMIT_RATE": "traefik.env",
+    "SUBMIT_BURST": "traefik.env",
 }
 #: x-settings values that differ from the declared default on purpose.
 COMPOSE_OWN_VALUES = {"REDIS_URL", "BIND_HOST"}
