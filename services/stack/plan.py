@@ -72,22 +72,37 @@ def workers(settings: Settings) -> list[ProcessSpec]:
     ]
 
 
-def api_instances(settings: Settings) -> list[ProcessSpec]:
+def api_instances(
+    settings: Settings, behind_proxy: tuple[int, ...] | None = None
+) -> list[ProcessSpec]:
+    """One gunicorn per port of API_PORTS; with ``behind_proxy``, on those loopback ports instead.
+
+    A gthread worker gives a thread to each connection once its first bytes
+    arrive, so 200 clients sending their headers slowly hold every thread.
+    The local stack therefore puts Traefik on the public ports (one entry
+    point per instance, ``traefik/local``): Go holds slow clients, and
+    gunicorn only sees whole requests.
+    """
+    host, ports = (
+        (settings.bind_host, settings.api_ports)
+        if behind_proxy is None
+        else ("127.0.0.1", behind_proxy)
+    )
     return [
         ProcessSpec(
             name=f"api.{number}",
             argv=gunicorn(
                 "services.api.wsgi:app",
-                host=settings.bind_host,
+                host=host,
                 port=port,
                 processes=settings.api_processes,
                 threads=settings.api_threads,
             ),
             env={"INSTANCE_NAME": f"api.{number}"},
-            ready_url=f"http://{settings.bind_host}:{port}/healthz",
+            ready_url=f"http://{host}:{port}/healthz",
             stop_timeout=20,
         )
-        for number, port in enumerate(settings.api_ports, start=1)
+        for number, port in enumerate(ports, start=1)
     ]
 
 

@@ -25,7 +25,9 @@ def rate_limit_env(settings: Settings) -> dict[str, str]:
     return {"SUBMIT_RATE": str(settings.submit_rate), "SUBMIT_BURST": str(settings.submit_burst)}
 
 
-def write_config(settings: Settings, run_dir: Path, *, lb_port: int) -> Path:
+def write_config(
+    settings: Settings, run_dir: Path, *, lb_port: int, instance_ports: tuple[int, ...]
+) -> Path:
     """Write static and dynamic configuration under ``run_dir``; return the static file."""
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(CONFIG_DIR),
@@ -38,7 +40,7 @@ def write_config(settings: Settings, run_dir: Path, *, lb_port: int) -> Path:
         shutil.copyfile(shared, dynamic_dir / shared.name)
     routes = templates.get_template("local/routes.yml.j2").render(
         host=settings.bind_host,
-        api_ports=settings.api_ports,
+        instances=list(enumerate(instance_ports, start=1)),
         dashboard_port=settings.dashboard_port,
     )
     (dynamic_dir / "routes.yml").write_text(routes)
@@ -48,6 +50,10 @@ def write_config(settings: Settings, run_dir: Path, *, lb_port: int) -> Path:
             lb_host=settings.lb_host,
             lb_port=lb_port,
             ping_port=settings.traefik_ping_port,
+            instance_entry_points=[
+                (number, f"{settings.bind_host}:{port}")
+                for number, port in enumerate(settings.api_ports, start=1)
+            ],
             dynamic_dir=dynamic_dir,
             log_level="ERROR" if settings.log_level == "ERROR" else "WARN",
         )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+import requests
 
 from ..support import assert_problem
 from .conftest import RunningStack, stack_settings, start_stack
@@ -48,3 +51,28 @@ def test_a_client_submitting_too_fast_gets_429_with_retry_after(guarded):
     assert int(limited.headers["Retry-After"]) >= 1
     # Reads are not submissions: they are not limited.
     assert all(guarded.get("/actors").status_code == 200 for _ in range(2 * BURST))
+
+
+#: Connections that send half a request and then nothing: more than an instance has threads.
+SLOW_CLIENTS = 200
+
+
+def test_slow_clients_on_an_instance_port_do_not_block_it(stack):
+    port = stack.settings.api_ports[0]
+    assert stack.settings.api_threads * stack.settings.api_processes < SLOW_CLIENTS
+    slow = []
+    try:
+        for _ in range(SLOW_CLIENTS):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            slow.append(sock)
+
+        answers = [
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code
+            for _ in range(20)
+        ]
+    finally:
+        for sock in slow:
+            sock.close()
+
+    assert answers == [200] * 20
