@@ -91,7 +91,7 @@ def _arguments_schema(name: str, spec: JobSpec) -> dict[str, Any]:
     return {
         "properties": {
             "actor": {"const": name},
-            "args": {"type": "array", "prefixItems": list(parameters.values()), "items": False},
+            "args": {"type": "array", "prefixItems": list(parameters.values())},
             "kwargs": {"type": "object", "properties": parameters, "additionalProperties": False},
         }
     }

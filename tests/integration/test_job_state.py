@@ -75,7 +75,7 @@ def test_an_error_the_job_declares_permanent_fails_it_at_once(queue, worker):
 
 
 def test_progress_reports_are_kept_and_recorded_as_progress_events(queue, worker):
-    job_id = run(queue, "count_slowly", to=2, interval=0)
+    job_id = run(queue, "count_slowly", to=2, interval=0.01)
 
     record = ended(queue, job_id)
 
