@@ -1,6 +1,10 @@
-# syntax=docker/dockerfile:1
 # One image for the api, worker and dashboard services of compose.yml; the
-# command picks the service (see services/stack/serve.py): api, worker or dashboard.
+# command picks the service (see services/entrypoint.py): api, worker or dashboard.
+# It holds the service and its runtime dependencies only: no tests, no tooling
+# for running the stack without Docker (services/stack, see .dockerignore).
+# No `# syntax=` line: BuildKit would pull that frontend from a registry, and
+# the built-in one understands everything here (make images-offline builds
+# the base images for an engine that reaches no registry).
 
 FROM python:3.11-slim-bookworm AS build
 COPY --from=ghcr.io/astral-sh/uv:0.13.8 /uv /usr/local/bin/uv
@@ -28,5 +32,5 @@ COPY services ./services
 COPY actors ./actors
 # The code stays owned by root: the service cannot change it.
 USER app
-ENTRYPOINT ["python", "-m", "services.stack.serve"]
+ENTRYPOINT ["python", "-m", "services.entrypoint"]
 CMD ["api"]

@@ -14,7 +14,7 @@ MODE ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -51,8 +51,12 @@ else
 	@echo "The local stack logs to the terminal that runs make up; there is nothing to follow here."
 endif
 
+.PHONY: images-offline
+images-offline: ## Build stand-ins for the base images that no registry serves here (Docker)
+	docker/offline/build-images
+
 .PHONY: test
-test: install ## Run every test, the end-to-end ones included
+test: install ## Run every test; end-to-end on the local stack and, where Docker answers, on compose
 	$(RUN) pytest
 
 .PHONY: test-fast

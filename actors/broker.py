@@ -17,7 +17,7 @@ from dramatiq.common import current_millis
 from .consumer import WakingConsumer
 from .middleware import installed
 from .registry import JobSpec, bind, specs
-from .store import JobStore
+from .store import BrokerMessage, JobStore
 
 _DISPATCH = Path(__file__).with_name("lua") / "dispatch.lua"
 
@@ -28,41 +28,48 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     Its commands run ``lua/dispatch.lua``, dramatiq's script changed so that
     only worker processes heartbeat (the :class:`~actors.middleware.Heartbeat`
     middleware, which also finds dead workers) and so that an enqueue wakes an
-    idle :class:`~actors.consumer.WakingConsumer`. It also enqueues on a
-    pipeline and removes dead letters.
+    idle :class:`~actors.consumer.WakingConsumer`. It also hands messages
+    to be written with their job records (:meth:`collecting`) and removes
+    dead letters.
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.scripts["dispatch"] = self.client.register_script(_DISPATCH.read_text())
-        self._pipeline = threading.local()
+        self._collected = threading.local()
 
     @property
     def consumer_class(self):
         return WakingConsumer
 
     @contextlib.contextmanager
-    def pipelined(self) -> Iterator[redis.client.Pipeline]:
-        """Within the block, ``enqueue`` queues its command on the yielded pipeline.
+    def collecting(self) -> Iterator[list[BrokerMessage]]:
+        """Within the block, ``enqueue`` writes nothing and adds its message to the yielded list.
 
-        The pipeline runs as one transaction when the block ends: everything
-        enqueued in it reaches Redis in one round trip, all or nothing.
+        Dramatiq's ``enqueue`` still builds each message (its Redis id, its
+        delay) and runs the middleware; the caller writes the messages
+        together with their job records (``JobStore.create_many``), so that
+        a submission is one round trip.
         """
-        with self.client.pipeline(transaction=True) as pipe:
-            self._pipeline.current = pipe
-            try:
-                yield pipe
-            finally:
-                self._pipeline.current = None
-            pipe.execute()
+        self._collected.messages = []
+        try:
+            yield self._collected.messages
+        finally:
+            self._collected.messages = None
 
     def _dispatch(self, command):
-        # Dramatiq's own _dispatch, with the client chosen per call so that
-        # enqueue can go through the pipeline of pipelined().
+        # Dramatiq's own _dispatch, but an enqueue within collecting() is
+        # handed to its caller instead of written.
         dispatch = self.scripts["dispatch"]
         keys = [self.namespace]
 
         def do_dispatch(queue_name, *args):
+            collected = getattr(self._collected, "messages", None)
+            if command == "enqueue" and collected is not None:
+                redis_message_id, data = args
+                queue_key = f"{self.namespace}:{queue_name}"
+                collected.append(BrokerMessage(queue_key, redis_message_id, data))
+                return None
             args = [
                 command,
                 current_millis(),
@@ -74,8 +81,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 self._max_unpack_size(),
                 *args,
             ]
-            client = getattr(self._pipeline, "current", None) or self.client
-            return dispatch(args=args, keys=keys, client=client)
+            return dispatch(args=args, keys=keys)
 
         return do_dispatch
 

@@ -164,6 +164,9 @@ class JobRecord(BaseModel):
     error: Failure | None = None
     #: Where the broker keeps the message (its dead letters are found by it).
     redis_message_id: str | None = None
+    #: Which worker ran the last attempt: its host (in a container, the
+    #: container's id) and process, for an operator following a job.
+    worker_name: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -240,8 +243,8 @@ def submit(request: JobRequest, *, job_id: str, queue: str) -> JobRecord:
     )
 
 
-def start(message: dramatiq.Message) -> Transition:
-    """A worker starts an attempt at the job ``message`` carries."""
+def start(message: dramatiq.Message, *, worker_name: str | None = None) -> Transition:
+    """The worker named ``worker_name`` starts an attempt at the job ``message`` carries."""
     at = now_ms()
     return _move(
         State.RUNNING,
@@ -256,6 +259,7 @@ def start(message: dramatiq.Message) -> Transition:
             "enqueued_at": message.message_timestamp,
             "attempts": message.options.get("retries", 0) + 1,
             "started_at": at,
+            "worker_name": worker_name,
             "redis_message_id": message.options.get("redis_message_id"),
             "error": None,
         },

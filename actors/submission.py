@@ -1,8 +1,9 @@
 """Turning a request for work into a job record and a message on the broker.
 
-The record is written first and the message sent second, so a worker never
-runs a job that has no record; if sending fails, the record goes away again
-and the caller learns of it: a job is either accepted and queued, or refused.
+The record and the message are written together, by one script call (one
+round trip, for one job or a batch), so a worker never runs a job that has
+no record and no record waits for a message that was never sent: a job is
+either accepted and queued, or refused.
 What the record says is the lifecycle's to decide (``lifecycle.py``).
 """
 
@@ -19,6 +20,7 @@ from .broker import Queue
 from .lanes import lane
 from .lifecycle import JobOptions, JobRecord, JobRequest, State
 from .registry import JobSpec
+from .store import NewJob
 
 
 class InvalidJob(ValueError):
@@ -75,18 +77,11 @@ def submit(
     job submitted first comes back and nothing new is enqueued.
     """
     check(queue.specs.get(request.actor), request)
-    message = _message(queue, request)
-    record = lifecycle.submit(request, job_id=message.message_id, queue=message.queue_name)
-    created, job_id = queue.store.create(record, idempotency_key=idempotency_key)
+    [(created, job_id)], [record] = _create(queue, [request], idempotency_key)
     if not created:
         # The key expires a retention period after the job was submitted, its
         # record a retention period after the job ended: the record is there.
         return False, queue.store.get(job_id)
-    try:
-        queue.broker.enqueue(message, delay=_delay_ms(request.options))
-    except redis.RedisError:
-        queue.store.forget(job_id, idempotency_key=idempotency_key)
-        raise
     return True, record
 
 
@@ -101,16 +96,30 @@ def submit_many(queue: Queue, requests: list[JobRequest]) -> list[JobRecord]:
             check(queue.specs.get(request.actor), request)
         except InvalidJob as error:
             raise InvalidJob(f"jobs/{index}: {error}") from None
-    messages = [_message(queue, request) for request in requests]
-    records = [
-        lifecycle.submit(request, job_id=message.message_id, queue=message.queue_name)
-        for request, message in zip(requests, messages, strict=True)
-    ]
-    with queue.broker.pipelined() as pipe:
-        for request, message, record in zip(requests, messages, records, strict=True):
-            queue.store.create(record, client=pipe)
-            queue.broker.enqueue(message, delay=_delay_ms(request.options))
+    _replies, records = _create(queue, requests)
     return records
+
+
+def _create(
+    queue: Queue, requests: list[JobRequest], idempotency_key: str | None = None
+) -> tuple[list[tuple[bool, str]], list[JobRecord]]:
+    """Write the records and messages of checked requests in one script call.
+
+    ``idempotency_key``, for a single submission, guards each of the jobs.
+    """
+    records = []
+    with queue.broker.collecting() as messages:
+        for request in requests:
+            message = _message(queue, request)
+            queue.broker.enqueue(message, delay=_delay_ms(request.options))
+            records.append(
+                lifecycle.submit(request, job_id=message.message_id, queue=message.queue_name)
+            )
+    new_jobs = [
+        NewJob(record, sent, idempotency_key)
+        for record, sent in zip(records, messages, strict=True)
+    ]
+    return queue.store.create_many(new_jobs), records
 
 
 def retry(queue: Queue, job_id: str) -> tuple[bool, State | None]:

@@ -1,31 +1,68 @@
--- Create a job record, its first event and its index entry, atomically.
+-- Create jobs, each with its record, first event, index entry, idempotency
+-- key and broker message, atomically and in one call.
 --
--- KEYS[1] the job's hash            KEYS[2] the job's event stream
--- KEYS[3] the index of all jobs     KEYS[4] the idempotency key, or "" for none
--- ARGV[1] job id                    ARGV[2] the record as a JSON object of strings
--- ARGV[3] the first event (JSON)    ARGV[4] how long the idempotency key lives (s)
--- ARGV[5] index entries older than this stream id are trimmed
--- ARGV[6] the actor's name (kept in the index so that listing can filter cheaply)
--- ARGV[7] how many events a job keeps
+-- KEYS[1] the index of all jobs, then four keys per job:
+--   the job's hash, its event stream, its idempotency key or "" for none,
+--   and its broker queue (dramatiq's "<namespace>:<queue>") or "" to write
+--   the record only.
+-- ARGV[1] how long an idempotency key lives (s)
+-- ARGV[2] index entries older than this stream id are trimmed
+-- ARGV[3] how many events a job keeps
+-- then six arguments per job: its id, its record as a JSON object of
+-- strings, its first event (JSON), its actor's name (kept in the index so that
+-- listing can filter cheaply), and its message as the broker's "enqueue"
+-- command takes it: the redis message id, then the encoded message.
 --
--- Returns {1, id} when created, {0, existing id} when the idempotency key
--- already names a job: concurrent duplicates race here, inside Redis, and
--- exactly one of them wins.
-if KEYS[4] ~= "" then
-    local existing = redis.call("GET", KEYS[4])
-    if existing then
-        return {0, existing}
+-- Returns {created, id} per job, in order: {1, id} when created, {0, existing
+-- id} when the idempotency key already names a job, in which case nothing is
+-- written for it. Concurrent duplicates race here, inside Redis, and exactly
+-- one of them wins.
+local KEYS_PER_JOB, ARGS_PER_JOB = 4, 6
+local jobs = (#KEYS - 1) / KEYS_PER_JOB
+
+-- Everything is decoded before the first write: Redis does not undo the
+-- writes of a script that fails halfway.
+local records = {}
+for job = 1, jobs do
+    local record = cjson.decode(ARGV[3 + (job - 1) * ARGS_PER_JOB + 2])
+    local flat = {}
+    for name, value in pairs(record) do
+        flat[#flat + 1] = name
+        flat[#flat + 1] = value
     end
-    redis.call("SET", KEYS[4], ARGV[1], "EX", ARGV[4])
+    records[job] = flat
 end
 
-local record = cjson.decode(ARGV[2])
-local flat = {}
-for name, value in pairs(record) do
-    flat[#flat + 1] = name
-    flat[#flat + 1] = value
+local replies = {}
+local woken = {}
+for job = 1, jobs do
+    local k, a = 1 + (job - 1) * KEYS_PER_JOB, 3 + (job - 1) * ARGS_PER_JOB
+    local job_key, events_key, idempotency_key, queue_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+    local job_id, first_event, actor = ARGV[a + 1], ARGV[a + 3], ARGV[a + 4]
+    local existing = idempotency_key ~= "" and redis.call("GET", idempotency_key)
+    if existing then
+        replies[#replies + 1] = 0
+        replies[#replies + 1] = existing
+    else
+        if idempotency_key ~= "" then
+            redis.call("SET", idempotency_key, job_id, "EX", ARGV[1])
+        end
+        redis.call("HSET", job_key, unpack(records[job]))
+        redis.call("XADD", events_key, "MAXLEN", "~", ARGV[3], "*", "event", first_event)
+        redis.call("XADD", KEYS[1], "MINID", "~", ARGV[2], "*", "id", job_id, "actor", actor)
+        if queue_key ~= "" then
+            -- What dispatch.lua's "enqueue" does, wake-up token included.
+            local message_id = ARGV[a + 5]
+            redis.call("HSET", queue_key .. ".msgs", message_id, ARGV[a + 6])
+            redis.call("RPUSH", queue_key, message_id)
+            if not woken[queue_key] then
+                woken[queue_key] = true
+                redis.call("LPUSH", queue_key .. ".wake", "1")
+                redis.call("LTRIM", queue_key .. ".wake", 0, 0)
+            end
+        end
+        replies[#replies + 1] = 1
+        replies[#replies + 1] = job_id
+    end
 end
-redis.call("HSET", KEYS[1], unpack(flat))
-redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[7], "*", "event", ARGV[3])
-redis.call("XADD", KEYS[3], "MINID", "~", ARGV[5], "*", "id", ARGV[1], "actor", ARGV[6])
-return {1, ARGV[1]}
+return replies

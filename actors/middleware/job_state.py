@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 import dramatiq
@@ -22,10 +24,14 @@ class JobState(Middleware):
 
     def __init__(self, store: JobStore):
         self.store = store
+        #: This process, as job records name the worker that ran them.
+        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         job_id = message.message_id
-        applied, before = self.store.apply(job_id, lifecycle.start(message))
+        applied, before = self.store.apply(
+            job_id, lifecycle.start(message, worker_name=self.worker_name)
+        )
         if not applied:
             raise SkipMessage(f"job {job_id} is {before}")
         progress.install(lambda value, note: self._report(job_id, value, note))

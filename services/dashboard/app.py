@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from dramatiq_dashboard import DashboardApp
 
+import actors
 from services.queue import connect
 from services.settings import Settings
 
@@ -18,6 +19,7 @@ from . import pages
 from .auth import BasicAuth, WSGIApp
 from .dead_letters import DeadLetters
 from .guard import Guard, problem
+from .jobs import JobPages, event_streams
 
 #: Where the dashboard lives, on its own port and behind Traefik.
 PREFIX = "/admin"
@@ -69,12 +71,16 @@ def health_checked(app: WSGIApp) -> WSGIApp:
     return serve
 
 
-def create_app(settings: Settings, broker=None) -> WSGIApp:
-    """dramatiq-dashboard and the dead-letter pages at /admin/, checked and behind auth."""
-    broker = broker or connect(settings).broker
-    dashboard = DashboardApp(broker, prefix=PREFIX)
+def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp:
+    """dramatiq-dashboard, the dead-letter and the job pages at /admin/, checked and behind auth.
+
+    ``queue`` defaults to one connected as ``settings`` say.
+    """
+    queue = queue or connect(settings)
+    dashboard = DashboardApp(queue.broker, prefix=PREFIX)
     pages.extend_templates(dashboard)
-    admin = pages.DeadLetterPages(dashboard, DeadLetters(broker))
+    dead_letters = pages.DeadLetterPages(dashboard, DeadLetters(queue.broker))
+    admin = JobPages(dead_letters, dashboard, queue, event_streams(queue, settings.stream_seconds))
     return health_checked(
         BasicAuth(
             Mount(Guard(admin), PREFIX),

@@ -25,6 +25,8 @@ QUEUE_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9._-]*")
 #: that could break a header or a page.
 MESSAGE_ID = re.compile(r"[a-zA-Z0-9_.-]{1,128}")
 WHOLE_NUMBER = re.compile(r"[0-9]{1,20}")
+#: A position in a Redis stream: what the job list's cursors are.
+STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 CSRF_TOKEN = re.compile(r"[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CSRF_COOKIE = re.compile(r"(?:^|;)\s*__dd_csrf=([^;]*)")
@@ -37,7 +39,8 @@ FORMS = {
 }
 #: Far above any form the dashboard renders.
 MAX_FORM_BYTES = 16 * 1024
-#: What Redis accepts as a scan cursor: an unsigned 64-bit number.
+#: What Redis accepts as a scan cursor, or as each half of a stream id: an
+#: unsigned 64-bit number.
 MAX_CURSOR = 2**64 - 1
 
 
@@ -78,11 +81,10 @@ class Guard:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         try:
-            environ = checked(environ)
+            return self.app(checked(environ), start_response)
         except BadRequest as error:
+            # Raised before the app started its response: by the checks, or by a page.
             return problem(start_response, error.status, error.detail)
-        try:
-            return self.app(environ, start_response)
         except (redis.ConnectionError, redis.TimeoutError):
             return problem(
                 start_response,
@@ -102,11 +104,20 @@ def checked(environ: dict) -> dict:
         _match(QUEUE_NAME, segments[1], "queue name")
     if segments[0] == "queues" and len(segments) > 3:
         _match(MESSAGE_ID, segments[3], "message id")
+    if segments[0] == "jobs" and len(segments) > 1:
+        _match(MESSAGE_ID, segments[1], "job id")
+    # Positions in a list or a stream: the job pages' are stream ids (the
+    # list's cursor, the first event a job's page follows from);
+    # dramatiq-dashboard's are scan cursors.
+    if segments[0] == "jobs":
+        positions = {"cursor": STREAM_ID, "after": STREAM_ID}
+    else:
+        positions = {"cursor": WHOLE_NUMBER}
     for name, value in parse_qsl(environ.get("QUERY_STRING", "")):
-        if name == "cursor":
-            _match(WHOLE_NUMBER, value, "cursor")
-            if int(value) > MAX_CURSOR:
-                raise BadRequest(f"cursor {value} is out of range")
+        if name in positions:
+            _match(positions[name], value, name)
+            if any(int(part) > MAX_CURSOR for part in value.split("-")):
+                raise BadRequest(f"{name} {value} is out of range")
     environ = {**environ, **_csrf_cookie(environ.get("HTTP_COOKIE", ""))}
     if environ.get("REQUEST_METHOD") == "POST":
         environ.update(_form(environ, FORMS.get(segments[0], {})))

@@ -6,9 +6,11 @@ instance per port, the dashboard and Traefik in front.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
+from services import commands
 from services.settings import Settings
 
 from . import redis_server
@@ -18,23 +20,6 @@ from .traefik import rate_limit_env
 
 def _venv_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
-
-
-def gunicorn(app: str, *, host: str, port: int, processes: int, threads: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        app,
-        f"--bind={host}:{port}",
-        "--worker-class=gthread",
-        f"--workers={processes}",
-        f"--threads={threads}",
-        # Several instances on one host would share one control socket.
-        "--no-control-socket",
-        "--keep-alive=5",
-        "--graceful-timeout=10",
-    ]
 
 
 def redis(settings: Settings, data_dir: Path) -> ProcessSpec:
@@ -56,15 +41,7 @@ def workers(settings: Settings) -> list[ProcessSpec]:
     return [
         ProcessSpec(
             name=f"worker.{number}",
-            argv=[
-                sys.executable,
-                "-m",
-                "dramatiq",
-                "services.worker",
-                f"--processes={settings.worker_processes}",
-                f"--threads={settings.worker_threads}",
-                f"--worker-shutdown-timeout={settings.worker_shutdown_timeout_ms}",
-            ],
+            argv=commands.worker(settings),
             # Jobs in hand finish before the worker exits.
             stop_timeout=settings.worker_shutdown_timeout_ms / 1000 + 15,
         )
@@ -83,23 +60,17 @@ def api_instances(
     point per instance, ``traefik/local``): Go holds slow clients, and
     gunicorn only sees whole requests.
     """
-    host, ports = (
-        (settings.bind_host, settings.api_ports)
+    listening, ports = (
+        (settings, settings.api_ports)
         if behind_proxy is None
-        else ("127.0.0.1", behind_proxy)
+        else (dataclasses.replace(settings, bind_host="127.0.0.1"), behind_proxy)
     )
     return [
         ProcessSpec(
             name=f"api.{number}",
-            argv=gunicorn(
-                "services.api.wsgi:app",
-                host=host,
-                port=port,
-                processes=settings.api_processes,
-                threads=settings.api_threads,
-            ),
+            argv=commands.api(listening, port),
             env={"INSTANCE_NAME": f"api.{number}"},
-            ready_url=f"http://{host}:{port}/healthz",
+            ready_url=f"http://{listening.bind_host}:{port}/healthz",
             stop_timeout=20,
         )
         for number, port in enumerate(ports, start=1)
@@ -109,13 +80,7 @@ def api_instances(
 def dashboard(settings: Settings) -> ProcessSpec:
     return ProcessSpec(
         name="dashboard",
-        argv=gunicorn(
-            "services.dashboard.wsgi:app",
-            host=settings.bind_host,
-            port=settings.dashboard_port,
-            processes=1,
-            threads=4,
-        ),
+        argv=commands.dashboard(settings),
         env={"ADMIN_PASSWORD": settings.admin_password},
         ready_url=f"http://{settings.bind_host}:{settings.dashboard_port}/healthz",
     )

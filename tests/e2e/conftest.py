@@ -1,7 +1,13 @@
-"""The local stack, started on free ports exactly as ``make up`` starts it."""
+"""The stacks the end-to-end tests run against.
+
+The local stack, started on free ports exactly as ``make up`` starts it; and
+compose.yml on a Docker engine (:mod:`.compose_project`). ``any_stack`` is
+each of them in turn, for the checks that are the same in both.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -10,6 +16,7 @@ import requests
 
 from actors.store import TERMINAL_STATES
 from services.settings import Settings
+from services.stack import plan
 from services.stack.stack import Stack
 
 from ..support import free_ports
@@ -74,6 +81,21 @@ class RunningStack:
     def delete(self, path: str, **kwargs) -> requests.Response:
         return self.http.delete(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
 
+    @property
+    def api_names(self) -> set[str]:
+        """What the API instances answer in ``X-Served-By``."""
+        return {spec.env["INSTANCE_NAME"] for spec in plan.api_instances(self.settings)}
+
+    @property
+    def api_urls(self) -> list[str]:
+        """Each API instance, directly, bypassing the load balancer."""
+        return [f"http://{self.settings.bind_host}:{port}" for port in self.settings.api_ports]
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard, directly."""
+        return f"http://{self.settings.bind_host}:{self.settings.dashboard_port}"
+
 
 def start_stack(run_dir: Path, settings: Settings) -> RunningStack:
     """Start a stack whose log goes to ``run_dir/stack.log``; the caller stops it."""
@@ -93,3 +115,40 @@ def stack(tmp_path_factory) -> RunningStack:
         yield running
     finally:
         running.stack.stop()
+
+
+@pytest.fixture(scope="session")
+def compose_project(tmp_path_factory):
+    """compose.yml running on a Docker engine, for the whole session, then removed.
+
+    Skipped where no engine runs, but failed in CI, which must run it.
+    """
+    from .compose_project import ComposeProject, compose_variables, engine_problem
+
+    problem = engine_problem()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{problem}: CI runs the compose tests (.ci/run installs Docker)")
+        pytest.skip(f"{problem}: the compose tests need Docker (see the README)")
+    project = ComposeProject(tmp_path_factory.mktemp("compose"), compose_variables())
+    try:
+        yield project
+    finally:
+        project.down()
+
+
+@pytest.fixture
+def compose_stack(compose_project):
+    """The compose stack as compose.yml describes it, whatever the last test did to it."""
+    from .compose_project import ComposeStack
+
+    compose_project.up("--remove-orphans")
+    running = ComposeStack(compose_project)
+    running.wait_until_balanced()
+    return running
+
+
+@pytest.fixture(params=["local", "compose"])
+def any_stack(request) -> RunningStack:
+    """The local stack, then the compose one: one set of checks for both."""
+    return request.getfixturevalue("stack" if request.param == "local" else "compose_stack")

@@ -164,3 +164,15 @@ def test_delete_all_empties_the_dead_letters(stack):
     assert 'Failed (<em class="em em--tertiary">0</em>)' in failed_tab.text
     # The jobs stay dead: deleting a letter runs nothing.
     assert [record(stack, job_id)["state"] for job_id in job_ids] == ["dead", "dead"]
+
+
+def test_the_dashboard_lists_only_the_worker_processes_as_workers(stack):
+    # Both API instances enqueue; neither is a worker.
+    for _ in range(4):
+        submit(stack, "add", a=1, b=2)
+    overview = admin_session(stack).get(f"{stack.url}/admin/", timeout=30)
+    assert overview.status_code == 200
+    workers_table = overview.text.split("<th>Worker</th>", 1)[1].split("</table>", 1)[0]
+    listed = re.findall(r'<td class="table__subject table__subject--mono">', workers_table)
+    expected = stack.settings.workers * stack.settings.worker_processes
+    assert len(listed) == expected

@@ -1,4 +1,8 @@
-"""The local stack as ``make up`` starts it, every request through Traefik."""
+"""The stack as ``make up`` starts it, every request through Traefik.
+
+The checks taking ``any_stack`` run against the local stack and against the
+compose one: what a user sees is the same in both.
+"""
 
 from __future__ import annotations
 
@@ -30,28 +34,44 @@ def submit(stack: RunningStack, actor: str, **kwargs) -> str:
 # The API through the balancer ---------------------------------------------------
 
 
-def test_hello_is_served_by_both_api_instances(stack):
+def test_hello_is_served_by_both_api_instances(any_stack):
+    instances = any_stack.api_names
+    assert len(instances) == 2
     served = set()
     for _ in range(50):
-        response = stack.get("/")
+        response = any_stack.get("/")
         assert response.status_code == 200
         assert response.text == "Hello World!"
         served.add(response.headers["X-Served-By"])
-        if served == {"api.1", "api.2"}:
+        if served == instances:
             break
 
-    assert served == {"api.1", "api.2"}
+    assert served == instances
 
 
-def test_template_page_shows_a_job_that_a_worker_completes(stack):
+def test_each_instance_answers_on_its_own_port_too(any_stack):
+    served = set()
+    for url in any_stack.api_urls:
+        response = any_stack.http.get(url + "/", timeout=10)
+        assert response.text == "Hello World!"
+        served.add(response.headers["X-Served-By"])
+    assert served == any_stack.api_names
+    # The dashboard asks for the credentials itself there.
+    assert any_stack.http.get(any_stack.dashboard_url + "/", timeout=10).status_code == 401
+    page = any_stack.http.get(any_stack.dashboard_url + "/", auth=any_stack.admin, timeout=10)
+    assert page.status_code == 200
+    assert 'queues/default"' in page.text
+
+
+def test_template_page_shows_a_job_that_a_worker_completes(any_stack):
     name = f"Ada {uuid.uuid4().hex[:8]}"
 
-    response = stack.get("/template", params={"name": name, "title": "Greeting"})
+    response = any_stack.get("/template", params={"name": name, "title": "Greeting"})
 
     assert response.status_code == 202
     assert response.headers["Content-Type"].startswith("text/html")
     job_id = re.search(r'<code id="job-id">([^<]+)</code>', response.text).group(1)
-    record = stack.ended(job_id)
+    record = any_stack.ended(job_id)
     assert record["state"] == "succeeded", record
     assert f"Dear {name}," in record["result"]["html"]
 
@@ -60,10 +80,10 @@ def test_template_page_shows_a_job_that_a_worker_completes(stack):
 
 
 @pytest.mark.parametrize("path", ["/admin", "/admin/", "/admin/queues/default"])
-def test_admin_asks_for_credentials(stack, path):
-    assert stack.get(path, allow_redirects=False).status_code == 401
-    wrong = (stack.admin[0], "not-the-password")
-    assert stack.get(path, auth=wrong, allow_redirects=False).status_code == 401
+def test_admin_asks_for_credentials(any_stack, path):
+    assert any_stack.get(path, allow_redirects=False).status_code == 401
+    wrong = (any_stack.admin[0], "not-the-password")
+    assert any_stack.get(path, auth=wrong, allow_redirects=False).status_code == 401
 
 
 def test_admin_without_slash_redirects_to_admin_with_slash(stack):
@@ -73,13 +93,13 @@ def test_admin_without_slash_redirects_to_admin_with_slash(stack):
     assert response.headers["Location"].endswith("/admin/")
 
 
-def test_admin_shows_the_default_queue(stack):
-    response = stack.get("/admin", auth=stack.admin)
+def test_admin_shows_the_default_queue(any_stack):
+    response = any_stack.get("/admin", auth=any_stack.admin)
 
     assert response.status_code == 200
     assert response.url.endswith("/admin/")
     assert 'href="/admin/queues/default"' in response.text
-    queue_page = stack.get("/admin/queues/default", auth=stack.admin)
+    queue_page = any_stack.get("/admin/queues/default", auth=any_stack.admin)
     assert queue_page.status_code == 200
     assert "Failed (" in queue_page.text
 

@@ -126,3 +126,29 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def test_one_service_builds_the_image_that_the_others_run(resolved_compose):
+    """Each build writes an image of its own: with three services building
+    jobqueue:local, the tag ended on one, and the next ``up --scale`` recreated
+    the containers made from the others."""
+    services = resolved_compose["services"]
+    (builder,) = [name for name, service in services.items() if "build" in service]
+    image = services[builder]["image"]
+    users = [name for name, service in services.items() if service["image"] == image]
+    assert set(users) == {"api", "worker", "dashboard"}
+    for name in users:
+        if name != builder:
+            assert services[name]["pull_policy"] == "never", f"{name} would pull {image}"
+
+
+def test_traefik_routes_to_its_own_project_only(resolved_compose):
+    """Traefik's Docker provider sees every container on the engine: another
+    compose project declares the same routers, on a network this Traefik cannot reach."""
+    constraints = [
+        flag.partition("=")[2]
+        for flag in resolved_compose["services"]["traefik"]["command"]
+        if flag.startswith("--providers.docker.constraints=")
+    ]
+    project = resolved_compose["name"]
+    assert constraints == [f"Label(`com.docker.compose.project`,`{project}`)"]

@@ -84,6 +84,9 @@ def problems(text: str) -> list[str]:
     for keyword, args in steps:
         if keyword in ("ENV", "ARG") and SECRET_WORDS.search(args):
             found.append(f"{keyword} {args}: a secret baked into the image")
+    if re.match(r"#\s*syntax\s*=", text, re.I):
+        # Builds where no registry answers (make images-offline) would fail.
+        found.append("a `# syntax=` directive: BuildKit pulls that frontend from a registry")
     return found
 
 
@@ -102,6 +105,7 @@ def test_dockerfile_has_its_essentials():
         ("COPY pyproject.toml uv.lock ./", "COPY . ./", "before uv sync"),
         ("FROM python:3.11-slim-bookworm\n", "FROM python:3.10\n", "slim Python"),
         ("PYTHONUNBUFFERED=1", "PYTHONUNBUFFERED=1 ADMIN_PASSWORD=hunter2", "secret"),
+        ("# One image", "# syntax=docker/dockerfile:1\n# One image", "syntax"),
     ],
 )
 def test_dockerfile_check_catches(old, new, complaint):
@@ -123,6 +127,9 @@ def test_dockerignore_keeps_secrets_and_local_state_out():
     assert lines[0] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert allowed == {"pyproject.toml", "uv.lock", "services", "actors"}
+    # The local-stack tooling is not for containers (tests/e2e/test_compose.py
+    # checks the built image).
+    assert "services/stack/" in lines[lines.index("!services/") :]
 
 
 def _uv() -> str | None:

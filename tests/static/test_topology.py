@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from services import entrypoint
 from services.settings import Settings, env_names, load_settings
-from services.stack import compose, serve
+from services.stack import compose
 from services.stack import stack as stack_module
 from services.stack.stack import Stack
 from services.stack.supervisor import ProcessSpec
@@ -29,6 +30,10 @@ from .test_dockerfile import DOCKERFILE, instructions
 
 DEFAULTS = Settings(admin_password="only-for-this-test")
 APP_SERVICES = ("api", "worker", "dashboard")
+#: Variables of compose.yml that no process reads, with their defaults: the
+#: project's name (compose sets it), and the host ports that the api replicas
+#: are published on (the local stack's are API_PORTS).
+COMPOSE_ONLY_VARIABLES = {"COMPOSE_PROJECT_NAME": "", "API_PORT_RANGE": "3000-3009"}
 
 
 @pytest.fixture(scope="module")
@@ -156,14 +161,14 @@ def test_same_services(resolved_compose, local):
 
 def test_containers_run_the_local_command_lines(resolved_compose, local):
     """Each container runs, through the image's entrypoint, what the local stack runs."""
-    (entrypoint,) = [
+    (image_entrypoint,) = [
         args for keyword, args in instructions(DOCKERFILE.read_text()) if keyword == "ENTRYPOINT"
     ]
-    assert json.loads(entrypoint)[-1] == serve.__name__
+    assert json.loads(image_entrypoint)[-1] == entrypoint.__name__
     for service in APP_SERVICES:
         assert resolved_compose["services"][service]["command"] == [service]
         settings = container_settings(resolved_compose, service)
-        in_container = serve.command(service, settings)
+        in_container = entrypoint.command(service, settings)
         local_argv = local["specs"][f"{service}.1" if service != "dashboard" else service].argv
         bind = re.compile(r"--bind=.*")
         assert [bind.sub("--bind", word) for word in in_container] == [
@@ -204,7 +209,7 @@ def test_routes_reach_the_same_processes(resolved_compose, local):
         assert service == name
         settings = container_settings(resolved_compose, service)
         port = int(options["loadbalancer.server.port"])
-        assert f"--bind={settings.bind_host}:{port}" in serve.command(service, settings)
+        assert f"--bind={settings.bind_host}:{port}" in entrypoint.command(service, settings)
         assert settings.bind_host == "0.0.0.0"
 
 
@@ -286,12 +291,15 @@ def test_environment_names_are_the_settings(resolved_compose, compose_variables,
     for file_name, variables in compose.env_files(DEFAULTS).items():
         if file_name != "traefik.env":
             assert set(variables) <= names, file_name
-    # What compose interpolates from .env or the shell are settings too, with their defaults.
-    assert set(compose_variables) <= names
+    # What compose interpolates from .env or the shell are settings too, with their
+    # defaults, but for compose's own variables.
+    assert set(compose_variables) <= names | set(COMPOSE_ONLY_VARIABLES)
     defaults = DEFAULTS.to_env()
     for name, variable in compose_variables.items():
         default = variable["DefaultValue"]
-        if name == "REDIS_URL":
+        if name in COMPOSE_ONLY_VARIABLES:
+            assert default == COMPOSE_ONLY_VARIABLES[name], name
+        elif name == "REDIS_URL":
             # Compose runs its own Redis, where the local stack runs one on REDIS_PORT.
             assert urlsplit(default).hostname in resolved_compose["services"]
         elif default:

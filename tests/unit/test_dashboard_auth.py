@@ -18,7 +18,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 @pytest.fixture
 def dashboard(settings, queue):
-    return create_app(settings, broker=queue.broker)
+    return create_app(settings, queue=queue)
 
 
 def get(app, path: str = "/admin/", headers: dict[str, str] | None = None):
@@ -90,7 +90,7 @@ def test_the_scheme_is_case_insensitive(dashboard, settings, scheme):
 
 def test_a_password_with_colons_and_non_ascii_works(settings, queue):
     tricky = dataclasses.replace(settings, admin_user="boss", admin_password="pä:ss wörd")
-    app = create_app(tricky, broker=queue.broker)
+    app = create_app(tricky, queue=queue)
 
     assert get(app, headers=basic("boss", "pä:ss wörd")).status_code == 200
     assert_refused(get(app, headers=basic("boss", "pä")))
@@ -107,4 +107,4 @@ def test_refuses_to_start_without_a_password(settings, queue):
     no_password = dataclasses.replace(settings, admin_password="")
 
     with pytest.raises(ValueError, match="password"):
-        create_app(no_password, broker=queue.broker)
+        create_app(no_password, queue=queue)

@@ -19,7 +19,7 @@ from .test_dashboard_auth import basic
 @pytest.fixture
 def admin(settings, queue):
     """A client of the dashboard with the admin's credentials, keeping its cookies."""
-    app = create_app(settings, broker=queue.broker)
+    app = create_app(settings, queue=queue)
     return falcon.testing.TestClient(app, headers=basic("admin", "test-password"))
 
 

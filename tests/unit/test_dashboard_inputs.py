@@ -16,7 +16,7 @@ from .test_dashboard_auth import basic
 @pytest.fixture
 def admin(settings, queue):
     """A client of the dashboard that sends the admin's credentials."""
-    app = create_app(settings, broker=queue.broker)
+    app = create_app(settings, queue=queue)
     return falcon.testing.TestClient(app, headers=basic("admin", "test-password"))
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 from falcon import testing
 
+from actors import submission
+from actors.lifecycle import JobRequest
 from services.api.app import create_app
 from services.queue import connect
 
@@ -358,6 +361,81 @@ def test_the_same_idempotency_key_returns_the_first_job_and_enqueues_once(client
     # Another key is another job.
     assert submit(client, headers={"Idempotency-Key": "order-43"}).status_code == 202
     assert r.llen(READY) == 3
+
+
+def test_concurrent_duplicates_make_one_job_and_one_message(settings, queue, r):
+    request = JobRequest(actor="add", args=[1, 2])
+    # Each thread has its own connection to race on, as API instances do.
+    queues = [connect(settings) for _ in range(8)]
+    barrier = threading.Barrier(len(queues))
+
+    def duplicate(own_queue):
+        barrier.wait()
+        return submission.submit(own_queue, request, idempotency_key="race")
+
+    with ThreadPoolExecutor(len(queues)) as pool:
+        outcomes = list(pool.map(duplicate, queues))
+
+    assert sorted(created for created, _record in outcomes) == [False] * 7 + [True]
+    assert len({record.id for _created, record in outcomes}) == 1
+    assert r.llen(READY) == 1
+    assert len(r.keys("jobqueue:job:*:events")) == 1
+
+
+# Round trips ----------------------------------------------------------------
+
+
+#: The commands the create script runs inside Redis (Redis counts them too).
+CREATE_SCRIPT_COMMANDS = {"get", "set", "hset", "xadd", "rpush", "lpush", "ltrim"}
+
+
+def commands_sent(r: redis.Redis, action) -> tuple[int, dict[str, int]]:
+    """``(requests read, calls by command)`` that ``action`` cost, as the Redis server counts them.
+
+    Each request a client sends and waits on is one read for the server when
+    it fits one read (a small one does); a script's own commands are counted
+    as calls, not as reads.
+    """
+    r.config_resetstat()
+    action()
+    stats = r.info("all")
+    calls = {
+        name.removeprefix("cmdstat_"): stat["calls"]
+        for name, stat in stats.items()
+        if name.startswith("cmdstat_") and not name.startswith(("cmdstat_info", "cmdstat_config"))
+    }
+    # The INFO that reads the figures is one read of its own.
+    return stats["total_reads_processed"] - 1, calls
+
+
+def test_a_submission_is_one_redis_round_trip(client, r):
+    submit(client)  # loads the script into Redis
+    key = {"Idempotency-Key": "once"}
+
+    for action in (lambda: submit(client, headers=key), lambda: client.simulate_get("/template")):
+        reads, calls = commands_sent(r, action)
+        assert reads == 1
+        assert calls.pop("evalsha") == 1
+        assert set(calls) <= CREATE_SCRIPT_COMMANDS
+    assert r.llen(READY) == 3
+    assert len(r.keys("jobqueue:job:*:events")) == 3
+
+
+def test_a_batch_of_500_is_one_script_call(client, r):
+    submit(client)  # loads the script into Redis
+    jobs = [{"actor": "add", "args": [n, n]} for n in range(500)]
+
+    def post_batch():
+        result = client.simulate_post("/jobs/batch", json={"jobs": jobs})
+        assert result.status_code == 202, result.text
+
+    _reads, calls = commands_sent(r, post_batch)
+    assert calls.pop("evalsha") == 1
+    # Nothing but what the script runs: no command per job from the API.
+    assert set(calls) <= CREATE_SCRIPT_COMMANDS
+    assert calls["rpush"] == 500
+    assert r.llen(READY) == 501
+    assert r.xlen("jobqueue:jobs") == 501
 
 
 # Batches --------------------------------------------------------------------

@@ -90,7 +90,7 @@ def test_events_tell_what_happened_not_what_the_job_is():
     assert start.to is State.RUNNING and start.create_missing
     assert start.fields["actor"] == "add" and start.fields["attempts"] == 2
     event = start.event()
-    assert set(event) == {"state", "at", "attempts", "started_at", "error"}
+    assert set(event) == {"state", "at", "attempts", "started_at", "worker_name", "error"}
     assert lifecycle.event_kind(event) == "state"
     assert lifecycle.event_kind(lifecycle.report_progress(1, "done").event()) == "progress"
 

@@ -1,21 +1,19 @@
-"""``python -m services.stack.serve api|worker|dashboard``: run one service in the foreground.
+"""``python -m services.entrypoint api|worker|dashboard``: what a container runs.
 
-What each container of ``compose.yml`` runs (the image's entrypoint): the
-command line the local stack uses for that service (:mod:`.plan`), built from
-the settings in the container's environment, in place of this process so
-that signals reach it directly.
+The image's entrypoint. It runs the command line the local stack uses for
+that service (:mod:`services.commands`), built from the settings in the
+container's environment, in place of this process so that signals reach it
+directly.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 
+from services import commands
 from services.settings import Settings, SettingsError, load_settings
-
-from . import plan
 
 SERVICES = ("api", "worker", "dashboard")
 
@@ -25,18 +23,16 @@ def command(service: str, settings: Settings) -> list[str]:
     if service == "api":
         if len(settings.api_ports) != 1:
             raise SettingsError("a container runs one API instance: API_PORTS must name one port")
-        (instance,) = plan.api_instances(settings)
-        return instance.argv
+        return commands.api(settings, settings.api_ports[0])
     if service == "worker":
-        (worker,) = plan.workers(dataclasses.replace(settings, workers=1))
-        return worker.argv
+        return commands.worker(settings)
     if service == "dashboard":
-        return plan.dashboard(settings).argv
+        return commands.dashboard(settings)
     raise ValueError(f"unknown service {service!r}")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.stack.serve", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m services.entrypoint", description=__doc__)
     parser.add_argument("service", choices=SERVICES)
     args = parser.parse_args()
     try:

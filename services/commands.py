@@ -1,0 +1,63 @@
+"""The command lines of the services: what the local stack and the containers run.
+
+One builder per service, from the settings, so that ``make up`` without Docker
+(:mod:`services.stack.plan`) and a container of ``compose.yml``
+(:mod:`services.entrypoint`) start the same programs with the same options.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from services.settings import Settings
+
+
+def gunicorn(app: str, *, host: str, port: int, processes: int, threads: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app,
+        f"--bind={host}:{port}",
+        "--worker-class=gthread",
+        f"--workers={processes}",
+        f"--threads={threads}",
+        # Several instances on one host would share one control socket.
+        "--no-control-socket",
+        "--keep-alive=5",
+        "--graceful-timeout=10",
+    ]
+
+
+def api(settings: Settings, port: int) -> list[str]:
+    """One API instance, listening on ``port``."""
+    return gunicorn(
+        "services.api.wsgi:app",
+        host=settings.bind_host,
+        port=port,
+        processes=settings.api_processes,
+        threads=settings.api_threads,
+    )
+
+
+def dashboard(settings: Settings) -> list[str]:
+    return gunicorn(
+        "services.dashboard.wsgi:app",
+        host=settings.bind_host,
+        port=settings.dashboard_port,
+        processes=1,
+        threads=4,
+    )
+
+
+def worker(settings: Settings) -> list[str]:
+    """One dramatiq worker (its processes and threads as the settings say)."""
+    return [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "services.worker",
+        f"--processes={settings.worker_processes}",
+        f"--threads={settings.worker_threads}",
+        f"--worker-shutdown-timeout={settings.worker_shutdown_timeout_ms}",
+    ]

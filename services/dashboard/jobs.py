@@ -1,0 +1,245 @@
+"""Job pages: the job records, one job's record, and its Cancel and Retry buttons.
+
+dramatiq-dashboard shows messages; these show what the job store keeps of
+each job (its state, attempts, progress, result or error), in the
+dashboard's look and behind its credentials. Cancel and Retry are the
+operations the HTTP API runs (``actors.submission``), protected by the
+dashboard's CSRF cookie. A job's page follows the job live over the API's own
+event-stream resource, served here too (see :func:`event_streams`), so that
+it works alike on the dashboard's port and through the load balancer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import falcon
+from dramatiq.common import dq_name, q_name, xq_name
+from dramatiq_dashboard import DashboardApp
+from dramatiq_dashboard.application import tab_from_q_name
+from dramatiq_dashboard.csrf import csrf_protect
+from dramatiq_dashboard.http import App, Request, Response, handler, redirect
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from actors import Queue, lifecycle
+from actors.lifecycle import TERMINAL_STATES, JobRecord, State
+from actors.submission import cancel, retry
+from services.api import errors, media
+from services.api.resources.events import JobEvents
+from services.api.streams import StreamSlots
+
+from .auth import WSGIApp
+from .guard import BadRequest
+
+#: Records per page of the list.
+PAGE_SIZE = 50
+#: Event streams the dashboard serves at once: fewer than its threads (4),
+#: so that pages are always served while jobs are followed.
+STREAM_SLOTS = 3
+#: The script of the job pages, served as a file so that pages need no inline script.
+SCRIPT = Path(__file__).with_name("static").joinpath("jobs.js")
+#: Where a job's events are streamed, below the dashboard's prefix.
+EVENTS_PATH = re.compile(r"/jobs/[^/]+/events")
+#: The job pages run no script but their own file, and show what users
+#: submitted: nothing else may run. dramatiq-dashboard's look is inline CSS.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+#: The states a job may be retried from, as the lifecycle decides.
+RETRYABLE = lifecycle.retry().allowed_from
+
+
+class JobFilter(BaseModel):
+    """The query of the jobs page: which records, from where in the list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: State | None = None
+    actor: str | None = Field(None, max_length=200)
+    #: A stream id, as the guard has checked (``guard.STREAM_ID``).
+    cursor: str | None = None
+
+    @classmethod
+    def of(cls, params: dict[str, str]) -> JobFilter:
+        """The filter a query string asks for; an empty field filters nothing."""
+        try:
+            return cls.model_validate({name: value for name, value in params.items() if value})
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
+            )
+            raise BadRequest(f"the query is not valid: {problems}") from None
+
+    def page(self, cursor: str | None) -> dict[str, str]:
+        """The query string of the page at ``cursor``, with the same filters."""
+        filters = self.model_dump(exclude_none=True, exclude={"cursor"})
+        return filters | {"cursor": cursor} if cursor else filters
+
+
+def event_streams(queue: Queue, stream_seconds: int) -> falcon.App:
+    """``/jobs/{job_id}/events``: the API's event-stream resource, as the API serves it."""
+    app = falcon.App()
+    # Its errors are problem documents, as the API's are.
+    app.resp_options.media_handlers[errors.PROBLEM_JSON] = media.handler
+    errors.install(app)
+    app.add_route(
+        "/jobs/{job_id}/events", JobEvents(queue, StreamSlots(STREAM_SLOTS), stream_seconds)
+    )
+    return app
+
+
+def from_ms(ms: int | None) -> datetime | None:
+    """A record's time as the naive UTC datetime dramatiq-dashboard's filters take."""
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+
+
+def as_json(value: Any) -> str:
+    """``value`` as indented JSON text, for the page to escape like any other text."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class JobPages(App):
+    """Job pages in front of ``fallback``, which serves every other path.
+
+    ``/jobs``: the records, newest first, filtered by state and actor.
+    ``/jobs/<id>``: one record. ``/jobs/<id>/cancel`` and ``/retry``: POST
+    does it, then shows the job. ``/jobs/<id>/events``: its event stream.
+    """
+
+    def __init__(self, fallback: WSGIApp, dashboard: DashboardApp, queue: Queue, events: WSGIApp):
+        super().__init__()
+        self.fallback = fallback
+        self.queue = queue
+        self.events = events
+        self.templates = dashboard.templates
+        self.templates.filters.update(from_ms=from_ms, as_json=as_json)
+        self.make_uri = dashboard.make_uri
+        self.add_route("/jobs", self.index)
+        self.add_route("/jobs/jobs.js", self.script)
+        self.add_route(r"/jobs/(?P<job_id>[^/]+)", self.job)
+        self.add_route(r"/jobs/(?P<job_id>[^/]+)/(?P<action>cancel|retry)", self.act)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if EVENTS_PATH.fullmatch(environ.get("PATH_INFO", "")):
+            return self.events(_resumed(environ), start_response)
+        # App answers None when none of its routes matches the path.
+        response = super().__call__(environ, _with_policy(start_response))
+        return self.fallback(environ, start_response) if response is None else response
+
+    @handler
+    def index(self, req: Request):
+        _only_get(req)
+        query = JobFilter.of(req.params)
+        records, cursor = self.queue.store.list(
+            state=query.state, actor=query.actor, cursor=query.cursor, limit=PAGE_SIZE
+        )
+        return self.templates.get_template("jobs.html").render(
+            request=req,
+            records=records,
+            query=query,
+            next_page=query.page(cursor) if cursor else None,
+            states=list(State),
+            actors=sorted(self.queue.specs),
+        )
+
+    @handler
+    def script(self, req: Request):
+        _only_get(req)
+        return Response(
+            headers=[("Content-Type", "text/javascript; charset=utf-8")],
+            content=SCRIPT.read_bytes(),
+        )
+
+    @handler
+    @csrf_protect
+    def job(self, req: Request, *, job_id: str):
+        _only_get(req)
+        # The last event first: the record then shows it, or a later one, and
+        # the page follows from there instead of replaying the job's history.
+        store = self.queue.store
+        last_event = store.client.xrevrange(store.events_key(job_id), count=1)
+        record = self._find(job_id)
+        follow_from = {"after": last_event[0][0].decode()} if last_event else None
+        return self.templates.get_template("job_record.html").render(
+            request=req,
+            record=record,
+            events=self.make_uri("jobs", job_id, "events", params=follow_from),
+            message_page=self._message_page(record),
+            retryable=record.state in RETRYABLE,
+            terminal_states=sorted(TERMINAL_STATES),
+        )
+
+    @handler
+    @csrf_protect
+    def act(self, req: Request, *, job_id: str, action: str):
+        if req.method != "POST":
+            raise BadRequest("expected POST", "405 Method Not Allowed")
+        if action == "cancel":
+            applied, before = cancel(self.queue, job_id)
+            refusal = "it has already ended"
+        else:
+            applied, before = retry(self.queue, job_id)
+            refusal = f"only {' or '.join(sorted(RETRYABLE))} jobs can be retried"
+        if before is None:
+            raise BadRequest(f"there is no job {job_id}", "404 Not Found")
+        if not applied:
+            raise BadRequest(f"job {job_id} is {before}: {refusal}", "409 Conflict")
+        return redirect(self.make_uri("jobs", job_id))
+
+    def _find(self, job_id: str) -> JobRecord:
+        record = self.queue.store.get(job_id)
+        if record is None:
+            raise BadRequest(
+                f"there is no job {job_id} (or its record has expired)", "404 Not Found"
+            )
+        return record
+
+    def _message_page(self, record: JobRecord) -> str | None:
+        """dramatiq-dashboard's page of the job's message, while the broker holds it."""
+        if not (record.queue and record.redis_message_id):
+            return None
+        name = q_name(record.queue)
+        broker = self.queue.broker
+        holders = [name, dq_name(name), xq_name(name)]
+        with broker.client.pipeline(transaction=False) as pipe:
+            for holder in holders:
+                pipe.hexists(f"{broker.namespace}:{holder}.msgs", record.redis_message_id)
+            found = pipe.execute()
+        for holder, here in zip(holders, found, strict=True):
+            if here:
+                return self.make_uri(
+                    "queues", name, tab_from_q_name(holder), record.redis_message_id
+                )
+        return None
+
+
+def _with_policy(start_response: Callable) -> Callable:
+    def start(status: str, headers: list, *args):
+        return start_response(
+            status, [*headers, ("Content-Security-Policy", CONTENT_SECURITY_POLICY)], *args
+        )
+
+    return start
+
+
+def _resumed(environ: dict) -> dict:
+    """``environ`` with ``?after=`` as the Last-Event-ID a page cannot send at first.
+
+    EventSource sends the header only when it reconnects; then the header wins.
+    """
+    if "HTTP_LAST_EVENT_ID" in environ:
+        return environ
+    after = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("after")
+    return {**environ, "HTTP_LAST_EVENT_ID": after} if after else environ
+
+
+def _only_get(req: Request) -> None:
+    if req.method not in ("GET", "HEAD"):
+        raise BadRequest("expected GET", "405 Method Not Allowed")
