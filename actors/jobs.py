@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import jinja2
+from pydantic import Field
 
 from .progress import report_progress
 from .registry import job
@@ -17,12 +19,19 @@ _documents = jinja2.Environment(
 )
 
 
+#: The longest text a job takes in one argument.
+MAX_FIELD_LENGTH = 500
+ShortText = Annotated[str, Field(max_length=MAX_FIELD_LENGTH)]
+
+
 class PermanentError(Exception):
     """A failure that retrying cannot fix; the job ends as "failed" at once."""
 
 
 @job(public=True, max_retries=3)
-def render_document(title: str = "Hello", name: str = "world", message: str = "") -> dict:
+def render_document(
+    title: ShortText = "Hello", name: ShortText = "world", message: ShortText = ""
+) -> dict:
     """Render an HTML document from the given fields; the job behind GET /template."""
     html = _documents.get_template("document.html").render(
         title=title,
@@ -40,10 +49,11 @@ def add(a: float, b: float) -> float:
 
 
 @job(public=True, max_retries=0)
-def count_slowly(to: int = 10, interval: float = 0.5) -> int:
+def count_slowly(
+    to: Annotated[int, Field(ge=1, le=10_000)] = 10,
+    interval: Annotated[float, Field(ge=0.01, le=60)] = 0.5,
+) -> int:
     """Count to ``to``, one step every ``interval`` seconds, reporting progress."""
-    if to < 1:
-        raise PermanentError("to must be at least 1")
     for step in range(1, to + 1):
         time.sleep(interval)
         report_progress(step / to, f"counted {step} of {to}")
@@ -51,7 +61,10 @@ def count_slowly(to: int = 10, interval: float = 0.5) -> int:
 
 
 @job(public=True, max_retries=2, min_backoff=200, max_backoff=1000, throws=PermanentError)
-def fail(message: str = "this job always fails", permanent: bool = False) -> None:
+def fail(
+    message: ShortText = "this job always fails",
+    permanent: bool = False,
+) -> None:
     """Always fail: retried and then dead-lettered, or failed at once if ``permanent``."""
     if permanent:
         raise PermanentError(message)

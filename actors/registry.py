@@ -11,26 +11,21 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
+import pydantic
 
 from .lanes import PRIORITIES, lane
 from .lifecycle import JobCancelled
 from .middleware import ACTOR_OPTIONS
 
-#: The annotations a job's arguments are checked against, with the JSON
-#: Schema type each stands for; other annotations are not checked.
-JSON_TYPES: dict[type, str] = {
-    int: "integer",
-    float: "number",
-    str: "string",
-    bool: "boolean",
-    list: "array",
-    dict: "object",
-}
+#: How a job's arguments are checked: as JSON gives them (no coercion: "1" is
+#: not an int, true is not a number), no argument the job does not take.
+_ARGUMENTS = pydantic.ConfigDict(strict=True, extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -51,23 +46,32 @@ class JobSpec:
     def description(self) -> str:
         return inspect.getdoc(self.fn) or ""
 
-    def json_type(self, parameter: str) -> type | None:
-        """The parameter's annotation if it is one of :data:`JSON_TYPES`, else None."""
-        return self._json_types[parameter]
-
     @functools.cached_property
-    def _json_types(self) -> dict[str, type | None]:
-        return {
-            name: _json_type(parameter.annotation)
+    def arguments(self) -> type[pydantic.BaseModel]:
+        """The job's parameters as a model: the annotations and bounds its arguments must fit.
+
+        A parameter declares its bounds in the signature, as pydantic reads
+        them (``to: Annotated[int, Field(ge=1, le=10_000)]``); one without an
+        annotation takes any JSON value.
+        """
+        # Annotations are strings under "from __future__ import annotations".
+        hints = typing.get_type_hints(self.fn, include_extras=True)
+        fields = {
+            name: (
+                hints.get(name, Any),
+                ... if parameter.default is inspect.Parameter.empty else parameter.default,
+            )
             for name, parameter in self.signature.parameters.items()
         }
+        return pydantic.create_model(f"{self.name}_arguments", __config__=_ARGUMENTS, **fields)
 
-
-def _json_type(annotation: Any) -> type | None:
-    # Annotations are strings under "from __future__ import annotations".
-    if isinstance(annotation, str):
-        return {t.__name__: t for t in JSON_TYPES}.get(annotation)
-    return annotation if annotation in JSON_TYPES else None
+    def parameter_schemas(self) -> dict[str, dict[str, Any]]:
+        """Each parameter's JSON Schema, bounds included, in the signature's order."""
+        properties = self.arguments.model_json_schema()["properties"]
+        return {
+            name: {key: value for key, value in schema.items() if key != "title"}
+            for name, schema in properties.items()
+        }
 
 
 _specs: dict[str, JobSpec] = {}

@@ -219,6 +219,7 @@ class JobStore:
         ``block_ms`` passes quietly, so that a caller streaming to a client
         can send a keep-alive.
         """
+        after = self._not_past_the_end(job_id, after)
         while time.monotonic() < deadline:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             batch = self.events(job_id, after=after, block_ms=max(1, min(block_ms, remaining_ms)))
@@ -230,6 +231,19 @@ class JobStore:
                 yield event_id, event
             if self.ended(job_id, event_state(batch[-1][1]), after=after):
                 return
+
+    def _not_past_the_end(self, job_id: str, after: str) -> str:
+        """``after``, or the job's last event id if ``after`` is past it.
+
+        Events to come get ids after the last one, not after whatever id a
+        client sends: following from an id past the end would miss them all,
+        the job's end included, and wait for nothing until the deadline.
+        """
+        last = self.client.xrevrange(self.events_key(job_id), count=1)
+        if not last:
+            return after
+        last_id = _text(last[0][0])
+        return min(after, last_id, key=lambda event_id: tuple(map(int, event_id.split("-"))))
 
     def ended(self, job_id: str, state: State, *, after: str) -> bool:
         """Whether a job in ``state`` has ended with no event after ``after``.

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
+import pydantic
 import redis
 
 from . import lifecycle
@@ -20,9 +21,6 @@ from .lanes import lane
 from .lifecycle import JobOptions, JobRecord, JobRequest, State
 from .registry import JobSpec
 from .store import NewJob
-
-#: What a JSON value may be to fit an annotation: an integer fits float too.
-_ACCEPTS: dict[type, tuple[type, ...]] = {float: (int, float)}
 
 
 class InvalidJob(ValueError):
@@ -37,16 +35,37 @@ def check(spec: JobSpec | None, request: JobRequest) -> None:
         bound = spec.signature.bind(*request.args, **request.kwargs)
     except TypeError as error:
         raise InvalidJob(f"arguments do not fit {request.actor}: {error}") from None
+    try:
+        spec.arguments.model_validate(bound.arguments)
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        where = "/".join(map(str, first["loc"]))
+        raise InvalidJob(f"argument {where!r} of {request.actor}: {first['msg']}") from None
     for name, value in bound.arguments.items():
-        annotation = spec.json_type(name)
-        if annotation is None:
-            continue
-        expected = _ACCEPTS.get(annotation, (annotation,))
-        if (isinstance(value, bool) and annotation is not bool) or not isinstance(value, expected):
+        _check_text(value, name, request.actor)
+
+
+def _check_text(value: Any, where: str, actor: str) -> None:
+    """Refuse text that cannot be encoded as UTF-8 (a lone surrogate), at any depth.
+
+    JSON may spell one (``"\\ud800"``) and Python holds it, but it cannot be
+    stored, sent to a worker or written out: the job would fail every attempt.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
             raise InvalidJob(
-                f"argument {name!r} of {request.actor} must be {annotation.__name__}, "
-                f"got {type(value).__name__}"
-            )
+                f"argument {where!r} of {actor}: text must be valid Unicode "
+                "(a lone surrogate is not)"
+            ) from None
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, f"{where}/{index}", actor)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where, actor)
+            _check_text(item, f"{where}/{key}", actor)
 
 
 def submit(

@@ -31,14 +31,18 @@ def gunicorn(app: str, *, host: str, port: int, processes: int, threads: int) ->
     ]
 
 
-def api(settings: Settings, port: int) -> list[str]:
-    """One API instance, listening on ``port``, its processes' metrics in one directory."""
+def api(settings: Settings, port: int, *, listen_port: int | None = None) -> list[str]:
+    """The API instance of ``port``, its processes' metrics in one directory.
+
+    It listens on ``port`` itself, or on ``listen_port`` when a proxy serves
+    ``port`` in front of it (the local stack's Traefik).
+    """
     return multiprocess.command(
         f"api-{port}",
         gunicorn(
             "services.api.wsgi:app",
             host=settings.bind_host,
-            port=port,
+            port=listen_port or port,
             processes=settings.api_processes,
             threads=settings.api_threads,
         ),

@@ -56,6 +56,8 @@ Port = Annotated[int, AfterValidator(_check_port)]
 Ports = Annotated[
     tuple[Port, ...], NoDecode, BeforeValidator(_split_commas), AfterValidator(_check_distinct)
 ]
+#: Comma-separated in the environment: ``API_KEYS=one,two``.
+Secrets = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
 Count = Annotated[int, Field(ge=0)]
 AtLeastOne = Annotated[int, Field(ge=1)]
 Seconds = Annotated[float, Field(gt=0)]
@@ -117,8 +119,30 @@ class Settings:
         description="Long-lived requests (event streams, ?wait=) a process takes at once; must be "
         "below API_THREADS so that ordinary requests always find a thread.",
     )
+    api_keys: Secrets = Field(
+        (),
+        description="Comma-separated secrets. Set: submitting, cancelling and retrying jobs "
+        "(and GET /template, which submits one) need Authorization: Bearer <one of them>. "
+        "Empty: no keys.",
+    )
+    api_keys_for_reads: bool = Field(
+        False, description="With API_KEYS set, reads need a key too (all but /healthz, /readyz)."
+    )
+    submit_rate: AtLeastOne = Field(
+        50,
+        description="Submissions (POST requests) a second from one client address that the "
+        "load balancer lets through on average; more get 429 with Retry-After.",
+    )
+    submit_burst: AtLeastOne = Field(
+        200, description="Submissions one client address may send at once beyond SUBMIT_RATE."
+    )
     max_request_bytes: Count = Field(1 << 20, description="Larger request bodies get 413.")
     max_wait_seconds: Count = Field(60, description="Longest ?wait= on GET /jobs/{id}, in seconds.")
+    max_time_limit_seconds: Seconds = Field(
+        600.0,
+        description="The longest time_limit a client may ask for, in seconds: no submitted job "
+        "holds a worker thread for longer.",
+    )
     stream_seconds: Count = Field(
         300,
         description="How long one event stream lasts; browsers reconnect and resume "

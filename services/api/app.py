@@ -14,6 +14,7 @@ from services.queue import connect
 from services.settings import Settings
 
 from . import errors, media, models, openapi
+from .auth import ApiKeys
 from .middleware import InstanceHeader, RequestSizeLimit
 from .resources.catalog import Catalog
 from .resources.events import JobEvents
@@ -27,10 +28,12 @@ from .streams import StreamSlots
 def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.App:
     """Build the WSGI app. ``queue`` defaults to one connected as ``settings`` say."""
     queue = queue or connect(settings)
+    keys = ApiKeys(settings.api_keys, for_reads=settings.api_keys_for_reads)
     app = falcon.App(
         middleware=[
             RequestMetrics(),
             InstanceHeader(settings.instance_name),
+            keys,
             RequestSizeLimit(settings.max_request_bytes),
         ]
     )
@@ -49,7 +52,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     slots = StreamSlots(settings.stream_slots)
     # The jobs clients may submit: those of the queue given, whatever else is declared.
     public_jobs = {name: spec for name, spec in queue.specs.items() if spec.public}
-    submission = models.submission(list(public_jobs))
+    submission = models.submission(public_jobs, settings.max_time_limit_seconds)
     document = openapi.OpenAPIDocument()
     routes = [
         ("/", Hello()),
@@ -68,5 +71,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     for path, resource in routes:
         app.add_route(path, resource)
     count_submissions(queue.broker)
-    document.document = openapi.build(routes, title="Job queue", version=__version__)
+    document.document = openapi.build(
+        routes, title="Job queue", version=__version__, needs_key=keys.needs_key
+    )
     return app

@@ -9,6 +9,7 @@ the first thing wrong: 400 for parameters and headers, 422 for the body.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import falcon
@@ -27,13 +28,24 @@ class Response:
     schema: dict[str, Any] | None = None
 
 
+class Access(StrEnum):
+    """Who may call an operation when API keys are set (``API_KEYS``)."""
+
+    #: Health checks: the load balancer asks them without a key.
+    OPEN = "open"
+    #: Reads: a key is needed only with ``API_KEYS_FOR_READS``.
+    READ = "read"
+    #: Submitting, cancelling, retrying: a key is needed whenever keys are set.
+    WRITE = "write"
+
+
 @dataclass(frozen=True)
 class Operation:
     """What one HTTP method of a resource takes and answers.
 
     ``responses`` by status: a :class:`Response`, or the description of a
     problem document. ``body``, ``query`` and ``headers`` are the models its
-    inputs are read with.
+    inputs are read with. ``access`` says whether it needs an API key.
     """
 
     summary: str
@@ -41,6 +53,7 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     headers: type[BaseModel] | None = None
+    access: Access = Access.READ
 
     def read_body(self, req: falcon.Request) -> Any:
         """The JSON body, as ``body`` reads it; 415, 400, 413 or 422 when it cannot be."""

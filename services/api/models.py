@@ -12,8 +12,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic.json_schema import SkipJsonSchema
 
-from actors.lifecycle import EVENT_KINDS, Failure, JobRecord, JobRequest, Progress, State
+from actors import JobSpec
+from actors.jobs import ShortText
+from actors.lifecycle import (
+    EVENT_KINDS,
+    Failure,
+    JobOptions,
+    JobRecord,
+    JobRequest,
+    Progress,
+    State,
+)
 
 #: A Redis stream id: what event ids, Last-Event-ID and list cursors are.
 STREAM_ID = r"^[0-9]+-[0-9]+$"
@@ -42,14 +53,48 @@ def iso(ms: int | None) -> str | None:
 # Jobs -----------------------------------------------------------------------
 
 
-def submission(public_jobs: list[str]) -> type[JobRequest]:
-    """A job request whose ``actor`` is one of ``public_jobs``: the body of POST /jobs."""
+def submission(public_jobs: dict[str, JobSpec], max_time_limit: float) -> type[JobRequest]:
+    """A job request for one of ``public_jobs``: the body of POST /jobs.
+
+    The arguments are checked against each job's signature when it is
+    submitted (``actors.submission.check``); the schema publishes the same
+    bounds, one branch per job. No job may ask for more than ``max_time_limit``
+    seconds, so that none holds a worker thread for longer.
+    """
     actor = Literal[tuple(sorted(public_jobs))]
+    time_limit = Annotated[float, Field(gt=0, le=max_time_limit)]
+    options = create_model(
+        "SubmissionOptions",
+        __base__=JobOptions,
+        time_limit=(
+            time_limit | SkipJsonSchema[None],
+            Field(
+                None,
+                description=f"{JobOptions.model_fields['time_limit'].description} "
+                f"At most {max_time_limit:g}.",
+            ),
+        ),
+    )
+    branches = [_arguments_schema(name, spec) for name, spec in sorted(public_jobs.items())]
     return create_model(
         "JobSubmission",
         __base__=JobRequest,
+        __cls_kwargs__={"json_schema_extra": {"oneOf": branches}},
         actor=(actor, Field(description=JobRequest.model_fields["actor"].description)),
+        options=(options, Field(default_factory=options)),
     )
+
+
+def _arguments_schema(name: str, spec: JobSpec) -> dict[str, Any]:
+    """What ``args`` and ``kwargs`` may be when ``actor`` is ``name``, as JSON Schema."""
+    parameters = spec.parameter_schemas()
+    return {
+        "properties": {
+            "actor": {"const": name},
+            "args": {"type": "array", "prefixItems": list(parameters.values())},
+            "kwargs": {"type": "object", "properties": parameters, "additionalProperties": False},
+        }
+    }
 
 
 def batch(job: type[JobRequest]) -> type[BaseModel]:
@@ -175,16 +220,12 @@ class EventsHeaders(BaseModel):
     )
 
 
-#: The longest field of the document /template renders.
-MAX_FIELD_LENGTH = 500
-
-
 class DocumentQuery(BaseModel):
     """The fields of the document /template renders, from the query string."""
 
-    title: str | None = Field(None, max_length=MAX_FIELD_LENGTH)
-    name: str | None = Field(None, max_length=MAX_FIELD_LENGTH)
-    message: str | None = Field(None, max_length=MAX_FIELD_LENGTH)
+    title: ShortText | None = None
+    name: ShortText | None = None
+    message: ShortText | None = None
 
 
 # Other bodies -----------------------------------------------------------------
@@ -195,6 +236,8 @@ class Parameter(BaseModel):
     type: str | None
     required: bool
     default: Any
+    #: The JSON Schema an argument must fit, bounds included (``maximum``, ``maxLength``).
+    json_schema: dict[str, Any]
 
 
 class Actor(BaseModel):

@@ -9,22 +9,34 @@ goes unpublished.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import falcon
 from pydantic import BaseModel
 
-from .contract import Operation, Response
+from .contract import Access, Operation, Response
 from .errors import PROBLEM_JSON
 from .models import Problem
 
 _RESPONDERS = {"on_get": "get", "on_post": "post", "on_delete": "delete"}
 #: Every operation may answer 503.
 _UNAVAILABLE = "Redis is unreachable, or the instance is busy; retry later"
+#: How operations that need an API key say so.
+_API_KEY = {"apiKey": {"type": "http", "scheme": "bearer", "description": "One of API_KEYS."}}
+_UNAUTHORIZED = "No API key, or not one of API_KEYS"
 
 
-def build(routes: list[tuple[str, object]], *, title: str, version: str) -> dict[str, Any]:
+def build(
+    routes: list[tuple[str, object]],
+    *,
+    title: str,
+    version: str,
+    needs_key: Callable[[Access], bool] = lambda access: False,
+) -> dict[str, Any]:
+    """The document; operations for which ``needs_key`` says so are marked as needing a key."""
     paths: dict[str, Any] = {}
+    guarded = False
     for path, resource in routes:
         operations = getattr(resource, "operations", None)
         if operations is None:
@@ -35,9 +47,16 @@ def build(routes: list[tuple[str, object]], *, title: str, version: str) -> dict
                 continue
             if method not in operations:
                 raise ValueError(f"{type(resource).__name__}.{responder} is not declared")
-            item[method] = describe(operations[method], _path_fields(path))
+            item[method] = described = describe(operations[method], _path_fields(path))
+            if needs_key(operations[method].access):
+                guarded = True
+                described["security"] = [{name: []} for name in _API_KEY]
+                described["responses"]["401"] = _response(_UNAUTHORIZED)
         paths[path] = item
-    return {"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths}
+    document = {"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths}
+    if guarded:
+        document["components"] = {"securitySchemes": _API_KEY}
+    return document
 
 
 def describe(operation: Operation, path_fields: list[str]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from services.settings import Settings, SettingsError, load_settings
 
 from .stack import PROJECT_DIR, lb_url, welcome, with_admin_password
-from .traefik import htpasswd
+from .traefik import htpasswd, rate_limit_env
 
 #: Where compose.yml's env_file entries point.
 ENV_DIR = PROJECT_DIR / ".run" / "compose"
@@ -32,7 +32,10 @@ def env_files(settings: Settings) -> dict[str, dict[str, str]]:
             "ADMIN_USER": settings.admin_user,
             "ADMIN_PASSWORD": settings.admin_password,
         },
-        "traefik.env": {"ADMIN_HTPASSWD": htpasswd(settings.admin_user, settings.admin_password)},
+        "traefik.env": {
+            "ADMIN_HTPASSWD": htpasswd(settings.admin_user, settings.admin_password),
+            **rate_limit_env(settings),
+        },
     }
 
 

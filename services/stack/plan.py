@@ -16,6 +16,7 @@ from services.settings import Settings
 
 from . import redis_server
 from .supervisor import ProcessSpec
+from .traefik import rate_limit_env
 
 
 def _venv_bin(name: str) -> str:
@@ -50,16 +51,31 @@ def workers(settings: Settings) -> list[ProcessSpec]:
     ]
 
 
-def api_instances(settings: Settings) -> list[ProcessSpec]:
+def api_instances(
+    settings: Settings, behind_proxy: tuple[int, ...] | None = None
+) -> list[ProcessSpec]:
+    """One gunicorn per port of API_PORTS; with ``behind_proxy``, on those loopback ports instead.
+
+    A gthread worker gives a thread to each connection once its first bytes
+    arrive, so 200 clients sending their headers slowly hold every thread.
+    The local stack therefore puts Traefik on the public ports (one entry
+    point per instance, ``traefik/local``): Go holds slow clients, and
+    gunicorn only sees whole requests.
+    """
+    listening, ports = (
+        (settings, settings.api_ports)
+        if behind_proxy is None
+        else (dataclasses.replace(settings, bind_host="127.0.0.1"), behind_proxy)
+    )
     return [
         ProcessSpec(
             name=f"api.{number}",
-            argv=commands.api(settings, port),
+            argv=commands.api(listening, public, listen_port=port),
             env={"INSTANCE_NAME": f"api.{number}"},
-            ready_url=f"http://{settings.bind_host}:{port}/healthz",
+            ready_url=f"http://{listening.bind_host}:{port}/healthz",
             stop_timeout=20,
         )
-        for number, port in enumerate(settings.api_ports, start=1)
+        for number, (public, port) in enumerate(zip(settings.api_ports, ports, strict=True), 1)
     ]
 
 
@@ -76,6 +92,6 @@ def traefik(settings: Settings, static_config: Path, admin_htpasswd: str) -> Pro
     return ProcessSpec(
         name="traefik",
         argv=[_venv_bin("traefik"), f"--configFile={static_config}"],
-        env={"ADMIN_HTPASSWD": admin_htpasswd},
+        env={"ADMIN_HTPASSWD": admin_htpasswd, **rate_limit_env(settings)},
         ready_url=f"http://127.0.0.1:{settings.traefik_ping_port}/ping",
     )

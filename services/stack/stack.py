@@ -60,6 +60,8 @@ class Stack:
         self.settings = settings
         self.run_dir = run_dir
         self.lb_port = settings.lb_port
+        #: Where the API instances listen, on loopback, behind Traefik's entry points (API_PORTS).
+        self.instance_ports: tuple[int, ...] = ()
         env = {**os.environ, **settings.to_env(), "REDIS_URL": settings.effective_redis_url}
         # Only the dashboard needs the password.
         env.pop("ADMIN_PASSWORD")
@@ -90,12 +92,18 @@ class Stack:
             )
         # Before anything is written or started: the one program a machine may lack.
         redis = [] if settings.redis_url else [plan.redis(settings, self.run_dir / "redis")]
-        static = write_config(settings, self.run_dir / "traefik", lb_port=self.lb_port)
+        self.instance_ports = _loopback_ports(len(settings.api_ports))
+        static = write_config(
+            settings,
+            self.run_dir / "traefik",
+            lb_port=self.lb_port,
+            instance_ports=self.instance_ports,
+        )
         try:
             for spec in [
                 *redis,
                 *plan.workers(settings),
-                *plan.api_instances(settings),
+                *plan.api_instances(settings, behind_proxy=self.instance_ports),
                 plan.dashboard(settings),
                 plan.traefik(
                     settings, static, htpasswd(settings.admin_user, settings.admin_password)
@@ -132,6 +140,18 @@ class Stack:
             _check_free(settings.lb_host, settings.lb_fallback_port)
             return settings.lb_fallback_port
         return settings.lb_port
+
+
+def _loopback_ports(count: int) -> tuple[int, ...]:
+    """Ports free on 127.0.0.1 now, for the API instances behind Traefik's entry points."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return tuple(sock.getsockname()[1] for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _check_free(host: str, port: int, hint: str = "or choose another port in .env") -> None:

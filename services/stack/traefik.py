@@ -20,7 +20,14 @@ def htpasswd(user: str, password: str) -> str:
     return f"{user}:{hashed}"
 
 
-def write_config(settings: Settings, run_dir: Path, *, lb_port: int) -> Path:
+def rate_limit_env(settings: Settings) -> dict[str, str]:
+    """What the shared rate-limit middleware reads (``traefik/dynamic/middlewares.yml``)."""
+    return {"SUBMIT_RATE": str(settings.submit_rate), "SUBMIT_BURST": str(settings.submit_burst)}
+
+
+def write_config(
+    settings: Settings, run_dir: Path, *, lb_port: int, instance_ports: tuple[int, ...]
+) -> Path:
     """Write static and dynamic configuration under ``run_dir``; return the static file."""
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(CONFIG_DIR),
@@ -33,7 +40,7 @@ def write_config(settings: Settings, run_dir: Path, *, lb_port: int) -> Path:
         shutil.copyfile(shared, dynamic_dir / shared.name)
     routes = templates.get_template("local/routes.yml.j2").render(
         host=settings.bind_host,
-        api_ports=settings.api_ports,
+        instances=list(enumerate(instance_ports, start=1)),
         dashboard_port=settings.dashboard_port,
     )
     (dynamic_dir / "routes.yml").write_text(routes)
@@ -44,6 +51,10 @@ def write_config(settings: Settings, run_dir: Path, *, lb_port: int) -> Path:
             lb_port=lb_port,
             ping_port=settings.traefik_ping_port,
             metrics_port=settings.traefik_metrics_port,
+            instance_entry_points=[
+                (number, f"{settings.bind_host}:{port}")
+                for number, port in enumerate(settings.api_ports, start=1)
+            ],
             dynamic_dir=dynamic_dir,
             log_level="ERROR" if settings.log_level == "ERROR" else "WARN",
         )

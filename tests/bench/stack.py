@@ -44,6 +44,9 @@ def bench_settings(settings: Settings) -> Settings:
         traefik_ping_port=ping,
         workers=0,
         log_level="WARNING",
+        # The load comes from one address, standing for many clients.
+        submit_rate=1_000_000,
+        submit_burst=1_000_000,
     )
 
 
@@ -56,7 +59,8 @@ class BenchStack:
         self.stack = Stack(settings, run_dir, log=(run_dir / "stack.log").open("a", buffering=1))
         self.stack.start()
         self.url = f"http://127.0.0.1:{self.stack.lb_port}"
-        self.direct_url = f"http://{settings.bind_host}:{settings.api_ports[0]}"
+        # gunicorn itself, behind the Traefik entry point that serves API_PORTS.
+        self.direct_url = f"http://127.0.0.1:{self.stack.instance_ports[0]}"
         self.redis = redis.Redis.from_url(settings.effective_redis_url)
         self.raw_broker, self.raw_actors = declare(settings.effective_redis_url)
 

@@ -42,6 +42,9 @@ def stack_settings(**overrides) -> Settings:
         "default_min_backoff_ms": 100,
         "admin_password": "e2e-password",
         "log_level": "WARNING",
+        # Every test client is 127.0.0.1: one address standing for many clients.
+        "submit_rate": 1_000_000,
+        "submit_burst": 1_000_000,
     }
     values.update(overrides)
     return Settings(**values)

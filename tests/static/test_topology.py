@@ -53,11 +53,43 @@ def local(tmp_path_factory) -> dict:
         patch.setattr(stack.supervisor, "start", started.append)
         stack.start()
     traefik_dir = run_dir / "traefik"
+    routes = yaml.safe_load((traefik_dir / "dynamic" / "routes.yml").read_text())["http"]
+    static = yaml.safe_load((traefik_dir / "traefik.yml").read_text())
+    # Compose publishes each container's own port; the local stack serves
+    # API_PORTS through Traefik, one entry point per instance: set apart.
+    direct = {
+        part: {name: routes[part].pop(name) for name in list(routes[part]) if DIRECT.match(name)}
+        for part in ("routers", "services")
+    }
+    direct["entryPoints"] = {
+        name: static["entryPoints"].pop(name)
+        for name in list(static["entryPoints"])
+        if DIRECT.match(name)
+    }
     return {
         "specs": {spec.name: spec for spec in started},
-        "routes": yaml.safe_load((traefik_dir / "dynamic" / "routes.yml").read_text())["http"],
-        "static": yaml.safe_load((traefik_dir / "traefik.yml").read_text()),
+        "routes": routes,
+        "static": static,
+        "direct": direct,
     }
+
+
+#: The names of the local stack's routes to one instance on its own port.
+DIRECT = re.compile(r"api-\d+$")
+
+
+def test_each_local_instance_port_is_a_traefik_entry_point_to_that_instance(local):
+    """Slow clients on API_PORTS wait in Traefik; gunicorn listens on loopback only."""
+    direct = local["direct"]
+    for number, port in enumerate(DEFAULTS.api_ports, start=1):
+        name = f"api-{number}"
+        assert direct["entryPoints"][name]["address"] == f"{DEFAULTS.bind_host}:{port}"
+        router = direct["routers"][name]
+        assert (router["entryPoints"], router["service"]) == ([name], name)
+        (server,) = direct["services"][name]["loadBalancer"]["servers"]
+        instance = urlsplit(local["specs"][f"api.{number}"].ready_url)
+        assert urlsplit(server["url"]).netloc == instance.netloc
+        assert instance.hostname == "127.0.0.1" and instance.port != port
 
 
 def kind(name: str) -> str:

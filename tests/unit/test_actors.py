@@ -76,12 +76,6 @@ def test_count_slowly_reports_each_step(reported):
     ]
 
 
-def test_count_slowly_refuses_to_count_to_nothing_for_good(reported):
-    with pytest.raises(PermanentError, match="at least 1"):
-        count_slowly(to=0, interval=0)
-    assert reported == []
-
-
 def test_count_slowly_stops_when_its_progress_report_says_cancelled(built_queue):
     # The job-state middleware's reporter raises JobCancelled when the job
     # was cancelled; the actor (as bound to the broker) then ends quietly.
@@ -191,22 +185,25 @@ def test_check_refuses_a_job_that_is_not_public():
         (JobRequest(actor="add", kwargs={"a": 1}), "arguments do not fit add"),
         (JobRequest(actor="add", args=[1, 2, 3]), "arguments do not fit add"),
         (JobRequest(actor="add", kwargs={"a": 1, "b": 2, "c": 3}), "arguments do not fit add"),
-        (JobRequest(actor="add", kwargs={"a": "1", "b": 2}), "'a' of add must be float, got str"),
+        (
+            JobRequest(actor="add", kwargs={"a": "1", "b": 2}),
+            "'a' of add: Input should be a valid number",
+        ),
         (
             JobRequest(actor="count_slowly", kwargs={"to": 2.5}),
-            "'to' of count_slowly must be int, got float",
+            "'to' of count_slowly: Input should be a valid integer",
         ),
         (
             JobRequest(actor="count_slowly", kwargs={"to": True}),
-            "'to' of count_slowly must be int, got bool",
+            "'to' of count_slowly: Input should be a valid integer",
         ),
         (
             JobRequest(actor="render_document", kwargs={"name": 7}),
-            "'name' of render_document must be str, got int",
+            "'name' of render_document: Input should be a valid string",
         ),
         (
             JobRequest(actor="fail", kwargs={"permanent": "yes"}),
-            "'permanent' of fail must be bool, got str",
+            "'permanent' of fail: Input should be a valid boolean",
         ),
     ],
 )

@@ -24,15 +24,36 @@ def test_the_catalog_lists_public_jobs_with_their_parameters(unreachable_setting
 
     assert set(by_name) == {"add", "count_slowly", "fail", "render_document"}
     assert by_name["add"]["parameters"] == [
-        {"name": "a", "type": "number", "required": True, "default": None},
-        {"name": "b", "type": "number", "required": True, "default": None},
+        {
+            "name": "a",
+            "type": "number",
+            "required": True,
+            "default": None,
+            "json_schema": {"type": "number"},
+        },
+        {
+            "name": "b",
+            "type": "number",
+            "required": True,
+            "default": None,
+            "json_schema": {"type": "number"},
+        },
     ]
+    # Bounds are published as the submission checks them.
     assert by_name["count_slowly"]["parameters"][0] == {
         "name": "to",
         "type": "integer",
         "required": False,
         "default": 10,
+        "json_schema": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 10},
     }
+    assert by_name["count_slowly"]["parameters"][1]["json_schema"] == {
+        "type": "number",
+        "minimum": 0.01,
+        "maximum": 60,
+        "default": 0.5,
+    }
+    assert by_name["render_document"]["parameters"][1]["json_schema"]["maxLength"] == 500
     assert by_name["fail"]["max_retries"] == 2
     assert by_name["render_document"]["description"].startswith("Render an HTML document")
     assert by_name["add"]["priorities"] == ["high", "normal", "low"]

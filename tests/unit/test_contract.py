@@ -7,7 +7,7 @@ import pytest
 from falcon import testing
 from pydantic import ValidationError
 
-from actors import lifecycle
+from actors import lifecycle, specs
 from actors.lifecycle import JobRecord, JobRequest
 from services.api import media, models, openapi
 from services.api.contract import Operation, Response
@@ -19,7 +19,7 @@ class Echo:
     operations = {
         "post": Operation(
             "Echo",
-            body=models.submission(["add"]),
+            body=models.submission({"add": specs()["add"]}, max_time_limit=600),
             query=models.ListQuery,
             responses={200: Response("The request", JobRequest), 422: "It does not fit"},
         )

@@ -152,20 +152,63 @@ TOO_BIG = 1 << 20  # the default max_request_bytes
         pytest.param(
             {"json": {"actor": "add", "args": ["1", 2]}},
             422,
-            "argument 'a' of add must be float, got str",
+            "argument 'a' of add: Input should be a valid number",
             id="str-for-float",
         ),
         pytest.param(
             {"json": {"actor": "add", "args": [True, 2]}},
             422,
-            "must be float, got bool",
+            "argument 'a' of add: Input should be a valid number",
             id="bool-for-float",
         ),
         pytest.param(
             {"json": {"actor": "count_slowly", "kwargs": {"to": 1.5}}},
             422,
-            "argument 'to' of count_slowly must be int, got float",
+            "argument 'to' of count_slowly: Input should be a valid integer",
             id="float-for-int",
+        ),
+        # A client must not take every worker thread for a day (issue: starvation).
+        pytest.param(
+            {
+                "json": {
+                    "actor": "count_slowly",
+                    "kwargs": {"to": 10**9, "interval": 0},
+                    "options": {"time_limit": 86400},
+                }
+            },
+            422,
+            "options/time_limit",
+            id="starvation",
+        ),
+        pytest.param(
+            {"json": {"actor": "count_slowly", "kwargs": {"to": 10**9}}},
+            422,
+            "argument 'to' of count_slowly: Input should be less than or equal to 10000",
+            id="count-too-far",
+        ),
+        pytest.param(
+            {"json": {"actor": "count_slowly", "kwargs": {"interval": 0}}},
+            422,
+            "argument 'interval' of count_slowly: Input should be greater than or equal to 0.01",
+            id="interval-zero",
+        ),
+        pytest.param(
+            {"json": {"actor": "count_slowly", "args": [5, -1]}},
+            422,
+            "argument 'interval' of count_slowly: Input should be greater than or equal to 0.01",
+            id="interval-negative",
+        ),
+        pytest.param(
+            {"json": {"actor": "count_slowly", "kwargs": {"interval": 1e308}}},
+            422,
+            "argument 'interval' of count_slowly: Input should be less than or equal to 60",
+            id="interval-huge",
+        ),
+        pytest.param(
+            {"json": {"actor": "render_document", "kwargs": {"name": "x" * 501}}},
+            422,
+            "argument 'name' of render_document: String should have at most 500 characters",
+            id="name-too-long",
         ),
         pytest.param(
             {"json": {"actor": "add", "args": {"a": 1}}},
@@ -190,6 +233,12 @@ TOO_BIG = 1 << 20  # the default max_request_bytes
             422,
             "options/max_retries",
             id="max-retries-not-int",
+        ),
+        pytest.param(
+            {"json": {"actor": "add", "args": [1, 2], "options": {"time_limit": 601}}},
+            422,
+            "less than or equal to 600",
+            id="time-limit-over-the-setting",
         ),
         pytest.param(
             {"json": {"actor": "add", "args": [1, 2], "options": {"time_limit": 0}}},
@@ -266,16 +315,27 @@ def test_a_chunked_body_within_the_limit_is_read(client, r):
     assert r.llen(READY) == 1
 
 
-def test_a_lone_surrogate_in_a_string_is_kept_not_a_server_error(client):
-    """JSON may escape a lone surrogate; the record must still come back as JSON."""
-    result = client.simulate_post(
-        "/jobs",
-        body='{"actor": "render_document", "kwargs": {"title": "\\ud800"}}',
-        content_type="application/json",
-    )
+@pytest.mark.parametrize(
+    ("job", "where"),
+    [
+        ('{"actor": "render_document", "kwargs": {"name": "\\ud800"}}', "argument 'name'"),
+        ('{"actor": "render_document", "args": ["\\udfff"]}', "argument 'title'"),
+        (
+            '{"actor": "tally", "args": [[1, {"n": ["\\ud800"]}]]}',
+            "'numbers/1/n/0' of tally: text must be valid Unicode",
+        ),
+        ('{"actor": "tally", "args": [[{"\\ud800": 1}]]}', "'numbers/0' of tally"),
+    ],
+)
+def test_text_that_is_not_unicode_is_refused_before_enqueueing(settings, r, job, where):
+    """JSON may escape a lone surrogate, but no worker could encode it: 422, nothing queued."""
+    queue = connect(dataclasses.replace(settings, job_modules="actors.jobs,tests.unit.more_jobs"))
+    client = testing.TestClient(create_app(settings, queue))
 
-    assert result.status_code == 202, result.text
-    assert json.loads(result.text)["kwargs"] == {"title": "\ud800"}
+    result = client.simulate_post("/jobs", body=job, content_type="application/json")
+
+    assert_problem(result, 422, where)
+    assert nothing_enqueued(r)
 
 
 # Idempotency ----------------------------------------------------------------
@@ -410,7 +470,10 @@ def test_a_batch_enqueues_every_job(client, r):
     ("bad", "detail"),
     [
         ({"actor": "nope"}, "jobs/1/actor: 'nope' is not one of"),
-        ({"actor": "add", "args": ["x", 1]}, "jobs/1: argument 'a' of add must be float"),
+        (
+            {"actor": "add", "args": ["x", 1]},
+            "jobs/1: argument 'a' of add: Input should be a valid number",
+        ),
         ({"actor": "add", "options": {"delay": -1}}, "jobs/1/options/delay"),
     ],
 )
@@ -604,3 +667,20 @@ def test_a_bad_last_event_id_is_400(client):
     for bad in ("yesterday", "99999999999999999999-0"):
         result = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": bad})
         assert_problem(result, 400, "Last-Event-ID")
+
+
+def test_a_stream_resumed_past_the_last_event_ends_with_the_job(settings, queue):
+    """A Last-Event-ID past the job's last event must not hold a slot until STREAM_SECONDS."""
+    app = create_app(dataclasses.replace(settings, stream_seconds=30), queue)
+    client = testing.TestClient(app)
+    job_id = submit(client).json["id"]
+    far_ahead = "99999999999999-0"
+    ended = threading.Timer(0.5, client.simulate_delete, args=(f"/jobs/{job_id}",))
+    ended.start()
+
+    result = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": far_ahead})
+    ended.join()
+
+    # The stream ended at the job's end, with it, not 30 s later with nothing.
+    assert result.status_code == 200
+    assert [e["data"]["state"] for e in parse_events(result.text)] == ["cancelled"]

@@ -63,15 +63,12 @@ def test_submitted_jobs_are_counted_by_job_whatever_their_lane(client):
     assert sample("jobqueue_jobs_submitted_total", actor="add") == before + 5
 
 
-def test_the_api_serves_its_metrics_to_a_scraper_but_not_through_a_proxy(client):
+def test_the_api_serves_its_metrics_to_a_scraper(client):
     served = client.simulate_get("/metrics")
-    proxied = client.simulate_get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
 
     assert served.status_code == 200
     names = {family.name for family in text_string_to_metric_families(served.text)}
     assert {"jobqueue_http_requests", "jobqueue_jobs_submitted"} <= names
-    assert proxied.status_code == 404
-    assert "jobqueue" not in proxied.text
 
 
 def test_a_worker_counts_each_attempt_by_how_it_ended(queue, worker):

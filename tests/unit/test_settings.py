@@ -100,8 +100,13 @@ def test_to_env_round_trips_through_load_settings():
         api_processes=3,
         api_threads=16,
         stream_slots=4,
+        api_keys=("first-key", "second-key"),
+        api_keys_for_reads=True,
+        submit_rate=5,
+        submit_burst=7,
         max_request_bytes=4096,
         max_wait_seconds=5,
+        max_time_limit_seconds=30.5,
         stream_seconds=6,
         workers=4,
         worker_processes=2,
@@ -141,9 +146,21 @@ def test_to_env_round_trips_through_load_settings():
 
 
 def test_a_setting_gets_the_type_it_declares():
-    settings = load_settings({"RESTART_DELAY_SECONDS": "0.25", "RESTART_MAX_DELAY_SECONDS": "2"})
+    settings = load_settings(
+        {
+            "RESTART_DELAY_SECONDS": "0.25",
+            "RESTART_MAX_DELAY_SECONDS": "2",
+            "API_KEYS_FOR_READS": "true",
+            "API_KEYS": " one, two ,",
+        }
+    )
 
     assert settings.restart_delay_seconds == 0.25
+    assert settings.api_keys_for_reads is True
+    assert settings.api_keys == ("one", "two")
+    assert load_settings({"API_KEYS_FOR_READS": "false"}).api_keys_for_reads is False
+    with pytest.raises(SettingsError, match="API_KEYS_FOR_READS must be true or false"):
+        load_settings({"API_KEYS_FOR_READS": "maybe"})
     assert type(settings.restart_max_delay_seconds) is float
     assert type(settings.workers) is int
     with pytest.raises(SettingsError, match="RESTART_DELAY_SECONDS must be more than 0"):
@@ -202,6 +219,9 @@ NOT_IN_X_SETTINGS = {
     "INSTANCE_NAME": "the container's host name",
     "ADMIN_USER": "dashboard.env",
     "ADMIN_PASSWORD": "dashboard.env",
+    # Traefik's, from traefik.env.
+    "SUBMIT_RATE": "traefik.env",
+    "SUBMIT_BURST": "traefik.env",
 }
 #: x-settings values that differ from the declared default on purpose.
 COMPOSE_OWN_VALUES = {"REDIS_URL", "BIND_HOST"}

@@ -8,7 +8,6 @@ import falcon
 
 from actors import JobSpec
 from actors.lanes import PRIORITIES
-from actors.registry import JSON_TYPES
 
 from ..contract import Operation, Response
 from ..models import Actor, ActorList, Parameter, body
@@ -17,14 +16,16 @@ from ..models import Actor, ActorList, Parameter, body
 def describe(spec: JobSpec) -> Actor:
     """A public job as clients see it: its name, what it does, its parameters."""
     parameters = []
+    schemas = spec.parameter_schemas()
     for parameter in spec.signature.parameters.values():
         required = parameter.default is inspect.Parameter.empty
         parameters.append(
             Parameter(
                 name=parameter.name,
-                type=JSON_TYPES.get(spec.json_type(parameter.name)),
+                type=schemas[parameter.name].get("type"),
                 required=required,
                 default=None if required else parameter.default,
+                json_schema=schemas[parameter.name],
             )
         )
     time_limit_ms = spec.options.get("time_limit")

@@ -10,7 +10,7 @@ from actors import Queue
 from actors.lifecycle import JobRecord
 from actors.submission import cancel, retry
 
-from ..contract import Operation, Response
+from ..contract import Access, Operation, Response
 from ..errors import no_such_job
 from ..models import Job as JobView
 from ..models import body, wait_query
@@ -48,6 +48,7 @@ class Job:
                     404: "No such job",
                     409: "The job has already ended",
                 },
+                access=Access.WRITE,
             ),
         }
 
@@ -86,6 +87,7 @@ class JobRetry:
                 404: "No such job",
                 409: "The job is not failed or dead",
             },
+            access=Access.WRITE,
         )
     }
 

@@ -8,7 +8,7 @@ from actors import Queue
 from actors.lifecycle import JobRequest
 from actors.submission import InvalidJob, submit, submit_many
 
-from ..contract import BODY_ERRORS, Operation, Response
+from ..contract import BODY_ERRORS, Access, Operation, Response
 from ..errors import unprocessable
 from ..models import BatchResult, Job, JobList, ListQuery, SubmitHeaders, batch, body
 
@@ -28,6 +28,7 @@ class Jobs:
                     200: Response("The job first submitted with this key", Job),
                     **BODY_ERRORS,
                 },
+                access=Access.WRITE,
             ),
             "get": Operation(
                 "List jobs, newest first",
@@ -66,6 +67,7 @@ class JobBatch:
                 "Submit many jobs at once, all or none",
                 body=batch(submission),
                 responses={202: Response("Every job was accepted", BatchResult), **BODY_ERRORS},
+                access=Access.WRITE,
             )
         }
 

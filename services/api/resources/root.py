@@ -7,7 +7,7 @@ import redis
 
 from actors.store import JobStore
 
-from ..contract import Operation, Response
+from ..contract import Access, Operation, Response
 from ..errors import unavailable
 from ..models import Status, body
 
@@ -31,7 +31,9 @@ class Liveness:
     """The process answers: what the balancer's health check asks."""
 
     operations = {
-        "get": Operation("Liveness", responses={200: Response("The process answers", Status)})
+        "get": Operation(
+            "Liveness", responses={200: Response("The process answers", Status)}, access=Access.OPEN
+        )
     }
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -41,7 +43,11 @@ class Liveness:
 class Readiness:
     """The instance can do its work: Redis answers."""
 
-    operations = {"get": Operation("Readiness", responses={200: Response("Redis answers", Status)})}
+    operations = {
+        "get": Operation(
+            "Readiness", responses={200: Response("Redis answers", Status)}, access=Access.OPEN
+        )
+    }
 
     def __init__(self, store: JobStore):
         self.store = store

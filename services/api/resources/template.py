@@ -9,7 +9,7 @@ from actors import Queue
 from actors.lifecycle import TERMINAL_STATES, JobRequest, State
 from actors.submission import submit
 
-from ..contract import Operation, Response
+from ..contract import Access, Operation, Response
 from ..models import DocumentQuery, Job, body
 
 
@@ -26,6 +26,8 @@ class Template:
                 ),
                 400: "A field is too long",
             },
+            # It submits a job, as POST /jobs does.
+            access=Access.WRITE,
         )
     }
 
