@@ -73,12 +73,10 @@ class JobState(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         progress.install(None)
-        throws = broker.get_actor(message.actor_name).options.get("throws") or ()
         message.ending = lifecycle.finish(
             result=result,
             exception=exception,
-            retried=exception is not None and not message.failed,
-            permanent=isinstance(exception, throws),
+            **outcome(broker, message, exception),
             attempt=message.attempt,
             started_at=message.started_at,
             progress=message.reports.held,
@@ -139,3 +137,18 @@ def this_worker() -> str:
 def _results_are_kept(record: logging.LogRecord) -> bool:
     """Drop dramatiq's warning that a job's result is discarded."""
     return "you haven't added the Results middleware" not in record.getMessage()
+
+
+def outcome(
+    broker: dramatiq.Broker, message: dramatiq.Message, exception: BaseException | None
+) -> dict[str, bool]:
+    """How dramatiq's middleware judged an attempt, as :func:`lifecycle.finish` takes it.
+
+    ``retried``: Retries sent the message again; ``permanent``: the job
+    declared the exception one that retrying cannot fix (``throws``).
+    """
+    throws = broker.get_actor(message.actor_name).options.get("throws") or ()
+    return {
+        "retried": exception is not None and not message.failed,
+        "permanent": isinstance(exception, throws),
+    }

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from .. import lifecycle
 from ..lanes import job_name
+from .job_state import outcome
 
 State = lifecycle.State
 
@@ -90,12 +91,7 @@ class Metrics(Middleware):
         actor = job_name(message.actor_name)
         JOB_DURATION.labels(actor).observe(time.perf_counter() - started)
         JOBS_IN_PROGRESS.labels(actor).dec()
-        throws = broker.get_actor(message.actor_name).options.get("throws") or ()
-        state = lifecycle.ended_in(
-            exception=exception,
-            retried=exception is not None and not message.failed,
-            permanent=isinstance(exception, throws),
-        )
+        state = lifecycle.ended_in(exception=exception, **outcome(broker, message, exception))
         JOBS_ENDED[state].labels(actor).inc()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
