@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,6 +59,26 @@ class RedisBroker(dramatiq_redis.RedisBroker):
             return []
         taken = lifecycle.take(lifecycle.now_ms(), worker_name=self.worker_name)
         return [self.store.job_key(""), *self.store.transition_args(taken)]
+
+    def handing_back_args(self, attempts: list[int]) -> list[str | int]:
+        """What requeue needs to put the jobs it hands back as queued, one per message.
+
+        For each message, "1" and write_job's arguments when the fetch had
+        started an attempt, "0" and as many blanks when it had not (a delayed
+        message).
+        """
+        if self.store is None:
+            return []
+        blanks = ["0"] * (1 + len(self.store.transition_args(lifecycle.hand_back(1))))
+        return [
+            self.store.job_key(""),
+            *itertools.chain.from_iterable(
+                ["1", *self.store.transition_args(lifecycle.hand_back(attempt))]
+                if attempt
+                else blanks
+                for attempt in attempts
+            ),
+        ]
 
     def ending_args(self, job_id: str, ending: lifecycle.Transition | None) -> list[str | int]:
         """What ack or nack needs to write the job's end (nothing when there is none)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
@@ -58,6 +58,21 @@ class WakingConsumer(_RedisConsumer):
         # message was delayed (as dramatiq's ack has it).
         self._settlements = GroupCommit(
             lambda batch: broker.do_settle(queue_name, *itertools.chain(*batch))
+        )
+
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        """Hand messages back to the front of their queue, and their jobs back to queued.
+
+        Messages a stopping worker fetched (and so started, see
+        ``actors.broker``) but no thread of it ran.
+        """
+        messages = list(messages)
+        if not messages:
+            return
+        ids = [message.options["redis_message_id"] for message in messages]
+        attempts = [getattr(message, "attempt", 0) for message in messages]
+        self.broker.do_requeue(
+            self.queue_name, len(ids), *ids, *self.broker.handing_back_args(attempts)
         )
 
     def ack(self, message: MessageProxy) -> None:

@@ -50,8 +50,10 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     ),
     State.DELAYED: frozenset({State.RUNNING, State.CANCELLED, State.DEAD}),
     # RUNNING again: a progress report, or a run after the worker died.
+    # QUEUED: taken by a worker that stopped before a thread ran it.
     State.RUNNING: frozenset(
         {
+            State.QUEUED,
             State.RUNNING,
             State.SUCCEEDED,
             State.RETRYING,
@@ -278,6 +280,16 @@ def take(at: int, *, worker_name: str | None = None) -> Transition:
         at=at,
         begins=True,
         fields={"started_at": at, "worker_name": worker_name, "error": None},
+    )
+
+
+def hand_back(attempt: int) -> Transition:
+    """A stopping worker hands back a job it took (attempt ``attempt``) but never ran."""
+    return _move(
+        State.QUEUED,
+        only_from=_RUNNING,
+        attempt=attempt,
+        fields={"attempts": attempt - 1, "started_at": None, "worker_name": None},
     )
 
 

@@ -167,3 +167,23 @@ def test_a_killed_workers_running_jobs_start_again_within_seconds(settings, queu
             what="the waiting jobs, the ones the dead worker held included",
         )
     assert all(starts(queue, job_id)[1] > killed_at for job_id in running)
+
+
+def test_a_stopping_worker_hands_back_the_jobs_it_took_but_never_ran(queue):
+    jobs = [submit(queue, JobRequest(actor="add", args=[n, n]))[1].id for n in range(2)]
+    consumer = queue.broker.consume("default", prefetch=2, timeout=100)
+    taken = [next(consumer), next(consumer)]
+    # Fetching started them: a thread would run them next.
+    assert [state(queue, job_id) for job_id in jobs] == [State.RUNNING] * 2
+
+    consumer.requeue(taken)
+
+    records = [queue.store.get(job_id) for job_id in jobs]
+    assert [record.state for record in records] == [State.QUEUED] * 2
+    assert [record.attempts for record in records] == [0, 0]
+    assert [record.worker_name for record in records] == [None, None]
+    assert queue.broker.client.llen("dramatiq:default") == 2
+    # The next worker takes them as their first attempt.
+    again = queue.broker.consume("default", prefetch=2, timeout=100)
+    assert sorted(next(again).message_id for _ in jobs) == sorted(jobs)
+    assert [queue.store.get(job_id).attempts for job_id in jobs] == [1, 1]
