@@ -35,10 +35,15 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def free_port_range(count: int) -> int:
-    """The first of ``count`` consecutive ports nothing listens on now."""
-    while True:
+def free_port_range(count: int, *, besides: int | None = None) -> int:
+    """The first of ``count`` consecutive ports nothing listens on now.
+
+    With ``besides``, the first port of another such range, the two do not overlap.
+    """
+    for _ in range(100):
         (first,) = free_ports(1)
+        if (besides is not None and abs(first - besides) < count) or first + count > 65536:
+            continue
         try:
             with contextlib.ExitStack() as held:
                 for port in range(first, first + count):
@@ -47,6 +52,7 @@ def free_port_range(count: int) -> int:
         except OSError:
             continue
         return first
+    raise AssertionError(f"no {count} consecutive free ports found")
 
 
 def wait_for(check, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):

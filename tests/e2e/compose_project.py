@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -23,7 +22,7 @@ import requests
 
 from services.settings import Settings, env_names, load_settings
 from services.stack import compose as compose_up
-from tests.support import PROJECT_DIR, free_ports, wait_for
+from tests.support import PROJECT_DIR, free_port_range, free_ports, wait_for
 
 from .conftest import RunningStack
 
@@ -44,30 +43,6 @@ def engine_problem() -> str | None:
         if result.returncode != 0:
             return what
     return None
-
-
-def free_port_range(count: int, *, besides: int | None = None) -> int:
-    """The first of ``count`` consecutive ports that nothing listens on now.
-
-    With ``besides``, the first port of another such range, the two do not overlap.
-    """
-    for _ in range(100):
-        (first,) = free_ports(1)
-        overlaps = besides is not None and abs(first - besides) < count
-        if overlaps or first + count > 65536:
-            continue
-        if all(_bindable(port) for port in range(first, first + count)):
-            return first
-    raise AssertionError(f"no {count} consecutive free ports found")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 class ComposeProject:

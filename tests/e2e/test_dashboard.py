@@ -49,16 +49,12 @@ def confirm_all(stack: RunningStack, queue: str, action: str) -> requests.Respon
     return admin.post(stack.url + form[1], data=fields, allow_redirects=False, timeout=30)
 
 
-def dashboard_url(stack: RunningStack) -> str:
-    return f"http://127.0.0.1:{stack.settings.dashboard_port}"
-
-
 # Where it answers ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("where", ["load balancer", "own port"])
 def test_the_dashboard_answers_at_admin_with_credentials_only(stack, where):
-    base = stack.url if where == "load balancer" else dashboard_url(stack)
+    base = stack.url if where == "load balancer" else stack.dashboard_url
 
     assert requests.get(f"{base}/admin/", timeout=30).status_code == 401
     wrong = (stack.admin[0], "not-the-password")
@@ -73,7 +69,7 @@ def test_the_dashboard_answers_at_admin_with_credentials_only(stack, where):
 
 
 def test_the_health_check_of_the_dashboard_port_stays_open(stack):
-    response = requests.get(f"{dashboard_url(stack)}/healthz", timeout=30)
+    response = requests.get(f"{stack.dashboard_url}/healthz", timeout=30)
 
     assert response.status_code == 200
 
@@ -90,7 +86,7 @@ def test_the_health_check_of_the_dashboard_port_stays_open(stack):
     ],
 )
 def test_bad_cursors_and_queue_names_are_400(stack, where, path):
-    base = stack.url if where == "load balancer" else dashboard_url(stack)
+    base = stack.url if where == "load balancer" else stack.dashboard_url
 
     response = requests.get(base + path, auth=stack.admin, timeout=30)
 
@@ -99,7 +95,7 @@ def test_bad_cursors_and_queue_names_are_400(stack, where, path):
 
 @pytest.mark.parametrize("where", ["load balancer", "own port"])
 def test_the_basic_scheme_is_accepted_in_lower_case(stack, where):
-    base = stack.url if where == "load balancer" else dashboard_url(stack)
+    base = stack.url if where == "load balancer" else stack.dashboard_url
     prepared = requests.Request("GET", f"{base}/admin/", auth=stack.admin).prepare()
     prepared.headers["Authorization"] = prepared.headers["Authorization"].replace("Basic", "basic")
 

@@ -23,11 +23,6 @@ from ..support import submit, wait_for
 from .conftest import RunningStack, stack_settings, start_stack
 
 
-def instance_url(stack: RunningStack, number: int) -> str:
-    """One API instance, directly, bypassing the load balancer."""
-    return f"http://127.0.0.1:{stack.settings.api_ports[number]}"
-
-
 def store(stack: RunningStack) -> redis.Redis:
     return redis.Redis.from_url(stack.settings.effective_redis_url, decode_responses=True)
 
@@ -62,7 +57,7 @@ def event_stream(url: str, **headers) -> Iterator[requests.Response]:
 
 
 def test_a_job_submitted_through_one_instance_is_visible_through_the_other(stack):
-    a, b = instance_url(stack, 0), instance_url(stack, 1)
+    a, b = stack.api_urls[0], stack.api_urls[1]
     submitted = requests.post(a + "/jobs", json={"actor": "add", "args": [20, 22]}, timeout=30)
     assert submitted.status_code == 202
     assert submitted.headers["X-Served-By"] == "api.1"
@@ -87,7 +82,7 @@ def test_concurrent_duplicates_with_one_idempotency_key_make_one_job(stack):
     start = threading.Barrier(20)
 
     def post(number: int) -> requests.Response:
-        url = instance_url(stack, number % 2)
+        url = stack.api_urls[number % 2]
         with requests.Session() as session:
             start.wait()
             return session.post(
@@ -117,7 +112,7 @@ def test_concurrent_duplicates_with_one_idempotency_key_make_one_job(stack):
 @pytest.mark.parametrize("route", ["balancer", "instance"])
 def test_a_chunked_body_is_read_and_held_to_the_size_limit(stack, route):
     """Bodies without Content-Length (chunked) are read, via Traefik and straight to gunicorn."""
-    url = stack.url if route == "balancer" else instance_url(stack, 0)
+    url = stack.url if route == "balancer" else stack.api_urls[0]
     body = json.dumps({"actor": "add", "args": [1, 2]}).encode()
 
     def chunked(data: bytes, size: int = 1000) -> Iterator[bytes]:

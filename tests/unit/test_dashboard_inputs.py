@@ -9,7 +9,7 @@ import pytest
 
 from services.dashboard.app import create_app
 
-from ..support import free_ports
+from ..support import assert_problem, free_ports
 from .test_dashboard_auth import basic
 
 
@@ -26,14 +26,6 @@ def post_form(admin, path: str, body: str | bytes, cookie: str = "__dd_csrf=" + 
         body=body,
         headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
     )
-
-
-def assert_problem(result, status: int, *words: str):
-    assert result.status_code == status, result.text
-    assert result.headers["Content-Type"] == "application/problem+json"
-    assert result.json["status"] == status
-    for word in words:
-        assert word in result.json["detail"]
 
 
 # Where it answers ---------------------------------------------------------------
