@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from actors.lanes import job_name
 from actors.middleware.metrics import LABELS
 
-from ..api.contract import Operation, Response
+from ..api.contract import Access, Operation, Response
 from .multiprocess import registry
 
 REQUESTS = Counter(
@@ -82,9 +82,15 @@ class MetricsEndpoint:
                     schema={"type": "string"},
                 ),
             },
+            # Prometheus scrapes without a key; the instance's own port is on loopback.
+            access=Access.OPEN,
         )
     }
 
+    def __init__(self) -> None:
+        # Built once: a multiprocess collector reads the files anew on each scrape.
+        self.registry = registry()
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = CONTENT_TYPE_LATEST
-        resp.data = generate_latest(registry())
+        resp.data = generate_latest(self.registry)
