@@ -22,7 +22,7 @@ class InstanceHeader:
 class RequestSizeLimit:
     """Refuse bodies larger than the limit before anyone reads them.
 
-    A chunked body (no Content-Length) is read here, no further than one byte
+    A chunked body (Transfer-Encoding, no Content-Length) is read here, no further than one byte
     past the limit, from the server's own stream when the server ends it
     (gunicorn does); the rest of the app then sees it with its length, as
     any other body.
@@ -33,7 +33,9 @@ class RequestSizeLimit:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         length = req.content_length
-        if length is None and req.env.get("wsgi.input_terminated"):
+        # gunicorn ends every request's stream; only a chunked one has a body to read.
+        chunked = req.get_header("Transfer-Encoding") is not None
+        if length is None and chunked and req.env.get("wsgi.input_terminated"):
             body = req.stream.read(self.max_bytes + 1)
             length = len(body)
             req.env["wsgi.input"] = io.BytesIO(body)

@@ -119,6 +119,7 @@ TOO_BIG = 1 << 20  # the default max_request_bytes
                 ),
                 "content_type": "application/json",
                 # A chunked body: no Content-Length, the server ends the stream.
+                "headers": {"Transfer-Encoding": "chunked"},
                 "extras": {"CONTENT_LENGTH": "", "wsgi.input_terminated": True},
             },
             413,
@@ -308,6 +309,7 @@ def test_a_chunked_body_within_the_limit_is_read(client, r):
         "/jobs",
         body=json.dumps({"actor": "add", "args": [1, 2]}),
         content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
         extras={"CONTENT_LENGTH": "", "wsgi.input_terminated": True},
     )
 
