@@ -126,7 +126,8 @@ class Settings:
         "Empty: no keys.",
     )
     api_keys_for_reads: bool = Field(
-        False, description="With API_KEYS set, reads need a key too (all but /healthz, /readyz, /metrics)."
+        False,
+        description="With API_KEYS set, reads need a key too (all but /healthz, /readyz, /metrics).",
     )
     submit_rate: AtLeastOne = Field(
         50,
