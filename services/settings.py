@@ -127,7 +127,7 @@ class Settings:
     )
     api_keys_for_reads: bool = Field(
         False,
-        description="With API_KEYS set, reads need a key too (all but /healthz, /readyz, /metrics).",
+        description="With API_KEYS set, reads need a key too (not /healthz, /readyz, /metrics).",
     )
     submit_rate: AtLeastOne = Field(
         50,
