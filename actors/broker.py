@@ -129,7 +129,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 self.broker_id,
                 self.heartbeat_timeout,
                 self.dead_message_ttl,
-                self._should_do_maintenance(command),
+                # Dead workers are the Heartbeat middleware's: no maintenance here.
+                0,
                 self._max_unpack_size(),
                 *args,
             ]

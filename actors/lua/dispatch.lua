@@ -165,12 +165,6 @@ elseif command == "requeue" then
         wake()
     end
 
-elseif command == "ack" then
-    ack(ARGS[1])
-
-elseif command == "nack" then
-    nack(ARGS[1])
-
 elseif command == "settle" then
     -- Acks and nacks of several messages at once. ARGS, for each message:
     -- "ack" or "nack", its id, and how many arguments for its job's end
