@@ -2,7 +2,7 @@
 
 - :mod:`.multiprocess`: one registry across the processes of an API
   instance or a worker (prometheus-client's multiprocess mode).
-- :mod:`.http`: the API's requests and the jobs it submits, at the API's
+- :mod:`.api`: the API's requests and the jobs it submits, at the API's
   ``/metrics``.
 - :mod:`.queues`: queues and workers, read from Redis when scraped, at the
   dashboard's ``/metrics``.

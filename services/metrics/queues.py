@@ -15,9 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 
 import dramatiq
 import redis
+from dramatiq.common import dq_name, xq_name
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from services.api.errors import REDIS_RETRY_AFTER
 
 #: Where the metrics are, on the dashboard's own port (the load balancer
 #: sends only /admin there).
@@ -27,7 +30,7 @@ METRICS_PATH = "/metrics"
 class QueueCollector(Collector):
     """Depth, delayed and dead-letter counts and oldest message's age per queue; workers alive.
 
-    Two round trips to Redis per scrape, whatever the number of queues.
+    At most three round trips to Redis per scrape, whatever the number of queues.
     """
 
     def __init__(self, broker: dramatiq.Broker):
@@ -44,12 +47,12 @@ class QueueCollector(Collector):
         with client.pipeline(transaction=False) as pipe:
             for queue in queues:
                 pipe.llen(key(queue))
-                pipe.llen(key(f"{queue}.DQ"))
-                pipe.zcard(key(f"{queue}.XQ"))
+                pipe.llen(key(dq_name(queue)))
+                pipe.zcard(key(xq_name(queue)))
                 pipe.lindex(key(queue), 0)
                 # Delayed messages wait in the memory of the worker that fetched them.
                 for worker in workers:
-                    pipe.scard(key(f"__acks__.{worker.decode()}.{queue}.DQ"))
+                    pipe.scard(key(f"__acks__.{worker.decode()}.{dq_name(queue)}"))
             replies = iter(pipe.execute())
         counts = {}
         for queue in queues:
@@ -108,7 +111,8 @@ def with_queue_metrics(app: Callable, broker: dramatiq.Broker) -> Callable:
             body = generate_latest(registry)
         except redis.RedisError as error:
             start_response(
-                "503 Service Unavailable", [("Content-Type", "text/plain"), ("Retry-After", "5")]
+                "503 Service Unavailable",
+                [("Content-Type", "text/plain"), ("Retry-After", str(REDIS_RETRY_AFTER))],
             )
             return [f"Redis is unavailable: {error}".encode()]
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
