@@ -33,7 +33,11 @@ class Template:
 
     def __init__(self, queue: Queue, pages: jinja2.Environment):
         self.queue = queue
-        self.page = pages.get_template("template.html")
+        # What the page's script needs of the lifecycle: the same for every page.
+        self.page = pages.get_template(
+            "template.html",
+            globals=dict(terminal_states=sorted(TERMINAL_STATES), succeeded=State.SUCCEEDED),
+        )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         fields = self.operations["get"].read_query(req).model_dump(exclude_none=True)
@@ -44,6 +48,4 @@ class Template:
         resp.text = self.page.render(
             job=body(Job.of(record)),
             fields=fields,
-            terminal_states=sorted(TERMINAL_STATES),
-            succeeded=State.SUCCEEDED,
         )
