@@ -19,7 +19,7 @@ from .consumer import WakingConsumer
 from .middleware import installed
 from .middleware.job_state import this_worker
 from .registry import JobSpec, bind, specs
-from .store import BrokerMessage, JobStore, lua_with_job_writes
+from .store import WRITE_JOB_ARGS, BrokerMessage, JobStore, lua_with_job_writes
 
 
 class RedisBroker(dramatiq_redis.RedisBroker):
@@ -69,7 +69,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         """
         if self.store is None:
             return []
-        blanks = ["0"] * (1 + len(self.store.transition_args(lifecycle.hand_back(1))))
+        blanks = ["0"] * (1 + WRITE_JOB_ARGS)
         return [
             self.store.job_key(""),
             *itertools.chain.from_iterable(

@@ -43,6 +43,8 @@ from .lifecycle import (
 
 #: How many events a job's stream keeps (a job reporting progress often keeps the latest).
 EVENTS_PER_JOB = 1000
+#: How many arguments write_job (``lua/job.lua``) takes: see :meth:`JobStore.transition_args`.
+WRITE_JOB_ARGS = 9
 
 _LUA = Path(__file__).with_name("lua")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 
@@ -50,8 +51,11 @@ class Heartbeat(Middleware):
         # it still holds and takes it off the list of workers at once.
         self.beat(broker, alive=False)
 
-    def beat(self, broker: dramatiq.Broker, *, alive: bool = True) -> int:
-        """Beat once, or with ``alive`` false mark this worker gone; return messages handed back."""
+    def beat(self, broker: dramatiq.Broker, *, alive: bool = True, expire: bool = True) -> int:
+        """Beat once, or with ``alive`` false mark this worker gone; return messages handed back.
+
+        With ``expire``, dead letters past their time to live go too.
+        """
         if self._script is None:
             self._script = broker.client.register_script(_SCRIPT.read_text())
         now = current_millis()
@@ -63,7 +67,7 @@ class Heartbeat(Middleware):
                 now if alive else 0,
                 broker.heartbeat_timeout,
                 broker.dead_message_ttl,
-                *sorted(broker.get_declared_queues()),
+                *(sorted(broker.get_declared_queues()) if expire else ()),
             ],
         )
         if requeued:
@@ -71,8 +75,12 @@ class Heartbeat(Middleware):
         return requeued
 
     def _run(self, broker: dramatiq.Broker) -> None:
-        while not self._stopping.wait(self.interval_ms / 1000):
+        # Dead letters live for days: looking for expired ones once a minute is plenty.
+        beats_per_expiry = max(1, 60_000 // self.interval_ms)
+        for beat in itertools.count(1):
+            if self._stopping.wait(self.interval_ms / 1000):
+                return
             try:
-                self.beat(broker)
+                self.beat(broker, expire=beat % beats_per_expiry == 0)
             except redis.RedisError as error:
                 self.logger.warning("Heartbeat failed (%s); retrying.", error)

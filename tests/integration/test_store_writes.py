@@ -18,6 +18,7 @@ import redis
 from actors import lifecycle
 from actors.lifecycle import JobRequest, State
 from actors.middleware import Cancellation
+from actors.store import WRITE_JOB_ARGS
 from actors.submission import submit
 from services.dashboard.dead_letters import requeued
 from services.queue import connect
@@ -172,3 +173,8 @@ def test_a_finished_job_keeps_its_whole_history_in_under_a_kilobyte(queue, worke
     assert states == [State.QUEUED, State.RUNNING, State.SUCCEEDED]
     # Both expire with the record's retention.
     assert all(0 < store.client.ttl(key) <= store.retention_seconds for key in keys)
+
+
+def test_write_job_takes_as_many_arguments_as_the_broker_pads_for(queue):
+    # A requeue pads a message that started no attempt with this many blanks.
+    assert len(queue.store.transition_args(lifecycle.hand_back(1))) == WRITE_JOB_ARGS
