@@ -16,8 +16,6 @@ def connect(settings: Settings) -> actors.Queue:
             default_min_backoff_ms=settings.default_min_backoff_ms,
             default_time_limit_ms=settings.default_time_limit_ms,
             heartbeat_timeout_ms=settings.heartbeat_timeout_ms,
-            job_modules=tuple(
-                module.strip() for module in settings.job_modules.split(",") if module.strip()
-            ),
+            job_modules=settings.job_modules,
         )
     )

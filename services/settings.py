@@ -57,7 +57,7 @@ Ports = Annotated[
     tuple[Port, ...], NoDecode, BeforeValidator(_split_commas), AfterValidator(_check_distinct)
 ]
 #: Comma-separated in the environment: ``API_KEYS=one,two``.
-Secrets = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
 Count = Annotated[int, Field(ge=0)]
 AtLeastOne = Annotated[int, Field(ge=1)]
 Seconds = Annotated[float, Field(gt=0)]
@@ -119,7 +119,7 @@ class Settings:
         description="Long-lived requests (event streams, ?wait=) a process takes at once; must be "
         "below API_THREADS so that ordinary requests always find a thread.",
     )
-    api_keys: Secrets = Field(
+    api_keys: Names = Field(
         (),
         description="Comma-separated secrets. Set: submitting, cancelling and retrying jobs "
         "(and GET /template, which submits one) need Authorization: Bearer <one of them>. "
@@ -169,8 +169,8 @@ class Settings:
         "back to the front of their queues. Workers beat every second, however long their jobs.",
     )
 
-    job_modules: str = Field(
-        "actors.jobs",
+    job_modules: Names = Field(
+        ("actors.jobs",),
         description="The modules that declare jobs with @job, comma-separated.",
     )
     job_retention_seconds: Count = Field(

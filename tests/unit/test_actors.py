@@ -121,7 +121,8 @@ def test_fail_raises_a_permanent_error_when_asked():
 
 
 def test_every_job_is_declared_on_the_default_queue():
-    declared = specs()
+    # The service's own jobs; other test modules declare jobs of their own.
+    declared = {name: spec for name, spec in specs().items() if spec.fn.__module__ == "actors.jobs"}
 
     assert {"render_document", "add", "count_slowly", "fail"} <= set(declared)
     assert declared["render_document"].public
