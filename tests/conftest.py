@@ -11,9 +11,10 @@ import redis
 
 import actors
 from services.api.app import create_app
+from services.dashboard.app import create_app as create_dashboard
 from services.queue import connect
 
-from .support import free_ports, redis_server, settings_for
+from .support import basic, free_ports, redis_server, settings_for
 
 
 def pytest_collection_modifyitems(items):
@@ -50,6 +51,15 @@ def queue(settings) -> actors.Queue:
 def client(settings, queue) -> falcon.testing.TestClient:
     """The API in process, on the test's Redis."""
     return falcon.testing.TestClient(create_app(settings, queue))
+
+
+@pytest.fixture
+def admin(settings, queue) -> falcon.testing.TestClient:
+    """The dashboard in process, on the test's Redis, asked with the admin's credentials."""
+    app = create_dashboard(settings, queue=queue)
+    return falcon.testing.TestClient(
+        app, headers=basic(settings.admin_user, settings.admin_password)
+    )
 
 
 @pytest.fixture

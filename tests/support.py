@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -174,3 +175,9 @@ def assert_problem(result, status: int, *details: str) -> dict:
     for detail in details:
         assert detail in body.get("detail", ""), body
     return body
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    """The Authorization header of HTTP basic auth."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}

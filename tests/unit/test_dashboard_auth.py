@@ -10,10 +10,7 @@ import pytest
 
 from services.dashboard.app import create_app
 
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+from ..support import basic
 
 
 @pytest.fixture

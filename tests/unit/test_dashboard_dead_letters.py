@@ -10,17 +10,7 @@ import falcon.testing
 import pytest
 from dramatiq import Message
 
-from services.dashboard.app import create_app
 from services.dashboard.dead_letters import DeadLetters
-
-from .test_dashboard_auth import basic
-
-
-@pytest.fixture
-def admin(settings, queue):
-    """A client of the dashboard with the admin's credentials, keeping its cookies."""
-    app = create_app(settings, queue=queue)
-    return falcon.testing.TestClient(app, headers=basic("admin", "test-password"))
 
 
 def dead_letter(queue, count: int) -> list[Message]:

@@ -9,15 +9,7 @@ import pytest
 
 from services.dashboard.app import create_app
 
-from ..support import assert_problem, free_ports
-from .test_dashboard_auth import basic
-
-
-@pytest.fixture
-def admin(settings, queue):
-    """A client of the dashboard that sends the admin's credentials."""
-    app = create_app(settings, queue=queue)
-    return falcon.testing.TestClient(app, headers=basic("admin", "test-password"))
+from ..support import assert_problem, basic, free_ports
 
 
 def post_form(admin, path: str, body: str | bytes, cookie: str = "__dd_csrf=" + "a" * 64):

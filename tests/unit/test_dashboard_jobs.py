@@ -16,14 +16,7 @@ from actors.submission import cancel, submit, submit_many
 from services.dashboard.app import create_app
 from services.dashboard.jobs import PAGE_SIZE, STREAM_SLOTS
 
-from .test_dashboard_auth import basic
-
-
-@pytest.fixture
-def admin(settings, queue):
-    """A client of the dashboard with the admin's credentials."""
-    app = create_app(settings, queue=queue)
-    return falcon.testing.TestClient(app, headers=basic("admin", "test-password"))
+from ..support import basic
 
 
 def job(queue, actor: str = "add", *args) -> JobRecord:
