@@ -70,6 +70,18 @@ class RunningStack:
     def post(self, path: str, **kwargs) -> requests.Response:
         return self.http.post(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
 
+    def submit(self, actor: str, **body) -> str:
+        """POST /jobs with ``body`` (``args``, ``kwargs``, ``options``); the accepted job's id."""
+        response = self.post("/jobs", json={"actor": actor, **body})
+        assert response.status_code == 202, response.text
+        return response.json()["id"]
+
+    def job(self, job_id: str) -> dict:
+        """The job's record, as GET /jobs/{id} gives it."""
+        response = self.get(f"/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def ended(self, job_id: str, timeout: float = 60) -> dict:
         """The job's record once it has ended, asked with ``?wait=`` until ``timeout``."""
         deadline = time.monotonic() + timeout

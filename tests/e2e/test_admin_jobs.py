@@ -79,21 +79,15 @@ def screenshots_on_failure(test):
     return run
 
 
-def submit(stack: RunningStack, actor: str, **fields) -> str:
-    result = stack.post("/jobs", json={"actor": actor, **fields})
-    assert result.status_code == 202, result.text
-    return result.json()["id"]
-
-
 def job_row(page: Page, job_id: str):
     return page.locator("tr.job-row", has=page.locator(f'a[href="/admin/jobs/{job_id}"]'))
 
 
 @screenshots_on_failure
 def test_the_list_filters_by_state_and_actor(stack, page, shots):
-    cancelled = submit(stack, "count_slowly", kwargs={"to": 1}, options={"delay": 600})
+    cancelled = stack.submit("count_slowly", kwargs={"to": 1}, options={"delay": 600})
     assert stack.delete(f"/jobs/{cancelled}").status_code == 200
-    waiting = submit(stack, "add", args=[1, 2], options={"delay": 600})
+    waiting = stack.submit("add", args=[1, 2], options={"delay": 600})
 
     page.goto(f"{stack.url}/admin/jobs")
     shots.take("jobs")
@@ -130,7 +124,7 @@ def test_a_job_page_opened_from_the_list_follows_the_job_until_it_finishes(
     requests: list[Request] = []
     page.on("request", lambda request: requests.append(request))
     # Long enough to be opened while it runs, on a loaded machine too.
-    job_id = submit(stack, "count_slowly", kwargs={"to": 16, "interval": 0.5})
+    job_id = stack.submit("count_slowly", kwargs={"to": 16, "interval": 0.5})
 
     page.goto(f"{origin}/admin/jobs?actor=count_slowly")
     shots.take("jobs")
@@ -156,7 +150,7 @@ def test_a_job_page_opened_from_the_list_follows_the_job_until_it_finishes(
 
 @screenshots_on_failure
 def test_a_dead_job_is_retried_from_its_page_and_linked_to_its_dead_letter(stack, page, shots):
-    job_id = submit(stack, "fail", kwargs={"message": "out of <paper>"})
+    job_id = stack.submit("fail", kwargs={"message": "out of <paper>"})
     assert stack.ended(job_id)["state"] == State.DEAD
 
     page.goto(f"{stack.url}/admin/jobs/{job_id}")
@@ -190,7 +184,7 @@ def test_a_dead_job_is_retried_from_its_page_and_linked_to_its_dead_letter(stack
 
 @screenshots_on_failure
 def test_a_running_job_is_cancelled_after_confirmation(stack, page, shots):
-    job_id = submit(stack, "count_slowly", kwargs={"to": 120, "interval": 0.5})
+    job_id = stack.submit("count_slowly", kwargs={"to": 120, "interval": 0.5})
     page.goto(f"{stack.url}/admin/jobs/{job_id}")
     state = page.locator("#job-state")
     expect(state).to_have_attribute("data-state", State.RUNNING, timeout=JOB_WAIT_MS)

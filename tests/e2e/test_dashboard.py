@@ -15,19 +15,6 @@ from tests.support import wait_for
 from .conftest import RunningStack, stack_settings, start_stack
 
 
-def submit(stack: RunningStack, actor: str, options: dict | None = None, **kwargs) -> str:
-    body = {"actor": actor, "kwargs": kwargs, "options": options or {}}
-    response = stack.post("/jobs", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()["id"]
-
-
-def record(stack: RunningStack, job_id: str) -> dict:
-    response = stack.get(f"/jobs/{job_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def admin_session(stack: RunningStack) -> requests.Session:
     session = requests.Session()
     session.auth = stack.admin
@@ -110,7 +97,9 @@ def test_retry_all_runs_the_dead_jobs_again_and_they_succeed(tmp_path):
     # (count_slowly is never retried).
     tight = start_stack(tmp_path, stack_settings(default_time_limit_ms=1000))
     try:
-        job_ids = [submit(tight, "count_slowly", to=6, interval=0.5) for _ in range(2)]
+        job_ids = [
+            tight.submit("count_slowly", kwargs={"to": 6, "interval": 0.5}) for _ in range(2)
+        ]
         dead = [tight.ended(job_id) for job_id in job_ids]
     finally:
         tight.stack.stop()
@@ -126,7 +115,7 @@ def test_retry_all_runs_the_dead_jobs_again_and_they_succeed(tmp_path):
         assert confirmed.headers["Location"] == "/admin/queues/default/failed"
 
         def succeeded():
-            jobs = [record(running, job_id) for job_id in job_ids]
+            jobs = [running.job(job_id) for job_id in job_ids]
             return jobs if all(job["state"] == "succeeded" for job in jobs) else None
 
         again = wait_for(succeeded, timeout=60, interval=0.2, what="the retried jobs to succeed")
@@ -146,7 +135,10 @@ def test_retry_all_runs_the_dead_jobs_again_and_they_succeed(tmp_path):
 def test_delete_all_empties_the_dead_letters(stack):
     # A lane of its own, so that only this test's letters are there.
     options = {"priority": "low", "max_retries": 0}
-    job_ids = [submit(stack, "fail", options, message=f"delete-me-{n}") for n in range(2)]
+    job_ids = [
+        stack.submit("fail", kwargs={"message": f"delete-me-{n}"}, options=options)
+        for n in range(2)
+    ]
     assert [stack.ended(job_id)["state"] for job_id in job_ids] == ["dead", "dead"]
     admin = admin_session(stack)
     failed_tab = admin.get(f"{stack.url}/admin/queues/default-low/failed", timeout=30)
@@ -159,13 +151,13 @@ def test_delete_all_empties_the_dead_letters(stack):
     assert "There are no jobs in this queue." in failed_tab.text
     assert 'Failed (<em class="em em--tertiary">0</em>)' in failed_tab.text
     # The jobs stay dead: deleting a letter runs nothing.
-    assert [record(stack, job_id)["state"] for job_id in job_ids] == ["dead", "dead"]
+    assert [stack.job(job_id)["state"] for job_id in job_ids] == ["dead", "dead"]
 
 
 def test_the_dashboard_lists_only_the_worker_processes_as_workers(stack):
     # Both API instances enqueue; neither is a worker.
     for _ in range(4):
-        submit(stack, "add", a=1, b=2)
+        stack.submit("add", kwargs={"a": 1, "b": 2})
     overview = admin_session(stack).get(f"{stack.url}/admin/", timeout=30)
     assert overview.status_code == 200
     workers_table = overview.text.split("<th>Worker</th>", 1)[1].split("</table>", 1)[0]

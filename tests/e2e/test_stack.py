@@ -16,20 +16,7 @@ import requests
 from actors.store import TERMINAL_STATES
 from tests.support import wait_for
 
-from .conftest import RunningStack, stack_settings, start_stack
-
-
-def job(stack: RunningStack, job_id: str) -> dict:
-    response = stack.get(f"/jobs/{job_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def submit(stack: RunningStack, actor: str, **kwargs) -> str:
-    response = stack.post("/jobs", json={"actor": actor, "kwargs": kwargs})
-    assert response.status_code == 202, response.text
-    return response.json()["id"]
-
+from .conftest import stack_settings, start_stack
 
 # The API through the balancer ---------------------------------------------------
 
@@ -120,7 +107,7 @@ def requeue_form(page: str, marker: str) -> tuple[str, dict[str, str]]:
 
 def test_a_dead_job_can_be_requeued_from_the_dashboard(stack):
     marker = f"requeue-me-{uuid.uuid4().hex}"
-    job_id = submit(stack, "fail", message=marker)
+    job_id = stack.submit("fail", kwargs={"message": marker})
     first = stack.ended(job_id)
     assert first["state"] == "dead", first
 
@@ -144,7 +131,7 @@ def test_a_dead_job_can_be_requeued_from_the_dashboard(stack):
 
     # The job runs again (and, being `fail`, ends dead again).
     def ran_again():
-        record = job(stack, job_id)
+        record = stack.job(job_id)
         rerun = record["started_at"] > first["finished_at"]
         return record if rerun and record["state"] in TERMINAL_STATES else None
 
@@ -199,10 +186,12 @@ def test_stopping_the_stack_while_jobs_run_loses_none(tmp_path):
     try:
         # More jobs than the workers run at once: some are running, some
         # prefetched, some still queued when the stack stops.
-        job_ids = [submit(first, "count_slowly", to=6, interval=0.25) for _ in range(16)]
+        job_ids = [
+            first.submit("count_slowly", kwargs={"to": 6, "interval": 0.25}) for _ in range(16)
+        ]
 
         def running_jobs():
-            states = [job(first, job_id)["state"] for job_id in job_ids]
+            states = [first.job(job_id)["state"] for job_id in job_ids]
             return states.count("running") >= 2
 
         wait_for(running_jobs, timeout=30, interval=0.05, what="jobs to be running")
