@@ -20,7 +20,6 @@ from actors.store import JobStore
 from tests.support import PROJECT_DIR, wait_for
 
 from .compose_project import ComposeProject, ComposeStack
-from .test_stack import job, submit
 
 #: Where a job's record lives in Redis (the store's key, from the store).
 job_key = JobStore(redis.Redis(), retention_seconds=0).job_key
@@ -52,7 +51,9 @@ def scale_to_three(project: ComposeProject, service: str) -> None:
 
 def submit_slow_jobs(stack: ComposeStack, count: int, seconds: float) -> list[str]:
     steps = max(1, round(seconds / 0.25))
-    return [submit(stack, "count_slowly", to=steps, interval=0.25) for _ in range(count)]
+    return [
+        stack.submit("count_slowly", kwargs={"to": steps, "interval": 0.25}) for _ in range(count)
+    ]
 
 
 def assert_all_succeed(stack: ComposeStack, job_ids: list[str]) -> list[dict]:
@@ -143,7 +144,7 @@ def test_stopping_the_workers_finishes_or_requeues_their_jobs(compose_stack):
     project = compose_stack.project
     job_ids = submit_slow_jobs(compose_stack, 12, seconds=2)
     wait_for(
-        lambda: [job(compose_stack, i)["state"] for i in job_ids].count("running") >= 2,
+        lambda: [compose_stack.job(i)["state"] for i in job_ids].count("running") >= 2,
         timeout=60,
         what="jobs to be running",
     )
@@ -152,7 +153,7 @@ def test_stopping_the_workers_finishes_or_requeues_their_jobs(compose_stack):
 
     # No job is left running on a worker that is gone: each one finished, or
     # went back to the queue for the next worker.
-    states = {job(compose_stack, job_id)["state"] for job_id in job_ids}
+    states = {compose_stack.job(job_id)["state"] for job_id in job_ids}
     assert states <= {"succeeded", "queued"}, states
     assert "succeeded" in states
     project.up()
@@ -164,7 +165,7 @@ def test_a_killed_workers_jobs_run_again_on_another_worker(compose_stack):
     job_ids = submit_slow_jobs(compose_stack, 4, seconds=5)
 
     def a_running_job():
-        running = [i for i in job_ids if job(compose_stack, i)["state"] == "running"]
+        running = [i for i in job_ids if compose_stack.job(i)["state"] == "running"]
         return running and (running[0], workers_of(project, running[:1])[0])
 
     job_id, host = wait_for(a_running_job, timeout=60, what="a job to be running")
@@ -184,8 +185,8 @@ def test_a_killed_workers_jobs_run_again_on_another_worker(compose_stack):
 def queued_jobs(compose_stack) -> list[str]:
     """Jobs waiting in the queue, no worker running."""
     compose_stack.project.run("stop", "worker")
-    job_ids = [submit(compose_stack, "add", a=n, b=1) for n in range(10)]
-    assert {job(compose_stack, job_id)["state"] for job_id in job_ids} == {"queued"}
+    job_ids = [compose_stack.submit("add", kwargs={"a": n, "b": 1}) for n in range(10)]
+    assert {compose_stack.job(job_id)["state"] for job_id in job_ids} == {"queued"}
     return job_ids
 
 
