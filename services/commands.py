@@ -13,8 +13,10 @@ from services.metrics import multiprocess
 from services.settings import Settings
 
 
-def gunicorn(app: str, *, host: str, port: int, processes: int, threads: int) -> list[str]:
-    return [
+def gunicorn(
+    app: str, *, host: str, port: int, processes: int, threads: int, config: str | None = None
+) -> list[str]:
+    argv = [
         sys.executable,
         "-m",
         "gunicorn",
@@ -27,15 +29,16 @@ def gunicorn(app: str, *, host: str, port: int, processes: int, threads: int) ->
         "--no-control-socket",
         "--keep-alive=5",
         "--graceful-timeout=10",
-        "--config=python:services.metrics.gunicorn_hooks",
     ]
+    return argv + ([f"--config=python:{config}"] if config else [])
 
 
 def api(settings: Settings, port: int, *, listen_port: int | None = None) -> list[str]:
     """The API instance of ``port``, its processes' metrics in one directory.
 
     It listens on ``port`` itself, or on ``listen_port`` when a proxy serves
-    ``port`` in front of it (the local stack's Traefik).
+    ``port`` in front of it (the local stack's Traefik). Its master serves the
+    metrics on API_METRICS_PORT.
     """
     return multiprocess.command(
         f"api-{port}",
@@ -45,6 +48,7 @@ def api(settings: Settings, port: int, *, listen_port: int | None = None) -> lis
             port=listen_port or port,
             processes=settings.api_processes,
             threads=settings.api_threads,
+            config="services.metrics.gunicorn_hooks",
         ),
     )
 

@@ -71,7 +71,7 @@ SECTIONS = {
     "job_retention_seconds": "Job records",
     "admin_user": "Dashboard (/admin)",
     "log_level": "Logs",
-    "worker_metrics_port": "Metrics (Prometheus)",
+    "api_metrics_port": "Metrics (Prometheus)",
     "restart_delay_seconds": "Local stack (make up without Docker)",
 }
 
@@ -127,7 +127,7 @@ class Settings:
     )
     api_keys_for_reads: bool = Field(
         False,
-        description="With API_KEYS set, reads need a key too (not /healthz, /readyz, /metrics).",
+        description="With API_KEYS set, reads need a key too (not /healthz and /readyz).",
     )
     submit_rate: AtLeastOne = Field(
         50,
@@ -190,11 +190,17 @@ class Settings:
         "INFO", description="DEBUG, INFO, WARNING or ERROR."
     )
 
+    api_metrics_port: Port = Field(
+        9200,
+        description="Where an API instance serves its metrics (/metrics on BIND_HOST), from "
+        "gunicorn's master process, away from the port clients use; the local stack's second "
+        "instance on the next port, and so on.",
+    )
     worker_metrics_port: Port = Field(
         9300,
         description="Where a worker serves its metrics (/metrics on BIND_HOST); the local "
-        "stack's second worker on the next port, and so on. The API instances and the "
-        "dashboard serve theirs at /metrics on their own ports.",
+        "stack's second worker on the next port, and so on. The dashboard serves its own at "
+        "/metrics on its port.",
     )
     traefik_metrics_port: Port = Field(
         8078, description="Traefik's metrics (/metrics), on 127.0.0.1 only."

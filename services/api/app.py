@@ -9,7 +9,7 @@ import jinja2
 
 import actors
 from services import __version__
-from services.metrics.api import MetricsEndpoint, RequestMetrics, count_submissions
+from services.metrics.api import RequestMetrics, count_submissions
 from services.queue import connect
 from services.settings import Settings
 
@@ -66,7 +66,6 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/jobs/{job_id}/retry", JobRetry(queue)),
         ("/jobs/{job_id}/events", JobEvents(queue, slots, settings.stream_seconds)),
         ("/openapi.json", document),
-        ("/metrics", MetricsEndpoint()),
     ]
     for path, resource in routes:
         app.add_route(path, resource)

@@ -31,7 +31,7 @@ class Response:
 class Access(StrEnum):
     """Who may call an operation when API keys are set (``API_KEYS``)."""
 
-    #: Health checks and metrics: the load balancer and Prometheus ask without a key.
+    #: Health checks: the load balancer asks without a key.
     OPEN = "open"
     #: Reads: a key is needed only with ``API_KEYS_FOR_READS``.
     READ = "read"

@@ -7,13 +7,10 @@ import time
 import dramatiq
 import falcon
 from dramatiq.middleware import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
 
 from actors.lanes import job_name
 from actors.middleware.metrics import LABELS
-
-from ..api.contract import Access, Operation, Response
-from .multiprocess import registry
 
 REQUESTS = Counter(
     "jobqueue_http_requests",
@@ -62,35 +59,3 @@ def count_submissions(broker: dramatiq.Broker) -> None:
     """Count what ``broker`` enqueues, once however many apps share it."""
     if not any(isinstance(middleware, SubmissionMetrics) for middleware in broker.middleware):
         broker.add_middleware(SubmissionMetrics())
-
-
-class MetricsEndpoint:
-    """``/metrics``: every process of this instance, for a scraper at the instance's address.
-
-    Never through the load balancer: its routes leave ``/metrics`` out
-    (``traefik/local/routes.yml.j2``, the api labels of ``compose.yml``), and
-    the instances' own ports listen on loopback only.
-    """
-
-    operations = {
-        "get": Operation(
-            "Prometheus metrics of every process of this instance",
-            responses={
-                200: Response(
-                    "The metrics, in Prometheus' text format",
-                    media_type="text/plain",
-                    schema={"type": "string"},
-                ),
-            },
-            # Prometheus scrapes without a key; the instance's own port is on loopback.
-            access=Access.OPEN,
-        )
-    }
-
-    def __init__(self) -> None:
-        # Built once: a multiprocess collector reads the files anew on each scrape.
-        self.registry = registry()
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = CONTENT_TYPE_LATEST
-        resp.data = generate_latest(self.registry)

@@ -10,6 +10,12 @@ from __future__ import annotations
 from services.settings import Settings
 
 
+def api_metrics_ports(settings: Settings) -> list[int]:
+    """Where each API instance of the local stack serves its metrics, one port after another."""
+    first = settings.api_metrics_port
+    return list(range(first, first + len(settings.api_ports)))
+
+
 def worker_metrics_ports(settings: Settings) -> list[int]:
     """Where each worker of the local stack serves its metrics, one port after another."""
     first = settings.worker_metrics_port
@@ -19,7 +25,7 @@ def worker_metrics_ports(settings: Settings) -> list[int]:
 def scrape_targets(settings: Settings, host: str = "127.0.0.1") -> dict[str, list[str]]:
     """``host:port`` of each service's metrics, by Prometheus job name."""
     return {
-        "api": [f"{host}:{port}" for port in settings.api_ports],
+        "api": [f"{host}:{port}" for port in api_metrics_ports(settings)],
         "worker": [f"{host}:{port}" for port in worker_metrics_ports(settings)],
         "queues": [f"{host}:{settings.dashboard_port}"],
         "traefik": [f"{host}:{settings.traefik_metrics_port}"],

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from services import commands
-from services.metrics.targets import worker_metrics_ports
+from services.metrics.targets import api_metrics_ports, worker_metrics_ports
 from services.settings import Settings
 
 from . import redis_server
@@ -71,11 +71,13 @@ def api_instances(
         ProcessSpec(
             name=f"api.{number}",
             argv=commands.api(listening, public, listen_port=port),
-            env={"INSTANCE_NAME": f"api.{number}"},
+            env={"INSTANCE_NAME": f"api.{number}", "API_METRICS_PORT": str(metrics_port)},
             ready_url=f"http://{listening.bind_host}:{port}/healthz",
             stop_timeout=20,
         )
-        for number, (public, port) in enumerate(zip(settings.api_ports, ports, strict=True), 1)
+        for number, (public, port, metrics_port) in enumerate(
+            zip(settings.api_ports, ports, api_metrics_ports(settings), strict=True), 1
+        )
     ]
 
 

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import TextIO
 
-from services.metrics.targets import worker_metrics_ports
+from services.metrics.targets import api_metrics_ports, worker_metrics_ports
 from services.settings import Settings
 
 from . import plan
@@ -81,7 +81,8 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.lb_port = self._choose_lb_port()
         ports = [*settings.api_ports, settings.dashboard_port, settings.traefik_ping_port]
-        ports += [*worker_metrics_ports(settings), settings.traefik_metrics_port]
+        ports += [*api_metrics_ports(settings), *worker_metrics_ports(settings)]
+        ports.append(settings.traefik_metrics_port)
         for port in ports:
             _check_free(settings.bind_host, port)
         if not settings.redis_url:

@@ -19,7 +19,7 @@ from services.settings import Settings
 from services.stack import plan
 from services.stack.stack import Stack
 from services.stack.supervisor import ProcessSpec
-from tests.support import free_ports
+from tests.support import free_port_range, free_ports
 
 from .cpu import CpuMeter
 from .raw_dramatiq import declare
@@ -40,6 +40,7 @@ def bench_settings(settings: Settings) -> Settings:
         lb_port=lb,
         bind_host="127.0.0.1",
         api_ports=(api_1, api_2),
+        api_metrics_port=free_port_range(2),
         dashboard_port=dashboard,
         traefik_ping_port=ping,
         workers=0,

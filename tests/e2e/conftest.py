@@ -30,7 +30,8 @@ def stack_settings(**overrides) -> Settings:
         "api_ports": (api_1, api_2),
         "dashboard_port": dashboard,
         "traefik_ping_port": ping,
-        # Each worker serves its metrics on the port after the previous one's.
+        # Each instance and worker serves its metrics on the port after the previous one's.
+        "api_metrics_port": free_port_range(2),
         "worker_metrics_port": free_port_range(overrides.get("workers", 2)),
         "traefik_metrics_port": traefik_metrics,
         "redis_port": redis_port,
@@ -109,8 +110,11 @@ class RunningStack:
 
     @property
     def api_urls(self) -> list[str]:
-        """Each API instance, directly, bypassing the load balancer."""
+        """API_PORTS: Traefik's entry points, one instance each, past the load balancer's rules."""
         return [f"http://{self.settings.bind_host}:{port}" for port in self.settings.api_ports]
+
+    #: Whether each of :attr:`api_urls` reaches one instance, always the same.
+    instance_per_api_port = True
 
     @property
     def dashboard_url(self) -> str:

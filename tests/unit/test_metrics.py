@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import falcon.testing
 import pytest
+import requests
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors.lifecycle import JobOptions, JobRequest
 from actors.submission import submit
 from services.dashboard.app import create_app as create_dashboard
+from services.metrics import gunicorn_hooks
 from tests.integration.test_job_state import ended
-from tests.support import wait_for
+from tests.support import free_ports, wait_for
 
 
 def sample(name: str, **labels: str) -> float:
@@ -63,12 +65,19 @@ def test_submitted_jobs_are_counted_by_job_whatever_their_lane(client):
     assert sample("jobqueue_jobs_submitted_total", actor="add") == before + 5
 
 
-def test_the_api_serves_its_metrics_to_a_scraper(client):
-    served = client.simulate_get("/metrics")
+def test_an_instance_serves_its_metrics_on_their_own_port_not_to_clients(client, monkeypatch):
+    (port,) = free_ports(1)
+    monkeypatch.setenv("API_METRICS_PORT", str(port))
+    monkeypatch.setenv("BIND_HOST", "127.0.0.1")
+    client.simulate_get("/")
+
+    gunicorn_hooks.when_ready(server=None)
+    served = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
 
     assert served.status_code == 200
     names = {family.name for family in text_string_to_metric_families(served.text)}
     assert {"jobqueue_http_requests", "jobqueue_jobs_submitted"} <= names
+    assert client.simulate_get("/metrics").status_code == 404
 
 
 def test_a_worker_counts_each_attempt_by_how_it_ended(queue, worker):

@@ -121,6 +121,7 @@ def test_to_env_round_trips_through_load_settings():
         admin_user="boss",
         admin_password="p:ss word",
         log_level="WARNING",
+        api_metrics_port=9250,
         worker_metrics_port=9400,
         traefik_metrics_port=8071,
         restart_delay_seconds=0.125,
@@ -213,6 +214,7 @@ NOT_IN_X_SETTINGS = {
     # Set per service: one port per container, the replica count, the
     # container's host name, credentials from .run/compose/ files.
     "API_PORTS": "per service",
+    "API_METRICS_PORT": "per service",
     "DASHBOARD_PORT": "per service",
     "WORKER_METRICS_PORT": "per service",
     "WORKERS": "replicas",
