@@ -26,8 +26,10 @@ from tests.support import PROJECT_DIR, free_port_range, free_ports, wait_for
 
 from .conftest import RunningStack
 
-#: How many host ports the api replicas may take (API_PORT_RANGE).
-API_PORT_COUNT = 10
+#: How many host ports the replicas' metrics may take (API_ and WORKER_METRICS_PORT_RANGE).
+REPLICA_PORT_COUNT = 10
+#: Traefik's entry points to the api replicas (API_PORT_RANGE): API_PORTS' two.
+API_PORT_COUNT = 2
 
 
 def engine_problem() -> str | None:
@@ -144,14 +146,18 @@ def compose_variables(**overrides: str) -> dict[str, str]:
     """The test stack's settings and compose variables: free ports, small, fast to heal."""
     lb_port, dashboard_port, traefik_metrics_port = free_ports(3)
     api_first = free_port_range(API_PORT_COUNT)
-    worker_metrics_first = free_port_range(API_PORT_COUNT, besides=api_first)
+    api_metrics_first = free_port_range(REPLICA_PORT_COUNT, besides=api_first)
+    worker_metrics_first = free_port_range(REPLICA_PORT_COUNT, besides=api_metrics_first)
     variables = {
         "LB_PORT": str(lb_port),
         "DASHBOARD_PORT": str(dashboard_port),
         "TRAEFIK_METRICS_PORT": str(traefik_metrics_port),
         "API_PORT_RANGE": f"{api_first}-{api_first + API_PORT_COUNT - 1}",
+        "API_METRICS_PORT_RANGE": (
+            f"{api_metrics_first}-{api_metrics_first + REPLICA_PORT_COUNT - 1}"
+        ),
         "WORKER_METRICS_PORT_RANGE": (
-            f"{worker_metrics_first}-{worker_metrics_first + API_PORT_COUNT - 1}"
+            f"{worker_metrics_first}-{worker_metrics_first + REPLICA_PORT_COUNT - 1}"
         ),
         "WORKERS": "2",
         "WORKER_THREADS": "4",
@@ -192,7 +198,11 @@ class ComposeStack(RunningStack):
 
     @property
     def api_urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{port}" for port in self.project.published_ports("api", 3000)]
+        first = int(self.project.env["API_PORT_RANGE"].partition("-")[0])
+        return [f"http://127.0.0.1:{port}" for port in range(first, first + API_PORT_COUNT)]
+
+    #: Traefik's API_PORTS entry points balance over every replica.
+    instance_per_api_port = False
 
     @property
     def dashboard_url(self) -> str:
@@ -202,7 +212,7 @@ class ComposeStack(RunningStack):
     def metrics_targets(self) -> dict[str, list[str]]:
         published = self.project.published_ports
         return {
-            "api": [f"127.0.0.1:{port}" for port in published("api", 3000)],
+            "api": [f"127.0.0.1:{port}" for port in published("api", 9200)],
             "worker": [f"127.0.0.1:{port}" for port in published("worker", 9300)],
             "queues": [f"127.0.0.1:{self.settings.dashboard_port}"],
             "traefik": [f"127.0.0.1:{self.settings.traefik_metrics_port}"],

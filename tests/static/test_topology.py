@@ -31,13 +31,17 @@ from .test_dockerfile import DOCKERFILE, instructions
 DEFAULTS = Settings(admin_password="only-for-this-test")
 APP_SERVICES = ("api", "worker", "dashboard")
 #: Variables of compose.yml that no process reads, with their defaults: the
-#: project's name (compose sets it), and the host ports that the api replicas
-#: are published on (the local stack's are API_PORTS).
+#: project's name (compose sets it), the host ports of Traefik's entry points
+#: to the api replicas (the local stack's are API_PORTS), and those that the
+#: replicas' metrics are published on.
 COMPOSE_ONLY_VARIABLES = {
     "COMPOSE_PROJECT_NAME": "",
-    "API_PORT_RANGE": "3000-3009",
+    "API_PORT_RANGE": "3000-3001",
+    "API_METRICS_PORT_RANGE": "9200-9209",
     "WORKER_METRICS_PORT_RANGE": "9300-9309",
 }
+#: Compose's router from Traefik's API_PORTS entry points to the api replicas.
+COMPOSE_DIRECT_ROUTER = "api-direct"
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +94,26 @@ def test_each_local_instance_port_is_a_traefik_entry_point_to_that_instance(loca
         instance = urlsplit(local["specs"][f"api.{number}"].ready_url)
         assert urlsplit(server["url"]).netloc == instance.netloc
         assert instance.hostname == "127.0.0.1" and instance.port != port
+
+
+def test_compose_api_ports_are_traefik_entry_points_to_the_replicas(resolved_compose):
+    """Compose publishes no gunicorn port: API_PORTS are Traefik's, the replicas behind them."""
+    services = resolved_compose["services"]
+    flags = traefik_flags(resolved_compose)
+    published = {int(port["published"]): port for port in services["traefik"]["ports"]}
+    names = []
+    for number, port in enumerate(DEFAULTS.api_ports, start=1):
+        names.append(f"api-{number}")
+        target = int(flags[f"entrypoints.api-{number}.address"].rpartition(":")[2])
+        assert published[port]["target"] == target
+        assert flags[f"entrypoints.api-{number}.http.aliasheadersstrategy"] == "delete"
+    service, router = all_labels(resolved_compose, "routers")[COMPOSE_DIRECT_ROUTER]
+    assert service == "api"
+    assert (split_list(router["entrypoints"]), router["service"]) == (names, "api")
+    # The replicas publish their metrics only.
+    (metrics,) = services["api"]["ports"]
+    assert metrics["target"] == container_settings(resolved_compose, "api").api_metrics_port
+    assert int(metrics["published"].partition("-")[0]) == DEFAULTS.api_metrics_port
 
 
 def kind(name: str) -> str:
@@ -183,6 +207,7 @@ def test_containers_run_the_local_command_lines(resolved_compose, local):
 
 def test_same_routes_and_middlewares(resolved_compose, local):
     compose_routers = all_labels(resolved_compose, "routers")
+    del compose_routers[COMPOSE_DIRECT_ROUTER]
     local_routers = local["routes"]["routers"]
     assert set(compose_routers) == set(local_routers)
     for name, expected in local_routers.items():
@@ -276,10 +301,11 @@ def test_traefik_static_configuration_matches(resolved_compose, local):
     assert flags["providers.docker.exposedbydefault"] == "false"
     assert "api.insecure" not in flags
     published = {port["target"]: port for port in resolved_compose["services"]["traefik"]["ports"]}
-    web, metrics = (
-        int(flags[f"entrypoints.{name}.address"].rpartition(":")[2]) for name in ("web", "metrics")
+    web, metrics, *direct = (
+        int(flags[f"entrypoints.{name}.address"].rpartition(":")[2])
+        for name in ("web", "metrics", *local["direct"]["entryPoints"])
     )
-    assert set(published) == {web, metrics}
+    assert set(published) == {web, metrics, *direct}
     # Its metrics are for this machine only, as they are in the local stack.
     assert published[metrics]["host_ip"] == "127.0.0.1"
     assert static["entryPoints.metrics.address"].startswith("127.0.0.1:")
@@ -350,18 +376,17 @@ def test_ports_are_the_local_ones_on_loopback(resolved_compose):
     for name, service in services.items():
         for port in service.get("ports", []):
             assert port.get("host_ip") == DEFAULTS.lb_host == "127.0.0.1", name
-    # Replicas take ports from the local API ports up, one each.
-    (api,) = services["api"]["ports"]
-    first, _, last = api["published"].partition("-")
-    assert int(first) == DEFAULTS.api_ports[0]
-    assert set(DEFAULTS.api_ports) <= set(range(int(first), int(last or first) + 1))
     (dashboard,) = services["dashboard"]["ports"]
     assert int(dashboard["published"]) == DEFAULTS.dashboard_port
     traefik = {int(port["published"]) for port in services["traefik"]["ports"]}
-    assert traefik == {DEFAULTS.lb_port, DEFAULTS.traefik_metrics_port}
-    # Workers publish their metrics only, from the local stack's first port up.
-    (worker,) = services["worker"]["ports"]
-    assert int(worker["published"].partition("-")[0]) == DEFAULTS.worker_metrics_port
+    assert traefik == {DEFAULTS.lb_port, DEFAULTS.traefik_metrics_port, *DEFAULTS.api_ports}
+    # API replicas and workers publish their metrics only, from the local stack's first port up.
+    for service, first in (
+        ("api", DEFAULTS.api_metrics_port),
+        ("worker", DEFAULTS.worker_metrics_port),
+    ):
+        (metrics,) = services[service]["ports"]
+        assert int(metrics["published"].partition("-")[0]) == first, service
     assert not services["redis"].get("ports"), "redis must not be published"
 
 
