@@ -12,7 +12,8 @@ by one script call (``lua/create.lua``) for one job or a whole batch.
 Keys, under a namespace (``jobqueue`` by default):
 
 * ``<ns>:job:<id>`` a hash: ``state`` as a plain string, every other field JSON.
-* ``<ns>:job:<id>:events`` a stream of ``{"event": JSON}`` entries.
+* ``<ns>:job:<id>:events`` a stream of ``{"event": JSON}`` entries; once the job
+  ends, only its last one (the outcome a late or resuming reader gets).
 * ``<ns>:jobs`` a stream indexing every job, newest last, trimmed by age.
 * ``<ns>:idempotency:<key>`` the id of the job first submitted with that key.
 

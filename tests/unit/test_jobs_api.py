@@ -631,25 +631,27 @@ def parse_events(text: str) -> list[dict]:
     return [{**e, "data": json.loads(e["data"])} for e in sse_events(text.splitlines())]
 
 
-def test_events_of_an_ended_job_replay_and_resume_after_last_event_id(client):
+def test_a_client_resuming_after_the_job_ended_gets_its_outcome_and_the_stream_ends(
+    settings, queue
+):
+    client = testing.TestClient(create_app(dataclasses.replace(settings, stream_seconds=1), queue))
     job_id = submit(client).json["id"]
+    # While the job waits, a client follows it (the stream ends after stream_seconds).
+    [seen] = parse_events(client.simulate_get(f"/jobs/{job_id}/events").text)
+    assert seen["data"]["state"] == "queued"
     client.simulate_delete(f"/jobs/{job_id}")
 
-    result = client.simulate_get(f"/jobs/{job_id}/events")
-    assert result.status_code == 200
-    assert result.headers["content-type"] == "text/event-stream"
-    events = parse_events(result.text)
-    assert [(e["event"], e["data"]["state"]) for e in events] == [
-        ("state", "queued"),
-        ("state", "cancelled"),
-    ]
-
-    resumed = client.simulate_get(
-        f"/jobs/{job_id}/events", headers={"Last-Event-ID": events[0]["id"]}
-    )
-    assert [e["id"] for e in parse_events(resumed.text)] == [events[1]["id"]]
+    resumed = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": seen["id"]})
+    assert resumed.status_code == 200
+    assert resumed.headers["content-type"] == "text/event-stream"
+    [outcome] = parse_events(resumed.text)
+    assert (outcome["event"], outcome["data"]["state"]) == ("state", "cancelled")
+    # A client that comes only now gets the same outcome, under the same id: a
+    # finished job keeps its last event, not its history.
+    late = client.simulate_get(f"/jobs/{job_id}/events")
+    assert parse_events(late.text) == [outcome]
     # Resuming after the last event of an ended job: nothing more will come.
-    done = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": events[1]["id"]})
+    done = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": outcome["id"]})
     assert (done.status_code, done.text) == (204, "")
 
 
