@@ -15,7 +15,7 @@ import pytest
 import redis
 from falcon import testing
 
-from actors import submission
+from actors import lifecycle, submission
 from actors.lifecycle import JobRequest
 from services.api.app import create_app
 from services.queue import connect
@@ -438,6 +438,47 @@ def test_a_batch_of_500_is_one_script_call(client, r):
     assert calls["rpush"] == 500
     assert r.llen(READY) == 501
     assert r.xlen("jobqueue:jobs") == 501
+
+
+#: The commands the retry script runs inside Redis.
+RETRY_SCRIPT_COMMANDS = {
+    "hmget", "hset", "hdel", "xadd", "persist", "rpush", "lpush", "ltrim", "hget", "zrem", "hgetall"
+}  # fmt: skip
+
+
+def died(client, queue) -> str:
+    """A job a worker took and that died: its record dead, its message a dead letter."""
+    job_id = submit(client).json["id"]
+    consumer = queue.broker.consume("default", prefetch=1, timeout=100)
+    message = next(consumer)
+    message.ending = lifecycle.finish(
+        exception=RuntimeError("boom"), retried=False, permanent=False, attempt=message.attempt
+    )
+    consumer.nack(message)
+    consumer.close()
+    return job_id
+
+
+def test_a_retry_reads_the_record_then_is_one_script_call(client, queue, r):
+    first, job_id = died(client, queue), died(client, queue)
+    client.simulate_post(f"/jobs/{first}/retry")  # loads the script into Redis
+    assert r.zcard(DEAD) == 1
+    answers = []
+
+    reads, calls = commands_sent(
+        r, lambda: answers.append(client.simulate_post(f"/jobs/{job_id}/retry"))
+    )
+
+    assert answers[0].status_code == 202, answers[0].text
+    assert (answers[0].json["state"], answers[0].json["error"]) == ("queued", None)
+    # The record, which the message is built from, then the script that
+    # checks, writes, sends and answers with the record.
+    assert reads == 2
+    assert calls.pop("evalsha") == 1
+    assert set(calls) <= RETRY_SCRIPT_COMMANDS
+    # Queued again with its message, which is no dead letter any more.
+    assert r.llen(READY) == 2
+    assert r.zcard(DEAD) == 0
 
 
 # Batches --------------------------------------------------------------------
