@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import dramatiq
 import redis
 from dramatiq.brokers import redis as dramatiq_redis
-from dramatiq.common import current_millis
+from dramatiq.common import current_millis, xq_name
 
 from . import lifecycle
 from .consumer import WakingConsumer
@@ -29,8 +29,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     only worker processes heartbeat (the :class:`~actors.middleware.Heartbeat`
     middleware, which also finds dead workers) and so that an enqueue wakes an
     idle :class:`~actors.consumer.WakingConsumer`. It also hands messages
-    to be written with their job records (:meth:`collecting`) and removes
-    dead letters.
+    to be written with their job records (:meth:`collecting`) and names
+    where dead letters are kept.
 
     Given the job ``store``, its fetch, ack and nack also write the records
     of the jobs they take and settle (see :class:`~actors.consumer.WakingConsumer`).
@@ -138,13 +138,9 @@ class RedisBroker(dramatiq_redis.RedisBroker):
 
         return do_dispatch
 
-    def remove_dead_letter(self, queue_name: str, redis_message_id: str) -> None:
-        """Take a message out of a queue's dead letters (after it was retried by hand)."""
-        dead_letters = f"{self.namespace}:{queue_name}.XQ"
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.zrem(dead_letters, redis_message_id)
-            pipe.hdel(f"{dead_letters}.msgs", redis_message_id)
-            pipe.execute()
+    def dead_letters_key(self, queue_name: str) -> str:
+        """Where a queue's dead letters are kept: their ids (and ``<key>.msgs``, the messages)."""
+        return f"{self.namespace}:{xq_name(queue_name)}"
 
 
 @dataclass(frozen=True)

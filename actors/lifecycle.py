@@ -44,10 +44,7 @@ class State(StrEnum):
 
 #: Which state may follow which: the one table every change is checked against.
 TRANSITIONS: dict[State, frozenset[State]] = {
-    State.QUEUED: frozenset(
-        # FAILED and DEAD: a retry whose message could not be sent is undone.
-        {State.RUNNING, State.CANCELLED, State.DEAD, State.FAILED}
-    ),
+    State.QUEUED: frozenset({State.RUNNING, State.CANCELLED}),
     State.DELAYED: frozenset({State.RUNNING, State.CANCELLED, State.DEAD}),
     # RUNNING again: a progress report, or a run after the worker died.
     # QUEUED: taken by a worker that stopped before a thread ran it.
@@ -403,11 +400,6 @@ def retry() -> Transition:
             "error": None,
         },
     )
-
-
-def undo_retry(before: State) -> Transition:
-    """A retry whose message could not be sent: the job is as it was."""
-    return _move(before, only_from=frozenset({State.QUEUED}))
 
 
 # Events ---------------------------------------------------------------------

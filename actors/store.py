@@ -7,12 +7,14 @@ decides: each :class:`~actors.lifecycle.Transition` goes through a Lua
 script (``lua/``) that checks the current state and writes in one step, and
 appends an event to the job's stream, which is what ``?wait=`` and
 Server-Sent Events read. A new job's record goes in with its broker message,
-by one script call (``lua/create.lua``) for one job or a whole batch.
+by one script call (``lua/create.lua``) for one job or a whole batch; so does
+a retried job's (``lua/retry.lua``).
 
 Keys, under a namespace (``jobqueue`` by default):
 
 * ``<ns>:job:<id>`` a hash: ``state`` as a plain string, every other field JSON.
-* ``<ns>:job:<id>:events`` a stream of ``{"event": JSON}`` entries.
+* ``<ns>:job:<id>:events`` a stream of ``{"event": JSON}`` entries; once the job
+  ends, only its last one (the outcome a late or resuming reader gets).
 * ``<ns>:jobs`` a stream indexing every job, newest last, trimmed by age.
 * ``<ns>:idempotency:<key>`` the id of the job first submitted with that key.
 
@@ -87,6 +89,7 @@ class JobStore:
         self.cancellations_channel = f"{namespace}:cancellations"
         self._create = client.register_script((_LUA / "create.lua").read_text())
         self._transition = client.register_script(lua_with_job_writes("transition.lua"))
+        self._retry = client.register_script(lua_with_job_writes("retry.lua"))
 
     # Keys ---------------------------------------------------------------
 
@@ -171,6 +174,25 @@ class JobStore:
             return False, None, 0
         before = _text(before)
         return applied == 1, State(before) if before else None, attempt
+
+    def retry(
+        self, job_id: str, transition: Transition, message: BrokerMessage, dead_letters: str
+    ) -> tuple[bool, State | None, JobRecord | None]:
+        """Write ``transition`` (a retry) and send ``message``, in one script call.
+
+        Neither happens unless the job may be retried. The job's last message
+        leaves ``dead_letters`` (its queue's dead-letter key, or "" for none).
+        Returns ``(applied, state before, record after)``: the state before
+        is None when there is no such job, the record None unless applied.
+        """
+        applied, before, fields = self._retry(
+            keys=[self.job_key(job_id), self.events_key(job_id), message.queue_key, dead_letters],
+            args=[*self.transition_args(transition), message.redis_message_id, message.data],
+        )
+        if applied == -1:
+            return False, None, None
+        record = _decode_record(dict(zip(fields[::2], fields[1::2], strict=True)))
+        return applied == 1, State(_text(before)), record
 
     def transition_args(self, transition: Transition) -> list[str | int]:
         """The arguments ``write_job`` (``lua/job.lua``) takes for ``transition``."""

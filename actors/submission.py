@@ -13,7 +13,6 @@ from typing import Any
 
 import dramatiq
 import pydantic
-import redis
 
 from . import lifecycle
 from .broker import Queue
@@ -122,29 +121,32 @@ def _create(
     return queue.store.create_many(new_jobs), records
 
 
-def retry(queue: Queue, job_id: str) -> tuple[bool, State | None]:
-    """Run a failed or dead job again under the same id; return ``(applied, state before)``."""
+def retry(queue: Queue, job_id: str) -> tuple[bool, State | None, JobRecord | None]:
+    """Run a failed or dead job again under the same id.
+
+    Returns ``(applied, state before, record after)``, as the store's
+    ``retry`` does. Two round trips: the record, which the message is built
+    from, then one script call that checks the job may be retried, queues
+    it, and sends the message (or does neither).
+    """
     record = queue.store.get(job_id)
     if record is None:
-        return False, None
-    applied, before = queue.store.apply(job_id, lifecycle.retry())
-    if not applied:
-        return False, before
+        return False, None, None
+    retried = lifecycle.retry()
+    if record.state not in retried.allowed_from:
+        # Refused without building a message; the script checks again, atomically.
+        return False, record.state, None
     request = JobRequest(
         actor=record.actor,
         args=record.args,
         kwargs=record.kwargs,
         options=(record.options or JobOptions()).model_copy(update={"delay": 0}),
     )
-    message = _message(queue, request).copy(message_id=job_id)
-    try:
-        queue.broker.enqueue(message)
-    except redis.RedisError:
-        queue.store.apply(job_id, lifecycle.undo_retry(before))
-        raise
-    if record.redis_message_id:
-        queue.broker.remove_dead_letter(record.queue, record.redis_message_id)
-    return True, before
+    with queue.broker.collecting() as messages:
+        queue.broker.enqueue(_message(queue, request).copy(message_id=job_id))
+    [message] = messages
+    dead_letters = queue.broker.dead_letters_key(record.queue) if record.queue else ""
+    return queue.store.retry(job_id, retried, message, dead_letters)
 
 
 def cancel(queue: Queue, job_id: str) -> tuple[bool, State | None]:

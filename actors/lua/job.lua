@@ -66,13 +66,18 @@ local function write_job(job_key, events_key, args, i, extra)
     if #cleared > 0 then
         redis.call("HDEL", job_key, unpack(cleared))
     end
+    if ttl > 0 then
+        -- The job ends: of its history only this last event is kept. Its id
+        -- still follows every earlier one, so a reader resuming from any of
+        -- them (or blocked on the stream) gets it and knows the job ended.
+        redis.call("XTRIM", events_key, "MAXLEN", 0)
+    end
     redis.call("XADD", events_key, "MAXLEN", "~", max_events, "*", "event", event)
 
     if ttl > 0 then
         redis.call("EXPIRE", job_key, ttl)
-        -- The history is written no more (unless the job is retried): a
-        -- stream's node keeps the 4 KB it was first given, and a restored
-        -- copy (same ids, so resumed readers go on) only what it holds.
+        -- A stream's node keeps the 4 KB it was first given; a restored copy
+        -- (same id) only what it holds.
         local history = redis.call("DUMP", events_key)
         redis.call("RESTORE", events_key, ttl * 1000, history, "REPLACE")
     else

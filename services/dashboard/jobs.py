@@ -185,7 +185,7 @@ class JobPages(App):
             applied, before = cancel(self.queue, job_id)
             refusal = "it has already ended"
         else:
-            applied, before = retry(self.queue, job_id)
+            applied, before, _record = retry(self.queue, job_id)
             refusal = f"only {' or '.join(sorted(RETRYABLE))} jobs can be retried"
         if before is None:
             raise BadRequest(f"there is no job {job_id}", "404 Not Found")

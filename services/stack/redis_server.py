@@ -113,6 +113,9 @@ def server_command(binary: Path, *, host: str, port: int, data_dir: Path) -> lis
     """Run the server on ``host:port`` only, persisting to ``data_dir``.
 
     The append-only file keeps queued jobs across a restart of the stack.
+    Job records stay compact hashes (listpacks) with values up to 1 KB: past
+    Redis's default of 64 bytes (a result, a long argument) a hash becomes
+    a hash table, and a finished ``render_document`` job kept 2.9 KB, not 1.5.
     """
     return [
         str(binary),
@@ -130,4 +133,6 @@ def server_command(binary: Path, *, host: str, port: int, data_dir: Path) -> lis
         "",
         "--protected-mode",
         "yes",
+        "--hash-max-listpack-value",
+        "1024",
     ]

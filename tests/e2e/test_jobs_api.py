@@ -99,12 +99,13 @@ def test_concurrent_duplicates_with_one_idempotency_key_make_one_job(stack):
     assert len(ids) == 1
     (job_id,) = ids
     record = stack.ended(job_id)
-    # It ran exactly once: one attempt, one "running" event, one job with this marker.
+    # It ran exactly once: one attempt (each start counts one), one job with this marker.
     assert (record["state"], record["attempts"]) == ("failed", 1)
     assert record["error"]["message"] == marker
+    # Its stream, once it ended, holds its outcome.
     with event_stream(f"{stack.url}/jobs/{job_id}/events") as response:
         states = [event["data"]["state"] for event in sse_events(response)]
-    assert states == ["queued", "running", "failed"]
+    assert states == ["failed"]
     failed = stack.get("/jobs", params={"actor": "fail", "limit": 200}).json()["jobs"]
     assert [job["id"] for job in failed if job["kwargs"].get("message") == marker] == [job_id]
 
@@ -170,19 +171,24 @@ def test_last_event_id_resumes_where_the_client_left_off(stack):
     job = accepted(submit(stack, "count_slowly", (), kwargs={"to": 5, "interval": 0.2}))
     url = f"{stack.url}/jobs/{job['id']}/events"
 
-    with event_stream(url) as response:
-        first = []
-        for event in sse_events(response):
-            first.append(event)
-            if len(first) == 3:
-                break
-    with event_stream(url, **{"Last-Event-ID": first[-1]["id"]}) as response:
-        rest = list(sse_events(response))
-    with event_stream(url) as response:
-        everything = list(sse_events(response))
+    # One client follows the whole job without a break, while another leaves
+    # after three events and comes back with Last-Event-ID.
+    with event_stream(url) as whole:
+        with event_stream(url) as response:
+            first = []
+            for event in sse_events(response):
+                first.append(event)
+                if len(first) == 3:
+                    break
+        with event_stream(url, **{"Last-Event-ID": first[-1]["id"]}) as response:
+            rest = list(sse_events(response))
+        everything = list(sse_events(whole))
 
     assert [e["id"] for e in first + rest] == [e["id"] for e in everything]
     assert rest[-1]["data"]["state"] == "succeeded"
+    # Coming back after the job ended, from any event it saw: the outcome, then the end.
+    with event_stream(url, **{"Last-Event-ID": first[-1]["id"]}) as response:
+        assert list(sse_events(response)) == rest[-1:]
     # Reconnecting after the last event of an ended job: 204, so EventSource stops.
     done = stack.get(f"/jobs/{job['id']}/events", headers={"Last-Event-ID": rest[-1]["id"]})
     assert (done.status_code, done.content) == (204, b"")
@@ -229,14 +235,17 @@ def test_wait_answers_with_the_current_record_when_the_time_is_up(stack):
 def test_a_failing_job_retries_then_is_dead_then_runs_again_when_retried(stack):
     client = store(stack)
     job = accepted(submit(stack, "fail", (), kwargs={"message": f"boom {uuid.uuid4()}"}))
+    url = f"{stack.url}/jobs/{job['id']}/events"
 
+    # Followed while it runs (a finished job keeps only its last event).
+    with event_stream(url) as response:
+        events = list(sse_events(response))
     dead = stack.ended(job["id"])
 
     assert dead["state"] == "dead"
     assert dead["attempts"] == 3  # max_retries=2 on the actor
     assert dead["error"] == {"type": "RuntimeError", "message": job["kwargs"]["message"]}
-    with event_stream(f"{stack.url}/jobs/{job['id']}/events") as response:
-        states = [e["data"]["state"] for e in sse_events(response)]
+    states = [e["data"]["state"] for e in events]
     assert states == ["queued", *["running", "retrying"] * 2, "running", "dead"]
     first_message = json.loads(client.hget(f"jobqueue:job:{job['id']}", "redis_message_id"))
     assert client.zscore("dramatiq:default.XQ", first_message) is not None
@@ -248,12 +257,14 @@ def test_a_failing_job_retries_then_is_dead_then_runs_again_when_retried(stack):
     # Queued, or already taken by a worker woken by the retry's enqueue.
     assert retried.json()["state"] in ("queued", "running", "retrying")
     assert client.zscore("dramatiq:default.XQ", first_message) is None
-    again = stack.ended(job["id"])
-    assert again["state"] == "dead"
-    assert timestamp(again["started_at"]) > timestamp(dead["finished_at"])
-    with event_stream(f"{stack.url}/jobs/{job['id']}/events") as response:
+    # Followed from its first end on: queued again, run again, dead again.
+    with event_stream(url, **{"Last-Event-ID": events[-1]["id"]}) as response:
         states = [e["data"]["state"] for e in sse_events(response)]
-    assert states[states.index("dead") + 1 :][:2] == ["queued", "running"]
+    assert states[:2] == ["queued", "running"]
+    again = stack.ended(job["id"])
+    assert (again["state"], again["attempts"]) == ("dead", 6)
+    assert states[-1] == "dead"
+    assert timestamp(again["started_at"]) > timestamp(dead["finished_at"])
 
 
 def test_a_permanent_failure_is_failed_at_once_and_can_be_retried(stack):

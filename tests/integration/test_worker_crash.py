@@ -33,7 +33,6 @@ def test_a_job_whose_worker_is_killed_runs_again_on_another_worker(settings, que
         record = client.simulate_get(f"/jobs/{job_id}", params={"wait": 60}).json
         assert record["state"] == "succeeded", record
         assert record["result"] == 4
-
-    starts = [event for _, event in queue.store.events(job_id) if "started_at" in event]
-    # Started twice: once by the worker that died, once by the one that finished it.
-    assert len(starts) == 2
+        # Started twice (each start counts an attempt): once by the worker that
+        # died, once by the one that finished it.
+        assert record["attempts"] == 2

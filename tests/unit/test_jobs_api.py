@@ -15,7 +15,7 @@ import pytest
 import redis
 from falcon import testing
 
-from actors import submission
+from actors import lifecycle, submission
 from actors.lifecycle import JobRequest
 from services.api.app import create_app
 from services.queue import connect
@@ -440,6 +440,47 @@ def test_a_batch_of_500_is_one_script_call(client, r):
     assert r.xlen("jobqueue:jobs") == 501
 
 
+#: The commands the retry script runs inside Redis.
+RETRY_SCRIPT_COMMANDS = {
+    "hmget", "hset", "hdel", "xadd", "persist", "rpush", "lpush", "ltrim", "hget", "zrem", "hgetall"
+}  # fmt: skip
+
+
+def died(client, queue) -> str:
+    """A job a worker took and that died: its record dead, its message a dead letter."""
+    job_id = submit(client).json["id"]
+    consumer = queue.broker.consume("default", prefetch=1, timeout=100)
+    message = next(consumer)
+    message.ending = lifecycle.finish(
+        exception=RuntimeError("boom"), retried=False, permanent=False, attempt=message.attempt
+    )
+    consumer.nack(message)
+    consumer.close()
+    return job_id
+
+
+def test_a_retry_reads_the_record_then_is_one_script_call(client, queue, r):
+    first, job_id = died(client, queue), died(client, queue)
+    client.simulate_post(f"/jobs/{first}/retry")  # loads the script into Redis
+    assert r.zcard(DEAD) == 1
+    answers = []
+
+    reads, calls = commands_sent(
+        r, lambda: answers.append(client.simulate_post(f"/jobs/{job_id}/retry"))
+    )
+
+    assert answers[0].status_code == 202, answers[0].text
+    assert (answers[0].json["state"], answers[0].json["error"]) == ("queued", None)
+    # The record, which the message is built from, then the script that
+    # checks, writes, sends and answers with the record.
+    assert reads == 2
+    assert calls.pop("evalsha") == 1
+    assert set(calls) <= RETRY_SCRIPT_COMMANDS
+    # Queued again with its message, which is no dead letter any more.
+    assert r.llen(READY) == 2
+    assert r.zcard(DEAD) == 0
+
+
 # Batches --------------------------------------------------------------------
 
 
@@ -631,25 +672,27 @@ def parse_events(text: str) -> list[dict]:
     return [{**e, "data": json.loads(e["data"])} for e in sse_events(text.splitlines())]
 
 
-def test_events_of_an_ended_job_replay_and_resume_after_last_event_id(client):
+def test_a_client_resuming_after_the_job_ended_gets_its_outcome_and_the_stream_ends(
+    settings, queue
+):
+    client = testing.TestClient(create_app(dataclasses.replace(settings, stream_seconds=1), queue))
     job_id = submit(client).json["id"]
+    # While the job waits, a client follows it (the stream ends after stream_seconds).
+    [seen] = parse_events(client.simulate_get(f"/jobs/{job_id}/events").text)
+    assert seen["data"]["state"] == "queued"
     client.simulate_delete(f"/jobs/{job_id}")
 
-    result = client.simulate_get(f"/jobs/{job_id}/events")
-    assert result.status_code == 200
-    assert result.headers["content-type"] == "text/event-stream"
-    events = parse_events(result.text)
-    assert [(e["event"], e["data"]["state"]) for e in events] == [
-        ("state", "queued"),
-        ("state", "cancelled"),
-    ]
-
-    resumed = client.simulate_get(
-        f"/jobs/{job_id}/events", headers={"Last-Event-ID": events[0]["id"]}
-    )
-    assert [e["id"] for e in parse_events(resumed.text)] == [events[1]["id"]]
+    resumed = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": seen["id"]})
+    assert resumed.status_code == 200
+    assert resumed.headers["content-type"] == "text/event-stream"
+    [outcome] = parse_events(resumed.text)
+    assert (outcome["event"], outcome["data"]["state"]) == ("state", "cancelled")
+    # A client that comes only now gets the same outcome, under the same id: a
+    # finished job keeps its last event, not its history.
+    late = client.simulate_get(f"/jobs/{job_id}/events")
+    assert parse_events(late.text) == [outcome]
     # Resuming after the last event of an ended job: nothing more will come.
-    done = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": events[1]["id"]})
+    done = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": outcome["id"]})
     assert (done.status_code, done.text) == (204, "")
 
 

@@ -1,4 +1,8 @@
-"""``/jobs/{job_id}/events``: a job's history, then its changes as they happen, as SSE."""
+"""``/jobs/{job_id}/events``: a job's events so far, then its changes as they happen, as SSE.
+
+An ended job keeps only its last event: a client that comes after the end gets
+the outcome, and its stream ends.
+"""
 
 from __future__ import annotations
 

@@ -95,7 +95,7 @@ class JobRetry:
         self.queue = queue
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        applied, before = retry(self.queue, job_id)
+        applied, before, record = retry(self.queue, job_id)
         if before is None:
             raise no_such_job(job_id)
         if not applied:
@@ -104,4 +104,4 @@ class JobRetry:
             )
         resp.status = falcon.HTTP_202
         resp.location = f"/jobs/{job_id}"
-        resp.media = body(JobView.of(find(self.queue, job_id)))
+        resp.media = body(JobView.of(record))
