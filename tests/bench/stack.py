@@ -31,7 +31,7 @@ RAW_WORKER = "raw-dramatiq"
 
 def bench_settings(settings: Settings) -> Settings:
     """``settings`` (make up's, from the environment) on free ports, with a Redis of its own."""
-    lb, api_1, api_2, dashboard, ping, redis_port = free_ports(6)
+    lb, api_1, api_2, dashboard, ping, redis_port, traefik_metrics = free_ports(7)
     return dataclasses.replace(
         settings,
         redis_url="",
@@ -41,8 +41,10 @@ def bench_settings(settings: Settings) -> Settings:
         bind_host="127.0.0.1",
         api_ports=(api_1, api_2),
         api_metrics_port=free_port_range(2),
+        worker_metrics_port=free_port_range(2),
         dashboard_port=dashboard,
         traefik_ping_port=ping,
+        traefik_metrics_port=traefik_metrics,
         workers=0,
         log_level="WARNING",
         # The load comes from one address, standing for many clients.
