@@ -6,6 +6,7 @@ check can pass by not looking.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import urllib.request
@@ -86,21 +87,25 @@ def test_traefik_accepts_every_flag_compose_gives_it(resolved_compose, tmp_path)
     """The real Traefik, the version compose runs, started with compose's command line.
 
     Traefik rejects an unknown or misspelt option and exits; with these it
-    serves /ping. Only the addresses change, to free ports on loopback.
+    serves /ping. Only the addresses change, each entry point's to a free port
+    on loopback.
     """
     traefik = Path(sys.executable).parent / "traefik"
     if not traefik.exists():
         pytest.skip("no traefik binary (the `local` dependency group) here")
-    web_port, ping_port = free_ports(2)
+    command = resolved_compose["services"]["traefik"]["command"]
+    addresses = [
+        flag for flag in command if re.fullmatch(r"--entryPoints\.[\w-]+\.address=.*", flag)
+    ]
+    ports = dict(zip(addresses, free_ports(len(addresses)), strict=True))
     flags = []
-    for flag in resolved_compose["services"]["traefik"]["command"]:
-        if flag.startswith("--entryPoints.web.address="):
-            flag = f"--entryPoints.web.address=127.0.0.1:{web_port}"
-        elif flag.startswith("--entryPoints.ping.address="):
-            flag = f"--entryPoints.ping.address=127.0.0.1:{ping_port}"
+    for flag in command:
+        if flag in ports:
+            flag = f"{flag.partition('=')[0]}=127.0.0.1:{ports[flag]}"
         elif flag.startswith("--providers.file.directory="):
             flag = f"--providers.file.directory={PROJECT_DIR / 'traefik' / 'dynamic'}"
         flags.append(flag)
+    ping_port = ports[next(flag for flag in ports if flag.startswith("--entryPoints.ping."))]
     log = tmp_path / "traefik.log"
     with log.open("w") as output:
         # cwd: a traefik.yml there would be loaded instead of the flags.
