@@ -11,7 +11,9 @@ Starts ``make up``'s stack on free ports (settings from the environment, as
   idle spell, for both workers;
 * ``GET /`` and ``GET /template`` under wrk, through the load balancer and
   straight to one API instance: requests per second, latency, and CPU of
-  the whole stack per request.
+  the whole stack per request;
+* the floor: gunicorn as the API runs it, serving a 5-byte WSGI app, which
+  is what no request can cost less than, whatever the app does.
 
 Absolute figures depend on the machine and on whatever else runs on it;
 the baselines, measured in the same run, are what to compare against.
@@ -32,7 +34,7 @@ from services.settings import Settings, load_settings
 from services.stack.stack import PROJECT_DIR
 
 from . import jobs, raw_dramatiq
-from .http_load import measure_http
+from .http_load import measure_floor, measure_http
 from .queues import SERVICE_NAMESPACE
 from .redis_stats import redis_counters
 from .stack import RAW_WORKER, WORKER, BenchStack, bench_settings
@@ -107,6 +109,8 @@ def measure(bench: BenchStack, options: argparse.Namespace, progress: Progress) 
             results[f"GET {path}", route] = measure_http(
                 bench, base + path, seconds=options.seconds
             )
+    progress("GET / floor: a 5-byte WSGI app on the API's gunicorn, with wrk")
+    results["floor"] = measure_floor(bench, seconds=options.seconds)
     return results
 
 
@@ -131,6 +135,38 @@ def http_rows(results: dict) -> list[Row]:
             ),
         ]
     return rows
+
+
+def floor_rows(results: dict) -> list[Row]:
+    """What gunicorn and Traefik cost with no app at all, against the API's GET /.
+
+    The least whole-stack CPU a request through the load balancer can cost is
+    the floor's gunicorn plus Traefik's hop (the API's GET / through the load
+    balancer less the same request direct).
+    """
+    floor = results["floor"]
+    lb, direct = results["GET /", "load_balancer"], results["GET /", "direct"]
+    hop = lb["stack_cpu_us_per_request"] - direct["stack_cpu_us_per_request"]
+    return [
+        Row("GET / direct: requests/s", floor["requests_per_s"], direct["requests_per_s"]),
+        Row(
+            "GET / direct: p50 / p99 ms",
+            (floor["p50_ms"], floor["p99_ms"]),
+            (direct["p50_ms"], direct["p99_ms"]),
+            digits=1,
+        ),
+        Row(
+            "GET / direct: CPU us/request",
+            floor["cpu_us_per_request"],
+            direct["stack_cpu_us_per_request"],
+        ),
+        Row("Traefik's hop: CPU us/request", hop),
+        Row(
+            "GET / through the load balancer: whole-stack CPU us/request",
+            floor["cpu_us_per_request"] + hop,
+            lb["stack_cpu_us_per_request"],
+        ),
+    ]
 
 
 def _pair(summary: dict, first: str, second: str) -> tuple[float, float]:
@@ -217,7 +253,10 @@ def main() -> int:
     print(render("HTTP, wrk -t2 -c100", "direct to api.1", http))
     print()
     print(render(f"Jobs, one worker ({worker})", "raw dramatiq", job))
-    out = write_report(settings, options, results, http + job)
+    floor = floor_rows(results)
+    print()
+    print(render("Floor: gunicorn serving a 5-byte WSGI app", "the API", floor, measured="floor"))
+    out = write_report(settings, options, results, http + job + floor)
     print(f"\nThe same figures as JSON: {out.relative_to(PROJECT_DIR)}")
     return 0
 

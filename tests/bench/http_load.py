@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .queues import SERVICE_NAMESPACE, QueueWatch
-from .stack import BenchStack
+from .stack import FLOOR, BenchStack
 from .wrk import run_wrk
 
 
@@ -28,4 +28,20 @@ def measure_http(bench: BenchStack, url: str, *, seconds: float) -> dict:
         "cpu_us_per_request": {
             name: round(seconds / load.requests * 1e6, 1) for name, seconds in spent.items()
         },
+    }
+
+
+def measure_floor(bench: BenchStack, *, seconds: float) -> dict:
+    """GET of a 5-byte WSGI app on gunicorn as the API runs it: what no app can go below."""
+    url = bench.start_floor()
+    run_wrk(url, seconds=1)
+    meter = bench.cpu_meter(FLOOR)
+    load = run_wrk(url, seconds=seconds)
+    return {
+        "requests_per_s": load.per_second,
+        "p50_ms": load.p50_ms,
+        "p99_ms": load.p99_ms,
+        "requests": load.requests,
+        "failed": load.errors + load.bad_status,
+        "cpu_us_per_request": sum(meter.spent().values()) / load.requests * 1e6,
     }

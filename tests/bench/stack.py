@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis
 
+from services import commands
 from services.settings import Settings
 from services.stack import plan
 from services.stack.stack import Stack
@@ -27,6 +28,7 @@ from .raw_dramatiq import declare
 #: Supervisor names of the worker processes this module starts.
 WORKER = "worker.1"
 RAW_WORKER = "raw-dramatiq"
+FLOOR = "floor"
 
 
 def bench_settings(settings: Settings) -> Settings:
@@ -77,8 +79,8 @@ class BenchStack:
         return self.stack.supervisor.processes
 
     def sessions(self, *names: str) -> dict[str, int]:
-        """Session ids of the named processes (all but the baseline worker by default)."""
-        names = names or tuple(name for name in self._processes if name != RAW_WORKER)
+        """Session ids of the named processes (all but the baselines by default)."""
+        names = names or tuple(name for name in self._processes if name not in (RAW_WORKER, FLOOR))
         return {name: self._processes[name].pid for name in names}
 
     def cpu_meter(self, *names: str) -> CpuMeter:
@@ -88,6 +90,24 @@ class BenchStack:
         (spec,) = plan.workers(dataclasses.replace(self.settings, workers=1))
         assert spec.name == WORKER
         self.stack.supervisor.start(spec)
+
+    def start_floor(self) -> str:
+        """gunicorn as the API instances run it, serving a 5-byte WSGI app; returns its URL."""
+        (port,) = free_ports(1)
+        self.stack.supervisor.start(
+            ProcessSpec(
+                name=FLOOR,
+                argv=commands.gunicorn(
+                    "tests.bench.hello_wsgi:app",
+                    host="127.0.0.1",
+                    port=port,
+                    processes=self.settings.api_processes,
+                    threads=self.settings.api_threads,
+                ),
+                ready_url=f"http://127.0.0.1:{port}/",
+            )
+        )
+        return f"http://127.0.0.1:{port}/"
 
     def start_raw_worker(self) -> None:
         self.stack.supervisor.start(

@@ -52,9 +52,9 @@ class Row:
         }
 
 
-def render(title: str, baseline: str, rows: list[Row]) -> str:
+def render(title: str, baseline: str, rows: list[Row], measured: str = "this project") -> str:
     """``rows`` as an aligned text table under ``title``."""
-    lines = [["measure", "this project", baseline, "ratio"], *(row.cells() for row in rows)]
+    lines = [["measure", measured, baseline, "ratio"], *(row.cells() for row in rows)]
     widths = [max(len(line[column]) for line in lines) for column in range(4)]
     text = [title]
     for number, line in enumerate(lines):
