@@ -4,7 +4,9 @@ Reading refuses what is not JSON though Python accepts it (``NaN``,
 ``Infinity``) and numbers too large for a float (they would become
 infinities); a body nested too deeply is malformed, not a server error.
 Writing escapes to ASCII: a string holding a lone surrogate (valid as a JSON
-escape, not as UTF-8) must not turn a response into a 500.
+escape, not as UTF-8) must not turn a response into a 500. A pydantic model
+given as ``resp.media`` is written by pydantic's own serializer, in Rust,
+without first becoming a dict for Python's json.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import math
 from typing import Any
 
 import falcon
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 
 def _not_json(constant: str) -> None:
@@ -36,6 +40,17 @@ def loads(text: str) -> Any:
         raise ValueError("the body is nested too deeply") from None
 
 
-handler = falcon.media.JSONHandler(
-    dumps=functools.partial(json.dumps, ensure_ascii=True), loads=loads
-)
+_dumps = functools.partial(json.dumps, ensure_ascii=True)
+
+
+def dumps(media: Any) -> str:
+    if isinstance(media, BaseModel):
+        try:
+            return media.model_dump_json(ensure_ascii=True)
+        except PydanticSerializationError:
+            # A lone surrogate, which pydantic will not write even escaped.
+            media = media.model_dump(mode="json")
+    return _dumps(media)
+
+
+handler = falcon.media.JSONHandler(dumps=dumps, loads=loads)

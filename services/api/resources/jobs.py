@@ -10,7 +10,7 @@ from actors.submission import InvalidJob, submit, submit_many
 
 from ..contract import BODY_ERRORS, Access, Operation, Response
 from ..errors import unprocessable
-from ..models import BatchResult, Job, JobList, ListQuery, SubmitHeaders, batch, body
+from ..models import BatchResult, Job, JobList, ListQuery, SubmitHeaders, batch
 
 
 class Jobs:
@@ -47,14 +47,14 @@ class Jobs:
             raise unprocessable(str(error)) from None
         resp.status = falcon.HTTP_202 if created else falcon.HTTP_200
         resp.location = f"/jobs/{record.id}"
-        resp.media = body(Job.of(record))
+        resp.media = Job.of(record)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = self.operations["get"].read_query(req)
         records, next_cursor = self.queue.store.list(
             state=query.state, actor=query.actor, limit=query.limit, cursor=query.cursor
         )
-        resp.media = body(JobList(jobs=[Job.of(r) for r in records], next_cursor=next_cursor))
+        resp.media = JobList(jobs=[Job.of(r) for r in records], next_cursor=next_cursor)
 
 
 class JobBatch:
@@ -78,4 +78,4 @@ class JobBatch:
         except InvalidJob as error:
             raise unprocessable(str(error)) from None
         resp.status = falcon.HTTP_202
-        resp.media = body(BatchResult(jobs=[Job.of(r) for r in records]))
+        resp.media = BatchResult(jobs=[Job.of(r) for r in records])
