@@ -8,6 +8,7 @@ the view here only adds how clients see them: ISO 8601 times and links.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -44,7 +45,9 @@ StreamId = Annotated[str, Field(pattern=STREAM_ID), AfterValidator(_stream_id)]
 IsoTime = Annotated[str | None, Field(json_schema_extra={"format": "date-time"})]
 
 
+@functools.lru_cache(maxsize=4096)
 def iso(ms: int | None) -> str | None:
+    """``ms`` in ISO 8601, remembered: a job's times are mostly one, a batch's jobs share them."""
     if ms is None:
         return None
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
@@ -127,9 +130,11 @@ class Job(JobRecord):
     @classmethod
     def of(cls, record: JobRecord) -> Job:
         """How ``record`` is shown."""
-        times = {name: iso(getattr(record, name)) for name in _TIMES}
-        links = Links(self=f"/jobs/{record.id}", events=f"/jobs/{record.id}/events")
-        return cls.model_validate(record.model_dump(exclude=set(_TIMES)) | times | {"links": links})
+        fields = record.model_dump()
+        for name in _TIMES:
+            fields[name] = iso(fields[name])
+        fields["links"] = {"self": f"/jobs/{record.id}", "events": f"/jobs/{record.id}/events"}
+        return cls.model_validate(fields)
 
 
 def body(model: BaseModel) -> dict[str, Any]:
