@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import itertools
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
+from uuid import uuid4
 
 import dramatiq
 import redis
 from dramatiq.brokers import redis as dramatiq_redis
-from dramatiq.common import current_millis, xq_name
+from dramatiq.common import current_millis, dq_name, xq_name
 
 from . import lifecycle
 from .consumer import WakingConsumer
@@ -28,8 +26,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     Its commands run ``lua/dispatch.lua``, dramatiq's script changed so that
     only worker processes heartbeat (the :class:`~actors.middleware.Heartbeat`
     middleware, which also finds dead workers) and so that an enqueue wakes an
-    idle :class:`~actors.consumer.WakingConsumer`. It also hands messages
-    to be written with their job records (:meth:`collecting`) and names
+    idle :class:`~actors.consumer.WakingConsumer`. It also prepares messages
+    to be written with their job records (:meth:`prepare`) and names
     where dead letters are kept.
 
     Given the job ``store``, its fetch, ack and nack also write the records
@@ -51,7 +49,6 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         #: This process, as the records of the jobs it takes name it.
         self.worker_name = this_worker()
         self.scripts["dispatch"] = self.client.register_script(lua_with_job_writes("dispatch.lua"))
-        self._collected = threading.local()
 
     def taking_args(self) -> list[str | int]:
         """What fetch needs to mark the jobs it takes running (nothing without a store)."""
@@ -94,34 +91,35 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     def consumer_class(self):
         return WakingConsumer
 
-    @contextlib.contextmanager
-    def collecting(self) -> Iterator[list[BrokerMessage]]:
-        """Within the block, ``enqueue`` writes nothing and adds its message to the yielded list.
+    def prepare(self, message: dramatiq.Message, *, delay: int | None = None) -> BrokerMessage:
+        """``message`` as ``enqueue`` would write it, for the caller to write with its job record.
 
-        Dramatiq's ``enqueue`` still builds each message (its Redis id, its
-        delay) and runs the middleware; the caller writes the messages
-        together with their job records (``JobStore.create_many``), so that
-        a submission is one round trip.
+        Dramatiq's ``enqueue`` but the write: the message gets a Redis id of
+        its own, goes to the delay queue with an eta when delayed, and passes
+        the middleware's enqueue hooks. The caller writes it together with
+        its record (``JobStore.create_many``), so that a submission is one
+        round trip. One copy of the message instead of enqueue's two, and
+        no detour through the dispatch of commands.
         """
-        self._collected.messages = []
-        try:
-            yield self._collected.messages
-        finally:
-            self._collected.messages = None
+        queue_name, redis_message_id = message.queue_name, str(uuid4())
+        options = dict(redis_message_id=redis_message_id)
+        if delay is not None:
+            queue_name = dq_name(queue_name)
+            options.update(eta=current_millis() + delay)
+        message = message.copy(queue_name=queue_name, options=options)
+        self.emit_before("enqueue", message, delay)
+        prepared = BrokerMessage(
+            f"{self.namespace}:{queue_name}", redis_message_id, message.encode()
+        )
+        self.emit_after("enqueue", message, delay)
+        return prepared
 
     def _dispatch(self, command):
-        # Dramatiq's own _dispatch, but an enqueue within collecting() is
-        # handed to its caller instead of written.
+        # Dramatiq's own _dispatch, with the arguments of lua/dispatch.lua.
         dispatch = self.scripts["dispatch"]
         keys = [self.namespace]
 
         def do_dispatch(queue_name, *args):
-            collected = getattr(self._collected, "messages", None)
-            if command == "enqueue" and collected is not None:
-                redis_message_id, data = args
-                queue_key = f"{self.namespace}:{queue_name}"
-                collected.append(BrokerMessage(queue_key, redis_message_id, data))
-                return None
             args = [
                 command,
                 current_millis(),

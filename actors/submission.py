@@ -106,18 +106,13 @@ def _create(
 
     ``idempotency_key``, for a single submission, guards each of the jobs.
     """
-    records = []
-    with queue.broker.collecting() as messages:
-        for request in requests:
-            message = _message(queue, request)
-            queue.broker.enqueue(message, delay=_delay_ms(request.options))
-            records.append(
-                lifecycle.submit(request, job_id=message.message_id, queue=message.queue_name)
-            )
-    new_jobs = [
-        NewJob(record, sent, idempotency_key)
-        for record, sent in zip(records, messages, strict=True)
-    ]
+    records, new_jobs = [], []
+    for request in requests:
+        message = _message(queue, request)
+        sent = queue.broker.prepare(message, delay=_delay_ms(request.options))
+        record = lifecycle.submit(request, job_id=message.message_id, queue=message.queue_name)
+        records.append(record)
+        new_jobs.append(NewJob(record, sent, idempotency_key))
     return queue.store.create_many(new_jobs), records
 
 
@@ -142,9 +137,7 @@ def retry(queue: Queue, job_id: str) -> tuple[bool, State | None, JobRecord | No
         kwargs=record.kwargs,
         options=(record.options or JobOptions()).model_copy(update={"delay": 0}),
     )
-    with queue.broker.collecting() as messages:
-        queue.broker.enqueue(_message(queue, request).copy(message_id=job_id))
-    [message] = messages
+    message = queue.broker.prepare(_message(queue, request).copy(message_id=job_id))
     dead_letters = queue.broker.dead_letters_key(record.queue) if record.queue else ""
     return queue.store.retry(job_id, retried, message, dead_letters)
 
