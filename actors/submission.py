@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dramatiq
 import pydantic
 
 from . import lifecycle
@@ -19,7 +18,7 @@ from .broker import Queue
 from .lanes import lane
 from .lifecycle import JobOptions, JobRecord, JobRequest, State
 from .registry import JobSpec
-from .store import NewJob
+from .store import BrokerMessage, NewJob
 
 
 class InvalidJob(ValueError):
@@ -108,9 +107,8 @@ def _create(
     """
     records, new_jobs = [], []
     for request in requests:
-        message = _message(queue, request)
-        sent = queue.broker.prepare(message, delay=_delay_ms(request.options))
-        record = lifecycle.submit(request, job_id=message.message_id, queue=message.queue_name)
+        job_id, job_queue, sent = _prepare(queue, request)
+        record = lifecycle.submit(request, job_id=job_id, queue=job_queue)
         records.append(record)
         new_jobs.append(NewJob(record, sent, idempotency_key))
     return queue.store.create_many(new_jobs), records
@@ -137,7 +135,7 @@ def retry(queue: Queue, job_id: str) -> tuple[bool, State | None, JobRecord | No
         kwargs=record.kwargs,
         options=(record.options or JobOptions()).model_copy(update={"delay": 0}),
     )
-    message = queue.broker.prepare(_message(queue, request).copy(message_id=job_id))
+    _job_id, _queue, message = _prepare(queue, request, job_id=job_id)
     dead_letters = queue.broker.dead_letters_key(record.queue) if record.queue else ""
     return queue.store.retry(job_id, retried, message, dead_letters)
 
@@ -147,15 +145,28 @@ def cancel(queue: Queue, job_id: str) -> tuple[bool, State | None]:
     return queue.store.apply(job_id, lifecycle.cancel())
 
 
-def _message(queue: Queue, request: JobRequest) -> dramatiq.Message:
+def _prepare(
+    queue: Queue, request: JobRequest, *, job_id: str | None = None
+) -> tuple[str, str, BrokerMessage]:
+    """The message that runs ``request``: ``(job id, queue, the message as the broker writes it)``.
+
+    ``job_id`` runs a job again under its id.
+    """
     options: dict[str, Any] = {}
     if request.options.max_retries is not None:
         options["max_retries"] = request.options.max_retries
     if request.options.time_limit is not None:
         options["time_limit"] = int(request.options.time_limit * 1000)
-    return queue.actors[lane(request.actor, request.options.priority)].message_with_options(
-        args=tuple(request.args), kwargs=request.kwargs, **options
+    actor = queue.actors[lane(request.actor, request.options.priority)]
+    message, prepared = queue.broker.prepare(
+        actor,
+        args=tuple(request.args),
+        kwargs=request.kwargs,
+        options=options,
+        delay=_delay_ms(request.options),
+        message_id=job_id,
     )
+    return message.message_id, actor.queue_name, prepared
 
 
 def _delay_ms(options: JobOptions) -> int | None:
