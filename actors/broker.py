@@ -112,7 +112,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         ``message_id`` sends a job again under its id.
         """
         queue_name, redis_message_id = actor.queue_name, str(uuid4())
-        options = {**options, **dict(redis_message_id=redis_message_id)}
+        options = dict(options, redis_message_id=redis_message_id)
         if delay is not None:
             queue_name = dq_name(queue_name)
             options.update(eta=current_millis() + delay)

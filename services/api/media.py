@@ -44,6 +44,7 @@ _dumps = functools.partial(json.dumps, ensure_ascii=True)
 
 
 def dumps(media: Any) -> str:
+    """``media`` as JSON, escaped to ASCII; a pydantic model by its own serializer."""
     if isinstance(media, BaseModel):
         try:
             return media.model_dump_json(ensure_ascii=True)

@@ -582,6 +582,18 @@ def test_list_is_newest_first_filtered_and_paginated(client):
     assert seen == newest_first
 
 
+def test_a_result_holding_a_lone_surrogate_is_listed_escaped(client, queue):
+    """A job may return such text (JSON escapes it); the list shows it rather than fail."""
+    queue.store.create(
+        lifecycle.JobRecord(id="odd", actor="add", state=lifecycle.State.SUCCEEDED, result="\ud800")
+    )
+
+    page = client.simulate_get("/jobs")
+
+    assert page.status_code == 200
+    assert [job["result"] for job in page.json["jobs"]] == ["\ud800"]
+
+
 @pytest.mark.parametrize(
     ("params", "detail"),
     [
