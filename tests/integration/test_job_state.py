@@ -97,7 +97,10 @@ def test_a_job_reporting_in_a_tight_loop_does_not_flood_redis(queue, worker):
     # At most one write per 100 ms: about 30, not 300.
     assert 1 <= written < steps / 5
     assert record.progress == lifecycle.Progress(value=1.0, message=f"counted {steps} of {steps}")
-    assert events[-1]["progress"] == record.progress.model_dump()
+    # Written by the end when it was held back, else by the report itself.
+    assert [event["progress"] for event in events if "progress" in event][-1] == (
+        record.progress.model_dump()
+    )
 
 
 def test_cancelling_a_running_job_interrupts_it_and_keeps_it_out_of_dead_letters(queue, worker):
