@@ -6,6 +6,8 @@ history say once the worker is done with it.
 
 from __future__ import annotations
 
+import logging
+
 import dramatiq
 import pytest
 
@@ -46,6 +48,14 @@ def test_a_job_that_returns_succeeds_with_its_result(queue, worker):
     )
     assert record.started_at <= record.finished_at
     assert history(queue, job_id) == [State.QUEUED, State.RUNNING, State.SUCCEEDED]
+
+
+def test_the_log_does_not_say_a_result_was_discarded(queue, worker, caplog):
+    # Dramatiq warns so of every result unless its own Results middleware runs.
+    ended(queue, run(queue, "add", 2, 3))
+    logging.getLogger("dramatiq.worker.WorkerThread").warning("Message %s was skipped.", "m")
+
+    assert [record.getMessage() for record in caplog.records] == ["Message m was skipped."]
 
 
 def test_a_failing_job_is_retried_then_dead(queue, worker):
