@@ -100,7 +100,15 @@ class WakingConsumer(_RedisConsumer):
         self._room.set()
 
     def close(self) -> None:
-        """Send the acks and nacks handed over before the consumer goes."""
+        """Hand back what was fetched but never given out; send the acks handed over."""
+        # A stopping consumer thread leaves the rest of its last fetch here:
+        # their jobs were started, and would read "running" until found with
+        # a dead worker's messages.
+        cached, self.message_cache = self.message_cache, []
+        try:
+            self.requeue(_proxy(data, attempt) for data, attempt in cached)
+        except redis.ConnectionError as error:
+            self.logger.warning("Could not hand back %d message(s): %s", len(cached), error)
         if not self._settlements.close(FLUSH_SECONDS):
             self.logger.warning("Acks of queue %r were not all sent in time.", self.queue_name)
 
@@ -109,11 +117,8 @@ class WakingConsumer(_RedisConsumer):
             if not self.message_cache and not self._fetch():
                 return None
             if self.message_cache:
-                data, attempt = self.message_cache.pop(0)
-                message = Message.decode(data)
-                self.queued_message_ids.add(message.message_id)
-                proxy = MessageProxy(message)
-                proxy.attempt = attempt
+                proxy = _proxy(*self.message_cache.pop(0))
+                self.queued_message_ids.add(proxy.message_id)
                 return proxy
             return None
         except redis.ConnectionError as error:
@@ -145,6 +150,13 @@ class WakingConsumer(_RedisConsumer):
             # BLPOP would wait forever on 0.
             if seconds < 0.001 or self.broker.client.blpop([self.wake_key], timeout=seconds):
                 return
+
+
+def _proxy(data: bytes, attempt: int) -> MessageProxy:
+    """A fetched message, with the attempt its fetch started (0: none)."""
+    proxy = MessageProxy(Message.decode(data))
+    proxy.attempt = attempt
+    return proxy
 
 
 def _earliest_delayed(thread: threading.Thread) -> int | None:
