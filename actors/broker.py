@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -12,6 +13,7 @@ import dramatiq
 import redis
 from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.common import current_millis, dq_name, xq_name
+from dramatiq.middleware import Middleware, MiddlewareError
 
 from . import lifecycle
 from .consumer import WakingConsumer
@@ -42,9 +44,16 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     writes when a thread took it up) while it waits in this worker for a
     free thread; a user cancelling it then is heard by the Cancellation
     middleware, which skips it when its turn comes.
+
+    Its ``emit_before`` and ``emit_after`` call only the middleware that
+    implement the hook: dramatiq calls every middleware's, most of them the
+    base class's no-op, four times a job (its ack's two signals reach none
+    of ours), about 12 us of the 130 a busy worker spent on a job.
     """
 
     def __init__(self, *, store: JobStore | None = None, **kwargs):
+        #: Per hook name, the middleware that implement it and their hook.
+        self._hooks: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
         super().__init__(**kwargs)
         self.store = store
         #: This process, as the records of the jobs it takes name it.
@@ -91,6 +100,45 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     @property
     def consumer_class(self):
         return WakingConsumer
+
+    def add_middleware(self, middleware: Middleware, **kwargs: Any) -> None:
+        super().add_middleware(middleware, **kwargs)
+        self._hooks.clear()
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        # As dramatiq's: a MiddlewareError (SkipMessage) stops the message,
+        # any other error of a middleware is logged and the rest go on.
+        for middleware, hook in self._implementing("before_" + signal):
+            try:
+                hook(self, *args, **kwargs)
+            except MiddlewareError:
+                raise
+            except Exception:
+                self._hook_failed("before_" + signal, middleware)
+
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        for middleware, hook in reversed(self._implementing("after_" + signal)):
+            try:
+                hook(self, *args, **kwargs)
+            except Exception:
+                self._hook_failed("after_" + signal, middleware)
+
+    def _implementing(self, name: str) -> list[tuple[Middleware, Callable[..., Any]]]:
+        """The middleware whose ``name`` hook is not the base class's no-op, in order."""
+        hooks = self._hooks.get(name)
+        if hooks is None:
+            no_op = getattr(Middleware, name, None)
+            hooks = self._hooks[name] = [
+                (middleware, getattr(middleware, name))
+                for middleware in self.middleware
+                if no_op is None
+                or getattr(type(middleware), name, None) is not no_op
+                or name in getattr(middleware, "__dict__", ())
+            ]
+        return hooks
+
+    def _hook_failed(self, name: str, middleware: Middleware) -> None:
+        self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
 
     def prepare(
         self,

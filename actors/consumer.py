@@ -12,16 +12,18 @@ job costs its worker no round trip of its own: the fetch marks the jobs it
 takes running and says which attempt each starts (``message.attempt``, 0
 when nothing was written), and ack and nack write the end the job-state
 middleware decided (``message.ending``, a
-:class:`~actors.lifecycle.Transition`), the acks of threads that finish
-together in one call (:class:`GroupCommit`). An ack that fails for want of Redis
-is retried by dramatiq until Redis answers, and the end with it: a job that
-ends while Redis is down is not left "running".
+:class:`~actors.lifecycle.Transition`). Acks and nacks are sent by a thread
+of their own, many in one call (:class:`BatchSender`): a worker thread hands
+its message over and takes up its next job at once. An ack that fails for
+want of Redis is sent again until Redis answers, and the end with it: a job
+that ends while Redis is down is not left "running".
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -30,12 +32,20 @@ from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed
+from dramatiq.logging import get_logger
 from dramatiq.message import Message
 from dramatiq.worker import ConsumerThread
 
 #: Longest single blocking wait: a stopping or pausing worker's consumer
 #: notices within this long, however long the worker timeout.
 MAX_BLOCK_SECONDS = 1.0
+#: How long a closing consumer waits for the acks handed to it to be sent.
+#: Past it (Redis is away), they are lost with the process: their messages
+#: are handed back by its last heartbeat or, failing that, found with a
+#: dead worker's, and their jobs run again.
+FLUSH_SECONDS = 30.0
+#: Time between two tries of an ack that failed for want of Redis.
+RETRY_SECONDS = 1.0
 
 
 class WakingConsumer(_RedisConsumer):
@@ -56,8 +66,9 @@ class WakingConsumer(_RedisConsumer):
         self._room = threading.Event()
         # On this consumer's queue, which is not message.queue_name once the
         # message was delayed (as dramatiq's ack has it).
-        self._settlements = GroupCommit(
-            lambda batch: broker.do_settle(queue_name, *itertools.chain(*batch))
+        self._settlements = BatchSender(
+            lambda batch: broker.do_settle(queue_name, *itertools.chain(*batch)),
+            name=f"settle {queue_name}",
         )
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
@@ -82,27 +93,32 @@ class WakingConsumer(_RedisConsumer):
         self._settle("nack", message)
 
     def _settle(self, kind: str, message: MessageProxy) -> None:
-        """Ack or nack the message, writing the job's end with it, in a batch."""
+        """Hand the ack or nack over to be sent in a batch, with the job's end."""
         end = self.broker.ending_args(message.message_id, getattr(message, "ending", None))
-        settlement = [kind, message.options["redis_message_id"], len(end), *end]
+        self._settlements.put([kind, message.options["redis_message_id"], len(end), *end])
+        self.queued_message_ids.discard(message.message_id)
+        self._room.set()
+
+    def close(self) -> None:
+        """Hand back what was fetched but never given out; send the acks handed over."""
+        # A stopping consumer thread leaves the rest of its last fetch here:
+        # their jobs were started, and would read "running" until found with
+        # a dead worker's messages.
+        cached, self.message_cache = self.message_cache, []
         try:
-            self._settlements.send(settlement)
+            self.requeue(_proxy(data, attempt) for data, attempt in cached)
         except redis.ConnectionError as error:
-            raise ConnectionClosed(error) from None
-        finally:
-            self.queued_message_ids.discard(message.message_id)
-            self._room.set()
+            self.logger.warning("Could not hand back %d message(s): %s", len(cached), error)
+        if not self._settlements.close(FLUSH_SECONDS):
+            self.logger.warning("Acks of queue %r were not all sent in time.", self.queue_name)
 
     def __next__(self) -> MessageProxy | None:
         try:
             if not self.message_cache and not self._fetch():
                 return None
             if self.message_cache:
-                data, attempt = self.message_cache.pop(0)
-                message = Message.decode(data)
-                self.queued_message_ids.add(message.message_id)
-                proxy = MessageProxy(message)
-                proxy.attempt = attempt
+                proxy = _proxy(*self.message_cache.pop(0))
+                self.queued_message_ids.add(proxy.message_id)
                 return proxy
             return None
         except redis.ConnectionError as error:
@@ -136,6 +152,13 @@ class WakingConsumer(_RedisConsumer):
                 return
 
 
+def _proxy(data: bytes, attempt: int) -> MessageProxy:
+    """A fetched message, with the attempt its fetch started (0: none)."""
+    proxy = MessageProxy(Message.decode(data))
+    proxy.attempt = attempt
+    return proxy
+
+
 def _earliest_delayed(thread: threading.Thread) -> int | None:
     """When the first delayed message a dramatiq ConsumerThread holds is due (ms), if any."""
     if not isinstance(thread, ConsumerThread):
@@ -145,60 +168,82 @@ def _earliest_delayed(thread: threading.Thread) -> int | None:
         return delayed.queue[0].priority if delayed.queue else None
 
 
-class GroupCommit:
-    """Sends items that threads hand in concurrently together, one call for many.
+class BatchSender:
+    """Sends what threads hand in, many items in one call, from a thread of its own.
 
-    A thread's :meth:`send` returns once its item was sent, or raises what
-    sending it raised, as if it had sent it alone; while one call is under
-    way, the items handed in meanwhile gather for the next, which the first
-    of their threads makes. A worker whose threads finish jobs at once thus
-    acks them in one round trip rather than one each, and waits no longer
-    for it than for its own.
+    :meth:`put` returns at once; the thread sends everything handed in
+    while its previous call was under way in its next. A worker whose
+    threads finish jobs quickly thus acks them many to a round trip, and no
+    thread waits for an ack. A call that fails for want of Redis is made
+    again, with what was handed in meanwhile, every :data:`RETRY_SECONDS`
+    until Redis answers (as dramatiq retries an ack); any other failure is
+    logged and its items dropped (as dramatiq does): their messages come
+    back when this worker stops.
+
+    The thread starts with the first item and ends when :meth:`close`
+    finds nothing left to send; an item handed in later starts it again.
     """
 
-    def __init__(self, send: Callable[[list[Any]], None]):
+    def __init__(self, send: Callable[[list[Any]], None], *, name: str):
+        self.logger = get_logger(__name__, type(self))
         self._send = send
-        self._ready = threading.Condition()
-        self._gathering: list[_Handed] = []
+        self._name = name
+        self._changed = threading.Condition()
+        self._pending: list[Any] = []
         self._sending = False
+        self._closing = False
+        self._thread: threading.Thread | None = None
 
-    def send(self, item: Any) -> None:
-        handed = _Handed(item)
-        with self._ready:
-            self._gathering.append(handed)
-            while not handed.done:
-                if self._sending:
-                    self._ready.wait()
-                else:
-                    self._send_gathered()
-        if handed.error is not None:
-            raise handed.error
+    def put(self, item: Any) -> None:
+        with self._changed:
+            self._pending.append(item)
+            self._closing = False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            elif not self._sending:
+                self._changed.notify_all()
 
-    def _send_gathered(self) -> None:
-        """Send what has gathered, the lock released meanwhile; tell every thread of it."""
-        batch, self._gathering = self._gathering, []
-        self._sending = True
-        # What the others are told if this thread is interrupted while sending
-        # (dramatiq's time limit): not knowing, they send again.
-        error: BaseException | None = redis.ConnectionError("the sending thread was interrupted")
-        self._ready.release()
+    def close(self, timeout: float) -> bool:
+        """Wait until everything handed in was sent, then end the thread; False on timeout."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+            return self._changed.wait_for(self._idle, timeout)
+
+    def _idle(self) -> bool:
+        return not self._pending and not self._sending
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending or self._closing)
+                if self._closing and not self._pending:
+                    self._thread = None
+                    return
+                batch, self._pending = self._pending, []
+                self._sending = True
+            sent = self._send_batch(batch)
+            with self._changed:
+                self._sending = False
+                if not sent:
+                    self._pending[:0] = batch
+                self._changed.notify_all()
+            if not sent:
+                time.sleep(RETRY_SECONDS)
+
+    def _send_batch(self, batch: list[Any]) -> bool:
+        """Send ``batch``; False if it is to be sent again."""
         try:
-            self._send([each.item for each in batch])
-            error = None
-        except Exception as raised:
-            error = raised
-        finally:
-            self._ready.acquire()
-            self._sending = False
-            for each in batch:
-                each.done, each.error = True, error
-            self._ready.notify_all()
-
-
-class _Handed:
-    """An item handed to a :class:`GroupCommit`: whether it was sent, and what that raised."""
-
-    def __init__(self, item: Any):
-        self.item = item
-        self.done = False
-        self.error: BaseException | None = None
+            self._send(batch)
+        except redis.ConnectionError as error:
+            self.logger.warning(
+                "Sending %d item(s) failed (%s); trying again in %.0f s.",
+                len(batch),
+                error,
+                RETRY_SECONDS,
+            )
+            return False
+        except Exception:
+            self.logger.exception("Sending %d item(s) failed; they are dropped.", len(batch))
+        return True

@@ -68,11 +68,12 @@ class Metrics(Middleware):
     def __init__(self) -> None:
         # A worker thread runs one message from before_ to after_process_message.
         self._attempt = threading.local()
+        self._series: dict[str, _JobSeries] = {}
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
-        actor = job_name(message.actor_name)
-        JOBS_STARTED.labels(actor).inc()
-        JOBS_IN_PROGRESS.labels(actor).inc()
+        series = self._of(message.actor_name)
+        series.started.inc()
+        series.in_progress.inc()
         self._attempt.started = time.perf_counter()
 
     def after_process_message(
@@ -88,13 +89,37 @@ class Metrics(Middleware):
             # Another middleware refused the message before this one saw it.
             return
         self._attempt.started = None
-        actor = job_name(message.actor_name)
-        JOB_DURATION.labels(actor).observe(time.perf_counter() - started)
-        JOBS_IN_PROGRESS.labels(actor).dec()
+        series = self._of(message.actor_name)
+        series.duration.observe(time.perf_counter() - started)
+        series.in_progress.dec()
         state = lifecycle.ended_in(exception=exception, **outcome(broker, message, exception))
-        JOBS_ENDED[state].labels(actor).inc()
+        series.ended(state).inc()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         if message.failed:
             # Skipped and failed: AgeLimit found the message too old to run.
-            JOBS_ENDED[State.DEAD].labels(job_name(message.actor_name)).inc()
+            self._of(message.actor_name).ended(State.DEAD).inc()
+
+    def _of(self, actor_name: str) -> _JobSeries:
+        series = self._series.get(actor_name)
+        if series is None:
+            series = self._series[actor_name] = _JobSeries(job_name(actor_name))
+        return series
+
+
+class _JobSeries:
+    """One job's series, looked up once: a ``labels()`` call costs more than the update."""
+
+    def __init__(self, job: str):
+        self.job = job
+        self.started = JOBS_STARTED.labels(job)
+        self.in_progress = JOBS_IN_PROGRESS.labels(job)
+        self.duration = JOB_DURATION.labels(job)
+        # Made when a job first ends so: an ending no job had is not shown as 0.
+        self._ended: dict[State, Any] = {}
+
+    def ended(self, state: State):
+        counter = self._ended.get(state)
+        if counter is None:
+            counter = self._ended[state] = JOBS_ENDED[state].labels(self.job)
+        return counter

@@ -7,11 +7,13 @@ finished job keeps only its last event, so its history is seen while it runs.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import dramatiq
 import pytest
+from dramatiq.middleware import Middleware
 
 from actors import lifecycle
 from actors.lifecycle import JobOptions, JobRequest, State
@@ -64,6 +66,48 @@ def test_a_job_that_returns_succeeds_with_its_result(queue, worker):
     assert record.started_at <= record.finished_at
     # Its history went with its end: the outcome is what is kept.
     assert kept(queue, job_id) == [State.SUCCEEDED]
+
+
+def test_the_log_does_not_say_a_result_was_discarded(queue, worker, caplog):
+    # Dramatiq warns so of every result unless its own Results middleware runs.
+    ended(queue, run(queue, "add", 2, 3))
+    logging.getLogger("dramatiq.worker.WorkerThread").warning("Message %s was skipped.", "m")
+
+    assert [record.getMessage() for record in caplog.records] == ["Message m was skipped."]
+
+
+class Recording(Middleware):
+    def __init__(self) -> None:
+        self.heard: list = []
+
+    def before_process_message(self, broker, message) -> None:
+        self.heard.append("before")
+
+    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
+        self.heard.append(("after", result))
+
+    def after_ack(self, broker, message) -> None:
+        self.heard.append("ack")
+
+
+class Broken(Middleware):
+    def before_process_message(self, broker, message) -> None:
+        raise RuntimeError("broken")
+
+
+def test_middleware_added_to_a_running_worker_hears_its_hooks(queue, worker, caplog):
+    ended(queue, run(queue, "add", 1, 1))
+    recording = Recording()
+    queue.broker.add_middleware(Broken())
+    queue.broker.add_middleware(recording)
+
+    record = ended(queue, run(queue, "add", 2, 3))
+
+    wait_for(lambda: "ack" in recording.heard, what="the ack")
+    assert recording.heard == ["before", ("after", 5), "ack"]
+    # As dramatiq has it: a failing hook is logged, and the job goes on.
+    assert record.result == 5
+    assert "Unexpected failure in before_process_message of" in caplog.text
 
 
 def test_a_failing_job_is_retried_then_dead(queue, worker):

@@ -73,6 +73,24 @@ def test_a_job_costs_its_worker_about_one_round_trip(queue):
     assert spent <= 1.2 * jobs
 
 
+def test_a_stopping_worker_records_the_end_of_every_job_it_ran(queue):
+    jobs = 300
+    ids = [run(queue, "add", a=n, b=1) for n in range(jobs)]
+    messages = queue.broker.client
+    worker = dramatiq.Worker(queue.broker, worker_threads=8, worker_timeout=1000)
+    worker.start()
+    try:
+        wait_for(lambda: messages.hlen("dramatiq:default.msgs") < jobs - 50, what="some jobs")
+    finally:
+        worker.stop()
+
+    states = {record.state for record in queue.store.get_many(ids)}
+    # Its acks are sent in batches after the jobs end: none is left behind.
+    assert State.RUNNING not in states
+    assert states <= {State.SUCCEEDED, State.QUEUED}
+    assert not messages.keys("dramatiq:__acks__.*")
+
+
 def test_a_stale_run_cannot_overwrite_a_newer_attempt(queue):
     job_id = run(queue, "add", a=1, b=2)
     store = queue.store
