@@ -50,24 +50,32 @@ def registry() -> CollectorRegistry:
 def prune(base: Path) -> None:
     """Remove the directories of instances that are gone: their leader no longer runs.
 
-    A directory is left alone for its first minute, while its instance starts.
+    Only directories with a leader file, which :func:`main` writes, are ever
+    removed; one is left alone for its first minute, while its instance starts.
     """
-    for directory in base.glob("*/"):
+    for leader in base.glob(f"*/{LEADER_FILE}"):
+        directory = leader.parent
         try:
             if time.time() - directory.stat().st_mtime < 60:
                 continue
-            os.kill(int((directory / LEADER_FILE).read_text()), 0)
-        except (ProcessLookupError, FileNotFoundError, ValueError):
+            os.kill(int(leader.read_text()), 0)
+        except (ProcessLookupError, ValueError):
             shutil.rmtree(directory, ignore_errors=True)
+        except OSError:
+            # Gone meanwhile, or a live process of another user: not ours to remove.
+            continue
 
 
 def main(argv: list[str]) -> None:
     directory, *command = argv
-    prune(Path(directory).parent)
+    path = Path(directory)
+    if path.is_dir() and any(path.iterdir()) and not (path / LEADER_FILE).is_file():
+        sys.exit(f"{directory} holds files other than an instance's metrics: choose another")
+    prune(path.parent)
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
     # This process becomes the instance's leader: exec keeps its pid.
-    (Path(directory) / LEADER_FILE).write_text(str(os.getpid()))
+    (path / LEADER_FILE).write_text(str(os.getpid()))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     os.execv(command[0], command)
 

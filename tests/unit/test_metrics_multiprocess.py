@@ -12,21 +12,40 @@ from services.metrics import multiprocess
 def test_an_instance_starts_with_an_empty_directory_named_in_its_environment(tmp_path):
     directory = tmp_path / "api-3000"
     directory.mkdir()
+    (directory / multiprocess.LEADER_FILE).write_text("1")
     (directory / "counter_123.db").write_bytes(b"counts of a previous run")
     shown = "import os; d = os.environ['PROMETHEUS_MULTIPROC_DIR']; print(d, sorted(os.listdir(d)))"
 
-    ran = subprocess.run(
-        [
-            *(sys.executable, "-m", "services.metrics.multiprocess", str(directory)),
-            *(sys.executable, "-c", shown),
-        ],
+    ran = launch(directory, sys.executable, "-c", shown)
+
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split(" ", 1) == [str(directory), "['leader.pid']\n"]
+
+
+def launch(directory, *command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "services.metrics.multiprocess", str(directory), *command],
         capture_output=True,
         text=True,
         timeout=30,
-        check=True,
     )
 
-    assert ran.stdout.split(" ", 1) == [str(directory), "['leader.pid']\n"]
+
+def test_a_directory_that_is_not_an_instances_is_refused_and_left_as_it_is(tmp_path):
+    (tmp_path / "notes.txt").write_text("someone's")
+    old = tmp_path / "old-work"
+    old.mkdir()
+    os.utime(old, (0, 0))
+
+    ran = launch(tmp_path, sys.executable, "-c", "print('ran')")
+    (tmp_path / "metrics").mkdir()
+    beside = launch(tmp_path / "metrics", sys.executable, "-c", "print('ran')")
+
+    assert ran.returncode != 0 and "ran" not in ran.stdout
+    assert "holds files other than an instance's metrics" in ran.stderr
+    # Started beside them, an instance removes no directory it did not make.
+    assert beside.stdout == "ran\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics", "notes.txt", "old-work"]
 
 
 def test_directories_of_stopped_instances_are_removed_and_running_ones_kept(tmp_path):
@@ -42,6 +61,7 @@ def test_directories_of_stopped_instances_are_removed_and_running_ones_kept(tmp_
         (directory / multiprocess.LEADER_FILE).write_text(leader)
         os.utime(directory, (0, 0))
     starting.mkdir()
+    (starting / multiprocess.LEADER_FILE).write_text(finished.stdout.strip())
 
     multiprocess.prune(tmp_path)
 
