@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .queues import SERVICE_NAMESPACE, QueueWatch
 from .stack import FLOOR, BenchStack
-from .wrk import run_wrk
+from .wrk import Load, run_wrk
 
 
 def measure_http(bench: BenchStack, url: str, *, seconds: float) -> dict:
@@ -19,11 +19,7 @@ def measure_http(bench: BenchStack, url: str, *, seconds: float) -> dict:
     QueueWatch(bench.redis, SERVICE_NAMESPACE).wait_finished()
     spent = meter.spent()
     return {
-        "requests_per_s": load.per_second,
-        "p50_ms": load.p50_ms,
-        "p99_ms": load.p99_ms,
-        "requests": load.requests,
-        "failed": load.errors + load.bad_status,
+        **_figures(load),
         "stack_cpu_us_per_request": sum(spent.values()) / load.requests * 1e6,
         "cpu_us_per_request": {
             name: round(seconds / load.requests * 1e6, 1) for name, seconds in spent.items()
@@ -38,10 +34,16 @@ def measure_floor(bench: BenchStack, *, seconds: float) -> dict:
     meter = bench.cpu_meter(FLOOR)
     load = run_wrk(url, seconds=seconds)
     return {
+        **_figures(load),
+        "cpu_us_per_request": sum(meter.spent().values()) / load.requests * 1e6,
+    }
+
+
+def _figures(load: Load) -> dict:
+    return {
         "requests_per_s": load.per_second,
         "p50_ms": load.p50_ms,
         "p99_ms": load.p99_ms,
         "requests": load.requests,
         "failed": load.errors + load.bad_status,
-        "cpu_us_per_request": sum(meter.spent().values()) / load.requests * 1e6,
     }
