@@ -20,7 +20,8 @@ from .consumer import WakingConsumer
 from .middleware import installed
 from .middleware.job_state import this_worker
 from .registry import JobSpec, bind, specs
-from .store import WRITE_JOB_ARGS, BrokerMessage, JobStore, lua_with_job_writes
+from .scripts import source
+from .store import WRITE_JOB_ARGS, BrokerMessage, JobStore
 
 
 class RedisBroker(dramatiq_redis.RedisBroker):
@@ -58,7 +59,9 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self.store = store
         #: This process, as the records of the jobs it takes name it.
         self.worker_name = this_worker()
-        self.scripts["dispatch"] = self.client.register_script(lua_with_job_writes("dispatch.lua"))
+        self.scripts["dispatch"] = self.client.register_script(
+            source("dispatch.lua", "queue.lua", "job.lua")
+        )
 
     def taking_args(self) -> list[str | int]:
         """What fetch needs to mark the jobs it takes running (nothing without a store)."""

@@ -28,7 +28,6 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -42,13 +41,13 @@ from .lifecycle import (
     event_state,
     now_ms,
 )
+from .scripts import source
 
 #: How many events a job's stream keeps (a job reporting progress often keeps the latest).
 EVENTS_PER_JOB = 1000
 #: How many arguments write_job (``lua/job.lua``) takes: see :meth:`JobStore.transition_args`.
 WRITE_JOB_ARGS = 9
 
-_LUA = Path(__file__).with_name("lua")
 
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode
 _json_string = json.encoder.encode_basestring_ascii
@@ -87,9 +86,9 @@ class JobStore:
         self.retention_seconds = retention_seconds
         self.namespace = namespace
         self.cancellations_channel = f"{namespace}:cancellations"
-        self._create = client.register_script((_LUA / "create.lua").read_text())
-        self._transition = client.register_script(lua_with_job_writes("transition.lua"))
-        self._retry = client.register_script(lua_with_job_writes("retry.lua"))
+        self._create = client.register_script(source("create.lua", "queue.lua"))
+        self._transition = client.register_script(source("transition.lua", "job.lua"))
+        self._retry = client.register_script(source("retry.lua", "queue.lua", "job.lua"))
 
     # Keys ---------------------------------------------------------------
 
@@ -320,11 +319,6 @@ class JobStore:
 
     def ping(self) -> bool:
         return bool(self.client.ping())
-
-
-def lua_with_job_writes(script: str) -> str:
-    """The Lua script ``lua/<script>``, with ``write_job`` (``lua/job.lua``) defined for it."""
-    return (_LUA / "job.lua").read_text() + "\n" + (_LUA / script).read_text()
 
 
 def _encode_fields(fields: dict[str, Any]) -> dict[str, str]:

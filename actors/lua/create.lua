@@ -51,14 +51,10 @@ for job = 1, jobs do
         redis.call("XADD", events_key, "MAXLEN", "~", ARGV[3], "*", "event", first_event)
         redis.call("XADD", KEYS[1], "MINID", "~", ARGV[2], "*", "id", job_id, "actor", actor)
         if queue_key ~= "" then
-            -- What dispatch.lua's "enqueue" does, wake-up token included.
-            local message_id = ARGV[a + 5]
-            redis.call("HSET", queue_key .. ".msgs", message_id, ARGV[a + 6])
-            redis.call("RPUSH", queue_key, message_id)
+            enqueue(queue_key, ARGV[a + 5], ARGV[a + 6])
             if not woken[queue_key] then
                 woken[queue_key] = true
-                redis.call("LPUSH", queue_key .. ".wake", "1")
-                redis.call("LTRIM", queue_key .. ".wake", 0, 0)
+                wake(queue_key)
             end
         end
         replies[#replies + 1] = 1

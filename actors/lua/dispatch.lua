@@ -17,7 +17,7 @@
 --   (cancelled, or already succeeded), and settle acks and nacks several
 --   messages at once, writing each job's end: a job costs its worker no
 --   round trip besides the broker's own, and acks share theirs (see
---   write_job in job.lua, loaded in front of this script).
+--   write_job in job.lua; it and queue.lua are loaded in front of this script).
 --
 -- dispatch(
 --   args=[command, timestamp, queue_name, worker_id, heartbeat_timeout,
@@ -50,18 +50,12 @@ end
 local queue_acks = acks .. "." .. queue_name
 local queue_full_name = namespace .. ":" .. queue_name
 local queue_messages = queue_full_name .. ".msgs"
-local queue_wake = queue_full_name .. ".wake"
 local xqueue_full_name = namespace .. ":" .. queue_canonical_name .. ".XQ"
 local xqueue_messages = xqueue_full_name .. ".msgs"
 
 local ARGS = {}
 for i=9,#ARGV do
     ARGS[i - 8] = ARGV[i]
-end
-
-local function wake()
-    redis.call("lpush", queue_wake, "1")
-    redis.call("ltrim", queue_wake, 0, 0)
 end
 
 local function ack(message_id)
@@ -84,12 +78,8 @@ end
 local settlers = {ack = ack, nack = nack}
 
 if command == "enqueue" then
-    local message_id = ARGS[1]
-    local message_data = ARGS[2]
-
-    redis.call("hset", queue_messages, message_id, message_data)
-    redis.call("rpush", queue_full_name, message_id)
-    wake()
+    enqueue(queue_full_name, ARGS[1], ARGS[2])
+    wake(queue_full_name)
 
 elseif command == "fetch" then
     -- ARGS: prefetch, then optionally the job store's key prefix and
@@ -162,7 +152,7 @@ elseif command == "requeue" then
         end
     end
     if requeued then
-        wake()
+        wake(queue_full_name)
     end
 
 elseif command == "settle" then
@@ -182,7 +172,7 @@ elseif command == "settle" then
     end
 
 elseif command == "purge" then
-    redis.call("del", queue_full_name, queue_acks, queue_messages, queue_wake,
+    redis.call("del", queue_full_name, queue_acks, queue_messages, queue_full_name .. ".wake",
                xqueue_full_name, xqueue_messages)
 
 elseif command == "qsize" then

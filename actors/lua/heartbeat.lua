@@ -31,8 +31,7 @@ for _, dead_worker in ipairs(dead_workers) do
         end
         redis.call("del", queue_acks)
         if pushed > 0 then
-            redis.call("lpush", queue .. ".wake", "1")
-            redis.call("ltrim", queue .. ".wake", 0, 0)
+            wake(queue)
         end
         requeued = requeued + pushed
     end

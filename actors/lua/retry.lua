@@ -1,6 +1,6 @@
 -- Retry a failed or dead job: queue it again and send its message, in one
--- step, or do neither. Loaded after job.lua, which says what write_job's
--- arguments are.
+-- step, or do neither. Loaded after queue.lua and job.lua, which says what
+-- write_job's arguments are.
 --
 -- KEYS[1] the job's hash            KEYS[2] the job's event stream
 -- KEYS[3] the broker queue its message goes to (dramatiq's "<namespace>:<queue>")
@@ -15,12 +15,8 @@ if written[1] ~= 1 then
     return {written[1], written[2], {}}
 end
 
--- What dispatch.lua's "enqueue" does, wake-up token included.
-local queue_key, message_id = KEYS[3], ARGV[#ARGV - 1]
-redis.call("HSET", queue_key .. ".msgs", message_id, ARGV[#ARGV])
-redis.call("RPUSH", queue_key, message_id)
-redis.call("LPUSH", queue_key .. ".wake", "1")
-redis.call("LTRIM", queue_key .. ".wake", 0, 0)
+enqueue(KEYS[3], ARGV[#ARGV - 1], ARGV[#ARGV])
+wake(KEYS[3])
 
 -- The message that died is sent again: it is no dead letter any more.
 local dead_letter = redis.call("HGET", KEYS[1], "redis_message_id")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from pathlib import Path
 
 import dramatiq
 import redis
@@ -12,7 +11,7 @@ from dramatiq.common import current_millis
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
-_SCRIPT = Path(__file__).parents[1] / "lua" / "heartbeat.lua"
+from ..scripts import source
 
 
 class Heartbeat(Middleware):
@@ -57,7 +56,7 @@ class Heartbeat(Middleware):
         With ``expire``, dead letters past their time to live go too.
         """
         if self._script is None:
-            self._script = broker.client.register_script(_SCRIPT.read_text())
+            self._script = broker.client.register_script(source("heartbeat.lua", "queue.lua"))
         now = current_millis()
         requeued = self._script(
             keys=[broker.namespace],

@@ -20,6 +20,8 @@ from dramatiq.common import xq_name
 from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
+from actors.scripts import source
+
 #: Letters moved per script call: each call blocks Redis while it runs.
 BATCH_SIZE = 500
 
@@ -50,7 +52,7 @@ class DeadLetters:
         self.client = broker.client
         self.namespace = broker.namespace
         self._requeue = self.client.register_script(
-            Path(__file__).with_name("lua").joinpath("requeue_dead_letters.lua").read_text()
+            source(Path(__file__).with_name("lua") / "requeue_dead_letters.lua", "queue.lua")
         )
 
     def _key(self, queue_name: str) -> str:
@@ -89,13 +91,7 @@ class DeadLetters:
         if not moves:
             return []
         dead = self._key(xq_name(queue_name))
-        keys = [
-            dead,
-            f"{dead}.msgs",
-            self._key(queue_name),
-            self._key(f"{queue_name}.msgs"),
-            self._key(f"{queue_name}.wake"),
-        ]
+        keys = [dead, f"{dead}.msgs", self._key(queue_name)]
         return [moved.decode() for moved in self._requeue(keys=keys, args=moves)]
 
     def retry_all(self, queue_name: str, dead_before: int) -> int:

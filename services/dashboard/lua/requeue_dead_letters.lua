@@ -2,9 +2,7 @@
 --
 -- KEYS[1]  <ns>:<queue>.XQ       the dead letters' ids, scored by when they died
 -- KEYS[2]  <ns>:<queue>.XQ.msgs  dead letter id -> message
--- KEYS[3]  <ns>:<queue>          the queue: a list of message ids
--- KEYS[4]  <ns>:<queue>.msgs     message id -> message
--- KEYS[5]  <ns>:<queue>.wake     the token an idle worker waits on (actors/lua/dispatch.lua)
+-- KEYS[3]  <ns>:<queue>          the queue (see actors/lua/queue.lua, loaded in front)
 -- ARGV     triples: dead letter id, new message id, new message
 --
 -- A letter that is no longer dead (requeued or deleted meanwhile) is skipped,
@@ -16,14 +14,11 @@ for i = 1, #ARGV, 3 do
     local dead_id, message_id, message = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     if redis.call("zrem", KEYS[1], dead_id) == 1 then
         redis.call("hdel", KEYS[2], dead_id)
-        -- What dramatiq's own enqueue does (brokers/redis/dispatch.lua).
-        redis.call("hset", KEYS[4], message_id, message)
-        redis.call("rpush", KEYS[3], message_id)
+        enqueue(KEYS[3], message_id, message)
         table.insert(moved, message_id)
     end
 end
 if #moved > 0 then
-    redis.call("lpush", KEYS[5], "1")
-    redis.call("ltrim", KEYS[5], 0, 0)
+    wake(KEYS[3])
 end
 return moved
