@@ -137,11 +137,6 @@ class Job(JobRecord):
         return cls.model_validate(fields)
 
 
-def body(model: BaseModel) -> dict[str, Any]:
-    """A response body, as its model shapes it."""
-    return model.model_dump(mode="json")
-
-
 _TIMES = ("enqueued_at", "eta", "started_at", "finished_at", "updated_at")
 
 

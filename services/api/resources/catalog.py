@@ -10,7 +10,7 @@ from actors import JobSpec
 from actors.lanes import PRIORITIES
 
 from ..contract import Operation, Response
-from ..models import Actor, ActorList, Parameter, body
+from ..models import Actor, ActorList, Parameter
 
 
 def describe(spec: JobSpec) -> Actor:
@@ -49,7 +49,7 @@ class Catalog:
     }
 
     def __init__(self, public_jobs: dict[str, JobSpec]):
-        self.actors = body(ActorList(actors=[describe(spec) for spec in public_jobs.values()]))
+        self.actors = ActorList(actors=[describe(spec) for spec in public_jobs.values()])
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.actors

@@ -13,7 +13,7 @@ from actors.submission import cancel, retry
 from ..contract import Access, Operation, Response
 from ..errors import no_such_job
 from ..models import Job as JobView
-from ..models import body, wait_query
+from ..models import wait_query
 from ..streams import StreamSlots
 
 
@@ -58,7 +58,7 @@ class Job:
         if wait and not record.ended:
             with self.slots.hold():
                 record = self._wait(job_id, wait)
-        resp.media = body(JobView.of(record))
+        resp.media = JobView.of(record)
 
     def _wait(self, job_id: str, seconds: float) -> JobRecord:
         deadline = time.monotonic() + seconds
@@ -73,7 +73,7 @@ class Job:
             raise no_such_job(job_id)
         if not applied:
             raise falcon.HTTPConflict(description=f"job {job_id} has already ended: {before}")
-        resp.media = body(JobView.of(find(self.queue, job_id)))
+        resp.media = JobView.of(find(self.queue, job_id))
 
 
 class JobRetry:
@@ -104,4 +104,4 @@ class JobRetry:
             )
         resp.status = falcon.HTTP_202
         resp.location = f"/jobs/{job_id}"
-        resp.media = body(JobView.of(record))
+        resp.media = JobView.of(record)

@@ -9,7 +9,7 @@ from actors.store import JobStore
 
 from ..contract import Access, Operation, Response
 from ..errors import unavailable
-from ..models import Status, body
+from ..models import Status
 
 
 class Hello:
@@ -37,7 +37,7 @@ class Liveness:
     }
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = body(Status(status="ok"))
+        resp.media = Status(status="ok")
 
 
 class Readiness:
@@ -57,4 +57,4 @@ class Readiness:
             self.store.ping()
         except redis.RedisError as error:
             raise unavailable(f"Redis is unreachable: {error}") from None
-        resp.media = body(Status(status="ready"))
+        resp.media = Status(status="ready")

@@ -10,7 +10,7 @@ from actors.lifecycle import TERMINAL_STATES, JobRequest, State
 from actors.submission import submit
 
 from ..contract import Access, Operation, Response
-from ..models import DocumentQuery, Job, body
+from ..models import DocumentQuery, Job
 
 
 class Template:
@@ -46,6 +46,6 @@ class Template:
         resp.location = f"/jobs/{record.id}"
         resp.content_type = falcon.MEDIA_HTML
         resp.text = self.page.render(
-            job=body(Job.of(record)),
+            job=Job.of(record).model_dump(mode="json"),
             fields=fields,
         )
