@@ -158,9 +158,10 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         What ``actor.message_with_options`` and dramatiq's ``enqueue`` do,
         in one message built once: it gets a Redis id of its own, goes to the
         delay queue with an eta when delayed, and passes the middleware's
-        enqueue hooks. The caller writes it together with its job record
-        (``JobStore.create_many``), so that a submission is one round trip.
-        ``message_id`` sends a job again under its id.
+        ``before_enqueue``; the caller writes it together with its job record
+        (``JobStore.create_many``), so that a submission is one round trip,
+        and calls :meth:`enqueued` once it was. ``message_id`` sends a job
+        again under its id.
         """
         queue_name, redis_message_id = actor.queue_name, str(uuid4())
         options = dict(options, redis_message_id=redis_message_id)
@@ -179,8 +180,11 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         prepared = BrokerMessage(
             f"{self.namespace}:{queue_name}", redis_message_id, message.encode()
         )
-        self.emit_after("enqueue", message, delay)
         return message, prepared
+
+    def enqueued(self, message: dramatiq.Message, delay: int | None) -> None:
+        """Tell the middleware's ``after_enqueue`` that a prepared message was written."""
+        self.emit_after("enqueue", message, delay)
 
     def _dispatch(self, command):
         # Dramatiq's own _dispatch, with the arguments of lua/dispatch.lua.

@@ -9,8 +9,10 @@ What the record says is the lifecycle's to decide (``lifecycle.py``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import dramatiq
 import pydantic
 
 from . import lifecycle
@@ -105,13 +107,19 @@ def _create(
 
     ``idempotency_key``, for a single submission, guards each of the jobs.
     """
-    records, new_jobs = [], []
+    records, new_jobs, messages = [], [], []
     for request in requests:
-        job_id, job_queue, sent = _prepare(queue, request)
-        record = lifecycle.submit(request, job_id=job_id, queue=job_queue)
+        message, prepared = _prepare(queue, request)
+        record = lifecycle.submit(request, job_id=message.message_id, queue=prepared.queue)
         records.append(record)
-        new_jobs.append(NewJob(record, sent, idempotency_key))
-    return queue.store.create_many(new_jobs), records
+        new_jobs.append(NewJob(record, prepared.sent, idempotency_key))
+        messages.append((message, prepared.delay))
+    replies = queue.store.create_many(new_jobs)
+    # Only what was written: a repeated idempotency key queues nothing.
+    for (created, _job_id), (message, delay) in zip(replies, messages, strict=True):
+        if created:
+            queue.broker.enqueued(message, delay)
+    return replies, records
 
 
 def retry(queue: Queue, job_id: str) -> tuple[bool, State | None, JobRecord | None]:
@@ -135,9 +143,12 @@ def retry(queue: Queue, job_id: str) -> tuple[bool, State | None, JobRecord | No
         kwargs=record.kwargs,
         options=(record.options or JobOptions()).model_copy(update={"delay": 0}),
     )
-    _job_id, _queue, message = _prepare(queue, request, job_id=job_id)
+    message, prepared = _prepare(queue, request, job_id=job_id)
     dead_letters = queue.broker.dead_letters_key(record.queue) if record.queue else ""
-    return queue.store.retry(job_id, retried, message, dead_letters)
+    applied, before, after = queue.store.retry(job_id, retried, prepared.sent, dead_letters)
+    if applied:
+        queue.broker.enqueued(message, prepared.delay)
+    return applied, before, after
 
 
 def cancel(queue: Queue, job_id: str) -> tuple[bool, State | None]:
@@ -145,28 +156,35 @@ def cancel(queue: Queue, job_id: str) -> tuple[bool, State | None]:
     return queue.store.apply(job_id, lifecycle.cancel())
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Where a prepared message goes, as the broker writes it, and its delay."""
+
+    queue: str
+    sent: BrokerMessage
+    delay: int | None
+
+
 def _prepare(
     queue: Queue, request: JobRequest, *, job_id: str | None = None
-) -> tuple[str, str, BrokerMessage]:
-    """The message that runs ``request``: ``(job id, queue, the message as the broker writes it)``.
-
-    ``job_id`` runs a job again under its id.
-    """
+) -> tuple[dramatiq.Message, Prepared]:
+    """The message that runs ``request``, and how it is written; ``job_id`` runs a job again."""
     options: dict[str, Any] = {}
     if request.options.max_retries is not None:
         options["max_retries"] = request.options.max_retries
     if request.options.time_limit is not None:
         options["time_limit"] = int(request.options.time_limit * 1000)
     actor = queue.actors[lane(request.actor, request.options.priority)]
-    message, prepared = queue.broker.prepare(
+    delay = _delay_ms(request.options)
+    message, sent = queue.broker.prepare(
         actor,
         args=tuple(request.args),
         kwargs=request.kwargs,
         options=options,
-        delay=_delay_ms(request.options),
+        delay=delay,
         message_id=job_id,
     )
-    return message.message_id, actor.queue_name, prepared
+    return message, Prepared(actor.queue_name, sent, delay)
 
 
 def _delay_ms(options: JobOptions) -> int | None:

@@ -61,8 +61,13 @@ def test_submitted_jobs_are_counted_by_job_whatever_their_lane(client):
         )
         assert reply.status_code == 202
     client.simulate_post("/jobs/batch", json={"jobs": [{"actor": "add", "args": [1, 1]}] * 2})
+    # The same idempotency key three times queues one job: it counts once.
+    for _ in range(3):
+        client.simulate_post(
+            "/jobs", json={"actor": "add", "args": [1, 2]}, headers={"Idempotency-Key": "once"}
+        )
 
-    assert sample("jobqueue_jobs_submitted_total", actor="add") == before + 5
+    assert sample("jobqueue_jobs_submitted_total", actor="add") == before + 6
 
 
 def test_an_instance_serves_its_metrics_on_their_own_port_not_to_clients(client, monkeypatch):
