@@ -262,6 +262,8 @@ class JobStore:
         client sends: following from an id past the end would miss them all,
         the job's end included, and wait for nothing until the deadline.
         """
+        if after == "0-0":
+            return after  # from the start: no id is before it, nothing to read
         last = self.client.xrevrange(self.events_key(job_id), count=1)
         if not last:
             return after

@@ -624,14 +624,21 @@ def test_bad_wait_is_400(client, wait):
     assert_problem(client.simulate_get(f"/jobs/{job_id}", params={"wait": wait}), 400, "wait")
 
 
-def test_wait_answers_with_the_record_when_the_time_is_up(client):
+def test_wait_answers_with_the_record_when_the_time_is_up(client, r):
     """No worker runs it, so the job is still queued when the wait ends."""
     job_id = submit(client).json["id"]
 
-    result = client.simulate_get(f"/jobs/{job_id}", params={"wait": "0.5"})
+    answers = []
 
+    _, calls = commands_sent(
+        r, lambda: answers.append(client.simulate_get(f"/jobs/{job_id}", params={"wait": "0.5"}))
+    )
+
+    (result,) = answers
     assert result.status_code == 200
     assert result.json["state"] == "queued"
+    # Following from the start, it looks for no last event to start after.
+    assert "xrevrange" not in calls
 
 
 # Cancelling, retrying -------------------------------------------------------
