@@ -22,10 +22,10 @@ from ..support import free_ports, wait_for
 PROMETHEUS = shutil.which("prometheus")
 #: Jobs submitted in the counting test.
 JOBS = 5
-#: A metric each service serves from its start (a worker's are empty until it runs a job).
+#: A metric each service serves from its start. A worker's are empty until it
+#: runs a job; what workers count is checked through Prometheus below.
 SERVED_FIRST = {
     "api": "jobqueue_http_requests",
-    "worker": "",
     "queues": "jobqueue_workers_alive",
     "traefik": "traefik_entrypoint_requests",
 }
@@ -143,7 +143,8 @@ def test_metrics_are_not_served_through_the_load_balancer(any_stack):
             reply = requests.get(f"http://{target}/metrics", timeout=10)
             assert reply.status_code == 200, target
             assert reply.headers["Content-Type"].startswith("text/plain"), target
-            assert SERVED_FIRST[job] in reply.text, target
+            if job in SERVED_FIRST:
+                assert SERVED_FIRST[job] in reply.text, target
 
 
 def _ready(url: str) -> bool:
