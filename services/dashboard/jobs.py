@@ -43,7 +43,7 @@ PAGE_SIZE = 50
 #: so that pages are always served while jobs are followed.
 STREAM_SLOTS = 3
 #: The script of the job pages, served as a file so that pages need no inline script.
-SCRIPT = Path(__file__).with_name("static").joinpath("jobs.js")
+SCRIPT = Path(__file__).with_name("static").joinpath("jobs.js").read_bytes()
 #: Where a job's events are streamed, below the dashboard's prefix.
 EVENTS_PATH = re.compile(r"/jobs/[^/]+/events")
 #: The job pages run no script but their own file, and show what users
@@ -154,7 +154,7 @@ class JobPages(App):
         _only_get(req)
         return Response(
             headers=[("Content-Type", "text/javascript; charset=utf-8")],
-            content=SCRIPT.read_bytes(),
+            content=SCRIPT,
         )
 
     @handler
