@@ -15,11 +15,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import xq_name
 from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
+from actors.broker import RedisBroker
 from actors.scripts import source
 
 #: Letters moved per script call: each call blocks Redis while it runs.
@@ -45,10 +44,11 @@ class DeadLetters:
     """The dead letters of the broker's queues, by queue name.
 
     Parameters:
-      broker: dramatiq's Redis broker, whose client and namespace are used.
+      broker: the job queue's broker, whose client, namespace and dead-letter keys are used.
     """
 
     def __init__(self, broker: RedisBroker):
+        self.broker = broker
         self.client = broker.client
         self.namespace = broker.namespace
         self._requeue = self.client.register_script(
@@ -60,7 +60,7 @@ class DeadLetters:
 
     def newest(self, queue_name: str) -> tuple[int, int | None]:
         """How many letters are dead, and when the newest died (ms), None if none."""
-        dead = self._key(xq_name(queue_name))
+        dead = self.broker.dead_letters_key(queue_name)
         with self.client.pipeline(transaction=True) as pipe:
             pipe.zcard(dead)
             pipe.zrange(dead, -1, -1, withscores=True)
@@ -69,11 +69,13 @@ class DeadLetters:
 
     def ids(self, queue_name: str, dead_before: int) -> list[bytes]:
         """The Redis ids of the letters dead by ``dead_before`` (ms), oldest first."""
-        return self.client.zrangebyscore(self._key(xq_name(queue_name)), "-inf", dead_before)
+        return self.client.zrangebyscore(
+            self.broker.dead_letters_key(queue_name), "-inf", dead_before
+        )
 
     def messages(self, queue_name: str, ids: list[bytes]) -> list[bytes | None]:
         """The dead letters of these ids; None for those gone meanwhile."""
-        return self.client.hmget(self._key(f"{xq_name(queue_name)}.msgs"), ids)
+        return self.client.hmget(f"{self.broker.dead_letters_key(queue_name)}.msgs", ids)
 
     def retry(self, queue_name: str, ids: list[bytes]) -> list[str]:
         """Requeue these dead letters; return the new Redis ids of those that went back.
@@ -90,7 +92,7 @@ class DeadLetters:
             moves += [dead_id, message.options["redis_message_id"], message.encode()]
         if not moves:
             return []
-        dead = self._key(xq_name(queue_name))
+        dead = self.broker.dead_letters_key(queue_name)
         keys = [dead, f"{dead}.msgs", self._key(queue_name)]
         return [moved.decode() for moved in self._requeue(keys=keys, args=moves)]
 
@@ -101,7 +103,7 @@ class DeadLetters:
 
     def delete_all(self, queue_name: str, dead_before: int) -> int:
         """Delete every letter dead by ``dead_before`` (ms); return how many were."""
-        dead = self._key(xq_name(queue_name))
+        dead = self.broker.dead_letters_key(queue_name)
         deleted = 0
         for batch in _batches(self.ids(queue_name, dead_before)):
             with self.client.pipeline(transaction=True) as pipe:

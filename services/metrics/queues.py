@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import dramatiq
 import redis
-from dramatiq.common import dq_name, xq_name
+from dramatiq.common import dq_name
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -48,7 +48,7 @@ class QueueCollector(Collector):
             for queue in queues:
                 pipe.llen(key(queue))
                 pipe.llen(key(dq_name(queue)))
-                pipe.zcard(key(xq_name(queue)))
+                pipe.zcard(broker.dead_letters_key(queue))
                 pipe.lindex(key(queue), 0)
                 # Delayed messages wait in the memory of the worker that fetched them.
                 for worker in workers:
