@@ -10,7 +10,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 ENV_FILE := $(wildcard .env)
 RUN := $(UV) run --frozen --no-sync $(if $(ENV_FILE),--env-file .env)
 # compose where a Docker engine answers, local processes otherwise.
-MODE ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
+MODE ?= $(shell docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 && echo compose || echo local)
 
 .PHONY: help
 help: ## List the targets
