@@ -40,9 +40,6 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.media_handlers[falcon.MEDIA_JSON] = media.handler
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = media.handler
-    # Error documents are application/problem+json; without a handler of
-    # their own Falcon cannot serialize them and answers 415 instead.
-    app.resp_options.media_handlers[errors.PROBLEM_JSON] = media.handler
     errors.install(app)
 
     pages = jinja2.Environment(

@@ -8,6 +8,8 @@ from typing import Any
 import falcon
 import redis
 
+from . import media
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -51,6 +53,10 @@ def unexpected(req: falcon.Request, resp: falcon.Response, error: Exception, par
 
 
 def install(app: falcon.App) -> None:
+    """Answer every error of ``app`` with a problem document."""
+    # Without a handler of their own for application/problem+json, Falcon
+    # cannot serialize them and answers 415 instead.
+    app.resp_options.media_handlers[PROBLEM_JSON] = media.handler
     app.set_error_serializer(serialize_problem)
     app.add_error_handler(Exception, unexpected)
     app.add_error_handler((falcon.MediaMalformedError, falcon.MediaNotFoundError), malformed)

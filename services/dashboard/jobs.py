@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from actors import Queue, lifecycle
 from actors.lifecycle import TERMINAL_STATES, JobRecord, State
 from actors.submission import cancel, retry
-from services.api import errors, media
+from services.api import errors
 from services.api.resources.events import JobEvents
 from services.api.streams import StreamSlots
 
@@ -86,8 +86,6 @@ class JobFilter(BaseModel):
 def event_streams(queue: Queue, stream_seconds: int) -> falcon.App:
     """``/jobs/{job_id}/events``: the API's event-stream resource, as the API serves it."""
     app = falcon.App()
-    # Its errors are problem documents, as the API's are.
-    app.resp_options.media_handlers[errors.PROBLEM_JSON] = media.handler
     errors.install(app)
     app.add_route(
         "/jobs/{job_id}/events", JobEvents(queue, StreamSlots(STREAM_SLOTS), stream_seconds)
