@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,6 @@ from dramatiq.middleware import Middleware, MiddlewareError
 from . import lifecycle
 from .consumer import WakingConsumer
 from .middleware import installed
-from .middleware.job_state import this_worker
 from .registry import JobSpec, bind, specs
 from .scripts import source
 from .store import WRITE_JOB_ARGS, BrokerMessage, JobStore
@@ -57,8 +58,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self._hooks: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
         super().__init__(**kwargs)
         self.store = store
-        #: This process, as the records of the jobs it takes name it.
-        self.worker_name = this_worker()
+        #: This process (host and pid), as the records of the jobs it takes and runs name it.
+        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
         self.scripts["dispatch"] = self.client.register_script(
             source("dispatch.lua", "queue.lua", "job.lua")
         )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from typing import Any
 
@@ -41,8 +39,6 @@ class JobState(Middleware):
     def __init__(self, store: JobStore, *, progress_interval_ms: int = 100):
         self.store = store
         self.progress_interval_ms = progress_interval_ms
-        #: This process, as job records name the worker that ran them.
-        self.worker_name = this_worker()
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # Dramatiq warns, for every job that returns a value, that the value
@@ -54,7 +50,7 @@ class JobState(Middleware):
         job_id = message.message_id
         attempt = getattr(message, "attempt", 0)
         if not attempt:
-            start = lifecycle.start(message, worker_name=self.worker_name)
+            start = lifecycle.start(message, worker_name=broker.worker_name)
             applied, before, attempt = self.store.write(job_id, start)
             if not applied:
                 raise SkipMessage(f"job {job_id} is {before}")
@@ -126,11 +122,6 @@ class ProgressWriter:
             # The cancellation's interrupt may have been missed (a lost
             # connection); a job that reports progress stops here instead.
             raise lifecycle.JobCancelled()
-
-
-def this_worker() -> str:
-    """This process, as job records name the worker that ran them: host and process id."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class _ResultsAreKept(logging.Logger):
