@@ -16,6 +16,8 @@ from pathlib import Path
 
 import redis
 
+from actors.lifecycle import JobOptions, JobRecord, JobRequest
+from actors.submission import submit as submit_request
 from services.settings import Settings
 from services.stack.redis_server import find_server, server_command
 
@@ -156,6 +158,24 @@ def worker_process(settings: Settings, *, threads: int = 4) -> Iterator[subproce
 
 
 PROBLEM_JSON = "application/problem+json"
+
+
+def run_job(queue, actor: str, *args, options: dict | None = None, **kwargs) -> str:
+    """Submit a job straight to ``queue`` (no HTTP); its id."""
+    request = JobRequest(
+        actor=actor, args=list(args), kwargs=kwargs, options=JobOptions(**(options or {}))
+    )
+    return submit_request(queue, request)[1].id
+
+
+def ended(queue, job_id: str) -> JobRecord:
+    """The job's record once it has ended (a worker must be running)."""
+
+    def record():
+        found = queue.store.get(job_id)
+        return found if found.ended else None
+
+    return wait_for(record, timeout=30, what=f"job {job_id} to end")
 
 
 def submit(client, actor: str = "add", args=(1, 2), headers=None, **body):

@@ -16,23 +16,9 @@ import pytest
 from dramatiq.middleware import Middleware
 
 from actors import lifecycle
-from actors.lifecycle import JobOptions, JobRequest, State
-from actors.submission import cancel, retry, submit
-from tests.support import wait_for
-
-
-def run(queue, actor: str, *args, **kwargs) -> str:
-    options = kwargs.pop("options", {})
-    request = JobRequest(actor=actor, args=list(args), kwargs=kwargs, options=JobOptions(**options))
-    return submit(queue, request)[1].id
-
-
-def ended(queue, job_id: str) -> lifecycle.JobRecord:
-    def record():
-        found = queue.store.get(job_id)
-        return found if found.ended else None
-
-    return wait_for(record, timeout=30, what=f"job {job_id} to end")
+from actors.lifecycle import State
+from actors.submission import cancel, retry
+from tests.support import ended, run_job, wait_for
 
 
 def followed(queue, job_id: str) -> list[dict[str, Any]]:
@@ -53,7 +39,7 @@ def kept(queue, job_id: str) -> list[State]:
 
 
 def test_a_job_that_returns_succeeds_with_its_result(queue, worker):
-    job_id = run(queue, "add", 2, 3)
+    job_id = run_job(queue, "add", 2, 3)
 
     record = ended(queue, job_id)
 
@@ -70,7 +56,7 @@ def test_a_job_that_returns_succeeds_with_its_result(queue, worker):
 
 def test_the_log_does_not_say_a_result_was_discarded(queue, worker, caplog):
     # Dramatiq warns so of every result unless its own Results middleware runs.
-    ended(queue, run(queue, "add", 2, 3))
+    ended(queue, run_job(queue, "add", 2, 3))
     logging.getLogger("dramatiq.worker.WorkerThread").warning("Message %s was skipped.", "m")
 
     assert [record.getMessage() for record in caplog.records] == ["Message m was skipped."]
@@ -96,12 +82,12 @@ class Broken(Middleware):
 
 
 def test_middleware_added_to_a_running_worker_hears_its_hooks(queue, worker, caplog):
-    ended(queue, run(queue, "add", 1, 1))
+    ended(queue, run_job(queue, "add", 1, 1))
     recording = Recording()
     queue.broker.add_middleware(Broken())
     queue.broker.add_middleware(recording)
 
-    record = ended(queue, run(queue, "add", 2, 3))
+    record = ended(queue, run_job(queue, "add", 2, 3))
 
     wait_for(lambda: "ack" in recording.heard, what="the ack")
     assert recording.heard == ["before", ("after", 5), "ack"]
@@ -111,7 +97,7 @@ def test_middleware_added_to_a_running_worker_hears_its_hooks(queue, worker, cap
 
 
 def test_a_failing_job_is_retried_then_dead(queue, worker):
-    job_id = run(queue, "fail", message="boom", options={"max_retries": 1})
+    job_id = run_job(queue, "fail", message="boom", options={"max_retries": 1})
     events = followed(queue, job_id)
 
     record = ended(queue, job_id)
@@ -130,7 +116,7 @@ def test_a_failing_job_is_retried_then_dead(queue, worker):
 
 
 def test_an_error_the_job_declares_permanent_fails_it_at_once(queue, worker):
-    job_id = run(queue, "fail", permanent=True)
+    job_id = run_job(queue, "fail", permanent=True)
 
     record = ended(queue, job_id)
 
@@ -138,7 +124,7 @@ def test_an_error_the_job_declares_permanent_fails_it_at_once(queue, worker):
 
 
 def test_progress_reports_are_kept_and_recorded_as_progress_events(queue, worker):
-    job_id = run(queue, "count_slowly", to=2, interval=0.2)
+    job_id = run_job(queue, "count_slowly", to=2, interval=0.2)
     events = followed(queue, job_id)
 
     record = ended(queue, job_id)
@@ -151,7 +137,7 @@ def test_progress_reports_are_kept_and_recorded_as_progress_events(queue, worker
 def test_a_job_reporting_in_a_tight_loop_does_not_flood_redis(queue, worker):
     # As tight as a job may ask for: a report every 10 ms, for 3 s.
     steps = 300
-    job_id = run(queue, "count_slowly", to=steps, interval=0.01)
+    job_id = run_job(queue, "count_slowly", to=steps, interval=0.01)
     events = followed(queue, job_id)
 
     record = ended(queue, job_id)
@@ -169,7 +155,7 @@ def test_a_job_reporting_in_a_tight_loop_does_not_flood_redis(queue, worker):
 
 
 def test_cancelling_a_running_job_interrupts_it_and_keeps_it_out_of_dead_letters(queue, worker):
-    job_id = run(queue, "count_slowly", to=600, interval=0.05)
+    job_id = run_job(queue, "count_slowly", to=600, interval=0.05)
     wait_for(lambda: queue.store.get(job_id).state is State.RUNNING, what="the job to start")
 
     assert cancel(queue, job_id) == (True, State.RUNNING)
@@ -184,9 +170,9 @@ def test_cancelling_a_running_job_interrupts_it_and_keeps_it_out_of_dead_letters
 
 
 def test_a_job_cancelled_while_queued_never_runs(queue):
-    job_id = run(queue, "add", 1, 1)
+    job_id = run_job(queue, "add", 1, 1)
     cancel(queue, job_id)
-    after = run(queue, "add", 2, 2)
+    after = run_job(queue, "add", 2, 2)
 
     # A worker started only now, with one thread: the cancelled job's turn comes first.
     worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
@@ -201,13 +187,13 @@ def test_a_job_cancelled_while_queued_never_runs(queue):
 
 
 def test_a_result_that_is_not_json_is_kept_as_its_repr(queue, worker):
-    job_id = run(queue, "add", 1e308, 1e308)
+    job_id = run_job(queue, "add", 1e308, 1e308)
 
     assert ended(queue, job_id).result == "inf"
 
 
 def test_a_dead_job_retried_runs_again_under_the_same_id(queue, worker):
-    job_id = run(queue, "fail", options={"max_retries": 0})
+    job_id = run_job(queue, "fail", options={"max_retries": 0})
     assert ended(queue, job_id).state is State.DEAD
 
     assert retry(queue, job_id)[:2] == (True, State.DEAD)
@@ -222,7 +208,7 @@ def test_a_dead_job_retried_runs_again_under_the_same_id(queue, worker):
 
 @pytest.mark.parametrize("state", [State.SUCCEEDED, State.CANCELLED])
 def test_a_message_delivered_again_does_not_rerun_an_ended_job(queue, worker, state):
-    job_id = run(queue, "add", 1, 2)
+    job_id = run_job(queue, "add", 1, 2)
     if state is State.CANCELLED:
         cancel(queue, job_id)
     before = ended(queue, job_id)

@@ -17,19 +17,13 @@ import dramatiq
 import redis
 
 from actors import lifecycle
-from actors.lifecycle import JobRequest, State
+from actors.lifecycle import State
 from actors.middleware import Cancellation
 from actors.store import WRITE_JOB_ARGS
-from actors.submission import submit
 from services.dashboard.dead_letters import requeued
 from services.queue import connect
 from services.stack.redis_server import find_server, server_command
-from tests.support import free_ports, settings_for, sse_events, wait_for
-
-
-def run(queue, actor: str, **kwargs) -> str:
-    return submit(queue, JobRequest(actor=actor, kwargs=kwargs))[1].id
-
+from tests.support import free_ports, run_job, settings_for, sse_events, wait_for
 
 #: Commands that are not requests of the worker's own: the blocking wait of
 #: an idle consumer, and the handshake of each new connection.
@@ -45,7 +39,7 @@ def round_trips(client: redis.Redis) -> int:
 
 def test_a_job_costs_its_worker_about_one_round_trip(queue):
     jobs = 1000
-    ids = [run(queue, "add", a=n, b=1) for n in range(jobs)]
+    ids = [run_job(queue, "add", a=n, b=1) for n in range(jobs)]
     watcher = queue.store.client
     before = round_trips(watcher)
     polls = 0
@@ -75,7 +69,7 @@ def test_a_job_costs_its_worker_about_one_round_trip(queue):
 
 def test_a_stopping_worker_records_the_end_of_every_job_it_ran(queue):
     jobs = 300
-    ids = [run(queue, "add", a=n, b=1) for n in range(jobs)]
+    ids = [run_job(queue, "add", a=n, b=1) for n in range(jobs)]
     messages = queue.broker.client
     worker = dramatiq.Worker(queue.broker, worker_threads=8, worker_timeout=1000)
     worker.start()
@@ -92,7 +86,7 @@ def test_a_stopping_worker_records_the_end_of_every_job_it_ran(queue):
 
 
 def test_a_stale_run_cannot_overwrite_a_newer_attempt(queue):
-    job_id = run(queue, "add", a=1, b=2)
+    job_id = run_job(queue, "add", a=1, b=2)
     store = queue.store
     assert store.write(job_id, lifecycle.take(lifecycle.now_ms()))[::2] == (True, 1)
     # Its worker was presumed dead: the job was taken again.
@@ -110,7 +104,7 @@ def test_a_stale_run_cannot_overwrite_a_newer_attempt(queue):
 
 
 def test_a_dead_job_sent_again_counts_its_attempts_up(queue, worker):
-    job_id = run(queue, "fail")
+    job_id = run_job(queue, "fail")
     wait_for(lambda: queue.store.get(job_id).ended, timeout=30, what="the job to die")
     assert queue.store.get(job_id).attempts == 3
 
@@ -161,7 +155,7 @@ def _answers(client: redis.Redis) -> bool:
 def test_a_job_that_ends_while_redis_is_down_is_recorded_once_redis_is_back(tmp_path):
     with restartable_redis(tmp_path) as (url, stop, start):
         queue = connect(settings_for(url))
-        job_id = run(queue, "count_slowly", to=3, interval=0.3)
+        job_id = run_job(queue, "count_slowly", to=3, interval=0.3)
         (cancellation,) = [m for m in queue.broker.middleware if isinstance(m, Cancellation)]
         worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
         worker.start()
@@ -182,7 +176,7 @@ def test_a_job_that_ends_while_redis_is_down_is_recorded_once_redis_is_back(tmp_
 
 
 def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, client):
-    job_id = run(queue, "add", a=1, b=2)
+    job_id = run_job(queue, "add", a=1, b=2)
     wait_for(lambda: queue.store.get(job_id).ended, timeout=30, what="the job to end")
 
     store = queue.store

@@ -13,21 +13,13 @@ import requests
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from actors.lifecycle import JobOptions, JobRequest
-from actors.submission import submit
 from services.dashboard.app import create_app as create_dashboard
 from services.metrics import gunicorn_hooks
-from tests.integration.test_job_state import ended
-from tests.support import free_ports, wait_for
+from tests.support import ended, free_ports, run_job, wait_for
 
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0
-
-
-def job(queue, actor: str, *args, **options) -> str:
-    request = JobRequest(actor=actor, args=list(args), options=JobOptions(**options))
-    return submit(queue, request)[1].id
 
 
 def test_requests_are_counted_by_route_template_not_path(client):
@@ -92,13 +84,12 @@ def test_a_worker_counts_each_attempt_by_how_it_ended(queue, worker):
     runs = sample("jobqueue_job_duration_seconds_count", actor="fail")
 
     for job_id in [
-        job(queue, "add", 1, 2, priority="high"),
-        job(queue, "fail", max_retries=1),
-        job(queue, "fail", max_retries=0),
+        run_job(queue, "add", 1, 2, options={"priority": "high"}),
+        run_job(queue, "fail", options={"max_retries": 1}),
+        run_job(queue, "fail", options={"max_retries": 0}),
     ]:
         ended(queue, job_id)
-    request = JobRequest(actor="fail", kwargs={"permanent": True})
-    ended(queue, submit(queue, request)[1].id)
+    ended(queue, run_job(queue, "fail", permanent=True))
 
     def added(counter: str) -> tuple[float, float]:
         now = (sample(names[counter], actor="add"), sample(names[counter], actor="fail"))
@@ -133,9 +124,9 @@ def queue_metrics(dashboard) -> dict[tuple[str, str], float]:
 
 def test_the_dashboard_reports_waiting_delayed_and_dead_messages_without_auth(dashboard, queue):
     for _ in range(3):
-        job(queue, "add", 1, 2)
-    job(queue, "add", 1, 2, delay=60)
-    job(queue, "add", 1, 2, priority="low")
+        run_job(queue, "add", 1, 2)
+    run_job(queue, "add", 1, 2, options={"delay": 60})
+    run_job(queue, "add", 1, 2, options={"priority": "low"})
 
     metrics = queue_metrics(dashboard)
 
@@ -155,7 +146,7 @@ def test_the_dashboard_reports_waiting_delayed_and_dead_messages_without_auth(da
 
 
 def test_the_dashboard_counts_live_workers_and_dead_letters(dashboard, queue, worker):
-    ended(queue, job(queue, "fail", max_retries=0))
+    ended(queue, run_job(queue, "fail", options={"max_retries": 0}))
 
     metrics = queue_metrics(dashboard)
 
