@@ -114,7 +114,7 @@ def origin(request, stack: RunningStack) -> str:
     """Where the admin opens the dashboard: through Traefik, or on its own port."""
     if request.param == "load balancer":
         return stack.url
-    return f"http://{stack.settings.bind_host}:{stack.settings.dashboard_port}"
+    return stack.dashboard_url
 
 
 @screenshots_on_failure

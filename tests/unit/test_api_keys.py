@@ -83,7 +83,7 @@ def test_no_keys_no_check(client):
     assert client.simulate_post("/jobs", json=ADD).status_code == 202
 
 
-def test_the_contract_marks_the_operations_that_need_a_key(settings, queue, guarded, client):
+def test_the_contract_marks_the_operations_that_need_a_key(guarded, client):
     document = guarded.simulate_get("/openapi.json").json
     scheme = document["components"]["securitySchemes"]["apiKey"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")

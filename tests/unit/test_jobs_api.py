@@ -188,6 +188,12 @@ TOO_BIG = 1 << 20  # the default max_request_bytes
             id="count-too-far",
         ),
         pytest.param(
+            {"json": {"actor": "count_slowly", "kwargs": {"to": 0}}},
+            422,
+            "argument 'to' of count_slowly: Input should be greater than or equal to 1",
+            id="count-to-nothing",
+        ),
+        pytest.param(
             {"json": {"actor": "count_slowly", "kwargs": {"interval": 0}}},
             422,
             "argument 'interval' of count_slowly: Input should be greater than or equal to 0.01",
