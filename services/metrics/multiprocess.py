@@ -60,10 +60,24 @@ def prune(base: Path) -> None:
                 continue
             os.kill(int(leader.read_text()), 0)
         except (ProcessLookupError, ValueError):
-            shutil.rmtree(directory, ignore_errors=True)
+            _remove(directory)
         except OSError:
             # Gone meanwhile, or a live process of another user: not ours to remove.
             continue
+
+
+def _remove(directory: Path) -> None:
+    """Remove ``directory`` at once for anyone looking: renamed first, then emptied.
+
+    An instance starting on the same path meanwhile would otherwise find it
+    half removed, its leader file gone and metrics files left, and refuse it.
+    """
+    removed = directory.with_name(f".removed-{directory.name}-{os.getpid()}")
+    try:
+        directory.rename(removed)
+    except OSError:
+        return
+    shutil.rmtree(removed, ignore_errors=True)
 
 
 def main(argv: list[str]) -> None:
