@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,43 +18,29 @@ import redis
 from actors.lifecycle import JobOptions, JobRecord, JobRequest
 from actors.submission import submit as submit_request
 from services.settings import Settings
+from services.stack.ports import unused_ports
 from services.stack.redis_server import find_server, server_command
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
+#: Ports handed out in this session: two listeners of a test, or two stacks one
+#: after the other, never share one.
+_handed_out: set[int] = set()
+
+
 def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on now (held open together, so they are distinct)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """Distinct ports nothing listens on now, that no outgoing connection will take."""
+    ports = unused_ports(count, avoid=_handed_out)
+    _handed_out.update(ports)
+    return ports
 
 
-def free_port_range(count: int, *, besides: int | None = None) -> int:
-    """The first of ``count`` consecutive ports nothing listens on now.
-
-    With ``besides``, the first port of another such range, the two do not overlap.
-    """
-    for _ in range(100):
-        (first,) = free_ports(1)
-        if (besides is not None and abs(first - besides) < count) or first + count > 65536:
-            continue
-        try:
-            with contextlib.ExitStack() as held:
-                for port in range(first, first + count):
-                    sock = held.enter_context(socket.socket())
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return first
-    raise AssertionError(f"no {count} consecutive free ports found")
+def free_port_range(count: int) -> int:
+    """The first of ``count`` consecutive ports as :func:`free_ports` gives them."""
+    ports = unused_ports(count, consecutive=True, avoid=_handed_out)
+    _handed_out.update(ports)
+    return ports[0]
 
 
 def wait_for(check, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):

@@ -16,6 +16,7 @@ from services.metrics.targets import api_metrics_ports, worker_metrics_ports
 from services.settings import Settings
 
 from . import plan
+from .ports import unused_ports
 from .supervisor import RestartPolicy, StackError, Supervisor, http_ok, wait_until
 from .traefik import htpasswd, write_config
 
@@ -93,7 +94,12 @@ class Stack:
             )
         # Before anything is written or started: the one program a machine may lack.
         redis = [] if settings.redis_url else [plan.redis(settings, self.run_dir / "redis")]
-        self.instance_ports = _loopback_ports(len(settings.api_ports))
+        self.instance_ports = tuple(
+            unused_ports(
+                len(settings.api_ports),
+                avoid={*ports, self.lb_port, settings.redis_port},
+            )
+        )
         static = write_config(
             settings,
             self.run_dir / "traefik",
@@ -141,18 +147,6 @@ class Stack:
             _check_free(settings.lb_host, settings.lb_fallback_port)
             return settings.lb_fallback_port
         return settings.lb_port
-
-
-def _loopback_ports(count: int) -> tuple[int, ...]:
-    """Ports free on 127.0.0.1 now, for the API instances behind Traefik's entry points."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return tuple(sock.getsockname()[1] for sock in sockets)
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _check_free(host: str, port: int, hint: str = "or choose another port in .env") -> None:

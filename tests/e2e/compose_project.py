@@ -146,8 +146,8 @@ def compose_variables(**overrides: str) -> dict[str, str]:
     """The test stack's settings and compose variables: free ports, small, fast to heal."""
     lb_port, dashboard_port, traefik_metrics_port = free_ports(3)
     api_first = free_port_range(API_PORT_COUNT)
-    api_metrics_first = free_port_range(REPLICA_PORT_COUNT, besides=api_first)
-    worker_metrics_first = free_port_range(REPLICA_PORT_COUNT, besides=api_metrics_first)
+    api_metrics_first = free_port_range(REPLICA_PORT_COUNT)
+    worker_metrics_first = free_port_range(REPLICA_PORT_COUNT)
     variables = {
         "LB_PORT": str(lb_port),
         "DASHBOARD_PORT": str(dashboard_port),

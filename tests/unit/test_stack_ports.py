@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from services.stack.ports import EPHEMERAL_RANGE_FILE, candidate_range, unused_ports
 from services.stack.stack import Stack
 from services.stack.supervisor import StackError
 
@@ -33,3 +34,34 @@ def test_a_taken_redis_port_suggests_using_that_redis(tmp_path, taken_port):
     with pytest.raises(StackError, match="REDIS_URL"):
         stack.start()
     assert stack.supervisor.processes == {}
+
+
+def test_ports_the_stack_chooses_are_never_given_to_connections(taken_port):
+    """A connection given an instance's port would keep that instance from starting again."""
+    first_ephemeral, last_ephemeral = map(int, EPHEMERAL_RANGE_FILE.read_text().split())
+    connections = [socket.create_connection(("127.0.0.1", taken_port)) for _ in range(50)]
+    try:
+        given = {connection.getsockname()[1] for connection in connections}
+        chosen = unused_ports(200)
+    finally:
+        for connection in connections:
+            connection.close()
+
+    assert all(first_ephemeral <= port <= last_ephemeral for port in given)
+    assert len(set(chosen)) == 200
+    assert not any(first_ephemeral <= port <= last_ephemeral for port in chosen)
+
+
+def test_a_run_of_ports_is_chosen_only_where_nothing_listens():
+    run = unused_ports(5, consecutive=True)
+    assert run == list(range(run[0], run[0] + 5))
+    everything_else = set(range(*candidate_range())) - set(run)
+
+    # With every other port ruled out, the same run is found again while it is free...
+    assert unused_ports(5, consecutive=True, avoid=everything_else) == run
+    # ...and not once something listens on one of its ports.
+    with (
+        socket.create_server(("127.0.0.1", run[2])),
+        pytest.raises(OSError, match="no 5 free ports"),
+    ):
+        unused_ports(5, consecutive=True, avoid=everything_else)
