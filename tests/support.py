@@ -37,8 +37,11 @@ def free_ports(count: int) -> list[int]:
 
 
 def free_port_range(count: int) -> int:
-    """The first of ``count`` consecutive ports as :func:`free_ports` gives them."""
-    ports = unused_ports(count, consecutive=True, avoid=_handed_out)
+    """The first of ``count`` consecutive ports as :func:`free_ports` gives them.
+
+    A setting that names the first of no ports still needs one: one at least is chosen.
+    """
+    ports = unused_ports(max(count, 1), consecutive=True, avoid=_handed_out)
     _handed_out.update(ports)
     return ports[0]
 

@@ -44,7 +44,7 @@ def unused_ports(
         allowed = set(candidates)
         runs = (list(range(first, first + count)) for first in candidates)
         run = next((run for run in runs if allowed.issuperset(run) and _bindable(host, run)), None)
-        if run:
+        if run is not None:
             return run
     else:
         free = (port for port in candidates if _bindable(host, [port]))

@@ -65,3 +65,7 @@ def test_a_run_of_ports_is_chosen_only_where_nothing_listens():
         pytest.raises(OSError, match="no 5 free ports"),
     ):
         unused_ports(5, consecutive=True, avoid=everything_else)
+
+
+def test_no_ports_asked_none_given():
+    assert unused_ports(0) == unused_ports(0, consecutive=True) == []
