@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import itertools
 import os
 import socket
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from .consumer import WakingConsumer
 from .middleware import installed
 from .registry import JobSpec, bind, specs
 from .scripts import source
-from .store import WRITE_JOB_ARGS, BrokerMessage, JobStore
+from .store import BrokerMessage, JobStore
 
 
 class RedisBroker(dramatiq_redis.RedisBroker):
@@ -71,25 +70,21 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         taken = lifecycle.take(lifecycle.now_ms(), worker_name=self.worker_name)
         return [self.store.job_key(""), *self.store.transition_args(taken)]
 
-    def handing_back_args(self, attempts: list[int]) -> list[str | int]:
-        """What requeue needs to put the jobs it hands back as queued, one per message.
+    def handing_back_args(self, messages: list[tuple[str, int]]) -> list[str | int]:
+        """What requeue needs to hand back messages, given as (Redis id, attempt).
 
-        For each message, "1" and write_job's arguments when the fetch had
-        started an attempt, "0" and as many blanks when it had not (a delayed
-        message).
+        For each message, its id and, when the fetch had started an attempt,
+        the arguments that put its job back as queued.
         """
-        if self.store is None:
-            return []
-        blanks = ["0"] * (1 + WRITE_JOB_ARGS)
-        return [
-            self.store.job_key(""),
-            *itertools.chain.from_iterable(
-                ["1", *self.store.transition_args(lifecycle.hand_back(attempt))]
-                if attempt
-                else blanks
-                for attempt in attempts
-            ),
-        ]
+        args: list[str | int] = [self.store.job_key("") if self.store else ""]
+        for redis_message_id, attempt in messages:
+            back = (
+                self.store.transition_args(lifecycle.hand_back(attempt))
+                if self.store and attempt
+                else []
+            )
+            args += [redis_message_id, len(back), *back]
+        return args
 
     def ending_args(self, job_id: str, ending: lifecycle.Transition | None) -> list[str | int]:
         """What ack or nack needs to write the job's end (nothing when there is none)."""

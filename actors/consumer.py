@@ -77,14 +77,12 @@ class WakingConsumer(_RedisConsumer):
         Messages a stopping worker fetched (and so started, see
         ``actors.broker``) but no thread of it ran.
         """
-        messages = list(messages)
-        if not messages:
-            return
-        ids = [message.options["redis_message_id"] for message in messages]
-        attempts = [getattr(message, "attempt", 0) for message in messages]
-        self.broker.do_requeue(
-            self.queue_name, len(ids), *ids, *self.broker.handing_back_args(attempts)
-        )
+        handed_back = [
+            (message.options["redis_message_id"], getattr(message, "attempt", 0))
+            for message in messages
+        ]
+        if handed_back:
+            self.broker.do_requeue(self.queue_name, *self.broker.handing_back_args(handed_back))
 
     def ack(self, message: MessageProxy) -> None:
         self._settle("ack", message)

@@ -45,8 +45,6 @@ from .scripts import source
 
 #: How many events a job's stream keeps (a job reporting progress often keeps the latest).
 EVENTS_PER_JOB = 1000
-#: How many arguments write_job (``lua/job.lua``) takes: see :meth:`JobStore.transition_args`.
-WRITE_JOB_ARGS = 9
 
 
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode

@@ -128,25 +128,30 @@ elseif command == "fetch" then
     return fetched
 
 elseif command == "requeue" then
-    -- ARGS: how many messages, their ids, then optionally the job store's
-    -- key prefix and, for each message, "1" and write_job's arguments to put
-    -- its job back as queued (the fetch had started it), or "0" and blanks.
-    local count = tonumber(ARGS[1])
-    local jobs = ARGS[count + 2]
-    local per_message = jobs and (#ARGS - count - 2) / count
+    -- ARGS: the job store's key prefix, then for each message its id and
+    -- how many arguments for its job follow: 0, or write_job's arguments to
+    -- put the job back as queued (the fetch had started it). Pushed in
+    -- reverse, so that the messages keep their order at the front.
+    local jobs = ARGS[1]
+    local firsts = {}
+    local i = 2
+    while i <= #ARGS do
+        firsts[#firsts + 1] = i
+        i = i + 2 + tonumber(ARGS[i + 1])
+    end
     local requeued = false
-    for i=count,1,-1 do
-        local message_id = ARGS[i + 1]
+    for n=#firsts,1,-1 do
+        local first = firsts[n]
+        local message_id = ARGS[first]
 
         if redis.call("srem", queue_acks, message_id) > 0 then
             local data = redis.call("hget", queue_messages, message_id)
             if data then
                 redis.call("lpush", queue_full_name, message_id)
                 requeued = true
-                local first = jobs and count + 3 + (i - 1) * per_message
-                if first and ARGS[first] == "1" then
+                if ARGS[first + 1] ~= "0" then
                     local job_key = jobs .. cjson.decode(data).message_id
-                    write_job(job_key, job_key .. ":events", ARGS, first + 1)
+                    write_job(job_key, job_key .. ":events", ARGS, first + 2)
                 end
             end
         end

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import queue as queues
 import signal
@@ -169,20 +170,38 @@ def test_a_killed_workers_running_jobs_start_again_within_seconds(settings, queu
 
 
 def test_a_stopping_worker_hands_back_the_jobs_it_took_but_never_ran(queue):
-    jobs = [submit(queue, JobRequest(actor="add", args=[n, n]))[1].id for n in range(2)]
+    jobs = [submit(queue, JobRequest(actor="add", args=[n, n]))[1].id for n in range(3)]
+    _, later = submit(queue, JobRequest(actor="add", args=[1, 1], options=JobOptions(delay=60)))
+    scheduled = queue.store.get(later.id)
     consumer = queue.broker.consume("default", prefetch=2, timeout=100)
     taken = [next(consumer), next(consumer)]
-    # Fetching started them: a thread would run them next.
-    assert [state(queue, job_id) for job_id in jobs] == [State.RUNNING] * 2
+    delayed = queue.broker.consume("default.DQ", prefetch=1, timeout=100)
+    held = next(delayed)
+    # Fetching started them: a thread would run them next. A delayed message is held, not started.
+    assert [state(queue, job_id) for job_id in jobs] == [State.RUNNING] * 2 + [State.QUEUED]
+    assert queue.store.get(later.id) == scheduled
 
     consumer.requeue(taken)
+    delayed.requeue([held])
 
     records = [queue.store.get(job_id) for job_id in jobs]
-    assert [record.state for record in records] == [State.QUEUED] * 2
-    assert [record.attempts for record in records] == [0, 0]
-    assert [record.worker_name for record in records] == [None, None]
-    assert queue.broker.client.llen("dramatiq:default") == 2
+    assert [record.state for record in records] == [State.QUEUED] * 3
+    assert [record.attempts for record in records] == [0, 0, 0]
+    assert [record.worker_name for record in records] == [None, None, None]
+    # Back at the front of their queue, in the order they were taken.
+    assert queued_job_ids(queue, "default") == jobs
+    assert queued_job_ids(queue, "default.DQ") == [later.id]
+    assert queue.store.get(later.id) == scheduled
     # The next worker takes them as their first attempt.
     again = queue.broker.consume("default", prefetch=2, timeout=100)
-    assert sorted(next(again).message_id for _ in jobs) == sorted(jobs)
-    assert [queue.store.get(job_id).attempts for job_id in jobs] == [1, 1]
+    assert [next(again).message_id for _ in jobs[:2]] == jobs[:2]
+    assert [queue.store.get(job_id).attempts for job_id in jobs[:2]] == [1, 1]
+
+
+def queued_job_ids(queue, queue_name: str) -> list[str]:
+    """The jobs waiting on a queue, front first."""
+    client, key = queue.broker.client, f"{queue.broker.namespace}:{queue_name}"
+    return [
+        json.loads(client.hget(f"{key}.msgs", redis_id))["message_id"]
+        for redis_id in client.lrange(key, 0, -1)
+    ]

@@ -19,7 +19,6 @@ import redis
 from actors import lifecycle
 from actors.lifecycle import State
 from actors.middleware import Cancellation
-from actors.store import WRITE_JOB_ARGS
 from services.dashboard.dead_letters import requeued
 from services.queue import connect
 from services.stack.redis_server import find_server, server_command
@@ -194,8 +193,3 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
     assert late.status_code == 200
     [seen] = sse_events(late.text.splitlines())
     assert (seen["id"], json.loads(seen["data"])) == (last_id, last)
-
-
-def test_write_job_takes_as_many_arguments_as_the_broker_pads_for(queue):
-    # A requeue pads a message that started no attempt with this many blanks.
-    assert len(queue.store.transition_args(lifecycle.hand_back(1))) == WRITE_JOB_ARGS
