@@ -99,6 +99,9 @@ class Supervisor:
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
         self._width = 10
+        #: The last line each process printed, which says why one that exits at start failed.
+        self._last_words: dict[str, str] = {}
+        self._relays: dict[str, threading.Thread] = {}
 
     def start(self, spec: ProcessSpec, *, ready_timeout: float = 60) -> None:
         """Start ``spec`` and wait until it is ready; from then on, restart it whenever it exits."""
@@ -127,21 +130,31 @@ class Supervisor:
         )
         self.processes[spec.name] = process
         self.groups.setdefault(spec.name, []).append(process.pid)
-        threading.Thread(
+        relay = threading.Thread(
             target=self._relay, args=(spec.name, process), name=f"log-{spec.name}", daemon=True
-        ).start()
+        )
+        relay.start()
+        self._relays[spec.name] = relay
         return process
 
     def _relay(self, name: str, process: subprocess.Popen) -> None:
         assert process.stdout is not None
         for raw in process.stdout:
-            self.say(name, raw.decode(errors="replace").rstrip())
+            line = raw.decode(errors="replace").rstrip()
+            self.say(name, line)
+            if line.strip():
+                self._last_words[name] = line.strip()
 
     def _wait_ready(self, spec: ProcessSpec, process: subprocess.Popen, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise StackError(f"{spec.name} exited with status {process.returncode}")
+                # Its output may still be on its way: the relay ends with the pipe.
+                self._relays[spec.name].join(timeout=2)
+                last_words = self._last_words.get(spec.name, "it printed nothing")
+                raise StackError(
+                    f"{spec.name} exited with status {process.returncode}: {last_words}"
+                )
             if _ready(spec):
                 return
             time.sleep(0.05)

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from services.stack.supervisor import ProcessSpec, RestartPolicy, Supervisor, group_members
+from services.stack.supervisor import (
+    ProcessSpec,
+    RestartPolicy,
+    StackError,
+    Supervisor,
+    group_members,
+)
 from tests.support import wait_for
 
 
@@ -163,3 +169,18 @@ def test_a_stopping_process_gets_one_sigterm_and_its_child_none_from_the_supervi
 
     assert received.read_text().splitlines() == ["leader", "child"]
     assert "exited with status" not in supervisor.log.getvalue()
+
+
+def test_a_process_that_cannot_start_is_named_with_the_last_line_it_printed(supervisor, tmp_path):
+    failing = script(
+        tmp_path,
+        "failing",
+        """
+        import sys
+        print("starting on port 3000", flush=True)
+        sys.exit("port 3000 is in use")
+        """,
+    )
+
+    with pytest.raises(StackError, match=r"^failing exited with status 1: port 3000 is in use$"):
+        supervisor.start(ProcessSpec("failing", failing, ready_port=1))
