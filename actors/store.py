@@ -105,20 +105,9 @@ class JobStore:
 
     # Writing ------------------------------------------------------------
 
-    def create(
-        self,
-        record: JobRecord,
-        *,
-        idempotency_key: str | None = None,
-        message: BrokerMessage | None = None,
-    ) -> tuple[bool, str]:
-        """Store a new job's record, and its broker message if given; return ``(created, job id)``.
-
-        With an ``idempotency_key`` that already names a job, nothing is
-        written and that job's id comes back with ``created`` false.
-        """
-        [reply] = self.create_many([NewJob(record, message, idempotency_key)])
-        return reply
+    def create(self, record: JobRecord) -> None:
+        """Store a job's record alone, with no message to run it."""
+        self.create_many([NewJob(record)])
 
     def create_many(self, jobs: Sequence[NewJob]) -> list[tuple[bool, str]]:
         """Store new jobs with their messages in one script call; ``(created, job id)`` each.
