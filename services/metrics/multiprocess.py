@@ -86,7 +86,7 @@ def main(argv: list[str]) -> None:
     if path.is_dir() and any(path.iterdir()) and not (path / LEADER_FILE).is_file():
         sys.exit(f"{directory} holds files other than an instance's metrics: choose another")
     prune(path.parent)
-    shutil.rmtree(directory, ignore_errors=True)
+    _remove(path)
     os.makedirs(directory)
     # This process becomes the instance's leader: exec keeps its pid.
     (path / LEADER_FILE).write_text(str(os.getpid()))
