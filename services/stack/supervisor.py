@@ -142,8 +142,8 @@ class Supervisor:
         for raw in process.stdout:
             line = raw.decode(errors="replace").rstrip()
             self.say(name, line)
-            if line.strip():
-                self._last_words[name] = line.strip()
+            if line:
+                self._last_words[name] = line
 
     def _wait_ready(self, spec: ProcessSpec, process: subprocess.Popen, timeout: float) -> None:
         deadline = time.monotonic() + timeout
