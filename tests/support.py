@@ -29,21 +29,19 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 _handed_out: set[int] = set()
 
 
-def free_ports(count: int) -> list[int]:
+def free_ports(count: int, *, consecutive: bool = False) -> list[int]:
     """Distinct ports nothing listens on now, that no outgoing connection will take."""
-    ports = unused_ports(count, avoid=_handed_out)
+    ports = unused_ports(count, consecutive=consecutive, avoid=_handed_out)
     _handed_out.update(ports)
     return ports
 
 
 def free_port_range(count: int) -> int:
-    """The first of ``count`` consecutive ports as :func:`free_ports` gives them.
+    """The first of ``count`` consecutive free ports.
 
     A setting that names the first of no ports still needs one: one at least is chosen.
     """
-    ports = unused_ports(max(count, 1), consecutive=True, avoid=_handed_out)
-    _handed_out.update(ports)
-    return ports[0]
+    return free_ports(max(count, 1), consecutive=True)[0]
 
 
 def wait_for(check, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
