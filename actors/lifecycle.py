@@ -377,6 +377,25 @@ def dead_letter(reason: str, message: str, *, attempt: int = 0) -> Transition:
     )
 
 
+def dead_letter_deleted() -> Transition:
+    """An admin deleted the job's dead letter: a record that had not ended says it is dead.
+
+    A failed or dead job's record already says so, and stays as it is (a
+    retry over HTTP builds its message anew from the record).
+    """
+    return _move(
+        State.DEAD,
+        only_from=frozenset({State.DELAYED, State.RUNNING, State.RETRYING}),
+        fields={
+            "error": Failure(
+                type="DeadLetterDeleted", message="its dead letter was deleted"
+            ).model_dump(),
+            "finished_at": now_ms(),
+            "redis_message_id": None,
+        },
+    )
+
+
 def cancel() -> Transition:
     """A user cancels the job: a waiting job never runs, a running one is interrupted."""
     at = now_ms()

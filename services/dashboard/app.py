@@ -80,7 +80,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp
     queue = queue or connect(settings)
     dashboard = DashboardApp(queue.broker, prefix=PREFIX)
     pages.extend_templates(dashboard)
-    dead_letters = pages.DeadLetterPages(dashboard, DeadLetters(queue.broker))
+    dead_letters = pages.DeadLetterPages(dashboard, DeadLetters(queue))
     admin = JobPages(dead_letters, dashboard, queue, event_streams(queue, settings.stream_seconds))
     app = health_checked(
         BasicAuth(

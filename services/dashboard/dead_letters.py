@@ -6,7 +6,8 @@ died, and the messages in ``<ns>:<queue>.XQ.msgs``. dramatiq-dashboard can
 requeue or delete them one by one; these do it for all of them.
 
 Both act on the letters that had died by a given time, the one the admin saw
-on the confirmation page, never on letters that died after it.
+on the confirmation page, never on letters that died after it. Deleting a
+letter writes its job's record too (see ``deletions.py``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from dramatiq.common import xq_name
 from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
-from actors.broker import RedisBroker
+from actors import Queue
 from actors.scripts import source
+
+from .deletions import Deletions
 
 #: Letters moved per script call: each call blocks Redis while it runs.
 BATCH_SIZE = 500
@@ -44,13 +48,14 @@ class DeadLetters:
     """The dead letters of the broker's queues, by queue name.
 
     Parameters:
-      broker: the job queue's broker, whose client, namespace and dead-letter keys are used.
+      queue: the job queue, whose broker's client, namespace and dead-letter keys are used.
     """
 
-    def __init__(self, broker: RedisBroker):
-        self.broker = broker
-        self.client = broker.client
-        self.namespace = broker.namespace
+    def __init__(self, queue: Queue):
+        self.broker = queue.broker
+        self.client = queue.broker.client
+        self.namespace = queue.broker.namespace
+        self.deletions = Deletions(queue)
         self._requeue = self.client.register_script(
             source(Path(__file__).with_name("lua") / "requeue_dead_letters.lua", "queue.lua")
         )
@@ -103,14 +108,9 @@ class DeadLetters:
 
     def delete_all(self, queue_name: str, dead_before: int) -> int:
         """Delete every letter dead by ``dead_before`` (ms); return how many were."""
-        dead = self.broker.dead_letters_key(queue_name)
-        deleted = 0
-        for batch in _batches(self.ids(queue_name, dead_before)):
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.zrem(dead, *batch)
-                pipe.hdel(f"{dead}.msgs", *batch)
-                deleted += pipe.execute()[0]
-        return deleted
+        dead = xq_name(queue_name)
+        batches = _batches(self.ids(queue_name, dead_before))
+        return sum(self.deletions.delete(dead, batch) for batch in batches)
 
 
 def _batches(ids: list[bytes]) -> Iterator[list[bytes]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import jinja2
 from dramatiq.common import q_name
 from dramatiq_dashboard import DashboardApp
+from dramatiq_dashboard.application import tab_from_q_name
 from dramatiq_dashboard.csrf import csrf_protect
 from dramatiq_dashboard.http import HTTP_405, HTTP_410, App, Request, handler, redirect
 
@@ -46,6 +47,8 @@ class DeadLetterPages(App):
     touched. ``/requeue-message``, the Requeue button, replaces
     dramatiq-dashboard's own, which deletes the letter before enqueueing it
     (lost if Redis fails in between) and enqueues it twice on a double click.
+    ``/delete-message``, the Delete button of any message, replaces its own
+    too, which left the message's job waiting for good (see ``deletions.py``).
     """
 
     def __init__(self, dashboard: DashboardApp, dead_letters: DeadLetters):
@@ -56,6 +59,7 @@ class DeadLetterPages(App):
         self.make_uri = dashboard.make_uri
         self.add_route(r"/dead-letters/(?P<name>[^/]+)/(?P<action>retry|delete)", self.bulk)
         self.add_route("/requeue-message", self.requeue)
+        self.add_route("/delete-message", self.delete)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         # App answers None when none of its routes matches the path.
@@ -96,3 +100,12 @@ class DeadLetterPages(App):
         if not moved:
             return HTTP_410, "The requested message is no longer a dead letter."
         return redirect(self.make_uri("queues", name, "standard", moved[0]))
+
+    @handler
+    @csrf_protect
+    def delete(self, req: Request):
+        if req.method != "POST":
+            return HTTP_405, "Expected a POST request."
+        name = req.post_data["queue"]
+        self.dead_letters.deletions.delete(name, [req.post_data["id"].encode()])
+        return redirect(self.make_uri("queues", q_name(name), tab_from_q_name(name)))

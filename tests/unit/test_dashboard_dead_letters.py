@@ -146,7 +146,7 @@ def test_letters_that_die_after_the_confirmation_are_left_alone(admin, queue, ac
 def test_letters_requeued_meanwhile_are_not_requeued_again(queue):
     """Two admins confirming at once: each letter goes back once, not twice."""
     dead_letter(queue, 2)
-    letters = DeadLetters(queue.broker)
+    letters = DeadLetters(queue)
     _, dead_before = letters.newest("default")
     seen_ids = letters.ids("default", dead_before)
     seen_messages = letters.messages("default", seen_ids)
@@ -161,7 +161,7 @@ def test_letters_requeued_meanwhile_are_not_requeued_again(queue):
             return seen_messages
 
     assert letters.retry_all("default", dead_before) == 2
-    assert SecondAdmin(queue.broker).retry_all("default", dead_before) == 0
+    assert SecondAdmin(queue).retry_all("default", dead_before) == 0
     assert len(waiting(queue)) == 2
 
 
@@ -170,7 +170,7 @@ def test_a_letter_that_is_not_a_message_stays_dead(queue):
     client = queue.broker.client
     client.zadd("dramatiq:default.XQ", {"garbage": 1})
     client.hset("dramatiq:default.XQ.msgs", "garbage", b"not json")
-    letters = DeadLetters(queue.broker)
+    letters = DeadLetters(queue)
 
     assert letters.retry_all("default", letters.newest("default")[1]) == 1
     assert client.hget("dramatiq:default.XQ.msgs", "garbage") == b"not json"
