@@ -60,7 +60,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         #: This process (host and pid), as the records of the jobs it takes and runs name it.
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
         self.scripts["dispatch"] = self.client.register_script(
-            source("dispatch.lua", "queue.lua", "job.lua")
+            source("dispatch.lua", "queue.lua", "job.lua", "maintenance.lua")
         )
 
     def taking_args(self) -> list[str | int]:
@@ -195,8 +195,9 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 self.broker_id,
                 self.heartbeat_timeout,
                 self.dead_message_ttl,
-                # Dead workers are the Heartbeat middleware's: no maintenance here.
-                0,
+                # Dead workers are the Heartbeat middleware's, on every beat;
+                # maintenance runs only where maintenance_chance asks for it.
+                self._should_do_maintenance(command),
                 self._max_unpack_size(),
                 *args,
             ]

@@ -14,9 +14,10 @@ when nothing was written), and ack and nack write the end the job-state
 middleware decided (``message.ending``, a
 :class:`~actors.lifecycle.Transition`). Acks and nacks are sent by a thread
 of their own, many in one call (:class:`BatchSender`): a worker thread hands
-its message over and takes up its next job at once. An ack that fails for
-want of Redis is sent again until Redis answers, and the end with it: a job
-that ends while Redis is down is not left "running".
+its message over and takes up its next job at once. An ack that fails, for
+whatever reason, is sent again until it is written, and the end with it: a
+job that ends while Redis is down is not left "running". Its message counts
+as outstanding (dramatiq's ``outstanding_message_count``) until then.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ MAX_BLOCK_SECONDS = 1.0
 #: are handed back by its last heartbeat or, failing that, found with a
 #: dead worker's, and their jobs run again.
 FLUSH_SECONDS = 30.0
-#: Time between two tries of an ack that failed for want of Redis.
+#: Time between two tries of an ack that failed.
 RETRY_SECONDS = 1.0
 
 
@@ -66,10 +67,7 @@ class WakingConsumer(_RedisConsumer):
         self._room = threading.Event()
         # On this consumer's queue, which is not message.queue_name once the
         # message was delayed (as dramatiq's ack has it).
-        self._settlements = BatchSender(
-            lambda batch: broker.do_settle(queue_name, *itertools.chain(*batch)),
-            name=f"settle {queue_name}",
-        )
+        self._settlements = BatchSender(self._send_settlements, name=f"settle {queue_name}")
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
         """Hand messages back to the front of their queue, and their jobs back to queued.
@@ -93,8 +91,13 @@ class WakingConsumer(_RedisConsumer):
     def _settle(self, kind: str, message: MessageProxy) -> None:
         """Hand the ack or nack over to be sent in a batch, with the job's end."""
         end = self.broker.ending_args(message.message_id, getattr(message, "ending", None))
-        self._settlements.put([kind, message.options["redis_message_id"], len(end), *end])
-        self.queued_message_ids.discard(message.message_id)
+        args = [kind, message.options["redis_message_id"], len(end), *end]
+        self._settlements.put((message.message_id, args))
+
+    def _send_settlements(self, batch: list[tuple[str, list[str | int]]]) -> None:
+        self.broker.do_settle(self.queue_name, *itertools.chain(*(args for _, args in batch)))
+        for message_id, _ in batch:
+            self.queued_message_ids.discard(message_id)
         self._room.set()
 
     def close(self) -> None:
@@ -172,11 +175,13 @@ class BatchSender:
     :meth:`put` returns at once; the thread sends everything handed in
     while its previous call was under way in its next. A worker whose
     threads finish jobs quickly thus acks them many to a round trip, and no
-    thread waits for an ack. A call that fails for want of Redis is made
-    again, with what was handed in meanwhile, every :data:`RETRY_SECONDS`
-    until Redis answers (as dramatiq retries an ack); any other failure is
-    logged and its items dropped (as dramatiq does): their messages come
-    back when this worker stops.
+    thread waits for an ack. A call that fails, whatever the error (Redis
+    away, out of memory, busy), is made again, with what was handed in
+    meanwhile, every :data:`RETRY_SECONDS` until it succeeds, as dramatiq
+    retries an ack: dropping one would leave its job "running" and its
+    message held until the worker stops, to run again. What is sent must
+    therefore be safe to send twice (an ack of a message no longer held does
+    nothing; an end already written is refused).
 
     The thread starts with the first item and ends when :meth:`close`
     finds nothing left to send; an item handed in later starts it again.
@@ -234,14 +239,13 @@ class BatchSender:
         """Send ``batch``; False if it is to be sent again."""
         try:
             self._send(batch)
-        except redis.ConnectionError as error:
+        except Exception as error:
             self.logger.warning(
-                "Sending %d item(s) failed (%s); trying again in %.0f s.",
+                "Sending %d item(s) failed (%s: %s); trying again in %.0f s.",
                 len(batch),
+                type(error).__name__,
                 error,
                 RETRY_SECONDS,
             )
             return False
-        except Exception:
-            self.logger.exception("Sending %d item(s) failed; they are dropped.", len(batch))
         return True

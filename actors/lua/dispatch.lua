@@ -2,10 +2,12 @@
 -- (Copyright (C) 2017-2020 CLEARTYPE SRL, LGPL-3.0-or-later), changed so that:
 --
 -- * only worker processes count as workers: a heartbeat comes from the
---   Heartbeat middleware (heartbeat.lua), not from every command, so a
---   process that only enqueues (an API instance) is never listed as one;
--- * dead workers are found by heartbeat.lua, every beat, instead of by a
---   maintenance step that ran by chance and looked at one queue only;
+--   Heartbeat middleware (heartbeat.lua) and from a fetch, not from every
+--   command, so a process that only enqueues (an API instance) is never
+--   listed as one;
+-- * dead workers are found by heartbeat.lua, every beat; maintenance, when
+--   dramatiq's maintenance_chance asks for it, runs the same functions
+--   (maintenance.lua) and expires dead letters of every queue;
 -- * a consumer records the queues it holds messages of, so that finding a
 --   dead worker's messages needs no KEYS scan of the whole keyspace;
 -- * enqueue leaves a wake-up token that an idle consumer blocks on, so a
@@ -17,11 +19,12 @@
 --   (cancelled, or already succeeded), and settle acks and nacks several
 --   messages at once, writing each job's end: a job costs its worker no
 --   round trip besides the broker's own, and acks share theirs (see
---   write_job in job.lua; it and queue.lua are loaded in front of this script).
+--   write_job in job.lua; it, queue.lua and maintenance.lua are loaded in
+--   front of this script).
 --
 -- dispatch(
 --   args=[command, timestamp, queue_name, worker_id, heartbeat_timeout,
---         dead_message_ttl, do_maintenance (unused), max_unpack_size, ...],
+--         dead_message_ttl, do_maintenance, max_unpack_size, ...],
 --   keys=[namespace]
 -- )
 --
@@ -39,6 +42,7 @@ local command = ARGV[1]
 local timestamp = ARGV[2]
 local queue_name = ARGV[3]
 local worker_id = ARGV[4]
+local do_maintenance = ARGV[7]
 local max_unpack_size = ARGV[8]
 
 local acks = namespace .. ":__acks__." .. worker_id
@@ -71,11 +75,18 @@ local function nack(message_id)
             redis.call("zadd", xqueue_full_name, timestamp, message_id)
             redis.call("hset", xqueue_messages, message_id, message)
             redis.call("hdel", queue_messages, message_id)
+            -- So that its dead letters expire (see maintenance.lua).
+            redis.call("sadd", namespace .. ":__deadletters__", queue_canonical_name)
         end
     end
 end
 
 local settlers = {ack = ack, nack = nack}
+
+if do_maintenance == "1" then
+    reap_dead_workers(namespace, tonumber(timestamp), tonumber(ARGV[5]))
+    expire_dead_letters(namespace, tonumber(timestamp) - tonumber(ARGV[6]), {queue_canonical_name})
+end
 
 if command == "enqueue" then
     enqueue(queue_full_name, ARGS[1], ARGS[2])
@@ -84,7 +95,9 @@ if command == "enqueue" then
 elseif command == "fetch" then
     -- ARGS: prefetch, then optionally the job store's key prefix and
     -- write_job's arguments for a start. Returns pairs {message data, the
-    -- attempt it starts, or 0 when nothing was written}.
+    -- attempt it starts, or 0 when nothing was written}. A worker that
+    -- fetches is alive: it beats, as every dramatiq command does.
+    redis.call("zadd", namespace .. ":__heartbeats__", timestamp, worker_id)
     local prefetch = math.min(ARGS[1], max_unpack_size)
     local jobs = ARGS[2]
     -- Delayed messages only wait here: they start once moved to their queue.

@@ -53,10 +53,13 @@ class Heartbeat(Middleware):
     def beat(self, broker: dramatiq.Broker, *, alive: bool = True, expire: bool = True) -> int:
         """Beat once, or with ``alive`` false mark this worker gone; return messages handed back.
 
-        With ``expire``, dead letters past their time to live go too.
+        With ``expire``, dead letters past their time to live go too, those
+        of every queue that ever had one.
         """
         if self._script is None:
-            self._script = broker.client.register_script(source("heartbeat.lua", "queue.lua"))
+            self._script = broker.client.register_script(
+                source("heartbeat.lua", "queue.lua", "maintenance.lua")
+            )
         now = current_millis()
         requeued = self._script(
             keys=[broker.namespace],
@@ -65,8 +68,11 @@ class Heartbeat(Middleware):
                 broker.broker_id,
                 now if alive else 0,
                 broker.heartbeat_timeout,
-                broker.dead_message_ttl,
-                *(sorted(broker.get_declared_queues()) if expire else ()),
+                *(
+                    (broker.dead_message_ttl, *sorted(broker.get_declared_queues()))
+                    if expire
+                    else ("",)
+                ),
             ],
         )
         if requeued:

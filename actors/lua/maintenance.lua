@@ -1,0 +1,59 @@
+-- Keeping a namespace's queues in order: loaded in front of heartbeat.lua,
+-- which runs it on every beat, and of dispatch.lua, which runs it when
+-- dramatiq's maintenance_chance says so (dramatiq's own way).
+--
+-- "<namespace>:__deadletters__" is a set: the canonical names of the queues
+-- a message was ever dead-lettered on (see settle in dispatch.lua), so that
+-- expiring dead letters needs no KEYS scan and misses no queue.
+
+-- Hand back the fetched messages of every worker whose heartbeat is older
+-- than now - timeout, to the FRONT of their queues: they were taken before
+-- anything still waiting. Returns how many went back.
+local function reap_dead_workers(namespace, now, timeout)
+    local heartbeats = namespace .. ":__heartbeats__"
+    local requeued = 0
+    for _, dead_worker in ipairs(redis.call("zrangebyscore", heartbeats, 0, now - timeout)) do
+        local ack_queues = namespace .. ":__ackqueues__." .. dead_worker
+        for _, queue_name in ipairs(redis.call("smembers", ack_queues)) do
+            local queue = namespace .. ":" .. queue_name
+            local queue_acks = namespace .. ":__acks__." .. dead_worker .. "." .. queue_name
+            local pushed = 0
+            for _, message_id in ipairs(redis.call("smembers", queue_acks)) do
+                if redis.call("hexists", queue .. ".msgs", message_id) == 1 then
+                    redis.call("lpush", queue, message_id)
+                    pushed = pushed + 1
+                end
+            end
+            redis.call("del", queue_acks)
+            if pushed > 0 then
+                wake(queue)
+            end
+            requeued = requeued + pushed
+        end
+        redis.call("del", ack_queues)
+        redis.call("zrem", heartbeats, dead_worker)
+    end
+    return requeued
+end
+
+-- Drop the dead letters older than `before` (ms) of the queues named in
+-- `queue_names` and of every queue that ever had one.
+local function expire_dead_letters(namespace, before, queue_names)
+    local queues = {}
+    for _, name in ipairs(redis.call("smembers", namespace .. ":__deadletters__")) do
+        queues[name] = true
+    end
+    for _, name in ipairs(queue_names) do
+        queues[name] = true
+    end
+    for name in pairs(queues) do
+        local dead_letters = namespace .. ":" .. name .. ".XQ"
+        repeat
+            local expired = redis.call("zrangebyscore", dead_letters, 0, before, "LIMIT", 0, 1000)
+            if #expired > 0 then
+                redis.call("zrem", dead_letters, unpack(expired))
+                redis.call("hdel", dead_letters .. ".msgs", unpack(expired))
+            end
+        until #expired < 1000
+    end
+end

@@ -1,0 +1,92 @@
+"""What dramatiq promises of a Redis broker, kept by ours: no ack dropped, dead letters expire."""
+
+from __future__ import annotations
+
+import dramatiq
+import redis
+from dramatiq.errors import BrokerConnectionError
+
+from actors import consumer as consumer_module
+from actors import lifecycle
+from actors.lifecycle import State
+from actors.middleware import Heartbeat
+from tests.support import ended, run_job, wait_for
+
+
+def test_an_end_refused_by_a_full_redis_is_written_with_its_ack_once_redis_has_room(
+    queue, monkeypatch
+):
+    monkeypatch.setattr(consumer_module, "RETRY_SECONDS", 0.05)
+    job_id = run_job(queue, "add", a=1, b=2)
+    client = queue.broker.client
+    consumer = queue.broker.consume("default", prefetch=1, timeout=100)
+    message = next(consumer)
+    redis_id = message.options["redis_message_id"]
+    message.ending = lifecycle.finish(
+        result=3, exception=None, retried=False, permanent=False, attempt=message.attempt
+    )
+    maxmemory = client.config_get("maxmemory")["maxmemory"]
+    client.config_set("maxmemory", 1)
+    try:
+        consumer.ack(message)
+        # Redis refuses every write (OOM): the ack and its end wait, they are not dropped.
+        wait_for(lambda: _oom_errors(client) >= 2, what="the ack to be refused twice")
+        assert client.sismember(f"dramatiq:__acks__.{queue.broker.broker_id}.default", redis_id)
+        assert consumer.outstanding_message_count == 1
+    finally:
+        client.config_set("maxmemory", maxmemory)
+    wait_for(lambda: consumer.outstanding_message_count == 0, what="the ack to be written")
+    consumer.close()
+    assert not client.hexists("dramatiq:default.msgs", redis_id)
+    record = queue.store.get(job_id)
+    assert (record.state, record.result) == (State.SUCCEEDED, 3)
+
+
+def _oom_errors(client: redis.Redis) -> int:
+    return client.info("errorstats").get("errorstat_OOM", {}).get("count", 0)
+
+
+def test_an_end_is_written_after_its_ack_failed_with_a_broker_connection_error(queue, monkeypatch):
+    monkeypatch.setattr(consumer_module, "RETRY_SECONDS", 0.05)
+    broker = queue.broker
+    settle, failures = broker.do_settle, []
+
+    def settle_failing_once(*args):
+        if not failures:
+            failures.append(args)
+            raise BrokerConnectionError("connection lost")
+        return settle(*args)
+
+    # As dramatiq's own test_redis_consumer_ack_can_retry_on_connection_error does.
+    monkeypatch.setattr(broker, "do_settle", settle_failing_once, raising=False)
+    job_id = run_job(queue, "add", a=1, b=2)
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        record = ended(queue, job_id)
+    finally:
+        worker.stop()
+    assert failures
+    assert (record.state, record.result) == (State.SUCCEEDED, 3)
+    assert not broker.client.hlen("dramatiq:default.msgs")
+
+
+def test_dead_letters_expire_on_every_queue_that_has_them(queue):
+    broker, client = queue.broker, queue.broker.client
+    # A queue no running worker declares, whose letter died long ago.
+    orphan = dramatiq.Message(
+        queue_name="elsewhere", actor_name="gone", args=(), kwargs={}, options={}
+    )
+    broker.declare_queue("elsewhere")
+    broker.enqueue(orphan)
+    consumer = broker.consume("elsewhere", prefetch=1, timeout=100)
+    message = next(consumer)
+    message.ending = None
+    consumer.nack(message)
+    consumer.close()
+    assert client.zcard("dramatiq:elsewhere.XQ") == 1
+
+    # Another worker's beat, which declared other queues only, expires it.
+    Heartbeat().beat(type(broker)(client=client, dead_message_ttl=0, middleware=[]))
+    assert client.zcard("dramatiq:elsewhere.XQ") == 0
+    assert not client.hlen("dramatiq:elsewhere.XQ.msgs")
