@@ -1,0 +1,55 @@
+"""The client reads what the API publishes: its models have the API's fields, and its values."""
+
+from __future__ import annotations
+
+import jobqueue_client
+import pytest
+from pydantic import BaseModel
+
+from actors.lifecycle import Failure, Progress
+from services.api import models
+
+
+@pytest.mark.parametrize(
+    "api_model",
+    [
+        models.Job,
+        models.JobList,
+        models.BatchResult,
+        models.JobEvent,
+        models.Actor,
+        models.ActorList,
+        models.Parameter,
+        models.Problem,
+        Progress,
+        Failure,
+    ],
+    ids=lambda model: model.__name__,
+)
+def test_each_published_model_has_its_client_twin(api_model: type[BaseModel]):
+    published = api_model.model_json_schema(mode="serialization")["properties"]
+    twin = getattr(jobqueue_client.models, api_model.__name__)
+
+    assert set(twin.model_fields) == set(published)
+
+
+def test_the_client_reads_a_record_as_the_api_shows_it():
+    record = models.Job.model_validate(
+        {
+            "id": "1",
+            "actor": "add",
+            "state": "succeeded",
+            "args": [1, 2],
+            "enqueued_at": "2026-12-06T22:00:00.000+00:00",
+            "finished_at": "2026-12-06T22:00:01.500+00:00",
+            "progress": {"value": 1, "message": "done"},
+            "result": 3,
+            "links": {"self": "/jobs/1", "events": "/jobs/1/events"},
+        }
+    )
+
+    job = jobqueue_client.Job.model_validate_json(record.model_dump_json())
+
+    assert job.state is jobqueue_client.State.SUCCEEDED and job.ended
+    assert (job.finished_at - job.enqueued_at).total_seconds() == 1.5
+    assert job.progress.value == 1.0
