@@ -2,7 +2,8 @@
 
 Redis runs one script at a time and a script cannot load another, so the
 functions several share (``lua/queue.lua``: enqueue and wake; ``lua/job.lua``:
-write_job) are written in front of the scripts that call them.
+write_job) are written in front of the scripts that call them. A whole
+script can be called from another too, as a function (:func:`as_function`).
 """
 
 from __future__ import annotations
@@ -17,3 +18,13 @@ def source(script: Path | str, *shared: str) -> str:
     """``script`` (a path, or a file of ``lua/``) after the ``shared`` files of ``lua/`` named."""
     files = [LUA_DIR / name for name in shared] + [LUA_DIR / script]
     return "\n".join(path.read_text() for path in files)
+
+
+def as_function(script: str, name: str) -> str:
+    """The script of ``lua/`` named, as a local function ``name(KEYS, ARGV)`` that runs it.
+
+    Its KEYS and ARGV become the function's arguments, and it returns what
+    the script returns: a script that creates jobs also writes them for
+    another that needs to, in the same atomic call.
+    """
+    return f"local function {name}(KEYS, ARGV)\n{(LUA_DIR / script).read_text()}\nend\n"

@@ -115,6 +115,13 @@ class JobStore:
         One round trip whatever the number of jobs, and atomic: a job is
         recorded and queued, or neither.
         """
+        keys, args = self.creating(jobs)
+        reply = self._create(keys=keys, args=args)
+        flags, job_ids = reply[::2], reply[1::2]
+        return [(flag == 1, _text(job_id)) for flag, job_id in zip(flags, job_ids, strict=True)]
+
+    def creating(self, jobs: Sequence[NewJob]) -> tuple[list[str], list[str | bytes | int]]:
+        """The KEYS and ARGV of ``lua/create.lua`` that write ``jobs``."""
         keys = [self.index_key]
         args: list[str | bytes | int] = [
             self.retention_seconds,
@@ -137,9 +144,7 @@ class JobStore:
                 message.redis_message_id if message else "",
                 message.data if message else "",
             ]
-        reply = self._create(keys=keys, args=args)
-        flags, job_ids = reply[::2], reply[1::2]
-        return [(flag == 1, _text(job_id)) for flag, job_id in zip(flags, job_ids, strict=True)]
+        return keys, args
 
     def apply(self, job_id: str, transition: Transition) -> tuple[bool, State | None]:
         """Write ``transition`` if the job is in a state (and attempt) it may come from.

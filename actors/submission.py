@@ -27,10 +27,13 @@ class InvalidJob(ValueError):
     """The request names no public job, or its arguments do not fit the job."""
 
 
-def check(spec: JobSpec | None, request: JobRequest) -> None:
-    """Raise :class:`InvalidJob` unless ``request`` is a valid call of a public job."""
-    if spec is None or not spec.public:
-        raise InvalidJob(f"no public job is named {request.actor!r}")
+def check(spec: JobSpec | None, request: JobRequest, *, private: bool = False) -> None:
+    """Raise :class:`InvalidJob` unless ``request`` is a valid call of a public job.
+
+    ``private``: of any job (a schedule declared in code runs private ones too).
+    """
+    if spec is None or not (spec.public or private):
+        raise InvalidJob(f"no {'' if private else 'public '}job is named {request.actor!r}")
     try:
         bound = spec.signature.bind(*request.args, **request.kwargs)
     except TypeError as error:
@@ -107,19 +110,49 @@ def _create(
 
     ``idempotency_key``, for a single submission, guards each of the jobs.
     """
+    creation = prepare(queue, requests, idempotency_key=idempotency_key)
+    replies = queue.store.create_many(creation.jobs)
+    creation.written(queue, [created for created, _job_id in replies])
+    return replies, creation.records
+
+
+@dataclass(frozen=True)
+class Creation:
+    """Checked requests made ready to be written: records, what the store writes, messages."""
+
+    records: list[JobRecord]
+    jobs: list[NewJob]
+    messages: list[tuple[dramatiq.Message, int | None]]
+
+    def written(self, queue: Queue, created: list[bool]) -> None:
+        """Tell the broker's middleware which of the messages were written."""
+        # Only what was written: a repeated idempotency key queues nothing.
+        for was_created, (message, delay) in zip(created, self.messages, strict=True):
+            if was_created:
+                queue.broker.enqueued(message, delay)
+
+
+def prepare(
+    queue: Queue,
+    requests: list[JobRequest],
+    *,
+    job_ids: list[str] | None = None,
+    idempotency_key: str | None = None,
+) -> Creation:
+    """The records and messages of checked requests, under ``job_ids`` if given.
+
+    Whoever writes them (``JobStore.create_many``, or a script that runs
+    ``lua/create.lua`` with writes of its own) then calls ``written``.
+    """
     records, new_jobs, messages = [], [], []
-    for request in requests:
-        message, prepared = _prepare(queue, request)
+    for index, request in enumerate(requests):
+        job_id = job_ids[index] if job_ids else None
+        message, prepared = _prepare(queue, request, job_id=job_id)
         record = lifecycle.submit(request, job_id=message.message_id, queue=prepared.queue)
         records.append(record)
         new_jobs.append(NewJob(record, prepared.sent, idempotency_key))
         messages.append((message, prepared.delay))
-    replies = queue.store.create_many(new_jobs)
-    # Only what was written: a repeated idempotency key queues nothing.
-    for (created, _job_id), (message, delay) in zip(replies, messages, strict=True):
-        if created:
-            queue.broker.enqueued(message, delay)
-    return replies, records
+    return Creation(records, new_jobs, messages)
 
 
 def retry(queue: Queue, job_id: str) -> tuple[bool, State | None, JobRecord | None]:
