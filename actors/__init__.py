@@ -4,6 +4,7 @@ from .broker import Queue, QueueConfig, connect
 from .lifecycle import JobCancelled
 from .progress import report_progress
 from .registry import JobSpec, job, specs
+from .schedules import cron, every
 
 __all__ = [
     "JobCancelled",
@@ -11,6 +12,8 @@ __all__ = [
     "Queue",
     "QueueConfig",
     "connect",
+    "cron",
+    "every",
     "job",
     "report_progress",
     "specs",

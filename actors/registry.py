@@ -22,6 +22,7 @@ import pydantic
 from .lanes import PRIORITIES, lane
 from .lifecycle import JobCancelled
 from .middleware import ACTOR_OPTIONS
+from .schedules.definition import Declared
 
 #: How a job's arguments are checked: as JSON gives them (no coercion: "1" is
 #: not an int, true is not a number), no argument the job does not take.
@@ -35,6 +36,8 @@ class JobSpec:
     queue: str
     public: bool
     options: dict[str, Any] = field(default_factory=dict)
+    #: When the job runs by itself (``every(...)`` or ``cron(...)``), if it does.
+    schedule: Declared | None = None
 
     # Cached: every submission checks its arguments against the signature,
     # and inspect builds it anew on each call (a quarter of a batch's cost).
@@ -77,10 +80,18 @@ class JobSpec:
 _specs: dict[str, JobSpec] = {}
 
 
-def job(*, public: bool = False, queue: str = "default", **options: Any):
+def job(
+    *,
+    public: bool = False,
+    queue: str = "default",
+    schedule: Declared | None = None,
+    **options: Any,
+):
     """Declare a function as a job.
 
-    ``public`` jobs may be submitted over HTTP; ``options`` are dramatiq
+    ``public`` jobs may be submitted over HTTP. ``schedule``
+    (``every("5m")``, ``cron("0 3 * * *", tz="Europe/Berlin")``) runs the
+    job by itself, as a schedule named after it; ``options`` are dramatiq
     actor options (``max_retries``, ``time_limit``, ``min_backoff``, ``throws``).
     As ``dramatiq.actor`` does, an option that no installed middleware reads
     is refused when the job is declared: a typo fails at import.
@@ -95,7 +106,7 @@ def job(*, public: bool = False, queue: str = "default", **options: Any):
     def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
         if fn.__name__ in _specs:
             raise ValueError(f"a job named {fn.__name__!r} is already declared")
-        _specs[fn.__name__] = JobSpec(fn, fn.__name__, queue, public, options)
+        _specs[fn.__name__] = JobSpec(fn, fn.__name__, queue, public, options, schedule)
         return fn
 
     return declare

@@ -1,0 +1,68 @@
+"""Reading schedules' periods, cron expressions and time zones, and placing ticks in real time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from actors import cron, every
+from actors.schedules.definition import ScheduleDefinition
+from actors.schedules.triggers import Cron, Every, InvalidTrigger, period_ms
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def at(*fields: int, fold: int = 0) -> int:
+    return int(datetime(*fields, tzinfo=BERLIN, fold=fold).timestamp() * 1000)
+
+
+@pytest.mark.parametrize(
+    ("period", "ms"), [("30s", 30_000), ("5m", 300_000), ("1h30m", 5_400_000), (90, 90_000)]
+)
+def test_a_period_is_read_as_people_write_it(period, ms):
+    assert period_ms(period) == ms
+
+
+@pytest.mark.parametrize("period", ["5 minutes", "0s", "500ms", "", "400d", True])
+def test_a_period_that_is_no_period_or_out_of_bounds_is_refused(period):
+    with pytest.raises(InvalidTrigger):
+        period_ms(period)
+
+
+def test_an_interval_counts_from_the_epoch_whoever_asks():
+    assert Every(300_000).after(at(2026, 6, 1, 12, 3)) == at(2026, 6, 1, 12, 5)
+    assert Every(300_000).after(at(2026, 6, 1, 12, 5)) == at(2026, 6, 1, 12, 10)
+
+
+def test_cron_skipped_wall_times_fire_at_the_end_of_the_gap_repeated_ones_once():
+    spring = Cron("30 2 * * *", "Europe/Berlin")
+    assert spring.after(at(2026, 3, 29, 0, 0)) == at(2026, 3, 29, 3, 0)
+    autumn = Cron("30 2 * * *", "Europe/Berlin")
+    first = autumn.after(at(2026, 10, 25, 0, 0))
+    assert first == at(2026, 10, 25, 2, 30, fold=0)
+    assert autumn.after(first) == at(2026, 10, 26, 2, 30)
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"cron": "61 * * * *"}, "no cron expression"),
+        ({"cron": "0 3 * * *", "tz": "Mars/Olympus"}, "no IANA time zone"),
+        ({"every": "5m", "cron": "0 3 * * *"}, "either 'every' or 'cron'"),
+        ({}, "either 'every' or 'cron'"),
+        ({"every": "soon"}, "no period"),
+        ({"every": "5m", "misfire": "sometimes"}, "misfire"),
+    ],
+)
+def test_a_schedule_that_cannot_be_read_says_why(fields, complaint):
+    with pytest.raises(ValidationError, match=complaint):
+        ScheduleDefinition.model_validate({"actor": "add", **fields})
+
+
+def test_a_bad_declaration_in_code_fails_at_import():
+    with pytest.raises(ValidationError, match="no cron expression"):
+        cron("every day")
+    assert every("5m", kwargs={"a": 1}).definition("add").kwargs == {"a": 1}
