@@ -21,6 +21,7 @@ import pydantic
 
 from .lanes import PRIORITIES, lane
 from .lifecycle import JobCancelled
+from .limits import Limit
 from .middleware import ACTOR_OPTIONS
 from .schedules.definition import Declared
 
@@ -68,6 +69,11 @@ class JobSpec:
         }
         return pydantic.create_model(f"{self.name}_arguments", __config__=_ARGUMENTS, **fields)
 
+    @property
+    def limit(self) -> Limit | None:
+        """How many may run at once and start per period, across every worker (None: no limit)."""
+        return Limit.of(self.options)
+
     def parameter_schemas(self) -> dict[str, dict[str, Any]]:
         """Each parameter's JSON Schema, bounds included, in the signature's order."""
         properties = self.arguments.model_json_schema()["properties"]
@@ -92,7 +98,9 @@ def job(
     ``public`` jobs may be submitted over HTTP. ``schedule``
     (``every("5m")``, ``cron("0 3 * * *", tz="Europe/Berlin")``) runs the
     job by itself, as a schedule named after it; ``options`` are dramatiq
-    actor options (``max_retries``, ``time_limit``, ``min_backoff``, ``throws``).
+    actor options (``max_retries``, ``time_limit``, ``min_backoff``, ``throws``)
+    and this service's limits (``concurrency``: at most that many running at
+    once across every worker; ``rate``: starts per period, ``"100/s"``).
     As ``dramatiq.actor`` does, an option that no installed middleware reads
     is refused when the job is declared: a typo fails at import.
     """
@@ -102,6 +110,7 @@ def job(
             f"unknown job options: {', '.join(sorted(unknown))}; "
             f"the middleware installed accepts {', '.join(sorted(ACTOR_OPTIONS))}"
         )
+    Limit.of(options)
 
     def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
         if fn.__name__ in _specs:

@@ -18,6 +18,7 @@ from ..store import JobStore
 from .cancellation import Cancellation
 from .heartbeat import Heartbeat
 from .job_state import JobState
+from .limits import Limits
 from .metrics import Metrics
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Heartbeat",
     "JobCancelled",
     "JobState",
+    "Limits",
     "Metrics",
     "installed",
 ]
@@ -41,6 +43,8 @@ def installed(
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
+        # Before Cancellation and JobState: a job set aside for its limits has not started.
+        Limits(store),
         # Before Retries: dramatiq runs after_* hooks in reverse order, so
         # JobState's after_process_message runs once Retries has decided
         # whether the message is retried or failed.

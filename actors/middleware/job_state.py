@@ -41,10 +41,7 @@ class JobState(Middleware):
         self.progress_interval_ms = progress_interval_ms
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        # Dramatiq warns, for every job that returns a value, that the value
-        # is discarded unless its own Results middleware is installed; this
-        # middleware keeps it in the job's record. The warning is untrue.
-        logging.getLogger("dramatiq.worker.WorkerThread").__class__ = _ResultsAreKept
+        logging.getLogger("dramatiq.worker.WorkerThread").__class__ = _WorkerThreadLogger
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         job_id = message.message_id
@@ -124,16 +121,22 @@ class ProgressWriter:
             raise lifecycle.JobCancelled()
 
 
-class _ResultsAreKept(logging.Logger):
-    """Dramatiq's worker-thread logger, without its warning that a job's result is discarded.
+class _WorkerThreadLogger(logging.Logger):
+    """Dramatiq's worker-thread logger, without two warnings that are untrue here.
 
-    Dropped where it is logged: a filter would see it only once a record
-    was made for it, which cost a busy worker a tenth of its CPU per job.
+    That a job's result is discarded (this middleware keeps it), and that a
+    message was skipped when it only waits for its job's limits (see
+    :class:`~actors.middleware.Limits`). Dropped where they are logged: a
+    filter would see them only once a record was made, which cost a busy
+    worker a tenth of its CPU per job.
     """
 
     def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if "you haven't added the Results middleware" not in str(msg):
-            super().warning(msg, *args, **kwargs)
+        if "you haven't added the Results middleware" in str(msg):
+            return
+        if args and getattr(args[0], "waits_for_limit", False):
+            return
+        super().warning(msg, *args, **kwargs)
 
 
 def outcome(

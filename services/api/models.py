@@ -251,6 +251,14 @@ class Actor(BaseModel):
     max_retries: int | None
     #: Seconds, as in the options of a submission.
     time_limit: float | None
+    concurrency: int | None = Field(
+        None, description="At most this many run at once, across every worker; null: no limit."
+    )
+    rate: str | None = Field(
+        None,
+        description="At most this many start per period, across every worker, as '100/s' "
+        "(s, m, h, d); null: no limit. A job over a limit waits, spending no retry.",
+    )
 
 
 class ActorList(BaseModel):

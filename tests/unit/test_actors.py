@@ -10,6 +10,7 @@ from actors import JobCancelled, job, progress, report_progress
 from actors.jobs import PermanentError, add, count_slowly, fail, render_document
 from actors.lanes import PRIORITIES, job_name, lane
 from actors.lifecycle import JobRequest
+from actors.limits import Limit
 from actors.registry import JobSpec, specs
 from actors.submission import InvalidJob, check
 from services.queue import connect
@@ -253,3 +254,48 @@ def test_the_queue_has_the_jobs_of_the_modules_it_is_told_of(unreachable_setting
     assert "tally" not in default.specs and "tally" not in default.actors
     assert {"add", "tally"} <= set(both.specs)
     assert both.actors["tally-high"].queue_name == "reports-high"
+
+
+@pytest.mark.parametrize(
+    ("options", "shown"),
+    [
+        ({"concurrency": 2}, {"concurrency": 2, "rate": None}),
+        ({"rate": "100/s"}, {"concurrency": None, "rate": "100/s"}),
+        ({"rate": " 5 / m "}, {"concurrency": None, "rate": "5/m"}),
+        ({"rate": "10/30s", "concurrency": 1}, {"concurrency": 1, "rate": "10/30s"}),
+        ({"rate": "60/60s"}, {"concurrency": None, "rate": "60/m"}),
+    ],
+)
+def test_limits_read_as_declared(options, shown):
+    assert Limit.of(options).describe() == shown
+
+
+def test_a_job_declares_its_limits():
+    @job(concurrency=3, rate="100/s", max_retries=0)
+    def limited() -> None:
+        """Declared with limits."""
+
+    assert specs()["limited"].limit == Limit(concurrency=3, count=100, period_ms=1000)
+    assert specs()["add"].limit is None
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        ({"concurrency": 0}, "concurrency must be a whole number of at least 1"),
+        ({"concurrency": "2"}, "concurrency must be a whole number of at least 1"),
+        ({"rate": "100"}, "rate must be starts per period"),
+        ({"rate": "0/s"}, "rate must be starts per period"),
+        ({"rate": "5/0s"}, "rate must be starts per period"),
+        ({"rate": "5/week"}, "rate must be starts per period"),
+        ({"rate": 100}, "rate must be starts per period"),
+    ],
+)
+def test_a_limit_that_is_not_valid_is_refused_when_the_job_is_declared(options, complaint):
+    with pytest.raises(ValueError, match=complaint):
+
+        @job(**options)
+        def misconfigured() -> None:
+            """Never declared."""
+
+    assert "misconfigured" not in specs()

@@ -8,6 +8,7 @@ from falcon import testing
 
 from actors.registry import JobSpec
 from services.api.app import create_app
+from services.queue import connect
 
 
 def test_the_catalog_lists_public_jobs_with_their_parameters(unreachable_settings, built_queue):
@@ -57,3 +58,16 @@ def test_the_catalog_lists_public_jobs_with_their_parameters(unreachable_setting
     assert by_name["fail"]["max_retries"] == 2
     assert by_name["render_document"]["description"].startswith("Render an HTML document")
     assert by_name["add"]["priorities"] == ["high", "normal", "low"]
+
+
+def test_the_catalog_shows_each_jobs_limits(unreachable_settings):
+    queue = connect(
+        dataclasses.replace(unreachable_settings, job_modules=("actors.jobs", "tests.limited_jobs"))
+    )
+    app = create_app(unreachable_settings, queue)
+    actors = testing.TestClient(app).simulate_get("/actors").json["actors"]
+    by_name = {actor["name"]: actor for actor in actors}
+
+    assert (by_name["hog"]["concurrency"], by_name["hog"]["rate"]) == (2, None)
+    assert (by_name["trickle"]["concurrency"], by_name["trickle"]["rate"]) == (None, "5/s")
+    assert (by_name["add"]["concurrency"], by_name["add"]["rate"]) == (None, None)

@@ -37,6 +37,7 @@ def describe(spec: JobSpec) -> Actor:
         parameters=parameters,
         max_retries=spec.options.get("max_retries"),
         time_limit=None if time_limit_ms is None else time_limit_ms / 1000,
+        **(spec.limit.describe() if spec.limit else {}),
     )
 
 
