@@ -27,6 +27,7 @@ FIELDS = set(JobRecord.model_fields)
 #: and tabs. These modules handle messages, not job records.
 DRAMATIQ_WORDS = {
     "actors/consumer.py": {"redis_message_id"},
+    "actors/middleware/limits.py": {"redis_message_id"},
     "services/dashboard/dead_letters.py": {"eta", "redis_message_id"},
     "services/dashboard/guard.py": {"queue", "id"},
     "services/dashboard/pages.py": {"queue", "id", "failed"},
