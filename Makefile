@@ -20,36 +20,39 @@ help: ## List the targets
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# What running the stack needs: no test or lint tooling. --inexact leaves what
+# make install added alone.
+.venv/.synced-run: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --no-dev --inexact
+	@touch $@
+
 .venv/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen
-	@touch $@
+	@touch $@ .venv/.synced-run
 
 .PHONY: install
 install: .venv/.synced ## Install everything the stack and the tests need into .venv
 
 .PHONY: up
-up: install ## Run the whole stack (MODE=local|compose, WORKERS=N)
+up: .venv/.synced-run ## Run the whole stack (MODE=local|compose, WORKERS=N)
 ifeq ($(MODE),compose)
 	$(RUN) python -m services.stack compose-up
 else
 	$(RUN) python -m services.stack up
 endif
 
+# MODE given: that stack only; else whichever runs.
 .PHONY: down
-down: install ## Stop the stack; running jobs finish first
-ifeq ($(MODE),compose)
-	docker compose down
-else
-	$(RUN) python -m services.stack down
-endif
+down: .venv/.synced-run ## Stop the stack, whichever mode runs it; running jobs finish first
+	$(RUN) python -m services.stack down --mode $(if $(filter file,$(origin MODE)),any,$(MODE))
 
+# The local stack's while it runs (or with MODE=local), else compose's where it answers.
 .PHONY: logs
-logs: ## Follow the logs of every service (compose mode; the local stack logs where make up runs)
-ifeq ($(MODE),compose)
-	docker compose logs -f
-else
-	@echo "The local stack logs to the terminal that runs make up; there is nothing to follow here."
-endif
+logs: ## Follow the logs of every service, in either mode
+	@if [ -f .run/stack.json ] || [ "$(MODE)" = local ]; then \
+	    test -f .run/stack.log || { echo "no local stack has run here yet: make up"; exit 1; }; \
+	    tail -n 100 -F .run/stack.log; \
+	else docker compose logs -f; fi
 
 .PHONY: images-offline
 images-offline: ## Build stand-ins for the base images that no registry serves here (Docker)

@@ -182,8 +182,8 @@ class Settings:
     admin_user: str = Field("admin", description="The dashboard's login.")
     admin_password: str = Field(
         "",
-        description="Empty: make up makes up a password and prints it. "
-        "There is no default password.",
+        description="Empty: the one make up made up before and kept in .run/admin-password "
+        "(readable by you only), else a new one, printed. There is no default password.",
     )
 
     log_level: Annotated[str, AfterValidator(str.upper)] = Field(

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from services.settings import Settings, SettingsError, load_settings
 
-from .stack import PROJECT_DIR, lb_url, welcome, with_admin_password
+from .running import already_running
+from .stack import PROJECT_DIR, lb_url, welcome, with_admin_password, write_private
 from .traefik import htpasswd, rate_limit_env
 
 #: Where compose.yml's env_file entries point.
@@ -48,17 +50,12 @@ def write_env_files(settings: Settings, env_dir: Path) -> None:
             if "'" in value or "\n" in value:
                 raise SettingsError(f"{variable} must not contain a single quote or a line break")
         text = "".join(f"{variable}='{value}'\n" for variable, value in variables.items())
-        partial = env_dir / f".{name}.partial"
-        partial.unlink(missing_ok=True)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-        partial.replace(env_dir / name)
+        write_private(env_dir / name, text)
 
 
-def up() -> int:
+def up(run_dir: Path) -> int:
     try:
-        settings = with_admin_password(load_settings())
+        settings = with_admin_password(load_settings(), run_dir)
         write_env_files(settings, ENV_DIR)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
@@ -67,7 +64,17 @@ def up() -> int:
     if docker is None:
         print("docker is not installed; `make up MODE=local` runs the stack without it")
         return 1
-    print("\n".join(welcome(lb_url(settings.lb_host, settings.lb_port), settings)), flush=True)
+    url = lb_url(settings.lb_host, settings.lb_port)
+    running = already_running(run_dir, PROJECT_DIR, url)
+    if running:
+        print(running, file=sys.stderr)
+        return 1
+    print("\n".join(welcome(url, settings)), flush=True)
     argv = [docker, "compose", "up", "--build", "--scale", f"worker={settings.workers}"]
     os.chdir(PROJECT_DIR)
     os.execv(docker, argv)
+
+
+def down() -> None:
+    """Stop compose's containers, letting running jobs finish; the data volume stays."""
+    subprocess.run(["docker", "compose", "down"], cwd=PROJECT_DIR, check=False)

@@ -21,13 +21,41 @@ from .supervisor import RestartPolicy, StackError, Supervisor, http_ok, wait_unt
 from .traefik import htpasswd, write_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+#: Where ``make up`` keeps what it writes and remembers, in either mode.
+RUN_DIR = PROJECT_DIR / ".run"
+#: The admin password made up when ADMIN_PASSWORD is unset, under the run directory.
+PASSWORD_FILE = "admin-password"
 
 
-def with_admin_password(settings: Settings) -> Settings:
-    """``settings``, with a random admin password if none is set: there is no default one."""
+def with_admin_password(settings: Settings, run_dir: Path) -> Settings:
+    """``settings``, with an admin password: ADMIN_PASSWORD, else the one made up before.
+
+    There is no default password. One made up is kept in ``run_dir``, readable
+    by this user only, and used again by the next ``make up`` (in either mode),
+    so that a browser's saved login keeps working.
+    """
     if settings.admin_password:
         return settings
-    return dataclasses.replace(settings, admin_password=secrets.token_urlsafe(18))
+    path = run_dir / PASSWORD_FILE
+    try:
+        password = path.read_text().strip()
+    except FileNotFoundError:
+        password = ""
+    if not password:
+        password = secrets.token_urlsafe(18)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_private(path, password + "\n")
+    return dataclasses.replace(settings, admin_password=password)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``path`` whole, readable by this user only from the start."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    partial.replace(path)
 
 
 def lb_url(host: str, port: int) -> str:
@@ -43,7 +71,8 @@ def welcome(url: str, settings: Settings) -> list[str]:
         f"load balancer   {url}/",
         f"job page        {url}/template",
         f"dashboard       {url}/admin/",
-        f"admin login     {settings.admin_user} / {settings.admin_password}",
+        f"admin login     {settings.admin_user} / {settings.admin_password}"
+        " (ADMIN_PASSWORD sets another)",
         "A process that exits is started again; Ctrl-C (or make down) stops everything, "
         "and running jobs finish first.",
     ]
@@ -52,12 +81,12 @@ def welcome(url: str, settings: Settings) -> list[str]:
 class Stack:
     """Redis (unless REDIS_URL names one), workers, API instances, dashboard, Traefik.
 
-    Settings without an admin password get a random one, readable as
-    ``stack.settings.admin_password`` once started.
+    Settings without an admin password get the one kept in ``run_dir`` (see
+    :func:`with_admin_password`), readable as ``stack.settings.admin_password``.
     """
 
     def __init__(self, settings: Settings, run_dir: Path, *, log: TextIO = sys.stdout):
-        settings = with_admin_password(settings)
+        settings = with_admin_password(settings, run_dir)
         self.settings = settings
         self.run_dir = run_dir
         self.lb_port = settings.lb_port

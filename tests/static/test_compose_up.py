@@ -63,6 +63,8 @@ def test_a_password_compose_would_misread_is_refused(tmp_path):
 def clean_env(monkeypatch):
     for name in env_names():
         monkeypatch.delenv(name, raising=False)
+    # No stack of this checkout runs (whatever this machine's Docker runs).
+    monkeypatch.setattr(compose, "already_running", lambda *args: None)
     return monkeypatch
 
 
@@ -73,11 +75,25 @@ def test_up_makes_a_password_and_scales_the_workers(clean_env, tmp_path, capsys)
     executed = []
     clean_env.setattr(compose.os, "execv", lambda path, argv: executed.append(argv))
     clean_env.setattr(compose.os, "chdir", lambda path: None)
-    compose.up()
+    compose.up(tmp_path / "run")
     assert executed == [["/usr/bin/docker", "compose", "up", "--build", "--scale", "worker=3"]]
     password = (tmp_path / "dashboard.env").read_text().split("ADMIN_PASSWORD='")[1].split("'")[0]
     assert len(password) >= 20
     assert f"admin / {password}" in capsys.readouterr().out
+    # Kept for the next make up, in either mode.
+    assert (tmp_path / "run" / "admin-password").read_text().strip() == password
+
+
+def test_up_says_where_the_stack_already_runs(clean_env, tmp_path, capsys):
+    clean_env.setattr(compose, "ENV_DIR", tmp_path)
+    clean_env.setattr(compose.shutil, "which", lambda name: f"/usr/bin/{name}")
+    clean_env.setattr(compose, "already_running", lambda *args: "the stack already runs")
+    executed = []
+    clean_env.setattr(compose.os, "execv", lambda path, argv: executed.append(argv))
+
+    assert compose.up(tmp_path / "run") == 1
+    assert executed == []
+    assert "the stack already runs" in capsys.readouterr().err
 
 
 def test_up_keeps_a_configured_password(clean_env, tmp_path):
@@ -86,12 +102,12 @@ def test_up_keeps_a_configured_password(clean_env, tmp_path):
     clean_env.setattr(compose.shutil, "which", lambda name: f"/usr/bin/{name}")
     clean_env.setattr(compose.os, "execv", lambda path, argv: None)
     clean_env.setattr(compose.os, "chdir", lambda path: None)
-    compose.up()
+    compose.up(tmp_path / "run")
     assert "ADMIN_PASSWORD='chosen-one'" in (tmp_path / "dashboard.env").read_text()
 
 
 def test_up_without_docker_says_what_to_do(clean_env, tmp_path, capsys):
     clean_env.setattr(compose, "ENV_DIR", tmp_path)
     clean_env.setattr(compose.shutil, "which", lambda name: None)
-    assert compose.up() == 1
+    assert compose.up(tmp_path / "run") == 1
     assert "MODE=local" in capsys.readouterr().out
