@@ -145,6 +145,10 @@ class Actor(_Model):
     parameters: list[Parameter]
     max_retries: int | None = None
     time_limit: float | None = None
+    #: At most this many run at once, across every worker (None: no limit).
+    concurrency: int | None = None
+    #: At most this many start per period, as "100/s" (None: no limit).
+    rate: str | None = None
 
 
 class ActorList(_Model):
