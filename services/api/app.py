@@ -8,6 +8,7 @@ import falcon
 import jinja2
 
 import actors
+from actors.schedules.operations import Schedules
 from services import __version__
 from services.metrics.api import RequestMetrics, count_submissions
 from services.queue import connect
@@ -21,6 +22,7 @@ from .resources.events import JobEvents
 from .resources.job import Job, JobRetry
 from .resources.jobs import JobBatch, Jobs
 from .resources.root import Hello, Liveness, Readiness
+from .resources.schedules import ScheduleAction, ScheduleCollection, ScheduleItem
 from .resources.template import Template
 from .streams import StreamSlots
 
@@ -50,6 +52,8 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     # The jobs clients may submit: those of the queue given, whatever else is declared.
     public_jobs = {name: spec for name, spec in queue.specs.items() if spec.public}
     submission = models.submission(public_jobs, settings.max_time_limit_seconds)
+    schedules = Schedules(queue)
+    schedule_body = models.schedule(submission)
     document = openapi.OpenAPIDocument()
     routes = [
         ("/", Hello()),
@@ -62,6 +66,12 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/jobs/{job_id}", Job(queue, slots, settings.max_wait_seconds)),
         ("/jobs/{job_id}/retry", JobRetry(queue)),
         ("/jobs/{job_id}/events", JobEvents(queue, slots, settings.stream_seconds)),
+        ("/schedules", ScheduleCollection(schedules, schedule_body)),
+        ("/schedules/{name}", ScheduleItem(schedules, schedule_body)),
+        *(
+            (f"/schedules/{{name}}/{action}", ScheduleAction(schedules, action))
+            for action in ScheduleAction.SUMMARIES
+        ),
         ("/openapi.json", document),
     ]
     for path, resource in routes:

@@ -26,6 +26,7 @@ from actors.lifecycle import (
     Progress,
     State,
 )
+from actors.schedules.definition import ScheduleDefinition
 
 #: A Redis stream id: what event ids, Last-Event-ID and list cursors are.
 STREAM_ID = r"^[0-9]+-[0-9]+$"
@@ -106,6 +107,20 @@ def batch(job: type[JobRequest]) -> type[BaseModel]:
         "BatchSubmission",
         __config__=ConfigDict(extra="forbid", strict=True),
         jobs=(list[job], Field(min_length=1, max_length=500)),
+    )
+
+
+def schedule(submission: type[JobRequest]) -> type[ScheduleDefinition]:
+    """A schedule whose job is one ``submission`` takes: the body of PUT /schedules/{name}."""
+    return create_model(
+        "ScheduleBody",
+        __base__=ScheduleDefinition,
+        __cls_kwargs__={"json_schema_extra": submission.model_config.get("json_schema_extra")},
+        actor=(submission.model_fields["actor"].annotation, Field(description="A public job.")),
+        options=(
+            submission.model_fields["options"].annotation,
+            submission.model_fields["options"],
+        ),
     )
 
 

@@ -19,7 +19,7 @@ from .contract import Access, Operation, Response
 from .errors import PROBLEM_JSON
 from .models import Problem
 
-_RESPONDERS = {"on_get": "get", "on_post": "post", "on_delete": "delete"}
+_RESPONDERS = {"on_get": "get", "on_post": "post", "on_put": "put", "on_delete": "delete"}
 #: Every operation may answer 503.
 _UNAVAILABLE = "Redis is unreachable, or the instance is busy; retry later"
 #: How operations that need an API key say so.

@@ -15,6 +15,8 @@ from falcon import testing
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from actors.schedules.definition import ScheduleDefinition, Source
+from actors.schedules.store import ScheduleStore
 from services.api.app import create_app
 
 from ..support import sse_events, worker_process
@@ -106,7 +108,7 @@ class ContractClient:
                     yield template, method, status
 
 
-def test_real_responses_match_the_documented_schemas(app, document, settings):
+def test_real_responses_match_the_documented_schemas(app, document, settings, queue):
     api = ContractClient(app, document)
     job = "/jobs/{job_id}"
     retry = "/jobs/{job_id}/retry"
@@ -190,5 +192,49 @@ def test_real_responses_match_the_documented_schemas(app, document, settings):
         api.request("POST", retry, f"/jobs/{ids['dead']}/retry")
         api.request("GET", "/jobs", params={"actor": "fail"})
 
+    schedules_answer_as_documented(api, settings, queue)
+
     missing = set(api.documented()) - api.seen
     assert {status for _, _, status in missing} <= NOT_PROVOKED, sorted(missing)
+
+
+def schedules_answer_as_documented(api: ContractClient, settings, queue) -> None:
+    """Schedules created, read, replaced, paused, resumed, run and deleted, and refused."""
+    one = "/schedules/{name}"
+    json_type = "application/json"
+    nightly = {"actor": "add", "args": [1, 2], "cron": "0 3 * * *", "tz": "Europe/Berlin"}
+    too_large = " " * (settings.max_request_bytes + 1)
+    for method, path, template in (
+        ("POST", "/schedules", "/schedules"),
+        ("PUT", "/schedules/x", one),
+    ):
+        api.request(method, template, path, body="{", content_type=json_type)
+        api.request(method, template, path, body="{}", content_type="text/plain")
+        api.request(method, template, path, body=too_large, content_type=json_type)
+        api.request(method, template, path, json={**nightly, "cron": "never"})
+    api.request("POST", "/schedules", json={"name": "nightly", **nightly})
+    api.request("POST", "/schedules", json={"name": "nightly", **nightly})
+    api.request("GET", "/schedules")
+    api.request("PUT", one, "/schedules/nightly", json={**nightly, "every": "1h", "cron": None})
+    api.request("PUT", one, "/schedules/missing", json=nightly)
+    for action in ("pause", "resume"):
+        api.request("POST", f"/schedules/{{name}}/{action}", f"/schedules/nightly/{action}")
+        api.request("POST", f"/schedules/{{name}}/{action}", f"/schedules/missing/{action}")
+    api.request("POST", "/schedules/{name}/run", "/schedules/nightly/run")
+    api.request("POST", "/schedules/{name}/run", "/schedules/missing/run")
+    api.request("GET", one, "/schedules/nightly")
+    api.request("GET", one, "/schedules/missing")
+    api.request("DELETE", one, "/schedules/nightly")
+    api.request("DELETE", one, "/schedules/missing")
+    # One declared in code, whose job has gone since: changed in code only, and run no more.
+    ScheduleStore(queue.store).save(
+        "gone",
+        ScheduleDefinition(actor="gone", every="1h"),
+        mode="declare",
+        source=Source.CODE,
+        next_at=0,
+        now=0,
+    )
+    api.request("PUT", one, "/schedules/gone", json=nightly)
+    api.request("DELETE", one, "/schedules/gone")
+    api.request("POST", "/schedules/{name}/run", "/schedules/gone/run")

@@ -99,5 +99,11 @@ def test_the_contract_marks_the_operations_that_need_a_key(guarded, client):
         ("/jobs/{job_id}", "delete"),
         ("/jobs/{job_id}/retry", "post"),
         ("/template", "get"),
+        ("/schedules", "post"),
+        ("/schedules/{name}", "put"),
+        ("/schedules/{name}", "delete"),
+        ("/schedules/{name}/pause", "post"),
+        ("/schedules/{name}/resume", "post"),
+        ("/schedules/{name}/run", "post"),
     }
     assert "components" not in client.simulate_get("/openapi.json").json

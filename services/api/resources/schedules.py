@@ -1,0 +1,165 @@
+"""``/schedules``: jobs that run every so long or at cron times, managed over HTTP."""
+
+from __future__ import annotations
+
+import falcon
+
+from actors.schedules.definition import ScheduleDefinition
+from actors.schedules.operations import ScheduleError, Schedules
+from actors.schedules.store import Saved
+from actors.submission import InvalidJob
+
+from ..contract import BODY_ERRORS, Access, Operation, Response
+from ..errors import unprocessable
+from ..models import Job
+from ..schedule_models import ScheduleDetail, ScheduleList, ScheduleView, new_schedule, stored
+
+#: How many history entries GET /schedules/{name} shows.
+HISTORY_SHOWN = 50
+_NOT_FOUND = "No such schedule"
+_IN_CODE = "The schedule is declared in code with its job: change it there"
+
+
+def refused(error: ScheduleError) -> falcon.HTTPError:
+    """The problem document of a refused change: 404 for no such schedule, else 409."""
+    if error.saved is Saved.MISSING:
+        return falcon.HTTPNotFound(description=str(error))
+    return falcon.HTTPConflict(description=str(error))
+
+
+class ScheduleCollection:
+    """``/schedules``: create a schedule, or list them all."""
+
+    def __init__(self, schedules: Schedules, body: type[ScheduleDefinition]):
+        self.schedules = schedules
+        self.operations = {
+            "post": Operation(
+                "Create a schedule",
+                body=new_schedule(body),
+                responses={
+                    201: Response("The schedule was created", ScheduleView),
+                    409: "A schedule has this name already",
+                    **BODY_ERRORS,
+                },
+                access=Access.WRITE,
+            ),
+            "get": Operation(
+                "List schedules, by name",
+                responses={200: Response("Every schedule", ScheduleList)},
+            ),
+        }
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = self.operations["post"].read_body(req)
+        try:
+            schedule = self.schedules.create(body.name, stored(body))
+        except InvalidJob as error:
+            raise unprocessable(str(error)) from None
+        except ScheduleError as error:
+            raise refused(error) from None
+        resp.status = falcon.HTTP_201
+        resp.location = f"/schedules/{schedule.name}"
+        resp.media = ScheduleView.of(schedule)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = ScheduleList(
+            schedules=[ScheduleView.of(schedule) for schedule in self.schedules.store.list()]
+        )
+
+
+class ScheduleItem:
+    """``/schedules/{name}``: one schedule with its history; replace or delete it."""
+
+    def __init__(self, schedules: Schedules, body: type[ScheduleDefinition]):
+        self.schedules = schedules
+        self.operations = {
+            "get": Operation(
+                "A schedule, its next runs and its history",
+                responses={200: Response("The schedule", ScheduleDetail), 404: _NOT_FOUND},
+            ),
+            "put": Operation(
+                "Replace a schedule's definition, keeping its history",
+                body=body,
+                responses={
+                    200: Response("The schedule, replaced", ScheduleView),
+                    404: _NOT_FOUND,
+                    409: _IN_CODE,
+                    **BODY_ERRORS,
+                },
+                access=Access.WRITE,
+            ),
+            "delete": Operation(
+                "Delete a schedule and its history (its jobs stay)",
+                responses={
+                    204: Response("The schedule is deleted"),
+                    404: _NOT_FOUND,
+                    409: _IN_CODE,
+                },
+                access=Access.WRITE,
+            ),
+        }
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        try:
+            schedule = self.schedules.get(name)
+        except ScheduleError as error:
+            raise refused(error) from None
+        history = self.schedules.store.history(name, HISTORY_SHOWN)
+        resp.media = ScheduleDetail.of(schedule, history)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        body = self.operations["put"].read_body(req)
+        try:
+            resp.media = ScheduleView.of(self.schedules.replace(name, stored(body)))
+        except InvalidJob as error:
+            raise unprocessable(str(error)) from None
+        except ScheduleError as error:
+            raise refused(error) from None
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        try:
+            self.schedules.delete(name)
+        except ScheduleError as error:
+            raise refused(error) from None
+        resp.status = falcon.HTTP_204
+
+
+class ScheduleAction:
+    """``/schedules/{name}/pause``, ``/resume`` and ``/run``."""
+
+    SUMMARIES = {
+        "pause": "Pause a schedule: no tick runs until it is resumed",
+        "resume": "Resume a schedule from its next tick (ticks while paused never run)",
+        "run": "Run a schedule's job now; its ticks stay as they are",
+    }
+
+    def __init__(self, schedules: Schedules, action: str):
+        self.schedules = schedules
+        self.action = action
+        responses: dict[int, Response | str] = (
+            {202: Response("The job, accepted", Job), 422: "The job can no longer be made"}
+            if action == "run"
+            else {200: Response("The schedule", ScheduleView)}
+        )
+        self.operations = {
+            "post": Operation(
+                self.SUMMARIES[action],
+                responses={**responses, 404: _NOT_FOUND},
+                access=Access.WRITE,
+            )
+        }
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        try:
+            if self.action == "run":
+                record = self.schedules.run_now(name)
+                resp.status = falcon.HTTP_202
+                resp.location = f"/jobs/{record.id}"
+                resp.media = Job.of(record)
+                return
+            change = self.schedules.pause if self.action == "pause" else self.schedules.resume
+            resp.media = ScheduleView.of(change(name))
+        except InvalidJob as error:
+            raise unprocessable(str(error)) from None
+        except ScheduleError as error:
+            raise refused(error) from None
