@@ -3,10 +3,11 @@
 from .broker import Queue, QueueConfig, connect
 from .lifecycle import JobCancelled
 from .progress import report_progress
-from .registry import JobSpec, job, specs
+from .registry import Job, JobSpec, job, specs
 from .schedules import cron, every
 
 __all__ = [
+    "Job",
     "JobCancelled",
     "JobSpec",
     "Queue",

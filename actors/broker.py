@@ -19,9 +19,9 @@ from dramatiq.middleware import Middleware, MiddlewareError
 from . import lifecycle
 from .consumer import WakingConsumer
 from .middleware import installed
-from .registry import JobSpec, bind, specs
-from .scripts import source
-from .store import BrokerMessage, JobStore
+from .registry import JobSpec, attach, bind, specs
+from .scripts import as_function, source
+from .store import BrokerMessage, JobStore, NewJob
 
 
 class RedisBroker(dramatiq_redis.RedisBroker):
@@ -61,6 +61,9 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
         self.scripts["dispatch"] = self.client.register_script(
             source("dispatch.lua", "queue.lua", "job.lua", "maintenance.lua")
+        )
+        self.scripts["send"] = self.client.register_script(
+            source("queue.lua") + as_function("create.lua", "create_jobs") + source("send.lua")
         )
 
     def taking_args(self) -> list[str | int]:
@@ -182,6 +185,24 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         """Tell the middleware's ``after_enqueue`` that a prepared message was written."""
         self.emit_after("enqueue", message, delay)
 
+    def do_enqueue(self, queue_name: str, redis_message_id: str, data: bytes) -> None:
+        """Put a message on its queue, as dramatiq's ``enqueue`` does, and record its job.
+
+        Every message sent the plain dramatiq way comes here (``actor.send()``,
+        a pipeline's next step, a group's messages, a retry, a delayed message
+        come due): a job without a record gets one in the same script call
+        (``lua/send.lua``), so that every job that runs is listed with its
+        state from the start. Submissions write theirs with ``lua/create.lua``.
+        """
+        if self.store is None:
+            self._dispatch("enqueue")(queue_name, redis_message_id, data)
+            return
+        record = lifecycle.sent(dramatiq.Message.decode(data))
+        keys, args = self.store.creating([NewJob(record)])
+        self.scripts["send"](
+            keys=[f"{self.namespace}:{queue_name}", *keys], args=[redis_message_id, data, *args]
+        )
+
     def _dispatch(self, command):
         # Dramatiq's own _dispatch, with the arguments of lua/dispatch.lua.
         dispatch = self.scripts["dispatch"]
@@ -263,4 +284,6 @@ def connect(config: QueueConfig) -> Queue:
         ),
     )
     jobs = declared_jobs(config.job_modules)
-    return Queue(broker=broker, store=store, actors=bind(broker, jobs), specs=jobs)
+    queue = Queue(broker=broker, store=store, actors=bind(broker, jobs), specs=jobs)
+    attach(queue)
+    return queue

@@ -23,7 +23,7 @@ from dramatiq.threading import Interrupt
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from .lanes import DEFAULT_PRIORITY, PRIORITIES, job_name
+from .lanes import DEFAULT_PRIORITY, PRIORITIES, job_name, lane
 
 #: Longest delay dramatiq's Redis broker accepts: 7 days, in seconds.
 MAX_DELAY_SECONDS = 7 * 24 * 3600
@@ -264,6 +264,34 @@ def submit(request: JobRequest, *, job_id: str, queue: str) -> JobRecord:
         enqueued_at=enqueued_at,
         eta=enqueued_at + delay_ms,
         updated_at=enqueued_at,
+    )
+
+
+def sent(message: dramatiq.Message) -> JobRecord:
+    """The record of a job sent the plain dramatiq way (``actor.send()``, a pipeline, a group).
+
+    Written with its message, unless its job has a record already (a retry, a
+    delayed message come due).
+    """
+    job = job_name(message.actor_name)
+    lanes = (p for p in PRIORITIES if lane(job, p) == message.actor_name)
+    priority = next(lanes, DEFAULT_PRIORITY)
+    eta = message.options.get("eta")
+    enqueued_at = message.message_timestamp
+    return JobRecord(
+        id=message.message_id,
+        actor=job,
+        queue=message.queue_name.removesuffix(".DQ"),
+        state=State.QUEUED if eta is None else State.DELAYED,
+        args=list(message.args),
+        kwargs=message.kwargs,
+        options=JobOptions(
+            priority=priority,
+            delay=0 if eta is None else max(0, eta - enqueued_at) / 1000,
+        ),
+        enqueued_at=enqueued_at,
+        eta=enqueued_at if eta is None else eta,
+        updated_at=now_ms(),
     )
 
 

@@ -4,7 +4,8 @@
 may call it, its dramatiq options); :func:`bind` turns the recorded jobs it
 is given into dramatiq actors on a broker. Importing a module of jobs
 therefore never creates a broker behind anyone's back; ``broker.connect``
-imports the modules it is told of (``QueueConfig.job_modules``).
+imports the modules it is told of (``QueueConfig.job_modules``), and
+:func:`attach` the queue it built to their :class:`Job` handles.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 import dramatiq
 import pydantic
 
-from .lanes import PRIORITIES, lane
-from .lifecycle import JobCancelled
+from .lanes import DEFAULT_PRIORITY, PRIORITIES, lane
+from .lifecycle import JobCancelled, JobOptions, JobRecord, JobRequest
 from .limits import Limit
 from .middleware import ACTOR_OPTIONS
 from .schedules.definition import Declared
@@ -112,11 +113,11 @@ def job(
         )
     Limit.of(options)
 
-    def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def declare(fn: Callable[..., Any]) -> Job:
         if fn.__name__ in _specs:
             raise ValueError(f"a job named {fn.__name__!r} is already declared")
-        _specs[fn.__name__] = JobSpec(fn, fn.__name__, queue, public, options, schedule)
-        return fn
+        _specs[fn.__name__] = spec = JobSpec(fn, fn.__name__, queue, public, options, schedule)
+        return Job(spec)
 
     return declare
 
@@ -124,6 +125,106 @@ def job(
 def specs() -> dict[str, JobSpec]:
     """Every declared job, by name."""
     return dict(_specs)
+
+
+class Job:
+    """What ``@job`` makes of a function: the function still, and the way to run it as a job.
+
+    Calling it runs the function here and now. :meth:`submit` records and
+    enqueues a run, checked as ``POST /jobs`` checks one, and returns its
+    record; :meth:`send` and the rest are the bound dramatiq actor's, for
+    pipelines and groups (their jobs are recorded too, as they are sent).
+    Both go to the queue ``actors.connect`` built last in this process, as
+    dramatiq's actors go to the broker set last.
+    """
+
+    def __init__(self, spec: JobSpec):
+        self.spec = spec
+        functools.update_wrapper(self, spec.fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.spec.fn(*args, **kwargs)
+
+    def submit(self, *args: Any, **kwargs: Any) -> JobRecord:
+        """Record and enqueue a run with these arguments; its record (``state`` "queued")."""
+        return self.submit_with_options(args=args, kwargs=kwargs)
+
+    def submit_with_options(
+        self,
+        *,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> JobRecord:
+        """As :meth:`submit`, with the options of ``POST /jobs`` (``delay``, ``priority``...).
+
+        Raises ``InvalidJob`` (a ValueError) for arguments or options that do
+        not fit, as the API answers 422. With an ``idempotency_key`` already
+        used, the job submitted first comes back and nothing is enqueued.
+        """
+        # Submitting needs the broker, which imports this module.
+        from .submission import InvalidJob, submit
+
+        try:
+            request = JobRequest(
+                actor=self.spec.name,
+                args=list(args),
+                kwargs=kwargs or {},
+                options=JobOptions(**options),
+            )
+        except pydantic.ValidationError as error:
+            first = error.errors()[0]
+            where = "/".join(map(str, first["loc"]))
+            raise InvalidJob(f"{where!r} of {self.spec.name}: {first['msg']}") from None
+        _created, record = submit(
+            self.queue, request, idempotency_key=idempotency_key, private=True
+        )
+        return record
+
+    def send(self, *args: Any, **kwargs: Any) -> dramatiq.Message:
+        """``actor.send``: enqueue a run unchecked, as plain dramatiq does (it is recorded)."""
+        return self.actor().send(*args, **kwargs)
+
+    def send_with_options(
+        self, *, priority: str = DEFAULT_PRIORITY, **options: Any
+    ) -> dramatiq.Message:
+        """``actor.send_with_options`` (``args``, ``kwargs``, ``delay`` in ms), in a lane."""
+        return self.actor(priority).send_with_options(**options)
+
+    def message(self, *args: Any, **kwargs: Any) -> dramatiq.Message:
+        """``actor.message``: a message for a pipeline or a group."""
+        return self.actor().message(*args, **kwargs)
+
+    def message_with_options(
+        self, *, priority: str = DEFAULT_PRIORITY, **options: Any
+    ) -> dramatiq.Message:
+        return self.actor(priority).message_with_options(**options)
+
+    def actor(self, priority: str = DEFAULT_PRIORITY) -> dramatiq.Actor:
+        """The dramatiq actor that runs this job in the lane of ``priority``."""
+        return self.queue.actors[lane(self.spec.name, priority)]
+
+    @property
+    def queue(self) -> Any:
+        """The queue this job is submitted to: the one ``actors.connect`` built last."""
+        queue = _queues.get(self.spec.name)
+        if queue is None:
+            raise RuntimeError(
+                f"{self.spec.name} is on no queue yet: connect one first "
+                "(actors.connect(config), or services.queue.connect(settings))"
+            )
+        return queue
+
+
+#: The queue each job's handle submits to, by job name (see :func:`attach`).
+_queues: dict[str, Any] = {}
+
+
+def attach(queue: Any) -> None:
+    """Make ``queue`` (an ``actors.Queue``) the one its jobs' handles submit and send to."""
+    for name in queue.specs:
+        _queues[name] = queue
 
 
 def bind(broker: dramatiq.Broker, specs: dict[str, JobSpec]) -> dict[str, dramatiq.Actor]:

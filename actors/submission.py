@@ -72,14 +72,19 @@ def _check_text(value: Any, where: str, actor: str) -> None:
 
 
 def submit(
-    queue: Queue, request: JobRequest, *, idempotency_key: str | None = None
+    queue: Queue,
+    request: JobRequest,
+    *,
+    idempotency_key: str | None = None,
+    private: bool = False,
 ) -> tuple[bool, JobRecord]:
     """Record and enqueue one job; return ``(created, record)``.
 
     With an ``idempotency_key`` already used within the retention period, the
-    job submitted first comes back and nothing new is enqueued.
+    job submitted first comes back and nothing new is enqueued. ``private``:
+    any job may be submitted (from code), not only public ones.
     """
-    check(queue.specs.get(request.actor), request)
+    check(queue.specs.get(request.actor), request, private=private)
     [(created, job_id)], [record] = _create(queue, [request], idempotency_key)
     if not created:
         # The key expires a retention period after the job was submitted, its
