@@ -73,9 +73,6 @@ def test_a_send_records_its_job_in_the_call_that_enqueues_it(queue):
 def test_pipelines_and_groups_are_recorded_step_by_step(client, queue, worker):
     dramatiq.group([add.message(1, 2), add.message(5, 5)], broker=queue.broker).run()
     dramatiq.pipeline([add.message(1, 1), add.message(10)], broker=queue.broker).run()
-    first_three = listed(client)
-    assert len(first_three) == 3
-
     worker.join()
 
     records = {job_id: ended(queue, job_id) for job_id in listed(client)}
