@@ -128,6 +128,16 @@ class Schedule(BaseModel):
     created_at: int
     changed_at: int
 
+    def next_runs(self, count: int) -> list[int]:
+        """Its next ``count`` ticks; none while paused."""
+        if self.paused:
+            return []
+        trigger = self.definition.trigger()
+        runs = [self.next_at]
+        while len(runs) < count:
+            runs.append(trigger.after(runs[-1]))
+        return runs
+
 
 class HistoryEntry(BaseModel):
     """One line of a schedule's history: a job fired, ticks missed, a change by a person."""

@@ -65,19 +65,13 @@ class ScheduleView(ScheduleDefinition):
 
     @staticmethod
     def fields_of(schedule: Schedule) -> dict[str, Any]:
-        trigger = schedule.definition.trigger()
-        runs: list[int] = []
-        if not schedule.paused:
-            runs.append(schedule.next_at)
-            while len(runs) < NEXT_RUNS:
-                runs.append(trigger.after(runs[-1]))
         return {
             **schedule.definition.model_dump(),
             "name": schedule.name,
             "source": schedule.source.value,
             "paused": schedule.paused,
-            "when": describe(trigger),
-            "next_runs": [iso(run) for run in runs],
+            "when": describe(schedule.definition.trigger()),
+            "next_runs": [iso(run) for run in schedule.next_runs(NEXT_RUNS)],
             "last_run": iso(schedule.last_at),
             "last_job": schedule.last_job,
             "fired": schedule.fired,

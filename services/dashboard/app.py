@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dramatiq_dashboard import DashboardApp
 
 import actors
+from actors.schedules.operations import Schedules
 from services.metrics.queues import with_queue_metrics
 from services.queue import connect
 from services.settings import Settings
@@ -21,6 +22,7 @@ from .auth import BasicAuth, WSGIApp
 from .dead_letters import DeadLetters
 from .guard import Guard, problem
 from .jobs import JobPages, event_streams
+from .schedules import SchedulePages
 
 #: Where the dashboard lives, on its own port and behind Traefik.
 PREFIX = "/admin"
@@ -73,7 +75,7 @@ def health_checked(app: WSGIApp) -> WSGIApp:
 
 
 def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp:
-    """dramatiq-dashboard, the dead-letter and the job pages at /admin/, checked and behind auth.
+    """dramatiq-dashboard and the dead-letter, job and schedule pages at /admin/, behind auth.
 
     ``queue`` defaults to one connected as ``settings`` say.
     """
@@ -81,7 +83,8 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp
     dashboard = DashboardApp(queue.broker, prefix=PREFIX)
     pages.extend_templates(dashboard)
     dead_letters = pages.DeadLetterPages(dashboard, DeadLetters(queue))
-    admin = JobPages(dead_letters, dashboard, queue, event_streams(queue, settings.stream_seconds))
+    jobs = JobPages(dead_letters, dashboard, queue, event_streams(queue, settings.stream_seconds))
+    admin = SchedulePages(jobs, dashboard, Schedules(queue))
     app = health_checked(
         BasicAuth(
             Mount(Guard(admin), PREFIX),

@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl
 
 import redis
 
+from actors.schedules.definition import NAME_PATTERN
+
 from .auth import WSGIApp
 
 #: A queue name as dramatiq allows it (``dramatiq.actor``), which covers the
@@ -28,6 +30,8 @@ WHOLE_NUMBER = re.compile(r"[0-9]{1,20}")
 #: A position in a Redis stream: what the job list's cursors are.
 STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 CSRF_TOKEN = re.compile(r"[0-9a-f]{64}")
+#: A schedule's name, as schedules allow it.
+SCHEDULE_NAME = re.compile(NAME_PATTERN.strip("^$"))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CSRF_COOKIE = re.compile(r"(?:^|;)\s*__dd_csrf=([^;]*)")
 
@@ -106,6 +110,8 @@ def checked(environ: dict) -> dict:
         _match(MESSAGE_ID, segments[3], "message id")
     if segments[0] == "jobs" and len(segments) > 1:
         _match(MESSAGE_ID, segments[1], "job id")
+    if segments[0] == "schedules" and len(segments) > 1:
+        _match(SCHEDULE_NAME, segments[1], "schedule name")
     # Positions in a list or a stream: the job pages' are stream ids (the
     # list's cursor, the first event a job's page follows from);
     # dramatiq-dashboard's are scan cursors.

@@ -128,7 +128,7 @@ class JobPages(App):
         if EVENTS_PATH.fullmatch(environ.get("PATH_INFO", "")):
             return self.events(_resumed(environ), start_response)
         # App answers None when none of its routes matches the path.
-        response = super().__call__(environ, _with_policy(start_response))
+        response = super().__call__(environ, with_policy(start_response))
         return self.fallback(environ, start_response) if response is None else response
 
     @handler
@@ -218,7 +218,9 @@ class JobPages(App):
         return None
 
 
-def _with_policy(start_response: Callable) -> Callable:
+def with_policy(start_response: Callable) -> Callable:
+    """``start_response`` that adds the pages' Content-Security-Policy."""
+
     def start(status: str, headers: list, *args):
         return start_response(
             status, [*headers, ("Content-Security-Policy", CONTENT_SECURITY_POLICY)], *args

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import dramatiq
 import pytest
+from prometheus_client import REGISTRY
 
 from actors import cron, every
 from actors.lifecycle import State
@@ -58,6 +59,18 @@ def run_until(schedules: Schedules, clock: Clock, end: int, step_ms: int = MINUT
         clock.advance(min(step_ms, end - clock.ms))
         created += schedules.firer.fire_due()
     return created
+
+
+def counts(name: str) -> tuple[float, ...]:
+    """The firing metrics of a schedule: ticks fired, ticks missed, lags observed."""
+    return tuple(
+        REGISTRY.get_sample_value(metric, {"schedule": name}) or 0
+        for metric in (
+            "jobqueue_schedule_ticks_fired_total",
+            "jobqueue_schedule_ticks_missed_total",
+            "jobqueue_schedule_lag_seconds_count",
+        )
+    )
 
 
 def schedule(queue, clock, definition: dict, name: str = "s") -> Schedules:
@@ -158,10 +171,13 @@ def test_after_a_two_hour_outage_the_misfire_policy_decides(
     assert run_until(schedules, clock, berlin(2026, 6, 1, 12, 30)) == 6
     # Nothing fires for two hours, then a firer comes back 90 seconds after a tick.
     clock.advance(2 * 3600_000 + 90_000)
+    counted = counts("five")
 
     created = schedules.firer.fire_due()
 
     assert created == jobs_after_outage
+    metered = tuple(now - before for now, before in zip(counts("five"), counted, strict=True))
+    assert metered == (jobs_after_outage, missed, jobs_after_outage)
     stored = schedules.get("five")
     assert (stored.fired, stored.missed) == (6 + jobs_after_outage, missed)
     [entry] = [e for e in schedules.store.history("five") if e.kind == "missed"]

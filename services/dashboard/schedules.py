@@ -1,0 +1,102 @@
+"""Schedule pages: every schedule, one with its next runs and history, Pause, Resume, Run now.
+
+What ``/schedules`` offers over HTTP, in the dashboard's look and behind its
+credentials: the same operations (``actors.schedules.operations``), the
+buttons protected by the dashboard's CSRF cookie as the job pages' are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from dramatiq_dashboard import DashboardApp
+from dramatiq_dashboard.csrf import csrf_protect
+from dramatiq_dashboard.http import App, Request, handler, redirect
+
+from actors.schedules.operations import ScheduleError, Schedules
+from actors.schedules.store import Saved
+from actors.schedules.triggers import describe
+from actors.submission import InvalidJob
+
+from .auth import WSGIApp
+from .guard import BadRequest
+from .jobs import with_policy
+
+#: How many next runs and history entries a schedule's page shows.
+NEXT_RUNS = 5
+HISTORY_SHOWN = 100
+
+
+class SchedulePages(App):
+    """Schedule pages in front of ``fallback``, which serves every other path.
+
+    ``/schedules``: every schedule. ``/schedules/<name>``: one, with its
+    history. ``/schedules/<name>/pause``, ``/resume`` and ``/run``: POST does
+    it, then shows the schedule (or, for a run, its job).
+    """
+
+    def __init__(self, fallback: WSGIApp, dashboard: DashboardApp, schedules: Schedules):
+        super().__init__()
+        self.fallback = fallback
+        self.schedules = schedules
+        self.templates = dashboard.templates
+        self.templates.filters.update(describe=describe)
+        self.make_uri = dashboard.make_uri
+        self.add_route("/schedules", self.index)
+        self.add_route(r"/schedules/(?P<name>[^/]+)", self.schedule)
+        self.add_route(r"/schedules/(?P<name>[^/]+)/(?P<action>pause|resume|run)", self.act)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        # App answers None when none of its routes matches the path.
+        response = super().__call__(environ, with_policy(start_response))
+        return self.fallback(environ, start_response) if response is None else response
+
+    @handler
+    def index(self, req: Request):
+        _only_get(req)
+        return self.templates.get_template("schedules.html").render(
+            request=req, schedules=self.schedules.store.list()
+        )
+
+    @handler
+    @csrf_protect
+    def schedule(self, req: Request, *, name: str):
+        _only_get(req)
+        schedule = self._find(name)
+        return self.templates.get_template("schedule.html").render(
+            request=req,
+            schedule=schedule,
+            next_runs=schedule.next_runs(NEXT_RUNS),
+            history=self.schedules.store.history(name, HISTORY_SHOWN),
+        )
+
+    @handler
+    @csrf_protect
+    def act(self, req: Request, *, name: str, action: str):
+        if req.method != "POST":
+            raise BadRequest("expected POST", "405 Method Not Allowed")
+        try:
+            if action == "run":
+                record = self.schedules.run_now(name)
+                return redirect(self.make_uri("jobs", record.id))
+            if action == "pause":
+                self.schedules.pause(name)
+            else:
+                self.schedules.resume(name)
+        except ScheduleError:
+            raise BadRequest(f"there is no schedule {name}", "404 Not Found") from None
+        except InvalidJob as error:
+            raise BadRequest(f"schedule {name} cannot run: {error}", "409 Conflict") from None
+        return redirect(self.make_uri("schedules", name))
+
+    def _find(self, name: str):
+        try:
+            return self.schedules.get(name)
+        except ScheduleError as error:
+            assert error.saved is Saved.MISSING
+            raise BadRequest(f"there is no schedule {name}", "404 Not Found") from None
+
+
+def _only_get(req: Request) -> None:
+    if req.method not in ("GET", "HEAD"):
+        raise BadRequest("expected GET", "405 Method Not Allowed")

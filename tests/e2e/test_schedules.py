@@ -1,0 +1,63 @@
+"""A per-second schedule on the real stack, two workers firing, while one of them is killed."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+
+import pytest
+
+from actors.schedules.firing import tick_job_id
+from actors.schedules.store import ScheduleStore
+from services.queue import connect
+from tests.support import wait_for
+
+from .conftest import stack_settings, start_stack
+from .test_healing import victim
+
+
+@pytest.fixture
+def running(tmp_path):
+    # A SIGKILLed worker's running job comes back once its heartbeat is this old.
+    running = start_stack(tmp_path, stack_settings(workers=2, heartbeat_timeout_ms=3_000))
+    try:
+        yield running
+    finally:
+        running.stack.stop()
+
+
+def test_killing_a_worker_loses_no_tick_and_duplicates_none(running):
+    queue = connect(running.settings)
+    schedules = ScheduleStore(queue.store)
+    # skip: a tick not fired within a minute would be missed, and counted.
+    body = {"name": "tick", "actor": "add", "args": [1, 2], "every": "1s", "misfire": "skip"}
+    assert running.post("/schedules", json=body).status_code == 201
+    wait_for(lambda: schedules.get("tick").fired >= 4, timeout=30, what="ticks before the kill")
+
+    os.kill(victim(running, "worker child"), signal.SIGKILL)
+    killed_at = int(time.time() * 1000)
+    wait_for(
+        lambda: (schedules.get("tick").last_at or 0) >= killed_at + 8_000,
+        timeout=60,
+        what="ticks after the kill",
+    )
+    assert running.post("/schedules/tick/pause").status_code == 200
+
+    schedule = schedules.get("tick")
+    ticks = sorted(e.tick for e in schedules.history("tick", 1000) if e.kind == "fired")
+    # Every second from the first tick to the last, each once, none missed.
+    assert [later - earlier for earlier, later in itertools.pairwise(ticks)] == [1000] * (
+        len(ticks) - 1
+    )
+    assert (schedule.fired, schedule.missed) == (len(ticks), 0)
+    assert ticks[0] < killed_at < ticks[-1]
+    # One job per tick, under the tick's id, and no other: each runs to its end.
+    records, _ = queue.store.list(actor="add", limit=1000)
+    assert sorted(record.id for record in records) == sorted(
+        tick_job_id("tick", tick) for tick in ticks
+    )
+    for record in records:
+        assert running.ended(record.id, timeout=60)["result"] == 3
+    print(f"{len(ticks)} ticks, {len(ticks) - sum(t < killed_at for t in ticks)} after the kill")

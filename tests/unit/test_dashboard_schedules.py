@@ -1,0 +1,78 @@
+"""The admin's schedule pages, through the dashboard's WSGI app, against a real Redis."""
+
+from __future__ import annotations
+
+import re
+
+from actors.schedules.definition import ScheduleDefinition
+from actors.schedules.operations import Schedules
+
+from .test_dashboard_jobs import post
+
+
+def nightly(queue, name: str = "nightly", **changes) -> Schedules:
+    schedules = Schedules(queue)
+    definition = {"actor": "add", "args": [1, 2], "cron": "0 3 * * *", "tz": "Europe/Berlin"}
+    schedules.create(name, ScheduleDefinition.model_validate({**definition, **changes}))
+    return schedules
+
+
+def test_the_list_shows_every_schedule_with_its_next_run(admin, queue):
+    nightly(queue)
+    nightly(queue, "often", every="30s", cron=None)
+
+    page = admin.simulate_get("/admin/schedules")
+
+    assert page.status_code == 200
+    assert re.findall(r'<a href="/admin/schedules/([^"]+)">', page.text) == ["nightly", "often"]
+    assert "cron 0 3 * * * (Europe/Berlin)" in page.text
+    assert "every 30s" in page.text
+    assert 'id="schedules-link"' in admin.simulate_get("/admin/").text
+
+
+def test_a_schedule_page_pauses_resumes_and_runs_it_now(admin, queue):
+    schedules = nightly(queue)
+    page = admin.simulate_get("/admin/schedules/nightly")
+    assert page.text.count('class="schedule-next-run"') == 5
+
+    paused = post(admin, page, "/admin/schedules/nightly/pause")
+    assert (paused.status_code, paused.headers["Location"]) == (302, "/admin/schedules/nightly")
+    assert schedules.get("nightly").paused
+    page = admin.simulate_get("/admin/schedules/nightly")
+    assert 'id="resume"' in page.text and 'class="schedule-next-run"' not in page.text
+
+    post(admin, page, "/admin/schedules/nightly/resume")
+    assert not schedules.get("nightly").paused
+    ran = post(admin, page, "/admin/schedules/nightly/run")
+
+    job_id = schedules.get("nightly").last_job
+    assert ran.headers["Location"] == f"/admin/jobs/{job_id}"
+    assert queue.store.get(job_id).args == [1, 2]
+    history = admin.simulate_get("/admin/schedules/nightly").text
+    kinds = re.findall(r'class="history-row" data-kind="(\w+)"', history)
+    assert kinds == ["run_now", "resumed", "paused", "created"]
+    assert f'href="/admin/jobs/{job_id}"' in history
+
+
+def test_nothing_changes_without_the_csrf_token(admin, queue):
+    schedules = nightly(queue)
+    page = admin.simulate_get("/admin/schedules/nightly")
+
+    assert post(admin, page, "/admin/schedules/nightly/pause", with_token=False).status_code == 403
+    assert not schedules.get("nightly").paused
+
+
+def test_an_unknown_or_unreadable_schedule_is_a_problem_document(admin):
+    missing = admin.simulate_get("/admin/schedules/none")
+    assert (missing.status_code, missing.headers["content-type"]) == (
+        404,
+        "application/problem+json",
+    )
+    assert admin.simulate_get("/admin/schedules/%3Cscript%3E").status_code == 400
+
+
+def test_what_a_user_gave_is_shown_as_text(admin, queue):
+    nightly(queue, actor="render_document", args=[], kwargs={"name": "<b>bold</b>"})
+    page = admin.simulate_get("/admin/schedules/nightly")
+    assert "<b>bold</b>" not in page.text
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page.text
