@@ -8,7 +8,7 @@ import pytest
 from actors.jobs import add, count_slowly, fail
 from actors.lifecycle import State
 from actors.submission import InvalidJob
-from tests.support import ended
+from tests.support import ended, wait_for
 
 
 def listed(client, **params) -> dict[str, str]:
@@ -73,12 +73,12 @@ def test_a_send_records_its_job_in_the_call_that_enqueues_it(queue):
 def test_pipelines_and_groups_are_recorded_step_by_step(client, queue, worker):
     dramatiq.group([add.message(1, 2), add.message(5, 5)], broker=queue.broker).run()
     dramatiq.pipeline([add.message(1, 1), add.message(10)], broker=queue.broker).run()
-    worker.join()
 
-    records = {job_id: ended(queue, job_id) for job_id in listed(client)}
-    # The pipeline's second step, sent when the first ended, is listed too.
-    assert sorted(record.result for record in records.values()) == [2, 3, 10, 12]
-    assert {record.state for record in records.values()} == {State.SUCCEEDED}
+    # The pipeline's second step is sent, and listed, when the first ends.
+    wait_for(lambda: len(listed(client)) == 4, what="the pipeline's second step")
+    records = [ended(queue, job_id) for job_id in listed(client)]
+    assert sorted(record.result for record in records) == [2, 3, 10, 12]
+    assert {record.state for record in records} == {State.SUCCEEDED}
 
 
 def test_a_retry_keeps_the_record_it_retries(queue, worker):
