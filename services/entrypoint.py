@@ -13,6 +13,7 @@ import os
 import sys
 
 from services import commands
+from services.redis_policy import check_eviction
 from services.settings import Settings, SettingsError, load_settings
 
 SERVICES = ("api", "worker", "dashboard")
@@ -36,7 +37,9 @@ def main() -> int:
     parser.add_argument("service", choices=SERVICES)
     args = parser.parse_args()
     try:
-        argv = command(args.service, load_settings())
+        settings = load_settings()
+        check_eviction(settings)
+        argv = command(args.service, settings)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

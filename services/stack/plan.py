@@ -31,7 +31,11 @@ def redis(settings: Settings, data_dir: Path) -> ProcessSpec:
     return ProcessSpec(
         name="redis",
         argv=redis_server.server_command(
-            server.path, host="127.0.0.1", port=settings.redis_port, data_dir=data_dir
+            server.path,
+            host="127.0.0.1",
+            port=settings.redis_port,
+            data_dir=data_dir,
+            maxmemory=settings.redis_maxmemory,
         ),
         ready_port=settings.redis_port,
         stop_timeout=30,

@@ -109,10 +109,14 @@ def _written_by(data_dir: Path) -> str | None:
         return None
 
 
-def server_command(binary: Path, *, host: str, port: int, data_dir: Path) -> list[str]:
-    """Run the server on ``host:port`` only, persisting to ``data_dir``.
+def server_command(
+    binary: Path, *, host: str, port: int, data_dir: Path, maxmemory: str = "0"
+) -> list[str]:
+    """Run the server on ``host:port`` only, persisting to ``data_dir``, in ``maxmemory``.
 
     The append-only file keeps queued jobs across a restart of the stack.
+    Full, it refuses writes rather than evict anything (``noeviction``, set
+    even though it is Redis's default, since a queued job must never vanish).
     Job records stay compact hashes (listpacks) with values up to 1 KB: past
     Redis's default of 64 bytes (a result, a long argument) a hash becomes
     a hash table, and a finished ``render_document`` job kept 2.9 KB, not 1.5.
@@ -135,4 +139,8 @@ def server_command(binary: Path, *, host: str, port: int, data_dir: Path) -> lis
         "yes",
         "--hash-max-listpack-value",
         "1024",
+        "--maxmemory",
+        maxmemory,
+        "--maxmemory-policy",
+        "noeviction",
     ]

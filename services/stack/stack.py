@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from services.metrics.targets import api_metrics_ports, worker_metrics_ports
-from services.settings import Settings
+from services.redis_policy import check_eviction
+from services.settings import Settings, SettingsError
 
 from . import plan
 from .ports import unused_ports
@@ -121,6 +122,11 @@ class Stack:
                 settings.redis_port,
                 hint="or set REDIS_URL to use the Redis that listens there",
             )
+        if settings.redis_url:
+            try:
+                check_eviction(settings)
+            except SettingsError as error:
+                raise StackError(str(error)) from None
         # Before anything is written or started: the one program a machine may lack.
         redis = [] if settings.redis_url else [plan.redis(settings, self.run_dir / "redis")]
         self.instance_ports = tuple(

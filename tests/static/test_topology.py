@@ -8,6 +8,7 @@ into a temporary directory by ``write_config``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
@@ -404,3 +405,16 @@ def test_start_order_and_restarts(resolved_compose):
             assert "healthcheck" in services[dependency], dependency
     # Traefik comes up once what it routes to is ready.
     assert set(services["traefik"]["depends_on"]) == {"api", "dashboard"}
+
+
+def test_redis_refuses_writes_when_full_rather_than_evict_a_job(resolved_compose, local):
+    """Both stacks' Redis run with noeviction set explicitly, in REDIS_MAXMEMORY."""
+
+    def options(argv: list[str]) -> dict[str, str]:
+        return {flag: value for flag, value in itertools.pairwise(argv) if flag.startswith("--")}
+
+    local_redis = options(local["specs"]["redis"].argv)
+    compose_redis = options(resolved_compose["services"]["redis"]["command"])
+    for redis in (local_redis, compose_redis):
+        assert redis["--maxmemory-policy"] == "noeviction"
+        assert redis["--maxmemory"] == DEFAULTS.redis_maxmemory

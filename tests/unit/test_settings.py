@@ -89,6 +89,8 @@ def test_to_env_round_trips_through_load_settings():
     settings = Settings(
         redis_url="redis://127.0.0.1:7000/1",
         redis_port=7001,
+        redis_maxmemory="256mb",
+        redis_allow_eviction=True,
         bind_host="127.0.0.2",
         lb_host="0.0.0.0",
         lb_port=8000,
@@ -210,6 +212,8 @@ NOT_IN_X_SETTINGS = {
     "RESTART_DELAY_SECONDS": "local stack",
     "RESTART_MAX_DELAY_SECONDS": "local stack",
     "REDIS_SERVER": "local stack",
+    # The redis service's command line.
+    "REDIS_MAXMEMORY": "redis command",
     "TRAEFIK_METRICS_PORT": "Traefik's published port",
     # Set per service: one port per container, the replica count, the
     # container's host name, credentials from .run/compose/ files.
