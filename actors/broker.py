@@ -20,7 +20,7 @@ from . import lifecycle
 from .consumer import WakingConsumer
 from .middleware import installed
 from .registry import JobSpec, attach, bind, specs
-from .scripts import as_function, source
+from .scripts import JOB_WRITES, as_function, source
 from .store import BrokerMessage, JobStore, NewJob
 
 
@@ -60,7 +60,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         #: This process (host and pid), as the records of the jobs it takes and runs name it.
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
         self.scripts["dispatch"] = self.client.register_script(
-            source("dispatch.lua", "queue.lua", "job.lua", "maintenance.lua")
+            source("dispatch.lua", *JOB_WRITES, "maintenance.lua")
         )
         self.scripts["send"] = self.client.register_script(
             source("queue.lua") + as_function("create.lua", "create_jobs") + source("send.lua")

@@ -48,6 +48,12 @@ def add(a: float, b: float) -> float:
     return a + b
 
 
+@job(public=True)
+def total(numbers: Annotated[list[float], Field(max_length=10_000)]) -> float:
+    """Add up numbers: a workflow's step after a group of ``add``, say, sums their results."""
+    return sum(numbers)
+
+
 @job(public=True, max_retries=0)
 def count_slowly(
     to: Annotated[int, Field(ge=1, le=10_000)] = 10,

@@ -32,6 +32,8 @@ MAX_DELAY_SECONDS = 7 * 24 * 3600
 class State(StrEnum):
     """Every state a job can be in, in the order a job usually passes through them."""
 
+    #: A step of a workflow, waiting for the steps before it to end.
+    WAITING = "waiting"
     QUEUED = "queued"
     DELAYED = "delayed"
     RUNNING = "running"
@@ -44,6 +46,8 @@ class State(StrEnum):
 
 #: Which state may follow which: the one table every change is checked against.
 TRANSITIONS: dict[State, frozenset[State]] = {
+    # QUEUED: the steps before it ended; FAILED: what they handed it is too large.
+    State.WAITING: frozenset({State.QUEUED, State.CANCELLED, State.FAILED}),
     State.QUEUED: frozenset({State.RUNNING, State.CANCELLED}),
     State.DELAYED: frozenset({State.RUNNING, State.CANCELLED, State.DEAD}),
     # RUNNING again: a progress report, or a run after the worker died.
@@ -80,7 +84,17 @@ EVENT_KINDS = ("state", "progress")
 STATE_FIELD = "state"
 #: Fields that say what a job is rather than what happened to it: kept out of events.
 IDENTITY_FIELDS = frozenset(
-    {"id", "actor", "queue", "args", "kwargs", "options", "enqueued_at", "redis_message_id"}
+    {
+        "id",
+        "actor",
+        "queue",
+        "args",
+        "kwargs",
+        "options",
+        "enqueued_at",
+        "redis_message_id",
+        "workflow",
+    }
 )
 
 
@@ -143,6 +157,13 @@ class Failure(BaseModel):
     message: str
 
 
+class StepLink(BaseModel):
+    """Which workflow a job is a step of, and which step."""
+
+    id: str
+    step: int
+
+
 class JobRecord(BaseModel):
     """What the store keeps of one job. Times are milliseconds since the epoch."""
 
@@ -167,6 +188,8 @@ class JobRecord(BaseModel):
     #: Which worker ran the last attempt: its host (in a container, the
     #: container's id) and process, for an operator following a job.
     worker_name: str | None = None
+    #: The workflow this job is a step of, if any (see ``actors.workflows``).
+    workflow: StepLink | None = None
 
     @property
     def ended(self) -> bool:
@@ -292,6 +315,23 @@ def sent(message: dramatiq.Message) -> JobRecord:
         enqueued_at=enqueued_at,
         eta=enqueued_at if eta is None else eta,
         updated_at=now_ms(),
+    )
+
+
+def wait_for_parents(
+    request: JobRequest, *, job_id: str, queue: str, workflow_id: str, step: int
+) -> JobRecord:
+    """The record of a workflow's step, waiting until the steps before it end.
+
+    Its workflow queues it then (``lua/workflow.lua``), the results of those
+    steps in front of its arguments.
+    """
+    return submit(request, job_id=job_id, queue=queue).model_copy(
+        update={
+            "state": State.WAITING,
+            "eta": None,
+            "workflow": StepLink(id=workflow_id, step=step),
+        }
     )
 
 

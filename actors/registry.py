@@ -20,6 +20,7 @@ from typing import Any
 import dramatiq
 import pydantic
 
+from .canvas import Step, signature
 from .lanes import DEFAULT_PRIORITY, PRIORITIES, lane
 from .lifecycle import JobCancelled, JobOptions, JobRecord, JobRequest
 from .limits import Limit
@@ -96,7 +97,8 @@ def job(
 ):
     """Declare a function as a job.
 
-    ``public`` jobs may be submitted over HTTP. ``schedule``
+    ``public`` jobs may be submitted over HTTP, alone or as steps of a
+    workflow (``job.s(...)``, see ``actors.canvas``). ``schedule``
     (``every("5m")``, ``cron("0 3 * * *", tz="Europe/Berlin")``) runs the
     job by itself, as a schedule named after it; ``options`` are dramatiq
     actor options (``max_retries``, ``time_limit``, ``min_backoff``, ``throws``)
@@ -181,6 +183,17 @@ class Job:
             self.queue, request, idempotency_key=idempotency_key, private=True
         )
         return record
+
+    def s(self, *args: Any, **kwargs: Any) -> Step:
+        """A step of a workflow running this job (see ``actors.canvas``).
+
+        It receives the results of the steps before it in front of ``args``.
+        """
+        return signature(self.spec.name, args, kwargs, receives=True)
+
+    def si(self, *args: Any, **kwargs: Any) -> Step:
+        """A step of a workflow running this job, receiving nothing from the steps before it."""
+        return signature(self.spec.name, args, kwargs, receives=False)
 
     def send(self, *args: Any, **kwargs: Any) -> dramatiq.Message:
         """``actor.send``: enqueue a run unchecked, as plain dramatiq does (it is recorded)."""

@@ -2,7 +2,8 @@
 
 Redis runs one script at a time and a script cannot load another, so the
 functions several share (``lua/queue.lua``: enqueue and wake; ``lua/job.lua``:
-write_job) are written in front of the scripts that call them. A whole
+write_job; ``lua/workflow.lua``: moving workflows on as their steps' jobs
+change) are written in front of the scripts that call them. A whole
 script can be called from another too, as a function (:func:`as_function`).
 """
 
@@ -12,6 +13,9 @@ from pathlib import Path
 
 #: The scripts of the broker and the job store, and the shared functions.
 LUA_DIR = Path(__file__).with_name("lua")
+#: What every script that writes job records loads: a workflow's steps are
+#: counted by the write of their ends, whichever script makes it.
+JOB_WRITES = ("queue.lua", "job.lua", "workflow.lua")
 
 
 def source(script: Path | str, *shared: str) -> str:

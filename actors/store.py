@@ -41,7 +41,7 @@ from .lifecycle import (
     event_state,
     now_ms,
 )
-from .scripts import source
+from .scripts import JOB_WRITES, source
 
 #: How many events a job's stream keeps (a job reporting progress often keeps the latest).
 EVENTS_PER_JOB = 1000
@@ -85,8 +85,8 @@ class JobStore:
         self.namespace = namespace
         self.cancellations_channel = f"{namespace}:cancellations"
         self._create = client.register_script(source("create.lua", "queue.lua"))
-        self._transition = client.register_script(source("transition.lua", "job.lua"))
-        self._retry = client.register_script(source("retry.lua", "queue.lua", "job.lua"))
+        self._transition = client.register_script(source("transition.lua", *JOB_WRITES))
+        self._retry = client.register_script(source("retry.lua", *JOB_WRITES))
 
     # Keys ---------------------------------------------------------------
 
@@ -138,7 +138,7 @@ class JobStore:
             ]
             args += [
                 record.id,
-                _compact_json(_encode_fields(record.compact())),
+                encode_record(record),
                 _compact_json(record.first_event()),
                 record.actor,
                 message.redis_message_id if message else "",
@@ -313,6 +313,11 @@ class JobStore:
 
     def ping(self) -> bool:
         return bool(self.client.ping())
+
+
+def encode_record(record: JobRecord) -> str:
+    """A record as the store's scripts take it: a JSON object of strings."""
+    return _compact_json(_encode_fields(record.compact()))
 
 
 def _encode_fields(fields: dict[str, Any]) -> dict[str, str]:

@@ -27,25 +27,34 @@ class InvalidJob(ValueError):
     """The request names no public job, or its arguments do not fit the job."""
 
 
-def check(spec: JobSpec | None, request: JobRequest, *, private: bool = False) -> None:
+def check(
+    spec: JobSpec | None, request: JobRequest, *, private: bool = False, received: bool = False
+) -> None:
     """Raise :class:`InvalidJob` unless ``request`` is a valid call of a public job.
 
     ``private``: of any job (a schedule declared in code runs private ones too).
+    ``received``: the job will receive one more argument in front of
+    ``request.args`` (a workflow's step, the results of the steps before
+    it), unknown until then: that there is a parameter for it is checked.
     """
     if spec is None or not (spec.public or private):
         raise InvalidJob(f"no {'' if private else 'public '}job is named {request.actor!r}")
+    received_args = [None] if received else []
     try:
-        bound = spec.signature.bind(*request.args, **request.kwargs)
+        bound = spec.signature.bind(*received_args, *request.args, **request.kwargs)
     except TypeError as error:
         raise InvalidJob(f"arguments do not fit {request.actor}: {error}") from None
+    unknown = set(list(bound.arguments)[: len(received_args)])
     try:
         spec.arguments.model_validate(bound.arguments)
     except pydantic.ValidationError as error:
-        first = error.errors()[0]
-        where = "/".join(map(str, first["loc"]))
-        raise InvalidJob(f"argument {where!r} of {request.actor}: {first['msg']}") from None
+        wrong = [e for e in error.errors() if not e["loc"] or e["loc"][0] not in unknown]
+        if wrong:
+            where = "/".join(map(str, wrong[0]["loc"]))
+            raise InvalidJob(f"argument {where!r} of {request.actor}: {wrong[0]['msg']}") from None
     for name, value in bound.arguments.items():
-        _check_text(value, name, request.actor)
+        if name not in unknown:
+            _check_text(value, name, request.actor)
 
 
 def _check_text(value: Any, where: str, actor: str) -> None:
@@ -152,7 +161,7 @@ def prepare(
     records, new_jobs, messages = [], [], []
     for index, request in enumerate(requests):
         job_id = job_ids[index] if job_ids else None
-        message, prepared = _prepare(queue, request, job_id=job_id)
+        message, prepared = prepare_message(queue, request, job_id=job_id)
         record = lifecycle.submit(request, job_id=message.message_id, queue=prepared.queue)
         records.append(record)
         new_jobs.append(NewJob(record, prepared.sent, idempotency_key))
@@ -181,7 +190,7 @@ def retry(queue: Queue, job_id: str) -> tuple[bool, State | None, JobRecord | No
         kwargs=record.kwargs,
         options=(record.options or JobOptions()).model_copy(update={"delay": 0}),
     )
-    message, prepared = _prepare(queue, request, job_id=job_id)
+    message, prepared = prepare_message(queue, request, job_id=job_id)
     dead_letters = queue.broker.dead_letters_key(record.queue) if record.queue else ""
     applied, before, after = queue.store.retry(job_id, retried, prepared.sent, dead_letters)
     if applied:
@@ -203,10 +212,18 @@ class Prepared:
     delay: int | None
 
 
-def _prepare(
-    queue: Queue, request: JobRequest, *, job_id: str | None = None
+def prepare_message(
+    queue: Queue,
+    request: JobRequest,
+    *,
+    job_id: str | None = None,
+    args: tuple[Any, ...] | None = None,
 ) -> tuple[dramatiq.Message, Prepared]:
-    """The message that runs ``request``, and how it is written; ``job_id`` runs a job again."""
+    """The message that runs ``request``, and how it is written.
+
+    ``job_id`` runs a job again (or names a workflow's step); ``args`` are
+    sent instead of the request's.
+    """
     options: dict[str, Any] = {}
     if request.options.max_retries is not None:
         options["max_retries"] = request.options.max_retries
@@ -216,7 +233,7 @@ def _prepare(
     delay = _delay_ms(request.options)
     message, sent = queue.broker.prepare(
         actor,
-        args=tuple(request.args),
+        args=tuple(request.args) if args is None else args,
         kwargs=request.kwargs,
         options=options,
         delay=delay,

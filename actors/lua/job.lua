@@ -23,12 +23,19 @@
 -- Returns {applied (1, 0, or -1 when there is no such job), the state
 -- before, the job's attempt after}. The check and the write happen in one
 -- step, so a worker starting a job and a user cancelling it cannot both win.
+--
+-- A job that is a step of a workflow (its record has a "workflow" field)
+-- tells its workflow of every change it applies, through step_written
+-- (set by workflow.lua, which every script loading this file loads after
+-- it): a step's end is counted by the call that writes it.
+local step_written
 local function write_job(job_key, events_key, args, i, extra)
     local to, allowed, fields, event = args[i], args[i + 1], args[i + 2], args[i + 3]
     local ttl, channel, max_events = tonumber(args[i + 4]), args[i + 5], args[i + 6]
     local create_missing, attempt = args[i + 7], args[i + 8]
 
-    local current, attempts = unpack(redis.call("HMGET", job_key, "state", "attempts"))
+    local current, attempts, workflow =
+        unpack(redis.call("HMGET", job_key, "state", "attempts", "workflow"))
     attempts = tonumber(attempts) or 0
     if not current then
         if create_missing ~= "1" then
@@ -87,6 +94,9 @@ local function write_job(job_key, events_key, args, i, extra)
 
     if channel ~= "" then
         redis.call("PUBLISH", channel, redis.call("HGET", job_key, "id"))
+    end
+    if workflow then
+        step_written(job_key, workflow, current, to)
     end
     return {1, current, attempts}
 end

@@ -1,5 +1,5 @@
 -- Limits per job across every worker: how many run at once, how many start
--- per period. Loaded after queue.lua and job.lua (write_job).
+-- per period. Loaded after queue.lua, job.lua (write_job) and workflow.lua.
 --
 -- KEYS[1] the broker's namespace
 -- ARGV[1] the command: "acquire", "release" or "sweep"

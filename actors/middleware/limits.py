@@ -13,7 +13,7 @@ from dramatiq.middleware import Middleware, SkipMessage
 from .. import lifecycle
 from ..lanes import job_name
 from ..limits import Limit
-from ..scripts import source
+from ..scripts import JOB_WRITES, source
 from ..store import JobStore
 
 
@@ -126,9 +126,7 @@ class Limits(Middleware):
 
     def _call(self, broker: dramatiq.Broker, command: str, *args: str | int):
         if self._script is None:
-            self._script = broker.client.register_script(
-                source("limits.lua", "queue.lua", "job.lua")
-            )
+            self._script = broker.client.register_script(source("limits.lua", *JOB_WRITES))
         return self._script(
             keys=[broker.namespace],
             args=[command, current_millis(), broker.heartbeat_timeout, *args],

@@ -23,7 +23,7 @@ def test_the_catalog_lists_public_jobs_with_their_parameters(unreachable_setting
     actors = testing.TestClient(app).simulate_get("/actors").json["actors"]
     by_name = {actor["name"]: actor for actor in actors}
 
-    assert set(by_name) == {"add", "count_slowly", "fail", "render_document"}
+    assert set(by_name) == {"add", "count_slowly", "fail", "render_document", "total"}
     assert by_name["add"]["parameters"] == [
         {
             "name": "a",

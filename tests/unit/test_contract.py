@@ -62,7 +62,7 @@ def test_an_operation_reads_its_query_and_body_with_defaults(echo):
         ({}, {"actor": "add", "options": {"delay": "1"}}, 422, "'1' is not of type 'number'"),
         ({}, {"actor": "add", "x": 1}, 422, "the body: Additional properties are not allowed"),
         ({"limit": "0"}, {"actor": "add"}, 400, "limit: Input should be greater than or equal"),
-        ({"state": "asleep"}, {"actor": "add"}, 400, "state must be one of 'queued', 'delayed'"),
+        ({"state": "asleep"}, {"actor": "add"}, 400, "state must be one of 'waiting', 'queued'"),
     ],
 )
 def test_a_request_that_does_not_fit_is_refused_naming_where(echo, params, body, status, detail):

@@ -22,7 +22,10 @@ def test_the_table_names_every_state_and_only_retried_jobs_leave_an_end():
 @pytest.mark.parametrize(
     ("transition", "allowed_from"),
     [
-        (lifecycle.cancel(), {State.QUEUED, State.DELAYED, State.RUNNING, State.RETRYING}),
+        (
+            lifecycle.cancel(),
+            {State.WAITING, State.QUEUED, State.DELAYED, State.RUNNING, State.RETRYING},
+        ),
         (lifecycle.retry(), {State.FAILED, State.DEAD}),
         (lifecycle.report_progress(0.5, "half"), {State.RUNNING}),
         (

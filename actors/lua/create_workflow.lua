@@ -1,0 +1,29 @@
+-- Create a workflow: its record, every step's job (waiting), and the
+-- messages of the steps that wait for none, atomically and in one call.
+-- Loaded after queue.lua, job.lua and workflow.lua, which says what the
+-- workflow's keys hold.
+--
+-- KEYS[1] the workflow's hash      KEYS[2] the index of all jobs
+-- KEYS[3] the index of all workflows
+-- ARGV[1] the workflow's record, a JSON object of strings
+-- ARGV[2] index entries older than this stream id are trimmed
+-- ARGV[3] the workflow's id
+-- then five arguments per step, as add_steps (workflow.lua) reads them.
+--
+-- Returns the workflow's id.
+local wf = KEYS[1]
+local flat = {}
+for name, value in pairs(cjson.decode(ARGV[1])) do
+    flat[#flat + 1] = name
+    flat[#flat + 1] = value
+end
+redis.call("HSET", wf, unpack(flat))
+local steps = add_steps(wf, KEYS[2], ARGV[2], ARGV, 4)
+for _, step in ipairs(steps) do
+    redis.call("HSET", wf .. ":waiting", step[1], #step[2].parents)
+end
+redis.call("XADD", KEYS[3], "MINID", "~", ARGV[2], "*", "id", ARGV[3])
+local now = now_ms()
+add_event(wf, config(wf), {state = "running", at = now})
+release_ready(wf, now)
+return ARGV[3]

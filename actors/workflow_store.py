@@ -1,0 +1,248 @@
+"""Workflow records in Redis: written by ``lua/*workflow*.lua``, read here.
+
+A workflow's record lives beside its steps' job records, under the job
+store's namespace, and is moved on by the writes of those jobs (see
+``lua/workflow.lua``, which lists its keys). Besides:
+
+* ``<ns>:workflows`` a stream indexing every workflow, newest last, trimmed by age.
+* ``<ns>:workflows:ended`` a hash counting the workflows that ended, by state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator
+
+from .canvas import OnFailure, Step
+from .lifecycle import STATE_FIELD, State, event_state, now_ms
+from .scripts import JOB_WRITES, source
+from .store import EVENTS_PER_JOB, JobStore
+
+
+class WorkflowState(StrEnum):
+    """A workflow's states: named as a job's, and meaning what they mean for a job."""
+
+    RUNNING = State.RUNNING.value
+    SUCCEEDED = State.SUCCEEDED.value
+    FAILED = State.FAILED.value
+    CANCELLED = State.CANCELLED.value
+
+
+#: States a workflow ends in; failed and cancelled ones can be retried.
+ENDED = frozenset({WorkflowState.SUCCEEDED, WorkflowState.FAILED, WorkflowState.CANCELLED})
+RETRYABLE = frozenset({WorkflowState.FAILED, WorkflowState.CANCELLED})
+
+
+class StepView(BaseModel):
+    """One step of a workflow: its job and where it stands."""
+
+    step: int
+    actor: str
+    job_id: str
+    parents: list[int]
+    on_failure: OnFailure
+    receives: bool
+    #: Its job's state; None once the job's record has expired.
+    state: State | None
+
+
+class WorkflowRecord(BaseModel):
+    """What the store keeps of a workflow. Times are milliseconds since the epoch."""
+
+    id: str
+    state: WorkflowState
+    created_at: int
+    updated_at: int | None = None
+    finished_at: int | None = None
+    #: The last step's result, or the list of the last group's.
+    result: Annotated[Any, BeforeValidator(json.loads)] = None
+    #: Which step made the workflow fail: its number, job and state.
+    error: Annotated[dict[str, Any] | None, BeforeValidator(json.loads)] = None
+    steps: list[StepView]
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED
+
+
+class WorkflowStore:
+    """Reads workflows, and runs the scripts that write them.
+
+    Parameters:
+      jobs: the job store, whose client, namespace and retention the
+        workflows share.
+      max_input_bytes: the most a step receives from the steps before it;
+        more, and the step fails without running.
+    """
+
+    def __init__(self, jobs: JobStore, *, max_input_bytes: int):
+        self.jobs = jobs
+        self.client = jobs.client
+        self.max_input_bytes = max_input_bytes
+        register = self.client.register_script
+        self._create = register(source("create_workflow.lua", *JOB_WRITES))
+        self._cancel = register(source("cancel_workflow.lua", *JOB_WRITES))
+        self._retry = register(source("retry_workflow.lua", *JOB_WRITES))
+
+    # Keys -----------------------------------------------------------------
+
+    def key(self, workflow_id: str) -> str:
+        return f"{self.jobs.namespace}:workflow:{workflow_id}"
+
+    @property
+    def index_key(self) -> str:
+        return f"{self.jobs.namespace}:workflows"
+
+    @property
+    def tally_key(self) -> str:
+        return f"{self.jobs.namespace}:workflows:ended"
+
+    # Writing --------------------------------------------------------------
+
+    def settings(self) -> dict[str, str]:
+        """What the scripts read from each workflow's hash, as they read it."""
+        return {
+            "jobs": self.jobs.job_key(""),
+            "channel": self.jobs.cancellations_channel,
+            "retention": str(self.jobs.retention_seconds),
+            "max_events": str(EVENTS_PER_JOB),
+            "max_input": str(self.max_input_bytes),
+            "tally": self.tally_key,
+        }
+
+    def create(self, workflow_id: str, fields: dict[str, str], steps: list[str]) -> None:
+        """Write a workflow and its steps' jobs, and queue its first steps, in one call.
+
+        ``steps``: five arguments a step, as ``add_steps`` (``lua/workflow.lua``) takes them.
+        """
+        self._create(
+            keys=[self.key(workflow_id), self.jobs.index_key, self.index_key],
+            args=[
+                json.dumps({**fields, **self.settings()}),
+                self._oldest_kept(),
+                workflow_id,
+                *steps,
+            ],
+        )
+
+    def cancel(self, workflow_id: str) -> tuple[bool, WorkflowState | None]:
+        """Cancel a running workflow and its steps; ``(applied, state before)``."""
+        applied, before = self._cancel(keys=[self.key(workflow_id)])
+        return applied == 1, WorkflowState(before.decode()) if applied != -1 else None
+
+    def retry(self, workflow_id: str, steps: list[str]) -> tuple[bool, WorkflowState | None]:
+        """Run the ``steps`` again (five arguments each, as for :meth:`create`)."""
+        applied, before = self._retry(
+            keys=[self.key(workflow_id), self.jobs.index_key],
+            args=[self._oldest_kept(), *steps],
+        )
+        return applied == 1, WorkflowState(before.decode()) if applied != -1 else None
+
+    def _oldest_kept(self) -> str:
+        return f"{now_ms() - self.jobs.retention_seconds * 1000}-0"
+
+    # Reading --------------------------------------------------------------
+
+    def definitions(self, workflow_id: str) -> dict[int, dict[str, Any]]:
+        """Each step's definition, by number."""
+        raw = self.client.hgetall(self.key(workflow_id) + ":steps")
+        return {int(step): json.loads(definition) for step, definition in raw.items()}
+
+    def outcomes(self, workflow_id: str) -> dict[int, str]:
+        """The state each step that was counted ended in, by number."""
+        raw = self.client.hgetall(self.key(workflow_id) + ":outcomes")
+        return {int(step): state.decode() for step, state in raw.items()}
+
+    def get(self, workflow_id: str) -> WorkflowRecord | None:
+        """The workflow's record with its steps, or None (no such workflow, or it expired)."""
+        raw = self.client.hgetall(self.key(workflow_id))
+        if not raw:
+            return None
+        fields = {name.decode(): value.decode() for name, value in raw.items()}
+        definitions = sorted(self.definitions(workflow_id).items())
+        with self.client.pipeline(transaction=False) as pipe:
+            for _number, definition in definitions:
+                pipe.hget(self.jobs.job_key(definition["job"]), STATE_FIELD)
+            states = pipe.execute()
+        steps = []
+        for (number, definition), state in zip(definitions, states, strict=True):
+            step = Step.model_validate(definition["step"])
+            steps.append(
+                StepView(
+                    step=number,
+                    actor=step.actor,
+                    job_id=definition["job"],
+                    parents=definition["parents"],
+                    on_failure=step.on_failure,
+                    receives=definition["receives"],
+                    state=state and state.decode(),
+                )
+            )
+        known = {name: value for name, value in fields.items() if name in _RECORD_FIELDS}
+        return WorkflowRecord.model_validate({**known, "steps": steps})
+
+    def list(
+        self, *, state: WorkflowState | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[WorkflowRecord], str | None]:
+        """Workflows newest first, filtered by state; ``(records, next cursor or None)``.
+
+        At most a thousand index entries are read a call: a page may come
+        short with a cursor to go on from.
+        """
+        found: list[WorkflowRecord] = []
+        start = f"({cursor}" if cursor else "+"
+        for _ in range(5):
+            batch = self.client.xrevrange(self.index_key, max=start, min="-", count=200)
+            for entry_id, entry in batch:
+                record = self.get(entry[b"id"].decode())
+                if record is not None and state in (None, record.state):
+                    found.append(record)
+                    if len(found) == limit:
+                        return found, entry_id.decode()
+            if len(batch) < 200:
+                return found, None
+            start = f"({batch[-1][0].decode()}"
+        return found, start[1:]
+
+    def ended_counts(self) -> dict[str, int]:
+        """How many workflows ended in each state, since Redis was first written."""
+        return {
+            state.decode(): int(count)
+            for state, count in self.client.hgetall(self.tally_key).items()
+        }
+
+    def follow(
+        self, workflow_id: str, *, after: str = "0-0", block_ms: int, deadline: float
+    ) -> Iterator[tuple[str, dict[str, Any]] | None]:
+        """Yield the workflow's events as they happen until it ends, or until ``deadline``.
+
+        Yields None each time ``block_ms`` passes quietly (a stream's keep-alive).
+        """
+        events_key = self.key(workflow_id) + ":events"
+        while time.monotonic() < deadline:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            reply = self.client.xread(
+                {events_key: after}, block=max(1, min(block_ms, remaining_ms)), count=100
+            )
+            batch = [
+                (event_id.decode(), json.loads(entry[b"event"]))
+                for _stream, entries in reply or []
+                for event_id, entry in entries
+            ]
+            if not batch:
+                yield None
+                continue
+            for event_id, event in batch:
+                after = event_id
+                yield event_id, event
+            if event_state(batch[-1][1]) in ENDED and not self.client.xread({events_key: after}):
+                return
+
+
+#: What a workflow's hash holds of its record (the rest is the scripts').
+_RECORD_FIELDS = frozenset(WorkflowRecord.model_fields) - {"steps"}
