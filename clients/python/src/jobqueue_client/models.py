@@ -21,6 +21,7 @@ class _Model(BaseModel):
 class State(StrEnum):
     """Every state a job can be in."""
 
+    WAITING = "waiting"
     QUEUED = "queued"
     DELAYED = "delayed"
     RUNNING = "running"
@@ -71,6 +72,13 @@ class Links(_Model):
     events: str
 
 
+class StepLink(_Model):
+    """Which workflow a job is a step of, and which step."""
+
+    id: str
+    step: int
+
+
 class Job(_Model):
     """One job's record."""
 
@@ -91,6 +99,7 @@ class Job(_Model):
     result: Any = None
     error: Failure | None = None
     worker_name: str | None = None
+    workflow: StepLink | None = None
     links: Links | None = None
 
     @property
