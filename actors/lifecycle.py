@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import traceback
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -150,11 +151,21 @@ class Progress(BaseModel):
     message: str
 
 
+#: The most a record keeps of a failure's message, and of its traceback (their ends).
+MAX_MESSAGE_CHARS = 2000
+MAX_TRACEBACK_CHARS = 8000
+
+
 class Failure(BaseModel):
-    """Why the last attempt of a job failed: the exception's type and message."""
+    """Why the last attempt of a job failed: the exception's type, message and traceback.
+
+    The traceback is what the worker printed; only its end is kept (the frame
+    that raised), so that a deep recursion cannot fill Redis.
+    """
 
     type: str
     message: str
+    traceback: str | None = None
 
 
 class StepLink(BaseModel):
@@ -414,7 +425,7 @@ def finish(
             State.SUCCEEDED, only_from=_RUNNING, attempt=attempt, fields={**reported, **done}
         )
     state = ended_in(exception=exception, retried=retried, permanent=permanent)
-    fields: dict[str, Any] = {**reported, "error": _failure(exception)}
+    fields: dict[str, Any] = {**reported, "error": failure(exception)}
     if state in TERMINAL_STATES:
         fields["finished_at"] = now_ms()
     return _move(state, only_from=_RUNNING, attempt=attempt, fields=fields)
@@ -439,7 +450,7 @@ def dead_letter(reason: str, message: str, *, attempt: int = 0) -> Transition:
         State.DEAD,
         attempt=attempt,
         fields={
-            "error": Failure(type=reason, message=message).model_dump(),
+            "error": Failure(type=reason, message=message).model_dump(exclude_none=True),
             "finished_at": now_ms(),
         },
     )
@@ -502,8 +513,18 @@ def event_kind(event: dict[str, Any]) -> str:
     return EVENT_KINDS[1] if reports else EVENT_KINDS[0]
 
 
-def _failure(exception: BaseException) -> dict[str, str]:
-    return Failure(type=type(exception).__name__, message=str(exception)).model_dump()
+def failure(exception: BaseException) -> dict[str, str]:
+    """What a record keeps of ``exception``: bounded, with its traceback's end."""
+    return Failure(
+        type=type(exception).__name__,
+        message=_tail(str(exception), MAX_MESSAGE_CHARS),
+        traceback=_tail("".join(traceback.format_exception(exception)), MAX_TRACEBACK_CHARS),
+    ).model_dump()
+
+
+def _tail(text: str, limit: int) -> str:
+    """``text``, or its last ``limit`` characters after a mark that some were left out."""
+    return text if len(text) <= limit else "[...]\n" + text[-limit:]
 
 
 def jsonable(result: Any) -> Any:

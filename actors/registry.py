@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import dramatiq
 import pydantic
 
+from . import bounds
 from .canvas import Step, signature
 from .lanes import DEFAULT_PRIORITY, PRIORITIES, lane
 from .lifecycle import JobCancelled, JobOptions, JobRecord, JobRequest
@@ -105,7 +107,9 @@ def job(
     and this service's limits (``concurrency``: at most that many running at
     once across every worker; ``rate``: starts per period, ``"100/s"``).
     As ``dramatiq.actor`` does, an option that no installed middleware reads
-    is refused when the job is declared: a typo fails at import.
+    is refused when the job is declared: a typo fails at import. A public
+    job's parameter without a bound on its size is warned about
+    (:class:`bounds.UnboundedParameter`).
     """
     unknown = set(options) - ACTOR_OPTIONS
     if unknown:
@@ -119,6 +123,9 @@ def job(
         if fn.__name__ in _specs:
             raise ValueError(f"a job named {fn.__name__!r} is already declared")
         _specs[fn.__name__] = spec = JobSpec(fn, fn.__name__, queue, public, options, schedule)
+        if public:
+            for warning in bounds.warnings_for(spec.name, spec.parameter_schemas()):
+                warnings.warn(warning, bounds.UnboundedParameter, stacklevel=2)
         return Job(spec)
 
     return declare

@@ -89,6 +89,7 @@ def test_a_failed_job_is_listed_retried_and_exits_1(jobqueue):
     )
     assert failed.returncode == 1
     assert f"error     PermanentError: {message}" in failed.stdout
+    assert f"raise PermanentError(message)\nactors.jobs.PermanentError: {message}" in failed.stdout
     job_id = failed.stdout.split()[1]
 
     listed = jobqueue("--json", "list", "--state", "failed", "--actor", "fail", "--limit", "200")

@@ -103,7 +103,10 @@ def test_a_failing_job_is_retried_then_dead(queue, worker):
     record = ended(queue, job_id)
 
     assert (record.state, record.attempts) == (State.DEAD, 2)
-    assert record.error == lifecycle.Failure(type="RuntimeError", message="boom")
+    assert (record.error.type, record.error.message) == ("RuntimeError", "boom")
+    # Where it was raised, as the worker's log would have shown it.
+    assert "in fail\n    raise RuntimeError(message)" in record.error.traceback
+    assert record.error.traceback.endswith("RuntimeError: boom\n")
     assert states(events) == [
         State.QUEUED,
         State.RUNNING,

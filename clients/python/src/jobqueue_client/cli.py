@@ -318,6 +318,8 @@ class Output:
         for name, value in fields:
             if value not in (None, ""):
                 self.line(f"{name:<9} {value}")
+        if job.error and job.error.traceback:
+            self.line(job.error.traceback.rstrip())
 
     def event(self, event: Event) -> None:
         if self.as_json:

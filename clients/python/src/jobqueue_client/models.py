@@ -65,6 +65,8 @@ class Failure(_Model):
 
     type: str
     message: str
+    #: Its end, as the worker printed it.
+    traceback: str | None = None
 
 
 class Links(_Model):
