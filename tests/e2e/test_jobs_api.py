@@ -244,7 +244,11 @@ def test_a_failing_job_retries_then_is_dead_then_runs_again_when_retried(stack):
 
     assert dead["state"] == "dead"
     assert dead["attempts"] == 3  # max_retries=2 on the actor
-    assert dead["error"] == {"type": "RuntimeError", "message": job["kwargs"]["message"]}
+    assert (dead["error"]["type"], dead["error"]["message"]) == (
+        "RuntimeError",
+        job["kwargs"]["message"],
+    )
+    assert dead["error"]["traceback"].endswith(f"RuntimeError: {job['kwargs']['message']}\n")
     states = [e["data"]["state"] for e in events]
     assert states == ["queued", *["running", "retrying"] * 2, "running", "dead"]
     first_message = json.loads(client.hget(f"jobqueue:job:{job['id']}", "redis_message_id"))

@@ -75,6 +75,7 @@ def test_a_failing_job_is_retried_then_dead_lettered(client, worker_running, set
     # fail allows 2 retries: 3 attempts in all, then the dead-letter queue.
     assert record["state"] == "dead", record
     assert record["attempts"] == 3
-    assert record["error"] == {"type": "RuntimeError", "message": "boom"}
+    assert (record["error"]["type"], record["error"]["message"]) == ("RuntimeError", "boom")
+    assert record["error"]["traceback"].endswith("RuntimeError: boom\n")
     assert record["result"] is None
     assert job_id in [message.message_id for message in dead_letters(settings.redis_url)]
