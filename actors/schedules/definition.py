@@ -91,7 +91,8 @@ class ScheduleDefinition(JobRequest):
         if (self.every is None) == (self.cron is None):
             raise ValueError("give either 'every' or 'cron', not both and not neither")
         try:
-            self.trigger()
+            # One that never fires (February 30th) is refused.
+            self.trigger().after(0)
         except InvalidTrigger as error:
             raise ValueError(str(error)) from None
         return self
@@ -129,13 +130,16 @@ class Schedule(BaseModel):
     changed_at: int
 
     def next_runs(self, count: int) -> list[int]:
-        """Its next ``count`` ticks; none while paused."""
+        """Its next ``count`` ticks (fewer when it has no more); none while paused."""
         if self.paused:
             return []
         trigger = self.definition.trigger()
         runs = [self.next_at]
-        while len(runs) < count:
-            runs.append(trigger.after(runs[-1]))
+        try:
+            while len(runs) < count:
+                runs.append(trigger.after(runs[-1]))
+        except InvalidTrigger:
+            pass  # its last tick is among them
         return runs
 
 

@@ -26,6 +26,7 @@ from . import metrics
 from .definition import Schedule
 from .plan import plan
 from .store import Firing, ScheduleStore
+from .triggers import InvalidTrigger
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +72,19 @@ class Firer:
         if schedule is None or schedule.paused or schedule.next_at > now:
             return 0
         definition = schedule.definition
-        planned = plan(
-            definition.trigger(),
-            schedule.next_at,
-            now,
-            definition.misfire,
-            int(definition.grace * 1000),
-        )
+        try:
+            planned = plan(
+                definition.trigger(),
+                schedule.next_at,
+                now,
+                definition.misfire,
+                int(definition.grace * 1000),
+            )
+        except InvalidTrigger as error:
+            # A cron expression past its last time (its year gone by): nothing more to fire.
+            logger.warning("Schedule %s paused, it has no more ticks: %s", name, error)
+            self.schedules.change(name, "pause", now=now)
+            return 0
         ticks, missed = planned.fire, planned.missed
         job_ids = [tick_job_id(name, tick) for tick in ticks]
         first_missed, last_missed = planned.first_missed, planned.last_missed

@@ -15,10 +15,11 @@ import time
 
 from ..broker import Queue
 from ..lifecycle import JobRecord
-from ..submission import check
+from ..submission import InvalidJob, check
 from .definition import Schedule, ScheduleDefinition, Source
 from .firing import Clock, Firer
 from .store import Saved, ScheduleStore
+from .triggers import InvalidTrigger
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,11 @@ class Schedules:
         return schedule
 
     def create(self, name: str, definition: ScheduleDefinition) -> Schedule:
-        """Create a schedule of a public job; :class:`~actors.submission.InvalidJob` if unfit."""
+        """Create a schedule of a public job.
+
+        :class:`~actors.submission.InvalidJob` if the job refuses it,
+        :class:`~actors.schedules.triggers.InvalidTrigger` if it has no tick to come.
+        """
         self._check(definition, private=False)
         now = self.firer.now()
         saved = self.store.save(
@@ -90,10 +95,15 @@ class Schedules:
                     logger.info("Schedule %s deleted: its job no longer declares it", spec.name)
                 continue
             definition = spec.schedule.definition(spec.name)
-            self._check(definition, private=True)
-            outcomes[spec.name] = saved = self._update(
-                spec.name, definition, Source.CODE, mode="declare"
-            )
+            try:
+                self._check(definition, private=True)
+                outcomes[spec.name] = saved = self._update(
+                    spec.name, definition, Source.CODE, mode="declare"
+                )
+            except (InvalidJob, InvalidTrigger) as error:
+                # The other schedules are still declared, and this worker still fires them.
+                logger.error("Schedule %s declared in code not written: %s", spec.name, error)
+                continue
             if saved is Saved.OTHER_SOURCE:
                 logger.warning(
                     "Schedule %s declared in code not written: one made over HTTP has its name",

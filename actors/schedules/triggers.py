@@ -14,13 +14,14 @@ fires once, the first time.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 #: The shortest interval a schedule may have.
 MIN_PERIOD_MS = 1000
@@ -40,6 +41,8 @@ def period_ms(period: str | float | timedelta) -> int:
     if isinstance(period, timedelta):
         ms = int(period.total_seconds() * 1000)
     elif isinstance(period, int | float) and not isinstance(period, bool):
+        if not math.isfinite(period):
+            raise InvalidTrigger(f"{period!r} is no period")
         ms = int(period * 1000)
     elif isinstance(period, str) and re.fullmatch(f"(?:{_PERIOD.pattern})+", period.strip()):
         ms = sum(
@@ -100,7 +103,7 @@ class Cron:
         zone(self.tz)
 
     def after(self, t: int) -> int:
-        """The first tick strictly after ``t``."""
+        """The first tick strictly after ``t``; :class:`InvalidTrigger` when there is none."""
         tz = zone(self.tz)
         wall = datetime.fromtimestamp(t / 1000, tz).replace(tzinfo=None)
         # Wall-clock times map to instants in order (a skipped one to the end
@@ -109,7 +112,11 @@ class Cron:
         # in the first pass of a repeated hour t is in the second of are skipped.
         times = croniter(self.expression, wall)
         while True:
-            instant = _instant(times.get_next(datetime), tz)
+            try:
+                instant = _instant(times.get_next(datetime), tz)
+            except CroniterError:
+                # February 30th, or a year gone by: croniter searched and gave up.
+                raise InvalidTrigger(f"{self.expression!r} has no time after {t}") from None
             if instant > t:
                 return instant
 

@@ -227,7 +227,8 @@ def schedules_answer_as_documented(api: ContractClient, settings, queue) -> None
     api.request("DELETE", one, "/schedules/nightly")
     api.request("DELETE", one, "/schedules/missing")
     # One declared in code, whose job has gone since: changed in code only, and run no more.
-    ScheduleStore(queue.store).save(
+    store = ScheduleStore(queue.store)
+    store.save(
         "gone",
         ScheduleDefinition(actor="gone", every="1h"),
         mode="declare",
@@ -238,3 +239,8 @@ def schedules_answer_as_documented(api: ContractClient, settings, queue) -> None
     api.request("PUT", one, "/schedules/gone", json=nightly)
     api.request("DELETE", one, "/schedules/gone")
     api.request("POST", "/schedules/{name}/run", "/schedules/gone/run")
+    # One whose cron expression's last year has gone by, paused: it cannot resume.
+    past = ScheduleDefinition(actor="add", args=[1, 2], cron="0 0 1 1 * 0 2020")
+    store.save("past", past, mode="create", source=Source.API, next_at=0, now=0)
+    store.change("past", "pause", now=0)
+    api.request("POST", "/schedules/{name}/resume", "/schedules/past/resume")

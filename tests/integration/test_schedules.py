@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 
 from actors import cron, every
 from actors.lifecycle import State
-from actors.schedules.definition import Misfire, ScheduleDefinition
+from actors.schedules.definition import Misfire, ScheduleDefinition, Source
 from actors.schedules.firing import tick_job_id
 from actors.schedules.middleware import Firing
 from actors.schedules.operations import Schedules
@@ -243,3 +243,16 @@ def test_a_worker_fires_schedules_and_runs_their_jobs(queue):
         worker.stop()
     record = ended(queue, schedules.get("often").last_job)
     assert (record.state, record.result) == (State.SUCCEEDED, 3)
+
+
+def test_a_schedule_past_its_last_tick_is_paused_not_fired(queue):
+    clock = Clock(datetime(2026, 6, 1, 12, 0, tzinfo=BERLIN))
+    schedules = Schedules(queue, clock=clock)
+    # Its year has gone by: created before that (as stored), found due now.
+    past = adding(cron="0 0 1 1 * 0 2020")
+    schedules.store.save("past", past, mode="create", source=Source.API, next_at=0, now=0)
+
+    assert schedules.firer.fire_due() == 0
+
+    assert schedules.get("past").paused
+    assert schedules.get("past").next_runs(5) == []

@@ -52,6 +52,7 @@ def test_a_created_schedule_is_listed_with_its_next_runs(client):
         ({"options": {"time_limit": 10_000}}, "options/time_limit"),
         ({"misfire": "later"}, "misfire: "),
         ({"grace": 0}, "grace: "),
+        ({"cron": "0 0 31 2 *"}, "has no time after"),
     ],
 )
 def test_a_schedule_that_does_not_fit_is_refused_as_a_submission_would_be(client, changes, detail):

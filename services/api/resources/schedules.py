@@ -7,6 +7,7 @@ import falcon
 from actors.schedules.definition import ScheduleDefinition
 from actors.schedules.operations import ScheduleError, Schedules
 from actors.schedules.store import Saved
+from actors.schedules.triggers import InvalidTrigger
 from actors.submission import InvalidJob
 
 from ..contract import BODY_ERRORS, Access, Operation, Response
@@ -53,7 +54,7 @@ class ScheduleCollection:
         body = self.operations["post"].read_body(req)
         try:
             schedule = self.schedules.create(body.name, stored(body))
-        except InvalidJob as error:
+        except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
         except ScheduleError as error:
             raise refused(error) from None
@@ -111,7 +112,7 @@ class ScheduleItem:
         body = self.operations["put"].read_body(req)
         try:
             resp.media = ScheduleView.of(self.schedules.replace(name, stored(body)))
-        except InvalidJob as error:
+        except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
         except ScheduleError as error:
             raise refused(error) from None
@@ -133,18 +134,25 @@ class ScheduleAction:
         "run": "Run a schedule's job now; its ticks stay as they are",
     }
 
+    ANSWERS: dict[str, dict[int, Response | str]] = {
+        "pause": {200: Response("The schedule, paused", ScheduleView)},
+        "resume": {
+            200: Response("The schedule, running", ScheduleView),
+            422: "It has no more ticks (a cron expression's year has gone by)",
+        },
+        "run": {
+            202: Response("The job, accepted", Job),
+            422: "Its job can no longer be made (gone, or its arguments no longer fit)",
+        },
+    }
+
     def __init__(self, schedules: Schedules, action: str):
         self.schedules = schedules
         self.action = action
-        responses: dict[int, Response | str] = (
-            {202: Response("The job, accepted", Job), 422: "The job can no longer be made"}
-            if action == "run"
-            else {200: Response("The schedule", ScheduleView)}
-        )
         self.operations = {
             "post": Operation(
                 self.SUMMARIES[action],
-                responses={**responses, 404: _NOT_FOUND},
+                responses={**self.ANSWERS[action], 404: _NOT_FOUND},
                 access=Access.WRITE,
             )
         }
@@ -159,7 +167,7 @@ class ScheduleAction:
                 return
             change = self.schedules.pause if self.action == "pause" else self.schedules.resume
             resp.media = ScheduleView.of(change(name))
-        except InvalidJob as error:
+        except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
         except ScheduleError as error:
             raise refused(error) from None
