@@ -38,11 +38,11 @@ def test_the_alerting_rules_pass_promtool():
     checked = promtool("check", "rules", "alerts.yml")
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 4 rules found" in checked.stdout
+    assert "SUCCESS: 5 rules found" in checked.stdout
 
 
 @needs_promtool
-def test_the_alerts_fire_when_queues_back_up_jobs_die_and_no_worker_lives():
+def test_the_alerts_fire_when_queues_back_up_jobs_die_no_worker_lives_ticks_are_missed():
     tested = promtool("test", "rules", "alerts_test.yml")
 
     assert tested.returncode == 0, tested.stdout + tested.stderr
