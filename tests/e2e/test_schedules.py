@@ -1,4 +1,5 @@
-"""A per-second schedule on the real stack, two workers firing, while one of them is killed."""
+"""A per-second schedule on the real stack: two workers fire it while one is killed, and it
+outlives a restart of the whole stack."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def running(tmp_path):
         running.stack.stop()
 
 
-def test_killing_a_worker_loses_no_tick_and_duplicates_none(running):
+def test_killing_a_worker_loses_no_tick_duplicates_none_and_a_restart_keeps_it(running, tmp_path):
     queue = connect(running.settings)
     schedules = ScheduleStore(queue.store)
     # skip: a tick not fired within a minute would be missed, and counted.
@@ -61,3 +62,15 @@ def test_killing_a_worker_loses_no_tick_and_duplicates_none(running):
     for record in records:
         assert running.ended(record.id, timeout=60)["result"] == 3
     print(f"{len(ticks)} ticks, {len(ticks) - sum(t < killed_at for t in ticks)} after the kill")
+
+    # The whole stack stops and starts again: the schedule is there, with its history.
+    running.stack.stop()
+    again = start_stack(tmp_path, running.settings)
+    try:
+        found = again.get("/schedules/tick").json()
+        assert (found["fired"], found["paused"]) == (len(ticks), True)
+        assert len([e for e in found["history"] if e["kind"] == "fired"]) == min(len(ticks), 50)
+        assert again.post("/schedules/tick/resume").status_code == 200
+        wait_for(lambda: again.get("/schedules/tick").json()["fired"] >= len(ticks) + 2)
+    finally:
+        again.stack.stop()
