@@ -39,7 +39,7 @@ def plan(trigger: Trigger, due: int, now: int, misfire: Misfire, grace_ms: int) 
     ``now``. Missed ticks are counted, never listed: a per-second schedule
     down for a week has 600,000 of them.
     """
-    late_until = now - ON_TIME_MS
+    late_until = now - ON_TIME_MS - 1
     fire: list[int] = []
     # The late ticks up to missed_until get no job; those after listed_from do.
     missed_until = late_until
