@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import socket
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ from dramatiq.common import current_millis, dq_name, xq_name
 from dramatiq.middleware import Middleware, MiddlewareError
 
 from . import lifecycle
+from .attempt import Attempt
 from .consumer import WakingConsumer
 from .middleware import installed
 from .registry import JobSpec, attach, bind, specs
@@ -37,14 +40,12 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     Given the job ``store``, its fetch, ack and nack also write the records
     of the jobs they take and settle (see :class:`~actors.consumer.WakingConsumer`).
 
-    Why the start is written by the fetch rather than by the worker thread
-    that runs the job: the fetch is the only call a job costs anyway, and
-    its script sees the record, so a job cancelled or already succeeded is
-    dropped there and never reaches a thread. The price: a prefetched job
-    reads "running" (its ``started_at`` the time of the fetch until its end
-    writes when a thread took it up) while it waits in this worker for a
-    free thread; a user cancelling it then is heard by the Cancellation
-    middleware, which skips it when its turn comes.
+    The fetch reserves each job's next attempt, and drops the message of a
+    job that may not run (cancelled, or already succeeded): its script sees
+    the record anyway. The job reads "queued" until a thread starts it;
+    that start rides the consumer's next batch of acks, so a job still
+    costs its worker no round trip of its own, and is refused if another
+    worker reserved a newer attempt meanwhile (this one was presumed dead).
 
     Its ``emit_before`` and ``emit_after`` call only the middleware that
     implement the hook: dramatiq calls every middleware's, most of them the
@@ -55,6 +56,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     def __init__(self, *, store: JobStore | None = None, **kwargs):
         #: Per hook name, the middleware that implement it and their hook.
         self._hooks: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
+        #: The consumers of this process, whose messages the heartbeat checks.
+        self._consumers: weakref.WeakSet[WakingConsumer] = weakref.WeakSet()
         super().__init__(**kwargs)
         self.store = store
         #: This process (host and pid), as the records of the jobs it takes and runs name it.
@@ -66,38 +69,38 @@ class RedisBroker(dramatiq_redis.RedisBroker):
             source("queue.lua") + as_function("create.lua", "create_jobs") + source("send.lua")
         )
 
-    def taking_args(self) -> list[str | int]:
-        """What fetch needs to mark the jobs it takes running (nothing without a store)."""
+    def fetching_args(self) -> list[str | int]:
+        """What fetch needs to reserve an attempt at each job it takes (nothing without a store)."""
         if self.store is None:
             return []
-        taken = lifecycle.take(lifecycle.now_ms(), worker_name=self.worker_name)
-        return [self.store.job_key(""), *self.store.transition_args(taken)]
+        startable = " ".join(sorted(lifecycle.STARTABLE_STATES))
+        return [self.store.job_key(""), startable, json.dumps(self.worker_name)]
 
-    def handing_back_args(self, messages: list[tuple[str, int]]) -> list[str | int]:
-        """What requeue needs to hand back messages, given as (Redis id, attempt).
-
-        For each message, its id and, when the fetch had started an attempt,
-        the arguments that put its job back as queued.
-        """
+    def requeuing_args(self, messages: list[tuple[str, int]]) -> list[str | int]:
+        """What requeue needs to hand back messages, given as (Redis id, attempt reserved)."""
         args: list[str | int] = [self.store.job_key("") if self.store else ""]
         for redis_message_id, attempt in messages:
-            back = (
-                self.store.transition_args(lifecycle.hand_back(attempt))
-                if self.store and attempt
-                else []
-            )
-            args += [redis_message_id, len(back), *back]
+            args += [redis_message_id, attempt if self.store else 0]
         return args
 
-    def ending_args(self, job_id: str, ending: lifecycle.Transition | None) -> list[str | int]:
-        """What ack or nack needs to write the job's end (nothing when there is none)."""
-        if self.store is None or ending is None:
+    def writing_args(self, job_id: str, change: lifecycle.Transition | None) -> list[str | int]:
+        """What settle needs to write a job's start or end (nothing when there is none)."""
+        if self.store is None or change is None:
             return []
         return [
             self.store.job_key(job_id),
             self.store.events_key(job_id),
-            *self.store.transition_args(ending),
+            *self.store.transition_args(change),
         ]
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> WakingConsumer:
+        consumer = super().consume(queue_name, prefetch, timeout)
+        self._consumers.add(consumer)
+        return consumer
+
+    def held(self) -> list[tuple[str, str, Attempt]]:
+        """The messages this process's consumers hold: (queue, Redis id, attempt) each."""
+        return [held for consumer in list(self._consumers) for held in consumer.held()]
 
     @property
     def consumer_class(self):

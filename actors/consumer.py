@@ -8,20 +8,27 @@ enqueue fills (see ``lua/dispatch.lua``): the job is taken as soon as it is
 sent, and an idle worker sends one command per worker timeout.
 
 It also carries a job's record writes in the broker's own calls, so that a
-job costs its worker no round trip of its own: the fetch marks the jobs it
-takes running and says which attempt each starts (``message.attempt``, 0
-when nothing was written), and ack and nack write the end the job-state
-middleware decided (``message.ending``, a
-:class:`~actors.lifecycle.Transition`). Acks and nacks are sent by a thread
-of their own, many in one call (:class:`BatchSender`): a worker thread hands
-its message over and takes up its next job at once. An ack that fails, for
-whatever reason, is sent again until it is written, and the end with it: a
-job that ends while Redis is down is not left "running". Its message counts
-as outstanding (dramatiq's ``outstanding_message_count``) until then.
+job costs its worker no round trip of its own: the fetch reserves an
+attempt at each job it takes and says which (see :class:`~actors.attempt.Attempt`,
+0 when nothing was reserved); the start of a job, which a worker thread
+hands over when it takes the job up, and the end the job-state middleware
+decided are written by the calls that settle messages. Starts, acks and
+nacks are sent by a thread of their own, many in one call
+(:class:`BatchSender`): a worker thread hands its message over and takes up
+its next job at once. An ack that fails, for whatever reason, is sent again
+until it is written, and the end with it: a job that ends while Redis is
+down is not left "running". Its message counts as outstanding (dramatiq's
+``outstanding_message_count``) until then.
+
+A consumer also knows which messages it holds (fetched and not yet settled),
+so that the heartbeat can find those handed to another worker while this
+one was presumed dead (:meth:`WakingConsumer.held`, :meth:`WakingConsumer.lose`):
+their runs here are interrupted, and nothing of them is written.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
 import time
@@ -36,6 +43,9 @@ from dramatiq.errors import ConnectionClosed
 from dramatiq.logging import get_logger
 from dramatiq.message import Message
 from dramatiq.worker import ConsumerThread
+
+from .attempt import Attempt, attempt_of
+from .lifecycle import JobCancelled, Transition
 
 #: Longest single blocking wait: a stopping or pausing worker's consumer
 #: notices within this long, however long the worker timeout.
@@ -68,19 +78,25 @@ class WakingConsumer(_RedisConsumer):
         # On this consumer's queue, which is not message.queue_name once the
         # message was delayed (as dramatiq's ack has it).
         self._settlements = BatchSender(self._send_settlements, name=f"settle {queue_name}")
+        #: The messages fetched and not yet settled, by Redis id.
+        self._held: dict[str, Attempt] = {}
+        self._holding = threading.Lock()
+        self._lost_delayed = False
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
-        """Hand messages back to the front of their queue, and their jobs back to queued.
+        """Hand messages back to the front of their queue, and the attempts reserved for them.
 
-        Messages a stopping worker fetched (and so started, see
-        ``actors.broker``) but no thread of it ran.
+        Messages a stopping worker fetched but no thread of it ran. Those
+        handed to another worker meanwhile are that worker's now.
         """
-        handed_back = [
-            (message.options["redis_message_id"], getattr(message, "attempt", 0))
-            for message in messages
-        ]
+        handed_back = []
+        for message in messages:
+            attempt = attempt_of(message)
+            self._release(message, attempt)
+            if not attempt.lost:
+                handed_back.append((message.options["redis_message_id"], attempt.number))
         if handed_back:
-            self.broker.do_requeue(self.queue_name, *self.broker.handing_back_args(handed_back))
+            self.broker.do_requeue(self.queue_name, *self.broker.requeuing_args(handed_back))
 
     def ack(self, message: MessageProxy) -> None:
         self._settle("ack", message)
@@ -88,26 +104,91 @@ class WakingConsumer(_RedisConsumer):
     def nack(self, message: MessageProxy) -> None:
         self._settle("nack", message)
 
+    def begin(self, message: MessageProxy, start: Transition) -> None:
+        """Hand over the start of a job a thread takes up, to be sent with the next batch."""
+        args = self.broker.writing_args(message.message_id, start)
+        item = ["start", _redis_id(message), len(args), *args]
+        self._settlements.put((attempt_of(message), None, item))
+
     def _settle(self, kind: str, message: MessageProxy) -> None:
         """Hand the ack or nack over to be sent in a batch, with the job's end."""
-        end = self.broker.ending_args(message.message_id, getattr(message, "ending", None))
-        args = [kind, message.options["redis_message_id"], len(end), *end]
-        self._settlements.put((message.message_id, args))
+        attempt = attempt_of(message)
+        self._release(message, attempt)
+        if attempt.lost:
+            # Its message is another worker's now, and so is the job's end.
+            self.queued_message_ids.discard(message.message_id)
+            self._room.set()
+            return
+        end = self.broker.writing_args(message.message_id, attempt.ending)
+        args = [kind, _redis_id(message), len(end), *end]
+        self._settlements.put((attempt, message.message_id, args))
 
-    def _send_settlements(self, batch: list[tuple[str, list[str | int]]]) -> None:
-        self.broker.do_settle(self.queue_name, *itertools.chain(*(args for _, args in batch)))
-        for message_id, _ in batch:
-            self.queued_message_ids.discard(message_id)
+    def _send_settlements(self, batch: list[tuple[Attempt, str | None, list[str | int]]]) -> None:
+        refused = self.broker.do_settle(self.queue_name, *itertools.chain(*(i[2] for i in batch)))
+        for _attempt, message_id, _args in batch:
+            if message_id is not None:
+                self.queued_message_ids.discard(message_id)
         self._room.set()
+        starts = {args[1]: attempt for attempt, message_id, args in batch if message_id is None}
+        for redis_id, latest in zip(refused[::2], refused[1::2], strict=True):
+            attempt = starts[redis_id.decode()]
+            if latest != attempt.number:
+                # A newer attempt was reserved: this worker was presumed dead.
+                self._lose(attempt, redis_id.decode())
+            elif attempt.interrupt(JobCancelled):
+                self.logger.info("A job of message %s may not run (cancelled?): stopped.", redis_id)
+
+    def held(self) -> list[tuple[str, str, Attempt]]:
+        """The messages this consumer holds: (queue, Redis id, attempt) each."""
+        with self._holding:
+            return [(self.queue_name, redis_id, a) for redis_id, a in self._held.items()]
+
+    def lose(self, attempts: Iterable[tuple[str, Attempt]]) -> None:
+        """The heartbeat found these messages (Redis id, attempt) no longer this worker's."""
+        for redis_id, attempt in attempts:
+            with self._holding:
+                if self._held.get(redis_id) is not attempt:
+                    continue  # settled meanwhile
+                del self._held[redis_id]
+            self._lose(attempt, redis_id)
+
+    def _lose(self, attempt: Attempt, redis_id: str) -> None:
+        if attempt.lose():
+            self.logger.warning(
+                "Message %s was handed to another worker while this one was presumed dead: "
+                "its run here is interrupted and its result discarded.",
+                redis_id,
+            )
+        else:
+            self.logger.warning(
+                "Message %s was handed to another worker while this one was presumed dead: "
+                "it will not run here.",
+                redis_id,
+            )
+            self._lost_delayed = True
+
+    def _hold(self, message: MessageProxy) -> None:
+        redis_id = _redis_id(message)
+        with self._holding:
+            earlier, self._held[redis_id] = self._held.get(redis_id), attempt_of(message)
+        if earlier is not None:
+            # Fetched again: it was handed back while this worker was presumed dead.
+            self._lose(earlier, redis_id)
+
+    def _release(self, message: MessageProxy, attempt: Attempt) -> None:
+        redis_id = _redis_id(message)
+        with self._holding:
+            if self._held.get(redis_id) is attempt:
+                del self._held[redis_id]
 
     def close(self) -> None:
         """Hand back what was fetched but never given out; send the acks handed over."""
         # A stopping consumer thread leaves the rest of its last fetch here:
-        # their jobs were started, and would read "running" until found with
-        # a dead worker's messages.
+        # their attempts were reserved, and would count until found with a
+        # dead worker's messages.
         cached, self.message_cache = self.message_cache, []
         try:
-            self.requeue(_proxy(data, attempt) for data, attempt in cached)
+            self.requeue(cached)
         except redis.ConnectionError as error:
             self.logger.warning("Could not hand back %d message(s): %s", len(cached), error)
         if not self._settlements.close(FLUSH_SECONDS):
@@ -115,10 +196,12 @@ class WakingConsumer(_RedisConsumer):
 
     def __next__(self) -> MessageProxy | None:
         try:
+            if self._lost_delayed:
+                self._forget_lost_delayed()
             if not self.message_cache and not self._fetch():
                 return None
             if self.message_cache:
-                proxy = _proxy(*self.message_cache.pop(0))
+                proxy = self.message_cache.pop(0)
                 self.queued_message_ids.add(proxy.message_id)
                 return proxy
             return None
@@ -132,12 +215,30 @@ class WakingConsumer(_RedisConsumer):
         if room < max(1, self.prefetch // 2):
             self._room.wait(self.timeout / 1000)
             return False
-        # Pairs: (message data, the attempt the fetch started or 0).
-        fetched = self.broker.do_fetch(self.queue_name, room, *self.broker.taking_args())
-        self.message_cache = list(zip(fetched[::2], fetched[1::2], strict=True))
+        # Pairs: (message data, the attempt the fetch reserved or 0).
+        fetched = self.broker.do_fetch(self.queue_name, room, *self.broker.fetching_args())
+        pairs = zip(fetched[::2], fetched[1::2], strict=True)
+        self.message_cache = [_proxy(self, data, attempt) for data, attempt in pairs]
+        for proxy in self.message_cache:
+            self._hold(proxy)
         if not self.message_cache:
             self._wait_for_enqueue()
         return bool(self.message_cache)
+
+    def _forget_lost_delayed(self) -> None:
+        """Drop lost messages from the delay queue of the consumer thread (this one)."""
+        self._lost_delayed = False
+        thread = threading.current_thread()
+        if not isinstance(thread, ConsumerThread):
+            return
+        delayed = thread.delay_queue
+        with delayed.mutex:
+            kept = [item for item in delayed.queue if not attempt_of(item.message).lost]
+            dropped = len(delayed.queue) - len(kept)
+            delayed.queue[:] = kept
+            heapq.heapify(delayed.queue)
+        for _ in range(dropped):
+            delayed.task_done()
 
     def _wait_for_enqueue(self) -> None:
         """Block until an enqueue, the worker timeout, or the first delayed message is due."""
@@ -153,11 +254,15 @@ class WakingConsumer(_RedisConsumer):
                 return
 
 
-def _proxy(data: bytes, attempt: int) -> MessageProxy:
-    """A fetched message, with the attempt its fetch started (0: none)."""
+def _proxy(holder: WakingConsumer, data: bytes, attempt: int) -> MessageProxy:
+    """A fetched message, with the attempt its fetch reserved (0: none)."""
     proxy = MessageProxy(Message.decode(data))
-    proxy.attempt = attempt
+    proxy.attempt = Attempt(attempt, holder=holder)
     return proxy
+
+
+def _redis_id(message: MessageProxy) -> str:
+    return message.options["redis_message_id"]
 
 
 def _earliest_delayed(thread: threading.Thread) -> int | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -49,13 +49,13 @@ class State(StrEnum):
 TRANSITIONS: dict[State, frozenset[State]] = {
     # QUEUED: the steps before it ended; FAILED: what they handed it is too large.
     State.WAITING: frozenset({State.QUEUED, State.CANCELLED, State.FAILED}),
-    State.QUEUED: frozenset({State.RUNNING, State.CANCELLED}),
+    # DEAD: too old to run (dramatiq's AgeLimit). QUEUED: a worker gives back
+    # the attempt it reserved (the job waits for its limits).
+    State.QUEUED: frozenset({State.QUEUED, State.RUNNING, State.CANCELLED, State.DEAD}),
     State.DELAYED: frozenset({State.RUNNING, State.CANCELLED, State.DEAD}),
     # RUNNING again: a progress report, or a run after the worker died.
-    # QUEUED: taken by a worker that stopped before a thread ran it.
     State.RUNNING: frozenset(
         {
-            State.QUEUED,
             State.RUNNING,
             State.SUCCEEDED,
             State.RETRYING,
@@ -101,6 +101,15 @@ IDENTITY_FIELDS = frozenset(
 
 class JobCancelled(Interrupt):
     """Raised inside a running job when a user cancels it."""
+
+
+class HandedOver(JobCancelled):
+    """Raised inside a running job whose message was handed to another worker.
+
+    Its worker was presumed dead (silent past the heartbeat timeout: paused,
+    frozen, cut off from Redis) and has come back: the job is, or will be,
+    run elsewhere, so this run stops and its result is discarded.
+    """
 
 
 def now_ms() -> int:
@@ -196,8 +205,10 @@ class JobRecord(BaseModel):
     error: Failure | None = None
     #: Where the broker keeps the message (its dead letters are found by it).
     redis_message_id: str | None = None
-    #: Which worker ran the last attempt: its host (in a container, the
-    #: container's id) and process, for an operator following a job.
+    #: Which worker holds or ran the latest attempt: its host (in a
+    #: container, the container's id) and process, for an operator
+    #: following a job. A queued job names the worker that fetched it and
+    #: will start it when one of its threads is free.
     worker_name: str | None = None
     #: The workflow this job is a step of, if any (see ``actors.workflows``).
     workflow: StepLink | None = None
@@ -281,6 +292,8 @@ _SOURCES = {
     for state in State
 }
 _RUNNING = frozenset({State.RUNNING})
+#: The states a job may start (or run again) from.
+STARTABLE_STATES = _SOURCES[State.RUNNING]
 
 
 def submit(request: JobRequest, *, job_id: str, queue: str) -> JobRecord:
@@ -346,35 +359,41 @@ def wait_for_parents(
     )
 
 
-def take(at: int, *, worker_name: str | None = None) -> Transition:
-    """The worker named ``worker_name`` takes a recorded job to run a new attempt at it.
+def start(attempt: int, *, worker_name: str | None = None) -> Transition:
+    """A thread of the worker named ``worker_name`` starts attempt ``attempt`` at a recorded job.
 
-    Written by the fetch that took it (see ``actors.broker``).
+    The fetch that took the job reserved the attempt (see ``lua/dispatch.lua``);
+    the store refuses the start once a newer one was reserved (the job was
+    handed to another worker while this one was presumed dead).
     """
+    at = now_ms()
     return _move(
         State.RUNNING,
         at=at,
-        begins=True,
-        fields={"started_at": at, "worker_name": worker_name, "error": None},
+        attempt=attempt,
+        fields={"started_at": at, "worker_name": worker_name, "error": None, "attempts": attempt},
     )
 
 
 def hand_back(attempt: int) -> Transition:
-    """A stopping worker hands back a job it took (attempt ``attempt``) but never ran."""
+    """A worker gives back the attempt ``attempt`` its fetch reserved, at a job it did not start.
+
+    Refused once the job has started, or moved on.
+    """
     return _move(
         State.QUEUED,
-        only_from=_RUNNING,
+        only_from=frozenset({State.QUEUED}),
         attempt=attempt,
-        fields={"attempts": attempt - 1, "started_at": None, "worker_name": None},
+        fields={"attempts": attempt - 1, "worker_name": None},
     )
 
 
-def start(message: dramatiq.Message, *, worker_name: str | None = None) -> Transition:
-    """The worker named ``worker_name`` starts an attempt at the job ``message`` carries.
+def start_unrecorded(message: dramatiq.Message, *, worker_name: str | None = None) -> Transition:
+    """The worker named ``worker_name`` starts an attempt at a job that has no record yet.
 
-    Recorded or not: a message sent without going through the API gets a record.
+    A message sent without going through the API: its start makes its record.
     """
-    taken = take(now_ms(), worker_name=worker_name)
+    at = now_ms()
     identity = {
         "id": message.message_id,
         "actor": job_name(message.actor_name),
@@ -384,7 +403,13 @@ def start(message: dramatiq.Message, *, worker_name: str | None = None) -> Trans
         "enqueued_at": message.message_timestamp,
         "redis_message_id": message.options.get("redis_message_id"),
     }
-    return replace(taken, create_missing=True, fields={**identity, **taken.fields})
+    return _move(
+        State.RUNNING,
+        at=at,
+        begins=True,
+        create_missing=True,
+        fields={**identity, "started_at": at, "worker_name": worker_name, "error": None},
+    )
 
 
 def report_progress(value: float, note: str, *, attempt: int = 0) -> Transition:
@@ -404,18 +429,15 @@ def finish(
     retried: bool,
     permanent: bool,
     attempt: int = 0,
-    started_at: int | None = None,
     progress: Progress | None = None,
 ) -> Transition:
     """An attempt ended: how the job goes on, from dramatiq's outcome.
 
     ``retried``: dramatiq's Retries middleware sent the message again;
     ``permanent``: the exception is one the job declared retrying cannot fix;
-    ``started_at``: when a thread took the job up (its fetch, which marked it
-    running, may have been earlier); ``progress``: the attempt's last
-    report, if it was not written yet.
+    ``progress``: the attempt's last report, if it was not written yet.
     """
-    reported: dict[str, Any] = {} if started_at is None else {"started_at": started_at}
+    reported: dict[str, Any] = {}
     if progress is not None:
         reported["progress"] = progress.model_dump()
     if exception is None:

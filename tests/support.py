@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 import redis
 
@@ -115,8 +116,13 @@ def settings_for(redis_url: str, **overrides) -> Settings:
 
 
 @contextlib.contextmanager
-def worker_process(settings: Settings, *, threads: int = 4) -> Iterator[subprocess.Popen]:
-    """A real ``dramatiq services.worker`` process; stopped with one SIGTERM, as the stack does."""
+def worker_process(
+    settings: Settings, *, threads: int = 4, log: IO[str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """A real ``dramatiq services.worker`` process; stopped with one SIGTERM, as the stack does.
+
+    Its log goes to ``log`` if given, else to this process's stderr.
+    """
     env = {**os.environ, **settings.to_env()}
     process = subprocess.Popen(
         [
@@ -129,6 +135,7 @@ def worker_process(settings: Settings, *, threads: int = 4) -> Iterator[subproce
         ],
         cwd=PROJECT_DIR,
         env=env,
+        stderr=log,
         start_new_session=True,
     )
     try:

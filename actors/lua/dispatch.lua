@@ -14,13 +14,14 @@
 --   job waiting for a worker is taken at once rather than after a backoff;
 -- * messages handed back (requeue) go to the front of their queue: they
 --   were next in line;
--- * with a job store's arguments, fetch marks each job it takes running
---   (a new attempt) and drops the message of a job that may not run
---   (cancelled, or already succeeded), and settle acks and nacks several
---   messages at once, writing each job's end: a job costs its worker no
---   round trip besides the broker's own, and acks share theirs (see
---   write_job in job.lua; it, queue.lua and maintenance.lua are loaded in
---   front of this script).
+-- * with a job store's arguments, fetch reserves an attempt at each job
+--   it takes (the job stays queued: no thread runs it yet) and drops the
+--   message of a job that may not run (cancelled, or already succeeded);
+--   settle writes the starts that worker threads hand over, and acks and
+--   nacks several messages at once, writing each job's end: a job costs
+--   its worker no round trip besides the broker's own, and starts and acks
+--   share theirs (see write_job in job.lua; it, queue.lua and
+--   maintenance.lua are loaded in front of this script).
 --
 -- dispatch(
 --   args=[command, timestamp, queue_name, worker_id, heartbeat_timeout,
@@ -93,13 +94,14 @@ if command == "enqueue" then
     wake(queue_full_name)
 
 elseif command == "fetch" then
-    -- ARGS: prefetch, then optionally the job store's key prefix and
-    -- write_job's arguments for a start. Returns pairs {message data, the
-    -- attempt it starts, or 0 when nothing was written}. A worker that
-    -- fetches is alive: it beats, as every dramatiq command does.
+    -- ARGS: prefetch, then optionally the job store's key prefix, the
+    -- states a job may start from (space-separated) and this worker's name
+    -- (JSON). Returns pairs {message data, the attempt reserved for it, or
+    -- 0 when there was none to reserve}. A worker that fetches is alive:
+    -- it beats, as every dramatiq command does.
     redis.call("zadd", namespace .. ":__heartbeats__", timestamp, worker_id)
     local prefetch = math.min(ARGS[1], max_unpack_size)
-    local jobs = ARGS[2]
+    local jobs, startable, holder = ARGS[2], ARGS[3], ARGS[4]
     -- Delayed messages only wait here: they start once moved to their queue.
     local starts = jobs ~= nil and queue_name ~= queue_canonical_name .. ".DQ"
 
@@ -117,15 +119,18 @@ elseif command == "fetch" then
         -- by the worker, through its delay queue: it starts when fetched again.
         if message and (message.options.eta == nil or message.options.eta == cjson.null) then
             local job_key = jobs .. message.message_id
-            -- Where its message is kept: its dead letter is found by it.
-            local where = {redis_message_id = cjson.encode(message_id)}
-            local written = write_job(job_key, job_key .. ":events", ARGS, 3, where)
-            if written[1] == 0 then
+            local state = redis.call("hget", job_key, "state")
+            if state and not string.find(" " .. startable .. " ", " " .. state .. " ", 1, true) then
                 -- Its record says it may not run: it never will.
                 redis.call("hdel", queue_messages, message_id)
                 data = nil
-            elseif written[1] == 1 then
-                attempt = written[3]
+            elseif state then
+                -- The job's next attempt is this worker's: a start or an end
+                -- of any earlier one is refused from now on. Where its
+                -- message is kept, so that its dead letter is found by it.
+                attempt = redis.call("hincrby", job_key, "attempts", 1)
+                redis.call("hset", job_key, "worker_name", holder,
+                           "redis_message_id", cjson.encode(message_id))
             end
         end
         if data then
@@ -142,29 +147,22 @@ elseif command == "fetch" then
 
 elseif command == "requeue" then
     -- ARGS: the job store's key prefix, then for each message its id and
-    -- how many arguments for its job follow: 0, or write_job's arguments to
-    -- put the job back as queued (the fetch had started it). Pushed in
-    -- reverse, so that the messages keep their order at the front.
+    -- the attempt its fetch reserved (0: none), which is given back unless
+    -- a newer one was reserved since. Pushed in reverse, so that the
+    -- messages keep their order at the front.
     local jobs = ARGS[1]
-    local firsts = {}
-    local i = 2
-    while i <= #ARGS do
-        firsts[#firsts + 1] = i
-        i = i + 2 + tonumber(ARGS[i + 1])
-    end
     local requeued = false
-    for n=#firsts,1,-1 do
-        local first = firsts[n]
-        local message_id = ARGS[first]
-
+    for i = #ARGS - 1, 2, -2 do
+        local message_id, attempt = ARGS[i], tonumber(ARGS[i + 1])
         if redis.call("srem", queue_acks, message_id) > 0 then
             local data = redis.call("hget", queue_messages, message_id)
             if data then
                 redis.call("lpush", queue_full_name, message_id)
                 requeued = true
-                if ARGS[first + 1] ~= "0" then
-                    local job_key = jobs .. cjson.decode(data).message_id
-                    write_job(job_key, job_key .. ":events", ARGS, first + 2)
+                local job_key = attempt > 0 and jobs .. cjson.decode(data).message_id
+                if job_key and tonumber(redis.call("hget", job_key, "attempts")) == attempt then
+                    redis.call("hset", job_key, "attempts", attempt - 1)
+                    redis.call("hdel", job_key, "worker_name")
                 end
             end
         end
@@ -174,20 +172,30 @@ elseif command == "requeue" then
     end
 
 elseif command == "settle" then
-    -- Acks and nacks of several messages at once. ARGS, for each message:
-    -- "ack" or "nack", its id, and how many arguments for its job's end
-    -- follow (0, or the job's hash, its event stream and write_job's
-    -- arguments). The end is written even when the message is no longer
-    -- this worker's: its attempt fences a stale run out.
+    -- Starts, acks and nacks of several messages at once. ARGS, for each
+    -- message: "start", "ack" or "nack", its id, and how many arguments for
+    -- its job follow (0, or the job's hash, its event stream and
+    -- write_job's arguments: the start, or the end). The end is written
+    -- even when the message is no longer this worker's: its attempt fences
+    -- a stale run out. Returns, for each start refused, the message's id
+    -- and the job's latest attempt.
+    local refused = {}
     local i = 1
     while i <= #ARGS do
         local kind, message_id, width = ARGS[i], ARGS[i + 1], tonumber(ARGS[i + 2])
         if width > 0 then
-            write_job(ARGS[i + 3], ARGS[i + 4], ARGS, i + 5)
+            local written = write_job(ARGS[i + 3], ARGS[i + 4], ARGS, i + 5)
+            if kind == "start" and written[1] ~= 1 then
+                refused[#refused + 1] = message_id
+                refused[#refused + 1] = written[3]
+            end
         end
-        settlers[kind](message_id)
+        if kind ~= "start" then
+            settlers[kind](message_id)
+        end
         i = i + 3 + width
     end
+    return refused
 
 elseif command == "purge" then
     redis.call("del", queue_full_name, queue_acks, queue_messages, queue_full_name .. ".wake",

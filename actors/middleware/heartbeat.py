@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 
 import dramatiq
@@ -54,29 +55,34 @@ class Heartbeat(Middleware):
         """Beat once, or with ``alive`` false mark this worker gone; return messages handed back.
 
         With ``expire``, dead letters past their time to live go too, those
-        of every queue that ever had one.
+        of every queue that ever had one. The messages this worker holds
+        that are no longer its own (it was presumed dead, and they were
+        handed back) are given up: their runs here are interrupted.
         """
         if self._script is None:
             self._script = broker.client.register_script(
                 source("heartbeat.lua", "queue.lua", "maintenance.lua")
             )
+        held = broker.held() if alive else []
         now = current_millis()
-        requeued = self._script(
+        requeued, *positions = self._script(
             keys=[broker.namespace],
             args=[
                 now,
                 broker.broker_id,
                 now if alive else 0,
                 broker.heartbeat_timeout,
-                *(
-                    (broker.dead_message_ttl, *sorted(broker.get_declared_queues()))
-                    if expire
-                    else ("",)
-                ),
+                broker.dead_message_ttl if expire else "",
+                json.dumps([[queue_name, redis_id] for queue_name, redis_id, _ in held]),
+                *(sorted(broker.get_declared_queues()) if expire else ()),
             ],
         )
         if requeued:
             self.logger.warning("Handed back %d message(s) of workers that died.", requeued)
+        lost = [held[position - 1] for position in positions]
+        for consumer, items in itertools.groupby(lost, key=lambda item: item[2].holder):
+            if consumer is not None:
+                consumer.lose([(redis_id, attempt) for _, redis_id, attempt in items])
         return requeued
 
     def _run(self, broker: dramatiq.Broker) -> None:

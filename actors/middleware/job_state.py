@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -11,18 +12,20 @@ import redis
 from dramatiq.middleware import Middleware, SkipMessage
 
 from .. import lifecycle, progress
+from ..attempt import attempt_of
 from ..store import JobStore
 
 
 class JobState(Middleware):
     """Tells the lifecycle when a job starts, reports progress, and ends.
 
-    A job's start is normally written by the fetch that took it, and its end
-    by the ack or nack that settles its message (see
-    :class:`~actors.consumer.WakingConsumer`): this middleware decides the
-    end and leaves it on the message as ``message.ending``. It writes the
-    start itself only for a job the fetch found no record of (a message sent
-    without going through the API).
+    A job's start is handed to the consumer that fetched it, to be written
+    with its next batch of acks, and its end is written by the ack or nack
+    that settles its message (see :class:`~actors.consumer.WakingConsumer`):
+    this middleware decides the end and leaves it on the message's
+    :class:`~actors.attempt.Attempt`. It writes the start itself only for a
+    job the fetch found no record of (a message sent without going through
+    the API).
 
     Goes before ``Retries`` in the middleware list: dramatiq calls after_*
     hooks in reverse order, so when a job raises, Retries has already told a
@@ -39,22 +42,30 @@ class JobState(Middleware):
     def __init__(self, store: JobStore, *, progress_interval_ms: int = 100):
         self.store = store
         self.progress_interval_ms = progress_interval_ms
+        # A worker thread runs one message from before_ to after_process_message.
+        self._reports = threading.local()
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         logging.getLogger("dramatiq.worker.WorkerThread").__class__ = _WorkerThreadLogger
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
-        job_id = message.message_id
-        attempt = getattr(message, "attempt", 0)
-        if not attempt:
-            start = lifecycle.start(message, worker_name=broker.worker_name)
-            applied, before, attempt = self.store.write(job_id, start)
+        job_id, attempt = message.message_id, attempt_of(message)
+        if attempt.lost:
+            raise SkipMessage(f"job {job_id} was handed to another worker")
+        attempt.running_here()
+        if attempt.number and attempt.holder is not None:
+            start = lifecycle.start(attempt.number, worker_name=broker.worker_name)
+            attempt.holder.begin(message, start)
+        else:
+            start = lifecycle.start_unrecorded(message, worker_name=broker.worker_name)
+            applied, before, attempt.number = self.store.write(job_id, start)
             if not applied:
+                attempt.done()
                 raise SkipMessage(f"job {job_id} is {before}")
-            message.attempt = attempt
-        message.started_at = lifecycle.now_ms()
-        message.reports = ProgressWriter(self.store, job_id, attempt, self.progress_interval_ms)
-        progress.install(message.reports)
+        self._reports.writer = ProgressWriter(
+            self.store, job_id, attempt.number, self.progress_interval_ms
+        )
+        progress.install(self._reports.writer)
 
     def after_process_message(
         self,
@@ -65,21 +76,26 @@ class JobState(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         progress.install(None)
-        message.ending = lifecycle.finish(
+        attempt = attempt_of(message)
+        attempt.done()
+        if attempt.lost:
+            return  # another worker's now: nothing of this run is written
+        attempt.ending = lifecycle.finish(
             result=result,
             exception=exception,
             **outcome(broker, message, exception),
-            attempt=message.attempt,
-            started_at=message.started_at,
-            progress=message.reports.held,
+            attempt=attempt.number,
+            progress=self._reports.writer.held,
         )
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         progress.install(None)
-        if message.failed:
+        attempt = attempt_of(message)
+        attempt.done()
+        if message.failed and not attempt.lost:
             # Skipped and failed: AgeLimit found the message too old to run.
-            message.ending = lifecycle.dead_letter(
-                "AgeLimitExceeded", "too old to run", attempt=getattr(message, "attempt", 0)
+            attempt.ending = lifecycle.dead_letter(
+                "AgeLimitExceeded", "too old to run", attempt=attempt.number
             )
 
 
@@ -119,6 +135,10 @@ class ProgressWriter:
             # The cancellation's interrupt may have been missed (a lost
             # connection); a job that reports progress stops here instead.
             raise lifecycle.JobCancelled()
+        if not applied:
+            # Its start, which rides the next batch of acks, is not written
+            # yet: the next report or the end carries this one.
+            self.held = lifecycle.Progress(value=value, message=note)
 
 
 class _WorkerThreadLogger(logging.Logger):

@@ -11,6 +11,7 @@ from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware, SkipMessage
 
 from .. import lifecycle
+from ..attempt import attempt_of
 from ..lanes import job_name
 from ..limits import Limit
 from ..scripts import JOB_WRITES, source
@@ -60,7 +61,7 @@ class Limits(Middleware):
         limit = self._limit(broker, message.actor_name)
         if limit is None:
             return
-        attempt = getattr(message, "attempt", 0)
+        attempt = attempt_of(message).number
         back: list[str | int] = [""]
         if self.store is not None and attempt:
             handed_back = self.store.transition_args(lifecycle.hand_back(attempt))

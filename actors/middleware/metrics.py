@@ -16,6 +16,7 @@ from dramatiq.middleware import Middleware
 from prometheus_client import Counter, Gauge, Histogram
 
 from .. import lifecycle
+from ..attempt import attempt_of
 from ..lanes import job_name
 from .job_state import outcome
 
@@ -92,6 +93,8 @@ class Metrics(Middleware):
         series = self._of(message.actor_name)
         series.duration.observe(time.perf_counter() - started)
         series.in_progress.dec()
+        if attempt_of(message).lost:
+            return  # interrupted: its job is another worker's now
         state = lifecycle.ended_in(exception=exception, **outcome(broker, message, exception))
         series.ended(state).inc()
 

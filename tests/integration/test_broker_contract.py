@@ -21,9 +21,10 @@ def test_an_end_refused_by_a_full_redis_is_written_with_its_ack_once_redis_has_r
     client = queue.broker.client
     consumer = queue.broker.consume("default", prefetch=1, timeout=100)
     message = next(consumer)
-    redis_id = message.options["redis_message_id"]
-    message.ending = lifecycle.finish(
-        result=3, exception=None, retried=False, permanent=False, attempt=message.attempt
+    redis_id, attempt = message.options["redis_message_id"], message.attempt
+    queue.store.write(job_id, lifecycle.start(attempt.number))
+    attempt.ending = lifecycle.finish(
+        result=3, exception=None, retried=False, permanent=False, attempt=attempt.number
     )
     maxmemory = client.config_get("maxmemory")["maxmemory"]
     client.config_set("maxmemory", 1)
@@ -80,9 +81,7 @@ def test_dead_letters_expire_on_every_queue_that_has_them(queue):
     broker.declare_queue("elsewhere")
     broker.enqueue(orphan)
     consumer = broker.consume("elsewhere", prefetch=1, timeout=100)
-    message = next(consumer)
-    message.ending = None
-    consumer.nack(message)
+    consumer.nack(next(consumer))
     consumer.close()
     assert client.zcard("dramatiq:elsewhere.XQ") == 1
 

@@ -177,8 +177,12 @@ def test_a_stopping_worker_hands_back_the_jobs_it_took_but_never_ran(queue):
     taken = [next(consumer), next(consumer)]
     delayed = queue.broker.consume("default.DQ", prefetch=1, timeout=100)
     held = next(delayed)
-    # Fetching started them: a thread would run them next. A delayed message is held, not started.
-    assert [state(queue, job_id) for job_id in jobs] == [State.RUNNING] * 2 + [State.QUEUED]
+    # Fetching reserved their next attempt, but no thread runs them: they
+    # are queued, held by this worker. A delayed message is only held.
+    records = [queue.store.get(job_id) for job_id in jobs]
+    assert [record.state for record in records] == [State.QUEUED] * 3
+    assert [record.attempts for record in records] == [1, 1, 0]
+    assert [record.worker_name for record in records] == [queue.broker.worker_name] * 2 + [None]
     assert queue.store.get(later.id) == scheduled
 
     consumer.requeue(taken)

@@ -56,11 +56,13 @@ def test_deleting_a_delayed_message_cancels_its_job(admin, queue):
 
 
 def fetch_and_nack(queue, *, ending: lifecycle.Transition | None) -> None:
-    """Fetch the one waiting message as a worker does and dead-letter it, writing ``ending``."""
+    """Fetch and start the waiting message as a worker does; dead-letter it, writing ``ending``."""
     consumer = queue.broker.consume("default", prefetch=1, timeout=100)
     try:
         message = next(message for message in consumer if message is not None)
-        message.ending = ending and dataclasses.replace(ending, attempt=message.attempt)
+        attempt = message.attempt
+        queue.store.apply(message.message_id, lifecycle.start(attempt.number))
+        attempt.ending = ending and dataclasses.replace(ending, attempt=attempt.number)
         consumer.nack(message)
     finally:
         consumer.close()

@@ -36,7 +36,7 @@ def waiting_message(queue) -> Message:
 
 def dead(queue, record: JobRecord, error: Exception) -> None:
     """Run ``record``'s job as a worker would, and let it die of ``error``."""
-    queue.store.apply(record.id, lifecycle.start(waiting_message(queue)))
+    queue.store.apply(record.id, lifecycle.start_unrecorded(waiting_message(queue)))
     queue.broker.client.delete("dramatiq:default", "dramatiq:default.msgs")
     queue.store.apply(record.id, lifecycle.finish(exception=error, retried=False, permanent=False))
 
@@ -225,7 +225,7 @@ def test_retrying_a_job_that_did_not_fail_is_a_409(admin, queue):
 def test_a_job_and_its_message_page_link_to_each_other(admin, queue):
     record = job(queue)
     message = waiting_message(queue)
-    queue.store.apply(record.id, lifecycle.start(message))
+    queue.store.apply(record.id, lifecycle.start_unrecorded(message))
     message_page = f"/admin/queues/default/standard/{message.options['redis_message_id']}"
 
     page = admin.simulate_get(f"/admin/jobs/{record.id}")
@@ -237,7 +237,7 @@ def test_a_job_and_its_message_page_link_to_each_other(admin, queue):
 
 def test_a_job_whose_message_is_gone_has_no_message_link(admin, queue):
     record = job(queue)
-    queue.store.apply(record.id, lifecycle.start(waiting_message(queue)))
+    queue.store.apply(record.id, lifecycle.start_unrecorded(waiting_message(queue)))
     queue.broker.client.delete("dramatiq:default.msgs")
 
     page = admin.simulate_get(f"/admin/jobs/{record.id}")

@@ -457,8 +457,10 @@ def died(client, queue) -> str:
     job_id = submit(client).json["id"]
     consumer = queue.broker.consume("default", prefetch=1, timeout=100)
     message = next(consumer)
-    message.ending = lifecycle.finish(
-        exception=RuntimeError("boom"), retried=False, permanent=False, attempt=message.attempt
+    attempt = message.attempt
+    queue.store.write(job_id, lifecycle.start(attempt.number))
+    attempt.ending = lifecycle.finish(
+        exception=RuntimeError("boom"), retried=False, permanent=False, attempt=attempt.number
     )
     consumer.nack(message)
     consumer.close()
