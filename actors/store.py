@@ -67,6 +67,17 @@ class NewJob:
     record: JobRecord
     message: BrokerMessage | None = None
     idempotency_key: str | None = None
+    #: What the key guards: a digest of the request, so that a key used
+    #: again with another request is told apart (:class:`IdempotencyKeyReused`).
+    fingerprint: str = ""
+
+
+class IdempotencyKeyReused(Exception):
+    """An idempotency key names a job submitted with another request; nothing was written."""
+
+    def __init__(self, job_id: str):
+        super().__init__(f"the idempotency key names job {job_id}, submitted with another request")
+        self.job_id = job_id
 
 
 class JobStore:
@@ -113,10 +124,13 @@ class JobStore:
         """Store new jobs with their messages in one script call; ``(created, job id)`` each.
 
         One round trip whatever the number of jobs, and atomic: a job is
-        recorded and queued, or neither.
+        recorded and queued, or neither. :class:`IdempotencyKeyReused`, and
+        nothing written, when a key names a job of another request.
         """
         keys, args = self.creating(jobs)
         reply = self._create(keys=keys, args=args)
+        if reply[0] == -1:
+            raise IdempotencyKeyReused(_text(reply[1]))
         flags, job_ids = reply[::2], reply[1::2]
         return [(flag == 1, _text(job_id)) for flag, job_id in zip(flags, job_ids, strict=True)]
 
@@ -143,6 +157,7 @@ class JobStore:
                 record.actor,
                 message.redis_message_id if message else "",
                 message.data if message else "",
+                job.fingerprint,
             ]
         return keys, args
 

@@ -9,6 +9,8 @@ What the record says is the lifecycle's to decide (``lifecycle.py``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,7 @@ from .broker import Queue
 from .lanes import lane
 from .lifecycle import JobOptions, JobRecord, JobRequest, State
 from .registry import JobSpec
-from .store import BrokerMessage, NewJob
+from .store import BrokerMessage, IdempotencyKeyReused, NewJob
 
 
 class InvalidJob(ValueError):
@@ -94,40 +96,61 @@ def submit(
     any job may be submitted (from code), not only public ones.
     """
     check(queue.specs.get(request.actor), request, private=private)
-    [(created, job_id)], [record] = _create(queue, [request], idempotency_key)
-    if not created:
-        # The key expires a retention period after the job was submitted, its
-        # record a retention period after the job ended: the record is there.
-        return False, queue.store.get(job_id)
-    return True, record
+    created, [record] = _create(queue, [request], idempotency_key)
+    return created, record
 
 
-def submit_many(queue: Queue, requests: list[JobRequest]) -> list[JobRecord]:
+def submit_many(
+    queue: Queue, requests: list[JobRequest], *, idempotency_key: str | None = None
+) -> tuple[bool, list[JobRecord]]:
     """Record and enqueue many jobs in one round trip; all are accepted or none.
 
     Every request is checked before anything is written; the error names
-    the one that does not fit, by its position.
+    the one that does not fit, by its position. Returns ``(created,
+    records)``; with an ``idempotency_key`` already used, the jobs of the
+    batch first submitted with it come back and nothing is enqueued.
     """
     for index, request in enumerate(requests):
         try:
             check(queue.specs.get(request.actor), request)
         except InvalidJob as error:
             raise InvalidJob(f"jobs/{index}: {error}") from None
-    _replies, records = _create(queue, requests)
-    return records
+    return _create(queue, requests, idempotency_key)
 
 
 def _create(
-    queue: Queue, requests: list[JobRequest], idempotency_key: str | None = None
-) -> tuple[list[tuple[bool, str]], list[JobRecord]]:
+    queue: Queue, requests: list[JobRequest], idempotency_key: str | None
+) -> tuple[bool, list[JobRecord]]:
     """Write the records and messages of checked requests in one script call.
 
-    ``idempotency_key``, for a single submission, guards each of the jobs.
+    ``idempotency_key`` guards the whole call: each job is written under a
+    key of its own made from it, with a digest of every request, so that the
+    same key with other requests is refused (as the IETF's Idempotency-Key
+    draft has it) rather than answered with jobs that were not asked for.
     """
-    creation = prepare(queue, requests, idempotency_key=idempotency_key)
-    replies = queue.store.create_many(creation.jobs)
+    fingerprint = _fingerprint(requests) if idempotency_key else ""
+    keys = [idempotency_key] if len(requests) == 1 else None
+    if idempotency_key and keys is None:
+        keys = [f"{idempotency_key}/{index}" for index in range(len(requests))]
+    creation = prepare(queue, requests, idempotency_keys=keys, fingerprint=fingerprint)
+    try:
+        replies = queue.store.create_many(creation.jobs)
+    except IdempotencyKeyReused:
+        raise InvalidJob(
+            "the Idempotency-Key was used before with another request; "
+            "a new request needs a new key"
+        ) from None
     creation.written(queue, [created for created, _job_id in replies])
-    return replies, creation.records
+    if all(created for created, _job_id in replies):
+        return True, creation.records
+    # The key expires a retention period after the jobs were submitted, their
+    # records a retention period after they ended: the records are there.
+    return False, queue.store.get_many([job_id for _created, job_id in replies])
+
+
+def _fingerprint(requests: list[JobRequest]) -> str:
+    body = json.dumps([request.model_dump(mode="json") for request in requests], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -151,9 +174,12 @@ def prepare(
     requests: list[JobRequest],
     *,
     job_ids: list[str] | None = None,
-    idempotency_key: str | None = None,
+    idempotency_keys: list[str] | None = None,
+    fingerprint: str = "",
 ) -> Creation:
     """The records and messages of checked requests, under ``job_ids`` if given.
+
+    ``idempotency_keys``: one a request, guarding what ``fingerprint`` digests.
 
     Whoever writes them (``JobStore.create_many``, or a script that runs
     ``lua/create.lua`` with writes of its own) then calls ``written``.
@@ -164,7 +190,8 @@ def prepare(
         message, prepared = prepare_message(queue, request, job_id=job_id)
         record = lifecycle.submit(request, job_id=message.message_id, queue=prepared.queue)
         records.append(record)
-        new_jobs.append(NewJob(record, prepared.sent, idempotency_key))
+        key = idempotency_keys[index] if idempotency_keys else None
+        new_jobs.append(NewJob(record, prepared.sent, key, fingerprint if key else ""))
         messages.append((message, prepared.delay))
     return Creation(records, new_jobs, messages)
 

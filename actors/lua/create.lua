@@ -8,23 +8,39 @@
 -- ARGV[1] how long an idempotency key lives (s)
 -- ARGV[2] index entries older than this stream id are trimmed
 -- ARGV[3] how many events a job keeps
--- then six arguments per job: its id, its record as a JSON object of
+-- then seven arguments per job: its id, its record as a JSON object of
 -- strings, its first event (JSON), its actor's name (kept in the index so that
--- listing can filter cheaply), and its message as the broker's "enqueue"
--- command takes it: the redis message id, then the encoded message.
+-- listing can filter cheaply), its message as the broker's "enqueue" command
+-- takes it (the redis message id, then the encoded message), and the
+-- fingerprint of the request its idempotency key guards ("" for none).
+--
+-- An idempotency key holds "<job id> <fingerprint>".
 --
 -- Returns {created, id} per job, in order: {1, id} when created, {0, existing
 -- id} when the idempotency key already names a job, in which case nothing is
 -- written for it. Concurrent duplicates race here, inside Redis, and exactly
--- one of them wins.
-local KEYS_PER_JOB, ARGS_PER_JOB = 4, 6
+-- one of them wins. {-1, existing id} alone, and nothing written at all, when
+-- a key names a job submitted with another request.
+local KEYS_PER_JOB, ARGS_PER_JOB = 4, 7
 local jobs = (#KEYS - 1) / KEYS_PER_JOB
 
--- Everything is decoded before the first write: Redis does not undo the
--- writes of a script that fails halfway.
-local records = {}
+-- Everything is decoded and checked before the first write: Redis does not
+-- undo the writes of a script that fails halfway.
+local records, existing = {}, {}
 for job = 1, jobs do
-    local record = cjson.decode(ARGV[3 + (job - 1) * ARGS_PER_JOB + 2])
+    local k, a = 1 + (job - 1) * KEYS_PER_JOB, 3 + (job - 1) * ARGS_PER_JOB
+    local idempotency_key = KEYS[k + 3]
+    local held = idempotency_key ~= "" and redis.call("GET", idempotency_key)
+    if held then
+        local space = string.find(held, " ", 1, true)
+        local job_id = space and string.sub(held, 1, space - 1) or held
+        local fingerprint = space and string.sub(held, space + 1) or ""
+        if fingerprint ~= "" and ARGV[a + 7] ~= "" and fingerprint ~= ARGV[a + 7] then
+            return {-1, job_id}
+        end
+        existing[job] = job_id
+    end
+    local record = cjson.decode(ARGV[a + 2])
     local flat = {}
     for name, value in pairs(record) do
         flat[#flat + 1] = name
@@ -39,13 +55,12 @@ for job = 1, jobs do
     local k, a = 1 + (job - 1) * KEYS_PER_JOB, 3 + (job - 1) * ARGS_PER_JOB
     local job_key, events_key, idempotency_key, queue_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
     local job_id, first_event, actor = ARGV[a + 1], ARGV[a + 3], ARGV[a + 4]
-    local existing = idempotency_key ~= "" and redis.call("GET", idempotency_key)
-    if existing then
+    if existing[job] then
         replies[#replies + 1] = 0
-        replies[#replies + 1] = existing
+        replies[#replies + 1] = existing[job]
     else
         if idempotency_key ~= "" then
-            redis.call("SET", idempotency_key, job_id, "EX", ARGV[1])
+            redis.call("SET", idempotency_key, job_id .. " " .. ARGV[a + 7], "EX", ARGV[1])
         end
         redis.call("HSET", job_key, unpack(records[job]))
         redis.call("XADD", events_key, "MAXLEN", "~", ARGV[3], "*", "event", first_event)

@@ -91,6 +91,11 @@ def test_options_are_sent_and_refusals_are_typed(client):
     assert refused.value.status == 422 and "argument 'a'" in refused.value.problem.detail
     with pytest.raises(NotFound):
         client.get(str(uuid.uuid4()))
+    key = str(uuid.uuid4())
+    client.submit("add", [1, 1], idempotency_key=key)
+    with pytest.raises(InvalidRequest) as reused:
+        client.submit("add", [2, 2], idempotency_key=key)
+    assert "Idempotency-Key was used before with another request" in str(reused.value)
 
 
 def test_a_jobs_events_are_followed_until_it_ends(client):
@@ -130,12 +135,18 @@ def test_pages_follow_their_cursor(client):
     assert second.jobs[0].id == ids[0]
 
 
-def test_a_batch_is_submitted_at_once(client):
-    jobs = client.submit_batch([job_request("add", [n, 1]) for n in range(3)])
+def test_a_batch_is_submitted_at_once_and_once_only(stack):
+    transport = LosesFirstAnswers(1)
+    with Client(stack.url, retries=Retries(backoff=0.05), transport=transport) as client:
+        jobs = client.submit_batch([job_request("add", [n, 1]) for n in range(3)])
 
-    results = [client.wait(job.id, timeout=60).result for job in jobs]
+        results = [client.wait(job.id, timeout=60).result for job in jobs]
 
     assert results == [1, 2, 3]
+    # Sent twice with one key: the second answer names the first batch's jobs.
+    posted = [request for request in transport.sent if request.method == "POST"]
+    assert len(posted) == 2
+    assert len({request.headers["Idempotency-Key"] for request in posted}) == 1
 
 
 def test_the_actors_are_described(client):

@@ -85,7 +85,7 @@ def test_the_list_filters_by_state_and_actor(admin, queue):
 
 
 def test_the_list_pages_with_the_stores_cursor_keeping_the_filter(admin, queue):
-    records = submit_many(
+    _created, records = submit_many(
         queue, [JobRequest(actor="add", args=[n, 1]) for n in range(PAGE_SIZE + 3)]
     )
     job(queue, "count_slowly", 2)

@@ -353,14 +353,14 @@ def test_the_same_idempotency_key_returns_the_first_job_and_enqueues_once(client
     key = {"Idempotency-Key": "order-42"}
     first = submit(client, args=(1, 2), headers=key)
     again = submit(client, args=(1, 2), headers=key)
-    # Even with a different body, the key names the first job.
+    # With another body, the key is refused rather than answered with a job not asked for.
     different = submit(client, args=(5, 5), headers=key)
 
     assert first.status_code == 202
-    assert again.status_code == 200 and different.status_code == 200
-    assert again.json["id"] == different.json["id"] == first.json["id"]
-    assert different.json["args"] == [1, 2]
+    assert again.status_code == 200
+    assert again.json["id"] == first.json["id"]
     assert again.headers["location"] == first.headers["location"]
+    assert_problem(different, 422, "Idempotency-Key was used before with another request")
     assert r.llen(READY) == 1
     # A refused request does not use up its key.
     assert_problem(submit(client, args=("x", 1), headers={"Idempotency-Key": "k2"}), 422)
@@ -369,6 +369,21 @@ def test_the_same_idempotency_key_returns_the_first_job_and_enqueues_once(client
     # Another key is another job.
     assert submit(client, headers={"Idempotency-Key": "order-43"}).status_code == 202
     assert r.llen(READY) == 3
+
+
+def test_a_batch_with_an_idempotency_key_is_submitted_once(client, r):
+    key = {"Idempotency-Key": "nightly-2026-12-06"}
+    body = {"jobs": [{"actor": "add", "args": [n, 1]} for n in range(3)]}
+    first = client.simulate_post("/jobs/batch", json=body, headers=key)
+    again = client.simulate_post("/jobs/batch", json=body, headers=key)
+    longer = {"jobs": [*body["jobs"], {"actor": "add", "args": [9, 9]}]}
+
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert [job["id"] for job in again.json["jobs"]] == [job["id"] for job in first.json["jobs"]]
+    assert_problem(client.simulate_post("/jobs/batch", json=longer, headers=key), 422, "another")
+    # The key of a single submission is another key.
+    assert submit(client, args=(0, 1), headers=key).status_code == 202
+    assert r.llen(READY) == 4
 
 
 def test_concurrent_duplicates_make_one_job_and_one_message(settings, queue, r):

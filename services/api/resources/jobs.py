@@ -66,16 +66,25 @@ class JobBatch:
             "post": Operation(
                 "Submit many jobs at once, all or none",
                 body=batch(submission),
-                responses={202: Response("Every job was accepted", BatchResult), **BODY_ERRORS},
+                headers=SubmitHeaders,
+                responses={
+                    202: Response("Every job was accepted", BatchResult),
+                    200: Response("The jobs first submitted with this key", BatchResult),
+                    **BODY_ERRORS,
+                },
                 access=Access.WRITE,
             )
         }
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        requests = self.operations["post"].read_body(req).jobs
+        operation = self.operations["post"]
+        headers = operation.read_headers(req)
+        requests = operation.read_body(req).jobs
         try:
-            records = submit_many(self.queue, requests)
+            created, records = submit_many(
+                self.queue, requests, idempotency_key=headers.idempotency_key
+            )
         except InvalidJob as error:
             raise unprocessable(str(error)) from None
-        resp.status = falcon.HTTP_202
+        resp.status = falcon.HTTP_202 if created else falcon.HTTP_200
         resp.media = BatchResult(jobs=[Job.of(r) for r in records])
