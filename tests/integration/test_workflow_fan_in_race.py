@@ -31,8 +31,8 @@ FATES = ("dies before its end is written", "dies just after", "was stopped, send
 
 
 def fetch(broker) -> tuple[Message, int]:
-    """The one message ``broker`` takes from the default queue, and the attempt it starts."""
-    data, attempt = broker.do_fetch("default", 1, *broker.taking_args())
+    """The one message ``broker`` takes from the default queue, and the attempt it reserves."""
+    data, attempt = broker.do_fetch("default", 1, *broker.fetching_args())
     return Message.decode(data), attempt
 
 
@@ -47,13 +47,21 @@ def at_once(*calls) -> None:
 
 
 def settle(broker, message: Message, attempt: int) -> None:
-    """Ack ``message`` with its job's end, as a worker's consumer does once the job returned."""
+    """Start ``message``'s job and ack it with its end, as a worker's consumer does.
+
+    A consumer sends a start as soon as a thread takes the job up; a job that
+    returns at once has its start and its end written by one call, as here.
+    """
     result = sum(message.args)
     ending = lifecycle.finish(
         result=result, exception=None, retried=False, permanent=False, attempt=attempt
     )
-    end = broker.ending_args(message.message_id, ending)
-    broker.do_settle("default", "ack", message.options["redis_message_id"], len(end), *end)
+    start = broker.writing_args(message.message_id, lifecycle.start(attempt))
+    end = broker.writing_args(message.message_id, ending)
+    redis_id = message.options["redis_message_id"]
+    broker.do_settle(
+        "default", "start", redis_id, len(start), *start, "ack", redis_id, len(end), *end
+    )
 
 
 @pytest.mark.e2e
