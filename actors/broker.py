@@ -13,7 +13,6 @@ from typing import Any
 from uuid import uuid4
 
 import dramatiq
-import redis
 from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.common import current_millis, dq_name, xq_name
 from dramatiq.middleware import Middleware, MiddlewareError
@@ -23,7 +22,7 @@ from .attempt import Attempt
 from .consumer import WakingConsumer
 from .middleware import installed
 from .registry import JobSpec, attach, bind, specs
-from .scripts import JOB_WRITES, as_function, source
+from .scripts import JOB_WRITES, ScriptClient, as_function, source
 from .store import BrokerMessage, JobStore, NewJob
 
 
@@ -265,7 +264,7 @@ def declared_jobs(modules: tuple[str, ...]) -> dict[str, JobSpec]:
 
 def connect(config: QueueConfig) -> Queue:
     """Build the broker with every job of ``config.job_modules`` declared on it, and the store."""
-    client = redis.Redis.from_url(
+    client = ScriptClient.from_url(
         config.redis_url,
         socket_connect_timeout=2,
         # Above the longest blocking read the store makes (see JobStore.follow).

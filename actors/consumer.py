@@ -75,6 +75,8 @@ class WakingConsumer(_RedisConsumer):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.wake_key = f"{broker.namespace}:{queue_name}.wake"
         self._room = threading.Event()
+        #: Whether Redis refused the last fetch for want of memory.
+        self._full = False
         # On this consumer's queue, which is not message.queue_name once the
         # message was delayed (as dramatiq's ack has it).
         self._settlements = BatchSender(self._send_settlements, name=f"settle {queue_name}")
@@ -207,6 +209,14 @@ class WakingConsumer(_RedisConsumer):
             return None
         except redis.ConnectionError as error:
             raise ConnectionClosed(error) from None
+        except redis.exceptions.OutOfMemoryError as error:
+            # Redis refuses every write (its fetch script whole): a job taken
+            # now could not be started or ended. Wait for room, and say so once.
+            if not self._full:
+                self._full = True
+                self.logger.warning("Taking no jobs from %r: %s.", self.queue_name, error)
+            self._room.wait(self.timeout / 1000)
+            return None
 
     def _fetch(self) -> bool:
         """Fetch what there is room for; wait when there is little room or nothing came."""
@@ -217,6 +227,9 @@ class WakingConsumer(_RedisConsumer):
             return False
         # Pairs: (message data, the attempt the fetch reserved or 0).
         fetched = self.broker.do_fetch(self.queue_name, room, *self.broker.fetching_args())
+        if self._full:
+            self._full = False
+            self.logger.warning("Taking jobs from %r again: Redis has room.", self.queue_name)
         pairs = zip(fetched[::2], fetched[1::2], strict=True)
         self.message_cache = [_proxy(self, data, attempt) for data, attempt in pairs]
         for proxy in self.message_cache:

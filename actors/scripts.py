@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import redis
+from redis.commands.core import Script
+
 #: The scripts of the broker and the job store, and the shared functions.
 LUA_DIR = Path(__file__).with_name("lua")
 #: What every script that writes job records loads: a workflow's steps are
@@ -32,3 +35,19 @@ def as_function(script: str, name: str) -> str:
     another that needs to, in the same atomic call.
     """
     return f"local function {name}(KEYS, ARGV)\n{(LUA_DIR / script).read_text()}\nend\n"
+
+
+class ScriptClient(redis.Redis):
+    """A Redis client whose scripts a full Redis refuses whole, never halfway.
+
+    Redis checks a plain script's writes for memory one by one, so a script
+    could pop a message and then fail to record it, and the message would be
+    lost; the writes of a script are never undone. A script declared with a
+    shebang (``#!lua``) is checked once, before it runs: every script this
+    client registers gets one.
+    """
+
+    def register_script(self, script: str | bytes) -> Script:
+        if isinstance(script, bytes):
+            script = script.decode()
+        return super().register_script(script if script.startswith("#!") else f"#!lua\n{script}")

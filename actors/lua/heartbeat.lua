@@ -5,8 +5,10 @@
 -- KEYS[1] the broker's namespace
 -- ARGV[1] now (ms)                   ARGV[2] this worker's id
 -- ARGV[3] this worker's beat: now, or 0 when it leaves (and is reaped at once)
--- ARGV[4] heartbeat timeout (ms)     ARGV[5] dead-letter time to live (ms), or
---                                    "" to leave dead letters for another beat
+-- ARGV[4] heartbeat timeout (ms), or "" to reap no one (this worker's own
+--         beats failed of late: so did the others')
+-- ARGV[5] dead-letter time to live (ms), or "" to leave dead letters for
+--         another beat
 -- ARGV[6] the messages this worker holds, as JSON: [[queue, message id], ...]
 -- ARGV[7...] the queues this worker declared (their dead letters are expired
 --            too, besides those of every queue that ever had one)
@@ -19,7 +21,10 @@ local now = tonumber(ARGV[1])
 
 redis.call("zadd", namespace .. ":__heartbeats__", ARGV[3], ARGV[2])
 
-local reply = {reap_dead_workers(namespace, now, tonumber(ARGV[4]))}
+local reply = {0}
+if ARGV[4] ~= "" then
+    reply[1] = reap_dead_workers(namespace, now, tonumber(ARGV[4]))
+end
 
 local acks = namespace .. ":__acks__." .. ARGV[2] .. "."
 for position, held in ipairs(cjson.decode(ARGV[6])) do

@@ -28,6 +28,11 @@ class Heartbeat(Middleware):
     queues (see ``lua/heartbeat.lua``); only processes that run a worker beat,
     so only they are listed as workers.
 
+    A worker whose own beats failed (Redis full or away) reaps no one for a
+    heartbeat timeout after its next beat succeeds: the other workers' beats
+    failed too, and they get that long to beat again before they are
+    presumed dead.
+
     Parameters:
       interval_ms(int): Time between beats; well under the broker's
         heartbeat timeout.
@@ -38,6 +43,8 @@ class Heartbeat(Middleware):
         self.logger = get_logger(__name__, type(self))
         self._stopping = threading.Event()
         self._script = None
+        #: When this worker may reap others again (ms), after its own beats failed.
+        self._reaps_from = 0
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # Before any message is fetched: the beat is what tells others this
@@ -65,13 +72,14 @@ class Heartbeat(Middleware):
             )
         held = broker.held() if alive else []
         now = current_millis()
+        reaps = not alive or 0 <= self._reaps_from <= now
         requeued, *positions = self._script(
             keys=[broker.namespace],
             args=[
                 now,
                 broker.broker_id,
                 now if alive else 0,
-                broker.heartbeat_timeout,
+                broker.heartbeat_timeout if reaps else "",
                 broker.dead_message_ttl if expire else "",
                 json.dumps([[queue_name, redis_id] for queue_name, redis_id, _ in held]),
                 *(sorted(broker.get_declared_queues()) if expire else ()),
@@ -95,3 +103,7 @@ class Heartbeat(Middleware):
                 self.beat(broker, expire=beat % beats_per_expiry == 0)
             except redis.RedisError as error:
                 self.logger.warning("Heartbeat failed (%s); retrying.", error)
+                self._reaps_from = -1
+            else:
+                if self._reaps_from < 0:
+                    self._reaps_from = current_millis() + broker.heartbeat_timeout

@@ -126,9 +126,9 @@ class ProgressWriter:
         report = lifecycle.report_progress(value, note, attempt=self.attempt)
         try:
             applied, before = self.store.apply(self.job_id, report)
-        except redis.ConnectionError:
-            # Redis is away: the job goes on, and a later write (the end's
-            # at the latest, retried until Redis answers) carries the report.
+        except redis.RedisError:
+            # Redis is away or full: the job goes on, and a later write (the
+            # end's at the latest, retried until written) carries the report.
             self.held = lifecycle.Progress(value=value, message=note)
             return
         if not applied and before is lifecycle.State.CANCELLED:

@@ -1,0 +1,48 @@
+"""A Redis that is full (maxmemory reached, noeviction) strands no job, with real workers."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+
+import redis
+
+from actors.jobs import add, count_slowly
+from actors.lifecycle import State
+from services.queue import connect
+from tests.integration.test_liveness import running_worker
+from tests.support import ended
+
+
+@contextlib.contextmanager
+def full(client: redis.Redis):
+    """Redis refuses every write while inside, as it does once maxmemory is reached."""
+    client.config_set("maxmemory", 1)
+    try:
+        yield
+    finally:
+        client.config_set("maxmemory", 0)
+
+
+def test_jobs_running_through_a_full_redis_end_once_and_no_worker_is_reaped(settings):
+    settings = dataclasses.replace(settings, heartbeat_timeout_ms=1000)
+    busy, watcher = connect(settings), connect(settings)
+    slow = [count_slowly.submit(to=12, interval=0.25).id for _ in range(2)]
+    quick = [add.submit(n, 1).id for n in range(20)]
+    client = busy.broker.client
+
+    with running_worker(busy, threads=2), running_worker(watcher, threads=2):
+        time.sleep(0.5)
+        # Longer than the heartbeat timeout: every beat, progress report and
+        # end is refused meanwhile.
+        with full(client):
+            time.sleep(2.5)
+        records = [ended(busy, job_id) for job_id in slow + quick]
+
+    # Each ran once: none was handed to the other worker, none died of a
+    # progress report it could not write, every end was written.
+    assert {record.state for record in records} == {State.SUCCEEDED}
+    assert {record.attempts for record in records} == {1}
+    assert [record.result for record in records[:2]] == [12, 12]
+    assert client.info("errorstats")["errorstat_OOM"]["count"] > 0
