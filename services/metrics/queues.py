@@ -17,7 +17,7 @@ import dramatiq
 import redis
 from dramatiq.common import dq_name
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from services.api.errors import REDIS_RETRY_AFTER
@@ -30,7 +30,9 @@ METRICS_PATH = "/metrics"
 class QueueCollector(Collector):
     """Depth, delayed and dead-letter counts and oldest message's age per queue; workers alive.
 
-    At most three round trips to Redis per scrape, whatever the number of queues.
+    With Redis's memory against its maxmemory, and the writes it refused for
+    want of it. At most three round trips to Redis per scrape, whatever the
+    number of queues.
     """
 
     def __init__(self, broker: dramatiq.Broker):
@@ -53,12 +55,15 @@ class QueueCollector(Collector):
                 # Delayed messages wait in the memory of the worker that fetched them.
                 for worker in workers:
                     pipe.scard(key(f"__acks__.{worker.decode()}.{dq_name(queue)}"))
+            pipe.info("memory")
+            pipe.info("errorstats")
             replies = iter(pipe.execute())
         counts = {}
         for queue in queues:
             waiting, delayed, dead, oldest = (next(replies) for _ in range(4))
             delayed += sum(next(replies) for _ in workers)
             counts[queue] = (waiting, delayed, dead, oldest)
+        memory, errors = next(replies), next(replies)
         oldest_sent = self._sent_at({q: c[3] for q, c in counts.items() if c[3] is not None})
 
         waiting = _gauge("jobqueue_queue_messages", "Messages waiting to run, by queue.")
@@ -77,6 +82,20 @@ class QueueCollector(Collector):
         yield from (waiting, delayed, dead, age)
         yield GaugeMetricFamily(
             "jobqueue_workers_alive", "Worker processes whose heartbeat is recent.", len(workers)
+        )
+        yield GaugeMetricFamily(
+            "jobqueue_redis_memory_used_bytes", "Memory Redis uses.", memory["used_memory"]
+        )
+        yield GaugeMetricFamily(
+            "jobqueue_redis_memory_max_bytes",
+            "Redis's maxmemory (REDIS_MAXMEMORY): past it, writes are refused; 0 for no limit.",
+            memory["maxmemory"],
+        )
+        yield CounterMetricFamily(
+            "jobqueue_redis_writes_refused",
+            "Commands Redis refused for want of memory since it started: while it does, "
+            "submissions get 503 and workers take no jobs.",
+            errors.get("errorstat_OOM", {}).get("count", 0),
         )
 
     def _sent_at(self, first_ids: dict[str, bytes]) -> dict[str, int]:

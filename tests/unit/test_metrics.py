@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import falcon.testing
 import pytest
+import redis
 import requests
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -161,3 +162,23 @@ def test_queue_metrics_answer_503_when_redis_is_down(unreachable_settings, built
 
     assert reply.status_code == 503
     assert reply.headers["Retry-After"]
+
+
+def test_the_dashboard_reports_a_full_redis(dashboard, queue):
+    client = queue.broker.client
+    client.config_resetstat()
+    before = queue_metrics(dashboard)
+    assert before[("jobqueue_redis_memory_max_bytes", "")] == 0
+    assert before[("jobqueue_redis_memory_used_bytes", "")] > 0
+    assert before[("jobqueue_redis_writes_refused_total", "")] == 0
+
+    client.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            run_job(queue, "add", 1, 2)
+        metrics = queue_metrics(dashboard)
+    finally:
+        client.config_set("maxmemory", 0)
+
+    assert metrics[("jobqueue_redis_memory_max_bytes", "")] == 1
+    assert metrics[("jobqueue_redis_writes_refused_total", "")] == 1
