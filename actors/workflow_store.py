@@ -5,7 +5,8 @@ store's namespace, and is moved on by the writes of those jobs (see
 ``lua/workflow.lua``, which lists its keys). Besides:
 
 * ``<ns>:workflows`` a stream indexing every workflow, newest last, trimmed by age.
-* ``<ns>:workflows:ended`` a hash counting the workflows that ended, by state.
+* ``<ns>:workflows:tally`` a hash counting the workflows running now, and
+  those that ever ended, by state: what the metrics report.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class WorkflowStore:
 
     @property
     def tally_key(self) -> str:
-        return f"{self.jobs.namespace}:workflows:ended"
+        return f"{self.jobs.namespace}:workflows:tally"
 
     # Writing --------------------------------------------------------------
 
@@ -209,8 +210,8 @@ class WorkflowStore:
             start = f"({batch[-1][0].decode()}"
         return found, start[1:]
 
-    def ended_counts(self) -> dict[str, int]:
-        """How many workflows ended in each state, since Redis was first written."""
+    def tally(self) -> dict[str, int]:
+        """How many workflows run now (``running``), and ever ended in each state."""
         return {
             state.decode(): int(count)
             for state, count in self.client.hgetall(self.tally_key).items()
@@ -223,25 +224,39 @@ class WorkflowStore:
 
         Yields None each time ``block_ms`` passes quietly (a stream's keep-alive).
         """
-        events_key = self.key(workflow_id) + ":events"
         while time.monotonic() < deadline:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
-            reply = self.client.xread(
-                {events_key: after}, block=max(1, min(block_ms, remaining_ms)), count=100
+            batch = self.events(
+                workflow_id, after=after, block_ms=max(1, min(block_ms, remaining_ms))
             )
-            batch = [
-                (event_id.decode(), json.loads(entry[b"event"]))
-                for _stream, entries in reply or []
-                for event_id, entry in entries
-            ]
             if not batch:
                 yield None
                 continue
             for event_id, event in batch:
                 after = event_id
                 yield event_id, event
-            if event_state(batch[-1][1]) in ENDED and not self.client.xread({events_key: after}):
+            if self.ended(workflow_id, event_state(batch[-1][1]), after=after):
                 return
+
+    def events(
+        self, workflow_id: str, *, after: str = "0-0", block_ms: int | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The workflow's events after the stream id ``after``; with ``block_ms``, waited for."""
+        reply = self.client.xread(
+            {self.key(workflow_id) + ":events": after}, block=block_ms, count=100
+        )
+        return [
+            (event_id.decode(), json.loads(entry[b"event"]))
+            for _stream, entries in reply or []
+            for event_id, entry in entries
+        ]
+
+    def ended(self, workflow_id: str, state: str, *, after: str) -> bool:
+        """Whether a workflow in ``state`` has ended with no event after ``after``.
+
+        A retried workflow's history holds an earlier end, and then its new run.
+        """
+        return state in ENDED and not self.events(workflow_id, after=after)
 
 
 #: What a workflow's hash holds of its record (the rest is the scripts').

@@ -24,6 +24,7 @@ for _, step in ipairs(steps) do
 end
 redis.call("XADD", KEYS[3], "MINID", "~", ARGV[2], "*", "id", ARGV[3])
 local now = now_ms()
+redis.call("HINCRBY", redis.call("HGET", wf, "tally"), "running", 1)
 add_event(wf, config(wf), {state = "running", at = now})
 release_ready(wf, now)
 return ARGV[3]

@@ -41,6 +41,7 @@ for _, part in ipairs(WORKFLOW_PARTS) do
     redis.call("PERSIST", wf .. part)
 end
 local now = now_ms()
+redis.call("HINCRBY", redis.call("HGET", wf, "tally"), "running", 1)
 redis.call("HSET", wf, "state", "running", "unfinished", #steps, "updated_at", tostring(now))
 redis.call("HDEL", wf, "finished_at", "error", "result")
 add_event(wf, config(wf), {state = "running", at = now})

@@ -23,7 +23,8 @@
 --   <wf>:waiting   hash: step -> how many of its parents have not ended
 --   <wf>:outcomes  hash: step -> the state it ended in, once counted
 --   <wf>:events    stream of {"event": JSON}: each step's changes, then the end
--- <tally> (a hash: ended workflows by state) is counted for the metrics.
+-- <tally> (a hash) counts for the metrics the workflows running now
+-- ("running"), and those that ever ended, by state.
 
 local STEP_ENDS = {succeeded = true, failed = true, dead = true, cancelled = true}
 --- The states a step may still be stopped from.
@@ -100,7 +101,9 @@ local function end_workflow(wf, conf, state, now, fields)
     for _, part in ipairs(WORKFLOW_PARTS) do
         redis.call("EXPIRE", wf .. part, conf.retention)
     end
-    redis.call("HINCRBY", redis.call("HGET", wf, "tally"), state, 1)
+    local tally = redis.call("HGET", wf, "tally")
+    redis.call("HINCRBY", tally, "running", -1)
+    redis.call("HINCRBY", tally, state, 1)
 end
 
 -- Stop every step that has not ended: a waiting or queued one never runs, a

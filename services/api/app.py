@@ -9,6 +9,7 @@ import jinja2
 
 import actors
 from actors.schedules.operations import Schedules
+from actors.workflows import Workflows
 from services import __version__
 from services.metrics.api import RequestMetrics, count_submissions
 from services.queue import connect
@@ -24,6 +25,7 @@ from .resources.jobs import JobBatch, Jobs
 from .resources.root import Hello, Liveness, Readiness
 from .resources.schedules import ScheduleAction, ScheduleCollection, ScheduleItem
 from .resources.template import Template
+from .resources.workflows import WorkflowCollection, WorkflowEvents, WorkflowItem, WorkflowRetry
 from .streams import StreamSlots
 
 
@@ -55,6 +57,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     schedules = Schedules(queue)
     schedule_body = models.schedule(submission)
     document = openapi.OpenAPIDocument()
+    workflows = Workflows.of(queue)
     routes = [
         ("/", Hello()),
         ("/healthz", Liveness()),
@@ -71,6 +74,13 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         *(
             (f"/schedules/{{name}}/{action}", ScheduleAction(schedules, action))
             for action in ScheduleAction.SUMMARIES
+        ),
+        ("/workflows", WorkflowCollection(workflows)),
+        ("/workflows/{workflow_id}", WorkflowItem(workflows)),
+        ("/workflows/{workflow_id}/retry", WorkflowRetry(workflows)),
+        (
+            "/workflows/{workflow_id}/events",
+            WorkflowEvents(workflows, slots, settings.stream_seconds),
         ),
         ("/openapi.json", document),
     ]

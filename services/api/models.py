@@ -27,6 +27,7 @@ from actors.lifecycle import (
     State,
 )
 from actors.schedules.definition import ScheduleDefinition
+from actors.workflow_store import StepView, WorkflowRecord, WorkflowState
 
 #: A Redis stream id: what event ids, Last-Event-ID and list cursors are.
 STREAM_ID = r"^[0-9]+-[0-9]+$"
@@ -174,17 +175,18 @@ class JobEvent(BaseModel):
     result: Any = None
 
 
-def sse_event_schema(event: dict[str, Any]) -> dict[str, Any]:
+def sse_event_schema(event: dict[str, Any], kinds: tuple[str, ...] = EVENT_KINDS) -> dict[str, Any]:
     """One Server-Sent Event, described as OpenAPI 3.2's ``itemSchema`` describes a stream.
 
-    Schemathesis checks each event of ``/jobs/{id}/events`` against it.
+    Schemathesis checks each event of ``/jobs/{id}/events`` (and of a
+    workflow's, whose ``kinds`` differ) against it.
     """
     return {
         "type": "object",
         "required": ["id", "event", "data"],
         "properties": {
             "id": {"type": "string", "pattern": STREAM_ID},
-            "event": {"type": "string", "enum": list(EVENT_KINDS)},
+            "event": {"type": "string", "enum": list(kinds)},
             "data": {
                 "type": "string",
                 "contentMediaType": "application/json",
@@ -192,6 +194,74 @@ def sse_event_schema(event: dict[str, Any]) -> dict[str, Any]:
             },
         },
     }
+
+
+# Workflows --------------------------------------------------------------------
+
+
+class StepLinks(BaseModel):
+    job: str
+
+
+class WorkflowStep(StepView):
+    """A step as clients see it: where it stands, and its job."""
+
+    links: StepLinks
+
+
+class WorkflowLinks(BaseModel):
+    self: str
+    events: str
+
+
+class Workflow(WorkflowRecord):
+    """A workflow as clients see it: its record, times in ISO 8601, each step and its job."""
+
+    created_at: IsoTime = None
+    updated_at: IsoTime = None
+    finished_at: IsoTime = None
+    # As they are, not as Redis keeps them (JSON text).
+    result: Any = None
+    error: dict[str, Any] | None = None
+    steps: list[WorkflowStep]
+    links: WorkflowLinks
+
+    @classmethod
+    def of(cls, record: WorkflowRecord) -> Workflow:
+        fields = record.model_dump(mode="json")
+        for name in ("created_at", "updated_at", "finished_at"):
+            fields[name] = iso(fields[name])
+        for step in fields["steps"]:
+            step["links"] = {"job": f"/jobs/{step['job_id']}"}
+        fields["links"] = {
+            "self": f"/workflows/{record.id}",
+            "events": f"/workflows/{record.id}/events",
+        }
+        return cls.model_validate(fields)
+
+
+class WorkflowList(BaseModel):
+    workflows: list[Workflow]
+    next_cursor: str | None
+
+
+class WorkflowEvent(BaseModel):
+    """One change in a workflow: a step's new state, or the workflow's end."""
+
+    state: WorkflowState
+    at: int
+    step: int | None = None
+    step_state: State | None = None
+
+
+#: The kind of every event of a workflow's stream.
+WORKFLOW_EVENT_KINDS = ("workflow",)
+
+
+class WorkflowListQuery(BaseModel):
+    state: WorkflowState | None = None
+    limit: int = Field(50, ge=1, le=200)
+    cursor: StreamId | None = Field(None, description="A next_cursor value.")
 
 
 # Parameters -------------------------------------------------------------------

@@ -13,7 +13,9 @@ from dramatiq_dashboard import DashboardApp
 
 import actors
 from actors.schedules.operations import Schedules
+from actors.workflows import Workflows
 from services.metrics.queues import with_queue_metrics
+from services.metrics.workflows import WorkflowCollector
 from services.queue import connect
 from services.settings import Settings
 
@@ -80,6 +82,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp
     ``queue`` defaults to one connected as ``settings`` say.
     """
     queue = queue or connect(settings)
+    workflows = Workflows.of(queue)
     dashboard = DashboardApp(queue.broker, prefix=PREFIX)
     pages.extend_templates(dashboard)
     dead_letters = pages.DeadLetterPages(dashboard, DeadLetters(queue))
@@ -92,4 +95,4 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp
             password=settings.admin_password,
         )
     )
-    return with_queue_metrics(app, queue.broker)
+    return with_queue_metrics(app, queue.broker, WorkflowCollector(workflows.store))

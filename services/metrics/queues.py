@@ -115,13 +115,17 @@ def _gauge(name: str, documentation: str) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, labels=["queue"])
 
 
-def with_queue_metrics(app: Callable, broker: dramatiq.Broker) -> Callable:
+def with_queue_metrics(app: Callable, broker: dramatiq.Broker, *collectors: Collector) -> Callable:
     """``app``, with the queues' metrics at ``/metrics`` ahead of it (and of its auth).
+
+    ``collectors``: more that Redis holds the truth of (the workflows').
 
     Redis down: 503, which Prometheus records as the target being down.
     """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(QueueCollector(broker))
+    for collector in collectors:
+        registry.register(collector)
 
     def serve(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != METRICS_PATH:

@@ -194,9 +194,44 @@ def test_real_responses_match_the_documented_schemas(app, document, settings, qu
         api.request("GET", "/jobs", params={"actor": "fail"})
 
     schedules_answer_as_documented(api, settings, queue)
+    workflows_answer_as_documented(api, settings)
 
     missing = set(api.documented()) - api.seen
     assert {status for _, _, status in missing} <= NOT_PROVOKED, sorted(missing)
+
+
+def workflows_answer_as_documented(api: ContractClient, settings) -> None:
+    """Workflows submitted, listed, followed, cancelled and retried, and refused."""
+    one = "/workflows/{workflow_id}"
+    retry = "/workflows/{workflow_id}/retry"
+    events = "/workflows/{workflow_id}/events"
+    json_type = "application/json"
+    api.request("POST", "/workflows", body="{", content_type=json_type)
+    api.request("POST", "/workflows", body="{}", content_type="text/plain")
+    api.request(
+        "POST", "/workflows", body=" " * (settings.max_request_bytes + 1), content_type=json_type
+    )
+    api.request("POST", "/workflows", json={"workflow": {"chain": [{"actor": "nope"}]}})
+    chain = {
+        "chain": [{"actor": "add", "args": [1, 2]}, {"group": [{"actor": "add", "args": [3]}]}]
+    }
+    running = api.request("POST", "/workflows", json={"workflow": chain}).json["id"]
+    api.request("GET", "/workflows", params={"limit": 1})
+    api.request("GET", "/workflows", params={"state": "asleep"})
+    api.request("GET", one, f"/workflows/{running}")
+    api.request("GET", one, "/workflows/missing")
+    api.request("GET", events, "/workflows/missing/events")
+    api.request("GET", events, f"/workflows/{running}/events", headers={"Last-Event-ID": "x"})
+    api.request("POST", retry, f"/workflows/{running}/retry")
+    api.request("POST", retry, "/workflows/missing/retry")
+    api.request("DELETE", one, f"/workflows/{running}")
+    api.request("DELETE", one, f"/workflows/{running}")
+    api.request("DELETE", one, "/workflows/missing")
+    streamed = api.request("GET", events, f"/workflows/{running}/events")
+    last_id = list(sse_events(streamed.text.splitlines()))[-1]["id"]
+    api.request("GET", events, f"/workflows/{running}/events", headers={"Last-Event-ID": last_id})
+    api.request("POST", retry, f"/workflows/{running}/retry")
+    api.request("GET", "/workflows", params={"state": "running"})
 
 
 def schedules_answer_as_documented(api: ContractClient, settings, queue) -> None:
