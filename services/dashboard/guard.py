@@ -1,4 +1,4 @@
-"""Clear 4xx answers to input dramatiq-dashboard would fail on, and 503 without Redis.
+"""Clear 4xx answers to input dramatiq-dashboard would fail on, and 503 without Redis or room in it.
 
 dramatiq-dashboard trusts its input: a cursor that is not a number, a queue
 name with a newline, a form without its fields or not in UTF-8 all end in a
@@ -95,6 +95,14 @@ class Guard:
                 "503 Service Unavailable",
                 "Redis cannot be reached; try again in a few seconds",
                 headers=[("Retry-After", "5")],
+            )
+        except redis.exceptions.OutOfMemoryError:
+            return problem(
+                start_response,
+                "503 Service Unavailable",
+                "Redis is full (it reached its maxmemory) and refuses writes; nothing was "
+                "changed, try again later",
+                headers=[("Retry-After", "30")],
             )
 
 

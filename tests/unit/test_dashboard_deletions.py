@@ -120,3 +120,21 @@ def test_deleting_a_message_already_gone_changes_no_record(admin, queue):
     post_form(admin, page, path, fields)
 
     assert queue.store.get(job_id).state is State.RUNNING
+
+
+def test_deleting_while_redis_is_full_is_a_503_and_changes_nothing(admin, queue):
+    job_id = add(queue)
+    page = admin.simulate_get("/admin/queues/default/standard")
+    path, fields = delete_form(page.text)
+    client = queue.broker.client
+    client.config_set("maxmemory", 1)
+    try:
+        refused = post_form(admin, page, path, fields)
+    finally:
+        client.config_set("maxmemory", 0)
+
+    assert refused.status_code == 503
+    assert "Redis is full" in refused.json["detail"]
+    assert refused.headers["Retry-After"] == "30"
+    assert len(waiting(queue)) == 1
+    assert queue.store.get(job_id).state is State.QUEUED
