@@ -6,6 +6,8 @@ import importlib
 import json
 import os
 import socket
+import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,9 +15,11 @@ from typing import Any
 from uuid import uuid4
 
 import dramatiq
+import redis
 from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.common import current_millis, dq_name, xq_name
 from dramatiq.middleware import Middleware, MiddlewareError
+from dramatiq.worker import ConsumerThread, WorkerThread
 
 from . import lifecycle
 from .attempt import Attempt
@@ -24,6 +28,9 @@ from .middleware import installed
 from .registry import JobSpec, attach, bind, specs
 from .scripts import JOB_WRITES, ScriptClient, as_function, source
 from .store import BrokerMessage, JobStore, NewJob
+
+#: Time between two tries of a message a worker sends while Redis is full.
+FULL_RETRY_SECONDS = 1.0
 
 
 class RedisBroker(dramatiq_redis.RedisBroker):
@@ -201,9 +208,22 @@ class RedisBroker(dramatiq_redis.RedisBroker):
             return
         record = lifecycle.sent(dramatiq.Message.decode(data))
         keys, args = self.store.creating([NewJob(record)])
-        self.scripts["send"](
-            keys=[f"{self.namespace}:{queue_name}", *keys], args=[redis_message_id, data, *args]
-        )
+        keys = [f"{self.namespace}:{queue_name}", *keys]
+        waited = False
+        while True:
+            try:
+                self.scripts["send"](keys=keys, args=[redis_message_id, data, *args])
+                return
+            except redis.exceptions.OutOfMemoryError:
+                # In a worker, this is a retry or a pipeline's next step being
+                # sent, or a delayed message come due: given up, the job would
+                # be acked without its next message. Its thread waits for room.
+                if not isinstance(threading.current_thread(), WorkerThread | ConsumerThread):
+                    raise
+                if not waited:
+                    waited = True
+                    self.logger.warning("Redis is full: message %s waits to be sent.", record.id)
+                time.sleep(FULL_RETRY_SECONDS)
 
     def _dispatch(self, command):
         # Dramatiq's own _dispatch, with the arguments of lua/dispatch.lua.

@@ -12,7 +12,7 @@ from actors.jobs import add, count_slowly
 from actors.lifecycle import State
 from services.queue import connect
 from tests.integration.test_liveness import running_worker
-from tests.support import ended
+from tests.support import ended, run_job
 
 
 @contextlib.contextmanager
@@ -46,3 +46,21 @@ def test_jobs_running_through_a_full_redis_end_once_and_no_worker_is_reaped(sett
     assert {record.attempts for record in records} == {1}
     assert [record.result for record in records[:2]] == [12, 12]
     assert client.info("errorstats")["errorstat_OOM"]["count"] > 0
+
+
+def test_a_retry_due_while_redis_is_full_is_sent_once_it_has_room(settings):
+    queue = connect(
+        dataclasses.replace(settings, job_modules=("actors.jobs", "tests.failing_jobs"))
+    )
+    job_id = run_job(queue, "fail_after", seconds=0.5)
+
+    with running_worker(queue, threads=1):
+        time.sleep(0.2)
+        # Its first attempt fails, and its retry is sent, while nothing can be written.
+        with full(queue.broker.client):
+            time.sleep(1.5)
+        record = ended(queue, job_id)
+
+    # Not left "retrying" without a message: retried, and dead after its one retry.
+    assert (record.state, record.attempts) == (State.DEAD, 2), record
+    assert record.error.message == "failed after 0.5 s"
