@@ -24,6 +24,7 @@ from dramatiq.worker import ConsumerThread, WorkerThread
 from . import lifecycle
 from .attempt import Attempt
 from .consumer import WakingConsumer
+from .dispatch import Room
 from .middleware import installed
 from .registry import JobSpec, attach, bind, specs
 from .scripts import JOB_WRITES, ScriptClient, as_function, source
@@ -64,6 +65,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self._hooks: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
         #: The consumers of this process, whose messages the heartbeat checks.
         self._consumers: weakref.WeakSet[WakingConsumer] = weakref.WeakSet()
+        #: What the consumers of a worker share (see actors.dispatch), once one boots.
+        self.room: Room | None = None
         super().__init__(**kwargs)
         self.store = store
         #: This process (host and pid), as the records of the jobs it takes and runs name it.

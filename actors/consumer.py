@@ -45,6 +45,7 @@ from dramatiq.message import Message
 from dramatiq.worker import ConsumerThread
 
 from .attempt import Attempt, attempt_of
+from .dispatch import Room, rank
 from .lifecycle import JobCancelled, Transition
 
 #: Longest single blocking wait: a stopping or pausing worker's consumer
@@ -63,10 +64,11 @@ class WakingConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer, with the backoff sleep replaced by a blocking wait.
 
     Two waits replace it: for an enqueue when the queue is empty, and for
-    acks when this consumer holds more than half the messages it may
-    prefetch. Fetching only once half its room is free (rather than a message
-    per ack) costs a busy worker one fetch per ``prefetch / 2`` jobs, while
-    the half it still holds keeps every thread busy.
+    room (see :mod:`actors.dispatch`): the consumers of a worker's queues
+    share its :class:`~actors.dispatch.Room`, so that the worker holds only
+    what its threads will start soon. Without a worker (a consumer made by
+    hand), a consumer's room is its own ``prefetch``; a delay queue's always
+    is (what it holds waits for its time, not for a thread).
     Delayed messages held by the consumer's thread still come due on time:
     the wait for an enqueue ends by the earliest of them.
     """
@@ -74,7 +76,11 @@ class WakingConsumer(_RedisConsumer):
     def __init__(self, broker, queue_name: str, prefetch: int, timeout: int):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.wake_key = f"{broker.namespace}:{queue_name}.wake"
-        self._room = threading.Event()
+        shared = getattr(broker, "room", None)
+        self._room = shared if shared and not queue_name.endswith(".DQ") else Room(prefetch)
+        self._rank = rank(queue_name)
+        #: An enqueue's wake-up token was taken, and not yet passed on or used.
+        self._woken = False
         #: Whether Redis refused the last fetch for want of memory.
         self._full = False
         # On this consumer's queue, which is not message.queue_name once the
@@ -91,14 +97,16 @@ class WakingConsumer(_RedisConsumer):
         Messages a stopping worker fetched but no thread of it ran. Those
         handed to another worker meanwhile are that worker's now.
         """
-        handed_back = []
+        handed_back, count = [], 0
         for message in messages:
+            count += 1
             attempt = attempt_of(message)
             self._release(message, attempt)
             if not attempt.lost:
                 handed_back.append((message.options["redis_message_id"], attempt.number))
         if handed_back:
             self.broker.do_requeue(self.queue_name, *self.broker.requeuing_args(handed_back))
+        self._room.give_back(count)
 
     def ack(self, message: MessageProxy) -> None:
         self._settle("ack", message)
@@ -119,7 +127,7 @@ class WakingConsumer(_RedisConsumer):
         if attempt.lost:
             # Its message is another worker's now, and so is the job's end.
             self.queued_message_ids.discard(message.message_id)
-            self._room.set()
+            self._room.give_back(1)
             return
         end = self.broker.writing_args(message.message_id, attempt.ending)
         args = [kind, _redis_id(message), len(end), *end]
@@ -127,10 +135,9 @@ class WakingConsumer(_RedisConsumer):
 
     def _send_settlements(self, batch: list[tuple[Attempt, str | None, list[str | int]]]) -> None:
         refused = self.broker.do_settle(self.queue_name, *itertools.chain(*(i[2] for i in batch)))
-        for _attempt, message_id, _args in batch:
-            if message_id is not None:
-                self.queued_message_ids.discard(message_id)
-        self._room.set()
+        settled = [message_id for _, message_id, _ in batch if message_id is not None]
+        self.queued_message_ids.difference_update(settled)
+        self._room.give_back(len(settled), ended=len(settled))
         starts = {args[1]: attempt for attempt, message_id, args in batch if message_id is None}
         for redis_id, latest in zip(refused[::2], refused[1::2], strict=True):
             attempt = starts[redis_id.decode()]
@@ -215,27 +222,35 @@ class WakingConsumer(_RedisConsumer):
             if not self._full:
                 self._full = True
                 self.logger.warning("Taking no jobs from %r: %s.", self.queue_name, error)
-            self._room.wait(self.timeout / 1000)
+            time.sleep(self.timeout / 1000)
             return None
 
     def _fetch(self) -> bool:
-        """Fetch what there is room for; wait when there is little room or nothing came."""
-        self._room.clear()
-        room = self.prefetch - self.outstanding_message_count
-        if room < max(1, self.prefetch // 2):
-            self._room.wait(self.timeout / 1000)
+        """Fetch what there is room for; wait for room, or for an enqueue when nothing came."""
+        room = self._room.take(self._rank, self.timeout / 1000)
+        if not room:
+            if self._woken:
+                # No room for what woke it: a fetch of nothing passes the token on.
+                self.broker.do_fetch(self.queue_name, 0)
+                self._woken = False
             return False
-        # Pairs: (message data, the attempt the fetch reserved or 0).
-        fetched = self.broker.do_fetch(self.queue_name, room, *self.broker.fetching_args())
+        self._woken = False
+        try:
+            # Pairs: (message data, the attempt the fetch reserved or 0).
+            fetched = self.broker.do_fetch(self.queue_name, room, *self.broker.fetching_args())
+        except BaseException:
+            self._room.give_back(room)
+            raise
         if self._full:
             self._full = False
             self.logger.warning("Taking jobs from %r again: Redis has room.", self.queue_name)
-        pairs = zip(fetched[::2], fetched[1::2], strict=True)
+        pairs = list(zip(fetched[::2], fetched[1::2], strict=True))
+        self._room.give_back(room - len(pairs))
         self.message_cache = [_proxy(self, data, attempt) for data, attempt in pairs]
         for proxy in self.message_cache:
             self._hold(proxy)
         if not self.message_cache:
-            self._wait_for_enqueue()
+            self._woken = self._wait_for_enqueue()
         return bool(self.message_cache)
 
     def _forget_lost_delayed(self) -> None:
@@ -253,8 +268,11 @@ class WakingConsumer(_RedisConsumer):
         for _ in range(dropped):
             delayed.task_done()
 
-    def _wait_for_enqueue(self) -> None:
-        """Block until an enqueue, the worker timeout, or the first delayed message is due."""
+    def _wait_for_enqueue(self) -> bool:
+        """Block until an enqueue, the worker timeout, or the first delayed message is due.
+
+        Whether it was an enqueue (its wake-up token was taken).
+        """
         thread = threading.current_thread()
         deadline = current_millis() + self.timeout
         due = _earliest_delayed(thread)
@@ -263,8 +281,11 @@ class WakingConsumer(_RedisConsumer):
         while not isinstance(thread, ConsumerThread) or (thread.running and not thread.paused):
             seconds = min(MAX_BLOCK_SECONDS, (deadline - current_millis()) / 1000)
             # BLPOP would wait forever on 0.
-            if seconds < 0.001 or self.broker.client.blpop([self.wake_key], timeout=seconds):
-                return
+            if seconds < 0.001:
+                return False
+            if self.broker.client.blpop([self.wake_key], timeout=seconds):
+                return True
+        return False
 
 
 def _proxy(holder: WakingConsumer, data: bytes, attempt: int) -> MessageProxy:

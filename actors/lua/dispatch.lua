@@ -143,6 +143,11 @@ elseif command == "fetch" then
     if next(fetched) ~= nil then
         redis.call("sadd", namespace .. ":__ackqueues__." .. worker_id, queue_name)
     end
+    -- Messages left: the token passes on to another idle consumer, which
+    -- takes what this one had no room for.
+    if redis.call("llen", queue_full_name) > 0 then
+        wake(queue_full_name)
+    end
     return fetched
 
 elseif command == "requeue" then

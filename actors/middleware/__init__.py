@@ -13,6 +13,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from ..dispatch import Dispatch
 from ..lifecycle import JobCancelled
 from ..store import JobStore
 from .cancellation import Cancellation
@@ -24,6 +25,7 @@ from .metrics import Metrics
 __all__ = [
     "ACTOR_OPTIONS",
     "Cancellation",
+    "Dispatch",
     "Heartbeat",
     "JobCancelled",
     "JobState",
@@ -54,6 +56,7 @@ def installed(
         Retries(max_retries=max_retries, min_backoff=min_backoff_ms),
         CurrentMessage(),
         Heartbeat(),
+        Dispatch(),
     ]
 
 

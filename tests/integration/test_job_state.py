@@ -228,14 +228,17 @@ def test_a_job_waiting_for_a_thread_reads_queued_until_one_starts_it(queue):
     worker.start()
     try:
         busy = run_job(queue, "count_slowly", to=4, interval=0.25)
-        waiting = run_job(queue, "add", a=1, b=2)
         wait_for(lambda: queue.store.get(busy).state is State.RUNNING, what="the first job")
-        # The worker holds the second job (it was fetched with the first),
-        # but its only thread is busy: the job is queued, and says where.
-        wait_for(lambda: queue.store.get(waiting).worker_name, what="the second job fetched")
+        waiting = run_job(queue, "add", a=1, b=2)
+        # The worker's only thread is busy with a long job: the second job is
+        # queued, and left in the queue for a worker that has a free thread.
         for _ in range(5):
             record = queue.store.get(waiting)
-            assert (record.state, record.started_at) == (State.QUEUED, None)
+            assert (record.state, record.started_at, record.worker_name) == (
+                State.QUEUED,
+                None,
+                None,
+            )
             time.sleep(0.1)
         first, second = ended(queue, busy), ended(queue, waiting)
     finally:
