@@ -78,6 +78,9 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 #: States after which nothing more happens to a job unless someone retries it.
 TERMINAL_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED, State.DEAD})
 
+#: States in which a job waits to run: for a worker, for its eta, or for the steps before it.
+PENDING_STATES = frozenset({State.WAITING, State.QUEUED, State.DELAYED})
+
 #: Kinds of event a job's history holds: a change of state, or a progress report.
 EVENT_KINDS = ("state", "progress")
 
@@ -220,18 +223,18 @@ class JobRecord(BaseModel):
     def compact(self) -> dict[str, Any]:
         """The fields worth storing: the record reads back the same from them.
 
-        Nulls are left out, and options kept only where they differ from
-        the defaults: a record of short values stays a compact hash in Redis
-        (its listpack encoding, a third of the memory).
+        Nulls, no arguments and the id (the store's key names the job) are
+        left out, and options kept only where they differ from the defaults:
+        a record of short values stays a compact hash in Redis (its listpack
+        encoding, a third of the memory).
         """
-        fields = self.model_dump(exclude_none=True, exclude={"options"})
+        fields = self.model_dump(exclude_none=True, exclude={"id", "options"})
+        for name in ("args", "kwargs"):
+            if not fields[name]:
+                del fields[name]
         if self.options is not None:
             fields["options"] = self.options.model_dump(exclude_defaults=True)
         return fields
-
-    def first_event(self) -> dict[str, Any]:
-        """The event that opens the job's history."""
-        return {"state": self.state, "at": self.enqueued_at}
 
 
 # Decisions ------------------------------------------------------------------
@@ -265,19 +268,25 @@ class Transition:
         """The job ends here: its record may expire."""
         return self.to in TERMINAL_STATES
 
+    @property
+    def rests(self) -> bool:
+        """The job stops here, waiting to run or ended: its history is this change alone."""
+        return self.to in PENDING_STATES or self.ends
+
     def changes(self) -> dict[str, Any]:
         """Every field the change sets, the time of the change included."""
         return {**self.fields, "updated_at": self.at}
 
-    def event(self) -> dict[str, Any]:
-        """What the job's history records of this change.
+    def event_fields(self) -> list[str]:
+        """The fields this change's event tells, besides the state and the time.
 
-        A start is news only when it happens: an end that corrects the
-        start time (see :func:`finish`) does not tell it again.
+        An event tells what happened, from the record's fields as this change
+        leaves them (the store adds the attempt a start numbers). A start is
+        news only when it happens: an end that corrects the start time (see
+        :func:`finish`) does not tell it again.
         """
         quiet = IDENTITY_FIELDS if self.to is State.RUNNING else IDENTITY_FIELDS | {"started_at"}
-        happened = {k: v for k, v in self.fields.items() if k not in quiet}
-        return {"state": self.to, "at": self.at, **happened}
+        return [name for name in self.fields if name not in quiet]
 
 
 def _move(to: State, *, only_from: frozenset[State] | None = None, **kwargs: Any) -> Transition:
@@ -393,9 +402,9 @@ def start_unrecorded(message: dramatiq.Message, *, worker_name: str | None = Non
 
     A message sent without going through the API: its start makes its record.
     """
+    # Its id is its record's key.
     at = now_ms()
     identity = {
-        "id": message.message_id,
         "actor": job_name(message.actor_name),
         "queue": message.queue_name.removesuffix(".DQ"),
         "args": list(message.args),

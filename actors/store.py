@@ -5,16 +5,19 @@ submitted through one instance is visible, with its state and result,
 through all of them. The store writes what the lifecycle (``lifecycle.py``)
 decides: each :class:`~actors.lifecycle.Transition` goes through a Lua
 script (``lua/``) that checks the current state and writes in one step, and
-appends an event to the job's stream, which is what ``?wait=`` and
-Server-Sent Events read. A new job's record goes in with its broker message,
-by one script call (``lua/create.lua``) for one job or a whole batch; so does
-a retried job's (``lua/retry.lua``).
+adds the job's event, which is what ``?wait=`` and Server-Sent Events read.
+A new job's record goes in with its broker message, by one script call
+(``lua/create.lua``) for one job or a whole batch; so does a retried job's
+(``lua/retry.lua``).
 
 Keys, under a namespace (``jobqueue`` by default):
 
-* ``<ns>:job:<id>`` a hash: ``state`` as a plain string, every other field JSON.
-* ``<ns>:job:<id>:events`` a stream of ``{"event": JSON}`` entries; once the job
-  ends, only its last one (the outcome a late or resuming reader gets).
+* ``<ns>:job:<id>`` a hash: ``state``, ``event_id`` and ``event`` as plain
+  strings, every other field JSON. It holds the job's last event: its id, and
+  the names of the fields it told besides the state and the time.
+* ``<ns>:job:<id>:events`` a stream of ``{"event": JSON}`` entries, while the
+  job runs: its history since it last waited. Waiting and ended jobs, the
+  many, have none (see ``lua/job.lua``).
 * ``<ns>:jobs`` a stream indexing every job, newest last, trimmed by age.
 * ``<ns>:idempotency:<key>`` the id of the job first submitted with that key.
 
@@ -43,8 +46,10 @@ from .lifecycle import (
 )
 from .scripts import JOB_WRITES, source
 
-#: How many events a job's stream keeps (a job reporting progress often keeps the latest).
+#: How many events a running job's stream keeps (a job reporting progress often keeps the latest).
 EVENTS_PER_JOB = 1000
+#: Fields of the record kept as plain text: its last event's id and what that event told.
+EVENT_FIELDS = ("event_id", "event")
 
 
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode
@@ -98,6 +103,7 @@ class JobStore:
         self._create = client.register_script(source("create.lua", "queue.lua"))
         self._transition = client.register_script(source("transition.lua", *JOB_WRITES))
         self._retry = client.register_script(source("retry.lua", *JOB_WRITES))
+        self._events = client.register_script(source("events.lua", "job.lua"))
 
     # Keys ---------------------------------------------------------------
 
@@ -140,20 +146,17 @@ class JobStore:
         args: list[str | bytes | int] = [
             self.retention_seconds,
             f"{now_ms() - self.retention_seconds * 1000}-0",
-            EVENTS_PER_JOB,
         ]
         for job in jobs:
             record, message = job.record, job.message
             keys += [
                 self.job_key(record.id),
-                self.events_key(record.id),
                 self.idempotency_key(job.idempotency_key) if job.idempotency_key else "",
                 message.queue_key if message else "",
             ]
             args += [
                 record.id,
                 encode_record(record),
-                _compact_json(record.first_event()),
                 record.actor,
                 message.redis_message_id if message else "",
                 message.data if message else "",
@@ -197,7 +200,7 @@ class JobStore:
         )
         if applied == -1:
             return False, None, None
-        record = _decode_record(dict(zip(fields[::2], fields[1::2], strict=True)))
+        record = _decode_record(job_id, dict(zip(fields[::2], fields[1::2], strict=True)))
         return applied == 1, State(_text(before)), record
 
     def transition_args(self, transition: Transition) -> list[str | int]:
@@ -206,10 +209,10 @@ class JobStore:
             transition.to,
             " ".join(transition.allowed_from),
             _compact_json(_encode_fields(transition.changes())),
-            _compact_json(transition.event()),
+            " ".join(transition.event_fields()),
             self.retention_seconds if transition.ends else 0,
             self.cancellations_channel if transition.announce else "",
-            EVENTS_PER_JOB,
+            0 if transition.rests else EVENTS_PER_JOB,
             "1" if transition.create_missing else "0",
             "+" if transition.begins else transition.attempt,
         ]
@@ -218,27 +221,23 @@ class JobStore:
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None if there is no such job (or it expired)."""
-        return _decode_record(self.client.hgetall(self.job_key(job_id)))
+        return _decode_record(job_id, self.client.hgetall(self.job_key(job_id)))
 
     def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
         pipe = self.client.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hgetall(self.job_key(job_id))
-        return [_decode_record(raw) for raw in pipe.execute()]
-
-    def events(
-        self, job_id: str, *, after: str = "0-0", block_ms: int | None = None
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """Events of a job after the stream id ``after``, oldest first.
-
-        With ``block_ms``, wait up to that long for one to arrive.
-        """
-        reply = self.client.xread({self.events_key(job_id): after}, block=block_ms, count=100)
         return [
-            (_text(event_id), json.loads(entry[b"event"]))
-            for _stream, entries in reply or []
-            for event_id, entry in entries
+            _decode_record(job_id, raw) for job_id, raw in zip(job_ids, pipe.execute(), strict=True)
         ]
+
+    def events(self, job_id: str, *, after: str = "0-0") -> list[tuple[str, dict[str, Any]]]:
+        """Events of a job after the id ``after``, oldest first (an ended job keeps its last)."""
+        return self._read(job_id, after)[0]
+
+    def last_event_id(self, job_id: str) -> str | None:
+        """The id of the job's last event; None if there is no such job."""
+        return _text(self.client.hget(self.job_key(job_id), "event_id"))
 
     def follow(
         self, job_id: str, *, after: str = "0-0", block_ms: int, deadline: float
@@ -249,33 +248,49 @@ class JobStore:
         ``block_ms`` passes quietly, so that a caller streaming to a client
         can send a keep-alive.
         """
-        after = self._not_past_the_end(job_id, after)
-        while time.monotonic() < deadline:
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
-            batch = self.events(job_id, after=after, block_ms=max(1, min(block_ms, remaining_ms)))
-            if not batch:
-                yield None
-                continue
+        batch, last_id = self._read(job_id, after)
+        if last_id is not None:
+            # Events to come get ids after the last one, not after whatever
+            # id a client sends: following from an id past the end would miss
+            # them all, the job's end included.
+            after = min(after, last_id, key=_id_order)
+        while True:
             for event_id, event in batch:
                 after = event_id
                 yield event_id, event
-            if self.ended(job_id, event_state(batch[-1][1]), after=after):
+            if batch and self.ended(job_id, event_state(batch[-1][1]), after=after):
                 return
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                return
+            batch = self._block(job_id, after, min(block_ms, remaining_ms))
+            if not batch:
+                yield None
+                # The stream of a job that stopped lingers only a moment (see
+                # lua/job.lua): an end it no longer holds, its record does.
+                batch = self.events(job_id, after=after)
 
-    def _not_past_the_end(self, job_id: str, after: str) -> str:
-        """``after``, or the job's last event id if ``after`` is past it.
+    def _read(self, job_id: str, after: str) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+        """The events after ``after`` without waiting, and the id of the job's last event."""
+        last_id, *flat = self._events(
+            keys=[self.job_key(job_id), self.events_key(job_id)], args=[after, 100]
+        )
+        events = [
+            (_text(event_id), json.loads(event))
+            for event_id, event in zip(flat[::2], flat[1::2], strict=True)
+        ]
+        return events, _text(last_id)
 
-        Events to come get ids after the last one, not after whatever id a
-        client sends: following from an id past the end would miss them all,
-        the job's end included, and wait for nothing until the deadline.
-        """
-        if after == "0-0":
-            return after  # from the start: no id is before it, nothing to read
-        last = self.client.xrevrange(self.events_key(job_id), count=1)
-        if not last:
-            return after
-        last_id = _text(last[0][0])
-        return min(after, last_id, key=lambda event_id: tuple(map(int, event_id.split("-"))))
+    def _block(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, dict[str, Any]]]:
+        """The events the job's stream gets after ``after``, waiting up to ``block_ms`` for one."""
+        reply = self.client.xread(
+            {self.events_key(job_id): after}, block=max(1, block_ms), count=100
+        )
+        return [
+            (_text(event_id), json.loads(entry[b"event"]))
+            for _stream, entries in reply or []
+            for event_id, entry in entries
+        ]
 
     def ended(self, job_id: str, state: State, *, after: str) -> bool:
         """Whether a job in ``state`` has ended with no event after ``after``.
@@ -331,8 +346,17 @@ class JobStore:
 
 
 def encode_record(record: JobRecord) -> str:
-    """A record as the store's scripts take it: a JSON object of strings."""
-    return _compact_json(_encode_fields(record.compact()))
+    """A new record as the store's scripts take it: a JSON object of strings.
+
+    It holds its first event, which tells its state when it was last updated.
+    """
+    fields = _encode_fields(record.compact())
+    fields["event_id"] = f"{record.updated_at or record.enqueued_at or now_ms()}-0"
+    return _compact_json(fields)
+
+
+def _id_order(event_id: str) -> tuple[int, ...]:
+    return tuple(map(int, event_id.split("-")))
 
 
 def _encode_fields(fields: dict[str, Any]) -> dict[str, str]:
@@ -354,14 +378,17 @@ def _json_field(value: Any) -> str:
     return _compact_json(value)
 
 
-def _decode_record(raw: dict[bytes, bytes]) -> JobRecord | None:
+def _decode_record(job_id: str, raw: dict[bytes, bytes]) -> JobRecord | None:
     if not raw:
         return None
-    fields = {}
+    fields: dict[str, Any] = {}
     for name, value in raw.items():
         name = _text(name)
+        if name in EVENT_FIELDS:
+            continue
         fields[name] = _text(value) if name == STATE_FIELD else json.loads(value)
-    return JobRecord.model_validate(fields)
+    # The id is the key's: a record does not repeat it.
+    return JobRecord(id=job_id, **fields)
 
 
 def _text(value: bytes | str | None) -> str | None:

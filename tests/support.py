@@ -20,7 +20,7 @@ from actors.lifecycle import JobOptions, JobRecord, JobRequest
 from actors.submission import submit as submit_request
 from services.settings import Settings
 from services.stack.ports import unused_ports
-from services.stack.redis_server import find_server, server_command
+from services.stack.redis_server import server_command
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -58,12 +58,12 @@ def wait_for(check, timeout: float = 10.0, interval: float = 0.05, what: str = "
 
 
 @contextlib.contextmanager
-def redis_server(data_dir: Path) -> Iterator[str]:
-    """A real Redis-compatible server on a free port; yields its URL."""
+def redis_server(data_dir: Path, binary: Path) -> Iterator[str]:
+    """A real Redis-compatible server (``binary``) on a free port; yields its URL."""
     (port,) = free_ports(1)
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        server_command(find_server(), host="127.0.0.1", port=port, data_dir=data_dir),
+        server_command(binary, host="127.0.0.1", port=port, data_dir=data_dir),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

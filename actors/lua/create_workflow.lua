@@ -8,7 +8,7 @@
 -- ARGV[1] the workflow's record, a JSON object of strings
 -- ARGV[2] index entries older than this stream id are trimmed
 -- ARGV[3] the workflow's id
--- then five arguments per step, as add_steps (workflow.lua) reads them.
+-- then four arguments per step, as add_steps (workflow.lua) reads them.
 --
 -- Returns the workflow's id.
 local wf = KEYS[1]

@@ -3,22 +3,33 @@
 -- start a job in the same script that fetches it and end it in the same
 -- script that acks it.
 --
+-- A job's latest event is held by its record: "event_id" is its id, "event"
+-- names the record's fields it carries besides the state and the time
+-- ("updated_at"), space-separated (see held_event). Its history is a stream
+-- only while it runs: once it waits again (waiting, queued, delayed) or
+-- ends, the stream is cut to that last event, which lingers for a moment
+-- (LINGER_MS) for the readers that were about to block on it, and then only
+-- the record holds it. Waiting and finished jobs, the many, cost no stream.
+--
 -- write_job(job_key, events_key, args, i, extra) reads args[i] to args[i + 8]
 -- (and sets the fields of the table extra too, if given):
 --   to             the new state
 --   allowed        the states it may come from, space-separated
 --   fields         fields to set, as a JSON object of strings
---   event          the event to append (JSON)
+--   event          the fields its event carries besides state and time,
+--                  space-separated
 --   ttl            seconds the record lives from now; 0 keeps it until it ends
---   channel        a channel to publish the job id on, or ""
---   max_events     how many events a job keeps
+--   channel        a channel to publish the job's key on, or ""
+--   max_events     how many events a running job's stream keeps; 0 when the
+--                  job waits or ends (its stream then goes)
 --   create_missing "1" to create the record when it is missing (a message
 --                  that was sent without going through the API)
 --   attempt        "+": this write starts a new attempt (attempts counts
---                  up); "0": the write is no run's (a user's cancel or
---                  retry); N: the write of attempt N, refused unless N is the
---                  record's latest attempt, so a stale run (one whose worker
---                  was presumed dead) cannot overwrite a newer one.
+--                  up, and the event carries it); "0": the write is no run's
+--                  (a user's cancel or retry); N: the write of attempt N,
+--                  refused unless N is the record's latest attempt, so a
+--                  stale run (one whose worker was presumed dead) cannot
+--                  overwrite a newer one.
 --
 -- Returns {applied (1, 0, or -1 when there is no such job), the state
 -- before, the job's attempt after}. The check and the write happen in one
@@ -29,9 +40,36 @@
 -- (set by workflow.lua, which every script loading this file loads after
 -- it): a step's end is counted by the call that writes it.
 local step_written
+
+-- How long a stream cut to a job's last event lingers (ms): a reader that
+-- read the record just before the change and then blocks on the stream
+-- still finds it there.
+local LINGER_MS = 2000
+
+-- The event the record at job_key tells: its state, its time and the fields
+-- named (space-separated), as JSON.
+local function event_json(job_key, names)
+    local state, at = unpack(redis.call("HMGET", job_key, "state", "updated_at"))
+    local parts = {'{"state":', cjson.encode(state), ',"at":', at or "null"}
+    for name in string.gmatch(names or "", "%S+") do
+        parts[#parts + 1] = "," .. cjson.encode(name) .. ":" .. (redis.call("HGET", job_key, name) or "null")
+    end
+    parts[#parts + 1] = "}"
+    return table.concat(parts)
+end
+
+-- The last event the record at job_key holds, as JSON, and its id; nil when none.
+local function held_event(job_key)
+    local id, names = unpack(redis.call("HMGET", job_key, "event_id", "event"))
+    if not id then
+        return nil
+    end
+    return event_json(job_key, names), id
+end
+
 local function write_job(job_key, events_key, args, i, extra)
     local to, allowed, fields, event = args[i], args[i + 1], args[i + 2], args[i + 3]
-    local ttl, channel, max_events = tonumber(args[i + 4]), args[i + 5], args[i + 6]
+    local ttl, channel, max_events = tonumber(args[i + 4]), args[i + 5], tonumber(args[i + 6])
     local create_missing, attempt = args[i + 7], args[i + 8]
 
     local current, attempts, workflow =
@@ -50,12 +88,20 @@ local function write_job(job_key, events_key, args, i, extra)
     if attempt == "+" then
         attempts = attempts + 1
         flat[3], flat[4] = "attempts", tostring(attempts)
-        local decoded = cjson.decode(event)
-        decoded.attempts = attempts
-        event = cjson.encode(decoded)
+        event = event == "" and "attempts" or event .. " attempts"
     elseif attempt ~= "0" and tonumber(attempt) ~= attempts then
         return {0, current, attempts}
     end
+
+    -- The stream's ids must go on from the record's last event, which a
+    -- reader may resume after: a stream that has gone starts again from it.
+    if redis.call("EXISTS", events_key) == 0 then
+        local last, last_id = held_event(job_key)
+        if last then
+            redis.call("XADD", events_key, last_id, "event", last)
+        end
+    end
+
     -- A field set to null is removed: the record reads it as null, and
     -- keeps compact.
     local cleared = {}
@@ -69,31 +115,39 @@ local function write_job(job_key, events_key, args, i, extra)
             end
         end
     end
+    if event == "" then
+        cleared[#cleared + 1] = "event"
+    else
+        flat[#flat + 1] = "event"
+        flat[#flat + 1] = event
+    end
     redis.call("HSET", job_key, unpack(flat))
     if #cleared > 0 then
         redis.call("HDEL", job_key, unpack(cleared))
     end
-    if ttl > 0 then
-        -- The job ends: of its history only this last event is kept. Its id
-        -- still follows every earlier one, so a reader resuming from any of
-        -- them (or blocked on the stream) gets it and knows the job ended.
+
+    local rests = max_events == 0
+    if rests then
         redis.call("XTRIM", events_key, "MAXLEN", 0)
     end
-    redis.call("XADD", events_key, "MAXLEN", "~", max_events, "*", "event", event)
-
-    if ttl > 0 then
-        redis.call("EXPIRE", job_key, ttl)
-        -- A stream's node keeps the 4 KB it was first given; a restored copy
-        -- (same id) only what it holds.
-        local history = redis.call("DUMP", events_key)
-        redis.call("RESTORE", events_key, ttl * 1000, history, "REPLACE")
+    -- Even a stream about to go gets the event: readers blocked on it wake.
+    local event_id = redis.call("XADD", events_key, "MAXLEN", "~", math.max(max_events, 1), "*",
+                                "event", event_json(job_key, event))
+    redis.call("HSET", job_key, "event_id", event_id)
+    if rests then
+        redis.call("PEXPIRE", events_key, LINGER_MS)
     else
-        redis.call("PERSIST", job_key)
         redis.call("PERSIST", events_key)
     end
 
+    if ttl > 0 then
+        redis.call("EXPIRE", job_key, ttl)
+    else
+        redis.call("PERSIST", job_key)
+    end
+
     if channel ~= "" then
-        redis.call("PUBLISH", channel, redis.call("HGET", job_key, "id"))
+        redis.call("PUBLISH", channel, job_key)
     end
     if workflow then
         step_written(job_key, workflow, current, to)

@@ -5,7 +5,7 @@
 --
 -- KEYS[1] the workflow's hash      KEYS[2] the index of all jobs
 -- ARGV[1] index entries older than this stream id are trimmed
--- then five arguments per step run again, as add_steps (workflow.lua) reads them.
+-- then four arguments per step run again, as add_steps (workflow.lua) reads them.
 --
 -- Returns {applied (1, 0, or -1 when there is no such workflow), the state
 -- before}; nothing is written unless applied, and it is not when a step
@@ -18,7 +18,7 @@ end
 if state ~= "failed" and state ~= "cancelled" then
     return {0, state}
 end
-for a = 2, #ARGV, 5 do
+for a = 2, #ARGV, 4 do
     if redis.call("HGET", wf .. ":outcomes", ARGV[a]) == "succeeded" then
         return {0, state}
     end

@@ -58,13 +58,10 @@ end
 local function end_job(job_key, conf, to, now, fields, channel)
     fields.finished_at = tostring(now)
     fields.updated_at = tostring(now)
-    local event = {state = to, at = now}
-    if fields.error then
-        event.error = cjson.decode(fields.error)
-    end
+    -- Its event tells the error, if any (job.lua: an ended job's stream goes).
     return write_job(job_key, job_key .. ":events",
-        {to, STOPPABLE, cjson.encode(fields), cjson.encode(event), conf.retention,
-         channel or "", conf.max_events, "0", "0"}, 1)
+        {to, STOPPABLE, cjson.encode(fields), fields.error and "error" or "", conf.retention,
+         channel or "", "0", "0", "0"}, 1)
 end
 
 -- The results the steps ``parents`` hand on, as JSON text: their list when
@@ -155,8 +152,7 @@ local function release(wf, step, now)
     local fields = {args = args, enqueued_at = tostring(now), eta = tostring(now),
                     updated_at = tostring(now)}
     local written = write_job(job_key, job_key .. ":events",
-        {"queued", "waiting", cjson.encode(fields), cjson.encode({state = "queued", at = now}),
-         "0", "", conf.max_events, "0", "0"}, 1)
+        {"queued", "waiting", cjson.encode(fields), "", "0", "", "0", "0", "0"}, 1)
     if written[1] == 1 then
         enqueue(definition.sent_to, definition.message_id,
                 definition.head .. (input or "") .. tail .. string.format("%d}", now))
@@ -213,16 +209,16 @@ step_written = function(job_key, link, before, to)
     end
 end
 
--- Write the steps given in args from args[i] on, five arguments each: its
+-- Write the steps given in args from args[i] on, four arguments each: its
 -- number, its definition (JSON), its job's record (a JSON object of
--- strings), its job's first event, and its actor's name (for the index of
+-- strings, holding its first event), and its actor's name (for the index of
 -- jobs, KEYS-like ``jobs_index``, trimmed before ``min_id``). Every
 -- argument is decoded before the first write: Redis does not undo the
 -- writes of a script that fails halfway.
 local function add_steps(wf, jobs_index, min_id, args, i)
     local conf = config(wf)
     local steps = {}
-    for a = i, #args, 5 do
+    for a = i, #args, 4 do
         local flat = {}
         for name, value in pairs(cjson.decode(args[a + 2])) do
             flat[#flat + 1] = name
@@ -231,15 +227,13 @@ local function add_steps(wf, jobs_index, min_id, args, i)
         steps[#steps + 1] = {args[a], cjson.decode(args[a + 1]), flat}
     end
     for n, step in ipairs(steps) do
-        local a = i + (n - 1) * 5
+        local a = i + (n - 1) * 4
         local job_id = step[2].job
         local job_key = conf.jobs .. job_id
         redis.call("HSET", wf .. ":steps", step[1], args[a + 1])
         redis.call("HSET", job_key, unpack(step[3]))
-        redis.call("XADD", job_key .. ":events", "MAXLEN", "~", conf.max_events, "*", "event",
-                   args[a + 3])
         redis.call("XADD", jobs_index, "MINID", "~", min_id, "*", "id", job_id,
-                   "actor", args[a + 4])
+                   "actor", args[a + 3])
     end
     return steps
 end

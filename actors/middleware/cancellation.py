@@ -94,7 +94,8 @@ class Cancellation(Middleware):
                     while not self._stopping.is_set():
                         message = pubsub.get_message(timeout=1.0)
                         if message is not None:
-                            self.cancel_if_running(message["data"].decode())
+                            job_key = message["data"].decode()
+                            self.cancel_if_running(job_key.removeprefix(self.store.job_key("")))
             except redis.RedisError as error:
                 self.logger.warning("Cancellation listener lost Redis (%s); retrying.", error)
                 time.sleep(1)

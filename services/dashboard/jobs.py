@@ -161,10 +161,9 @@ class JobPages(App):
         _only_get(req)
         # The last event first: the record then shows it, or a later one, and
         # the page follows from there instead of replaying the job's history.
-        store = self.queue.store
-        last_event = store.client.xrevrange(store.events_key(job_id), count=1)
+        last_event = self.queue.store.last_event_id(job_id)
         record = self._find(job_id)
-        follow_from = {"after": last_event[0][0].decode()} if last_event else None
+        follow_from = {"after": last_event} if last_event else None
         return self.templates.get_template("job_record.html").render(
             request=req,
             record=record,

@@ -402,7 +402,7 @@ def test_concurrent_duplicates_make_one_job_and_one_message(settings, queue, r):
     assert sorted(created for created, _record in outcomes) == [False] * 7 + [True]
     assert len({record.id for _created, record in outcomes}) == 1
     assert r.llen(READY) == 1
-    assert len(r.keys("jobqueue:job:*:events")) == 1
+    assert len(r.keys("jobqueue:job:*")) == 1
 
 
 # Round trips ----------------------------------------------------------------
@@ -441,7 +441,7 @@ def test_a_submission_is_one_redis_round_trip(client, r):
         assert calls.pop("evalsha") == 1
         assert set(calls) <= CREATE_SCRIPT_COMMANDS
     assert r.llen(READY) == 3
-    assert len(r.keys("jobqueue:job:*:events")) == 3
+    assert len(r.keys("jobqueue:job:*")) == 3
 
 
 def test_a_batch_of_500_is_one_script_call(client, r):
@@ -463,7 +463,8 @@ def test_a_batch_of_500_is_one_script_call(client, r):
 
 #: The commands the retry script runs inside Redis.
 RETRY_SCRIPT_COMMANDS = {
-    "hmget", "hset", "hdel", "xadd", "persist", "rpush", "lpush", "ltrim", "hget", "zrem", "hgetall"
+    "hmget", "hset", "hdel", "exists", "xadd", "xtrim", "pexpire", "persist", "rpush", "lpush",
+    "ltrim", "hget", "zrem", "hgetall"
 }  # fmt: skip
 
 

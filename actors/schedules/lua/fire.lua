@@ -54,7 +54,7 @@ if claimed ~= "" then
     redis.call("ZADD", due_key, ARGV[4], name)
     redis.call("HINCRBY", schedule_key, "missed", ARGV[5])
 end
-local jobs = (#create_keys - 1) / 4
+local jobs = (#create_keys - 1) / 3
 if jobs > 0 then
     redis.call("HINCRBY", schedule_key, "fired", jobs)
     redis.call("HSET", schedule_key, "last_at", ARGV[8], "last_job", ARGV[9])
