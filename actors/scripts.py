@@ -16,9 +16,10 @@ from redis.commands.core import Script
 
 #: The scripts of the broker and the job store, and the shared functions.
 LUA_DIR = Path(__file__).with_name("lua")
-#: What every script that writes job records loads: a workflow's steps are
-#: counted by the write of their ends, whichever script makes it.
-JOB_WRITES = ("queue.lua", "job.lua", "workflow.lua")
+#: What every script that writes job records loads: a workflow's steps, and
+#: the console's figures, are counted by the write of a job's end, whichever
+#: script makes it.
+JOB_WRITES = ("queue.lua", "job.lua", "workflow.lua", "stats.lua")
 
 
 def source(script: Path | str, *shared: str) -> str:

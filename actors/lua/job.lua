@@ -38,8 +38,9 @@
 -- A job that is a step of a workflow (its record has a "workflow" field)
 -- tells its workflow of every change it applies, through step_written
 -- (set by workflow.lua, which every script loading this file loads after
--- it): a step's end is counted by the call that writes it.
-local step_written
+-- it): a step's end is counted by the call that writes it. Every end is
+-- counted for the console too, through job_ended (set by stats.lua).
+local step_written, job_ended
 
 -- How long a stream cut to a job's last event lingers (ms): a reader that
 -- read the record just before the change and then blocks on the stream
@@ -151,6 +152,9 @@ local function write_job(job_key, events_key, args, i, extra)
     end
     if workflow then
         step_written(job_key, workflow, current, to)
+    end
+    if ttl > 0 and job_ended then
+        job_ended(job_key, to)
     end
     return {1, current, attempts}
 end

@@ -24,6 +24,7 @@ from .auth import BasicAuth, WSGIApp
 from .dead_letters import DeadLetters
 from .guard import Guard, problem
 from .jobs import JobPages, event_streams
+from .overview import OverviewPages
 from .schedules import SchedulePages
 
 #: Where the dashboard lives, on its own port and behind Traefik.
@@ -87,7 +88,8 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp
     pages.extend_templates(dashboard)
     dead_letters = pages.DeadLetterPages(dashboard, DeadLetters(queue))
     jobs = JobPages(dead_letters, dashboard, queue, event_streams(queue, settings.stream_seconds))
-    admin = SchedulePages(jobs, dashboard, Schedules(queue))
+    schedules = SchedulePages(jobs, dashboard, Schedules(queue))
+    admin = OverviewPages(schedules, dashboard, queue)
     app = health_checked(
         BasicAuth(
             Mount(Guard(admin), PREFIX),

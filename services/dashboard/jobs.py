@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import falcon
 from dramatiq.common import dq_name, q_name, xq_name
@@ -63,6 +63,8 @@ class JobFilter(BaseModel):
 
     state: State | None = None
     actor: str | None = Field(None, max_length=200)
+    #: A job to show: the search by id.
+    id: str | None = Field(None, max_length=200)
     #: A stream id, as the guard has checked (``guard.STREAM_ID``).
     cursor: str | None = None
 
@@ -133,8 +135,10 @@ class JobPages(App):
 
     @handler
     def index(self, req: Request):
-        _only_get(req)
+        only_get(req)
         query = JobFilter.of(req.params)
+        if query.id:
+            return redirect(self.make_uri("jobs", quote(query.id.strip(), safe="")))
         records, cursor = self.queue.store.list(
             state=query.state, actor=query.actor, cursor=query.cursor, limit=PAGE_SIZE
         )
@@ -149,7 +153,7 @@ class JobPages(App):
 
     @handler
     def script(self, req: Request):
-        _only_get(req)
+        only_get(req)
         return Response(
             headers=[("Content-Type", "text/javascript; charset=utf-8")],
             content=SCRIPT,
@@ -158,7 +162,7 @@ class JobPages(App):
     @handler
     @csrf_protect
     def job(self, req: Request, *, job_id: str):
-        _only_get(req)
+        only_get(req)
         # The last event first: the record then shows it, or a later one, and
         # the page follows from there instead of replaying the job's history.
         last_event = self.queue.store.last_event_id(job_id)
@@ -169,6 +173,7 @@ class JobPages(App):
             record=record,
             events=self.make_uri("jobs", job_id, "events", params=follow_from),
             message_page=self._message_page(record),
+            duration=_duration(record),
             retryable=record.state in RETRYABLE,
             terminal_states=sorted(TERMINAL_STATES),
         )
@@ -239,6 +244,14 @@ def _resumed(environ: dict) -> dict:
     return {**environ, "HTTP_LAST_EVENT_ID": after} if after else environ
 
 
-def _only_get(req: Request) -> None:
+def _duration(record: JobRecord) -> str | None:
+    """How long the job's last attempt ran, once it has ended."""
+    if record.started_at is None or record.finished_at is None:
+        return None
+    seconds = max(record.finished_at - record.started_at, 0) / 1000
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
+def only_get(req: Request) -> None:
     if req.method not in ("GET", "HEAD"):
         raise BadRequest("expected GET", "405 Method Not Allowed")

@@ -23,12 +23,60 @@ from .dead_letters import DeadLetters
 _VERBS = {"retry": ("Retry", "button--secondary"), "delete": ("Delete", "button--tertiary")}
 
 
+#: The console's pages, in the navigation bar of every page, dramatiq-dashboard's
+#: included: (label, path below /admin/). Pages of their own add themselves here.
+NAVIGATION = [("Overview", ""), ("Jobs", "jobs"), ("Schedules", "schedules")]
+
+#: What is changed in dramatiq-dashboard's own templates: its navigation bar
+#: lists the console's pages, and its words are the console's (a dead letter
+#: holds a failed or a dead job; Retry, as on the job pages, not Requeue).
+PATCHES = {
+    "_base.html": [
+        (
+            '<a href="{{ uri }}">{{ label }}</a>',
+            '<a href="{{ uri }}" id="{{ path or \'overview\' }}-link">{{ label }}</a>',
+        ),
+        (
+            '{{ nav_item("Dashboard", "") }}',
+            "{% for label, path in navigation %}{{ nav_item(label, path) }}{% endfor %}",
+        ),
+        (":: Dramatiq Dashboard", ":: jobqueue"),
+    ],
+    "dashboard.html": [("<th>Failed</th>", "<th>Dead letters</th>")],
+    "queue.html": [
+        ("Failed (<em", "Dead letters (<em"),
+        ('action("Requeue"', 'action("Retry"'),
+    ],
+}
+
+
+class PatchedLoader(jinja2.BaseLoader):
+    """dramatiq-dashboard's templates, with ``patches`` (old text, new text) applied by name.
+
+    A patch whose text is gone (a new dramatiq-dashboard) fails loudly rather
+    than leave a page as it was.
+    """
+
+    def __init__(self, loader: jinja2.BaseLoader, patches: dict[str, list[tuple[str, str]]]):
+        self.loader = loader
+        self.patches = patches
+
+    def get_source(self, environment: jinja2.Environment, template: str):
+        source, filename, uptodate = self.loader.get_source(environment, template)
+        for old, new in self.patches.get(template, ()):
+            if old not in source:
+                raise jinja2.TemplateError(f"dramatiq-dashboard's {template} has no {old!r}")
+            source = source.replace(old, new)
+        return source, filename, uptodate
+
+
 def extend_templates(dashboard: DashboardApp) -> None:
     """Let our templates override dramatiq-dashboard's, and extend them by name.
 
-    ``templates/queue.html`` extends ``dramatiq_dashboard/queue.html``.
+    ``templates/queue.html`` extends ``dramatiq_dashboard/queue.html``; every
+    page has the console's navigation (:data:`NAVIGATION`).
     """
-    theirs = dashboard.templates.loader
+    theirs = PatchedLoader(dashboard.templates.loader, PATCHES)
     dashboard.templates.loader = jinja2.ChoiceLoader(
         [
             jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
@@ -36,6 +84,7 @@ def extend_templates(dashboard: DashboardApp) -> None:
             theirs,
         ]
     )
+    dashboard.templates.globals["navigation"] = NAVIGATION
 
 
 class DeadLetterPages(App):

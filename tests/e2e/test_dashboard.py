@@ -149,7 +149,7 @@ def test_delete_all_empties_the_dead_letters(stack):
     assert confirmed.status_code == 302
     failed_tab = admin.get(f"{stack.url}/admin/queues/default-low/failed", timeout=30)
     assert "There are no jobs in this queue." in failed_tab.text
-    assert 'Failed (<em class="em em--tertiary">0</em>)' in failed_tab.text
+    assert 'Dead letters (<em class="em em--tertiary">0</em>)' in failed_tab.text
     # The jobs stay dead: deleting a letter runs nothing.
     assert [stack.job(job_id)["state"] for job_id in job_ids] == ["dead", "dead"]
 

@@ -93,18 +93,18 @@ def test_admin_shows_the_default_queue(any_stack):
     assert 'href="/admin/queues/default"' in response.text
     queue_page = any_stack.get("/admin/queues/default", auth=any_stack.admin)
     assert queue_page.status_code == 200
-    assert "Failed (" in queue_page.text
+    assert "Dead letters (" in queue_page.text
 
 
 def requeue_form(page: str, marker: str) -> tuple[str, dict[str, str]]:
-    """The action and fields of the Requeue form in the row of the job showing ``marker``."""
+    """The action and fields of the Retry form in the row of the job showing ``marker``."""
     for row in page.split("<tr>"):
         if marker not in html.unescape(row):
             continue
         form = re.search(
             r'<form action="([^"]*requeue-message)" method="POST">(.*?)</form>', row, re.S
         )
-        assert form, "the job's row has no Requeue button"
+        assert form, "the job's row has no Retry button"
         fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form[2]))
         return form[1], fields
     raise AssertionError(f"no row shows {marker!r}")

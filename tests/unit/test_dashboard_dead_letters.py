@@ -72,8 +72,8 @@ def test_the_failed_tab_links_to_retry_all_and_delete_all(admin, queue):
     failed_tab = admin.simulate_get("/admin/queues/default/failed")
     assert 'href="/admin/dead-letters/default/retry">Retry all</a>' in failed_tab.text
     assert 'href="/admin/dead-letters/default/delete">Delete all</a>' in failed_tab.text
-    # The page is dramatiq-dashboard's still, with its own Requeue buttons.
-    assert failed_tab.text.count(">Requeue</button>") == 2
+    # The page is dramatiq-dashboard's still, with its own buttons, in the console's words.
+    assert failed_tab.text.count(">Retry</button>") == 2
     assert "Retry all" not in admin.simulate_get("/admin/queues/default").text
 
 
@@ -196,14 +196,14 @@ def test_a_queue_without_dead_letters_has_nothing_to_confirm(admin):
     assert "<form" not in page.text
 
 
-# The Requeue button of one dead letter --------------------------------------------
+# The Retry button of one dead letter --------------------------------------------
 
 
 def requeue_form(page: str) -> tuple[str, dict[str, str]]:
     form = re.search(
         r'<form action="([^"]*requeue-message)" method="POST">(.*?)</form>', page, re.S
     )
-    assert form, "the page has no Requeue button"
+    assert form, "the page has no Retry button"
     fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form[2])
     return form[1], dict(fields)
 

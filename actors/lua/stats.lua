@@ -1,0 +1,26 @@
+-- The figures the console draws, counted by the write that ends a job (see
+-- job_ended in job.lua), so that they cost no round trip of their own and
+-- need no Prometheus. Loaded after job.lua by every script that writes job
+-- records (actors/scripts.py: JOB_WRITES); actors/stats.py reads them.
+--
+-- "<namespace>:stats:<second>", one hash per STATS_SPAN seconds (<second> is
+-- the first of them, in Unix time), kept for STATS_KEEP seconds:
+--   <state>   jobs that ended in that state (succeeded, failed, dead, cancelled)
+--   run:<n>   attempts that ended after running between 2^((n-1)/2) and
+--             2^(n/2) milliseconds: a histogram the percentiles are read from
+local STATS_SPAN, STATS_KEEP = 10, 3900
+
+job_ended = function(job_key, to)
+    local namespace = string.match(job_key, "^(.*):job:")
+    local started, finished = unpack(redis.call("HMGET", job_key, "started_at", "finished_at"))
+    finished = tonumber(finished) or tonumber(redis.call("TIME")[1]) * 1000
+    local key = namespace .. ":stats:" .. tostring(math.floor(finished / 1000 / STATS_SPAN) * STATS_SPAN)
+    redis.call("HINCRBY", key, to, 1)
+    started = tonumber(started)
+    if started and to ~= "cancelled" then
+        local ms = math.max(finished - started, 1)
+        local slot = math.max(math.ceil(2 * math.log(ms) / math.log(2)), 0)
+        redis.call("HINCRBY", key, "run:" .. slot, 1)
+    end
+    redis.call("EXPIRE", key, STATS_KEEP)
+end

@@ -1,0 +1,99 @@
+"""The console's overview: live charts of the last hour, from figures the service keeps itself.
+
+``/overview.json`` is what the overview's script (``static/overview.js``)
+draws and asks for again every few seconds: jobs succeeded and failed per
+second, the queues' depth and oldest message's age, and how long attempts
+ran (``actors.stats``). The queues are sampled here, on each request and
+every ``SPAN`` seconds while the dashboard runs, so their history goes back
+to when the dashboard started (or an hour).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import redis
+from dramatiq_dashboard import DashboardApp
+from dramatiq_dashboard.http import App, Request, Response, handler
+
+from actors import Queue
+from actors.stats import SPAN, Stats
+from services.metrics.queues import QueueCollector
+
+from .auth import WSGIApp
+from .jobs import only_get
+
+logger = logging.getLogger(__name__)
+
+#: The overview's script, served as a file so that the page needs no inline script.
+SCRIPT = Path(__file__).with_name("static").joinpath("overview.js").read_bytes()
+
+
+class OverviewPages(App):
+    """``/overview.json`` and ``/overview.js`` in front of ``fallback``, which serves the rest."""
+
+    def __init__(self, fallback: WSGIApp, dashboard: DashboardApp, queue: Queue):
+        super().__init__()
+        self.fallback = fallback
+        self.stats = Stats(queue.store.client, queue.store.namespace)
+        self.queues = QueueCollector(queue.broker)
+        self._sampling = threading.Lock()
+        self._sampler: threading.Thread | None = None
+        self.add_route("/overview.json", self.figures)
+        self.add_route("/overview.js", self.script)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        # App answers None when none of its routes matches the path.
+        response = super().__call__(environ, start_response)
+        return self.fallback(environ, start_response) if response is None else response
+
+    @handler
+    def figures(self, req: Request):
+        only_get(req)
+        self._start_sampling()
+        now = time.time()
+        depth, oldest, workers = self.sample(now)
+        figures = self.stats.last_hour(now)
+        figures["now"] = {"depth": depth, "oldest": oldest, "workers": workers}
+        return Response(
+            headers=[("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+            content=json.dumps(figures).encode(),
+        )
+
+    @handler
+    def script(self, req: Request):
+        only_get(req)
+        return Response(
+            headers=[("Content-Type", "text/javascript; charset=utf-8")], content=SCRIPT
+        )
+
+    def sample(self, now: float) -> tuple[int, float, int]:
+        """Messages waiting in every queue, the oldest one's age (s) and workers alive, kept."""
+        gauges = {family.name: family.samples for family in self.queues.collect()}
+        depth = int(sum(sample.value for sample in gauges["jobqueue_queue_messages"]))
+        ages = [sample.value for sample in gauges["jobqueue_queue_oldest_message_age_seconds"]]
+        workers = int(gauges["jobqueue_workers_alive"][0].value)
+        self.stats.sample_queues(depth, max(ages, default=0.0), now)
+        return depth, max(ages, default=0.0), workers
+
+    def _start_sampling(self) -> None:
+        """Sample the queues every SPAN seconds from the first request on, in this process."""
+        with self._sampling:
+            if self._sampler is None:
+                self._sampler = threading.Thread(
+                    target=self._sample_forever, name="overview-sampler", daemon=True
+                )
+                self._sampler.start()
+
+    def _sample_forever(self) -> None:
+        while True:
+            time.sleep(SPAN)
+            try:
+                self.sample(time.time())
+            except redis.RedisError as error:
+                logger.warning("Could not sample the queues for the overview: %s", error)

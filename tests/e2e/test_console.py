@@ -1,0 +1,83 @@
+"""The console in a real browser: it opens on live charts of the work, and finds any job.
+
+Debian's Chromium, driven by Playwright, through the local stack's load balancer,
+as in ``test_admin_jobs.py`` (whose fixtures keep screenshots of a failure).
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from actors.lifecycle import State
+
+from .test_admin_jobs import page, screenshots_on_failure, shots  # noqa: F401 (fixtures)
+from .test_template_page import JOB_WAIT_MS, browser  # noqa: F401 (a fixture)
+
+#: Whether a chart's line for ``series`` rises above its baseline, zero (the SVG's y
+#: grows downwards: zero is at 146).
+RISES = r"""series => {
+    const path = document.querySelector(`#overview path[data-series="${series}"]`);
+    if (!path) return false;
+    const ys = [...path.getAttribute("d").matchAll(/[ML]([\d.]+),([\d.]+)/g)]
+        .map(point => parseFloat(point[2]));
+    return ys.some(y => y < 145);
+}"""
+
+#: Whether the number an element shows is at least the one given.
+AT_LEAST = "([id, least]) => parseInt(document.getElementById(id).textContent) >= least"
+
+
+@screenshots_on_failure
+def test_the_overview_charts_jobs_as_they_end_without_a_reload(stack, page, shots):  # noqa: F811
+    page.goto(f"{stack.url}/admin/")
+    overview = page.locator("#overview")
+    expect(overview).to_have_attribute("data-state", "live", timeout=JOB_WAIT_MS)
+    for link, label in [("overview", "Overview"), ("jobs", "Jobs"), ("schedules", "Schedules")]:
+        expect(page.locator(f"nav #{link}-link")).to_have_text(label)
+    succeeded = int(page.locator("#hour-succeeded").inner_text())
+    failed = int(page.locator("#hour-failed").inner_text())
+
+    jobs = [stack.submit("add", args=[n, 1]) for n in range(20)]
+    jobs.append(stack.submit("fail", kwargs={"permanent": True}))
+    for job_id in jobs:
+        stack.ended(job_id)
+
+    # Counted on the page as they end, without a reload (other tests' jobs may end too).
+    for name, at_least in (("succeeded", succeeded + 20), ("failed", failed + 1)):
+        page.wait_for_function(AT_LEAST, arg=[f"hour-{name}", at_least], timeout=JOB_WAIT_MS)
+    for series in ("succeeded", "failed", "p50", "p99"):
+        page.wait_for_function(RISES, arg=series, timeout=JOB_WAIT_MS)
+    expect(page.locator("#now-workers")).to_have_text(str(stack.settings.workers))
+    expect(page.locator('[data-legend="p50"]')).to_have_text(re.compile(r"^\d+ ms$|^[\d.]+ s$"))
+    shots.take("overview")
+
+
+@screenshots_on_failure
+def test_a_job_found_by_its_id_shows_its_worker_duration_and_traceback(stack, page, shots):  # noqa: F811
+    job_id = stack.submit("fail", kwargs={"message": "out of paper", "permanent": True})
+    record = stack.ended(job_id)
+
+    page.goto(f"{stack.url}/admin/")
+    page.fill("#overview .job-search input", job_id)
+    page.click("#overview .job-search button")
+    shots.take("job")
+
+    assert page.url == f"{stack.url}/admin/jobs/{job_id}"
+    expect(page.locator("#job-worker")).to_have_text(record["worker_name"])
+    expect(page.locator("#job-duration")).to_have_text(re.compile(r"^\d+ ms$|^[\d.]+ s$"))
+    expect(page.locator("#job-traceback")).to_contain_text("PermanentError: out of paper")
+    state = page.locator("#job-state")
+    expect(state).to_have_attribute("data-state", State.FAILED)
+    # Failed is the dashboard's red; the states are told apart by colour.
+    expect(state).to_have_css("color", "rgb(252, 114, 96)")
+
+    page.click("nav #jobs-link")
+    expect(page).to_have_url(f"{stack.url}/admin/jobs")
+    row = page.locator("tr.job-row", has=page.locator(f'a[href="/admin/jobs/{job_id}"]'))
+    expect(row.locator(".job-worker")).to_have_text(record["worker_name"])
+    expect(row.locator(".job-state")).to_have_css("color", "rgb(252, 114, 96)")
+    page.click("nav #overview-link")
+    page.locator("a", has_text="default").first.click()
+    expect(page.locator("#queue-name")).to_have_text("Queue default")
