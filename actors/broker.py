@@ -21,13 +21,13 @@ from dramatiq.common import current_millis, dq_name, xq_name
 from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.worker import ConsumerThread, WorkerThread
 
-from . import lifecycle
+from . import connection, lifecycle, replication
 from .attempt import Attempt
 from .consumer import WakingConsumer
 from .dispatch import Room
 from .middleware import installed
 from .registry import JobSpec, attach, bind, specs
-from .scripts import JOB_WRITES, ScriptClient, as_function, source
+from .scripts import JOB_WRITES, as_function, source
 from .store import BrokerMessage, JobStore, NewJob
 
 #: Time between two tries of a message a worker sends while Redis is full.
@@ -46,6 +46,13 @@ class RedisBroker(dramatiq_redis.RedisBroker):
 
     Given the job ``store``, its fetch, ack and nack also write the records
     of the jobs they take and settle (see :class:`~actors.consumer.WakingConsumer`).
+    With replicas to confirm writes (``confirmation``), a fetch (which
+    reserves its jobs' attempts) and a settle (which writes their starts and
+    ends) return once they have them (see :mod:`.replication`): what a job
+    went through survives a failover. A settle no replica confirmed raises, and is
+    sent again (it is idempotent: an ack removes the message once, and an
+    end's attempt fences a second write); a fetch no replica confirmed still
+    hands its messages over, since they are this worker's on the master.
 
     The fetch reserves each job's next attempt, and drops the message of a
     job that may not run (cancelled, or already succeeded): its script sees
@@ -60,7 +67,13 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     of ours), about 12 us of the 130 a busy worker spent on a job.
     """
 
-    def __init__(self, *, store: JobStore | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        store: JobStore | None = None,
+        confirmation: replication.Confirmation = replication.NO_CONFIRMATION,
+        **kwargs,
+    ):
         #: Per hook name, the middleware that implement it and their hook.
         self._hooks: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
         #: The consumers of this process, whose messages the heartbeat checks.
@@ -69,6 +82,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self.room: Room | None = None
         super().__init__(**kwargs)
         self.store = store
+        self.confirmation = confirmation
         #: This process (host and pid), as the records of the jobs it takes and runs name it.
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
         self.scripts["dispatch"] = self.client.register_script(
@@ -247,7 +261,17 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 self._max_unpack_size(),
                 *args,
             ]
-            return dispatch(args=args, keys=keys)
+            if command not in CONFIRMED_COMMANDS:
+                return dispatch(args=args, keys=keys)
+            try:
+                return replication.run(
+                    dispatch, keys=keys, args=args, confirmation=self.confirmation
+                )
+            except replication.NotReplicated as error:
+                if command != "fetch":
+                    raise
+                self.logger.warning("Fetched from %r: %s.", queue_name, error)
+                return error.reply
 
         return do_dispatch
 
@@ -256,11 +280,15 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         return f"{self.namespace}:{xq_name(queue_name)}"
 
 
+#: The broker's commands that wait for replicas: those that write a job's start or end.
+CONFIRMED_COMMANDS = frozenset({"fetch", "settle"})
+
+
 @dataclass(frozen=True)
 class QueueConfig:
     """What the broker and the store need to know, passed in by whoever builds them."""
 
-    redis_url: str
+    redis: connection.RedisConfig
     job_retention_seconds: int
     default_max_retries: int
     default_min_backoff_ms: int
@@ -287,16 +315,14 @@ def declared_jobs(modules: tuple[str, ...]) -> dict[str, JobSpec]:
 
 def connect(config: QueueConfig) -> Queue:
     """Build the broker with every job of ``config.job_modules`` declared on it, and the store."""
-    client = ScriptClient.from_url(
-        config.redis_url,
-        socket_connect_timeout=2,
-        # Above the longest blocking read the store makes (see JobStore.follow).
-        socket_timeout=30,
-        health_check_interval=15,
+    client = connection.client(config.redis)
+    confirmation = config.redis.write_confirmation
+    store = JobStore(
+        client, retention_seconds=config.job_retention_seconds, confirmation=confirmation
     )
-    store = JobStore(client, retention_seconds=config.job_retention_seconds)
     broker = RedisBroker(
         store=store,
+        confirmation=confirmation,
         client=client,
         heartbeat_timeout=config.heartbeat_timeout_ms,
         # Dead workers are found by the Heartbeat middleware, on every beat.

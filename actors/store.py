@@ -35,6 +35,7 @@ from typing import Any
 
 import redis
 
+from . import replication
 from .lifecycle import (
     STATE_FIELD,
     TERMINAL_STATES,
@@ -93,12 +94,22 @@ class JobStore:
       retention_seconds: how long records of ended jobs (and idempotency
         keys) are kept.
       namespace: prefix of every key this store writes.
+      confirmation: how many replicas must have a write before it returns
+        (see :mod:`.replication`); none by default.
     """
 
-    def __init__(self, client: redis.Redis, *, retention_seconds: int, namespace: str = "jobqueue"):
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        retention_seconds: int,
+        namespace: str = "jobqueue",
+        confirmation: replication.Confirmation = replication.NO_CONFIRMATION,
+    ):
         self.client = client
         self.retention_seconds = retention_seconds
         self.namespace = namespace
+        self.confirmation = confirmation
         self.cancellations_channel = f"{namespace}:cancellations"
         self._create = client.register_script(source("create.lua", "queue.lua"))
         self._transition = client.register_script(source("transition.lua", *JOB_WRITES))
@@ -131,10 +142,12 @@ class JobStore:
 
         One round trip whatever the number of jobs, and atomic: a job is
         recorded and queued, or neither. :class:`IdempotencyKeyReused`, and
-        nothing written, when a key names a job of another request.
+        nothing written, when a key names a job of another request. With
+        replicas to confirm it, :class:`~actors.replication.NotReplicated`
+        when they do not in time.
         """
         keys, args = self.creating(jobs)
-        reply = self._create(keys=keys, args=args)
+        reply = self._run(self._create, keys, args)
         if reply[0] == -1:
             raise IdempotencyKeyReused(_text(reply[1]))
         flags, job_ids = reply[::2], reply[1::2]
@@ -175,9 +188,10 @@ class JobStore:
 
     def write(self, job_id: str, transition: Transition) -> tuple[bool, State | None, int]:
         """As :meth:`apply`, and the job's latest attempt after the write."""
-        applied, before, attempt = self._transition(
-            keys=[self.job_key(job_id), self.events_key(job_id)],
-            args=self.transition_args(transition),
+        applied, before, attempt = self._run(
+            self._transition,
+            [self.job_key(job_id), self.events_key(job_id)],
+            self.transition_args(transition),
         )
         if applied == -1:
             return False, None, 0
@@ -194,14 +208,18 @@ class JobStore:
         Returns ``(applied, state before, record after)``: the state before
         is None when there is no such job, the record None unless applied.
         """
-        applied, before, fields = self._retry(
-            keys=[self.job_key(job_id), self.events_key(job_id), message.queue_key, dead_letters],
-            args=[*self.transition_args(transition), message.redis_message_id, message.data],
+        applied, before, fields = self._run(
+            self._retry,
+            [self.job_key(job_id), self.events_key(job_id), message.queue_key, dead_letters],
+            [*self.transition_args(transition), message.redis_message_id, message.data],
         )
         if applied == -1:
             return False, None, None
         record = _decode_record(job_id, dict(zip(fields[::2], fields[1::2], strict=True)))
         return applied == 1, State(_text(before)), record
+
+    def _run(self, script, keys: list, args: list) -> Any:
+        return replication.run(script, keys=keys, args=args, confirmation=self.confirmation)
 
     def transition_args(self, transition: Transition) -> list[str | int]:
         """The arguments ``write_job`` (``lua/job.lua``) takes for ``transition``."""

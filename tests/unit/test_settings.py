@@ -67,6 +67,9 @@ def test_empty_and_blank_variables_keep_the_defaults():
         ("JOB_RETENTION_SECONDS", "-1", "negative"),
         ("API_THREADS", "0", "at least 1"),
         ("WORKER_PROCESSES", "0", "at least 1"),
+        ("REDIS_SENTINELS", "sentinel-1", "host:port"),
+        ("REDIS_SENTINELS", "a:26379,b:port", "host:port"),
+        ("REDIS_SENTINELS", "a:99999", "port number"),
     ],
 )
 def test_an_unusable_value_is_refused_naming_the_variable(name, value, complaint):
@@ -74,6 +77,12 @@ def test_an_unusable_value_is_refused_naming_the_variable(name, value, complaint
         load_settings({name: value})
 
     assert name in str(raised.value)
+
+
+def test_sentinels_are_read_as_addresses():
+    settings = load_settings({"REDIS_SENTINELS": "sentinel-1:26379, 10.0.0.2:26380"})
+
+    assert settings.sentinel_addresses == (("sentinel-1", 26379), ("10.0.0.2", 26380))
 
 
 def test_stream_slots_must_leave_threads_for_ordinary_requests():
@@ -91,6 +100,14 @@ def test_to_env_round_trips_through_load_settings():
         redis_port=7001,
         redis_maxmemory="256mb",
         redis_allow_eviction=True,
+        redis_sentinels=("sentinel-1:7002", "127.0.0.1:7003"),
+        redis_master_name="queues",
+        redis_replicas=2,
+        sentinel_ports=(7004, 7005, 7006),
+        sentinel_down_after_ms=500,
+        sentinel_failover_timeout_ms=4000,
+        redis_confirming_replicas=2,
+        redis_confirm_timeout_ms=250,
         bind_host="127.0.0.2",
         lb_host="0.0.0.0",
         lb_port=8000,
@@ -214,6 +231,11 @@ NOT_IN_X_SETTINGS = {
     "REDIS_SERVER": "local stack",
     # The redis service's command line.
     "REDIS_MAXMEMORY": "redis command",
+    "REDIS_REPLICAS": "local stack",
+    "SENTINEL_PORTS": "local stack",
+    # The sentinels' own (compose's ha profile).
+    "SENTINEL_DOWN_AFTER_MS": "sentinels",
+    "SENTINEL_FAILOVER_TIMEOUT_MS": "sentinels",
     "TRAEFIK_METRICS_PORT": "Traefik's published port",
     # Set per service: one port per container, the replica count, the
     # container's host name, credentials from .run/compose/ files.

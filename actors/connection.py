@@ -1,0 +1,81 @@
+"""Where Redis is: one factory for every client the service builds, plain or through Sentinel.
+
+A client of a Redis behind Sentinel asks the sentinels for the master's
+address each time it opens a connection (redis-py's ``SentinelConnectionPool``),
+so after a failover every new connection goes to the new master. A
+connection that was open when the master died fails once: that call is a
+``redis.ConnectionError`` (the API answers 503 with Retry-After, a worker
+sends its acks again, a consumer reconnects), and the next one connects to
+whichever master the sentinels name. A demoted master answers writes with
+``READONLY``, which redis-py turns into a ``ConnectionError`` and a new
+connection; while no master is elected, connecting raises
+``MasterNotFoundError``, a ``ConnectionError`` too. Scripts are not known
+to a new master: redis-py's ``Script`` loads one again on ``NOSCRIPT``, and
+:mod:`.replication` does the same for its pipelines.
+
+No command is retried by the client itself: retrying a script whose reply
+was lost could run it twice (a second message for one job). Where a retry
+is safe, the caller makes it (a worker's acks, see ``actors.consumer``); where
+it is not, the caller is told (a submission answers 503, and its
+``Idempotency-Key`` makes resending it safe).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.sentinel import Sentinel
+
+from .replication import NO_CONFIRMATION, Confirmation
+from .scripts import ScriptClient
+
+#: How long to wait for a connection to Redis, in seconds.
+CONNECT_TIMEOUT = 2
+#: Above the longest blocking read the store makes (see JobStore.follow).
+READ_TIMEOUT = 30
+#: A sentinel answers at once or is skipped for the next one.
+SENTINEL_TIMEOUT = 0.5
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    """Where Redis is, and how sure a write must be before it counts.
+
+    Parameters:
+      url: a plain Redis's URL; not used when ``sentinels`` are given.
+      sentinels: (host, port) of each sentinel; empty for a plain Redis.
+      master_name: the name the sentinels know the master by.
+      confirmation: how many replicas must have a write (with ``sentinels`` only).
+    """
+
+    url: str
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master_name: str = "jobqueue"
+    confirmation: Confirmation = NO_CONFIRMATION
+
+    @property
+    def write_confirmation(self) -> Confirmation:
+        """The confirmation writes wait for: none without sentinels, whose master has no replica."""
+        return self.confirmation if self.sentinels else NO_CONFIRMATION
+
+
+def client(config: RedisConfig) -> ScriptClient:
+    """A client of the Redis ``config`` names: of the current master, behind Sentinel.
+
+    A :class:`~actors.scripts.ScriptClient`, whose scripts a full Redis refuses whole.
+    """
+    options = {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": READ_TIMEOUT,
+        "health_check_interval": 15,
+    }
+    if not config.sentinels:
+        return ScriptClient.from_url(config.url, **options)
+    sentinel = Sentinel(
+        list(config.sentinels),
+        sentinel_kwargs={
+            "socket_connect_timeout": SENTINEL_TIMEOUT,
+            "socket_timeout": SENTINEL_TIMEOUT,
+        },
+    )
+    return sentinel.master_for(config.master_name, redis_class=ScriptClient, **options)
