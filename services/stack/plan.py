@@ -1,7 +1,8 @@
 """Which processes make up the local stack, and how each is started.
 
-This is the local twin of ``compose.yml``: one Redis, the workers, an API
-instance per port, the dashboard and Traefik in front.
+This is the local twin of ``compose.yml``: one Redis (or, with REDIS_REPLICAS,
+a master, its replicas and three sentinels), the workers, an API instance per
+port, the dashboard and Traefik in front.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from services import commands
 from services.metrics.targets import api_metrics_ports, worker_metrics_ports
 from services.settings import Settings
 
-from . import redis_server
+from . import redis_server, sentinel
 from .supervisor import ProcessSpec
 from .traefik import rate_limit_env
 
@@ -40,6 +41,20 @@ def redis(settings: Settings, data_dir: Path) -> ProcessSpec:
         ready_port=settings.redis_port,
         stop_timeout=30,
     )
+
+
+def redis_ha(settings: Settings, run_dir: Path) -> list[ProcessSpec]:
+    """The sentinels, then the master and its replicas, all run by one server.
+
+    The sentinels come first: each node asks them which one is the master.
+    """
+    master_dir = run_dir / "redis"
+    master_dir.mkdir(parents=True, exist_ok=True)
+    server = redis_server.choose_server(master_dir, settings.redis_server)
+    nodes = sentinel.nodes(settings, server.path, run_dir)
+    for node in nodes:
+        redis_server.remember(Path(node.argv[-1].removeprefix("--dir=")), server)
+    return [*sentinel.sentinels(settings, server.path, run_dir), *nodes]
 
 
 def workers(settings: Settings) -> list[ProcessSpec]:

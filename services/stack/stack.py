@@ -16,9 +16,16 @@ from services.metrics.targets import api_metrics_ports, worker_metrics_ports
 from services.redis_policy import check_eviction
 from services.settings import Settings, SettingsError
 
-from . import plan
+from . import plan, sentinel
 from .ports import unused_ports
-from .supervisor import RestartPolicy, StackError, Supervisor, http_ok, wait_until
+from .supervisor import (
+    ProcessSpec,
+    RestartPolicy,
+    StackError,
+    Supervisor,
+    http_ok,
+    wait_until,
+)
 from .traefik import htpasswd, write_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -79,15 +86,33 @@ def welcome(url: str, settings: Settings) -> list[str]:
     ]
 
 
+def with_sentinels(settings: Settings) -> Settings:
+    """``settings``, naming the local stack's sentinels when it runs them (REDIS_REPLICAS)."""
+    if not settings.redis_replicas or not runs_redis(settings):
+        return settings
+    return dataclasses.replace(
+        settings,
+        redis_sentinels=tuple(f"{sentinel.HOST}:{port}" for port in settings.sentinel_ports),
+    )
+
+
+def runs_redis(settings: Settings) -> bool:
+    """Whether the stack runs Redis itself: unless REDIS_URL or REDIS_SENTINELS names one."""
+    return not settings.redis_url and not settings.redis_sentinels
+
+
 class Stack:
-    """Redis (unless REDIS_URL names one), workers, API instances, dashboard, Traefik.
+    """Redis (unless REDIS_URL or REDIS_SENTINELS name one), workers, API instances, dashboard,
+    Traefik.
 
     Settings without an admin password get the one kept in ``run_dir`` (see
     :func:`with_admin_password`), readable as ``stack.settings.admin_password``.
     """
 
     def __init__(self, settings: Settings, run_dir: Path, *, log: TextIO = sys.stdout):
-        settings = with_admin_password(settings, run_dir)
+        #: Whether this stack runs Redis (and its sentinels) itself.
+        self.runs_redis = runs_redis(settings)
+        settings = with_sentinels(with_admin_password(settings, run_dir))
         self.settings = settings
         self.run_dir = run_dir
         self.lb_port = settings.lb_port
@@ -116,11 +141,10 @@ class Stack:
         ports.append(settings.traefik_metrics_port)
         for port in ports:
             _check_free(settings.bind_host, port)
-        if not settings.redis_url:
+        redis_ports = self._redis_ports()
+        for port in redis_ports:
             _check_free(
-                "127.0.0.1",
-                settings.redis_port,
-                hint="or set REDIS_URL to use the Redis that listens there",
+                "127.0.0.1", port, hint="or set REDIS_URL to use the Redis that listens there"
             )
         if settings.redis_url:
             try:
@@ -128,11 +152,11 @@ class Stack:
             except SettingsError as error:
                 raise StackError(str(error)) from None
         # Before anything is written or started: the one program a machine may lack.
-        redis = [] if settings.redis_url else [plan.redis(settings, self.run_dir / "redis")]
+        redis = self._redis()
         self.instance_ports = tuple(
             unused_ports(
                 len(settings.api_ports),
-                avoid={*ports, self.lb_port, settings.redis_port},
+                avoid={*ports, self.lb_port, *redis_ports},
             )
         )
         static = write_config(
@@ -166,6 +190,21 @@ class Stack:
 
     def stop(self) -> None:
         self.supervisor.stop()
+
+    def _redis_ports(self) -> list[int]:
+        """The ports of the Redis processes this stack runs: its nodes and sentinels."""
+        if not self.runs_redis:
+            return []
+        if not self.settings.redis_replicas:
+            return [self.settings.redis_port]
+        return [*sentinel.node_ports(self.settings), *self.settings.sentinel_ports]
+
+    def _redis(self) -> list[ProcessSpec]:
+        if not self.runs_redis:
+            return []
+        if self.settings.redis_replicas:
+            return plan.redis_ha(self.settings, self.run_dir)
+        return [plan.redis(self.settings, self.run_dir / "redis")]
 
     def _choose_lb_port(self) -> int:
         """The configured port, or the fallback when a non-root user may not bind it."""
