@@ -51,8 +51,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     ends) return once they have them (see :mod:`.replication`): what a job
     went through survives a failover. A settle no replica confirmed raises, and is
     sent again (it is idempotent: an ack removes the message once, and an
-    end's attempt fences a second write); a fetch no replica confirmed still
-    hands its messages over, since they are this worker's on the master.
+    end's attempt fences a second write); a fetch or a send no replica
+    confirmed goes on: their writes are on the master.
 
     The fetch reserves each job's next attempt, and drops the message of a
     job that may not run (cancelled, or already succeeded): its script sees
@@ -229,7 +229,19 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         waited = False
         while True:
             try:
-                self.scripts["send"](keys=keys, args=[redis_message_id, data, *args])
+                replication.run(
+                    self.scripts["send"],
+                    keys=keys,
+                    args=[redis_message_id, data, *args],
+                    confirmation=self.confirmation,
+                )
+                return
+            except replication.NotReplicated as error:
+                # The message is on the master. Raising would fail the job that
+                # sent it (a retry, a pipeline's next step) and send it twice;
+                # the job's ack, confirmed in its turn, confirms this write too:
+                # replicas apply the master's writes in order.
+                self.logger.warning("Sent to %r: %s.", queue_name, error)
                 return
             except redis.exceptions.OutOfMemoryError:
                 # In a worker, this is a retry or a pipeline's next step being

@@ -20,7 +20,7 @@ from dramatiq.common import xq_name
 from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
-from actors import Queue
+from actors import Queue, replication
 from actors.scripts import source
 
 from .deletions import Deletions
@@ -99,7 +99,10 @@ class DeadLetters:
             return []
         dead = self.broker.dead_letters_key(queue_name)
         keys = [dead, f"{dead}.msgs", self._key(queue_name)]
-        return [moved.decode() for moved in self._requeue(keys=keys, args=moves)]
+        moved = replication.run(
+            self._requeue, keys=keys, args=moves, confirmation=self.broker.confirmation
+        )
+        return [redis_message_id.decode() for redis_message_id in moved]
 
     def retry_all(self, queue_name: str, dead_before: int) -> int:
         """Requeue every letter dead by ``dead_before`` (ms); return how many went back."""

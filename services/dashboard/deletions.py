@@ -15,7 +15,7 @@ from dramatiq.common import q_name, xq_name
 from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
-from actors import Queue, lifecycle
+from actors import Queue, lifecycle, replication
 from actors.scripts import JOB_WRITES, source
 
 
@@ -51,6 +51,9 @@ class Deletions:
             return 0
         dead = queue_name == xq_name(q_name(queue_name))
         ended = lifecycle.dead_letter_deleted() if dead else lifecycle.cancel()
-        return self._delete(
-            keys=[key, f"{key}.msgs"], args=[*self.store.transition_args(ended), *pairs]
+        return replication.run(
+            self._delete,
+            keys=[key, f"{key}.msgs"],
+            args=[*self.store.transition_args(ended), *pairs],
+            confirmation=self.broker.confirmation,
         )
