@@ -14,6 +14,7 @@ import logging
 
 import redis
 
+from .queue import redis_client
 from .settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def check_eviction(settings: Settings) -> None:
     A Redis that cannot be reached is not refused: the services start, and
     answer 503 until it can.
     """
-    client = redis.Redis.from_url(settings.effective_redis_url, socket_connect_timeout=2)
+    client = redis_client(settings)
     try:
         policy = eviction_policy(client)
     except redis.RedisError:

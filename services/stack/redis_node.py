@@ -57,7 +57,13 @@ def main() -> None:
         HOST,
         settings.redis_port,
     )
-    argv = redis_server.server_command(args.server, host=HOST, port=args.port, data_dir=args.dir)
+    argv = redis_server.server_command(
+        args.server,
+        host=HOST,
+        port=args.port,
+        data_dir=args.dir,
+        maxmemory=settings.redis_maxmemory,
+    )
     if master != (HOST, args.port):
         argv += ["--replicaof", master[0], str(master[1])]
     os.execv(argv[0], argv)

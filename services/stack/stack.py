@@ -146,7 +146,7 @@ class Stack:
             _check_free(
                 "127.0.0.1", port, hint="or set REDIS_URL to use the Redis that listens there"
             )
-        if settings.redis_url:
+        if not self.runs_redis:
             try:
                 check_eviction(settings)
             except SettingsError as error:
