@@ -44,17 +44,19 @@ def redis(settings: Settings, data_dir: Path) -> ProcessSpec:
 
 
 def redis_ha(settings: Settings, run_dir: Path) -> list[ProcessSpec]:
-    """The sentinels, then the master and its replicas, all run by one server.
+    """The master and its replicas, then the sentinels, all run by one server.
 
-    The sentinels come first: each node asks them which one is the master.
+    The master is the node the sentinels last named; the sentinels, started
+    next, learn its replicas from it.
     """
-    master_dir = run_dir / "redis"
+    master_dir, *replica_dirs = sentinel.node_dirs(settings, run_dir)
     master_dir.mkdir(parents=True, exist_ok=True)
     server = redis_server.choose_server(master_dir, settings.redis_server)
-    nodes = sentinel.nodes(settings, server.path, run_dir)
-    for node in nodes:
-        redis_server.remember(Path(node.argv[-1].removeprefix("--dir=")), server)
-    return [*sentinel.sentinels(settings, server.path, run_dir), *nodes]
+    master_port = sentinel.last_master(settings, sentinel.config_files(settings, run_dir))
+    nodes = sentinel.nodes(settings, server.path, run_dir, master_port)
+    for data_dir in (master_dir, *replica_dirs):
+        redis_server.remember(data_dir, server)
+    return [*nodes, *sentinel.sentinels(settings, server.path, run_dir, master_port)]
 
 
 def workers(settings: Settings) -> list[ProcessSpec]:

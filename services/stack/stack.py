@@ -166,8 +166,15 @@ class Stack:
             instance_ports=self.instance_ports,
         )
         try:
+            for spec in redis:
+                self.supervisor.start(spec)
+            if redis and settings.redis_replicas:
+                wait_until(
+                    lambda: sentinel.know_every_replica(settings),
+                    timeout=30,
+                    what="the sentinels to know every replica",
+                )
             for spec in [
-                *redis,
                 *plan.workers(settings),
                 *plan.api_instances(settings, behind_proxy=self.instance_ports),
                 plan.dashboard(settings),
