@@ -7,6 +7,7 @@ which the consumer that fetched the message reads when it settles it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -67,5 +68,8 @@ def attempt_of(message: dramatiq.Message) -> Attempt:
     """The attempt ``message`` carries (one with no number if no consumer of ours fetched it)."""
     attempt = getattr(message, "attempt", None)
     if attempt is None:
-        attempt = message.attempt = Attempt(0)
+        attempt = Attempt(0)
+        # A bare dramatiq Message (not a worker's proxy of one) is frozen.
+        with contextlib.suppress(AttributeError):
+            message.attempt = attempt
     return attempt

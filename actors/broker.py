@@ -18,6 +18,7 @@ import dramatiq
 import redis
 from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.common import current_millis, dq_name, xq_name
+from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.worker import ConsumerThread, WorkerThread
 
@@ -220,10 +221,14 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         (``lua/send.lua``), so that every job that runs is listed with its
         state from the start. Submissions write theirs with ``lua/create.lua``.
         """
-        if self.store is None:
+        try:
+            message = dramatiq.Message.decode(data) if self.store is not None else None
+        except DecodeError:
+            message = None  # bytes that are no message: no job to record, none will run
+        if message is None:
             self._dispatch("enqueue")(queue_name, redis_message_id, data)
             return
-        record = lifecycle.sent(dramatiq.Message.decode(data))
+        record = lifecycle.sent(message)
         keys, args = self.store.creating([NewJob(record)])
         keys = [f"{self.namespace}:{queue_name}", *keys]
         waited = False
