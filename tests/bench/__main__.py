@@ -13,7 +13,9 @@ Starts ``make up``'s stack on free ports (settings from the environment, as
   straight to one API instance: requests per second, latency, and CPU of
   the whole stack per request;
 * the floor: gunicorn as the API runs it, serving a 5-byte WSGI app, which
-  is what no request can cost less than, whatever the app does.
+  is what no request can cost less than, whatever the app does;
+* what waiting for a replica (REDIS_SENTINELS) costs a submission, on a
+  master and a replica of its own (:mod:`.replication`).
 
 Absolute figures depend on the machine and on whatever else runs on it;
 the baselines, measured in the same run, are what to compare against.
@@ -33,7 +35,7 @@ from pathlib import Path
 from services.settings import Settings, load_settings
 from services.stack.stack import PROJECT_DIR
 
-from . import jobs, raw_dramatiq
+from . import jobs, raw_dramatiq, replication
 from .http_load import measure_floor, measure_http
 from .queues import SERVICE_NAMESPACE
 from .redis_stats import redis_counters
@@ -74,7 +76,9 @@ class Progress:
         print(f"[{self.step:2}/{self.steps}] {elapsed:5.0f} s  {what}", flush=True)
 
 
-def measure(bench: BenchStack, options: argparse.Namespace, progress: Progress) -> dict:
+def measure(
+    bench: BenchStack, options: argparse.Namespace, progress: Progress, run_dir: Path
+) -> dict:
     results: dict = {}
     progress(f"bulk submit: {options.jobs} jobs through the load balancer")
     before = redis_counters(bench.redis)
@@ -111,6 +115,8 @@ def measure(bench: BenchStack, options: argparse.Namespace, progress: Progress) 
             )
     progress("GET / floor: a 5-byte WSGI app on the API's gunicorn, with wrk")
     results["floor"] = measure_floor(bench, seconds=options.seconds)
+    progress(f"submissions waiting for a replica, {replication.THREADS} threads, then not")
+    results["replication"] = replication.measure(run_dir, seconds=options.seconds)
     return results
 
 
@@ -208,6 +214,23 @@ def job_rows(results: dict) -> list[Row]:
     return rows
 
 
+def replication_rows(results: dict) -> list[Row]:
+    """Submissions answered once a replica has them (WAIT 1), against answered at once."""
+    confirmed, unconfirmed = (
+        results["replication"]["confirmed"],
+        results["replication"]["unconfirmed"],
+    )
+    return [
+        Row("submit one job: jobs/s", confirmed["jobs_per_s"], unconfirmed["jobs_per_s"]),
+        Row(
+            "submit one job: p50 / p99 ms",
+            (confirmed["p50_ms"], confirmed["p99_ms"]),
+            (unconfirmed["p50_ms"], unconfirmed["p99_ms"]),
+            digits=2,
+        ),
+    ]
+
+
 def write_report(
     settings: Settings, options: argparse.Namespace, results: dict, rows: list[Row]
 ) -> Path:
@@ -244,7 +267,7 @@ def main() -> int:
         print(f"stack log: {run_dir}/stack.log (removed at the end)", flush=True)
         bench = BenchStack(settings, Path(run_dir))
         try:
-            results = measure(bench, options, Progress(steps=10))
+            results = measure(bench, options, Progress(steps=11), Path(run_dir))
         finally:
             bench.stop()
     http, job = http_rows(results), job_rows(results)
@@ -256,7 +279,17 @@ def main() -> int:
     floor = floor_rows(results)
     print()
     print(render("Floor: gunicorn serving a 5-byte WSGI app", "the API", floor, measured="floor"))
-    out = write_report(settings, options, results, http + job + floor)
+    waiting = replication_rows(results)
+    print()
+    print(
+        render(
+            f"Submissions on a master and a replica, {replication.THREADS} threads",
+            "answered at once",
+            waiting,
+            measured="WAIT 1",
+        )
+    )
+    out = write_report(settings, options, results, http + job + floor + waiting)
     print(f"\nThe same figures as JSON: {out.relative_to(PROJECT_DIR)}")
     return 0
 
