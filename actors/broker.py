@@ -73,6 +73,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         *,
         store: JobStore | None = None,
         confirmation: replication.Confirmation = replication.NO_CONFIRMATION,
+        instance_name: str = "",
         **kwargs,
     ):
         #: Per hook name, the middleware that implement it and their hook.
@@ -84,8 +85,10 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         super().__init__(**kwargs)
         self.store = store
         self.confirmation = confirmation
-        #: This process (host and pid), as the records of the jobs it takes and runs name it.
-        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
+        #: This process, as the records of the jobs it takes and runs, its log
+        #: lines and the dashboard name it: the stack's name for it ("worker.1",
+        #: else the host's) and its pid.
+        self.worker_name = f"{instance_name or socket.gethostname()}:{os.getpid()}"
         self.scripts["dispatch"] = self.client.register_script(
             source("dispatch.lua", *JOB_WRITES, "maintenance.lua")
         )
@@ -313,6 +316,8 @@ class QueueConfig:
     heartbeat_timeout_ms: int
     #: The modules whose ``@job`` functions become actors.
     job_modules: tuple[str, ...] = ("actors.jobs",)
+    #: What this process is called (the local stack's "worker.1"); empty: the host's name.
+    instance_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -340,6 +345,7 @@ def connect(config: QueueConfig) -> Queue:
     broker = RedisBroker(
         store=store,
         confirmation=confirmation,
+        instance_name=config.instance_name,
         client=client,
         heartbeat_timeout=config.heartbeat_timeout_ms,
         # Dead workers are found by the Heartbeat middleware, on every beat.

@@ -39,5 +39,6 @@ def connect(settings: Settings) -> actors.Queue:
             default_time_limit_ms=settings.default_time_limit_ms,
             heartbeat_timeout_ms=settings.heartbeat_timeout_ms,
             job_modules=settings.job_modules,
+            instance_name=settings.instance_name,
         )
     )

@@ -184,7 +184,8 @@ class Settings:
     instance_name: str = Field(
         default_factory=socket.gethostname,
         description="Named in the X-Served-By header of every response (the local stack sets "
-        "api.1, api.2, ...). Empty: the host name.",
+        "api.1, api.2, ...), and, with its pid, a worker's name in the records of the jobs it "
+        "runs and in the dashboard (worker.1, ...). Empty: the host name.",
     )
     api_processes: AtLeastOne = Field(2, description="gunicorn worker processes per instance.")
     api_threads: AtLeastOne = Field(64, description="Threads per API process.")

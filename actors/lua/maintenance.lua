@@ -8,7 +8,8 @@
 
 -- Hand back the fetched messages of every worker whose heartbeat is older
 -- than now - timeout, to the FRONT of their queues: they were taken before
--- anything still waiting. Returns how many went back.
+-- anything still waiting, and forget its name ("<namespace>:__worker_names__",
+-- the dashboard's). Returns how many went back.
 local function reap_dead_workers(namespace, now, timeout)
     local heartbeats = namespace .. ":__heartbeats__"
     local requeued = 0
@@ -32,6 +33,7 @@ local function reap_dead_workers(namespace, now, timeout)
         end
         redis.call("del", ack_queues)
         redis.call("zrem", heartbeats, dead_worker)
+        redis.call("hdel", namespace .. ":__worker_names__", dead_worker)
     end
     return requeued
 end

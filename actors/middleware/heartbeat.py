@@ -15,6 +15,11 @@ from dramatiq.middleware import Middleware
 from ..scripts import source
 
 
+def worker_names_key(namespace: str) -> str:
+    """The hash of each live worker's name by its broker id (maintenance.lua forgets the dead)."""
+    return f"{namespace}:__worker_names__"
+
+
 class Heartbeat(Middleware):
     """Beats for this worker process from a thread of its own, and reaps dead workers.
 
@@ -50,6 +55,8 @@ class Heartbeat(Middleware):
         # Before any message is fetched: the beat is what tells others this
         # worker's messages are in good hands.
         self.beat(broker)
+        # The dashboard lists workers by broker id; this is the name they go by.
+        broker.client.hset(worker_names_key(broker.namespace), broker.broker_id, broker.worker_name)
         threading.Thread(target=self._run, args=(broker,), name="heartbeat", daemon=True).start()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

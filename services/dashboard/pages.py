@@ -18,6 +18,8 @@ from dramatiq_dashboard.application import tab_from_q_name
 from dramatiq_dashboard.csrf import csrf_protect
 from dramatiq_dashboard.http import HTTP_405, HTTP_410, App, Request, handler, redirect
 
+from actors.middleware.heartbeat import worker_names_key
+
 from .dead_letters import DeadLetters
 
 _VERBS = {"retry": ("Retry", "button--secondary"), "delete": ("Delete", "button--tertiary")}
@@ -42,7 +44,10 @@ PATCHES = {
         ),
         (":: Dramatiq Dashboard", ":: jobqueue"),
     ],
-    "dashboard.html": [("<th>Failed</th>", "<th>Dead letters</th>")],
+    "dashboard.html": [
+        ("<th>Failed</th>", "<th>Dead letters</th>"),
+        ("{{ worker.name }}", "{{ worker_called(worker.name) }}"),
+    ],
     "queue.html": [
         ("Failed (<em", "Dead letters (<em"),
         ('action("Requeue"', 'action("Retry"'),
@@ -85,6 +90,14 @@ def extend_templates(dashboard: DashboardApp) -> None:
         ]
     )
     dashboard.templates.globals["navigation"] = NAVIGATION
+    names = worker_names_key(dashboard.broker.namespace)
+
+    def worker_called(broker_id: str) -> str:
+        """The name a worker goes by in logs and records, for its broker id."""
+        name = dashboard.broker.client.hget(names, broker_id)
+        return name.decode() if name else broker_id
+
+    dashboard.templates.globals["worker_called"] = worker_called
 
 
 class DeadLetterPages(App):

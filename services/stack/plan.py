@@ -64,7 +64,7 @@ def workers(settings: Settings) -> list[ProcessSpec]:
         ProcessSpec(
             name=f"worker.{number}",
             argv=commands.worker(dataclasses.replace(settings, worker_metrics_port=metrics_port)),
-            env={"WORKER_METRICS_PORT": str(metrics_port)},
+            env={"INSTANCE_NAME": f"worker.{number}", "WORKER_METRICS_PORT": str(metrics_port)},
             # Jobs in hand finish before the worker exits.
             stop_timeout=settings.worker_shutdown_timeout_ms / 1000 + 15,
         )

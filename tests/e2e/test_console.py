@@ -65,6 +65,8 @@ def test_a_job_found_by_its_id_shows_its_worker_duration_and_traceback(stack, pa
     shots.take("job")
 
     assert page.url == f"{stack.url}/admin/jobs/{job_id}"
+    # One name per worker: the stack's (its log lines' prefix) and its pid, everywhere.
+    assert re.fullmatch(r"worker\.\d:\d+", record["worker_name"]), record["worker_name"]
     expect(page.locator("#job-worker")).to_have_text(record["worker_name"])
     expect(page.locator("#job-duration")).to_have_text(re.compile(r"^\d+ ms$|^[\d.]+ s$"))
     expect(page.locator("#job-traceback")).to_contain_text("PermanentError: out of paper")
@@ -79,5 +81,7 @@ def test_a_job_found_by_its_id_shows_its_worker_duration_and_traceback(stack, pa
     expect(row.locator(".job-worker")).to_have_text(record["worker_name"])
     expect(row.locator(".job-state")).to_have_css("color", "rgb(252, 114, 96)")
     page.click("nav #overview-link")
+    workers = page.locator("td.table__subject--mono").all_inner_texts()
+    assert record["worker_name"] in [worker.strip() for worker in workers]
     page.locator("a", has_text="default").first.click()
     expect(page.locator("#queue-name")).to_have_text("Queue default")
