@@ -26,6 +26,7 @@ from .guard import Guard, problem
 from .jobs import JobPages, event_streams
 from .overview import OverviewPages
 from .schedules import SchedulePages
+from .workflows import WorkflowPages, workflow_event_streams
 
 #: Where the dashboard lives, on its own port and behind Traefik.
 PREFIX = "/admin"
@@ -78,9 +79,9 @@ def health_checked(app: WSGIApp) -> WSGIApp:
 
 
 def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp:
-    """dramatiq-dashboard and the dead-letter, job and schedule pages at /admin/, behind auth.
+    """dramatiq-dashboard and the dead-letter, job, schedule and workflow pages at /admin/.
 
-    ``queue`` defaults to one connected as ``settings`` say.
+    Behind auth. ``queue`` defaults to one connected as ``settings`` say.
     """
     queue = queue or connect(settings)
     workflows = Workflows.of(queue)
@@ -89,7 +90,13 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp
     dead_letters = pages.DeadLetterPages(dashboard, DeadLetters(queue))
     jobs = JobPages(dead_letters, dashboard, queue, event_streams(queue, settings.stream_seconds))
     schedules = SchedulePages(jobs, dashboard, Schedules(queue))
-    admin = OverviewPages(schedules, dashboard, queue)
+    workflow_pages = WorkflowPages(
+        schedules,
+        dashboard,
+        workflows,
+        workflow_event_streams(workflows, settings.stream_seconds),
+    )
+    admin = OverviewPages(workflow_pages, dashboard, queue)
     app = health_checked(
         BasicAuth(
             Mount(Guard(admin), PREFIX),

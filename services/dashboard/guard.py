@@ -118,12 +118,14 @@ def checked(environ: dict) -> dict:
         _match(MESSAGE_ID, segments[3], "message id")
     if segments[0] == "jobs" and len(segments) > 1:
         _match(MESSAGE_ID, segments[1], "job id")
+    if segments[0] == "workflows" and len(segments) > 1:
+        _match(MESSAGE_ID, segments[1], "workflow id")
     if segments[0] == "schedules" and len(segments) > 1:
         _match(SCHEDULE_NAME, segments[1], "schedule name")
     # Positions in a list or a stream: the job pages' are stream ids (the
-    # list's cursor, the first event a job's page follows from);
-    # dramatiq-dashboard's are scan cursors.
-    if segments[0] == "jobs":
+    # list's cursor, the first event a job's page follows from), and so
+    # are the workflow pages'; dramatiq-dashboard's are scan cursors.
+    if segments[0] in ("jobs", "workflows"):
         positions = {"cursor": STREAM_ID, "after": STREAM_ID}
     else:
         positions = {"cursor": WHOLE_NUMBER}

@@ -128,7 +128,7 @@ class JobPages(App):
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if EVENTS_PATH.fullmatch(environ.get("PATH_INFO", "")):
-            return self.events(_resumed(environ), start_response)
+            return self.events(resumed(environ), start_response)
         # App answers None when none of its routes matches the path.
         response = super().__call__(environ, with_policy(start_response))
         return self.fallback(environ, start_response) if response is None else response
@@ -233,7 +233,7 @@ def with_policy(start_response: Callable) -> Callable:
     return start
 
 
-def _resumed(environ: dict) -> dict:
+def resumed(environ: dict) -> dict:
     """``environ`` with ``?after=`` as the Last-Event-ID a page cannot send at first.
 
     EventSource sends the header only when it reconnects; then the header wins.

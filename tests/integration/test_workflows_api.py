@@ -152,3 +152,22 @@ def test_the_dashboard_counts_workflows_running_and_ended_by_outcome(client, adm
     client.simulate_delete(f"/workflows/{slow['id']}")
     assert metrics()[("jobqueue_workflows_ended_total", "cancelled")] == 1
     assert metrics()[("jobqueue_workflows_running", "")] == 0
+
+
+def test_the_admin_pages_list_workflows_and_draw_each_with_its_steps(client, admin, worker):
+    record = ended(client, submit(client, CHAIN)["id"])
+
+    listed = admin.simulate_get("/admin/workflows", params={"state": "succeeded"})
+    assert listed.status_code == 200, listed.text
+    assert f'href="/admin/workflows/{record["id"]}"' in listed.text
+    page = admin.simulate_get(f"/admin/workflows/{record['id']}")
+    assert page.status_code == 200, page.text
+    for step in record["steps"]:
+        assert f'id="step-{step["step"]}" data-state="succeeded"' in page.text
+        assert f'href="/admin/jobs/{step["job_id"]}"' in page.text
+    # Four boxes in three columns, and an edge from each parent to its child.
+    assert page.text.count("<rect ") == 4 and page.text.count("<line ") == 4
+    job_page = admin.simulate_get(f"/admin/jobs/{record['steps'][0]['job_id']}")
+    assert f'href="/admin/workflows/{record["id"]}"' in job_page.text
+    assert_problem(admin.simulate_get("/admin/workflows/nope"), 404, "no workflow nope")
+    assert_problem(admin.simulate_get("/admin/workflows", params={"state": "x"}), 400, "state")

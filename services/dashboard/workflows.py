@@ -1,0 +1,191 @@
+"""Workflow pages: every workflow, and one drawn as its DAG, its steps coloured by state, live.
+
+What ``/workflows`` offers over HTTP, in the dashboard's look and behind its
+credentials: the workflows newest first, filtered by state; a workflow's
+page draws its steps (each linked to its job's page) in columns, each step
+one column after the last of its parents, and follows the workflow over
+the API's own event-stream resource, served here too, until it ends.
+Cancel and Retry are the operations ``DELETE /workflows/{id}`` and
+``POST /workflows/{id}/retry`` run, protected by the dashboard's CSRF cookie.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import falcon
+from dramatiq_dashboard import DashboardApp
+from dramatiq_dashboard.csrf import csrf_protect
+from dramatiq_dashboard.http import App, Request, Response, handler, redirect
+
+from actors.workflow_store import ENDED, RETRYABLE, WorkflowRecord, WorkflowState
+from actors.workflows import Workflows
+from services.api import errors
+from services.api.resources.workflows import WorkflowEvents
+from services.api.streams import StreamSlots
+
+from .auth import WSGIApp
+from .guard import BadRequest
+from .jobs import STREAM_SLOTS, resumed, with_policy
+
+#: Workflows per page of the list.
+PAGE_SIZE = 50
+#: The script of a workflow's page, served as a file (the pages run no inline script).
+SCRIPT = Path(__file__).with_name("static").joinpath("workflows.js").read_bytes()
+#: Where a workflow's events are streamed, below the dashboard's prefix.
+EVENTS_PATH = re.compile(r"/workflows/[^/]+/events")
+#: A step's box in the drawing, and the room around it, in pixels.
+STEP_WIDTH, STEP_HEIGHT, COLUMN_GAP, ROW_GAP, MARGIN = 180, 40, 60, 12, 10
+
+
+@dataclass(frozen=True)
+class Box:
+    """Where a step is drawn: its top-left corner."""
+
+    x: int
+    y: int
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A workflow laid out: each step's box, the edges between them, the size of it all."""
+
+    boxes: dict[int, Box]
+    edges: list[tuple[Box, Box]]
+    width: int
+    height: int
+
+
+def draw(record: WorkflowRecord) -> Drawing:
+    """Each step in the column after its deepest parent, in the order it was written."""
+    column: dict[int, int] = {}
+    for step in record.steps:  # parents come first: a step follows the steps written before it
+        column[step.step] = 1 + max((column[p] for p in step.parents), default=-1)
+    rows: dict[int, int] = {}
+    boxes = {}
+    for step in record.steps:
+        row = rows.get(column[step.step], 0)
+        rows[column[step.step]] = row + 1
+        boxes[step.step] = Box(
+            MARGIN + column[step.step] * (STEP_WIDTH + COLUMN_GAP),
+            MARGIN + row * (STEP_HEIGHT + ROW_GAP),
+        )
+    edges = [(boxes[p], boxes[step.step]) for step in record.steps for p in step.parents]
+    columns, deepest = max(column.values(), default=0) + 1, max(rows.values(), default=1)
+    return Drawing(
+        boxes,
+        edges,
+        width=2 * MARGIN + columns * STEP_WIDTH + (columns - 1) * COLUMN_GAP,
+        height=2 * MARGIN + deepest * STEP_HEIGHT + (deepest - 1) * ROW_GAP,
+    )
+
+
+def workflow_event_streams(workflows: Workflows, stream_seconds: int) -> falcon.App:
+    """``/workflows/{workflow_id}/events``: the API's resource, as the API serves it."""
+    app = falcon.App()
+    errors.install(app)
+    app.add_route(
+        "/workflows/{workflow_id}/events",
+        WorkflowEvents(workflows, StreamSlots(STREAM_SLOTS), stream_seconds),
+    )
+    return app
+
+
+class WorkflowPages(App):
+    """Workflow pages in front of ``fallback``, which serves every other path.
+
+    ``/workflows``: the workflows, newest first, filtered by state.
+    ``/workflows/<id>``: one, drawn. ``/workflows/<id>/cancel`` and
+    ``/retry``: POST does it, then shows the workflow.
+    ``/workflows/<id>/events``: its event stream.
+    """
+
+    def __init__(
+        self, fallback: WSGIApp, dashboard: DashboardApp, workflows: Workflows, events: WSGIApp
+    ):
+        super().__init__()
+        self.fallback = fallback
+        self.workflows = workflows
+        self.events = events
+        self.templates = dashboard.templates
+        self.make_uri = dashboard.make_uri
+        self.add_route("/workflows", self.index)
+        self.add_route("/workflows/workflows.js", self.script)
+        self.add_route(r"/workflows/(?P<workflow_id>[^/]+)", self.workflow)
+        self.add_route(r"/workflows/(?P<workflow_id>[^/]+)/(?P<action>cancel|retry)", self.act)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if EVENTS_PATH.fullmatch(environ.get("PATH_INFO", "")):
+            return self.events(resumed(environ), start_response)
+        # App answers None when none of its routes matches the path.
+        response = super().__call__(environ, with_policy(start_response))
+        return self.fallback(environ, start_response) if response is None else response
+
+    @handler
+    def index(self, req: Request):
+        _only_get(req)
+        state = req.params.get("state") or None
+        if state is not None and state not in set(WorkflowState):
+            raise BadRequest(f"state must be one of {', '.join(WorkflowState)}")
+        records, _cursor = self.workflows.store.list(state=state, limit=PAGE_SIZE)
+        return self.templates.get_template("workflows.html").render(
+            request=req, records=records, states=list(WorkflowState), chosen=state
+        )
+
+    @handler
+    def script(self, req: Request):
+        _only_get(req)
+        return Response(
+            headers=[("Content-Type", "text/javascript; charset=utf-8")], content=SCRIPT
+        )
+
+    @handler
+    @csrf_protect
+    def workflow(self, req: Request, *, workflow_id: str):
+        _only_get(req)
+        # The last event first: the page shows it or a later one, and follows from there.
+        last_event = self.workflows.store.events(workflow_id)[-1:]
+        record = self._find(workflow_id)
+        after = {"after": last_event[0][0]} if last_event else None
+        return self.templates.get_template("workflow.html").render(
+            request=req,
+            record=record,
+            drawing=draw(record),
+            box=(STEP_WIDTH, STEP_HEIGHT),
+            events=self.make_uri("workflows", workflow_id, "events", params=after),
+            ended_states=sorted(ENDED),
+            retryable=record.state in RETRYABLE,
+        )
+
+    @handler
+    @csrf_protect
+    def act(self, req: Request, *, workflow_id: str, action: str):
+        if req.method != "POST":
+            raise BadRequest("expected POST", "405 Method Not Allowed")
+        if action == "cancel":
+            applied, before = self.workflows.cancel(workflow_id)
+            refusal = "it has already ended"
+        else:
+            applied, before = self.workflows.retry(workflow_id)
+            refusal = f"only {' or '.join(sorted(RETRYABLE))} workflows can be retried"
+        if before is None:
+            raise BadRequest(f"there is no workflow {workflow_id}", "404 Not Found")
+        if not applied:
+            raise BadRequest(f"workflow {workflow_id} is {before}: {refusal}", "409 Conflict")
+        return redirect(self.make_uri("workflows", workflow_id))
+
+    def _find(self, workflow_id: str) -> WorkflowRecord:
+        record = self.workflows.store.get(workflow_id)
+        if record is None:
+            raise BadRequest(
+                f"there is no workflow {workflow_id} (or it has expired)", "404 Not Found"
+            )
+        return record
+
+
+def _only_get(req: Request) -> None:
+    if req.method not in ("GET", "HEAD"):
+        raise BadRequest("expected GET", "405 Method Not Allowed")
