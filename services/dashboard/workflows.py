@@ -20,6 +20,7 @@ import falcon
 from dramatiq_dashboard import DashboardApp
 from dramatiq_dashboard.csrf import csrf_protect
 from dramatiq_dashboard.http import App, Request, Response, handler, redirect
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from actors.workflow_store import ENDED, RETRYABLE, WorkflowRecord, WorkflowState
 from actors.workflows import Workflows
@@ -39,6 +40,14 @@ SCRIPT = Path(__file__).with_name("static").joinpath("workflows.js").read_bytes(
 EVENTS_PATH = re.compile(r"/workflows/[^/]+/events")
 #: A step's box in the drawing, and the room around it, in pixels.
 STEP_WIDTH, STEP_HEIGHT, COLUMN_GAP, ROW_GAP, MARGIN = 180, 40, 60, 12, 10
+
+
+class WorkflowFilter(BaseModel):
+    """The query of the workflows page: which state, if any."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: WorkflowState | None = None
 
 
 @dataclass(frozen=True)
@@ -127,12 +136,13 @@ class WorkflowPages(App):
     @handler
     def index(self, req: Request):
         _only_get(req)
-        state = req.params.get("state") or None
-        if state is not None and state not in set(WorkflowState):
-            raise BadRequest(f"state must be one of {', '.join(WorkflowState)}")
-        records, _cursor = self.workflows.store.list(state=state, limit=PAGE_SIZE)
+        try:
+            query = WorkflowFilter.model_validate({k: v for k, v in req.params.items() if v})
+        except ValidationError:
+            raise BadRequest(f"state must be one of {', '.join(WorkflowState)}") from None
+        records, _cursor = self.workflows.store.list(state=query.state, limit=PAGE_SIZE)
         return self.templates.get_template("workflows.html").render(
-            request=req, records=records, states=list(WorkflowState), chosen=state
+            request=req, records=records, states=list(WorkflowState), chosen=query.state
         )
 
     @handler

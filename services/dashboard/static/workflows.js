@@ -1,13 +1,7 @@
 // A workflow's page: colour each step as its state changes, over the
-// workflow's event stream, until the workflow ends; ask before cancelling.
-// Loaded as a file, so pages need no inline script.
+// workflow's event stream, until the workflow ends (jobs.js, loaded too,
+// asks before cancelling). Loaded as a file, so pages need no inline script.
 "use strict";
-
-for (const form of document.querySelectorAll("form[data-confirm]")) {
-  form.addEventListener("submit", (event) => {
-    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-  });
-}
 
 const workflow = document.getElementById("workflow");
 if (workflow && workflow.dataset.ended === "false") follow(workflow);
