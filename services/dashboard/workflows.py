@@ -30,7 +30,7 @@ from services.api.streams import StreamSlots
 
 from .auth import WSGIApp
 from .guard import BadRequest
-from .jobs import STREAM_SLOTS, resumed, with_policy
+from .jobs import STREAM_SLOTS, only_get, resumed, with_policy
 
 #: Workflows per page of the list.
 PAGE_SIZE = 50
@@ -135,7 +135,7 @@ class WorkflowPages(App):
 
     @handler
     def index(self, req: Request):
-        _only_get(req)
+        only_get(req)
         try:
             query = WorkflowFilter.model_validate({k: v for k, v in req.params.items() if v})
         except ValidationError:
@@ -147,7 +147,7 @@ class WorkflowPages(App):
 
     @handler
     def script(self, req: Request):
-        _only_get(req)
+        only_get(req)
         return Response(
             headers=[("Content-Type", "text/javascript; charset=utf-8")], content=SCRIPT
         )
@@ -155,7 +155,7 @@ class WorkflowPages(App):
     @handler
     @csrf_protect
     def workflow(self, req: Request, *, workflow_id: str):
-        _only_get(req)
+        only_get(req)
         # The last event first: the page shows it or a later one, and follows from there.
         last_event = self.workflows.store.events(workflow_id)[-1:]
         record = self._find(workflow_id)
@@ -194,8 +194,3 @@ class WorkflowPages(App):
                 f"there is no workflow {workflow_id} (or it has expired)", "404 Not Found"
             )
         return record
-
-
-def _only_get(req: Request) -> None:
-    if req.method not in ("GET", "HEAD"):
-        raise BadRequest("expected GET", "405 Method Not Allowed")
