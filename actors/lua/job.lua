@@ -47,13 +47,12 @@ local step_written, job_ended
 -- still finds it there.
 local LINGER_MS = 2000
 
--- The event the record at job_key tells: its state, its time and the fields
--- named (space-separated), as JSON.
-local function event_json(job_key, names)
-    local state, at = unpack(redis.call("HMGET", job_key, "state", "updated_at"))
+-- An event as JSON: the state, the time and, for each field named
+-- (space-separated), value(name), its JSON or nil for null.
+local function event_json(state, at, names, value)
     local parts = {'{"state":', cjson.encode(state), ',"at":', at or "null"}
     for name in string.gmatch(names or "", "%S+") do
-        parts[#parts + 1] = "," .. cjson.encode(name) .. ":" .. (redis.call("HGET", job_key, name) or "null")
+        parts[#parts + 1] = "," .. cjson.encode(name) .. ":" .. (value(name) or "null")
     end
     parts[#parts + 1] = "}"
     return table.concat(parts)
@@ -61,11 +60,14 @@ end
 
 -- The last event the record at job_key holds, as JSON, and its id; nil when none.
 local function held_event(job_key)
-    local id, names = unpack(redis.call("HMGET", job_key, "event_id", "event"))
+    local id, names, state, at = unpack(redis.call("HMGET", job_key, "event_id", "event", "state", "updated_at"))
     if not id then
         return nil
     end
-    return event_json(job_key, names), id
+    local function value(name)
+        return redis.call("HGET", job_key, name)
+    end
+    return event_json(state, at, names, value), id
 end
 
 local function write_job(job_key, events_key, args, i, extra)
@@ -85,13 +87,19 @@ local function write_job(job_key, events_key, args, i, extra)
         return {0, current, attempts}
     end
 
-    local flat = {"state", to}
+    -- Each field this write sets, as the record will hold it ("null": removed).
+    local values = {state = to}
     if attempt == "+" then
         attempts = attempts + 1
-        flat[3], flat[4] = "attempts", tostring(attempts)
+        values.attempts = tostring(attempts)
         event = event == "" and "attempts" or event .. " attempts"
     elseif attempt ~= "0" and tonumber(attempt) ~= attempts then
         return {0, current, attempts}
+    end
+    for _, set in ipairs({cjson.decode(fields), extra or {}}) do
+        for name, value in pairs(set) do
+            values[name] = value
+        end
     end
 
     -- The stream's ids must go on from the record's last event, which a
@@ -102,45 +110,46 @@ local function write_job(job_key, events_key, args, i, extra)
             redis.call("XADD", events_key, last_id, "event", last)
         end
     end
+    local rests = max_events == 0
+    if rests then
+        redis.call("XTRIM", events_key, "MAXLEN", 0)
+    end
+    local function value(name)
+        local written = values[name]
+        if written == nil then
+            return redis.call("HGET", job_key, name)
+        end
+        return written ~= "null" and written or nil
+    end
+    -- Even a stream about to go gets the event: readers blocked on it wake.
+    local event_id = redis.call("XADD", events_key, "MAXLEN", "~", math.max(max_events, 1), "*",
+                                "event", event_json(to, value("updated_at"), event, value))
+    values.event_id = event_id
+    values.event = event ~= "" and event or "null"
 
     -- A field set to null is removed: the record reads it as null, and
     -- keeps compact.
-    local cleared = {}
-    for _, set in ipairs({cjson.decode(fields), extra or {}}) do
-        for name, value in pairs(set) do
-            if value == "null" then
-                cleared[#cleared + 1] = name
-            else
-                flat[#flat + 1] = name
-                flat[#flat + 1] = value
-            end
+    local flat, cleared = {}, {}
+    for name, value in pairs(values) do
+        if value == "null" then
+            cleared[#cleared + 1] = name
+        else
+            flat[#flat + 1] = name
+            flat[#flat + 1] = value
         end
-    end
-    if event == "" then
-        cleared[#cleared + 1] = "event"
-    else
-        flat[#flat + 1] = "event"
-        flat[#flat + 1] = event
     end
     redis.call("HSET", job_key, unpack(flat))
     if #cleared > 0 then
         redis.call("HDEL", job_key, unpack(cleared))
     end
 
-    local rests = max_events == 0
     if rests then
-        redis.call("XTRIM", events_key, "MAXLEN", 0)
-    end
-    -- Even a stream about to go gets the event: readers blocked on it wake.
-    local event_id = redis.call("XADD", events_key, "MAXLEN", "~", math.max(max_events, 1), "*",
-                                "event", event_json(job_key, event))
-    redis.call("HSET", job_key, "event_id", event_id)
-    if rests then
+        -- Readers blocked on the stream wake once this script has run: a
+        -- stream deleted in it would leave them waiting.
         redis.call("PEXPIRE", events_key, LINGER_MS)
     else
         redis.call("PERSIST", events_key)
     end
-
     if ttl > 0 then
         redis.call("EXPIRE", job_key, ttl)
     else
