@@ -83,15 +83,22 @@ def measure(
     progress(f"bulk submit: {options.jobs} jobs through the load balancer")
     before = redis_counters(bench.redis)
     results["bulk_submit"] = jobs.submit_batches(bench, options.jobs)
+    submitted = results["bulk_submit"]["jobs"]
+    # No worker runs yet: each job's record, index entry and message.
+    results["bytes_per_queued_job"] = (redis_counters(bench.redis) - before).used_memory / submitted
     progress("drain: the service's worker")
     results["drain"] = jobs.Drain(SERVICE_NAMESPACE, WORKER).measure(bench, bench.start_worker)
+    jobs.wait_for_records_only(bench)
     results["bytes_per_finished_job"] = (
         redis_counters(bench.redis) - before
-    ).used_memory / results["bulk_submit"]["jobs"]
+    ).used_memory / submitted
 
     progress(f"drain: raw dramatiq ({options.jobs} no-op messages queued first)")
     before = redis_counters(bench.redis)
     jobs.preload_raw(bench, options.jobs)
+    results["raw_bytes_per_queued_job"] = (
+        redis_counters(bench.redis) - before
+    ).used_memory / options.jobs
     results["raw_drain"] = jobs.Drain(raw_dramatiq.NAMESPACE, RAW_WORKER).measure(
         bench, bench.start_raw_worker
     )
@@ -202,6 +209,14 @@ def job_rows(results: dict) -> list[Row]:
     ):
         ours_pair, raw_pair = (_pair(summary[who], "p50_ms", second) for who in ("service", "raw"))
         rows.append(Row(label, ours_pair, raw_pair, digits=1))
+    rows.append(
+        Row(
+            # Raw dramatiq keeps the message alone.
+            "Redis bytes per queued job",
+            results["bytes_per_queued_job"],
+            results["raw_bytes_per_queued_job"],
+        )
+    )
     rows.append(
         Row(
             "Redis bytes per finished job",

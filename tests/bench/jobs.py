@@ -17,6 +17,7 @@ from datetime import datetime
 import dramatiq
 import requests
 
+from actors.store import JobStore
 from tests.support import wait_for
 
 from .queues import QueueWatch
@@ -97,6 +98,17 @@ class Drain:
                 name: round(count / jobs, 3) for name, count in delta.commands.most_common()
             },
         }
+
+
+def wait_for_records_only(bench: BenchStack) -> None:
+    """Until the ended jobs' event streams have gone: they linger a moment (``lua/job.lua``)."""
+    streams = JobStore(bench.redis, retention_seconds=0).events_key("*")
+    wait_for(
+        lambda: next(bench.redis.scan_iter(match=streams, count=1000), None) is None,
+        timeout=30,
+        interval=0.2,
+        what="the ended jobs' event streams to go",
+    )
 
 
 def _started_after_ms(session: requests.Session, url: str, job_id: str) -> float:
