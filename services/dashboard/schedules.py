@@ -20,7 +20,7 @@ from actors.submission import InvalidJob
 
 from .auth import WSGIApp
 from .guard import BadRequest
-from .jobs import with_policy
+from .jobs import only_get, with_policy
 
 #: How many next runs and history entries a schedule's page shows.
 NEXT_RUNS = 5
@@ -53,7 +53,7 @@ class SchedulePages(App):
 
     @handler
     def index(self, req: Request):
-        _only_get(req)
+        only_get(req)
         return self.templates.get_template("schedules.html").render(
             request=req, schedules=self.schedules.store.list()
         )
@@ -61,7 +61,7 @@ class SchedulePages(App):
     @handler
     @csrf_protect
     def schedule(self, req: Request, *, name: str):
-        _only_get(req)
+        only_get(req)
         schedule = self._find(name)
         return self.templates.get_template("schedule.html").render(
             request=req,
@@ -95,8 +95,3 @@ class SchedulePages(App):
         except ScheduleError as error:
             assert error.saved is Saved.MISSING
             raise BadRequest(f"there is no schedule {name}", "404 Not Found") from None
-
-
-def _only_get(req: Request) -> None:
-    if req.method not in ("GET", "HEAD"):
-        raise BadRequest("expected GET", "405 Method Not Allowed")
