@@ -124,10 +124,11 @@ class WakingConsumer(_RedisConsumer):
         """Hand the ack or nack over to be sent in a batch, with the job's end."""
         attempt = attempt_of(message)
         self._release(message, attempt)
+        # Its thread is free for another job: the ack's write need not be waited for.
+        self._room.give_back(1, ended=1)
         if attempt.lost:
             # Its message is another worker's now, and so is the job's end.
             self.queued_message_ids.discard(message.message_id)
-            self._room.give_back(1)
             return
         end = self.broker.writing_args(message.message_id, attempt.ending)
         args = [kind, _redis_id(message), len(end), *end]
@@ -137,7 +138,6 @@ class WakingConsumer(_RedisConsumer):
         refused = self.broker.do_settle(self.queue_name, *itertools.chain(*(i[2] for i in batch)))
         settled = [message_id for _, message_id, _ in batch if message_id is not None]
         self.queued_message_ids.difference_update(settled)
-        self._room.give_back(len(settled), ended=len(settled))
         starts = {args[1]: attempt for attempt, message_id, args in batch if message_id is None}
         for redis_id, latest in zip(refused[::2], refused[1::2], strict=True):
             attempt = starts[redis_id.decode()]
