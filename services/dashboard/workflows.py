@@ -3,10 +3,11 @@
 What ``/workflows`` offers over HTTP, in the dashboard's look and behind its
 credentials: the workflows newest first, filtered by state; a workflow's
 page draws its steps (each linked to its job's page) in columns, each step
-one column after the last of its parents, and follows the workflow over
-the API's own event-stream resource, served here too, until it ends.
-Cancel and Retry are the operations ``DELETE /workflows/{id}`` and
-``POST /workflows/{id}/retry`` run, protected by the dashboard's CSRF cookie.
+one column after the last of its parents, and its script (the job pages',
+``static/jobs.js``) follows the workflow over the API's own event-stream
+resource, served here too, until it ends. Cancel and Retry are the
+operations ``DELETE /workflows/{id}`` and ``POST /workflows/{id}/retry``
+run, protected by the dashboard's CSRF cookie.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import falcon
 from dramatiq_dashboard import DashboardApp
 from dramatiq_dashboard.csrf import csrf_protect
-from dramatiq_dashboard.http import App, Request, Response, handler, redirect
+from dramatiq_dashboard.http import App, Request, handler, redirect
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from actors.workflow_store import ENDED, RETRYABLE, WorkflowRecord, WorkflowState
@@ -34,8 +34,6 @@ from .jobs import STREAM_SLOTS, only_get, resumed, with_policy
 
 #: Workflows per page of the list.
 PAGE_SIZE = 50
-#: The script of a workflow's page, served as a file (the pages run no inline script).
-SCRIPT = Path(__file__).with_name("static").joinpath("workflows.js").read_bytes()
 #: Where a workflow's events are streamed, below the dashboard's prefix.
 EVENTS_PATH = re.compile(r"/workflows/[^/]+/events")
 #: A step's box in the drawing, and the room around it, in pixels.
@@ -122,7 +120,6 @@ class WorkflowPages(App):
         self.templates = dashboard.templates
         self.make_uri = dashboard.make_uri
         self.add_route("/workflows", self.index)
-        self.add_route("/workflows/workflows.js", self.script)
         self.add_route(r"/workflows/(?P<workflow_id>[^/]+)", self.workflow)
         self.add_route(r"/workflows/(?P<workflow_id>[^/]+)/(?P<action>cancel|retry)", self.act)
 
@@ -143,13 +140,6 @@ class WorkflowPages(App):
         records, _cursor = self.workflows.store.list(state=query.state, limit=PAGE_SIZE)
         return self.templates.get_template("workflows.html").render(
             request=req, records=records, states=list(WorkflowState), chosen=query.state
-        )
-
-    @handler
-    def script(self, req: Request):
-        only_get(req)
-        return Response(
-            headers=[("Content-Type", "text/javascript; charset=utf-8")], content=SCRIPT
         )
 
     @handler

@@ -1,5 +1,6 @@
-// The job page: follow the job over its event stream while it runs, and ask
-// before cancelling it. Loaded as a file, so pages need no inline script.
+// The job and workflow pages: follow a job, or a workflow's steps, over its
+// event stream until it ends, and ask before cancelling. Loaded as a file,
+// so pages need no inline script.
 "use strict";
 
 for (const form of document.querySelectorAll("form[data-confirm]")) {
@@ -9,20 +10,8 @@ for (const form of document.querySelectorAll("form[data-confirm]")) {
 }
 
 const job = document.getElementById("job");
-if (job && job.dataset.ended === "false") follow(job);
-
-function follow(job) {
-  // The states a job ends in: the server's, not a copy.
-  const ended = JSON.parse(job.dataset.terminalStates);
-  const state = document.getElementById("job-state");
-  const live = document.getElementById("job-live");
-  const events = new EventSource(job.dataset.events);
-  let last = state.dataset.state;
-  const show = (event) => {
-    const data = JSON.parse(event.data);
-    last = data.state;
-    state.textContent = data.state;
-    state.dataset.state = data.state;
+if (job && job.dataset.ended === "false") {
+  follow(job, ["state", "progress"], "job", (data) => {
     if (data.attempts !== undefined) {
       document.getElementById("job-attempts").textContent = data.attempts;
     }
@@ -30,13 +19,41 @@ function follow(job) {
       document.getElementById("job-progress").value = data.progress.value;
       document.getElementById("job-note").textContent = data.progress.message;
     }
+  });
+}
+
+const workflow = document.getElementById("workflow");
+if (workflow && workflow.dataset.ended === "false") {
+  follow(workflow, ["workflow"], "workflow", (data) => {
+    if (data.step === undefined) return;
+    const step = document.getElementById(`step-${data.step}`);
+    step.dataset.state = data.step_state;
+    step.querySelector(".step-state").textContent = data.step_state;
+  });
+}
+
+// Follow ``record`` over its stream (data-events) until it ends: each event of
+// ``kinds`` sets the state shown at #<name>-state and is shown by ``show``;
+// once the record is in one of its data-ended-states (the server's, not a
+// copy), the page reloads to show the outcome and the buttons.
+function follow(record, kinds, name, show) {
+  const ended = JSON.parse(record.dataset.endedStates);
+  const state = document.getElementById(`${name}-state`);
+  const live = document.getElementById(`${name}-live`);
+  const events = new EventSource(record.dataset.events);
+  let last = state.dataset.state;
+  const update = (event) => {
+    const data = JSON.parse(event.data);
+    last = data.state;
+    state.textContent = data.state;
+    state.dataset.state = data.state;
+    show(data);
   };
   events.addEventListener("open", () => { live.hidden = false; });
-  events.addEventListener("state", show);
-  events.addEventListener("progress", show);
+  for (const kind of kinds) events.addEventListener(kind, update);
   events.addEventListener("error", () => {
     if (ended.includes(last)) {
-      // The stream is over because the job is: show its result, error and buttons.
+      // The stream is over because the record's life is: show how it ended.
       events.close();
       window.location.reload();
     } else if (events.readyState === EventSource.CLOSED) {
