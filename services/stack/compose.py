@@ -25,6 +25,8 @@ from .traefik import htpasswd, rate_limit_env
 
 #: Where compose.yml's env_file entries point.
 ENV_DIR = PROJECT_DIR / ".run" / "compose"
+#: The sentinels of compose.yml's ha profile, as the services reach them.
+COMPOSE_SENTINELS = "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
 
 
 def env_files(settings: Settings) -> dict[str, dict[str, str]]:
@@ -70,9 +72,19 @@ def up(run_dir: Path) -> int:
         print(running, file=sys.stderr)
         return 1
     print("\n".join(welcome(url, settings)), flush=True)
-    argv = [docker, "compose", "up", "--build", "--scale", f"worker={settings.workers}"]
+    argv = [docker, "compose", *ha_profile(settings), "up", "--build"]
+    argv += ["--scale", f"worker={settings.workers}"]
     os.chdir(PROJECT_DIR)
     os.execv(docker, argv)
+
+
+def ha_profile(settings: Settings) -> list[str]:
+    """With REDIS_REPLICAS, the ``ha`` profile (a replica and three sentinels), whose
+    sentinels the services are then told of."""
+    if not settings.redis_replicas or settings.redis_url or settings.redis_sentinels:
+        return []
+    os.environ["REDIS_SENTINELS"] = COMPOSE_SENTINELS
+    return ["--profile", "ha"]
 
 
 def down() -> None:
