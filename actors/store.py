@@ -362,6 +362,10 @@ class JobStore:
     def ping(self) -> bool:
         return bool(self.client.ping())
 
+    def writable(self) -> bool:
+        """Whether Redis takes a write; one out of memory refuses it (``OutOfMemoryError``)."""
+        return bool(self.client.set(f"{self.namespace}:writable", "1", px=10_000))
+
 
 def encode_record(record: JobRecord) -> str:
     """A new record as the store's scripts take it: a JSON object of strings.

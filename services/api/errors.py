@@ -17,6 +17,10 @@ logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 #: Seconds a client is asked to wait before trying again when Redis is away.
 REDIS_RETRY_AFTER = 5
+#: Seconds a client is asked to wait when Redis is full: room comes as jobs end and expire.
+FULL_RETRY_AFTER = 30
+#: What a client is told when Redis refuses a write for want of memory.
+FULL = "the job store is full (Redis reached its maxmemory); nothing was changed, try again later"
 #: Seconds a client is asked to wait when this instance holds all the long requests it may.
 BUSY_RETRY_AFTER = 2
 
@@ -53,6 +57,12 @@ def not_replicated(req: falcon.Request, resp: falcon.Response, error: Exception,
     )
 
 
+def store_full(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
+    """A Redis out of memory refuses writes (maxmemory reached, noeviction): a 503, never a 500."""
+    logger.warning("Redis is full while serving %s %s: %s", req.method, req.path, error)
+    raise unavailable(FULL, retry_after=FULL_RETRY_AFTER)
+
+
 def malformed(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
     """A body the JSON handler cannot read (or an empty one) is a 400 that says why."""
     reason = error.__cause__ or "the body is empty"
@@ -78,6 +88,7 @@ def install(app: falcon.App) -> None:
     app.add_error_handler((falcon.MediaMalformedError, falcon.MediaNotFoundError), malformed)
     app.add_error_handler((redis.ConnectionError, redis.TimeoutError), redis_unavailable)
     app.add_error_handler(NotReplicated, not_replicated)
+    app.add_error_handler(redis.exceptions.OutOfMemoryError, store_full)
 
 
 def unavailable(detail: str, retry_after: int = REDIS_RETRY_AFTER) -> falcon.HTTPError:

@@ -8,7 +8,7 @@ import redis
 from actors.store import JobStore
 
 from ..contract import Access, Operation, Response
-from ..errors import unavailable
+from ..errors import FULL, FULL_RETRY_AFTER, unavailable
 from ..models import Status
 
 
@@ -41,11 +41,13 @@ class Liveness:
 
 
 class Readiness:
-    """The instance can do its work: Redis answers."""
+    """The instance can do its work: Redis answers, and takes writes (it is not full)."""
 
     operations = {
         "get": Operation(
-            "Readiness", responses={200: Response("Redis answers", Status)}, access=Access.OPEN
+            "Readiness",
+            responses={200: Response("Redis answers and takes writes", Status)},
+            access=Access.OPEN,
         )
     }
 
@@ -55,6 +57,9 @@ class Readiness:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
             self.store.ping()
+            self.store.writable()
+        except redis.exceptions.OutOfMemoryError:
+            raise unavailable(FULL, retry_after=FULL_RETRY_AFTER) from None
         except redis.RedisError as error:
             raise unavailable(f"Redis is unreachable: {error}") from None
         resp.media = Status(status="ready")
