@@ -85,6 +85,14 @@ def accepts(running: RunningStack) -> bool:
     return response.status_code == 202
 
 
+def queue_metrics(running: RunningStack) -> bool:
+    try:
+        response = requests.get(f"{running.dashboard_url}/metrics", timeout=2)
+    except requests.RequestException:
+        return False
+    return response.status_code == 200 and "jobqueue_queue_messages" in response.text
+
+
 def fail_over(running: RunningStack, clients: Clients) -> float:
     """Kill the master while clients submit; the seconds until a submission was accepted."""
     old = master_port(running)
@@ -107,6 +115,8 @@ def fail_over(running: RunningStack, clients: Clients) -> float:
     took = time.monotonic() - killed_at
     wait_for(lambda: answers(running), timeout=30, interval=0.1, what="the service to answer")
     print(f"accepts at {took:.1f} s, answers at {time.monotonic() - killed_at:.1f} s")
+    # The queue metrics, read from Redis when scraped, come from the new master.
+    wait_for(lambda: queue_metrics(running), timeout=30, what="the dashboard's metrics")
     new = master_port(running)
     assert new != old
     # Clients keep submitting for a while after the failover.
