@@ -70,6 +70,29 @@ local function held_event(job_key)
     return event_json(state, at, names, value), id
 end
 
+-- The stream events_key, cut to the event at event_ms, lingers. Those
+-- whose time is up go now (two at most: one more than come each time),
+-- not when Redis's expiry finds them: it stops looking while fewer than a
+-- tenth of the keys with a time to live have expired, and every record has
+-- one, so that many streams of 4 KB could stay. "<namespace>:lingering"
+-- holds their jobs' ids, by time.
+local function linger(job_key, events_key, event_ms)
+    local jobs = string.match(job_key, "^(.*:job:)")
+    local lingering = string.sub(jobs, 1, -5) .. "lingering"
+    for _, job_id in ipairs(redis.call("ZRANGEBYSCORE", lingering, 0, event_ms - LINGER_MS, "LIMIT", 0, 2)) do
+        local stream = jobs .. job_id .. ":events"
+        -- Unless its job runs again: its stream then has no time to live.
+        if redis.call("PTTL", stream) >= 0 then
+            redis.call("DEL", stream)
+        end
+        redis.call("ZREM", lingering, job_id)
+    end
+    redis.call("ZADD", lingering, event_ms, string.sub(job_key, #jobs + 1))
+    -- Readers blocked on the stream wake once this script has run: a
+    -- stream deleted in it would leave them waiting.
+    redis.call("PEXPIRE", events_key, LINGER_MS)
+end
+
 local function write_job(job_key, events_key, args, i, extra)
     local to, allowed, fields, event = args[i], args[i + 1], args[i + 2], args[i + 3]
     local ttl, channel, max_events = tonumber(args[i + 4]), args[i + 5], tonumber(args[i + 6])
@@ -144,9 +167,7 @@ local function write_job(job_key, events_key, args, i, extra)
     end
 
     if rests then
-        -- Readers blocked on the stream wake once this script has run: a
-        -- stream deleted in it would leave them waiting.
-        redis.call("PEXPIRE", events_key, LINGER_MS)
+        linger(job_key, events_key, tonumber(string.match(event_id, "^%d+")))
     else
         redis.call("PERSIST", events_key)
     end

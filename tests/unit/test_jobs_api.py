@@ -464,7 +464,7 @@ def test_a_batch_of_500_is_one_script_call(client, r):
 #: The commands the retry script runs inside Redis.
 RETRY_SCRIPT_COMMANDS = {
     "hmget", "hset", "hdel", "exists", "xadd", "xtrim", "pexpire", "persist", "rpush", "lpush",
-    "ltrim", "hget", "zrem", "hgetall"
+    "ltrim", "hget", "zrem", "hgetall", "zrangebyscore", "pttl", "del", "zadd"
 }  # fmt: skip
 
 
