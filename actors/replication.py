@@ -23,6 +23,8 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
+from .calls import Steps, run_blocking
+
 
 @dataclass(frozen=True)
 class Confirmation:
@@ -71,16 +73,30 @@ def run(
     failover) answers ``NOSCRIPT`` without running it: the script is loaded
     and the call made again.
     """
+    return run_blocking(
+        steps(script, keys=keys, args=args, confirmation=confirmation, client=client)
+    )
+
+
+def steps(
+    script: Script,
+    *,
+    keys: Sequence[Any],
+    args: Sequence[Any],
+    confirmation: Confirmation,
+    client: redis.Redis | None = None,
+) -> Steps[Any]:
+    """:func:`run` as the calls it makes, for a blocking or an asyncio client (``calls.py``)."""
     if not confirmation.replicas:
-        return script(keys=keys, args=args, client=client)
+        return (yield script(keys=keys, args=args, client=client))
     client = client or script.registered_client
     for _ in range(2):
-        with client.pipeline(transaction=False) as pipe:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-            pipe.wait(confirmation.replicas, confirmation.timeout_ms)
-            reply, confirmed = pipe.execute(raise_on_error=False)
+        pipe = client.pipeline(transaction=False)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        pipe.wait(confirmation.replicas, confirmation.timeout_ms)
+        reply, confirmed = yield pipe.execute(raise_on_error=False)
         if isinstance(reply, NoScriptError):
-            client.script_load(script.script)
+            yield client.script_load(script.script)
             continue
         if isinstance(reply, Exception):
             raise reply

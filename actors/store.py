@@ -23,6 +23,10 @@ Keys, under a namespace (``jobqueue`` by default):
 
 Records of jobs that have ended expire after the retention period; records of
 jobs still to run are kept until they end, so nothing waiting is forgotten.
+
+The store runs on redis-py's blocking client (workers, the dashboard) or on
+``redis.asyncio`` (the API): each operation is written once, as the calls it
+makes (``calls.py``), and with an asyncio client returns an awaitable.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from . import replication
+from .calls import Steps, redis_calls, run_async, run_blocking
 from .lifecycle import (
     STATE_FIELD,
     TERMINAL_STATES,
@@ -100,13 +106,14 @@ class JobStore:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis | redis.asyncio.Redis,
         *,
         retention_seconds: int,
         namespace: str = "jobqueue",
         confirmation: replication.Confirmation = replication.NO_CONFIRMATION,
     ):
         self.client = client
+        self.run = run_async if isinstance(client, redis.asyncio.Redis) else run_blocking
         self.retention_seconds = retention_seconds
         self.namespace = namespace
         self.confirmation = confirmation
@@ -133,10 +140,12 @@ class JobStore:
 
     # Writing ------------------------------------------------------------
 
+    @redis_calls
     def create(self, record: JobRecord) -> None:
         """Store a job's record alone, with no message to run it."""
-        self.create_many([NewJob(record)])
+        yield from self.create_many.steps([NewJob(record)])
 
+    @redis_calls
     def create_many(self, jobs: Sequence[NewJob]) -> list[tuple[bool, str]]:
         """Store new jobs with their messages in one script call; ``(created, job id)`` each.
 
@@ -147,7 +156,7 @@ class JobStore:
         when they do not in time.
         """
         keys, args = self.creating(jobs)
-        reply = self._run(self._create, keys, args)
+        reply = yield from self._run(self._create, keys, args)
         if reply[0] == -1:
             raise IdempotencyKeyReused(_text(reply[1]))
         flags, job_ids = reply[::2], reply[1::2]
@@ -177,18 +186,20 @@ class JobStore:
             ]
         return keys, args
 
+    @redis_calls
     def apply(self, job_id: str, transition: Transition) -> tuple[bool, State | None]:
         """Write ``transition`` if the job is in a state (and attempt) it may come from.
 
         Returns ``(applied, state before)``; the state before is None when
         there is no such job.
         """
-        applied, before, _attempt = self.write(job_id, transition)
+        applied, before, _attempt = yield from self.write.steps(job_id, transition)
         return applied, before
 
+    @redis_calls
     def write(self, job_id: str, transition: Transition) -> tuple[bool, State | None, int]:
         """As :meth:`apply`, and the job's latest attempt after the write."""
-        applied, before, attempt = self._run(
+        applied, before, attempt = yield from self._run(
             self._transition,
             [self.job_key(job_id), self.events_key(job_id)],
             self.transition_args(transition),
@@ -198,6 +209,7 @@ class JobStore:
         before = _text(before)
         return applied == 1, State(before) if before else None, attempt
 
+    @redis_calls
     def retry(
         self, job_id: str, transition: Transition, message: BrokerMessage, dead_letters: str
     ) -> tuple[bool, State | None, JobRecord | None]:
@@ -208,7 +220,7 @@ class JobStore:
         Returns ``(applied, state before, record after)``: the state before
         is None when there is no such job, the record None unless applied.
         """
-        applied, before, fields = self._run(
+        applied, before, fields = yield from self._run(
             self._retry,
             [self.job_key(job_id), self.events_key(job_id), message.queue_key, dead_letters],
             [*self.transition_args(transition), message.redis_message_id, message.data],
@@ -218,8 +230,12 @@ class JobStore:
         record = _decode_record(job_id, dict(zip(fields[::2], fields[1::2], strict=True)))
         return applied == 1, State(_text(before)), record
 
-    def _run(self, script, keys: list, args: list) -> Any:
-        return replication.run(script, keys=keys, args=args, confirmation=self.confirmation)
+    def _run(self, script, keys: list, args: list) -> Steps[Any]:
+        return (
+            yield from replication.steps(
+                script, keys=keys, args=args, confirmation=self.confirmation
+            )
+        )
 
     def transition_args(self, transition: Transition) -> list[str | int]:
         """The arguments ``write_job`` (``lua/job.lua``) takes for ``transition``."""
@@ -237,25 +253,30 @@ class JobStore:
 
     # Reading ------------------------------------------------------------
 
+    @redis_calls
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None if there is no such job (or it expired)."""
-        return _decode_record(job_id, self.client.hgetall(self.job_key(job_id)))
+        return _decode_record(job_id, (yield self.client.hgetall(self.job_key(job_id))))
 
+    @redis_calls
     def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
         pipe = self.client.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hgetall(self.job_key(job_id))
         return [
-            _decode_record(job_id, raw) for job_id, raw in zip(job_ids, pipe.execute(), strict=True)
+            _decode_record(job_id, raw)
+            for job_id, raw in zip(job_ids, (yield pipe.execute()), strict=True)
         ]
 
+    @redis_calls
     def events(self, job_id: str, *, after: str = "0-0") -> list[tuple[str, dict[str, Any]]]:
         """Events of a job after the id ``after``, oldest first (an ended job keeps its last)."""
-        return self._read(job_id, after)[0]
+        return (yield from self._read.steps(job_id, after))[0]
 
+    @redis_calls
     def last_event_id(self, job_id: str) -> str | None:
         """The id of the job's last event; None if there is no such job."""
-        return _text(self.client.hget(self.job_key(job_id), "event_id"))
+        return _text((yield self.client.hget(self.job_key(job_id), "event_id")))
 
     def follow(
         self, job_id: str, *, after: str = "0-0", block_ms: int, deadline: float
@@ -264,7 +285,8 @@ class JobStore:
 
         ``deadline`` is a ``time.monotonic()`` value. Yields None each time
         ``block_ms`` passes quietly, so that a caller streaming to a client
-        can send a keep-alive.
+        can send a keep-alive. A blocking client's only: each follower holds
+        a connection (the API follows jobs with ``services.api.streams``).
         """
         batch, last_id = self._read(job_id, after)
         if last_id is not None:
@@ -288,9 +310,10 @@ class JobStore:
                 # lua/job.lua): an end it no longer holds, its record does.
                 batch = self.events(job_id, after=after)
 
+    @redis_calls
     def _read(self, job_id: str, after: str) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
         """The events after ``after`` without waiting, and the id of the job's last event."""
-        last_id, *flat = self._events(
+        last_id, *flat = yield self._events(
             keys=[self.job_key(job_id), self.events_key(job_id)], args=[after, 100]
         )
         events = [
@@ -310,13 +333,15 @@ class JobStore:
             for event_id, entry in entries
         ]
 
+    @redis_calls
     def ended(self, job_id: str, state: State, *, after: str) -> bool:
         """Whether a job in ``state`` has ended with no event after ``after``.
 
         A retried job's history holds an earlier end, and then its new run.
         """
-        return state in TERMINAL_STATES and not self.events(job_id, after=after)
+        return state in TERMINAL_STATES and not (yield from self.events.steps(job_id, after=after))
 
+    @redis_calls
     def list(
         self,
         *,
@@ -339,28 +364,29 @@ class JobStore:
         found: list[JobRecord] = []
         scanned = 0
         while scanned < scan_budget:
-            batch = self.client.xrevrange(self.index_key, max=start, min="-", count=200)
+            batch = yield self.client.xrevrange(self.index_key, max=start, min="-", count=200)
             scanned += len(batch)
             candidates = [
                 (_text(entry_id), _text(entry[b"id"]))
                 for entry_id, entry in batch
                 if actor is None or _text(entry[b"actor"]) == actor
             ]
-            records = self.get_many([job_id for _, job_id in candidates])
+            records = yield from self.get_many.steps([job_id for _, job_id in candidates])
             for (entry_id, _job_id), record in zip(candidates, records, strict=True):
                 if record is None or (state is not None and record.state != state):
                     continue
                 found.append(record)
                 if len(found) == limit:
-                    older = self.client.xrevrange(self.index_key, max=f"({entry_id}", count=1)
+                    older = yield self.client.xrevrange(self.index_key, max=f"({entry_id}", count=1)
                     return found, entry_id if older else None
             if len(batch) < 200:
                 return found, None
             start = f"({_text(batch[-1][0])}"
         return found, start[1:]
 
+    @redis_calls
     def ping(self) -> bool:
-        return bool(self.client.ping())
+        return bool((yield self.client.ping()))
 
     def writable(self) -> bool:
         """Whether Redis takes a write; one out of memory refuses it (``OutOfMemoryError``)."""

@@ -5,6 +5,9 @@ round trip, for one job or a batch), so a worker never runs a job that has
 no record and no record waits for a message that was never sent: a job is
 either accepted and queued, or refused.
 What the record says is the lifecycle's to decide (``lifecycle.py``).
+
+Each operation runs on the queue's store, so it returns an awaitable when
+the store's client is an asyncio one (the API's; see ``calls.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pydantic
 
 from . import lifecycle
 from .broker import Queue
+from .calls import Steps
 from .lanes import lane
 from .lifecycle import JobOptions, JobRecord, JobRequest, State
 from .registry import JobSpec
@@ -96,7 +100,13 @@ def submit(
     any job may be submitted (from code), not only public ones.
     """
     check(queue.specs.get(request.actor), request, private=private)
-    created, [record] = _create(queue, [request], idempotency_key)
+    return queue.store.run(_submit(queue, request, idempotency_key))
+
+
+def _submit(
+    queue: Queue, request: JobRequest, idempotency_key: str | None
+) -> Steps[tuple[bool, JobRecord]]:
+    created, [record] = yield from _create(queue, [request], idempotency_key)
     return created, record
 
 
@@ -115,12 +125,12 @@ def submit_many(
             check(queue.specs.get(request.actor), request)
         except InvalidJob as error:
             raise InvalidJob(f"jobs/{index}: {error}") from None
-    return _create(queue, requests, idempotency_key)
+    return queue.store.run(_create(queue, requests, idempotency_key))
 
 
 def _create(
     queue: Queue, requests: list[JobRequest], idempotency_key: str | None
-) -> tuple[bool, list[JobRecord]]:
+) -> Steps[tuple[bool, list[JobRecord]]]:
     """Write the records and messages of checked requests in one script call.
 
     ``idempotency_key`` guards the whole call: each job is written under a
@@ -134,7 +144,7 @@ def _create(
         keys = [f"{idempotency_key}/{index}" for index in range(len(requests))]
     creation = prepare(queue, requests, idempotency_keys=keys, fingerprint=fingerprint)
     try:
-        replies = queue.store.create_many(creation.jobs)
+        replies = yield from queue.store.create_many.steps(creation.jobs)
     except IdempotencyKeyReused:
         raise InvalidJob(
             "the Idempotency-Key was used before with another request; "
@@ -145,7 +155,7 @@ def _create(
         return True, creation.records
     # The key expires a retention period after the jobs were submitted, their
     # records a retention period after they ended: the records are there.
-    return False, queue.store.get_many([job_id for _created, job_id in replies])
+    return False, (yield from queue.store.get_many.steps([job_id for _created, job_id in replies]))
 
 
 def _fingerprint(requests: list[JobRequest]) -> str:
@@ -204,7 +214,11 @@ def retry(queue: Queue, job_id: str) -> tuple[bool, State | None, JobRecord | No
     from, then one script call that checks the job may be retried, queues
     it, and sends the message (or does neither).
     """
-    record = queue.store.get(job_id)
+    return queue.store.run(_retry(queue, job_id))
+
+
+def _retry(queue: Queue, job_id: str) -> Steps[tuple[bool, State | None, JobRecord | None]]:
+    record = yield from queue.store.get.steps(job_id)
     if record is None:
         return False, None, None
     retried = lifecycle.retry()
@@ -219,7 +233,9 @@ def retry(queue: Queue, job_id: str) -> tuple[bool, State | None, JobRecord | No
     )
     message, prepared = prepare_message(queue, request, job_id=job_id)
     dead_letters = queue.broker.dead_letters_key(record.queue) if record.queue else ""
-    applied, before, after = queue.store.retry(job_id, retried, prepared.sent, dead_letters)
+    applied, before, after = yield from queue.store.retry.steps(
+        job_id, retried, prepared.sent, dead_letters
+    )
     if applied:
         queue.broker.enqueued(message, prepared.delay)
     return applied, before, after
