@@ -24,10 +24,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import redis.asyncio
+import redis.asyncio.sentinel
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.sentinel import Sentinel
 
 from .replication import NO_CONFIRMATION, Confirmation
-from .scripts import ScriptClient
+from .scripts import AsyncScriptClient, ScriptClient
 
 #: How long to wait for a connection to Redis, in seconds.
 CONNECT_TIMEOUT = 2
@@ -79,3 +83,43 @@ def client(config: RedisConfig) -> ScriptClient:
         },
     )
     return sentinel.master_for(config.master_name, redis_class=ScriptClient, **options)
+
+
+def async_client(
+    config: RedisConfig, *, max_connections: int, wait_seconds: float
+) -> AsyncScriptClient:
+    """``client`` for an asyncio app (the API): one pool, of at most ``max_connections``.
+
+    A request waits up to ``wait_seconds`` for a connection of the pool
+    rather than open one of its own, so a burst of requests opens no more.
+    A plain Redis's connections retry a call that failed to connect, as
+    redis-py's own pools do and as a pool given to the client does not: the
+    first call on each connection after Redis restarted failed otherwise.
+    """
+    options = {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": READ_TIMEOUT,
+        "health_check_interval": 15,
+    }
+    if config.sentinels:
+        sentinel = redis.asyncio.sentinel.Sentinel(
+            list(config.sentinels),
+            sentinel_kwargs={
+                "socket_connect_timeout": SENTINEL_TIMEOUT,
+                "socket_timeout": SENTINEL_TIMEOUT,
+            },
+        )
+        return sentinel.master_for(
+            config.master_name,
+            redis_class=AsyncScriptClient,
+            max_connections=max_connections,
+            **options,
+        )
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        config.url,
+        max_connections=max_connections,
+        timeout=wait_seconds,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.1, cap=1), retries=3),
+        **options,
+    )
+    return AsyncScriptClient(connection_pool=pool)

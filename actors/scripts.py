@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import redis
-from redis.commands.core import Script
+import redis.asyncio
+from redis.commands.core import AsyncScript, Script
 
 #: The scripts of the broker and the job store, and the shared functions.
 LUA_DIR = Path(__file__).with_name("lua")
@@ -49,6 +50,18 @@ class ScriptClient(redis.Redis):
     """
 
     def register_script(self, script: str | bytes) -> Script:
-        if isinstance(script, bytes):
-            script = script.decode()
-        return super().register_script(script if script.startswith("#!") else f"#!lua\n{script}")
+        return super().register_script(checked_whole(script))
+
+
+class AsyncScriptClient(redis.asyncio.Redis):
+    """:class:`ScriptClient` for asyncio: the API's."""
+
+    def register_script(self, script: str | bytes) -> AsyncScript:
+        return super().register_script(checked_whole(script))
+
+
+def checked_whole(script: str | bytes) -> str:
+    """``script`` declared with a shebang, so that a full Redis refuses it whole."""
+    if isinstance(script, bytes):
+        script = script.decode()
+    return script if script.startswith("#!") else f"#!lua\n{script}"

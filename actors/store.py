@@ -17,7 +17,8 @@ Keys, under a namespace (``jobqueue`` by default):
   the names of the fields it told besides the state and the time.
 * ``<ns>:job:<id>:events`` a stream of ``{"event": JSON}`` entries, while the
   job runs: its history since it last waited. Waiting and ended jobs, the
-  many, have none (see ``lua/job.lua``).
+  many, have none (see ``lua/job.lua``). Each event is also published, by
+  its id, on a channel of the same name, which the API's followers listen on.
 * ``<ns>:jobs`` a stream indexing every job, newest last, trimmed by age.
 * ``<ns>:idempotency:<key>`` the id of the job first submitted with that key.
 
@@ -388,9 +389,10 @@ class JobStore:
     def ping(self) -> bool:
         return bool((yield self.client.ping()))
 
+    @redis_calls
     def writable(self) -> bool:
         """Whether Redis takes a write; one out of memory refuses it (``OutOfMemoryError``)."""
-        return bool(self.client.set(f"{self.namespace}:writable", "1", px=10_000))
+        return bool((yield self.client.set(f"{self.namespace}:writable", "1", px=10_000)))
 
 
 def encode_record(record: JobRecord) -> str:

@@ -12,19 +12,29 @@ import sys
 from services.metrics import multiprocess
 from services.settings import Settings
 
+#: The API's gunicorn worker: uvicorn's event loop (uvloop) and HTTP parser (httptools).
+ASGI_WORKER = "uvicorn_worker.UvicornWorker"
+
 
 def gunicorn(
-    app: str, *, host: str, port: int, processes: int, threads: int, config: str | None = None
+    app: str,
+    *,
+    host: str,
+    port: int,
+    processes: int,
+    threads: int | None = None,
+    config: str | None = None,
 ) -> list[str]:
+    """gunicorn serving ``app``: a WSGI app on ``threads`` threads, else an ASGI app."""
     argv = [
         sys.executable,
         "-m",
         "gunicorn",
         app,
         f"--bind={host}:{port}",
-        "--worker-class=gthread",
+        *(["--worker-class=gthread", f"--threads={threads}"] if threads else []),
+        *([] if threads else [f"--worker-class={ASGI_WORKER}"]),
         f"--workers={processes}",
-        f"--threads={threads}",
         # Several instances on one host would share one control socket.
         "--no-control-socket",
         "--keep-alive=5",
@@ -43,11 +53,10 @@ def api(settings: Settings, port: int, *, listen_port: int | None = None) -> lis
     return multiprocess.command(
         f"api-{port}",
         gunicorn(
-            "services.api.wsgi:app",
+            "services.api.asgi:app",
             host=settings.bind_host,
             port=listen_port or port,
             processes=settings.api_processes,
-            threads=settings.api_threads,
             config="services.metrics.gunicorn_hooks",
         ),
     )

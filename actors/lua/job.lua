@@ -145,8 +145,9 @@ local function write_job(job_key, events_key, args, i, extra)
         return written ~= "null" and written or nil
     end
     -- Even a stream about to go gets the event: readers blocked on it wake.
+    local told = event_json(to, value("updated_at"), event, value)
     local event_id = redis.call("XADD", events_key, "MAXLEN", "~", math.max(max_events, 1), "*",
-                                "event", event_json(to, value("updated_at"), event, value))
+                                "event", told)
     values.event_id = event_id
     values.event = event ~= "" and event or "null"
 
@@ -180,6 +181,10 @@ local function write_job(job_key, events_key, args, i, extra)
     if channel ~= "" then
         redis.call("PUBLISH", channel, job_key)
     end
+    -- Whoever follows the job (the API's event streams and ?wait=) listens on
+    -- a channel named as its event stream, and gets the event there: "<id>
+    -- <JSON>". A stream cut when the job rests no longer holds every event.
+    redis.call("PUBLISH", events_key, event_id .. " " .. told)
     if workflow then
         step_written(job_key, workflow, current, to)
     end

@@ -50,8 +50,13 @@ local function step_definition(wf, step)
 end
 
 local function add_event(wf, conf, event)
-    redis.call("XADD", wf .. ":events", "MAXLEN", "~", conf.max_events, "*", "event",
-               cjson.encode(event))
+    local told = cjson.encode(event)
+    local event_id = redis.call("XADD", wf .. ":events", "MAXLEN", "~", conf.max_events, "*",
+                                "event", told)
+    -- Whoever follows the workflow (the API's event streams) listens on a
+    -- channel named as its event stream, and gets the event there, as for a
+    -- job's (job.lua).
+    redis.call("PUBLISH", wf .. ":events", event_id .. " " .. told)
 end
 
 -- A job's end, written the way lifecycle.py writes one.

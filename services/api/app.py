@@ -1,10 +1,16 @@
-"""The API: an app factory that wires settings, the queue and the resources."""
+"""The API: an app factory that wires settings, the queue and the resources.
+
+An ASGI app: every responder is a coroutine, and the job store runs on a
+``redis.asyncio`` client (one connection pool per process), so a request
+waiting on Redis, or following a job for minutes, holds no thread.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import falcon
+import falcon.asgi
 import jinja2
 
 import actors
@@ -12,12 +18,12 @@ from actors.schedules.operations import Schedules
 from actors.workflows import Workflows
 from services import __version__
 from services.metrics.api import RequestMetrics, count_submissions
-from services.queue import connect
+from services.queue import connect, on_asyncio
 from services.settings import Settings
 
 from . import errors, media, models, openapi
 from .auth import ApiKeys
-from .middleware import InstanceHeader, RequestSizeLimit
+from .middleware import InstanceHeader, Request, RequestSizeLimit
 from .resources.catalog import Catalog
 from .resources.events import JobEvents
 from .resources.job import Job, JobRetry
@@ -26,20 +32,26 @@ from .resources.root import Hello, Liveness, Readiness
 from .resources.schedules import ScheduleAction, ScheduleCollection, ScheduleItem
 from .resources.template import Template
 from .resources.workflows import WorkflowCollection, WorkflowEvents, WorkflowItem, WorkflowRetry
-from .streams import StreamSlots
+from .streams import Streams
 
 
-def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.App:
-    """Build the WSGI app. ``queue`` defaults to one connected as ``settings`` say."""
-    queue = queue or connect(settings)
+def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.asgi.App:
+    """Build the ASGI app. ``queue`` defaults to one connected as ``settings`` say.
+
+    The app reads and writes jobs through ``queue``'s broker and jobs, with
+    its store on an asyncio client of the app's own.
+    """
+    blocking = queue or connect(settings)
+    queue = on_asyncio(blocking, settings)
     keys = ApiKeys(settings.api_keys, for_reads=settings.api_keys_for_reads)
-    app = falcon.App(
+    app = falcon.asgi.App(
+        request_type=Request,
         middleware=[
             RequestMetrics(),
             InstanceHeader(settings.instance_name),
             keys,
             RequestSizeLimit(settings.max_request_bytes),
-        ]
+        ],
     )
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.media_handlers[falcon.MEDIA_JSON] = media.handler
@@ -50,14 +62,16 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=True,
     )
-    slots = StreamSlots(settings.stream_slots)
+    streams = Streams(queue.store, settings.stream_slots)
     # The jobs clients may submit: those of the queue given, whatever else is declared.
     public_jobs = {name: spec for name, spec in queue.specs.items() if spec.public}
     submission = models.submission(public_jobs, settings.max_time_limit_seconds)
-    schedules = Schedules(queue)
+    # Schedules and workflows are written for a blocking client: their
+    # resources run their operations in threads.
+    schedules = Schedules(blocking)
     schedule_body = models.schedule(submission)
     document = openapi.OpenAPIDocument()
-    workflows = Workflows.of(queue)
+    workflows = Workflows.of(blocking)
     routes = [
         ("/", Hello()),
         ("/healthz", Liveness()),
@@ -66,9 +80,9 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/actors", Catalog(public_jobs)),
         ("/jobs", Jobs(queue, submission)),
         ("/jobs/batch", JobBatch(queue, submission)),
-        ("/jobs/{job_id}", Job(queue, slots, settings.max_wait_seconds)),
+        ("/jobs/{job_id}", Job(queue, streams, settings.max_wait_seconds)),
         ("/jobs/{job_id}/retry", JobRetry(queue)),
-        ("/jobs/{job_id}/events", JobEvents(queue, slots, settings.stream_seconds)),
+        ("/jobs/{job_id}/events", JobEvents(queue, streams, settings.stream_seconds)),
         ("/schedules", ScheduleCollection(schedules, schedule_body)),
         ("/schedules/{name}", ScheduleItem(schedules, schedule_body)),
         *(
@@ -80,7 +94,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/workflows/{workflow_id}/retry", WorkflowRetry(workflows)),
         (
             "/workflows/{workflow_id}/events",
-            WorkflowEvents(workflows, slots, settings.stream_seconds),
+            WorkflowEvents(workflows, streams, settings.stream_seconds),
         ),
         ("/openapi.json", document),
     ]

@@ -1,7 +1,8 @@
-"""What gunicorn serves: ``gunicorn services.api.wsgi:app``."""
+"""What gunicorn serves: ``gunicorn -k uvicorn_worker.UvicornWorker services.api.asgi:app``."""
 
 import gc
 import logging
+import resource
 
 from services.settings import load_settings
 
@@ -10,6 +11,20 @@ from .app import create_app
 #: Allocations between two collections of the youngest generation (Python's default: 700).
 GC_THRESHOLD = 10_000
 
+
+def allow_open_files() -> None:
+    """Raise this process's limit of open files to the most it may have.
+
+    Each long-lived request holds a connection, a file descriptor, for as
+    long as it lasts; STREAM_SLOTS of them must fit under the limit, whose
+    usual soft value (1,024) is far below what a process may ask for.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+allow_open_files()
 settings = load_settings()
 logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
 app = create_app(settings)

@@ -32,7 +32,7 @@ class ApiKeys:
     def needs_key(self, access: Access) -> bool:
         return bool(self.keys) and access in self.needing_key
 
-    def process_resource(self, req, resp, resource, params) -> None:
+    async def process_resource(self, req, resp, resource, params) -> None:
         operation = getattr(resource, "operations", {}).get(req.method.lower())
         if operation is None or not self.needs_key(operation.access):
             return

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 import falcon
+import falcon.asgi
 from pydantic import BaseModel, ValidationError
 
 from .errors import unprocessable
@@ -55,7 +56,7 @@ class Operation:
     headers: type[BaseModel] | None = None
     access: Access = Access.READ
 
-    def read_body(self, req: falcon.Request) -> Any:
+    async def read_body(self, req: falcon.asgi.Request) -> Any:
         """The JSON body, as ``body`` reads it; 415, 400, 413 or 422 when it cannot be."""
         media_type = (req.content_type or "").split(";")[0].strip().lower()
         if media_type != falcon.MEDIA_JSON:
@@ -63,7 +64,7 @@ class Operation:
         # Media types are case-insensitive (RFC 9110); Falcon's handler lookup is not.
         req.content_type = falcon.MEDIA_JSON
         try:
-            return self.body.model_validate(req.get_media())
+            return self.body.model_validate(await req.get_media())
         except ValidationError as error:
             raise unprocessable(_explain(error.errors()[0], "the body")) from None
 

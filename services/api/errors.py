@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import falcon
+import falcon.asgi
 import redis
 
 from actors.replication import NotReplicated
@@ -79,16 +82,34 @@ def unexpected(req: falcon.Request, resp: falcon.Response, error: Exception, par
 
 
 def install(app: falcon.App) -> None:
-    """Answer every error of ``app`` with a problem document."""
+    """Answer every error of ``app`` (WSGI or ASGI) with a problem document."""
     # Without a handler of their own for application/problem+json, Falcon
     # cannot serialize them and answers 415 instead.
     app.resp_options.media_handlers[PROBLEM_JSON] = media.handler
     app.set_error_serializer(serialize_problem)
-    app.add_error_handler(Exception, unexpected)
-    app.add_error_handler((falcon.MediaMalformedError, falcon.MediaNotFoundError), malformed)
-    app.add_error_handler((redis.ConnectionError, redis.TimeoutError), redis_unavailable)
-    app.add_error_handler(NotReplicated, not_replicated)
-    app.add_error_handler(redis.exceptions.OutOfMemoryError, store_full)
+    handle = _awaitable if isinstance(app, falcon.asgi.App) else _as_is
+    app.add_error_handler(Exception, handle(unexpected))
+    app.add_error_handler(
+        (falcon.MediaMalformedError, falcon.MediaNotFoundError), handle(malformed)
+    )
+    # redis.asyncio raises redis-py's own errors.
+    app.add_error_handler((redis.ConnectionError, redis.TimeoutError), handle(redis_unavailable))
+    app.add_error_handler(NotReplicated, handle(not_replicated))
+    app.add_error_handler(redis.exceptions.OutOfMemoryError, handle(store_full))
+
+
+def _as_is(handler: Callable) -> Callable:
+    return handler
+
+
+def _awaitable(handler: Callable) -> Callable:
+    """``handler`` as a coroutine function, as an ASGI app needs its error handlers."""
+
+    @functools.wraps(handler)
+    async def handle(req, resp, error, params) -> None:
+        handler(req, resp, error, params)
+
+    return handle
 
 
 def unavailable(detail: str, retry_after: int = REDIS_RETRY_AFTER) -> falcon.HTTPError:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
 import falcon
+import falcon.asgi
 
 
 class InstanceHeader:
@@ -15,32 +14,46 @@ class InstanceHeader:
     def __init__(self, instance_name: str):
         self.instance_name = instance_name
 
-    def process_response(self, req, resp, resource, req_succeeded) -> None:
+    async def process_response(self, req, resp, resource, req_succeeded) -> None:
         resp.set_header(self.header, self.instance_name)
 
 
 class RequestSizeLimit:
     """Refuse bodies larger than the limit before anyone reads them.
 
-    A chunked body (Transfer-Encoding, no Content-Length) is read here, no further than one byte
-    past the limit, from the server's own stream when the server ends it
-    (gunicorn does); the rest of the app then sees it with its length, as
-    any other body.
+    A chunked body (Transfer-Encoding, no Content-Length) is read here, no
+    further than one byte past the limit; the rest of the app then reads it
+    from memory, as any other body.
     """
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
 
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def process_request(self, req: Request, resp: falcon.asgi.Response) -> None:
         length = req.content_length
-        # gunicorn ends every request's stream; only a chunked one has a body to read.
-        chunked = req.get_header("Transfer-Encoding") is not None
-        if length is None and chunked and req.env.get("wsgi.input_terminated"):
-            body = req.stream.read(self.max_bytes + 1)
+        if length is None and req.get_header("Transfer-Encoding") is not None:
+            body = await req.stream.read(self.max_bytes + 1)
             length = len(body)
-            req.env["wsgi.input"] = io.BytesIO(body)
-            req.env["CONTENT_LENGTH"] = str(length)
+            req.read_ahead(body)
         if length is not None and length > self.max_bytes:
             raise falcon.HTTPContentTooLarge(
                 description=f"request bodies are limited to {self.max_bytes} bytes"
             )
+
+
+class Request(falcon.asgi.Request):
+    """Falcon's ASGI request, whose body a middleware may read ahead and hand on."""
+
+    _read_ahead: falcon.asgi.BoundedStream | None = None
+
+    def read_ahead(self, body: bytes) -> None:
+        """Serve ``body``, already read from the client, as the request's body."""
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        self._read_ahead = falcon.asgi.BoundedStream(receive, content_length=len(body))
+
+    @property
+    def stream(self) -> falcon.asgi.BoundedStream:
+        return super().stream if self._read_ahead is None else self._read_ahead

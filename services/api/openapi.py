@@ -154,5 +154,5 @@ class OpenAPIDocument:
     def __init__(self) -> None:
         self.document: dict[str, Any] = {}
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.document

@@ -31,11 +31,10 @@ from actors import Queue, lifecycle
 from actors.lifecycle import TERMINAL_STATES, JobRecord, State
 from actors.submission import cancel, retry
 from services.api import errors
-from services.api.resources.events import JobEvents
-from services.api.streams import StreamSlots
 
 from .auth import WSGIApp
 from .guard import BadRequest
+from .streams import StreamSlots, job_events
 
 #: Records per page of the list.
 PAGE_SIZE = 50
@@ -90,7 +89,7 @@ def event_streams(queue: Queue, stream_seconds: int) -> falcon.App:
     app = falcon.App()
     errors.install(app)
     app.add_route(
-        "/jobs/{job_id}/events", JobEvents(queue, StreamSlots(STREAM_SLOTS), stream_seconds)
+        "/jobs/{job_id}/events", job_events(queue, StreamSlots(STREAM_SLOTS), stream_seconds)
     )
     return app
 

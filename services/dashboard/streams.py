@@ -1,18 +1,127 @@
-"""Long-lived requests (event streams, ``?wait=``) and the threads they may hold.
+"""The dashboard's event streams (a job's, a workflow's), and the threads they may hold.
 
-Under gunicorn's gthread workers, a request holds a thread for as long as it
-lasts. Each process takes at most ``stream_slots`` long-lived requests, which
-is fewer than its threads, so ordinary requests always find a thread; a long
-request beyond that gets 503 with Retry-After instead of queueing behind.
+The dashboard is a WSGI app under gunicorn's gthread workers, where a
+request holds a thread for as long as it lasts. It serves the API's
+``/jobs/{job_id}/events`` and ``/workflows/{workflow_id}/events``
+operations, read the same way, from a thread, following with the stores'
+blocking reads; it takes at most ``slots`` streams at once, fewer than its
+threads, so that pages are always served, and one stream too many gets 503
+with Retry-After instead of queueing behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from .errors import BUSY_RETRY_AFTER, unavailable
+import falcon
+
+from actors import Queue
+from actors.lifecycle import event_kind
+from actors.workflows import Workflows
+from services.api import sse
+from services.api.contract import Operation
+from services.api.errors import BUSY_RETRY_AFTER, no_such_job, unavailable
+from services.api.resources.events import KEEPALIVE_SECONDS, JobEvents
+from services.api.resources.workflows import (
+    WORKFLOW_EVENT_KINDS,
+    WorkflowEvents,
+    no_such_workflow,
+)
+
+#: Events as a store's blocking ``follow`` yields them: (id, event), or None when quiet.
+Follow = Callable[..., Iterator[tuple[str, dict[str, Any]] | None]]
+
+
+class EventStream:
+    """An event-stream operation of the API, answered from a thread of a WSGI app.
+
+    Parameters:
+      operation: the API's declaration of it (its headers are read the same way).
+      find: the record of what is followed (its ``state``), or None.
+      ended: whether, in that state, it has ended with no event after an id.
+      follow: the store's blocking follow.
+      kind: the SSE event name of an event.
+      missing: the 404 of nothing found.
+    """
+
+    def __init__(
+        self,
+        operation: Operation,
+        slots: StreamSlots,
+        stream_seconds: int,
+        *,
+        find: Callable[[str], Any],
+        ended: Callable[..., bool],
+        follow: Follow,
+        kind: Callable[[dict[str, Any]], str],
+        missing: Callable[[str], falcon.HTTPError],
+    ):
+        self.operations = {"get": operation}
+        self.slots = slots
+        self.stream_seconds = stream_seconds
+        self.find, self.ended, self.follow, self.kind = find, ended, follow, kind
+        self.missing = missing
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
+        (followed,) = params.values()
+        record = self.find(followed)
+        if record is None:
+            raise self.missing(followed)
+        after = self.operations["get"].read_headers(req).last_event_id
+        if self.ended(followed, record.state, after=after):
+            resp.status = falcon.HTTP_204
+            return
+        sse.open_stream(resp)
+        resp.stream = self.slots.stream(self._events(followed, after))
+
+    def _events(self, followed: str, after: str) -> Iterator[bytes]:
+        yield sse.RECONNECT.serialize()
+        follow = self.follow(
+            followed,
+            after=after,
+            block_ms=KEEPALIVE_SECONDS * 1000,
+            deadline=time.monotonic() + self.stream_seconds,
+        )
+        for item in follow:
+            if item is None:
+                yield sse.KEEPALIVE.serialize()
+                continue
+            event_id, event = item
+            yield sse.frame(event_id, self.kind(event), event).serialize()
+
+
+def job_events(queue: Queue, slots: StreamSlots, stream_seconds: int) -> EventStream:
+    """``/jobs/{job_id}/events``."""
+    store = queue.store
+    return EventStream(
+        JobEvents.operations["get"],
+        slots,
+        stream_seconds,
+        find=store.get,
+        ended=store.ended,
+        follow=store.follow,
+        kind=event_kind,
+        missing=no_such_job,
+    )
+
+
+def workflow_events(workflows: Workflows, slots: StreamSlots, stream_seconds: int) -> EventStream:
+    """``/workflows/{workflow_id}/events``."""
+    store = workflows.store
+    return EventStream(
+        WorkflowEvents.operations["get"],
+        slots,
+        stream_seconds,
+        find=store.get,
+        ended=store.ended,
+        follow=store.follow,
+        kind=lambda event: WORKFLOW_EVENT_KINDS[0],
+        missing=no_such_workflow,
+    )
 
 
 class StreamSlots:

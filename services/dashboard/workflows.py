@@ -25,12 +25,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from actors.workflow_store import ENDED, RETRYABLE, WorkflowRecord, WorkflowState
 from actors.workflows import Workflows
 from services.api import errors
-from services.api.resources.workflows import WorkflowEvents
-from services.api.streams import StreamSlots
 
 from .auth import WSGIApp
 from .guard import BadRequest
 from .jobs import STREAM_SLOTS, only_get, resumed, with_policy
+from .streams import StreamSlots, workflow_events
 
 #: Workflows per page of the list.
 PAGE_SIZE = 50
@@ -96,7 +95,7 @@ def workflow_event_streams(workflows: Workflows, stream_seconds: int) -> falcon.
     errors.install(app)
     app.add_route(
         "/workflows/{workflow_id}/events",
-        WorkflowEvents(workflows, StreamSlots(STREAM_SLOTS), stream_seconds),
+        workflow_events(workflows, StreamSlots(STREAM_SLOTS), stream_seconds),
     )
     return app
 

@@ -38,10 +38,10 @@ class RequestMetrics:
     make a time series per job. An event stream counts until it starts.
     """
 
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.metrics_started = time.perf_counter()
 
-    def process_response(self, req, resp, resource, req_succeeded) -> None:
+    async def process_response(self, req, resp, resource, req_succeeded) -> None:
         route = req.uri_template or UNMATCHED
         REQUESTS.labels(route, req.method, str(resp.status_code)).inc()
         REQUEST_DURATION.labels(route, req.method).observe(

@@ -12,7 +12,7 @@ Starts ``make up``'s stack on free ports (settings from the environment, as
 * ``GET /`` and ``GET /template`` under wrk, through the load balancer and
   straight to one API instance: requests per second, latency, and CPU of
   the whole stack per request;
-* the floor: gunicorn as the API runs it, serving a 5-byte WSGI app, which
+* the floor: gunicorn as the API runs it, serving a 12-byte ASGI app, which
   is what no request can cost less than, whatever the app does;
 * what waiting for a replica (REDIS_SENTINELS) costs a submission, on a
   master and a replica of its own (:mod:`.replication`).
@@ -120,7 +120,7 @@ def measure(
             results[f"GET {path}", route] = measure_http(
                 bench, base + path, seconds=options.seconds
             )
-    progress("GET / floor: a 5-byte WSGI app on the API's gunicorn, with wrk")
+    progress("GET / floor: a 12-byte ASGI app on the API's gunicorn, with wrk")
     results["floor"] = measure_floor(bench, seconds=options.seconds)
     progress(f"submissions waiting for a replica, {replication.THREADS} threads, then not")
     results["replication"] = replication.measure(run_dir, seconds=options.seconds)
@@ -256,7 +256,7 @@ def write_report(
         "options": vars(options),
         "settings": {
             name: getattr(settings, name)
-            for name in ("api_processes", "api_threads", "worker_processes", "worker_threads")
+            for name in ("api_processes", "stream_slots", "worker_processes", "worker_threads")
         },
         "table": [row.as_json() for row in rows],
         "results": {
@@ -293,7 +293,7 @@ def main() -> int:
     print(render(f"Jobs, one worker ({worker})", "raw dramatiq", job))
     floor = floor_rows(results)
     print()
-    print(render("Floor: gunicorn serving a 5-byte WSGI app", "the API", floor, measured="floor"))
+    print(render("Floor: gunicorn serving a 12-byte ASGI app", "the API", floor, measured="floor"))
     waiting = replication_rows(results)
     print()
     print(

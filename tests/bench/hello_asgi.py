@@ -1,13 +1,20 @@
-"""The least a WSGI app can do: ``make bench``'s floor.
+"""The least an ASGI app can do: ``make bench``'s floor.
 
-gunicorn serving this, with the API's workers and threads, costs what any
-app on that server pays per request before doing anything of its own.
+gunicorn serving this, with the API's worker class and processes, costs what
+any app on that server pays per request before doing anything of its own.
 """
 
 BODY = b"Hello World!"
-HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))]
+START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(BODY)).encode())],
+}
+END = {"type": "http.response.body", "body": BODY}
 
 
-def app(environ, start_response):
-    start_response("200 OK", HEADERS)
-    return [BODY]
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send(START)
+    await send(END)

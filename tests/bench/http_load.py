@@ -28,7 +28,7 @@ def measure_http(bench: BenchStack, url: str, *, seconds: float) -> dict:
 
 
 def measure_floor(bench: BenchStack, *, seconds: float) -> dict:
-    """GET of a 5-byte WSGI app on gunicorn as the API runs it: what no app can go below."""
+    """GET of a 12-byte ASGI app on gunicorn as the API runs it: what no app can go below."""
     url = bench.start_floor()
     run_wrk(url, seconds=1)
     meter = bench.cpu_meter(FLOOR)

@@ -92,17 +92,16 @@ class BenchStack:
         self.stack.supervisor.start(spec)
 
     def start_floor(self) -> str:
-        """gunicorn as the API instances run it, serving a 5-byte WSGI app; returns its URL."""
+        """gunicorn as the API instances run it, serving a 12-byte ASGI app; returns its URL."""
         (port,) = free_ports(1)
         self.stack.supervisor.start(
             ProcessSpec(
                 name=FLOOR,
                 argv=commands.gunicorn(
-                    "tests.bench.hello_wsgi:app",
+                    "tests.bench.hello_asgi:app",
                     host="127.0.0.1",
                     port=port,
                     processes=self.settings.api_processes,
-                    threads=self.settings.api_threads,
                 ),
                 ready_url=f"http://127.0.0.1:{port}/",
             )

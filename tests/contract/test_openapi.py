@@ -19,7 +19,7 @@ from actors.schedules.definition import ScheduleDefinition, Source
 from actors.schedules.store import ScheduleStore
 from services.api.app import create_app
 
-from ..support import sse_events, worker_process
+from ..support import follow_stream, sse_events, worker_process
 
 #: Documented responses the in-process app cannot be made to give here.
 #: 503 needs Redis gone or every stream slot held (tests/unit/test_api.py and
@@ -74,7 +74,10 @@ class ContractClient:
         self.seen: set[tuple[str, str, str]] = set()
 
     def request(self, method: str, template: str, path: str | None = None, **kwargs):
-        result = self.client.simulate_request(method, path or template, **kwargs)
+        if template.endswith("/events") and method == "GET":
+            result = follow_stream(self.client, path or template, headers=kwargs.get("headers"))
+        else:
+            result = self.client.simulate_request(method, path or template, **kwargs)
         operation = self.document["paths"][template][method.lower()]
         status = str(result.status_code)
         assert status in operation["responses"], (

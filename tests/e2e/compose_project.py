@@ -162,7 +162,6 @@ def compose_variables(**overrides: str) -> dict[str, str]:
         "WORKERS": "2",
         "WORKER_THREADS": "4",
         "API_PROCESSES": "1",
-        "API_THREADS": "32",
         "STREAM_SLOTS": "24",
         "DEFAULT_MIN_BACKOFF_MS": "100",
         # A killed worker's jobs run again once its heartbeat is this old.

@@ -38,7 +38,6 @@ def stack_settings(**overrides) -> Settings:
         "workers": 2,
         "worker_threads": 4,
         "api_processes": 1,
-        "api_threads": 32,
         "stream_slots": 24,
         "default_min_backoff_ms": 100,
         "admin_password": "e2e-password",

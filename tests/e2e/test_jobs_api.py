@@ -326,12 +326,10 @@ def test_cancelling_a_running_job_stops_it(stack):
 
 @pytest.fixture
 def roomy_stack(tmp_path):
-    """A stack sized as the defaults are: 2 instances x 2 processes x 48 stream slots."""
+    """A stack sized as the defaults are: 2 instances x 2 processes."""
     running = start_stack(
         tmp_path,
-        stack_settings(
-            api_processes=2, api_threads=64, stream_slots=48, workers=1, worker_threads=8
-        ),
+        stack_settings(api_processes=2, stream_slots=4096, workers=1, worker_threads=8),
     )
     try:
         yield running

@@ -22,7 +22,15 @@ from actors.middleware import Cancellation
 from services.dashboard.dead_letters import requeued
 from services.queue import connect
 from services.stack.redis_server import server_command
-from tests.support import ended, free_ports, run_job, settings_for, sse_events, wait_for
+from tests.support import (
+    ended,
+    follow_stream,
+    free_ports,
+    run_job,
+    settings_for,
+    sse_events,
+    wait_for,
+)
 
 #: Commands that are not requests of the worker's own: the blocking wait of
 #: an idle consumer, and the handshake of each new connection.
@@ -214,7 +222,7 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
     assert 0 < store.client.ttl(store.job_key(job_id)) <= store.retention_seconds
 
     # A client that comes after the end gets the outcome, and its stream ends.
-    late = client.simulate_get(f"/jobs/{job_id}/events")
+    late = follow_stream(client, f"/jobs/{job_id}/events")
     assert late.status_code == 200
     [seen] = sse_events(late.text.splitlines())
     assert (seen["id"], json.loads(seen["data"])) == (last_id, last)

@@ -7,7 +7,7 @@ import json
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import assert_problem, sse_events, wait_for
+from tests.support import assert_problem, follow_stream, sse_events, wait_for
 
 CHAIN = {
     "chain": [
@@ -52,7 +52,7 @@ def test_a_workflow_submitted_over_http_runs_to_its_result(client, worker):
 
 def test_the_events_of_a_workflow_follow_its_steps_to_its_end(client, worker):
     submitted = submit(client, CHAIN)
-    stream = client.simulate_get(f"/workflows/{submitted['id']}/events")
+    stream = follow_stream(client, f"/workflows/{submitted['id']}/events")
 
     events = [json.loads(event["data"]) for event in sse_events(stream.text.splitlines())]
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from services.api.app import create_app
-from services.queue import connect
+from services.settings import Settings
 from tests.support import assert_problem
 
 
@@ -194,13 +194,13 @@ class CuttingProxy:
 
 
 @pytest.fixture
-def cut_before_enqueue(settings) -> Iterator[tuple[CuttingProxy, object]]:
-    """An API whose Redis connection breaks whenever a message is enqueued."""
+def cut_before_enqueue(settings) -> Iterator[tuple[CuttingProxy, Settings]]:
+    """Settings of an API whose Redis connection breaks whenever a message is enqueued."""
     upstream_port = int(settings.redis_url.rsplit(":", 1)[1].split("/")[0])
     proxy = CuttingProxy(upstream_port, marker=b"dramatiq")
     proxied = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{proxy.port}/0")
     try:
-        yield proxy, connect(proxied)
+        yield proxy, proxied
     finally:
         proxy.close()
 
@@ -208,8 +208,8 @@ def cut_before_enqueue(settings) -> Iterator[tuple[CuttingProxy, object]]:
 def test_template_leaves_no_half_written_job_when_redis_goes_mid_request(
     settings, cut_before_enqueue
 ):
-    proxy, proxied_queue = cut_before_enqueue
-    client = falcon.testing.TestClient(create_app(settings, proxied_queue))
+    proxy, proxied = cut_before_enqueue
+    client = falcon.testing.TestClient(create_app(proxied))
 
     result = client.simulate_get("/template", params={"name": "Ada"})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import falcon
+import falcon.asgi
 import pytest
 from falcon import testing
 from pydantic import ValidationError
@@ -27,15 +28,15 @@ class Echo:
         )
     }
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         operation = self.operations["post"]
         query = operation.read_query(req)
-        resp.media = {"limit": query.limit, "body": operation.read_body(req).model_dump()}
+        resp.media = {"limit": query.limit, "body": (await operation.read_body(req)).model_dump()}
 
 
 @pytest.fixture
 def echo() -> testing.TestClient:
-    app = falcon.App()
+    app = falcon.asgi.App()
     app.req_options.media_handlers[falcon.MEDIA_JSON] = media.handler
     app.add_route("/echo", Echo())
     return testing.TestClient(app)

@@ -20,7 +20,7 @@ from actors.lifecycle import JobRequest
 from services.api.app import create_app
 from services.queue import connect
 
-from ..support import assert_problem, sse_events, submit
+from ..support import assert_problem, follow_stream, sse_events, submit
 
 #: Where dramatiq's Redis broker keeps the ids of messages waiting to run (and delayed).
 READY = "dramatiq:default"
@@ -464,7 +464,7 @@ def test_a_batch_of_500_is_one_script_call(client, r):
 #: The commands the retry script runs inside Redis.
 RETRY_SCRIPT_COMMANDS = {
     "hmget", "hset", "hdel", "exists", "xadd", "xtrim", "pexpire", "persist", "rpush", "lpush",
-    "ltrim", "hget", "zrem", "hgetall", "zrangebyscore", "pttl", "del", "zadd"
+    "ltrim", "hget", "zrem", "hgetall", "zrangebyscore", "pttl", "del", "zadd", "publish",
 }  # fmt: skip
 
 
@@ -721,18 +721,18 @@ def test_a_client_resuming_after_the_job_ended_gets_its_outcome_and_the_stream_e
     client = testing.TestClient(create_app(dataclasses.replace(settings, stream_seconds=1), queue))
     job_id = submit(client).json["id"]
     # While the job waits, a client follows it (the stream ends after stream_seconds).
-    [seen] = parse_events(client.simulate_get(f"/jobs/{job_id}/events").text)
+    [seen] = parse_events(follow_stream(client, f"/jobs/{job_id}/events").text)
     assert seen["data"]["state"] == "queued"
     client.simulate_delete(f"/jobs/{job_id}")
 
-    resumed = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": seen["id"]})
+    resumed = follow_stream(client, f"/jobs/{job_id}/events", headers={"Last-Event-ID": seen["id"]})
     assert resumed.status_code == 200
     assert resumed.headers["content-type"] == "text/event-stream"
     [outcome] = parse_events(resumed.text)
     assert (outcome["event"], outcome["data"]["state"]) == ("state", "cancelled")
     # A client that comes only now gets the same outcome, under the same id: a
     # finished job keeps its last event, not its history.
-    late = client.simulate_get(f"/jobs/{job_id}/events")
+    late = follow_stream(client, f"/jobs/{job_id}/events")
     assert parse_events(late.text) == [outcome]
     # Resuming after the last event of an ended job: nothing more will come.
     done = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": outcome["id"]})
@@ -745,7 +745,7 @@ def test_the_stream_of_a_job_still_waiting_ends_after_stream_seconds(settings, q
 
     # No worker: the job stays queued, and the stream ends anyway, so that
     # the browser reconnects (with Last-Event-ID) instead of holding a thread.
-    result = client.simulate_get(f"/jobs/{job_id}/events")
+    result = follow_stream(client, f"/jobs/{job_id}/events")
     assert result.status_code == 200
     assert [e["data"]["state"] for e in parse_events(result.text)] == ["queued"]
 
@@ -763,10 +763,10 @@ def test_a_stream_resumed_past_the_last_event_ends_with_the_job(settings, queue)
     client = testing.TestClient(app)
     job_id = submit(client).json["id"]
     far_ahead = "99999999999999-0"
-    ended = threading.Timer(0.5, client.simulate_delete, args=(f"/jobs/{job_id}",))
+    ended = threading.Timer(0.5, submission.cancel, args=(queue, job_id))
     ended.start()
 
-    result = client.simulate_get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": far_ahead})
+    result = follow_stream(client, f"/jobs/{job_id}/events", headers={"Last-Event-ID": far_ahead})
     ended.join()
 
     # The stream ended at the job's end, with it, not 30 s later with nothing.

@@ -65,7 +65,7 @@ def test_empty_and_blank_variables_keep_the_defaults():
         ("API_PORTS", "3000,http", "whole number"),
         ("API_PORTS", "3000,99999", "port number"),
         ("JOB_RETENTION_SECONDS", "-1", "negative"),
-        ("API_THREADS", "0", "at least 1"),
+        ("STREAM_SLOTS", "0", "at least 1"),
         ("WORKER_PROCESSES", "0", "at least 1"),
         ("REDIS_SENTINELS", "sentinel-1", "host:port"),
         ("REDIS_SENTINELS", "a:26379,b:port", "host:port"),
@@ -83,13 +83,6 @@ def test_sentinels_are_read_as_addresses():
     settings = load_settings({"REDIS_SENTINELS": "sentinel-1:26379, 10.0.0.2:26380"})
 
     assert settings.sentinel_addresses == (("sentinel-1", 26379), ("10.0.0.2", 26380))
-
-
-def test_stream_slots_must_leave_threads_for_ordinary_requests():
-    with pytest.raises(SettingsError, match="STREAM_SLOTS"):
-        load_settings({"API_THREADS": "8", "STREAM_SLOTS": "8"})
-
-    assert load_settings({"API_THREADS": "8", "STREAM_SLOTS": "7"}).stream_slots == 7
 
 
 def test_to_env_round_trips_through_load_settings():
@@ -117,7 +110,6 @@ def test_to_env_round_trips_through_load_settings():
         traefik_ping_port=7300,
         instance_name="api.7",
         api_processes=3,
-        api_threads=16,
         stream_slots=4,
         api_keys=("first-key", "second-key"),
         api_keys_for_reads=True,
@@ -190,8 +182,8 @@ def test_a_setting_gets_the_type_it_declares():
 def test_settings_built_in_code_are_checked_as_the_environment_is():
     assert Settings(api_ports=[4000, 4001]).api_ports == (4000, 4001)
     assert dataclasses.replace(Settings(), log_level="debug").log_level == "DEBUG"
-    with pytest.raises(ValueError, match="STREAM_SLOTS"):
-        Settings(api_threads=4, stream_slots=4)
+    with pytest.raises(ValueError, match="stream_slots"):
+        Settings(stream_slots=0)
     with pytest.raises(ValueError, match="port number"):
         Settings(lb_port=0)
 

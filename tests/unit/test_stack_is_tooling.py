@@ -8,7 +8,7 @@ import sys
 from tests.support import PROJECT_DIR
 
 #: What the image runs: the API, the dashboard, the worker, and what they share.
-RUNTIME_MODULES = ["services.api.wsgi", "services.dashboard.wsgi", "services.worker", "actors"]
+RUNTIME_MODULES = ["services.api.asgi", "services.dashboard.wsgi", "services.worker", "actors"]
 
 
 def test_no_runtime_module_imports_the_stack_tooling_or_its_dependencies():

@@ -52,5 +52,5 @@ class Catalog:
     def __init__(self, public_jobs: dict[str, JobSpec]):
         self.actors = ActorList(actors=[describe(spec) for spec in public_jobs.values()])
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.actors

@@ -7,9 +7,10 @@ the outcome, and its stream ends.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 
 import falcon
+import falcon.asgi
 
 from actors import Queue
 from actors.lifecycle import event_kind
@@ -18,7 +19,7 @@ from .. import sse
 from ..contract import Operation, Response
 from ..models import EventsHeaders, JobEvent, sse_event_schema
 from ..openapi import schema
-from ..streams import StreamSlots
+from ..streams import Streams
 from .job import find
 
 #: How often an event stream says it is still there when nothing happens.
@@ -48,35 +49,41 @@ class JobEvents:
         )
     }
 
-    def __init__(self, queue: Queue, slots: StreamSlots, stream_seconds: int):
+    def __init__(self, queue: Queue, streams: Streams, stream_seconds: int):
         self.queue = queue
-        self.slots = slots
+        self.streams = streams
         #: How long one stream lasts; EventSource reconnects with Last-Event-ID.
         self.stream_seconds = stream_seconds
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        record = find(self.queue, job_id)
+    async def on_get(self, req: falcon.Request, resp: falcon.asgi.Response, job_id: str) -> None:
+        record = await find(self.queue, job_id)
         after = self.operations["get"].read_headers(req).last_event_id
-        if self.queue.store.ended(job_id, record.state, after=after):
+        if await self.queue.store.ended(job_id, record.state, after=after):
             # An EventSource reconnecting after the last event would otherwise
-            # hold a stream slot for nothing; 204 tells it to stop.
+            # hold a stream for nothing; 204 tells it to stop.
             resp.status = falcon.HTTP_204
             return
-        resp.content_type = "text/event-stream"
-        resp.cache_control = ["no-cache"]
-        # Tell proxies that buffer by default (nginx) to pass events on at once.
-        resp.set_header("X-Accel-Buffering", "no")
-        resp.stream = self.slots.stream(self._events(job_id, after))
+        # Refused with 503 here, before the stream starts, when the process is full.
+        release = self.streams.take()
+        sse.open_stream(resp)
+        resp.sse = self._events(job_id, after, release)
 
-    def _events(self, job_id: str, after: str) -> Iterator[bytes]:
-        yield sse.RECONNECT
-        deadline = time.monotonic() + self.stream_seconds
-        follow = self.queue.store.follow(
-            job_id, after=after, block_ms=KEEPALIVE_SECONDS * 1000, deadline=deadline
-        )
-        for item in follow:
-            if item is None:
-                yield sse.KEEPALIVE
-                continue
-            event_id, event = item
-            yield sse.frame(event_id, event_kind(event), event)
+    async def _events(
+        self, job_id: str, after: str, release: Callable[[], None]
+    ) -> AsyncIterator[falcon.asgi.SSEvent]:
+        try:
+            yield sse.RECONNECT
+            follow = self.streams.follow_job(
+                job_id,
+                after=after,
+                quiet_seconds=KEEPALIVE_SECONDS,
+                deadline=time.monotonic() + self.stream_seconds,
+            )
+            async for item in follow:
+                if item is None:
+                    yield sse.KEEPALIVE
+                    continue
+                event_id, event = item
+                yield sse.frame(event_id, event_kind(event), event)
+        finally:
+            release()

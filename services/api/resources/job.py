@@ -14,12 +14,15 @@ from ..contract import Access, Operation, Response
 from ..errors import no_such_job
 from ..models import Job as JobView
 from ..models import wait_query
-from ..streams import StreamSlots
+from ..streams import Streams
+
+#: How long a ``?wait=`` goes without news before it reads the job's events anyway.
+QUIET_SECONDS = 15
 
 
-def find(queue: Queue, job_id: str) -> JobRecord:
+async def find(queue: Queue, job_id: str) -> JobRecord:
     """The job's record, or 404."""
-    record = queue.store.get(job_id)
+    record = await queue.store.get(job_id)
     if record is None:
         raise no_such_job(job_id)
     return record
@@ -28,9 +31,9 @@ def find(queue: Queue, job_id: str) -> JobRecord:
 class Job:
     """``/jobs/{job_id}``: one job's record (optionally waiting for it to end), or cancel it."""
 
-    def __init__(self, queue: Queue, slots: StreamSlots, max_wait_seconds: float):
+    def __init__(self, queue: Queue, streams: Streams, max_wait_seconds: float):
         self.queue = queue
-        self.slots = slots
+        self.streams = streams
         self.operations = {
             "get": Operation(
                 "A job's record",
@@ -52,28 +55,29 @@ class Job:
             ),
         }
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         wait = self.operations["get"].read_query(req).wait
-        record = find(self.queue, job_id)
+        record = await find(self.queue, job_id)
         if wait and not record.ended:
-            with self.slots.hold():
-                record = self._wait(job_id, wait)
+            with self.streams.hold():
+                record = await self._wait(job_id, wait)
         resp.media = JobView.of(record)
 
-    def _wait(self, job_id: str, seconds: float) -> JobRecord:
+    async def _wait(self, job_id: str, seconds: float) -> JobRecord:
         deadline = time.monotonic() + seconds
-        # follow() returns once the job has ended, or when time is up.
-        for _ in self.queue.store.follow(job_id, block_ms=1000, deadline=deadline):
+        # follow() ends once the job has ended, or when time is up.
+        follow = self.streams.follow_job(job_id, quiet_seconds=QUIET_SECONDS, deadline=deadline)
+        async for _ in follow:
             pass
-        return find(self.queue, job_id)
+        return await find(self.queue, job_id)
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        applied, before = cancel(self.queue, job_id)
+    async def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        applied, before = await cancel(self.queue, job_id)
         if before is None:
             raise no_such_job(job_id)
         if not applied:
             raise falcon.HTTPConflict(description=f"job {job_id} has already ended: {before}")
-        resp.media = JobView.of(find(self.queue, job_id))
+        resp.media = JobView.of(await find(self.queue, job_id))
 
 
 class JobRetry:
@@ -94,8 +98,8 @@ class JobRetry:
     def __init__(self, queue: Queue):
         self.queue = queue
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        applied, before, record = retry(self.queue, job_id)
+    async def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        applied, before, record = await retry(self.queue, job_id)
         if before is None:
             raise no_such_job(job_id)
         if not applied:

@@ -37,21 +37,23 @@ class Jobs:
             ),
         }
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         operation = self.operations["post"]
         headers = operation.read_headers(req)
-        request = operation.read_body(req)
+        request = await operation.read_body(req)
         try:
-            created, record = submit(self.queue, request, idempotency_key=headers.idempotency_key)
+            created, record = await submit(
+                self.queue, request, idempotency_key=headers.idempotency_key
+            )
         except InvalidJob as error:
             raise unprocessable(str(error)) from None
         resp.status = falcon.HTTP_202 if created else falcon.HTTP_200
         resp.location = f"/jobs/{record.id}"
         resp.media = Job.of(record)
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = self.operations["get"].read_query(req)
-        records, next_cursor = self.queue.store.list(
+        records, next_cursor = await self.queue.store.list(
             state=query.state, actor=query.actor, limit=query.limit, cursor=query.cursor
         )
         resp.media = JobList(jobs=[Job.of(r) for r in records], next_cursor=next_cursor)
@@ -76,12 +78,12 @@ class JobBatch:
             )
         }
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         operation = self.operations["post"]
         headers = operation.read_headers(req)
-        requests = operation.read_body(req).jobs
+        requests = (await operation.read_body(req)).jobs
         try:
-            created, records = submit_many(
+            created, records = await submit_many(
                 self.queue, requests, idempotency_key=headers.idempotency_key
             )
         except InvalidJob as error:

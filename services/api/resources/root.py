@@ -22,7 +22,7 @@ class Hello:
         )
     }
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = falcon.MEDIA_TEXT
         resp.text = "Hello World!"
 
@@ -36,7 +36,7 @@ class Liveness:
         )
     }
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = Status(status="ok")
 
 
@@ -54,10 +54,10 @@ class Readiness:
     def __init__(self, store: JobStore):
         self.store = store
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
-            self.store.ping()
-            self.store.writable()
+            await self.store.ping()
+            await self.store.writable()
         except redis.exceptions.OutOfMemoryError:
             raise unavailable(FULL, retry_after=FULL_RETRY_AFTER) from None
         except redis.RedisError as error:

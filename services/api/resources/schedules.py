@@ -1,6 +1,12 @@
-"""``/schedules``: jobs that run every so long or at cron times, managed over HTTP."""
+"""``/schedules``: jobs that run every so long or at cron times, managed over HTTP.
+
+The schedules' operations are written for a blocking Redis client: each runs
+in a thread of the event loop's pool, which these few requests can afford.
+"""
 
 from __future__ import annotations
+
+from asyncio import to_thread
 
 import falcon
 
@@ -50,10 +56,10 @@ class ScheduleCollection:
             ),
         }
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = self.operations["post"].read_body(req)
+    async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = await self.operations["post"].read_body(req)
         try:
-            schedule = self.schedules.create(body.name, stored(body))
+            schedule = await to_thread(self.schedules.create, body.name, stored(body))
         except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
         except ScheduleError as error:
@@ -62,9 +68,11 @@ class ScheduleCollection:
         resp.location = f"/schedules/{schedule.name}"
         resp.media = ScheduleView.of(schedule)
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = ScheduleList(
-            schedules=[ScheduleView.of(schedule) for schedule in self.schedules.store.list()]
+            schedules=[
+                ScheduleView.of(schedule) for schedule in await to_thread(self.schedules.store.list)
+            ]
         )
 
 
@@ -100,26 +108,27 @@ class ScheduleItem:
             ),
         }
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         try:
-            schedule = self.schedules.get(name)
+            schedule = await to_thread(self.schedules.get, name)
         except ScheduleError as error:
             raise refused(error) from None
-        history = self.schedules.store.history(name, HISTORY_SHOWN)
+        history = await to_thread(self.schedules.store.history, name, HISTORY_SHOWN)
         resp.media = ScheduleDetail.of(schedule, history)
 
-    def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        body = self.operations["put"].read_body(req)
+    async def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        body = await self.operations["put"].read_body(req)
         try:
-            resp.media = ScheduleView.of(self.schedules.replace(name, stored(body)))
+            replaced = await to_thread(self.schedules.replace, name, stored(body))
+            resp.media = ScheduleView.of(replaced)
         except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
         except ScheduleError as error:
             raise refused(error) from None
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+    async def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         try:
-            self.schedules.delete(name)
+            await to_thread(self.schedules.delete, name)
         except ScheduleError as error:
             raise refused(error) from None
         resp.status = falcon.HTTP_204
@@ -157,16 +166,16 @@ class ScheduleAction:
             )
         }
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+    async def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         try:
             if self.action == "run":
-                record = self.schedules.run_now(name)
+                record = await to_thread(self.schedules.run_now, name)
                 resp.status = falcon.HTTP_202
                 resp.location = f"/jobs/{record.id}"
                 resp.media = Job.of(record)
                 return
             change = self.schedules.pause if self.action == "pause" else self.schedules.resume
-            resp.media = ScheduleView.of(change(name))
+            resp.media = ScheduleView.of(await to_thread(change, name))
         except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
         except ScheduleError as error:

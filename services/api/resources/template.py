@@ -39,9 +39,11 @@ class Template:
             globals=dict(terminal_states=sorted(TERMINAL_STATES), succeeded=State.SUCCEEDED),
         )
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         fields = self.operations["get"].read_query(req).model_dump(exclude_none=True)
-        _created, record = submit(self.queue, JobRequest(actor="render_document", kwargs=fields))
+        _created, record = await submit(
+            self.queue, JobRequest(actor="render_document", kwargs=fields)
+        )
         resp.status = falcon.HTTP_202
         resp.location = f"/jobs/{record.id}"
         resp.content_type = falcon.MEDIA_HTML

@@ -1,16 +1,23 @@
-"""``/workflows``: submitting chains and groups of jobs, following, cancelling and retrying them."""
+"""``/workflows``: submitting chains and groups of jobs, following, cancelling and retrying them.
+
+The workflows' operations are written for a blocking Redis client: each runs
+in a thread of the event loop's pool. Following a workflow holds no thread:
+its event stream is followed as a job's is (``..streams``).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from asyncio import to_thread
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import falcon
+import falcon.asgi
 from pydantic import WithJsonSchema, create_model
 
 from actors.canvas import MAX_STEPS, Node, Step, WorkflowRequest
-from actors.workflow_store import WorkflowRecord
+from actors.workflow_store import ENDED, WorkflowRecord
 from actors.workflows import InvalidWorkflow, Workflows
 
 from .. import sse
@@ -26,7 +33,7 @@ from ..models import (
     sse_event_schema,
 )
 from ..openapi import schema
-from ..streams import StreamSlots
+from ..streams import Streams
 
 #: How deep ``/openapi.json`` spells nested chains and groups out (they nest deeper alike).
 DOCUMENTED_DEPTH = 2
@@ -68,12 +75,16 @@ WorkflowSubmission = create_model(
 )
 
 
-def find(workflows: Workflows, workflow_id: str) -> WorkflowRecord:
+async def find(workflows: Workflows, workflow_id: str) -> WorkflowRecord:
     """The workflow's record, or 404."""
-    record = workflows.store.get(workflow_id)
+    record = await to_thread(workflows.store.get, workflow_id)
     if record is None:
-        raise falcon.HTTPNotFound(description=f"no workflow {workflow_id} (or it has expired)")
+        raise no_such_workflow(workflow_id)
     return record
+
+
+def no_such_workflow(workflow_id: str) -> falcon.HTTPError:
+    return falcon.HTTPNotFound(description=f"no workflow {workflow_id} (or it has expired)")
 
 
 class WorkflowCollection:
@@ -105,20 +116,20 @@ class WorkflowCollection:
     def __init__(self, workflows: Workflows):
         self.workflows = workflows
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        request = self.operations["post"].read_body(req)
+    async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        request = await self.operations["post"].read_body(req)
         try:
-            record = self.workflows.submit(request.workflow)
+            record = await to_thread(self.workflows.submit, request.workflow)
         except InvalidWorkflow as error:
             raise unprocessable(str(error)) from None
         resp.status = falcon.HTTP_202
         resp.location = f"/workflows/{record.id}"
         resp.media = Workflow.of(record)
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = self.operations["get"].read_query(req)
-        records, next_cursor = self.workflows.store.list(
-            state=query.state, limit=query.limit, cursor=query.cursor
+        records, next_cursor = await to_thread(
+            self.workflows.store.list, state=query.state, limit=query.limit, cursor=query.cursor
         )
         resp.media = WorkflowList(
             workflows=[Workflow.of(record) for record in records], next_cursor=next_cursor
@@ -148,18 +159,18 @@ class WorkflowItem:
     def __init__(self, workflows: Workflows):
         self.workflows = workflows
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
-        resp.media = Workflow.of(find(self.workflows, workflow_id))
+    async def on_get(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
+        resp.media = Workflow.of(await find(self.workflows, workflow_id))
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
-        applied, before = self.workflows.cancel(workflow_id)
+    async def on_delete(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
+        applied, before = await to_thread(self.workflows.cancel, workflow_id)
         if before is None:
-            find(self.workflows, workflow_id)
+            await find(self.workflows, workflow_id)
         if not applied:
             raise falcon.HTTPConflict(
                 description=f"workflow {workflow_id} has already ended: {before}"
             )
-        resp.media = Workflow.of(find(self.workflows, workflow_id))
+        resp.media = Workflow.of(await find(self.workflows, workflow_id))
 
 
 class WorkflowRetry:
@@ -180,10 +191,10 @@ class WorkflowRetry:
     def __init__(self, workflows: Workflows):
         self.workflows = workflows
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
-        applied, before = self.workflows.retry(workflow_id)
+    async def on_post(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
+        applied, before = await to_thread(self.workflows.retry, workflow_id)
         if before is None:
-            find(self.workflows, workflow_id)
+            await find(self.workflows, workflow_id)
         if not applied:
             raise falcon.HTTPConflict(
                 description="only failed or cancelled workflows can be retried;"
@@ -191,7 +202,7 @@ class WorkflowRetry:
             )
         resp.status = falcon.HTTP_202
         resp.location = f"/workflows/{workflow_id}"
-        resp.media = Workflow.of(find(self.workflows, workflow_id))
+        resp.media = Workflow.of(await find(self.workflows, workflow_id))
 
 
 class WorkflowEvents:
@@ -216,33 +227,39 @@ class WorkflowEvents:
         )
     }
 
-    def __init__(self, workflows: Workflows, slots: StreamSlots, stream_seconds: int):
+    def __init__(self, workflows: Workflows, streams: Streams, stream_seconds: int):
         self.workflows = workflows
-        self.slots = slots
+        self.streams = streams
         self.stream_seconds = stream_seconds
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
-        record = find(self.workflows, workflow_id)
+    async def on_get(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
+        record = await find(self.workflows, workflow_id)
         after = self.operations["get"].read_headers(req).last_event_id
-        if self.workflows.store.ended(workflow_id, record.state, after=after):
+        store = self.workflows.store
+        if await to_thread(store.ended, workflow_id, record.state, after=after):
             resp.status = falcon.HTTP_204
             return
-        resp.content_type = "text/event-stream"
-        resp.cache_control = ["no-cache"]
-        resp.set_header("X-Accel-Buffering", "no")
-        resp.stream = self.slots.stream(self._events(workflow_id, after))
+        release = self.streams.take()
+        sse.open_stream(resp)
+        resp.sse = self._events(store.key(workflow_id) + ":events", after, release)
 
-    def _events(self, workflow_id: str, after: str) -> Iterator[bytes]:
-        yield sse.RECONNECT
-        follow = self.workflows.store.follow(
-            workflow_id,
-            after=after,
-            block_ms=KEEPALIVE_SECONDS * 1000,
-            deadline=time.monotonic() + self.stream_seconds,
-        )
-        for item in follow:
-            if item is None:
-                yield sse.KEEPALIVE
-                continue
-            event_id, event = item
-            yield sse.frame(event_id, WORKFLOW_EVENT_KINDS[0], event)
+    async def _events(
+        self, events_key: str, after: str, release: Callable[[], None]
+    ) -> AsyncIterator[falcon.asgi.SSEvent]:
+        try:
+            yield sse.RECONNECT
+            follow = self.streams.follow_stream(
+                events_key,
+                after=after,
+                quiet_seconds=KEEPALIVE_SECONDS,
+                deadline=time.monotonic() + self.stream_seconds,
+                ends=ENDED,
+            )
+            async for item in follow:
+                if item is None:
+                    yield sse.KEEPALIVE
+                    continue
+                event_id, event = item
+                yield sse.frame(event_id, WORKFLOW_EVENT_KINDS[0], event)
+        finally:
+            release()
