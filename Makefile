@@ -82,10 +82,12 @@ docs: install ## Write .env.example and the README's settings table from service
 
 # Seconds of each load step of make bench (at 10, the whole run takes about three minutes).
 BENCH_SECONDS ?= 10
+# The old system's up script, measured beside the stack (default ../shared/seed-system/up).
+SEED_SYSTEM ?=
 
 .PHONY: bench
 bench: install ## Measure speed and CPU cost on this machine (needs wrk; BENCH_SECONDS=10)
-	$(RUN) python -m tests.bench --seconds $(BENCH_SECONDS)
+	$(RUN) python -m tests.bench --seconds $(BENCH_SECONDS) $(if $(SEED_SYSTEM),--seed-system $(SEED_SYSTEM))
 
 .PHONY: clean
 clean: ## Remove the virtualenvs and runtime state (.run/)

@@ -35,7 +35,7 @@ from pathlib import Path
 from services.settings import Settings, load_settings
 from services.stack.stack import PROJECT_DIR
 
-from . import jobs, raw_dramatiq, replication
+from . import jobs, raw_dramatiq, replication, seed_system
 from .http_load import measure_floor, measure_http
 from .queues import SERVICE_NAMESPACE
 from .redis_stats import redis_counters
@@ -59,6 +59,13 @@ def arguments() -> argparse.Namespace:
         "--idle-seconds", type=float, default=10, help="idle spell before a wake-up sample"
     )
     parser.add_argument("--idle-samples", type=int, default=3, help="wake-up samples (default 3)")
+    parser.add_argument(
+        "--seed-system",
+        type=Path,
+        default=seed_system.DEFAULT_UP,
+        help="the old system's up script, measured too when it is there"
+        " (default ../shared/seed-system/up)",
+    )
     return parser.parse_args()
 
 
@@ -145,6 +152,32 @@ def http_rows(results: dict) -> list[Row]:
                 f"GET {name}: whole-stack CPU us/request",
                 lb["stack_cpu_us_per_request"],
                 direct["stack_cpu_us_per_request"],
+            ),
+        ]
+    return rows
+
+
+def seed_rows(results: dict) -> list[Row]:
+    """Through each load balancer: the stack's figures beside the old system's."""
+    seed = results.get("seed_system")
+    if seed is None:
+        return []
+    rows = []
+    for path in seed_system.PATHS:
+        ours, theirs = results[f"GET {path}", "load_balancer"], seed[f"GET {path}"]
+        name = path.split("?")[0]
+        rows += [
+            Row(f"GET {name}: requests/s", ours["requests_per_s"], theirs["requests_per_s"]),
+            Row(
+                f"GET {name}: p50 / p99 ms",
+                (ours["p50_ms"], ours["p99_ms"]),
+                (theirs["p50_ms"], theirs["p99_ms"]),
+                digits=1,
+            ),
+            Row(
+                f"GET {name}: whole-stack CPU us/request",
+                ours["stack_cpu_us_per_request"],
+                theirs["stack_cpu_us_per_request"],
             ),
         ]
     return rows
@@ -266,7 +299,7 @@ def write_report(
     }
     out = PROJECT_DIR / ".run" / "bench" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return out
 
 
@@ -285,6 +318,9 @@ def main() -> int:
             results = measure(bench, options, Progress(steps=11), Path(run_dir))
         finally:
             bench.stop()
+    if options.seed_system.exists():
+        print(f"the system it replaces: {options.seed_system}, with wrk", flush=True)
+        results["seed_system"] = seed_system.measure(options.seed_system, seconds=options.seconds)
     http, job = http_rows(results), job_rows(results)
     worker = f"{settings.worker_processes} process x {settings.worker_threads} threads"
     print()
@@ -304,7 +340,17 @@ def main() -> int:
             measured="WAIT 1",
         )
     )
-    out = write_report(settings, options, results, http + job + floor + waiting)
+    replaced = seed_rows(results)
+    if replaced:
+        print()
+        print(
+            render(
+                "Beside the system it replaces (nginx, 2 Express, BullMQ), wrk -t2 -c100",
+                "old system",
+                replaced,
+            )
+        )
+    out = write_report(settings, options, results, http + job + floor + waiting + replaced)
     print(f"\nThe same figures as JSON: {out.relative_to(PROJECT_DIR)}")
     return 0
 
