@@ -112,7 +112,9 @@ def async_client(
         return sentinel.master_for(
             config.master_name,
             redis_class=AsyncScriptClient,
+            connection_pool_class=_BlockingSentinelPool,
             max_connections=max_connections,
+            timeout=wait_seconds,
             **options,
         )
     pool = redis.asyncio.BlockingConnectionPool.from_url(
@@ -123,3 +125,13 @@ def async_client(
         **options,
     )
     return AsyncScriptClient(connection_pool=pool)
+
+
+class _BlockingSentinelPool(
+    redis.asyncio.sentinel.SentinelConnectionPool, redis.asyncio.BlockingConnectionPool
+):
+    """The sentinels' pool of the master's connections, which waits for a free one.
+
+    redis-py's own refuses a request past ``max_connections`` ("Too many
+    connections"), a 503 for every burst above the pool's size.
+    """
