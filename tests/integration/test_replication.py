@@ -16,7 +16,7 @@ from actors.lifecycle import JobRequest, State
 from actors.replication import Confirmation, NotReplicated
 from actors.store import JobStore
 from services.api.app import create_app
-from services.stack.redis_server import find_server, server_command
+from services.stack.redis_server import server_command
 
 from ..support import assert_problem, free_ports, submit, wait_for
 
@@ -30,11 +30,11 @@ def record(job_id: str) -> lifecycle.JobRecord:
 
 
 @pytest.fixture
-def replica(clean_redis, tmp_path) -> Iterator[redis.Redis]:
-    """A replica of the test's Redis, in sync with it."""
+def replica(clean_redis, redis_binary, tmp_path) -> Iterator[redis.Redis]:
+    """A replica of the test's Redis, in sync with it: the same server, which reads its data."""
     master = urlsplit(clean_redis)
     (port,) = free_ports(1)
-    argv = server_command(find_server(), host="127.0.0.1", port=port, data_dir=tmp_path)
+    argv = server_command(redis_binary, host="127.0.0.1", port=port, data_dir=tmp_path)
     process = subprocess.Popen(
         [*argv, "--replicaof", master.hostname, str(master.port)],
         stdout=subprocess.DEVNULL,
