@@ -20,6 +20,7 @@ from collections.abc import Callable
 import redis
 
 from ..broker import Queue
+from ..calls import redis_calls
 from ..lifecycle import JobRecord, JobRequest
 from ..submission import Creation, InvalidJob, check, prepare
 from . import metrics
@@ -46,6 +47,9 @@ def tick_job_id(schedule: str, tick: int) -> str:
 class Firer:
     """Fires the due ticks of every schedule it finds.
 
+    Its operations run on its store's client, as the store's do; the loop
+    that fires as time passes (:meth:`fire_until`), a worker's, on a blocking one.
+
     Parameters:
       queue: the broker, store and jobs the ticks' jobs are made with.
       schedules: where the schedules are kept.
@@ -55,20 +59,26 @@ class Firer:
     def __init__(self, queue: Queue, schedules: ScheduleStore, *, clock: Clock = time.time):
         self.queue = queue
         self.schedules = schedules
+        self.run = schedules.run
         self.clock = clock
 
     def now(self) -> int:
         return int(self.clock() * 1000)
 
+    @redis_calls
     def fire_due(self) -> int:
         """Fire every schedule due now; the number of jobs this firer created."""
         now = self.now()
-        return sum(self.fire(name, now) for name in self.schedules.due(now))
+        created = 0
+        for name in (yield from self.schedules.due.steps(now)):
+            created += yield from self.fire.steps(name, now)
+        return created
 
+    @redis_calls
     def fire(self, name: str, now: int) -> int:
         """Fire one schedule's ticks due at ``now``; the number of jobs created (0: none due,
         or another firer came first)."""
-        schedule = self.schedules.get(name)
+        schedule = yield from self.schedules.get.steps(name)
         if schedule is None or schedule.paused or schedule.next_at > now:
             return 0
         definition = schedule.definition
@@ -83,7 +93,7 @@ class Firer:
         except InvalidTrigger as error:
             # A cron expression past its last time (its year gone by): nothing more to fire.
             logger.warning("Schedule %s paused, it has no more ticks: %s", name, error)
-            self.schedules.change(name, "pause", now=now)
+            yield from self.schedules.change.steps(name, "pause", now=now)
             return 0
         ticks, missed = planned.fire, planned.missed
         job_ids = [tick_job_id(name, tick) for tick in ticks]
@@ -121,12 +131,13 @@ class Firer:
             last_at=ticks[-1] if ticks else None,
             last_job=job_ids[-1] if job_ids else None,
         )
-        if self.schedules.fire(name, firing) != 1:
+        if (yield from self.schedules.fire.steps(name, firing)) != 1:
             return 0
         creation.written(self.queue, [True] * len(creation.jobs))
         metrics.count(name, [now - tick for tick in ticks], missed)
         return len(ticks)
 
+    @redis_calls
     def run_now(self, schedule: Schedule) -> JobRecord:
         """Run a schedule's job now, whatever its ticks (which stay as they are)."""
         creation = self._jobs(schedule, None)
@@ -144,7 +155,7 @@ class Firer:
             last_at=now,
             last_job=record.id,
         )
-        if self.schedules.fire(schedule.name, firing) != 1:
+        if (yield from self.schedules.fire.steps(schedule.name, firing)) != 1:
             raise LookupError(schedule.name)
         creation.written(self.queue, [True])
         return record
@@ -163,8 +174,8 @@ class Firer:
         requests: list[JobRequest] = [definition] * (1 if job_ids is None else len(job_ids))
         return prepare(self.queue, requests, job_ids=job_ids)
 
-    def run(self, stop: threading.Event) -> None:
-        """Fire due schedules until ``stop`` is set, waking for the next tick due."""
+    def fire_until(self, stop: threading.Event) -> None:
+        """Fire due schedules until ``stop`` is set, waking for the next tick due (blocking)."""
         while not stop.is_set():
             try:
                 self.fire_due()

@@ -38,7 +38,10 @@ class Firing(Middleware):
             # Declared again at the next start; firing goes on with what is stored.
             logger.warning("Schedules declared in code not written: %s", error)
         self._thread = threading.Thread(
-            target=self.schedules.firer.run, args=(self._stop,), name="schedule-firer", daemon=True
+            target=self.schedules.firer.fire_until,
+            args=(self._stop,),
+            name="schedule-firer",
+            daemon=True,
         )
         self._thread.start()
 

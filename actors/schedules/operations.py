@@ -6,6 +6,9 @@ code: a start with a changed declaration updates it (its history, counts
 and pause kept; ticks already fired never fire again), and one whose job
 no longer declares a schedule is deleted. Over HTTP such a schedule can be
 paused, resumed and run, not replaced or deleted.
+
+Each operation runs on the queue's store client, as the store's do
+(``actors/calls.py``): awaited in the API, blocking in workers and the dashboard.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import time
 
 from ..broker import Queue
+from ..calls import Steps, redis_calls
 from ..lifecycle import JobRecord
 from ..submission import InvalidJob, check
 from .definition import Schedule, ScheduleDefinition, Source
@@ -50,14 +54,17 @@ class Schedules:
     def __init__(self, queue: Queue, *, clock: Clock = time.time):
         self.queue = queue
         self.store = ScheduleStore(queue.store)
+        self.run = self.store.run
         self.firer = Firer(queue, self.store, clock=clock)
 
+    @redis_calls
     def get(self, name: str) -> Schedule:
-        schedule = self.store.get(name)
+        schedule = yield from self.store.get.steps(name)
         if schedule is None:
             raise ScheduleError(Saved.MISSING, name)
         return schedule
 
+    @redis_calls
     def create(self, name: str, definition: ScheduleDefinition) -> Schedule:
         """Create a schedule of a public job.
 
@@ -66,7 +73,7 @@ class Schedules:
         """
         self._check(definition, private=False)
         now = self.firer.now()
-        saved = self.store.save(
+        saved = yield from self.store.save.steps(
             name,
             definition,
             mode="create",
@@ -76,28 +83,30 @@ class Schedules:
         )
         if saved is not Saved.CREATED:
             raise ScheduleError(saved, name)
-        return self.get(name)
+        return (yield from self.get.steps(name))
 
+    @redis_calls
     def replace(self, name: str, definition: ScheduleDefinition) -> Schedule:
         """Replace a schedule's definition, keeping its history."""
         self._check(definition, private=False)
-        self._update(name, definition, Source.API, mode="replace")
-        return self.get(name)
+        yield from self._update(name, definition, Source.API, mode="replace")
+        return (yield from self.get.steps(name))
 
+    @redis_calls
     def declare(self) -> dict[str, Saved]:
         """Write the schedules the queue's jobs declare; delete those they no longer do."""
         outcomes = {}
         for spec in self.queue.specs.values():
             if spec.schedule is None:
-                existing = self.store.get(spec.name)
+                existing = yield from self.store.get.steps(spec.name)
                 if existing is not None and existing.source is Source.CODE:
-                    self.store.change(spec.name, "delete", now=self.firer.now())
+                    yield from self.store.change.steps(spec.name, "delete", now=self.firer.now())
                     logger.info("Schedule %s deleted: its job no longer declares it", spec.name)
                 continue
             definition = spec.schedule.definition(spec.name)
             try:
                 self._check(definition, private=True)
-                outcomes[spec.name] = saved = self._update(
+                outcomes[spec.name] = saved = yield from self._update(
                     spec.name, definition, Source.CODE, mode="declare"
                 )
             except (InvalidJob, InvalidTrigger) as error:
@@ -111,24 +120,30 @@ class Schedules:
                 )
         return outcomes
 
+    @redis_calls
     def pause(self, name: str) -> Schedule:
-        return self._change(name, "pause")
+        return (yield from self._change(name, "pause"))
 
+    @redis_calls
     def resume(self, name: str) -> Schedule:
         """Run again from the next tick: ticks that passed while paused never run."""
-        schedule = self.get(name)
-        return self._change(name, "resume", schedule.definition.trigger().after(self.firer.now()))
+        schedule = yield from self.get.steps(name)
+        next_at = schedule.definition.trigger().after(self.firer.now())
+        return (yield from self._change(name, "resume", next_at))
 
+    @redis_calls
     def delete(self, name: str) -> None:
-        schedule = self.get(name)
+        schedule = yield from self.get.steps(name)
         if schedule.source is Source.CODE:
             raise ScheduleError(Saved.OTHER_SOURCE, name)
-        self._change(name, "delete")
+        yield from self._change(name, "delete")
 
+    @redis_calls
     def run_now(self, name: str) -> JobRecord:
         """Run the schedule's job now (paused or not); its ticks stay as they are."""
+        schedule = yield from self.get.steps(name)
         try:
-            return self.firer.run_now(self.get(name))
+            return (yield from self.firer.run_now.steps(schedule))
         except LookupError:
             raise ScheduleError(Saved.MISSING, name) from None
 
@@ -137,12 +152,12 @@ class Schedules:
 
     def _update(
         self, name: str, definition: ScheduleDefinition, source: Source, *, mode: str
-    ) -> Saved:
+    ) -> Steps[Saved]:
         """Save ``definition``; its next tick follows the last fired, so no tick fires twice."""
         trigger = definition.trigger()
         while True:
             now = self.firer.now()
-            existing = self.store.get(name)
+            existing = yield from self.store.get.steps(name)
             if existing is None:
                 next_at, read = trigger.after(now), None
             elif existing.definition.trigger() == trigger:
@@ -151,7 +166,7 @@ class Schedules:
             else:
                 next_at = trigger.after(max(now, existing.last_at or 0))
                 read = existing.next_at
-            saved = self.store.save(
+            saved = yield from self.store.save.steps(
                 name,
                 definition,
                 mode=mode,
@@ -166,7 +181,10 @@ class Schedules:
             raise ScheduleError(saved, name)
         return saved
 
-    def _change(self, name: str, change: str, next_at: int = 0) -> Schedule:
-        if self.store.change(name, change, now=self.firer.now(), next_at=next_at) == -1:
+    def _change(self, name: str, change: str, next_at: int = 0) -> Steps[Schedule | None]:
+        changed = yield from self.store.change.steps(
+            name, change, now=self.firer.now(), next_at=next_at
+        )
+        if changed == -1:
             raise ScheduleError(Saved.MISSING, name)
-        return self.get(name) if change != "delete" else None  # type: ignore[return-value]
+        return None if change == "delete" else (yield from self.get.steps(name))

@@ -12,7 +12,9 @@ Keys, under the job store's namespace:
 
 Every change is one script call (``lua/``), so a definition, its next tick
 and its history never disagree, and a tick's jobs are written in the same
-call that claims it (``lua/fire.lua``).
+call that claims it (``lua/fire.lua``). As the job store's, each operation
+is written once (``actors/calls.py``): workers and the dashboard run it on a
+blocking client, the API awaits it on an asyncio one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from ..calls import redis_calls
 from ..scripts import as_function, source
 from ..store import JobStore, NewJob
 from .definition import HistoryEntry, Schedule, ScheduleDefinition, Source
@@ -66,6 +69,7 @@ class ScheduleStore:
     def __init__(self, jobs: JobStore):
         self.jobs = jobs
         self.client = jobs.client
+        self.run = jobs.run
         self.namespace = jobs.namespace
         self._fire = self.client.register_script(
             source("queue.lua") + as_function("create.lua", "create_jobs") + _lua("fire.lua")
@@ -94,21 +98,25 @@ class ScheduleStore:
 
     # Reading ------------------------------------------------------------
 
+    @redis_calls
     def get(self, name: str) -> Schedule | None:
-        return _decode(name, self.client.hgetall(self.key(name)))
+        return _decode(name, (yield self.client.hgetall(self.key(name))))
 
+    @redis_calls
     def list(self) -> list[Schedule]:
         """Every schedule, by name."""
-        names = [_text(name) for name in self.client.zrange(self.all_key, 0, -1)]
+        names = [_text(name) for name in (yield self.client.zrange(self.all_key, 0, -1))]
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.hgetall(self.key(name))
-        found = [_decode(name, raw) for name, raw in zip(names, pipe.execute(), strict=True)]
+        stored = yield pipe.execute()
+        found = [_decode(name, raw) for name, raw in zip(names, stored, strict=True)]
         return [schedule for schedule in found if schedule is not None]
 
+    @redis_calls
     def history(self, name: str, count: int = 50) -> list[HistoryEntry]:
         """The latest ``count`` entries of a schedule's history, newest first."""
-        entries = self.client.xrevrange(self.history_key(name), count=count)
+        entries = yield self.client.xrevrange(self.history_key(name), count=count)
         return [
             HistoryEntry.model_validate(
                 {_text(field): _field(_text(value)) for field, value in fields.items()}
@@ -116,18 +124,21 @@ class ScheduleStore:
             for _entry_id, fields in entries
         ]
 
+    @redis_calls
     def due(self, now: int, limit: int = 100) -> list[str]:
         """The running schedules whose next tick is at or before ``now``, most overdue first."""
-        names = self.client.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit)
+        names = yield self.client.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit)
         return [_text(name) for name in names]
 
+    @redis_calls
     def next_tick(self) -> int | None:
         """The earliest next tick of all running schedules, or None when none runs."""
-        first = self.client.zrange(self.due_key, 0, 0, withscores=True)
+        first = yield self.client.zrange(self.due_key, 0, 0, withscores=True)
         return int(first[0][1]) if first else None
 
     # Writing ------------------------------------------------------------
 
+    @redis_calls
     def save(
         self,
         name: str,
@@ -140,7 +151,7 @@ class ScheduleStore:
         read_next_at: int | None = None,
     ) -> Saved:
         """Create (``mode="create"``), replace or declare a definition (``lua/save.lua``)."""
-        reply = self._save(
+        reply = yield self._save(
             keys=self._keys(name),
             args=[
                 name,
@@ -155,30 +166,36 @@ class ScheduleStore:
         )
         return Saved(reply)
 
+    @redis_calls
     def change(self, name: str, change: str, *, now: int, next_at: int = 0) -> int:
         """Pause, resume or delete: 1 done, 0 already so, -1 no such schedule."""
-        return self._change(
-            keys=self._keys(name), args=[name, change, now, HISTORY_LENGTH, next_at]
+        return (
+            yield self._change(
+                keys=self._keys(name), args=[name, change, now, HISTORY_LENGTH, next_at]
+            )
         )
 
+    @redis_calls
     def fire(self, name: str, firing: Firing) -> int:
         """Claim the ticks read and write their jobs in one call: 1 fired, 0 lost, -1 gone."""
         create_keys, create_args = self.jobs.creating(firing.jobs)
-        return self._fire(
-            keys=[self.key(name), self.due_key, self.history_key(name), *create_keys],
-            args=[
-                name,
-                "" if firing.claimed is None else firing.claimed,
-                firing.version,
-                firing.next_at,
-                firing.missed,
-                json.dumps([{k: str(v) for k, v in entry.items()} for entry in firing.history]),
-                HISTORY_LENGTH,
-                "" if firing.last_at is None else firing.last_at,
-                firing.last_job or "",
-                len(create_args),
-                *create_args,
-            ],
+        return (
+            yield self._fire(
+                keys=[self.key(name), self.due_key, self.history_key(name), *create_keys],
+                args=[
+                    name,
+                    "" if firing.claimed is None else firing.claimed,
+                    firing.version,
+                    firing.next_at,
+                    firing.missed,
+                    json.dumps([{k: str(v) for k, v in entry.items()} for entry in firing.history]),
+                    HISTORY_LENGTH,
+                    "" if firing.last_at is None else firing.last_at,
+                    firing.last_job or "",
+                    len(create_args),
+                    *create_args,
+                ],
+            )
         )
 
 

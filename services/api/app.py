@@ -66,11 +66,11 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     # The jobs clients may submit: those of the queue given, whatever else is declared.
     public_jobs = {name: spec for name, spec in queue.specs.items() if spec.public}
     submission = models.submission(public_jobs, settings.max_time_limit_seconds)
-    # Schedules and workflows are written for a blocking client: their
-    # resources run their operations in threads.
-    schedules = Schedules(blocking)
+    schedules = Schedules(queue)
     schedule_body = models.schedule(submission)
     document = openapi.OpenAPIDocument()
+    # Workflows are written for a blocking client: their resources run their
+    # operations in threads.
     workflows = Workflows.of(blocking)
     routes = [
         ("/", Hello()),

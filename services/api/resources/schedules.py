@@ -1,12 +1,9 @@
 """``/schedules``: jobs that run every so long or at cron times, managed over HTTP.
 
-The schedules' operations are written for a blocking Redis client: each runs
-in a thread of the event loop's pool, which these few requests can afford.
+The schedules' operations run on the app's asyncio client, as the jobs' do.
 """
 
 from __future__ import annotations
-
-from asyncio import to_thread
 
 import falcon
 
@@ -59,7 +56,7 @@ class ScheduleCollection:
     async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = await self.operations["post"].read_body(req)
         try:
-            schedule = await to_thread(self.schedules.create, body.name, stored(body))
+            schedule = await self.schedules.create(body.name, stored(body))
         except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
         except ScheduleError as error:
@@ -70,9 +67,7 @@ class ScheduleCollection:
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = ScheduleList(
-            schedules=[
-                ScheduleView.of(schedule) for schedule in await to_thread(self.schedules.store.list)
-            ]
+            schedules=[ScheduleView.of(schedule) for schedule in await self.schedules.store.list()]
         )
 
 
@@ -110,16 +105,16 @@ class ScheduleItem:
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         try:
-            schedule = await to_thread(self.schedules.get, name)
+            schedule = await self.schedules.get(name)
         except ScheduleError as error:
             raise refused(error) from None
-        history = await to_thread(self.schedules.store.history, name, HISTORY_SHOWN)
+        history = await self.schedules.store.history(name, HISTORY_SHOWN)
         resp.media = ScheduleDetail.of(schedule, history)
 
     async def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         body = await self.operations["put"].read_body(req)
         try:
-            replaced = await to_thread(self.schedules.replace, name, stored(body))
+            replaced = await self.schedules.replace(name, stored(body))
             resp.media = ScheduleView.of(replaced)
         except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
@@ -128,7 +123,7 @@ class ScheduleItem:
 
     async def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         try:
-            await to_thread(self.schedules.delete, name)
+            await self.schedules.delete(name)
         except ScheduleError as error:
             raise refused(error) from None
         resp.status = falcon.HTTP_204
@@ -169,13 +164,13 @@ class ScheduleAction:
     async def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         try:
             if self.action == "run":
-                record = await to_thread(self.schedules.run_now, name)
+                record = await self.schedules.run_now(name)
                 resp.status = falcon.HTTP_202
                 resp.location = f"/jobs/{record.id}"
                 resp.media = Job.of(record)
                 return
             change = self.schedules.pause if self.action == "pause" else self.schedules.resume
-            resp.media = ScheduleView.of(await to_thread(change, name))
+            resp.media = ScheduleView.of(await change(name))
         except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
         except ScheduleError as error:
