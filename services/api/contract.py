@@ -8,6 +8,7 @@ the first thing wrong: 400 for parameters and headers, 422 for the body.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -89,7 +90,9 @@ def _read(model: type[BaseModel], values: dict[str, Any], title: str) -> Any:
 
 def _explain(error: dict[str, Any], whole: str = "") -> str:
     """One validation error as a sentence naming where it is, as JSON Schema validators say it."""
-    loc = [str(part) for part in error["loc"]]
+    # Pydantic names the member of a union that failed ("constrained-float"):
+    # where a value is, for a client, is the fields and indexes alone.
+    loc = [str(part) for part in error["loc"] if not _PYDANTIC_TAG.fullmatch(str(part))]
     kind, given = error["type"], error["input"]
     if kind in ("missing", "extra_forbidden"):
         where, name = "/".join(loc[:-1]) or whole, loc[-1]
@@ -112,6 +115,10 @@ def _explain(error: dict[str, Any], whole: str = "") -> str:
         return f"{where}: {given!r} is not of type {json_type!r}"
     return f"{where}: {error['msg']}"
 
+
+#: How pydantic names a union's members in an error's location: lower-case words
+#: joined by hyphens ("constrained-float"), or a type with parameters ("list[int]").
+_PYDANTIC_TAG = re.compile(r"[a-z]+(-[a-z]+)+(\[.*\])?|\w+\[.*\]")
 
 #: Pydantic's errors for a value of the wrong type, and the JSON type that was expected.
 _JSON_TYPES = {

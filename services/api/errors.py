@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 import falcon
@@ -28,10 +29,26 @@ FULL = "the job store is full (Redis reached its maxmemory); nothing was changed
 BUSY_RETRY_AFTER = 2
 
 
+#: RFC 9110's names where Python's differ.
+_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def title_of(error: falcon.HTTPError) -> str:
+    """The problem's title: the one given, else the status's name alone ("Not Found").
+
+    Falcon's default titles carry the code too ("404 Not Found"), which the
+    problem's ``status`` already says.
+    """
+    code = error.status_code
+    if error.title and not error.title.startswith(f"{code} "):
+        return error.title
+    return _PHRASES.get(code) or HTTPStatus(code).phrase
+
+
 def serialize_problem(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
     problem: dict[str, Any] = {
         "type": "about:blank",
-        "title": error.title,
+        "title": title_of(error),
         "status": error.status_code,
     }
     if error.description:
@@ -117,7 +134,7 @@ def unavailable(detail: str, retry_after: int = REDIS_RETRY_AFTER) -> falcon.HTT
 
 
 def unprocessable(detail: str) -> falcon.HTTPError:
-    return falcon.HTTPUnprocessableEntity(title="Unprocessable Content", description=detail)
+    return falcon.HTTPUnprocessableEntity(description=detail)
 
 
 def no_such_job(job_id: str) -> falcon.HTTPError:

@@ -166,13 +166,25 @@ class BatchResult(BaseModel):
 
 
 class JobEvent(BaseModel):
-    """One change in a job's life. Times here are milliseconds since the epoch, as kept."""
+    """One change in a job's life; its times in ISO 8601, as a record's are."""
 
     state: State
-    at: int
+    at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
     progress: Progress | None = None
     error: Failure | None = None
     result: Any = None
+
+    @staticmethod
+    def of(event: dict[str, Any]) -> dict[str, Any]:
+        """How the event kept (times in milliseconds) is shown: every time in ISO 8601."""
+        return {
+            name: iso(value) if name in _EVENT_TIMES and isinstance(value, int) else value
+            for name, value in event.items()
+        }
+
+
+#: The fields of an event that are times: when it happened, and what it changed.
+_EVENT_TIMES = frozenset({"at", *_TIMES})
 
 
 def sse_event_schema(event: dict[str, Any], kinds: tuple[str, ...] = EVENT_KINDS) -> dict[str, Any]:

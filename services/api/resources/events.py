@@ -84,6 +84,6 @@ class JobEvents:
                     yield sse.KEEPALIVE
                     continue
                 event_id, event = item
-                yield sse.frame(event_id, event_kind(event), event)
+                yield sse.frame(event_id, event_kind(event), JobEvent.of(event))
         finally:
             release()
