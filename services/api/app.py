@@ -21,7 +21,7 @@ from services.metrics.api import RequestMetrics, count_submissions
 from services.queue import connect, on_asyncio
 from services.settings import Settings
 
-from . import errors, media, models, openapi
+from . import contract, errors, media, models, openapi
 from .auth import ApiKeys
 from .middleware import InstanceHeader, Request, RequestSizeLimit
 from .resources.catalog import Catalog
@@ -99,6 +99,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/openapi.json", document),
     ]
     for path, resource in routes:
+        contract.answer_head(resource)
         app.add_route(path, resource)
     count_submissions(queue.broker)
     document.document = openapi.build(

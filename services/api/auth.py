@@ -11,7 +11,7 @@ import hmac
 
 import falcon
 
-from .contract import Access
+from .contract import Access, operation_of
 
 #: The challenge a refused request gets (RFC 6750).
 CHALLENGE = 'Bearer realm="jobs"'
@@ -33,7 +33,7 @@ class ApiKeys:
         return bool(self.keys) and access in self.needing_key
 
     async def process_resource(self, req, resp, resource, params) -> None:
-        operation = getattr(resource, "operations", {}).get(req.method.lower())
+        operation = operation_of(resource, req.method.lower())
         if operation is None or not self.needs_key(operation.access):
             return
         if not self._valid(req.get_header("Authorization") or ""):

@@ -81,6 +81,29 @@ class Operation:
         return _read(self.headers, values, "Invalid header")
 
 
+def answer_head(resource: object) -> None:
+    """Let ``resource`` answer HEAD as it answers GET, its headers without its body.
+
+    Not for an event stream, whose GET holds the request open, nor for a GET
+    that submits something (``/template``): HEAD stays 405 there.
+    """
+    get = getattr(resource, "operations", {}).get("get")
+    if get is None or hasattr(resource, "on_head") or get.access is Access.WRITE:
+        return
+    if any(
+        isinstance(response, Response) and response.media_type == "text/event-stream"
+        for response in get.responses.values()
+    ):
+        return
+    resource.on_head = resource.on_get
+
+
+def operation_of(resource: object, method: str) -> Operation | None:
+    """The declared operation ``method`` runs on ``resource``: HEAD runs GET's."""
+    operations = getattr(resource, "operations", {})
+    return operations.get(method) or (operations.get("get") if method == "head" else None)
+
+
 def _read(model: type[BaseModel], values: dict[str, Any], title: str) -> Any:
     try:
         return model.model_validate(values)

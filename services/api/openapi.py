@@ -15,11 +15,17 @@ from typing import Any
 import falcon
 from pydantic import BaseModel
 
-from .contract import Access, Operation, Response
+from .contract import Access, Operation, Response, operation_of
 from .errors import PROBLEM_JSON
 from .models import Problem
 
-_RESPONDERS = {"on_get": "get", "on_post": "post", "on_put": "put", "on_delete": "delete"}
+_RESPONDERS = {
+    "on_get": "get",
+    "on_head": "head",
+    "on_post": "post",
+    "on_put": "put",
+    "on_delete": "delete",
+}
 #: Every operation may answer 503.
 _UNAVAILABLE = "Redis is unreachable, or the instance is busy; retry later"
 #: How operations that need an API key say so.
@@ -45,10 +51,15 @@ def build(
         for responder, method in _RESPONDERS.items():
             if not hasattr(resource, responder):
                 continue
-            if method not in operations:
+            operation = operation_of(resource, method)
+            if operation is None:
                 raise ValueError(f"{type(resource).__name__}.{responder} is not declared")
-            item[method] = described = describe(operations[method], _path_fields(path))
-            if needs_key(operations[method].access):
+            item[method] = described = describe(operation, _path_fields(path))
+            if method == "head":
+                described["summary"] = f"{operation.summary}: its headers alone"
+                for response in described["responses"].values():
+                    response.pop("content", None)
+            if needs_key(operation.access):
                 guarded = True
                 described["security"] = [{name: []} for name in _API_KEY]
                 described["responses"]["401"] = _response(_UNAUTHORIZED)

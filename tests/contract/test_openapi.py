@@ -102,6 +102,9 @@ class ContractClient:
             body = json.loads(result.text) if media_type.endswith("json") else result.text
             check(content[media_type]["schema"], body, where)
         self.seen.add((template, method.lower(), status))
+        if method == "GET" and "head" in self.document["paths"][template]:
+            head = self.request("HEAD", template, path, **kwargs)
+            assert head.status_code == result.status_code, f"HEAD {path or template}"
         return result
 
     def documented(self) -> Iterator[tuple[str, str, str]]:

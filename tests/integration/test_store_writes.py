@@ -19,6 +19,7 @@ import redis
 from actors import lifecycle, stats
 from actors.lifecycle import State
 from actors.middleware import Cancellation
+from services.api.models import JobEvent
 from services.dashboard.dead_letters import requeued
 from services.queue import connect
 from services.stack.redis_server import server_command
@@ -225,4 +226,4 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
     late = follow_stream(client, f"/jobs/{job_id}/events")
     assert late.status_code == 200
     [seen] = sse_events(late.text.splitlines())
-    assert (seen["id"], json.loads(seen["data"])) == (last_id, last)
+    assert (seen["id"], json.loads(seen["data"])) == (last_id, JobEvent.of(last))

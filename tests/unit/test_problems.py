@@ -1,4 +1,5 @@
-"""Problem documents name the problem in one way: titles without codes, details without pydantic."""
+"""Problem documents name the problem one way (titles without codes, details without
+pydantic), and HEAD is answered wherever GET is."""
 
 from __future__ import annotations
 
@@ -34,3 +35,21 @@ def test_a_detail_names_the_field_not_the_libraries_types(client, time_limit):
     detail = result.json["detail"]
     assert detail.startswith("options/time_limit: ")
     assert "constrained" not in detail and "[" not in detail.partition(": ")[0]
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/actors", "/jobs", "/openapi.json"])
+def test_head_is_answered_where_get_is(client, path):
+    got = client.simulate_get(path)
+
+    head = client.simulate_head(path)
+
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+
+
+def test_head_of_a_job_says_whether_it_exists(client):
+    job_id = client.simulate_post("/jobs", json={"actor": "add", "args": [1, 2]}).json["id"]
+
+    assert client.simulate_head(f"/jobs/{job_id}").status_code == 200
+    assert client.simulate_head("/jobs/missing").status_code == 404
