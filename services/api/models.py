@@ -345,9 +345,10 @@ class Actor(BaseModel):
     queue: str
     priorities: list[str]
     parameters: list[Parameter]
-    max_retries: int | None
-    #: Seconds, as in the options of a submission.
-    time_limit: float | None
+    #: Its own, else the service's default: what applies.
+    max_retries: int
+    #: Seconds, as in the options of a submission; its own, else the service's default.
+    time_limit: float
     concurrency: int | None = Field(
         None, description="At most this many run at once, across every worker; null: no limit."
     )

@@ -1,5 +1,5 @@
-"""Problem documents name the problem one way (titles without codes, details without
-pydantic), and HEAD is answered wherever GET is."""
+"""The contract's edges: problem documents name the problem one way (titles without codes,
+details without pydantic), HEAD is answered wherever GET is, /actors shows what applies."""
 
 from __future__ import annotations
 
@@ -53,3 +53,12 @@ def test_head_of_a_job_says_whether_it_exists(client):
 
     assert client.simulate_head(f"/jobs/{job_id}").status_code == 200
     assert client.simulate_head("/jobs/missing").status_code == 404
+
+
+def test_the_actors_show_the_retries_and_time_limit_that_apply(client, settings):
+    actors = {actor["name"]: actor for actor in client.simulate_get("/actors").json["actors"]}
+
+    # add declares neither; count_slowly declares max_retries=0.
+    assert actors["add"]["max_retries"] == settings.default_max_retries
+    assert actors["add"]["time_limit"] == settings.default_time_limit_ms / 1000
+    assert actors["count_slowly"]["max_retries"] == 0

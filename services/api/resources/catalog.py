@@ -13,8 +13,12 @@ from ..contract import Operation, Response
 from ..models import Actor, ActorList, Parameter
 
 
-def describe(spec: JobSpec) -> Actor:
-    """A public job as clients see it: its name, what it does, its parameters."""
+def describe(spec: JobSpec, *, max_retries: int, time_limit_ms: int) -> Actor:
+    """A public job as clients see it: its name, what it does, its parameters.
+
+    Its retries and time limit are those that apply: its own, else the
+    service's defaults (``max_retries``, ``time_limit_ms``), never null.
+    """
     parameters = []
     schemas = spec.parameter_schemas()
     for parameter in spec.signature.parameters.values():
@@ -28,15 +32,14 @@ def describe(spec: JobSpec) -> Actor:
                 json_schema=schemas[parameter.name],
             )
         )
-    time_limit_ms = spec.options.get("time_limit")
     return Actor(
         name=spec.name,
         description=spec.description,
         queue=spec.queue,
         priorities=list(PRIORITIES),
         parameters=parameters,
-        max_retries=spec.options.get("max_retries"),
-        time_limit=None if time_limit_ms is None else time_limit_ms / 1000,
+        max_retries=spec.options.get("max_retries", max_retries),
+        time_limit=spec.options.get("time_limit", time_limit_ms) / 1000,
         **(spec.limit.describe() if spec.limit else {}),
     )
 
@@ -49,8 +52,13 @@ class Catalog:
         )
     }
 
-    def __init__(self, public_jobs: dict[str, JobSpec]):
-        self.actors = ActorList(actors=[describe(spec) for spec in public_jobs.values()])
+    def __init__(self, public_jobs: dict[str, JobSpec], *, max_retries: int, time_limit_ms: int):
+        self.actors = ActorList(
+            actors=[
+                describe(spec, max_retries=max_retries, time_limit_ms=time_limit_ms)
+                for spec in public_jobs.values()
+            ]
+        )
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.actors
