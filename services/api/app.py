@@ -23,7 +23,7 @@ from services.settings import Settings
 
 from . import contract, errors, media, models, openapi
 from .auth import ApiKeys
-from .middleware import InstanceHeader, Request, RequestSizeLimit
+from .middleware import AccessLog, InstanceHeader, Request, RequestSizeLimit
 from .resources.catalog import Catalog
 from .resources.events import JobEvents
 from .resources.job import Job, JobRetry
@@ -48,6 +48,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         request_type=Request,
         middleware=[
             RequestMetrics(),
+            AccessLog(settings.instance_name),
             InstanceHeader(settings.instance_name),
             keys,
             RequestSizeLimit(settings.max_request_bytes),

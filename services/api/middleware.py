@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
 import falcon
 import falcon.asgi
 
@@ -57,3 +62,44 @@ class Request(falcon.asgi.Request):
     @property
     def stream(self) -> falcon.asgi.BoundedStream:
         return super().stream if self._read_ahead is None else self._read_ahead
+
+
+class AccessLog:
+    """One structured line per request on the ``jobqueue.access`` logger, as JSON.
+
+    Who asked (the client's address, as the load balancer forwards it), what,
+    the answer's status, how long until it started (ms), which instance
+    answered, and the job it concerned where there is one: the job of the
+    path, or the one a submission made.
+    """
+
+    def __init__(self, instance_name: str, logger: logging.Logger | None = None):
+        self.instance_name = instance_name
+        self.logger = logger or logging.getLogger("jobqueue.access")
+
+    async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        req.context.started = time.monotonic()
+
+    async def process_response(self, req, resp, resource, req_succeeded) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        started = getattr(req.context, "started", None)
+        job_id = (req.context.get("params") or {}).get("job_id")
+        if job_id is None and resp.location and resp.location.startswith("/jobs/"):
+            job_id = resp.location.removeprefix("/jobs/")
+        forwarded = req.get_header("X-Forwarded-For")
+        line = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "instance": self.instance_name,
+            "client": forwarded.split(",")[0].strip() if forwarded else req.remote_addr,
+            "method": req.method,
+            "path": req.path,
+            "route": req.uri_template,
+            "status": resp.status_code,
+            "ms": None if started is None else round((time.monotonic() - started) * 1000, 1),
+            "job_id": job_id,
+        }
+        self.logger.info(json.dumps(line))
+
+    async def process_resource(self, req, resp, resource, params) -> None:
+        req.context.params = params

@@ -69,6 +69,10 @@ def test_a_second_up_says_where_the_stack_runs_and_down_stops_it(tmp_path):
         assert requests.get(url + "/healthz", timeout=10).status_code == 200
         admin = requests.get(url + "/admin/", auth=("admin", password), timeout=10)
         assert admin.status_code == 200
+        # One access-log line per request, naming the job.
+        job_id = requests.post(url + "/jobs", json={"actor": "add", "args": [1, 2]}, timeout=10)
+        job_id = job_id.json()["id"]
+        wait_for(lambda: f'"job_id": "{job_id}"' in log.read_text(), what="the access log")
         # What make logs follows is what the terminal shows.
         assert log.read_text() in (tmp_path / "terminal.log").read_text()
 
