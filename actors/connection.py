@@ -13,11 +13,14 @@ connection; while no master is elected, connecting raises
 to a new master: redis-py's ``Script`` loads one again on ``NOSCRIPT``, and
 :mod:`.replication` does the same for its pipelines.
 
-No command is retried by the client itself: retrying a script whose reply
-was lost could run it twice (a second message for one job). Where a retry
-is safe, the caller makes it (a worker's acks, see ``actors.consumer``); where
-it is not, the caller is told (a submission answers 503, and its
-``Idempotency-Key`` makes resending it safe).
+The blocking clients retry no command themselves: where a retry is safe, the
+caller makes it (a worker's acks, see ``actors.consumer``); where it is not,
+the caller is told (a submission answers 503, and its ``Idempotency-Key``
+makes resending it safe). The API's asyncio pool for a plain Redis does
+retry a call whose connection failed (see ``async_client``): running one of
+its scripts twice writes once, since ``lua/create.lua`` writes nothing for a
+job id that has a record and every other write is a transition checked
+against the state it comes from.
 """
 
 from __future__ import annotations

@@ -16,9 +16,10 @@
 -- An idempotency key holds "<job id> <fingerprint>".
 --
 -- Returns {created, id} per job, in order: {1, id} when created, {0, existing
--- id} when the idempotency key already names a job, in which case nothing is
--- written for it. Concurrent duplicates race here, inside Redis, and exactly
--- one of them wins. {-1, existing id} alone, and nothing written at all, when
+-- id} when the idempotency key already names a job, or when the job's own
+-- record exists already (the call is a retry of one whose reply was lost), in
+-- which case nothing is written for it. Concurrent duplicates race here,
+-- inside Redis, and exactly one of them wins. {-1, existing id} alone, and nothing written at all, when
 -- a key names a job submitted with another request.
 local KEYS_PER_JOB, ARGS_PER_JOB = 3, 6
 local jobs = (#KEYS - 1) / KEYS_PER_JOB
@@ -38,6 +39,10 @@ for job = 1, jobs do
             return {-1, job_id}
         end
         existing[job] = job_id
+    elseif redis.call("EXISTS", KEYS[k + 1]) == 1 then
+        -- Its own job id already has a record: this call is a client's retry
+        -- of one whose reply was lost, and the job was written then.
+        existing[job] = ARGV[a + 1]
     end
     local record = cjson.decode(ARGV[a + 2])
     local flat = {}

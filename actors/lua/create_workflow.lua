@@ -10,8 +10,12 @@
 -- ARGV[3] the workflow's id
 -- then four arguments per step, as add_steps (workflow.lua) reads them.
 --
--- Returns the workflow's id.
+-- Returns the workflow's id. Nothing is written when its record exists already.
 local wf = KEYS[1]
+-- Written already: this call is a client's retry of one whose reply was lost.
+if redis.call("EXISTS", wf) == 1 then
+    return ARGV[3]
+end
 local flat = {}
 for name, value in pairs(cjson.decode(ARGV[1])) do
     flat[#flat + 1] = name

@@ -16,8 +16,8 @@ from pathlib import Path
 import dramatiq
 import redis
 
-from actors import lifecycle, stats
-from actors.lifecycle import State
+from actors import lifecycle, stats, submission
+from actors.lifecycle import JobRequest, State
 from actors.middleware import Cancellation
 from services.api.models import JobEvent
 from services.dashboard.dead_letters import requeued
@@ -227,3 +227,16 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
     assert late.status_code == 200
     [seen] = sse_events(late.text.splitlines())
     assert (seen["id"], json.loads(seen["data"])) == (last_id, JobEvent.of(last))
+
+
+def test_a_submission_sent_again_after_its_reply_was_lost_writes_one_job(queue):
+    # What a client's retry of create.lua looks like to Redis: the same
+    # prepared jobs (same ids, same messages) written a second time.
+    creation = submission.prepare(queue, [JobRequest(actor="add", args=[1, 2])])
+    [(created_first, job_id)] = queue.store.create_many(creation.jobs)
+    [(created_again, same_id)] = queue.store.create_many(creation.jobs)
+
+    client = queue.store.client
+    assert (created_first, created_again, same_id) == (True, False, job_id)
+    assert client.hlen("dramatiq:default.msgs") == 1
+    assert client.xlen(queue.store.index_key) == 1

@@ -409,7 +409,7 @@ def test_concurrent_duplicates_make_one_job_and_one_message(settings, queue, r):
 
 
 #: The commands the create script runs inside Redis (Redis counts them too).
-CREATE_SCRIPT_COMMANDS = {"get", "set", "hset", "xadd", "rpush", "lpush", "ltrim"}
+CREATE_SCRIPT_COMMANDS = {"get", "exists", "set", "hset", "xadd", "rpush", "lpush", "ltrim"}
 
 
 def commands_sent(r: redis.Redis, action) -> tuple[int, dict[str, int]]:
