@@ -93,6 +93,17 @@ class IdempotencyKeyReused(Exception):
         self.job_id = job_id
 
 
+def index_before(cursor: str | None) -> str | None:
+    """Where reading an index newest first starts: XREVRANGE's ``max`` for ``cursor``.
+
+    None when nothing can come after it: no id is older than the first
+    possible one, and Redis refuses ``(0-0``.
+    """
+    if not cursor:
+        return "+"
+    return None if cursor == "0-0" else f"({cursor}"
+
+
 class JobStore:
     """Reads and writes job records in Redis.
 
@@ -358,10 +369,9 @@ class JobStore:
         jobs arrive. At most ``scan_budget`` index entries are read per call;
         a sparse filter may return a short page with a cursor to go on from.
         """
-        if cursor == "0-0":
-            # Nothing is older than the first possible id (and Redis refuses "(0-0").
+        start = index_before(cursor)
+        if start is None:
             return [], None
-        start = f"({cursor}" if cursor else "+"
         found: list[JobRecord] = []
         scanned = 0
         while scanned < scan_budget:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, BeforeValidator
 from .canvas import OnFailure, Step
 from .lifecycle import STATE_FIELD, State, event_state, now_ms
 from .scripts import JOB_WRITES, source
-from .store import EVENTS_PER_JOB, JobStore
+from .store import EVENTS_PER_JOB, JobStore, index_before
 
 
 class WorkflowState(StrEnum):
@@ -196,7 +196,9 @@ class WorkflowStore:
         short with a cursor to go on from.
         """
         found: list[WorkflowRecord] = []
-        start = f"({cursor}" if cursor else "+"
+        start = index_before(cursor)
+        if start is None:
+            return found, None
         for _ in range(5):
             batch = self.client.xrevrange(self.index_key, max=start, min="-", count=200)
             for entry_id, entry in batch:

@@ -115,10 +115,13 @@ def _explain(error: dict[str, Any], whole: str = "") -> str:
     """One validation error as a sentence naming where it is, as JSON Schema validators say it."""
     # Pydantic names the member of a union that failed ("constrained-float"):
     # where a value is, for a client, is the fields and indexes alone.
-    loc = [str(part) for part in error["loc"] if not _PYDANTIC_TAG.fullmatch(str(part))]
+    parts = [str(part) for part in error["loc"]]
+    loc = [part for part in parts if not _PYDANTIC_TAG.fullmatch(part)]
     kind, given = error["type"], error["input"]
     if kind in ("missing", "extra_forbidden"):
-        where, name = "/".join(loc[:-1]) or whole, loc[-1]
+        # The property's own name, whatever it looks like ("x-extra" would pass for a tag).
+        *path, name = parts
+        where = "/".join(part for part in path if not _PYDANTIC_TAG.fullmatch(part)) or whole
         complaint = (
             f"{name!r} is a required property"
             if kind == "missing"

@@ -635,11 +635,12 @@ def test_bad_list_parameters_are_400(client, params, detail):
     assert_problem(client.simulate_get("/jobs", params=params), 400, detail)
 
 
-def test_a_cursor_from_the_far_end_gives_an_empty_page(client):
+@pytest.mark.parametrize(("path", "listed"), [("/jobs", "jobs"), ("/workflows", "workflows")])
+def test_a_cursor_from_the_far_end_gives_an_empty_page(client, path, listed):
     submit(client)
-    page = client.simulate_get("/jobs", params={"cursor": "0-0"})
+    page = client.simulate_get(path, params={"cursor": "0-0"})
     assert page.status_code == 200
-    assert page.json == {"jobs": [], "next_cursor": None}
+    assert page.json == {listed: [], "next_cursor": None}
 
 
 @pytest.mark.parametrize("wait", ["-1", "soon", "61", "inf"])
