@@ -63,6 +63,10 @@ def test_jobs_over_their_concurrency_wait_as_queued_and_others_run(limited, capl
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
+#: How long after the limiter lets a message through its thread may write started_at.
+ADMISSION_LAG_MS = 100
+
+
 def test_jobs_over_their_rate_start_when_it_allows(limited):
     count = 3 * TRICKLES_PER_SECOND
     job_ids = [run_job(limited, "trickle") for _ in range(count)]
@@ -72,7 +76,11 @@ def test_jobs_over_their_rate_start_when_it_allows(limited):
     assert {record.state for record in records} == {State.SUCCEEDED}
     assert {record.attempts for record in records} == {1}
     starts = sorted(record.started_at for record in records)
-    # Within any second, at most the rate's worth (its burst) started.
+    # Within any second, at most the rate's worth (its burst) started. The
+    # limiter counts a start when it lets a message through, a little before
+    # the thread that runs it writes started_at: the window allows for that lag.
     for first, start in enumerate(starts):
-        in_that_second = [later for later in starts[first:] if later < start + 1000]
+        in_that_second = [
+            later for later in starts[first:] if later < start + 1000 - ADMISSION_LAG_MS
+        ]
         assert len(in_that_second) <= TRICKLES_PER_SECOND, starts
