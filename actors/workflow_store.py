@@ -7,6 +7,10 @@ store's namespace, and is moved on by the writes of those jobs (see
 * ``<ns>:workflows`` a stream indexing every workflow, newest last, trimmed by age.
 * ``<ns>:workflows:tally`` a hash counting the workflows running now, and
   those that ever ended, by state: what the metrics report.
+
+As the job store's, each operation is written once (``actors/calls.py``):
+workers and the dashboard run it on a blocking client, the API awaits it on
+an asyncio one.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator
 
+from .calls import redis_calls
 from .canvas import OnFailure, Step
 from .lifecycle import STATE_FIELD, State, event_state, now_ms
 from .scripts import JOB_WRITES, source
@@ -72,7 +77,7 @@ class WorkflowRecord(BaseModel):
 
 
 class WorkflowStore:
-    """Reads workflows, and runs the scripts that write them.
+    """Reads workflows, and runs the scripts that write them, on its job store's client.
 
     Parameters:
       jobs: the job store, whose client, namespace and retention the
@@ -84,6 +89,7 @@ class WorkflowStore:
     def __init__(self, jobs: JobStore, *, max_input_bytes: int):
         self.jobs = jobs
         self.client = jobs.client
+        self.run = jobs.run
         self.max_input_bytes = max_input_bytes
         register = self.client.register_script
         self._create = register(source("create_workflow.lua", *JOB_WRITES))
@@ -116,12 +122,13 @@ class WorkflowStore:
             "tally": self.tally_key,
         }
 
+    @redis_calls
     def create(self, workflow_id: str, fields: dict[str, str], steps: list[str]) -> None:
         """Write a workflow and its steps' jobs, and queue its first steps, in one call.
 
         ``steps``: five arguments a step, as ``add_steps`` (``lua/workflow.lua``) takes them.
         """
-        self._create(
+        yield self._create(
             keys=[self.key(workflow_id), self.jobs.index_key, self.index_key],
             args=[
                 json.dumps({**fields, **self.settings()}),
@@ -131,14 +138,16 @@ class WorkflowStore:
             ],
         )
 
+    @redis_calls
     def cancel(self, workflow_id: str) -> tuple[bool, WorkflowState | None]:
         """Cancel a running workflow and its steps; ``(applied, state before)``."""
-        applied, before = self._cancel(keys=[self.key(workflow_id)])
+        applied, before = yield self._cancel(keys=[self.key(workflow_id)])
         return applied == 1, WorkflowState(before.decode()) if applied != -1 else None
 
+    @redis_calls
     def retry(self, workflow_id: str, steps: list[str]) -> tuple[bool, WorkflowState | None]:
         """Run the ``steps`` again (five arguments each, as for :meth:`create`)."""
-        applied, before = self._retry(
+        applied, before = yield self._retry(
             keys=[self.key(workflow_id), self.jobs.index_key],
             args=[self._oldest_kept(), *steps],
         )
@@ -149,27 +158,30 @@ class WorkflowStore:
 
     # Reading --------------------------------------------------------------
 
+    @redis_calls
     def definitions(self, workflow_id: str) -> dict[int, dict[str, Any]]:
         """Each step's definition, by number."""
-        raw = self.client.hgetall(self.key(workflow_id) + ":steps")
+        raw = yield self.client.hgetall(self.key(workflow_id) + ":steps")
         return {int(step): json.loads(definition) for step, definition in raw.items()}
 
+    @redis_calls
     def outcomes(self, workflow_id: str) -> dict[int, str]:
         """The state each step that was counted ended in, by number."""
-        raw = self.client.hgetall(self.key(workflow_id) + ":outcomes")
+        raw = yield self.client.hgetall(self.key(workflow_id) + ":outcomes")
         return {int(step): state.decode() for step, state in raw.items()}
 
+    @redis_calls
     def get(self, workflow_id: str) -> WorkflowRecord | None:
         """The workflow's record with its steps, or None (no such workflow, or it expired)."""
-        raw = self.client.hgetall(self.key(workflow_id))
+        raw = yield self.client.hgetall(self.key(workflow_id))
         if not raw:
             return None
         fields = {name.decode(): value.decode() for name, value in raw.items()}
-        definitions = sorted(self.definitions(workflow_id).items())
-        with self.client.pipeline(transaction=False) as pipe:
-            for _number, definition in definitions:
-                pipe.hget(self.jobs.job_key(definition["job"]), STATE_FIELD)
-            states = pipe.execute()
+        definitions = sorted((yield from self.definitions.steps(workflow_id)).items())
+        pipe = self.client.pipeline(transaction=False)
+        for _number, definition in definitions:
+            pipe.hget(self.jobs.job_key(definition["job"]), STATE_FIELD)
+        states = yield pipe.execute()
         steps = []
         for (number, definition), state in zip(definitions, states, strict=True):
             step = Step.model_validate(definition["step"])
@@ -187,6 +199,7 @@ class WorkflowStore:
         known = {name: value for name, value in fields.items() if name in _RECORD_FIELDS}
         return WorkflowRecord.model_validate({**known, "steps": steps})
 
+    @redis_calls
     def list(
         self, *, state: WorkflowState | None = None, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[WorkflowRecord], str | None]:
@@ -200,9 +213,9 @@ class WorkflowStore:
         if start is None:
             return found, None
         for _ in range(5):
-            batch = self.client.xrevrange(self.index_key, max=start, min="-", count=200)
+            batch = yield self.client.xrevrange(self.index_key, max=start, min="-", count=200)
             for entry_id, entry in batch:
-                record = self.get(entry[b"id"].decode())
+                record = yield from self.get.steps(entry[b"id"].decode())
                 if record is not None and state in (None, record.state):
                     found.append(record)
                     if len(found) == limit:
@@ -212,12 +225,11 @@ class WorkflowStore:
             start = f"({batch[-1][0].decode()}"
         return found, start[1:]
 
+    @redis_calls
     def tally(self) -> dict[str, int]:
         """How many workflows run now (``running``), and ever ended in each state."""
-        return {
-            state.decode(): int(count)
-            for state, count in self.client.hgetall(self.tally_key).items()
-        }
+        tally = yield self.client.hgetall(self.tally_key)
+        return {state.decode(): int(count) for state, count in tally.items()}
 
     def follow(
         self, workflow_id: str, *, after: str = "0-0", block_ms: int, deadline: float
@@ -225,6 +237,8 @@ class WorkflowStore:
         """Yield the workflow's events as they happen until it ends, or until ``deadline``.
 
         Yields None each time ``block_ms`` passes quietly (a stream's keep-alive).
+        A blocking client's only: each follower holds a connection (the API
+        follows workflows with ``services.api.streams``).
         """
         while time.monotonic() < deadline:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
@@ -240,11 +254,12 @@ class WorkflowStore:
             if self.ended(workflow_id, event_state(batch[-1][1]), after=after):
                 return
 
+    @redis_calls
     def events(
         self, workflow_id: str, *, after: str = "0-0", block_ms: int | None = None
     ) -> list[tuple[str, dict[str, Any]]]:
         """The workflow's events after the stream id ``after``; with ``block_ms``, waited for."""
-        reply = self.client.xread(
+        reply = yield self.client.xread(
             {self.key(workflow_id) + ":events": after}, block=block_ms, count=100
         )
         return [
@@ -253,12 +268,13 @@ class WorkflowStore:
             for event_id, entry in entries
         ]
 
+    @redis_calls
     def ended(self, workflow_id: str, state: str, *, after: str) -> bool:
         """Whether a workflow in ``state`` has ended with no event after ``after``.
 
         A retried workflow's history holds an earlier end, and then its new run.
         """
-        return state in ENDED and not self.events(workflow_id, after=after)
+        return state in ENDED and not (yield from self.events.steps(workflow_id, after=after))
 
 
 #: What a workflow's hash holds of its record (the rest is the scripts').

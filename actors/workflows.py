@@ -12,6 +12,9 @@ dies can leave it hanging.
 A step's message is built here, when the workflow is submitted, with a
 marker where its parents' results go; the script that releases the step
 puts their JSON, as their records keep it, in the marker's place.
+
+Each operation runs on the store's client, as the store's do
+(``actors/calls.py``): awaited in the API, blocking in workers and the dashboard.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import dramatiq
 
 from . import lifecycle
 from .broker import Queue
+from .calls import Runner, redis_calls
 from .canvas import Chain, Group, Plan, PlannedStep, Step, TooManySteps, plan
 from .lifecycle import JobRecord, State
 from .store import encode_record
@@ -51,6 +55,12 @@ class Workflows:
     def of(cls, queue: Queue, *, max_input_bytes: int = MAX_INPUT_BYTES) -> Workflows:
         return cls(queue, WorkflowStore(queue.store, max_input_bytes=max_input_bytes))
 
+    @property
+    def run(self) -> Runner:
+        """What runs its operations: its store's runner."""
+        return self.store.run
+
+    @redis_calls
     def submit(self, workflow: Step | Chain | Group) -> WorkflowRecord:
         """Check the whole workflow, then write it and queue its first steps."""
         steps = self.check(workflow)
@@ -68,9 +78,9 @@ class Workflows:
             "output": json.dumps({"parents": steps.output, "gathers": steps.gathers}),
         }
         args, messages = self._steps_args(workflow_id, steps, range(len(steps.steps)))
-        self.store.create(workflow_id, fields, args)
+        yield from self.store.create.steps(workflow_id, fields, args)
         self._enqueued(messages)
-        return self.store.get(workflow_id)
+        return (yield from self.store.get.steps(workflow_id))
 
     def check(self, workflow: Step | Chain | Group) -> Plan:
         """The workflow's plan, every step checked; :class:`InvalidWorkflow` if one does not fit."""
@@ -91,25 +101,27 @@ class Workflows:
                 raise InvalidWorkflow(f"{planned.where}: {error}") from None
         return steps
 
+    @redis_calls
     def cancel(self, workflow_id: str) -> tuple[bool, WorkflowState | None]:
         """Cancel a running workflow: every step that has not ended is cancelled with it."""
-        return self.store.cancel(workflow_id)
+        return (yield from self.store.cancel.steps(workflow_id))
 
+    @redis_calls
     def retry(self, workflow_id: str) -> tuple[bool, WorkflowState | None]:
         """Run a failed or cancelled workflow again: only its steps that did not succeed.
 
         Each of those gets a new job (the old ones keep what became of
         them); the steps that succeeded keep theirs, and their results.
         """
-        definitions = self.store.definitions(workflow_id)
+        definitions = yield from self.store.definitions.steps(workflow_id)
         if not definitions:
             return False, None
-        record = self.store.get(workflow_id)
+        record = yield from self.store.get.steps(workflow_id)
         if record is None:
             return False, None
         if record.state not in RETRYABLE:
             return False, record.state
-        outcomes = self.store.outcomes(workflow_id)
+        outcomes = yield from self.store.outcomes.steps(workflow_id)
         again = [step for step in sorted(definitions) if outcomes.get(step) != State.SUCCEEDED]
         planned = [
             PlannedStep(
@@ -122,7 +134,7 @@ class Workflows:
             for step in range(len(definitions))
         ]
         args, messages = self._steps_args(workflow_id, Plan(planned, [], False), again)
-        applied, before = self.store.retry(workflow_id, args)
+        applied, before = yield from self.store.retry.steps(workflow_id, args)
         if applied:
             self._enqueued(messages)
         return applied, before

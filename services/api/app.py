@@ -41,8 +41,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     The app reads and writes jobs through ``queue``'s broker and jobs, with
     its store on an asyncio client of the app's own.
     """
-    blocking = queue or connect(settings)
-    queue = on_asyncio(blocking, settings)
+    queue = on_asyncio(queue or connect(settings), settings)
     keys = ApiKeys(settings.api_keys, for_reads=settings.api_keys_for_reads)
     app = falcon.asgi.App(
         request_type=Request,
@@ -70,9 +69,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     schedules = Schedules(queue)
     schedule_body = models.schedule(submission)
     document = openapi.OpenAPIDocument()
-    # Workflows are written for a blocking client: their resources run their
-    # operations in threads.
-    workflows = Workflows.of(blocking)
+    workflows = Workflows.of(queue)
     routes = [
         ("/", Hello()),
         ("/healthz", Liveness()),

@@ -1,14 +1,13 @@
 """``/workflows``: submitting chains and groups of jobs, following, cancelling and retrying them.
 
-The workflows' operations are written for a blocking Redis client: each runs
-in a thread of the event loop's pool. Following a workflow holds no thread:
-its event stream is followed as a job's is (``..streams``).
+The workflows' operations run on the app's asyncio client, as the jobs' do.
+Following a workflow holds no thread: its event stream is followed as a
+job's is (``..streams``).
 """
 
 from __future__ import annotations
 
 import time
-from asyncio import to_thread
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
@@ -77,7 +76,7 @@ WorkflowSubmission = create_model(
 
 async def find(workflows: Workflows, workflow_id: str) -> WorkflowRecord:
     """The workflow's record, or 404."""
-    record = await to_thread(workflows.store.get, workflow_id)
+    record = await workflows.store.get(workflow_id)
     if record is None:
         raise no_such_workflow(workflow_id)
     return record
@@ -119,7 +118,7 @@ class WorkflowCollection:
     async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         request = await self.operations["post"].read_body(req)
         try:
-            record = await to_thread(self.workflows.submit, request.workflow)
+            record = await self.workflows.submit(request.workflow)
         except InvalidWorkflow as error:
             raise unprocessable(str(error)) from None
         resp.status = falcon.HTTP_202
@@ -128,8 +127,8 @@ class WorkflowCollection:
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = self.operations["get"].read_query(req)
-        records, next_cursor = await to_thread(
-            self.workflows.store.list, state=query.state, limit=query.limit, cursor=query.cursor
+        records, next_cursor = await self.workflows.store.list(
+            state=query.state, limit=query.limit, cursor=query.cursor
         )
         resp.media = WorkflowList(
             workflows=[Workflow.of(record) for record in records], next_cursor=next_cursor
@@ -163,7 +162,7 @@ class WorkflowItem:
         resp.media = Workflow.of(await find(self.workflows, workflow_id))
 
     async def on_delete(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
-        applied, before = await to_thread(self.workflows.cancel, workflow_id)
+        applied, before = await self.workflows.cancel(workflow_id)
         if before is None:
             await find(self.workflows, workflow_id)
         if not applied:
@@ -192,7 +191,7 @@ class WorkflowRetry:
         self.workflows = workflows
 
     async def on_post(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
-        applied, before = await to_thread(self.workflows.retry, workflow_id)
+        applied, before = await self.workflows.retry(workflow_id)
         if before is None:
             await find(self.workflows, workflow_id)
         if not applied:
@@ -236,7 +235,7 @@ class WorkflowEvents:
         record = await find(self.workflows, workflow_id)
         after = self.operations["get"].read_headers(req).last_event_id
         store = self.workflows.store
-        if await to_thread(store.ended, workflow_id, record.state, after=after):
+        if await store.ended(workflow_id, record.state, after=after):
             resp.status = falcon.HTTP_204
             return
         release = self.streams.take()
