@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .definition import Misfire
-from .triggers import Every, Trigger, ticks
+from .triggers import Trigger, ticks
 
 #: A tick found at most this late is on time and runs, whatever the policy:
 #: a firer busy for a moment, not downtime.
@@ -44,7 +44,7 @@ def plan(trigger: Trigger, due: int, now: int, misfire: Misfire, grace_ms: int) 
     # The late ticks up to missed_until get no job; those after listed_from do.
     missed_until = late_until
     if misfire is Misfire.RUN_ONCE:
-        latest = _last(trigger, due, late_until)
+        latest = trigger.last(due, late_until)
         if latest is not None:
             fire.append(latest)
             missed_until = latest - 1
@@ -59,7 +59,7 @@ def plan(trigger: Trigger, due: int, now: int, misfire: Misfire, grace_ms: int) 
         fire,
         missed,
         trigger.after(due - 1) if missed else None,
-        _last(trigger, due, missed_until) if missed else None,
+        trigger.last(due, missed_until) if missed else None,
         next_at,
     )
 
@@ -72,15 +72,3 @@ def _listed(trigger: Trigger, start: int, end: int, most: int) -> list[int]:
         if len(listed) == most:
             break
     return listed
-
-
-def _last(trigger: Trigger, start: int, end: int) -> int | None:
-    """The last tick in ``[start, end]``, or None."""
-    tick = trigger.after(start - 1)
-    if tick > end:
-        return None
-    if isinstance(trigger, Every):
-        return tick + (end - tick) // trigger.period_ms * trigger.period_ms
-    while (following := trigger.after(tick)) <= end:
-        tick = following
-    return tick

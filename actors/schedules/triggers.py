@@ -10,12 +10,18 @@ real time line. Across the daylight saving changes, a wall-clock time that
 does not exist (the hour skipped in spring) fires once, at the first valid
 moment after the gap; one that exists twice (the hour repeated in autumn)
 fires once, the first time.
+
+Counting the ticks between two times, or finding the last of them, costs
+the number of days between, not of ticks (a per-second schedule down for
+a week has 604,800): a firer catching up after downtime needs the count,
+and at most one tick, of those it missed.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -89,6 +95,11 @@ class Every:
             start - 1 - self.anchor_ms
         ) // self.period_ms
 
+    def last(self, start: int, end: int) -> int | None:
+        """The last tick in ``[start, end]``, or None."""
+        tick = self.anchor_ms + (end - self.anchor_ms) // self.period_ms * self.period_ms
+        return tick if tick >= start else None
+
 
 @dataclass(frozen=True)
 class Cron:
@@ -121,8 +132,49 @@ class Cron:
                 return instant
 
     def count(self, start: int, end: int) -> int:
-        """How many ticks lie in ``[start, end]``."""
-        return sum(1 for _ in ticks(self, start, end))
+        """How many ticks lie in ``[start, end]``.
+
+        The wall-clock times of the expression up to the last one at or
+        before ``end``, less those up to ``start``, less the times of a
+        skipped hour that fire as one (see :meth:`_calendar`).
+        """
+        if end < start:
+            return 0
+        calendar = self._calendar()
+        if calendar is None:
+            return sum(1 for _ in ticks(self, start, end))
+        tz = zone(self.tz)
+        count = calendar.count(_latest_wall(start - 1, tz), _latest_wall(end, tz))
+        for gap_start, gap_end in _gaps(start - 1, end, tz):
+            count -= max(0, calendar.count(gap_start - _JUST, gap_end) - 1)
+        return count
+
+    def last(self, start: int, end: int) -> int | None:
+        """The last tick in ``[start, end]``, or None."""
+        tz = zone(self.tz)
+        times = croniter(self.expression, _latest_wall(end, tz) + _JUST)
+        try:
+            tick = _instant(times.get_prev(datetime), tz)
+        except CroniterError:
+            return None
+        return tick if tick >= start else None
+
+    def _calendar(self) -> _Calendar | None:
+        """The expression's days and times of day, to count without listing; None for one
+        whose fields are not the usual five or six (seven with a year)."""
+        fields = self.expression.split()
+        if len(fields) not in (5, 6, 7):
+            return None
+        expanded = croniter(self.expression).expanded
+        # A day matches when the expression fires on it at all: croniter's own day rules
+        # ("L", "5#2", day of month or of week) on the same fields at midnight.
+        days = " ".join(["0", "0", *fields[2:5], *(["0", fields[6]] if len(fields) == 7 else [])])
+        return _Calendar(
+            days,
+            hours=_values(expanded[1], 24),
+            minutes=_values(expanded[0], 60),
+            seconds=_values(expanded[5], 60) if len(fields) > 5 else [0],
+        )
 
 
 Trigger = Every | Cron
@@ -148,9 +200,12 @@ def _instant(wall: datetime, tz: ZoneInfo) -> int:
     second = int(wall.replace(tzinfo=tz, fold=1).timestamp() * 1000)
     if first <= second:
         return first
-    # The change happened in (second, first]: find it to the millisecond.
-    before = datetime.fromtimestamp(second / 1000, tz).utcoffset()
-    low, high = second, first
+    return _change(second, first, tz)
+
+
+def _change(low: int, high: int, tz: ZoneInfo) -> int:
+    """The first instant of ``(low, high]`` whose offset from UTC is not ``low``'s."""
+    before = datetime.fromtimestamp(low / 1000, tz).utcoffset()
     while high - low > 1:
         middle = (low + high) // 2
         if datetime.fromtimestamp(middle / 1000, tz).utcoffset() == before:
@@ -158,6 +213,99 @@ def _instant(wall: datetime, tz: ZoneInfo) -> int:
         else:
             high = middle
     return high
+
+
+#: Less than the step between two cron times: their times are whole seconds.
+_JUST = timedelta(milliseconds=1)
+
+
+def _wall(t: int, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(t / 1000, tz).replace(tzinfo=None)
+
+
+def _latest_wall(t: int, tz: ZoneInfo) -> datetime:
+    """The latest wall-clock time whose tick is at or before ``t``.
+
+    ``t``'s own, but in the second pass of a repeated hour: every time of
+    that hour fired in the first, so the latest is the last of the hour.
+    """
+    here = datetime.fromtimestamp(t / 1000, tz)
+    if not here.fold:
+        return here.replace(tzinfo=None)
+    repeated = (here.replace(fold=0).utcoffset() or timedelta()) - (here.utcoffset() or timedelta())
+    first_pass = t - int(repeated.total_seconds() * 1000)
+    return _wall(_change(first_pass, t, tz) - 1, tz)
+
+
+#: How often the offset is looked at to find the daylight saving changes between two times.
+_OFFSET_STEP_MS = 6 * 3600 * 1000
+
+
+def _gaps(after: int, until: int, tz: ZoneInfo) -> Iterator[tuple[datetime, datetime]]:
+    """The skipped hours of changes in ``(after, until]``: from the first wall-clock time
+    skipped to the one the gap ends at, each of which fires at the same moment."""
+    t = after
+    offset = datetime.fromtimestamp(t / 1000, tz).utcoffset()
+    while t < until:
+        step = min(t + _OFFSET_STEP_MS, until)
+        following = datetime.fromtimestamp(step / 1000, tz).utcoffset()
+        if following != offset:
+            change = _change(t, step, tz)
+            skipped = (following or timedelta()) - (offset or timedelta())
+            if skipped > timedelta():
+                gap_end = _wall(change, tz)
+                yield gap_end - skipped, gap_end
+            offset = following
+        t = step
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """A cron expression as days (an expression at midnight) and times of day, to count."""
+
+    days: str
+    hours: list[int]
+    minutes: list[int]
+    seconds: list[int]
+
+    def count(self, after: datetime, until: datetime) -> int:
+        """How many of its wall-clock times lie in ``(after, until]``."""
+        if until <= after:
+            return 0
+        day_seconds = len(self.hours) * len(self.minutes) * len(self.seconds)
+        first, last = after.date(), until.date()
+        days = croniter(self.days, datetime.combine(first, datetime.min.time()) - _JUST)
+        count = 0
+        while True:
+            try:
+                day = days.get_next(datetime).date()
+            except CroniterError:
+                return count  # its year has gone by
+            if day > last:
+                return count
+            low = _second_of_day(after) + 1 if day == first else 0
+            high = _second_of_day(until) if day == last else 86_399
+            count += day_seconds if (low, high) == (0, 86_399) else self._within(low, high)
+
+    def _within(self, low: int, high: int) -> int:
+        """How many times of day lie in ``[low, high]`` (seconds of the day)."""
+        count = 0
+        for hour in self.hours:
+            for minute in self.minutes:
+                base = hour * 3600 + minute * 60
+                count += bisect_right(self.seconds, high - base) - bisect_left(
+                    self.seconds, low - base
+                )
+        return count
+
+
+def _second_of_day(wall: datetime) -> int:
+    return wall.hour * 3600 + wall.minute * 60 + wall.second
+
+
+def _values(field: list, size: int) -> list[int]:
+    """A field croniter expanded, as its sorted values ("*": every one of ``size``)."""
+    return list(range(size)) if field == ["*"] else sorted(int(value) for value in field)
 
 
 def describe(trigger: Trigger) -> str:

@@ -187,6 +187,35 @@ def test_after_a_two_hour_outage_the_misfire_policy_decides(
     assert fired_ticks(schedules, "five")[-1] == berlin(2026, 6, 1, 14, 35)
 
 
+@pytest.mark.parametrize(
+    ("misfire", "late_jobs", "missed"),
+    # Down from 12:00:11 to 14:01:40: on time are the ticks of the last minute (61),
+    # late the 7,229 before; run_all runs those of the last hour (3,540 of them).
+    [(Misfire.SKIP, 0, 7229), (Misfire.RUN_ONCE, 1, 7228), (Misfire.RUN_ALL, 3540, 3689)],
+)
+def test_a_per_second_cron_catches_up_on_a_two_hour_outage(queue, misfire, late_jobs, missed):
+    clock = Clock(datetime(2026, 6, 1, 12, 0, tzinfo=BERLIN))
+    schedules = schedule(
+        queue,
+        clock,
+        {"cron": "* * * * * *", "tz": "Europe/Berlin", "misfire": misfire.value, "grace": 3600},
+    )
+    assert run_until(schedules, clock, berlin(2026, 6, 1, 12, 0, 10), step_ms=1000) == 10
+    clock.advance(2 * 3600_000 + 90_000)
+
+    # A firing makes a bounded number of jobs; the rest are due at once, for the next.
+    created = 0
+    while fired := schedules.firer.fire_due():
+        created += fired
+
+    assert created == late_jobs + 61
+    stored = schedules.get("s")
+    assert (stored.fired, stored.missed) == (10 + late_jobs + 61, missed)
+    assert stored.next_at == berlin(2026, 6, 1, 14, 1, 41)
+    records, _ = queue.store.list(actor="add", limit=5000)
+    assert len({record.id for record in records}) == stored.fired
+
+
 def test_editing_a_schedule_in_code_keeps_its_history_and_fires_no_tick_twice(queue):
     clock = Clock(datetime(2026, 6, 1, 12, 0, tzinfo=BERLIN))
 

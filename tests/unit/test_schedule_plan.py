@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actors.schedules.definition import Misfire
 from actors.schedules.plan import MAX_JOBS_PER_FIRING, ON_TIME_MS, plan
-from actors.schedules.triggers import Every
+from actors.schedules.triggers import Cron, Every
 
 SECOND = Every(1000)
 
@@ -34,3 +34,13 @@ def test_a_week_of_missed_seconds_is_counted_not_listed():
     assert planned.missed + len(planned.fire) == week // 1000
     assert planned.fire[0] == planned.last_missed + 1000
     assert (planned.first_missed, planned.next_at) == (1000, week + 1000)
+
+
+def test_a_week_of_missed_cron_seconds_is_counted_exactly():
+    week = 7 * 24 * 3_600_000
+    every_second = Cron("* * * * * *", "UTC")
+    for misfire, jobs in ((Misfire.SKIP, 61), (Misfire.RUN_ONCE, 62)):
+        planned = plan(every_second, 1000, week, misfire, grace_ms=1000)
+
+        assert (planned.missed + len(planned.fire), len(planned.fire)) == (week // 1000, jobs)
+        assert (planned.first_missed, planned.next_at) == (1000, week + 1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 
 from actors import cron, every
 from actors.schedules.definition import ScheduleDefinition
-from actors.schedules.triggers import Cron, Every, InvalidTrigger, period_ms
+from actors.schedules.triggers import Cron, Every, InvalidTrigger, period_ms, ticks
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -44,6 +45,45 @@ def test_cron_skipped_wall_times_fire_at_the_end_of_the_gap_repeated_ones_once()
     first = autumn.after(at(2026, 10, 25, 0, 0))
     assert first == at(2026, 10, 25, 2, 30, fold=0)
     assert autumn.after(first) == at(2026, 10, 26, 2, 30)
+
+
+@pytest.mark.parametrize(
+    ("tz", "change"),
+    [
+        ("Europe/Berlin", (2026, 3, 29)),
+        ("Europe/Berlin", (2026, 10, 25)),
+        ("America/New_York", (2026, 11, 1)),
+        # Half an hour skipped and repeated, in the southern spring and autumn.
+        ("Australia/Lord_Howe", (2026, 10, 4)),
+        ("Australia/Lord_Howe", (2026, 4, 5)),
+    ],
+)
+@pytest.mark.parametrize(
+    "expression",
+    ["*/7 * * * *", "30 2 * * *", "15 1-3 * * *", "*/20 2 * * * 10,40", "0 0 L * *"],
+)
+def test_ticks_are_counted_and_the_last_found_as_listing_them_would(tz, change, expression):
+    trigger = Cron(expression, tz)
+    around = int(datetime(*change, 2, tzinfo=ZoneInfo(tz)).timestamp() * 1000)
+    windows = random.Random(f"{tz}{change}{expression}")
+    for _ in range(20):
+        start = around + windows.randint(-6, 6) * 1_800_000 + windows.randint(0, 1_799_999)
+        end = start + windows.randint(0, 8 * 3_600_000)
+        listed = list(ticks(trigger, start, end))
+        assert (trigger.count(start, end), trigger.last(start, end)) == (
+            len(listed),
+            listed[-1] if listed else None,
+        )
+
+
+def test_a_fortnight_of_seconds_is_counted_across_a_skipped_hour():
+    second = Cron("* * * * * *", "Europe/Berlin")
+    start, end = at(2026, 3, 22), at(2026, 4, 5)
+
+    # 14 days of seconds, less the hour skipped, whose times fire as one.
+    assert second.count(start, end) == 14 * 86_400 - 3_600 + 1
+    assert second.last(start, end) == end
+    assert second.count(at(2026, 3, 29, 1, 59, 59), at(2026, 3, 29, 3, 0, 0)) == 2
 
 
 @pytest.mark.parametrize(
