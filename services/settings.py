@@ -323,11 +323,6 @@ def env_value(value: Any) -> str:
     return str(value)
 
 
-def env_names() -> list[str]:
-    """Every environment variable the settings read."""
-    return [name.upper() for name in FIELDS]
-
-
 class _MappingSource(EnvSettingsSource):
     """pydantic-settings' environment source, reading a given mapping instead of ``os.environ``."""
 

@@ -15,9 +15,9 @@ import actors
 from services.api.app import create_app
 from services.dashboard.app import create_app as create_dashboard
 from services.queue import connect
-from services.stack.redis_server import find_server, identify
+from services.stack.redis_server import identify
 
-from .support import basic, free_ports, redis_server, settings_for
+from .support import basic, first_redis_server, free_ports, redis_server, settings_for
 
 
 def pytest_addoption(parser):
@@ -35,7 +35,7 @@ def pytest_report_header(config) -> str:
 
 def _server_binary(config) -> Path:
     configured = config.getoption("redis_server")
-    return Path(configured) if configured else find_server()
+    return Path(configured) if configured else first_redis_server()
 
 
 def pytest_collection_modifyitems(items):

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -22,9 +23,9 @@ from falcon.util.sync import async_to_sync
 
 from actors.lifecycle import JobOptions, JobRecord, JobRequest
 from actors.submission import submit as submit_request
-from services.settings import Settings
-from services.stack.ports import unused_ports
-from services.stack.redis_server import server_command
+from services.settings import FIELDS, Settings
+from services.stack.ports import bindable, candidate_range, unused_ports
+from services.stack.redis_server import NoRedisServer, installed_servers, server_command
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -34,19 +35,41 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 _handed_out: set[int] = set()
 
 
-def free_ports(count: int, *, consecutive: bool = False) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """Distinct ports nothing listens on now, that no outgoing connection will take."""
-    ports = unused_ports(count, consecutive=consecutive, avoid=_handed_out)
+    ports = unused_ports(count, avoid=_handed_out)
     _handed_out.update(ports)
     return ports
 
 
 def free_port_range(count: int) -> int:
-    """The first of ``count`` consecutive free ports.
+    """The first of ``count`` consecutive free ports, for settings that name the first of several.
 
     A setting that names the first of no ports still needs one: one at least is chosen.
     """
-    return free_ports(max(count, 1), consecutive=True)[0]
+    count = max(count, 1)
+    low, high = candidate_range()
+    firsts = list(range(low, high - count + 1))
+    random.shuffle(firsts)
+    for first in firsts:
+        run = range(first, first + count)
+        if _handed_out.isdisjoint(run) and bindable("127.0.0.1", list(run)):
+            _handed_out.update(run)
+            return first
+    raise OSError(f"no {count} consecutive free ports between {low} and {high - 1}")
+
+
+def first_redis_server() -> Path:
+    """The server the tests run unless told: the first installed one."""
+    servers = installed_servers()
+    if not servers:
+        raise NoRedisServer()
+    return servers[0]
+
+
+def env_names() -> list[str]:
+    """Every environment variable the settings read."""
+    return [name.upper() for name in FIELDS]
 
 
 def wait_for(check, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):

@@ -68,11 +68,6 @@ class Cancellation(Middleware):
         with self._lock:
             self._running.pop(job_id, None)
 
-    def running(self, job_id: str) -> bool:
-        """Whether one of this process's threads runs ``job_id``."""
-        with self._lock:
-            return job_id in self._running
-
     def cancel_if_running(self, job_id: str) -> bool:
         """Interrupt ``job_id`` if one of this process's threads runs it, else remember it."""
         with self._lock:

@@ -26,31 +26,15 @@ DYNAMIC_PORTS = (49152, 65535)
 LOWEST = 10000
 
 
-def unused_ports(
-    count: int,
-    host: str = "127.0.0.1",
-    *,
-    consecutive: bool = False,
-    avoid: Container[int] = (),
-) -> list[int]:
-    """``count`` distinct ports nothing listens on now, none in ``avoid``.
-
-    With ``consecutive``, a run of them, for settings that name the first of several.
-    """
+def unused_ports(count: int, host: str = "127.0.0.1", *, avoid: Container[int] = ()) -> list[int]:
+    """``count`` distinct ports nothing listens on now, none in ``avoid``."""
     low, high = candidate_range()
     candidates = [port for port in range(low, high) if port not in avoid]
     random.shuffle(candidates)
-    if consecutive:
-        allowed = set(candidates)
-        runs = (list(range(first, first + count)) for first in candidates)
-        run = next((run for run in runs if allowed.issuperset(run) and _bindable(host, run)), None)
-        if run is not None:
-            return run
-    else:
-        free = (port for port in candidates if _bindable(host, [port]))
-        chosen = list(itertools.islice(free, count))
-        if len(chosen) == count:
-            return chosen
+    free = (port for port in candidates if bindable(host, [port]))
+    chosen = list(itertools.islice(free, count))
+    if len(chosen) == count:
+        return chosen
     raise OSError(f"no {count} free ports on {host} between {low} and {high - 1}")
 
 
@@ -68,7 +52,8 @@ def candidate_range() -> tuple[int, int]:
     return LOWEST, 65536
 
 
-def _bindable(host: str, ports: list[int]) -> bool:
+def bindable(host: str, ports: list[int]) -> bool:
+    """Whether every one of ``ports`` can be bound on ``host`` now."""
     # Without SO_REUSEADDR, so that a port a connection left in TIME_WAIT is passed over too.
     with contextlib.ExitStack() as held:
         try:

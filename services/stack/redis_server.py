@@ -55,14 +55,6 @@ def installed_servers() -> list[Path]:
     return [*found, Path(get_binary_path())]
 
 
-def find_server() -> Path:
-    """The first of :func:`installed_servers`."""
-    servers = installed_servers()
-    if not servers:
-        raise NoRedisServer()
-    return servers[0]
-
-
 def identify(path: Path) -> Server:
     """The server at ``path``, as its ``--version`` names it."""
     try:

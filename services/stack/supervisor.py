@@ -192,12 +192,6 @@ class Supervisor:
             self._terminated.add(group)
             _signal_group(group, signal.SIGTERM)
 
-    def kill(self, name: str) -> None:
-        """SIGKILL a process and everything it started, as a crash would."""
-        process = self.processes[name]
-        _signal_group(process.pid, signal.SIGKILL)
-        process.wait()
-
     def stop(self) -> None:
         """Stop every process in reverse start order, and everything each one started.
 

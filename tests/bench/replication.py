@@ -23,8 +23,8 @@ from actors import lifecycle
 from actors.lifecycle import JobRequest
 from actors.replication import NO_CONFIRMATION, Confirmation
 from actors.store import JobStore, NewJob
-from services.stack.redis_server import find_server, server_command
-from tests.support import free_ports, wait_for
+from services.stack.redis_server import server_command
+from tests.support import first_redis_server, free_ports, wait_for
 
 from .jobs import percentile
 
@@ -43,7 +43,7 @@ def master_and_replica(run_dir: Path) -> Iterator[redis.Redis]:
     ):
         data_dir = run_dir / f"replication-{port}"
         data_dir.mkdir(parents=True)
-        argv = server_command(find_server(), host="127.0.0.1", port=port, data_dir=data_dir)
+        argv = server_command(first_redis_server(), host="127.0.0.1", port=port, data_dir=data_dir)
         processes.append(
             subprocess.Popen([*argv, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         )

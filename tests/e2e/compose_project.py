@@ -20,9 +20,9 @@ from pathlib import Path
 
 import requests
 
-from services.settings import Settings, env_names, load_settings
+from services.settings import Settings, load_settings
 from services.stack import compose as compose_up
-from tests.support import PROJECT_DIR, free_port_range, free_ports, wait_for
+from tests.support import PROJECT_DIR, env_names, free_port_range, free_ports, wait_for
 
 from .conftest import RunningStack
 

@@ -9,8 +9,9 @@ import stat
 import bcrypt
 import pytest
 
-from services.settings import Settings, SettingsError, env_names
+from services.settings import Settings, SettingsError
 from services.stack import compose
+from tests.support import env_names
 
 from .conftest import COMPOSE_FILE, compose_binary, run_compose
 

@@ -20,12 +20,12 @@ import pytest
 import yaml
 
 from services import entrypoint
-from services.settings import Settings, env_names, load_settings
+from services.settings import Settings, load_settings
 from services.stack import compose
 from services.stack import stack as stack_module
 from services.stack.stack import Stack
 from services.stack.supervisor import ProcessSpec
-from tests.support import PROJECT_DIR
+from tests.support import PROJECT_DIR, env_names
 
 from .test_dockerfile import DOCKERFILE, instructions
 

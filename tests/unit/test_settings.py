@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from services import settings_docs
-from services.settings import SECTIONS, Settings, SettingsError, env_names, load_settings
-from tests.support import PROJECT_DIR
+from services.settings import SECTIONS, Settings, SettingsError, load_settings
+from tests.support import PROJECT_DIR, env_names
 
 
 def test_no_environment_gives_the_documented_defaults():

@@ -7,11 +7,12 @@ import socket
 
 import pytest
 
-from services.stack.ports import EPHEMERAL_RANGE_FILE, candidate_range, unused_ports
+from services.stack.ports import EPHEMERAL_RANGE_FILE, bindable, unused_ports
 from services.stack.stack import Stack
 from services.stack.supervisor import StackError
 
 from ..e2e.conftest import stack_settings
+from ..support import free_port_range, free_ports
 
 
 @pytest.fixture
@@ -52,20 +53,17 @@ def test_ports_the_stack_chooses_are_never_given_to_connections(taken_port):
     assert not any(first_ephemeral <= port <= last_ephemeral for port in chosen)
 
 
-def test_a_run_of_ports_is_chosen_only_where_nothing_listens():
-    run = unused_ports(5, consecutive=True)
-    assert run == list(range(run[0], run[0] + 5))
-    everything_else = set(range(*candidate_range())) - set(run)
+def test_a_run_of_ports_is_free_and_handed_out_once():
+    first = free_port_range(5)
+    run = list(range(first, first + 5))
 
-    # With every other port ruled out, the same run is found again while it is free...
-    assert unused_ports(5, consecutive=True, avoid=everything_else) == run
-    # ...and not once something listens on one of its ports.
-    with (
-        socket.create_server(("127.0.0.1", run[2])),
-        pytest.raises(OSError, match="no 5 free ports"),
-    ):
-        unused_ports(5, consecutive=True, avoid=everything_else)
+    assert bindable("127.0.0.1", run)
+    assert set(free_ports(50)).isdisjoint(run)
+    assert free_port_range(5) not in range(first - 4, first + 5)
+    # Something listening on one of its ports rules the run out.
+    with socket.create_server(("127.0.0.1", run[2])):
+        assert not bindable("127.0.0.1", run)
 
 
 def test_no_ports_asked_none_given():
-    assert unused_ports(0) == unused_ports(0, consecutive=True) == []
+    assert unused_ports(0) == []
