@@ -153,11 +153,6 @@ class JobStore:
     # Writing ------------------------------------------------------------
 
     @redis_calls
-    def create(self, record: JobRecord) -> None:
-        """Store a job's record alone, with no message to run it."""
-        yield from self.create_many.steps([NewJob(record)])
-
-    @redis_calls
     def create_many(self, jobs: Sequence[NewJob]) -> list[tuple[bool, str]]:
         """Store new jobs with their messages in one script call; ``(created, job id)`` each.
 
@@ -199,18 +194,12 @@ class JobStore:
         return keys, args
 
     @redis_calls
-    def apply(self, job_id: str, transition: Transition) -> tuple[bool, State | None]:
+    def write(self, job_id: str, transition: Transition) -> tuple[bool, State | None, int]:
         """Write ``transition`` if the job is in a state (and attempt) it may come from.
 
-        Returns ``(applied, state before)``; the state before is None when
-        there is no such job.
+        Returns ``(applied, state before, latest attempt)``; the state before
+        is None when there is no such job.
         """
-        applied, before, _attempt = yield from self.write.steps(job_id, transition)
-        return applied, before
-
-    @redis_calls
-    def write(self, job_id: str, transition: Transition) -> tuple[bool, State | None, int]:
-        """As :meth:`apply`, and the job's latest attempt after the write."""
         applied, before, attempt = yield from self._run(
             self._transition,
             [self.job_key(job_id), self.events_key(job_id)],

@@ -241,11 +241,6 @@ def _retry(queue: Queue, job_id: str) -> Steps[tuple[bool, State | None, JobReco
     return applied, before, after
 
 
-def cancel(queue: Queue, job_id: str) -> tuple[bool, State | None]:
-    """Cancel a job that has not ended; return ``(applied, state before)``."""
-    return queue.store.apply(job_id, lifecycle.cancel())
-
-
 @dataclass(frozen=True)
 class Prepared:
     """Where a prepared message goes, as the broker writes it, and its delay."""

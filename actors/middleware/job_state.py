@@ -125,7 +125,7 @@ class ProgressWriter:
         self._next_write = now + self.interval
         report = lifecycle.report_progress(value, note, attempt=self.attempt)
         try:
-            applied, before = self.store.apply(self.job_id, report)
+            applied, before, _attempt = self.store.write(self.job_id, report)
         except redis.RedisError:
             # Redis is away or full: the job goes on, and a later write (the
             # end's at the latest, retried until written) carries the report.

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors import Queue, lifecycle
 from actors.lifecycle import TERMINAL_STATES, JobRecord, State
-from actors.submission import cancel, retry
+from actors.submission import retry
 from services.api import errors
 
 from .auth import WSGIApp
@@ -183,7 +183,7 @@ class JobPages(App):
         if req.method != "POST":
             raise BadRequest("expected POST", "405 Method Not Allowed")
         if action == "cancel":
-            applied, before = cancel(self.queue, job_id)
+            applied, before, _attempt = self.queue.store.write(job_id, lifecycle.cancel())
             refusal = "it has already ended"
         else:
             applied, before, _record = retry(self.queue, job_id)

@@ -68,7 +68,7 @@ def _in_sync(replica: redis.Redis) -> bool:
 def submissions(master: redis.Redis, confirmation: Confirmation, seconds: float) -> dict:
     """``THREADS`` threads submitting one job a call for ``seconds``: jobs/s and latency."""
     store = JobStore(master, retention_seconds=60, confirmation=confirmation)
-    store.create(_record())  # loads the script
+    store.create_many([NewJob(_record())])  # loads the script
     latencies: list[float] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from actors import submission
+from actors import lifecycle, submission
 from actors.lifecycle import JobOptions, JobRequest
 from services.queue import connect
 from services.settings import Settings
@@ -137,7 +137,7 @@ def test_five_thousand_streams_hold_no_thread_and_ordinary_requests_answer(
             assert server.info("clients")["connected_clients"] < clients + STREAMS // 10
             # Each stream hears its job's end.
             for job_id in job_ids:
-                submission.cancel(queue, job_id)
+                queue.store.write(job_id, lifecycle.cancel())
             await asyncio.gather(*(stream.until(b'"state":"cancelled"') for stream in streams))
         finally:
             for stream in streams:

@@ -17,7 +17,7 @@ from dramatiq.middleware import Middleware
 
 from actors import lifecycle
 from actors.lifecycle import State
-from actors.submission import cancel, retry
+from actors.submission import retry
 from tests.support import ended, run_job, wait_for
 
 
@@ -161,7 +161,7 @@ def test_cancelling_a_running_job_interrupts_it_and_keeps_it_out_of_dead_letters
     job_id = run_job(queue, "count_slowly", to=600, interval=0.05)
     wait_for(lambda: queue.store.get(job_id).state is State.RUNNING, what="the job to start")
 
-    assert cancel(queue, job_id) == (True, State.RUNNING)
+    assert queue.store.write(job_id, lifecycle.cancel())[:2] == (True, State.RUNNING)
 
     record = ended(queue, job_id)
     assert record.state is State.CANCELLED
@@ -174,7 +174,7 @@ def test_cancelling_a_running_job_interrupts_it_and_keeps_it_out_of_dead_letters
 
 def test_a_job_cancelled_while_queued_never_runs(queue):
     job_id = run_job(queue, "add", 1, 1)
-    cancel(queue, job_id)
+    queue.store.write(job_id, lifecycle.cancel())
     after = run_job(queue, "add", 2, 2)
 
     # A worker started only now, with one thread: the cancelled job's turn comes first.
@@ -213,7 +213,7 @@ def test_a_dead_job_retried_runs_again_under_the_same_id(queue, worker):
 def test_a_message_delivered_again_does_not_rerun_an_ended_job(queue, worker, state):
     job_id = run_job(queue, "add", 1, 2)
     if state is State.CANCELLED:
-        cancel(queue, job_id)
+        queue.store.write(job_id, lifecycle.cancel())
     before = ended(queue, job_id)
     message = queue.actors["add"].message(1, 2).copy(message_id=job_id)
 

@@ -14,7 +14,7 @@ import redis
 from actors import lifecycle
 from actors.lifecycle import JobRequest, State
 from actors.replication import Confirmation, NotReplicated
-from actors.store import JobStore
+from actors.store import JobStore, NewJob
 from services.api.app import create_app
 from services.stack.redis_server import server_command
 
@@ -62,8 +62,8 @@ def test_a_confirmed_write_is_on_the_replica_when_it_returns(clean_redis, replic
         redis.Redis.from_url(clean_redis), retention_seconds=60, confirmation=CONFIRMED
     )
 
-    store.create(record("confirmed"))
-    applied, before = store.apply("confirmed", lifecycle.cancel())
+    store.create_many([NewJob(record("confirmed"))])
+    applied, before, _attempt = store.write("confirmed", lifecycle.cancel())
 
     assert (applied, before) == (True, State.QUEUED)
     assert replica.hget(store.job_key("confirmed"), "state") == b"cancelled"
@@ -75,7 +75,7 @@ def test_a_master_that_lost_the_script_is_given_it_again(clean_redis, replica):
     store = JobStore(client, retention_seconds=60, confirmation=CONFIRMED)
     client.script_flush()
 
-    store.create(record("after-flush"))
+    store.create_many([NewJob(record("after-flush"))])
 
     assert replica.exists(store.job_key("after-flush"))
 
@@ -85,7 +85,7 @@ def test_a_write_no_replica_confirms_raises_and_is_on_the_master(clean_redis):
     store = JobStore(client, retention_seconds=60, confirmation=UNCONFIRMED)
 
     with pytest.raises(NotReplicated, match="0 of 1 replica"):
-        store.create(record("unconfirmed"))
+        store.create_many([NewJob(record("unconfirmed"))])
 
     assert store.get("unconfirmed").state is State.QUEUED
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+from actors import lifecycle
 from actors.lifecycle import State
 from actors.stats import SPAN, Stats
-from actors.submission import cancel
 from tests.support import ended, run_job
 
 
@@ -17,7 +17,7 @@ def test_ends_are_counted_by_state_with_how_long_they_ran(queue, worker):
     for job_id in jobs:
         ended(queue, job_id)
     waiting = run_job(queue, "add", 1, 1, options={"delay": 600})
-    cancel(queue, waiting)
+    queue.store.write(waiting, lifecycle.cancel())
 
     figures = Stats(queue.store.client, queue.store.namespace).last_hour()
 

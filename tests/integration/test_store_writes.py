@@ -98,21 +98,21 @@ def test_a_stale_run_cannot_overwrite_a_newer_attempt(queue):
     store, client = queue.store, queue.broker.client
     taken = next(queue.broker.consume("default", prefetch=1, timeout=100))
     assert taken.attempt.number == 1
-    assert store.apply(job_id, lifecycle.start(1)) == (True, State.QUEUED)
+    assert store.write(job_id, lifecycle.start(1)) == (True, State.QUEUED, 1)
     # Its worker was presumed dead: the message went back, another worker took the job.
     client.lpush("dramatiq:default", taken.options["redis_message_id"])
     assert next(queue.broker.consume("default", prefetch=1, timeout=100)).attempt.number == 2
 
     stale = lifecycle.finish(result=3, exception=None, retried=False, permanent=False, attempt=1)
-    assert store.apply(job_id, stale) == (False, State.RUNNING)
-    assert store.apply(job_id, lifecycle.report_progress(0.5, "", attempt=1))[0] is False
-    assert store.apply(job_id, lifecycle.start(1))[0] is False
-    assert store.apply(job_id, lifecycle.start(2)) == (True, State.RUNNING)
+    assert store.write(job_id, stale) == (False, State.RUNNING, 2)
+    assert store.write(job_id, lifecycle.report_progress(0.5, "", attempt=1))[0] is False
+    assert store.write(job_id, lifecycle.start(1))[0] is False
+    assert store.write(job_id, lifecycle.start(2)) == (True, State.RUNNING, 2)
     record = store.get(job_id)
     assert (record.state, record.attempts, record.progress) == (State.RUNNING, 2, None)
 
     current = lifecycle.finish(result=3, exception=None, retried=False, permanent=False, attempt=2)
-    assert store.apply(job_id, current) == (True, State.RUNNING)
+    assert store.write(job_id, current) == (True, State.RUNNING, 2)
     assert store.get(job_id).result == 3
 
 

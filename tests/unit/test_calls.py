@@ -11,7 +11,7 @@ import redis.asyncio
 from actors import lifecycle
 from actors.calls import run_async
 from actors.lifecycle import JobRequest, State
-from actors.store import JobStore
+from actors.store import JobStore, NewJob
 
 
 def record(job_id: str) -> lifecycle.JobRecord:
@@ -25,18 +25,18 @@ def test_what_one_client_writes_the_other_reads_with_the_same_operations(clean_r
         client = redis.asyncio.Redis.from_url(clean_redis)
         store = JobStore(client, retention_seconds=60)
         try:
-            await store.create(record("from-asyncio"))
-            cancelled = await store.apply("from-blocking", lifecycle.cancel())
+            await store.create_many([NewJob(record("from-asyncio"))])
+            cancelled = await store.write("from-blocking", lifecycle.cancel())
             found = await store.get("from-blocking")
             listed, _cursor = await store.list()
             return cancelled, found, listed
         finally:
             await client.aclose()
 
-    blocking.create(record("from-blocking"))
+    blocking.create_many([NewJob(record("from-blocking"))])
     cancelled, found, listed = asyncio.run(on_asyncio())
 
-    assert cancelled == (True, State.QUEUED)
+    assert cancelled == (True, State.QUEUED, 0)
     assert found.state is State.CANCELLED
     assert [job.id for job in listed] == ["from-asyncio", "from-blocking"]
     assert blocking.get("from-asyncio").state is State.QUEUED

@@ -61,7 +61,7 @@ def fetch_and_nack(queue, *, ending: lifecycle.Transition | None) -> None:
     try:
         message = next(message for message in consumer if message is not None)
         attempt = message.attempt
-        queue.store.apply(message.message_id, lifecycle.start(attempt.number))
+        queue.store.write(message.message_id, lifecycle.start(attempt.number))
         attempt.ending = ending and dataclasses.replace(ending, attempt=attempt.number)
         consumer.nack(message)
     finally:

@@ -12,7 +12,7 @@ from dramatiq import Message
 
 from actors import lifecycle
 from actors.lifecycle import JobRecord, JobRequest, State
-from actors.submission import cancel, submit, submit_many
+from actors.submission import submit, submit_many
 from services.dashboard.app import create_app
 from services.dashboard.jobs import PAGE_SIZE, STREAM_SLOTS
 
@@ -36,9 +36,9 @@ def waiting_message(queue) -> Message:
 
 def dead(queue, record: JobRecord, error: Exception) -> None:
     """Run ``record``'s job as a worker would, and let it die of ``error``."""
-    queue.store.apply(record.id, lifecycle.start_unrecorded(waiting_message(queue)))
+    queue.store.write(record.id, lifecycle.start_unrecorded(waiting_message(queue)))
     queue.broker.client.delete("dramatiq:default", "dramatiq:default.msgs")
-    queue.store.apply(record.id, lifecycle.finish(exception=error, retried=False, permanent=False))
+    queue.store.write(record.id, lifecycle.finish(exception=error, retried=False, permanent=False))
 
 
 def post(admin, page: falcon.testing.Result, path: str, with_token: bool = True):
@@ -68,7 +68,7 @@ def test_the_list_filters_by_state_and_actor(admin, queue):
     added = job(queue, "add", 1, 2)
     counting = job(queue, "count_slowly", 3)
     cancelled = job(queue, "count_slowly", 4)
-    cancel(queue, cancelled.id)
+    queue.store.write(cancelled.id, lifecycle.cancel())
 
     assert listed(admin.simulate_get("/admin/jobs", params={"actor": "count_slowly"})) == [
         cancelled.id,
@@ -187,7 +187,7 @@ def test_nothing_is_cancelled_without_the_csrf_token(admin, queue):
 def test_cancelling_an_ended_job_is_a_409_that_says_so(admin, queue):
     record = job(queue)
     page = admin.simulate_get(f"/admin/jobs/{record.id}")
-    cancel(queue, record.id)
+    queue.store.write(record.id, lifecycle.cancel())
 
     result = post(admin, page, f"/admin/jobs/{record.id}/cancel")
 
@@ -225,7 +225,7 @@ def test_retrying_a_job_that_did_not_fail_is_a_409(admin, queue):
 def test_a_job_and_its_message_page_link_to_each_other(admin, queue):
     record = job(queue)
     message = waiting_message(queue)
-    queue.store.apply(record.id, lifecycle.start_unrecorded(message))
+    queue.store.write(record.id, lifecycle.start_unrecorded(message))
     message_page = f"/admin/queues/default/standard/{message.options['redis_message_id']}"
 
     page = admin.simulate_get(f"/admin/jobs/{record.id}")
@@ -237,7 +237,7 @@ def test_a_job_and_its_message_page_link_to_each_other(admin, queue):
 
 def test_a_job_whose_message_is_gone_has_no_message_link(admin, queue):
     record = job(queue)
-    queue.store.apply(record.id, lifecycle.start_unrecorded(waiting_message(queue)))
+    queue.store.write(record.id, lifecycle.start_unrecorded(waiting_message(queue)))
     queue.broker.client.delete("dramatiq:default.msgs")
 
     page = admin.simulate_get(f"/admin/jobs/{record.id}")
@@ -255,7 +255,7 @@ def test_the_dashboards_pages_link_to_the_jobs(admin):
 
 def test_the_event_stream_is_the_apis_and_behind_the_credentials(settings, admin, queue):
     record = job(queue)
-    cancel(queue, record.id)
+    queue.store.write(record.id, lifecycle.cancel())
 
     stream = admin.simulate_get(f"/admin/jobs/{record.id}/events")
     refused = falcon.testing.simulate_get(
@@ -274,7 +274,7 @@ def test_the_event_stream_is_the_apis_and_behind_the_credentials(settings, admin
 def test_a_page_follows_the_events_after_those_it_shows(admin, queue):
     record = job(queue)
     page = admin.simulate_get(f"/admin/jobs/{record.id}")
-    cancel(queue, record.id)
+    queue.store.write(record.id, lifecycle.cancel())
     stream = re.search(r'data-events="([^"]+)"', page.text)[1]
     path, _, query = html.unescape(stream).partition("?")
 

@@ -17,6 +17,7 @@ from falcon import testing
 
 from actors import lifecycle, submission
 from actors.lifecycle import JobRequest
+from actors.store import NewJob
 from services.api.app import create_app
 from services.queue import connect
 
@@ -608,8 +609,14 @@ def test_list_is_newest_first_filtered_and_paginated(client):
 
 def test_a_result_holding_a_lone_surrogate_is_listed_escaped(client, queue):
     """A job may return such text (JSON escapes it); the list shows it rather than fail."""
-    queue.store.create(
-        lifecycle.JobRecord(id="odd", actor="add", state=lifecycle.State.SUCCEEDED, result="\ud800")
+    queue.store.create_many(
+        [
+            NewJob(
+                lifecycle.JobRecord(
+                    id="odd", actor="add", state=lifecycle.State.SUCCEEDED, result="\ud800"
+                )
+            )
+        ]
     )
 
     page = client.simulate_get("/jobs")
@@ -764,7 +771,7 @@ def test_a_stream_resumed_past_the_last_event_ends_with_the_job(settings, queue)
     client = testing.TestClient(app)
     job_id = submit(client).json["id"]
     far_ahead = "99999999999999-0"
-    ended = threading.Timer(0.5, submission.cancel, args=(queue, job_id))
+    ended = threading.Timer(0.5, queue.store.write, args=(job_id, lifecycle.cancel()))
     ended.start()
 
     result = follow_stream(client, f"/jobs/{job_id}/events", headers={"Last-Event-ID": far_ahead})

@@ -6,7 +6,7 @@ import redis
 
 from actors import lifecycle
 from actors.lifecycle import JobRequest, State
-from actors.store import JobStore
+from actors.store import JobStore, NewJob
 
 from ..support import wait_for
 
@@ -19,11 +19,11 @@ def test_ended_jobs_expire_and_the_index_is_trimmed_while_waiting_jobs_stay(clea
     client = redis.Redis.from_url(clean_redis)
     store = JobStore(client, retention_seconds=1)
     waiting = "still-queued"
-    store.create(record(waiting))
+    store.create_many([NewJob(record(waiting))])
     for number in range(300):
         job_id = f"job-{number}"
-        store.create(record(job_id))
-        store.apply(job_id, lifecycle.cancel())
+        store.create_many([NewJob(record(job_id))])
+        store.write(job_id, lifecycle.cancel())
     assert client.xlen(store.index_key) == 301
 
     wait_for(
@@ -32,7 +32,7 @@ def test_ended_jobs_expire_and_the_index_is_trimmed_while_waiting_jobs_stay(clea
         what="records and events of ended jobs to expire",
     )
     # The index forgets entries older than the retention as new jobs arrive.
-    store.create(record("newcomer"))
+    store.create_many([NewJob(record("newcomer"))])
     assert client.xlen(store.index_key) < 150
     # A job that has not run yet is never forgotten, however old.
     assert store.get(waiting).state is State.QUEUED

@@ -10,7 +10,7 @@ import time
 import redis
 from falcon import testing
 
-from actors import submission
+from actors import lifecycle, submission
 from actors.lifecycle import JobOptions, JobRequest
 from services.api.app import create_app
 
@@ -49,7 +49,7 @@ def test_open_streams_share_one_subscription_and_each_hears_its_job_end(settings
             # The subscription is the only connection the streams added.
             assert server.info("clients")["connected_clients"] <= clients + 1
             for job_id in job_ids:
-                submission.cancel(queue, job_id)
+                queue.store.write(job_id, lifecycle.cancel())
             for stream in streams:
                 await read_until(stream, b'"state":"cancelled"')
 
@@ -60,7 +60,7 @@ def test_a_wait_returns_when_the_job_ends_not_when_the_wait_does(client, queue):
     later = JobRequest(actor="add", args=[1, 2], options=JobOptions(delay=600))
     _created, record = submission.submit(queue, later)
     wait = 10
-    ended = threading.Timer(0.5, submission.cancel, args=(queue, record.id))
+    ended = threading.Timer(0.5, queue.store.write, args=(record.id, lifecycle.cancel()))
     ended.start()
 
     asked = time.monotonic()

@@ -6,9 +6,9 @@ import time
 
 import falcon
 
-from actors import Queue
+from actors import Queue, lifecycle
 from actors.lifecycle import JobRecord
-from actors.submission import cancel, retry
+from actors.submission import retry
 
 from ..contract import Access, Operation, Response
 from ..errors import no_such_job
@@ -72,7 +72,7 @@ class Job:
         return await find(self.queue, job_id)
 
     async def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        applied, before = await cancel(self.queue, job_id)
+        applied, before, _attempt = await self.queue.store.write(job_id, lifecycle.cancel())
         if before is None:
             raise no_such_job(job_id)
         if not applied:
