@@ -17,7 +17,7 @@ from uuid import uuid4
 import dramatiq
 import redis
 from dramatiq.brokers import redis as dramatiq_redis
-from dramatiq.common import current_millis, dq_name, xq_name
+from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.worker import ConsumerThread, WorkerThread
@@ -29,6 +29,7 @@ from .dispatch import Room
 from .middleware import installed
 from .registry import JobSpec, attach, bind, specs
 from .scripts import JOB_WRITES, as_function, source
+from .storage import Keys
 from .store import BrokerMessage, JobStore, NewJob
 
 #: Time between two tries of a message a worker sends while Redis is full.
@@ -83,6 +84,9 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         #: What the consumers of a worker share (see actors.dispatch), once one boots.
         self.room: Room | None = None
         super().__init__(**kwargs)
+        self.keys = Keys(
+            store.keys.namespace if store else Keys.namespace, broker_namespace=self.namespace
+        )
         self.store = store
         self.confirmation = confirmation
         #: This process, as the records of the jobs it takes and runs, its log
@@ -101,11 +105,11 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         if self.store is None:
             return []
         startable = " ".join(sorted(lifecycle.STARTABLE_STATES))
-        return [self.store.job_key(""), startable, json.dumps(self.worker_name)]
+        return [self.store.keys.jobs_prefix, startable, json.dumps(self.worker_name)]
 
     def requeuing_args(self, messages: list[tuple[str, int]]) -> list[str | int]:
         """What requeue needs to hand back messages, given as (Redis id, attempt reserved)."""
-        args: list[str | int] = [self.store.job_key("") if self.store else ""]
+        args: list[str | int] = [self.store.keys.jobs_prefix if self.store else ""]
         for redis_message_id, attempt in messages:
             args += [redis_message_id, attempt if self.store else 0]
         return args
@@ -115,8 +119,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         if self.store is None or change is None:
             return []
         return [
-            self.store.job_key(job_id),
-            self.store.events_key(job_id),
+            self.store.keys.job(job_id),
+            self.store.keys.events(job_id),
             *self.store.transition_args(change),
         ]
 
@@ -206,9 +210,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
             **({} if message_id is None else {"message_id": message_id}),
         )
         self.emit_before("enqueue", message, delay)
-        prepared = BrokerMessage(
-            f"{self.namespace}:{queue_name}", redis_message_id, message.encode()
-        )
+        prepared = BrokerMessage(self.keys.queue(queue_name), redis_message_id, message.encode())
         return message, prepared
 
     def enqueued(self, message: dramatiq.Message, delay: int | None) -> None:
@@ -233,7 +235,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
             return
         record = lifecycle.sent(message)
         keys, args = self.store.creating([NewJob(record)])
-        keys = [f"{self.namespace}:{queue_name}", *keys]
+        keys = [self.keys.queue(queue_name), *keys]
         waited = False
         while True:
             try:
@@ -294,10 +296,6 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 return error.reply
 
         return do_dispatch
-
-    def dead_letters_key(self, queue_name: str) -> str:
-        """Where a queue's dead letters are kept: their ids (and ``<key>.msgs``, the messages)."""
-        return f"{self.namespace}:{xq_name(queue_name)}"
 
 
 #: The broker's commands that wait for replicas: those that write a job's start or end.

@@ -7,7 +7,7 @@ and is sent the reply::
 
     @redis_calls
     def get(self, job_id):
-        raw = yield self.client.hgetall(self.job_key(job_id))
+        raw = yield self.client.hgetall(self.keys.job(job_id))
         return decode(raw)
 
 With a blocking client the call has already happened and its reply is sent

@@ -75,7 +75,7 @@ class WakingConsumer(_RedisConsumer):
 
     def __init__(self, broker, queue_name: str, prefetch: int, timeout: int):
         super().__init__(broker, queue_name, prefetch, timeout)
-        self.wake_key = f"{broker.namespace}:{queue_name}.wake"
+        self.wake_key = broker.keys.wake(queue_name)
         shared = getattr(broker, "room", None)
         self._room = shared if shared and not queue_name.endswith(".DQ") else Room(prefetch)
         self._rank = rank(queue_name)

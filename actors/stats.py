@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from .lifecycle import State
+from .storage import Keys
 
 #: Seconds each hash counts, and how long one is kept: as ``lua/stats.lua`` writes them.
 SPAN = 10
@@ -32,10 +33,10 @@ FAILURES = (State.FAILED, State.DEAD)
 @dataclass(frozen=True)
 class Stats:
     client: redis.Redis
-    namespace: str = "jobqueue"
+    keys: Keys
 
     def key(self, second: int) -> str:
-        return f"{self.namespace}:stats:{second - second % SPAN}"
+        return self.keys.stats(second - second % SPAN)
 
     def sample_queues(self, depth: int, oldest_seconds: float, now: float | None = None) -> None:
         """Keep the queues' depth and their oldest message's age, as of ``now``."""

@@ -10,17 +10,15 @@ A new job's record goes in with its broker message, by one script call
 (``lua/create.lua``) for one job or a whole batch; so does a retried job's
 (``lua/retry.lua``).
 
-Keys, under a namespace (``jobqueue`` by default):
-
-* ``<ns>:job:<id>`` a hash: ``state``, ``event_id`` and ``event`` as plain
-  strings, every other field JSON. It holds the job's last event: its id, and
-  the names of the fields it told besides the state and the time.
-* ``<ns>:job:<id>:events`` a stream of ``{"event": JSON}`` entries, while the
-  job runs: its history since it last waited. Waiting and ended jobs, the
-  many, have none (see ``lua/job.lua``). Each event is also published, by
-  its id, on a channel of the same name, which the API's followers listen on.
-* ``<ns>:jobs`` a stream indexing every job, newest last, trimmed by age.
-* ``<ns>:idempotency:<key>`` the id of the job first submitted with that key.
+Where each thing lives is ``storage/keys.py``'s to say. A job's record is a
+hash: ``state``, ``event_id`` and ``event`` as plain strings, every other
+field JSON. It holds the job's last event: its id, and the names of the
+fields it told besides the state and the time. Its event stream holds
+``{"event": JSON}`` entries while the job runs: its history since it last
+waited. Waiting and ended jobs, the many, have none (see ``lua/job.lua``).
+Each event is also published, by its id, on a channel of the stream's name,
+which the API's followers listen on. The index is a stream of every job,
+newest last, trimmed by age.
 
 Records of jobs that have ended expire after the retention period; records of
 jobs still to run are kept until they end, so nothing waiting is forgotten.
@@ -53,6 +51,7 @@ from .lifecycle import (
     now_ms,
 )
 from .scripts import JOB_WRITES, source
+from .storage import Keys
 
 #: How many events a running job's stream keeps (a job reporting progress often keeps the latest).
 EVENTS_PER_JOB = 1000
@@ -127,28 +126,12 @@ class JobStore:
         self.client = client
         self.run = run_async if isinstance(client, redis.asyncio.Redis) else run_blocking
         self.retention_seconds = retention_seconds
-        self.namespace = namespace
+        self.keys = Keys(namespace)
         self.confirmation = confirmation
-        self.cancellations_channel = f"{namespace}:cancellations"
         self._create = client.register_script(source("create.lua", "queue.lua"))
         self._transition = client.register_script(source("transition.lua", *JOB_WRITES))
         self._retry = client.register_script(source("retry.lua", *JOB_WRITES))
         self._events = client.register_script(source("events.lua", "job.lua"))
-
-    # Keys ---------------------------------------------------------------
-
-    def job_key(self, job_id: str) -> str:
-        return f"{self.namespace}:job:{job_id}"
-
-    def events_key(self, job_id: str) -> str:
-        return f"{self.namespace}:job:{job_id}:events"
-
-    @property
-    def index_key(self) -> str:
-        return f"{self.namespace}:jobs"
-
-    def idempotency_key(self, key: str) -> str:
-        return f"{self.namespace}:idempotency:{key}"
 
     # Writing ------------------------------------------------------------
 
@@ -171,7 +154,7 @@ class JobStore:
 
     def creating(self, jobs: Sequence[NewJob]) -> tuple[list[str], list[str | bytes | int]]:
         """The KEYS and ARGV of ``lua/create.lua`` that write ``jobs``."""
-        keys = [self.index_key]
+        keys = [self.keys.index]
         args: list[str | bytes | int] = [
             self.retention_seconds,
             f"{now_ms() - self.retention_seconds * 1000}-0",
@@ -179,8 +162,8 @@ class JobStore:
         for job in jobs:
             record, message = job.record, job.message
             keys += [
-                self.job_key(record.id),
-                self.idempotency_key(job.idempotency_key) if job.idempotency_key else "",
+                self.keys.job(record.id),
+                self.keys.idempotency(job.idempotency_key) if job.idempotency_key else "",
                 message.queue_key if message else "",
             ]
             args += [
@@ -202,7 +185,7 @@ class JobStore:
         """
         applied, before, attempt = yield from self._run(
             self._transition,
-            [self.job_key(job_id), self.events_key(job_id)],
+            [self.keys.job(job_id), self.keys.events(job_id)],
             self.transition_args(transition),
         )
         if applied == -1:
@@ -223,7 +206,7 @@ class JobStore:
         """
         applied, before, fields = yield from self._run(
             self._retry,
-            [self.job_key(job_id), self.events_key(job_id), message.queue_key, dead_letters],
+            [self.keys.job(job_id), self.keys.events(job_id), message.queue_key, dead_letters],
             [*self.transition_args(transition), message.redis_message_id, message.data],
         )
         if applied == -1:
@@ -246,7 +229,7 @@ class JobStore:
             _compact_json(_encode_fields(transition.changes())),
             " ".join(transition.event_fields()),
             self.retention_seconds if transition.ends else 0,
-            self.cancellations_channel if transition.announce else "",
+            self.keys.cancellations if transition.announce else "",
             0 if transition.rests else EVENTS_PER_JOB,
             "1" if transition.create_missing else "0",
             "+" if transition.begins else transition.attempt,
@@ -257,13 +240,13 @@ class JobStore:
     @redis_calls
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None if there is no such job (or it expired)."""
-        return _decode_record(job_id, (yield self.client.hgetall(self.job_key(job_id))))
+        return _decode_record(job_id, (yield self.client.hgetall(self.keys.job(job_id))))
 
     @redis_calls
     def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
         pipe = self.client.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.hgetall(self.job_key(job_id))
+            pipe.hgetall(self.keys.job(job_id))
         return [
             _decode_record(job_id, raw)
             for job_id, raw in zip(job_ids, (yield pipe.execute()), strict=True)
@@ -277,7 +260,7 @@ class JobStore:
     @redis_calls
     def last_event_id(self, job_id: str) -> str | None:
         """The id of the job's last event; None if there is no such job."""
-        return _text((yield self.client.hget(self.job_key(job_id), "event_id")))
+        return _text((yield self.client.hget(self.keys.job(job_id), "event_id")))
 
     def follow(
         self, job_id: str, *, after: str = "0-0", block_ms: int, deadline: float
@@ -315,7 +298,7 @@ class JobStore:
     def _read(self, job_id: str, after: str) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
         """The events after ``after`` without waiting, and the id of the job's last event."""
         last_id, *flat = yield self._events(
-            keys=[self.job_key(job_id), self.events_key(job_id)], args=[after, 100]
+            keys=[self.keys.job(job_id), self.keys.events(job_id)], args=[after, 100]
         )
         events = [
             (_text(event_id), json.loads(event))
@@ -326,7 +309,7 @@ class JobStore:
     def _block(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, dict[str, Any]]]:
         """The events the job's stream gets after ``after``, waiting up to ``block_ms`` for one."""
         reply = self.client.xread(
-            {self.events_key(job_id): after}, block=max(1, block_ms), count=100
+            {self.keys.events(job_id): after}, block=max(1, block_ms), count=100
         )
         return [
             (_text(event_id), json.loads(entry[b"event"]))
@@ -364,7 +347,7 @@ class JobStore:
         found: list[JobRecord] = []
         scanned = 0
         while scanned < scan_budget:
-            batch = yield self.client.xrevrange(self.index_key, max=start, min="-", count=200)
+            batch = yield self.client.xrevrange(self.keys.index, max=start, min="-", count=200)
             scanned += len(batch)
             candidates = [
                 (_text(entry_id), _text(entry[b"id"]))
@@ -377,7 +360,9 @@ class JobStore:
                     continue
                 found.append(record)
                 if len(found) == limit:
-                    older = yield self.client.xrevrange(self.index_key, max=f"({entry_id}", count=1)
+                    older = yield self.client.xrevrange(
+                        self.keys.index, max=f"({entry_id}", count=1
+                    )
                     return found, entry_id if older else None
             if len(batch) < 200:
                 return found, None
@@ -391,7 +376,7 @@ class JobStore:
     @redis_calls
     def writable(self) -> bool:
         """Whether Redis takes a write; one out of memory refuses it (``OutOfMemoryError``)."""
-        return bool((yield self.client.set(f"{self.namespace}:writable", "1", px=10_000)))
+        return bool((yield self.client.set(self.keys.writable, "1", px=10_000)))
 
 
 def encode_record(record: JobRecord) -> str:

@@ -232,7 +232,7 @@ def _retry(queue: Queue, job_id: str) -> Steps[tuple[bool, State | None, JobReco
         options=(record.options or JobOptions()).model_copy(update={"delay": 0}),
     )
     message, prepared = prepare_message(queue, request, job_id=job_id)
-    dead_letters = queue.broker.dead_letters_key(record.queue) if record.queue else ""
+    dead_letters = queue.broker.keys.dead_letters(record.queue) if record.queue else ""
     applied, before, after = yield from queue.store.retry.steps(
         job_id, retried, prepared.sent, dead_letters
     )

@@ -99,23 +99,23 @@ class WorkflowStore:
     # Keys -----------------------------------------------------------------
 
     def key(self, workflow_id: str) -> str:
-        return f"{self.jobs.namespace}:workflow:{workflow_id}"
+        return self.jobs.keys.workflow(workflow_id)
 
     @property
     def index_key(self) -> str:
-        return f"{self.jobs.namespace}:workflows"
+        return self.jobs.keys.workflows
 
     @property
     def tally_key(self) -> str:
-        return f"{self.jobs.namespace}:workflows:tally"
+        return self.jobs.keys.workflows_tally
 
     # Writing --------------------------------------------------------------
 
     def settings(self) -> dict[str, str]:
         """What the scripts read from each workflow's hash, as they read it."""
         return {
-            "jobs": self.jobs.job_key(""),
-            "channel": self.jobs.cancellations_channel,
+            "jobs": self.jobs.keys.jobs_prefix,
+            "channel": self.jobs.keys.cancellations,
             "retention": str(self.jobs.retention_seconds),
             "max_events": str(EVENTS_PER_JOB),
             "max_input": str(self.max_input_bytes),
@@ -129,7 +129,7 @@ class WorkflowStore:
         ``steps``: five arguments a step, as ``add_steps`` (``lua/workflow.lua``) takes them.
         """
         yield self._create(
-            keys=[self.key(workflow_id), self.jobs.index_key, self.index_key],
+            keys=[self.key(workflow_id), self.jobs.keys.index, self.index_key],
             args=[
                 json.dumps({**fields, **self.settings()}),
                 self._oldest_kept(),
@@ -148,7 +148,7 @@ class WorkflowStore:
     def retry(self, workflow_id: str, steps: list[str]) -> tuple[bool, WorkflowState | None]:
         """Run the ``steps`` again (five arguments each, as for :meth:`create`)."""
         applied, before = yield self._retry(
-            keys=[self.key(workflow_id), self.jobs.index_key],
+            keys=[self.key(workflow_id), self.jobs.keys.index],
             args=[self._oldest_kept(), *steps],
         )
         return applied == 1, WorkflowState(before.decode()) if applied != -1 else None
@@ -161,13 +161,13 @@ class WorkflowStore:
     @redis_calls
     def definitions(self, workflow_id: str) -> dict[int, dict[str, Any]]:
         """Each step's definition, by number."""
-        raw = yield self.client.hgetall(self.key(workflow_id) + ":steps")
+        raw = yield self.client.hgetall(self.jobs.keys.workflow_steps(workflow_id))
         return {int(step): json.loads(definition) for step, definition in raw.items()}
 
     @redis_calls
     def outcomes(self, workflow_id: str) -> dict[int, str]:
         """The state each step that was counted ended in, by number."""
-        raw = yield self.client.hgetall(self.key(workflow_id) + ":outcomes")
+        raw = yield self.client.hgetall(self.jobs.keys.workflow_outcomes(workflow_id))
         return {int(step): state.decode() for step, state in raw.items()}
 
     @redis_calls
@@ -180,7 +180,7 @@ class WorkflowStore:
         definitions = sorted((yield from self.definitions.steps(workflow_id)).items())
         pipe = self.client.pipeline(transaction=False)
         for _number, definition in definitions:
-            pipe.hget(self.jobs.job_key(definition["job"]), STATE_FIELD)
+            pipe.hget(self.jobs.keys.job(definition["job"]), STATE_FIELD)
         states = yield pipe.execute()
         steps = []
         for (number, definition), state in zip(definitions, states, strict=True):
@@ -260,7 +260,7 @@ class WorkflowStore:
     ) -> list[tuple[str, dict[str, Any]]]:
         """The workflow's events after the stream id ``after``; with ``block_ms``, waited for."""
         reply = yield self.client.xread(
-            {self.key(workflow_id) + ":events": after}, block=block_ms, count=100
+            {self.jobs.keys.workflow_events(workflow_id): after}, block=block_ms, count=100
         )
         return [
             (event_id.decode(), json.loads(entry[b"event"]))

@@ -66,7 +66,7 @@ def on_asyncio(queue: actors.Queue, settings: Settings) -> actors.Queue:
             wait_seconds=API_REDIS_WAIT_SECONDS,
         ),
         retention_seconds=queue.store.retention_seconds,
-        namespace=queue.store.namespace,
+        namespace=queue.store.keys.namespace,
         confirmation=queue.store.confirmation,
     )
     return dataclasses.replace(queue, store=store)

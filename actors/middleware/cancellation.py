@@ -85,12 +85,11 @@ class Cancellation(Middleware):
         while not self._stopping.is_set():
             try:
                 with self.store.client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    pubsub.subscribe(self.store.cancellations_channel)
+                    pubsub.subscribe(self.store.keys.cancellations)
                     while not self._stopping.is_set():
                         message = pubsub.get_message(timeout=1.0)
                         if message is not None:
-                            job_key = message["data"].decode()
-                            self.cancel_if_running(job_key.removeprefix(self.store.job_key("")))
+                            self.cancel_if_running(self.store.keys.job_id(message["data"]))
             except redis.RedisError as error:
                 self.logger.warning("Cancellation listener lost Redis (%s); retrying.", error)
                 time.sleep(1)

@@ -15,11 +15,6 @@ from dramatiq.middleware import Middleware
 from ..scripts import source
 
 
-def worker_names_key(namespace: str) -> str:
-    """The hash of each live worker's name by its broker id (maintenance.lua forgets the dead)."""
-    return f"{namespace}:__worker_names__"
-
-
 class Heartbeat(Middleware):
     """Beats for this worker process from a thread of its own, and reaps dead workers.
 
@@ -56,7 +51,7 @@ class Heartbeat(Middleware):
         # worker's messages are in good hands.
         self.beat(broker)
         # The dashboard lists workers by broker id; this is the name they go by.
-        broker.client.hset(worker_names_key(broker.namespace), broker.broker_id, broker.worker_name)
+        broker.client.hset(broker.keys.worker_names, broker.broker_id, broker.worker_name)
         threading.Thread(target=self._run, args=(broker,), name="heartbeat", daemon=True).start()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

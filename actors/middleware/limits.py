@@ -65,7 +65,7 @@ class Limits(Middleware):
         back: list[str | int] = [""]
         if self.store is not None and attempt:
             handed_back = self.store.transition_args(lifecycle.hand_back(attempt))
-            back = [self.store.job_key(message.message_id), *handed_back]
+            back = [self.store.keys.job(message.message_id), *handed_back]
         try:
             started = self._call(broker, "acquire", *self._of(broker, message, limit), *back)
         except redis.RedisError as error:

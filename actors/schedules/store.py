@@ -70,7 +70,7 @@ class ScheduleStore:
         self.jobs = jobs
         self.client = jobs.client
         self.run = jobs.run
-        self.namespace = jobs.namespace
+        self.keys = jobs.keys
         self._fire = self.client.register_script(
             source("queue.lua") + as_function("create.lua", "create_jobs") + _lua("fire.lua")
         )
@@ -80,18 +80,18 @@ class ScheduleStore:
     # Keys ---------------------------------------------------------------
 
     def key(self, name: str) -> str:
-        return f"{self.namespace}:schedule:{name}"
+        return self.keys.schedule(name)
 
     def history_key(self, name: str) -> str:
-        return f"{self.namespace}:schedule:{name}:history"
+        return self.keys.schedule_history(name)
 
     @property
     def all_key(self) -> str:
-        return f"{self.namespace}:schedules"
+        return self.keys.schedules
 
     @property
     def due_key(self) -> str:
-        return f"{self.namespace}:schedules:due"
+        return self.keys.schedules_due
 
     def _keys(self, name: str) -> list[str]:
         return [self.key(name), self.all_key, self.due_key, self.history_key(name)]

@@ -159,7 +159,7 @@ class Streams:
             return self.store.events(job_id, after=since)
 
         follow = self.follow(
-            self.store.events_key(job_id),
+            self.store.keys.events(job_id),
             read,
             after=after,
             quiet_seconds=quiet_seconds,

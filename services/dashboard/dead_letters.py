@@ -54,18 +54,14 @@ class DeadLetters:
     def __init__(self, queue: Queue):
         self.broker = queue.broker
         self.client = queue.broker.client
-        self.namespace = queue.broker.namespace
         self.deletions = Deletions(queue)
         self._requeue = self.client.register_script(
             source(Path(__file__).with_name("lua") / "requeue_dead_letters.lua", "queue.lua")
         )
 
-    def _key(self, queue_name: str) -> str:
-        return f"{self.namespace}:{queue_name}"
-
     def newest(self, queue_name: str) -> tuple[int, int | None]:
         """How many letters are dead, and when the newest died (ms), None if none."""
-        dead = self.broker.dead_letters_key(queue_name)
+        dead = self.broker.keys.dead_letters(queue_name)
         with self.client.pipeline(transaction=True) as pipe:
             pipe.zcard(dead)
             pipe.zrange(dead, -1, -1, withscores=True)
@@ -75,12 +71,12 @@ class DeadLetters:
     def ids(self, queue_name: str, dead_before: int) -> list[bytes]:
         """The Redis ids of the letters dead by ``dead_before`` (ms), oldest first."""
         return self.client.zrangebyscore(
-            self.broker.dead_letters_key(queue_name), "-inf", dead_before
+            self.broker.keys.dead_letters(queue_name), "-inf", dead_before
         )
 
     def messages(self, queue_name: str, ids: list[bytes]) -> list[bytes | None]:
         """The dead letters of these ids; None for those gone meanwhile."""
-        return self.client.hmget(f"{self.broker.dead_letters_key(queue_name)}.msgs", ids)
+        return self.client.hmget(self.broker.keys.dead_letter_messages(queue_name), ids)
 
     def retry(self, queue_name: str, ids: list[bytes]) -> list[str]:
         """Requeue these dead letters; return the new Redis ids of those that went back.
@@ -97,8 +93,12 @@ class DeadLetters:
             moves += [dead_id, message.options["redis_message_id"], message.encode()]
         if not moves:
             return []
-        dead = self.broker.dead_letters_key(queue_name)
-        keys = [dead, f"{dead}.msgs", self._key(queue_name)]
+        layout = self.broker.keys
+        keys = [
+            layout.dead_letters(queue_name),
+            layout.dead_letter_messages(queue_name),
+            layout.queue(queue_name),
+        ]
         moved = replication.run(
             self._requeue, keys=keys, args=moves, confirmation=self.broker.confirmation
         )

@@ -39,21 +39,21 @@ class Deletions:
         ``queue_name`` is a queue, its ``.DQ`` or its ``.XQ``, as the
         dashboard names them. A message that cannot be decoded goes with no job.
         """
-        key = f"{self.broker.namespace}:{queue_name}"
+        key, messages = self.broker.keys.queue(queue_name), self.broker.keys.messages(queue_name)
         pairs: list[str | bytes] = []
-        for message_id, data in zip(ids, self.broker.client.hmget(f"{key}.msgs", ids), strict=True):
+        for message_id, data in zip(ids, self.broker.client.hmget(messages, ids), strict=True):
             try:
                 job_id = Message.decode(data).message_id
             except DecodeError:
                 job_id = ""  # gone meanwhile (None), or not a message at all
-            pairs += [message_id, self.store.job_key(job_id) if job_id else ""]
+            pairs += [message_id, self.store.keys.job(job_id) if job_id else ""]
         if not pairs:
             return 0
         dead = queue_name == xq_name(q_name(queue_name))
         ended = lifecycle.dead_letter_deleted() if dead else lifecycle.cancel()
         return replication.run(
             self._delete,
-            keys=[key, f"{key}.msgs"],
+            keys=[key, messages],
             args=[*self.store.transition_args(ended), *pairs],
             confirmation=self.broker.confirmation,
         )

@@ -211,7 +211,7 @@ class JobPages(App):
         holders = [name, dq_name(name), xq_name(name)]
         with broker.client.pipeline(transaction=False) as pipe:
             for holder in holders:
-                pipe.hexists(f"{broker.namespace}:{holder}.msgs", record.redis_message_id)
+                pipe.hexists(broker.keys.messages(holder), record.redis_message_id)
             found = pipe.execute()
         for holder, here in zip(holders, found, strict=True):
             if here:

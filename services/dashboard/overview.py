@@ -40,7 +40,7 @@ class OverviewPages(App):
     def __init__(self, fallback: WSGIApp, dashboard: DashboardApp, queue: Queue):
         super().__init__()
         self.fallback = fallback
-        self.stats = Stats(queue.store.client, queue.store.namespace)
+        self.stats = Stats(queue.store.client, queue.store.keys)
         self.queues = QueueCollector(queue.broker)
         self._sampling = threading.Lock()
         self._sampler: threading.Thread | None = None

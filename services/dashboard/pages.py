@@ -18,8 +18,6 @@ from dramatiq_dashboard.application import tab_from_q_name
 from dramatiq_dashboard.csrf import csrf_protect
 from dramatiq_dashboard.http import HTTP_405, HTTP_410, App, Request, handler, redirect
 
-from actors.middleware.heartbeat import worker_names_key
-
 from .dead_letters import DeadLetters
 
 _VERBS = {"retry": ("Retry", "button--secondary"), "delete": ("Delete", "button--tertiary")}
@@ -90,7 +88,7 @@ def extend_templates(dashboard: DashboardApp) -> None:
         ]
     )
     dashboard.templates.globals["navigation"] = NAVIGATION
-    names = worker_names_key(dashboard.broker.namespace)
+    names = dashboard.broker.keys.worker_names
 
     def worker_called(broker_id: str) -> str:
         """The name a worker goes by in logs and records, for its broker id."""

@@ -40,21 +40,19 @@ class QueueCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         broker, client = self.broker, self.broker.client
-        key = f"{broker.namespace}:{{}}".format
+        keys = broker.keys
         queues = sorted(broker.get_declared_queues())
         now_ms = time.time() * 1000
-        workers = client.zrangebyscore(
-            key("__heartbeats__"), now_ms - broker.heartbeat_timeout, "+inf"
-        )
+        workers = client.zrangebyscore(keys.heartbeats, now_ms - broker.heartbeat_timeout, "+inf")
         with client.pipeline(transaction=False) as pipe:
             for queue in queues:
-                pipe.llen(key(queue))
-                pipe.llen(key(dq_name(queue)))
-                pipe.zcard(broker.dead_letters_key(queue))
-                pipe.lindex(key(queue), 0)
+                pipe.llen(keys.queue(queue))
+                pipe.llen(keys.delayed(queue))
+                pipe.zcard(keys.dead_letters(queue))
+                pipe.lindex(keys.queue(queue), 0)
                 # Delayed messages wait in the memory of the worker that fetched them.
                 for worker in workers:
-                    pipe.scard(key(f"__acks__.{worker.decode()}.{dq_name(queue)}"))
+                    pipe.scard(keys.acks(worker.decode(), dq_name(queue)))
             pipe.info("memory")
             pipe.info("errorstats")
             replies = iter(pipe.execute())
@@ -102,7 +100,7 @@ class QueueCollector(Collector):
         """When each queue's first message was sent (ms), for those still there."""
         with self.broker.client.pipeline(transaction=False) as pipe:
             for queue, message_id in first_ids.items():
-                pipe.hget(f"{self.broker.namespace}:{queue}.msgs", message_id)
+                pipe.hget(self.broker.keys.messages(queue), message_id)
             messages = pipe.execute()
         return {
             queue: json.loads(message)["message_timestamp"]

@@ -102,7 +102,7 @@ class Drain:
 
 def wait_for_records_only(bench: BenchStack) -> None:
     """Until the ended jobs' event streams have gone: they linger a moment (``lua/job.lua``)."""
-    streams = JobStore(bench.redis, retention_seconds=0).events_key("*")
+    streams = JobStore(bench.redis, retention_seconds=0).keys.events("*")
     wait_for(
         lambda: next(bench.redis.scan_iter(match=streams, count=1000), None) is None,
         timeout=30,

@@ -22,7 +22,7 @@ from tests.support import PROJECT_DIR, wait_for
 from .compose_project import ComposeProject, ComposeStack
 
 #: Where a job's record lives in Redis (the store's key, from the store).
-job_key = JobStore(redis.Redis(), retention_seconds=0).job_key
+job_key = JobStore(redis.Redis(), retention_seconds=0).keys.job
 
 
 def started_containers(project: ComposeProject) -> dict[str, str]:

@@ -66,7 +66,7 @@ def test_a_confirmed_write_is_on_the_replica_when_it_returns(clean_redis, replic
     applied, before, _attempt = store.write("confirmed", lifecycle.cancel())
 
     assert (applied, before) == (True, State.QUEUED)
-    assert replica.hget(store.job_key("confirmed"), "state") == b"cancelled"
+    assert replica.hget(store.keys.job("confirmed"), "state") == b"cancelled"
 
 
 def test_a_master_that_lost_the_script_is_given_it_again(clean_redis, replica):
@@ -77,7 +77,7 @@ def test_a_master_that_lost_the_script_is_given_it_again(clean_redis, replica):
 
     store.create_many([NewJob(record("after-flush"))])
 
-    assert replica.exists(store.job_key("after-flush"))
+    assert replica.exists(store.keys.job("after-flush"))
 
 
 def test_a_write_no_replica_confirms_raises_and_is_on_the_master(clean_redis):

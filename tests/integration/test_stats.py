@@ -19,7 +19,7 @@ def test_ends_are_counted_by_state_with_how_long_they_ran(queue, worker):
     waiting = run_job(queue, "add", 1, 1, options={"delay": 600})
     queue.store.write(waiting, lifecycle.cancel())
 
-    figures = Stats(queue.store.client, queue.store.namespace).last_hour()
+    figures = Stats(queue.store.client, queue.store.keys).last_hour()
 
     assert sum(figures[State.SUCCEEDED]) * SPAN == 5
     assert sum(figures[State.FAILED]) * SPAN == 1
@@ -29,7 +29,7 @@ def test_ends_are_counted_by_state_with_how_long_they_ran(queue, worker):
 
 
 def test_the_queues_sampled_are_kept_beside_the_counts(queue):
-    stats = Stats(queue.store.client, queue.store.namespace)
+    stats = Stats(queue.store.client, queue.store.keys)
     now = time.time()
 
     stats.sample_queues(7, 12.5, now)

@@ -209,7 +209,7 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
         ended(queue, job_id)
     # The stream of an ended job lingers a moment for readers about to block on it.
     wait_for(
-        lambda: not any(store.client.exists(store.events_key(job_id)) for job_id in ids),
+        lambda: not any(store.client.exists(store.keys.events(job_id)) for job_id in ids),
         what="the ended jobs' event streams to go",
     )
 
@@ -217,7 +217,7 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
     [(last_id, last)] = store.events(job_id)
     assert (lifecycle.event_state(last), last["result"]) == (State.SUCCEEDED, jobs + 1)
     # Each within the bytes a finished job may keep, its index entry included.
-    keys = [*map(store.job_key, ids), store.index_key]
+    keys = [*map(store.keys.job, ids), store.keys.index]
     # Beside them only the console's counts, which every job ending within the
     # same few seconds shares (actors/stats.py), and which go after an hour;
     # and the ids of the jobs whose streams linger, which the next ends delete
@@ -232,7 +232,7 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
     assert all(0 < store.client.ttl(key) <= stats.KEEP_SECONDS for key in counts)
     assert sum(store.client.memory_usage(key, samples=0) for key in keys) <= 600 * jobs
     # Its record expires with the retention.
-    assert 0 < store.client.ttl(store.job_key(job_id)) <= store.retention_seconds
+    assert 0 < store.client.ttl(store.keys.job(job_id)) <= store.retention_seconds
 
     # A client that comes after the end gets the outcome, and its stream ends.
     late = follow_stream(client, f"/jobs/{job_id}/events")
@@ -251,4 +251,4 @@ def test_a_submission_sent_again_after_its_reply_was_lost_writes_one_job(queue):
     client = queue.store.client
     assert (created_first, created_again, same_id) == (True, False, job_id)
     assert client.hlen("dramatiq:default.msgs") == 1
-    assert client.xlen(queue.store.index_key) == 1
+    assert client.xlen(queue.store.keys.index) == 1

@@ -24,7 +24,7 @@ def test_ended_jobs_expire_and_the_index_is_trimmed_while_waiting_jobs_stay(clea
         job_id = f"job-{number}"
         store.create_many([NewJob(record(job_id))])
         store.write(job_id, lifecycle.cancel())
-    assert client.xlen(store.index_key) == 301
+    assert client.xlen(store.keys.index) == 301
 
     wait_for(
         lambda: client.keys("jobqueue:job:job-*") == [],
@@ -33,7 +33,7 @@ def test_ended_jobs_expire_and_the_index_is_trimmed_while_waiting_jobs_stay(clea
     )
     # The index forgets entries older than the retention as new jobs arrive.
     store.create_many([NewJob(record("newcomer"))])
-    assert client.xlen(store.index_key) < 150
+    assert client.xlen(store.keys.index) < 150
     # A job that has not run yet is never forgotten, however old.
     assert store.get(waiting).state is State.QUEUED
-    assert client.ttl(store.job_key(waiting)) == -1
+    assert client.ttl(store.keys.job(waiting)) == -1

@@ -240,7 +240,7 @@ class WorkflowEvents:
             return
         release = self.streams.take()
         sse.open_stream(resp)
-        resp.sse = self._events(store.key(workflow_id) + ":events", after, release)
+        resp.sse = self._events(store.jobs.keys.workflow_events(workflow_id), after, release)
 
     async def _events(
         self, events_key: str, after: str, release: Callable[[], None]

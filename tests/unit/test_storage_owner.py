@@ -1,0 +1,101 @@
+"""Only ``actors/storage/`` spells where things live in Redis.
+
+Everything else asks :class:`~actors.storage.Keys` (``keys.job(job_id)``,
+``keys.dead_letters(queue)``): a key moved, or a new one, is then a change
+in one place. Python is read with ``ast``: string constants, the pieces of
+f-strings included, but not docstrings or comments that describe a key.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dramatiq.common import dq_name, xq_name
+
+from actors.storage import Keys
+from tests.support import PROJECT_DIR
+
+#: The storage owner, the only package allowed to spell keys.
+OWNER = PROJECT_DIR / "actors" / "storage"
+_NAMESPACE, _NAME = "N-S", "I-D"
+
+
+def key_fragments() -> set[str]:
+    """The literal parts of every key the layout makes: ``:job:``, ``.msgs``, ``__acks__.``..."""
+    keys = Keys(_NAMESPACE, broker_namespace=_NAMESPACE)
+    made = []
+    for name, member in inspect.getmembers(Keys):
+        if name.startswith("_") or name == "job_id":
+            continue
+        if isinstance(member, property):
+            made.append(getattr(keys, name))
+        elif inspect.isfunction(member):
+            arity = len(inspect.signature(member).parameters) - 1
+            made.append(getattr(keys, name)(*[_NAME] * arity))
+    # dramatiq names a queue's delay and dead-letter queues (dq_name, xq_name):
+    # code that handles messages tells them by name.
+    queue_names = {dq_name(""), xq_name("")}
+    fragments = set()
+    for key in made:
+        for part in key.replace(_NAMESPACE, "\0").replace(_NAME, "\0").split("\0"):
+            # A lone separator is no key's own: "a:b" and "a.b" are everywhere.
+            if sum(c.isalpha() for c in part) >= 2 and part not in queue_names:
+                fragments.add(part)
+    return fragments
+
+
+FRAGMENTS = key_fragments()
+
+
+def docstrings(tree: ast.AST) -> set[int]:
+    """The ids of the nodes that are docstrings."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def spelled_keys(source: str) -> Iterator[tuple[int, str]]:
+    """``(line, string)`` of each string constant in ``source`` that spells part of a key."""
+    tree = ast.parse(source)
+    skip = docstrings(tree)
+    for node in ast.walk(tree):
+        text = node.value if isinstance(node, ast.Constant) and id(node) not in skip else None
+        if isinstance(text, str) and any(fragment in text for fragment in FRAGMENTS):
+            yield node.lineno, text
+
+
+def python_sources() -> list[Path]:
+    paths = [*(PROJECT_DIR / "actors").rglob("*.py"), *(PROJECT_DIR / "services").rglob("*.py")]
+    return sorted(path for path in paths if OWNER not in path.parents)
+
+
+def test_the_layout_has_the_fragments_a_key_is_told_by():
+    assert {":job:", ":events", ".msgs", ".wake", ":__heartbeats__", ":schedules:due"} <= FRAGMENTS
+
+
+def test_the_check_finds_a_spelled_key_and_nothing_else():
+    source = '''
+"""Reads <ns>:job:<id>, which a docstring may name."""
+def depth(client, namespace, queue, job_id):
+    """The length of <ns>:<queue>.msgs."""
+    client.hgetall(f"{namespace}:job:{job_id}")  # "x:jobs" in a comment is fine
+    client.hlen(namespace + ":" + queue + ".msgs")
+    return f"{queue}: {job_id}", "a.b", "job"
+'''
+    assert sorted(spelled_keys(source)) == [(5, ":job:"), (6, ".msgs")]
+
+
+@pytest.mark.parametrize(
+    "path", python_sources(), ids=lambda path: str(path.relative_to(PROJECT_DIR))
+)
+def test_no_module_spells_a_redis_key(path):
+    found = list(spelled_keys(path.read_text()))
+    assert found == [], f"{path.relative_to(PROJECT_DIR)} spells {found}: ask actors.storage.Keys"
