@@ -28,8 +28,8 @@ from .consumer import WakingConsumer
 from .dispatch import Room
 from .middleware import installed
 from .registry import JobSpec, attach, bind, specs
-from .scripts import JOB_WRITES, as_function, source
 from .storage import Keys
+from .storage.lua import source
 from .store import BrokerMessage, JobStore, NewJob
 
 #: Time between two tries of a message a worker sends while Redis is full.
@@ -39,7 +39,7 @@ FULL_RETRY_SECONDS = 1.0
 class RedisBroker(dramatiq_redis.RedisBroker):
     """Dramatiq's Redis broker, with its commands changed for liveness and wake-ups.
 
-    Its commands run ``lua/dispatch.lua``, dramatiq's script changed so that
+    Its commands run ``storage/lua/dispatch.lua``, dramatiq's script changed so that
     only worker processes heartbeat (the :class:`~actors.middleware.Heartbeat`
     middleware, which also finds dead workers) and so that an enqueue wakes an
     idle :class:`~actors.consumer.WakingConsumer`. It also prepares messages
@@ -93,12 +93,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         #: lines and the dashboard name it: the stack's name for it ("worker.1",
         #: else the host's) and its pid.
         self.worker_name = f"{instance_name or socket.gethostname()}:{os.getpid()}"
-        self.scripts["dispatch"] = self.client.register_script(
-            source("dispatch.lua", *JOB_WRITES, "maintenance.lua")
-        )
-        self.scripts["send"] = self.client.register_script(
-            source("queue.lua") + as_function("create.lua", "create_jobs") + source("send.lua")
-        )
+        self.scripts["dispatch"] = self.client.register_script(source("dispatch.lua"))
+        self.scripts["send"] = self.client.register_script(source("send.lua"))
 
     def fetching_args(self) -> list[str | int]:
         """What fetch needs to reserve an attempt at each job it takes (nothing without a store)."""
@@ -223,8 +219,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         Every message sent the plain dramatiq way comes here (``actor.send()``,
         a pipeline's next step, a group's messages, a retry, a delayed message
         come due): a job without a record gets one in the same script call
-        (``lua/send.lua``), so that every job that runs is listed with its
-        state from the start. Submissions write theirs with ``lua/create.lua``.
+        (``storage/lua/send.lua``), so that every job that runs is listed with its
+        state from the start. Submissions write theirs with ``storage/lua/create.lua``.
         """
         try:
             message = dramatiq.Message.decode(data) if self.store is not None else None
@@ -265,7 +261,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 time.sleep(FULL_RETRY_SECONDS)
 
     def _dispatch(self, command):
-        # Dramatiq's own _dispatch, with the arguments of lua/dispatch.lua.
+        # Dramatiq's own _dispatch, with the arguments of storage/lua/dispatch.lua.
         dispatch = self.scripts["dispatch"]
         keys = [self.namespace]
 

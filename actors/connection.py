@@ -18,7 +18,7 @@ caller makes it (a worker's acks, see ``actors.consumer``); where it is not,
 the caller is told (a submission answers 503, and its ``Idempotency-Key``
 makes resending it safe). The API's asyncio pool for a plain Redis does
 retry a call whose connection failed (see ``async_client``): running one of
-its scripts twice writes once, since ``lua/create.lua`` writes nothing for a
+its scripts twice writes once, since ``storage/lua/create.lua`` writes nothing for a
 job id that has a record and every other write is a transition checked
 against the state it comes from.
 """
@@ -34,7 +34,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.sentinel import Sentinel
 
 from .replication import NO_CONFIRMATION, Confirmation
-from .scripts import AsyncScriptClient, ScriptClient
+from .storage.lua import AsyncScriptClient, ScriptClient
 
 #: How long to wait for a connection to Redis, in seconds.
 CONNECT_TIMEOUT = 2
@@ -69,7 +69,7 @@ class RedisConfig:
 def client(config: RedisConfig) -> ScriptClient:
     """A client of the Redis ``config`` names: of the current master, behind Sentinel.
 
-    A :class:`~actors.scripts.ScriptClient`, whose scripts a full Redis refuses whole.
+    A :class:`~actors.storage.lua.ScriptClient`, whose scripts a full Redis refuses whole.
     """
     options = {
         "socket_connect_timeout": CONNECT_TIMEOUT,

@@ -4,7 +4,7 @@ Dramatiq's Redis consumer sleeps after each empty fetch, a backoff doubling
 from 5 ms up to the worker timeout, so an idle worker sends about nine
 fetches a second and takes the first job after a quiet spell up to a second
 late. This one blocks instead, on the queue's wake-up list that every
-enqueue fills (see ``lua/dispatch.lua``): the job is taken as soon as it is
+enqueue fills (see ``storage/lua/dispatch.lua``): the job is taken as soon as it is
 sent, and an idle worker sends one command per worker timeout.
 
 It also carries a job's record writes in the broker's own calls, so that a

@@ -356,7 +356,7 @@ def wait_for_parents(
 ) -> JobRecord:
     """The record of a workflow's step, waiting until the steps before it end.
 
-    Its workflow queues it then (``lua/workflow.lua``), the results of those
+    Its workflow queues it then (``storage/lua/workflow.lua``), the results of those
     steps in front of its arguments.
     """
     return submit(request, job_id=job_id, queue=queue).model_copy(
@@ -371,7 +371,7 @@ def wait_for_parents(
 def start(attempt: int, *, worker_name: str | None = None) -> Transition:
     """A thread of the worker named ``worker_name`` starts attempt ``attempt`` at a recorded job.
 
-    The fetch that took the job reserved the attempt (see ``lua/dispatch.lua``);
+    The fetch that took the job reserved the attempt (see ``storage/lua/dispatch.lua``);
     the store refuses the start once a newer one was reserved (the job was
     handed to another worker while this one was presumed dead).
     """

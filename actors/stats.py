@@ -1,6 +1,6 @@
 """The console's figures of the last hour, kept in Redis by the service itself.
 
-``lua/stats.lua`` counts jobs as they end (by state, and how long they ran)
+``storage/lua/stats.lua`` counts jobs as they end (by state, and how long they ran)
 in one hash per ``SPAN`` seconds; the dashboard adds the queues' depth and
 their oldest message's age to the same hashes as it samples them
 (:meth:`Stats.sample_queues`). :meth:`Stats.last_hour` reads them back as
@@ -19,7 +19,7 @@ import redis
 from .lifecycle import State
 from .storage import Keys
 
-#: Seconds each hash counts, and how long one is kept: as ``lua/stats.lua`` writes them.
+#: Seconds each hash counts, and how long one is kept: as ``storage/lua/stats.lua`` writes them.
 SPAN = 10
 KEEP_SECONDS = 3900
 #: The window the console shows, and the run-time percentiles it draws, per minute.

@@ -4,18 +4,18 @@ Every API instance and every worker talks to the same Redis, so a job
 submitted through one instance is visible, with its state and result,
 through all of them. The store writes what the lifecycle (``lifecycle.py``)
 decides: each :class:`~actors.lifecycle.Transition` goes through a Lua
-script (``lua/``) that checks the current state and writes in one step, and
+script (``storage/lua/``) that checks the current state and writes in one step, and
 adds the job's event, which is what ``?wait=`` and Server-Sent Events read.
 A new job's record goes in with its broker message, by one script call
-(``lua/create.lua``) for one job or a whole batch; so does a retried job's
-(``lua/retry.lua``).
+(``storage/lua/create.lua``) for one job or a whole batch; so does a retried job's
+(``storage/lua/retry.lua``).
 
 Where each thing lives is ``storage/keys.py``'s to say. A job's record is a
 hash: ``state``, ``event_id`` and ``event`` as plain strings, every other
 field JSON. It holds the job's last event: its id, and the names of the
 fields it told besides the state and the time. Its event stream holds
 ``{"event": JSON}`` entries while the job runs: its history since it last
-waited. Waiting and ended jobs, the many, have none (see ``lua/job.lua``).
+waited. Waiting and ended jobs, the many, have none (see ``storage/lua/job.lua``).
 Each event is also published, by its id, on a channel of the stream's name,
 which the API's followers listen on. The index is a stream of every job,
 newest last, trimmed by age.
@@ -50,8 +50,8 @@ from .lifecycle import (
     event_state,
     now_ms,
 )
-from .scripts import JOB_WRITES, source
 from .storage import Keys
+from .storage.lua import source
 
 #: How many events a running job's stream keeps (a job reporting progress often keeps the latest).
 EVENTS_PER_JOB = 1000
@@ -128,10 +128,10 @@ class JobStore:
         self.retention_seconds = retention_seconds
         self.keys = Keys(namespace)
         self.confirmation = confirmation
-        self._create = client.register_script(source("create.lua", "queue.lua"))
-        self._transition = client.register_script(source("transition.lua", *JOB_WRITES))
-        self._retry = client.register_script(source("retry.lua", *JOB_WRITES))
-        self._events = client.register_script(source("events.lua", "job.lua"))
+        self._create = client.register_script(source("create.lua"))
+        self._transition = client.register_script(source("transition.lua"))
+        self._retry = client.register_script(source("retry.lua"))
+        self._events = client.register_script(source("events.lua"))
 
     # Writing ------------------------------------------------------------
 
@@ -153,7 +153,7 @@ class JobStore:
         return [(flag == 1, _text(job_id)) for flag, job_id in zip(flags, job_ids, strict=True)]
 
     def creating(self, jobs: Sequence[NewJob]) -> tuple[list[str], list[str | bytes | int]]:
-        """The KEYS and ARGV of ``lua/create.lua`` that write ``jobs``."""
+        """The KEYS and ARGV of ``storage/lua/create.lua`` that write ``jobs``."""
         keys = [self.keys.index]
         args: list[str | bytes | int] = [
             self.retention_seconds,
@@ -222,7 +222,7 @@ class JobStore:
         )
 
     def transition_args(self, transition: Transition) -> list[str | int]:
-        """The arguments ``write_job`` (``lua/job.lua``) takes for ``transition``."""
+        """The arguments ``write_job`` (``storage/lua/job.lua``) takes for ``transition``."""
         return [
             transition.to,
             " ".join(transition.allowed_from),

@@ -192,7 +192,7 @@ def prepare(
     ``idempotency_keys``: one a request, guarding what ``fingerprint`` digests.
 
     Whoever writes them (``JobStore.create_many``, or a script that runs
-    ``lua/create.lua`` with writes of its own) then calls ``written``.
+    ``storage/lua/create.lua`` with writes of its own) then calls ``written``.
     """
     records, new_jobs, messages = [], [], []
     for index, request in enumerate(requests):

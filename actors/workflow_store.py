@@ -1,8 +1,8 @@
-"""Workflow records in Redis: written by ``lua/*workflow*.lua``, read here.
+"""Workflow records in Redis: written by ``storage/lua/*workflow*.lua``, read here.
 
 A workflow's record lives beside its steps' job records, under the job
 store's namespace, and is moved on by the writes of those jobs (see
-``lua/workflow.lua``, which lists its keys). Besides:
+``storage/lua/workflow.lua``, which lists its keys). Besides:
 
 * ``<ns>:workflows`` a stream indexing every workflow, newest last, trimmed by age.
 * ``<ns>:workflows:tally`` a hash counting the workflows running now, and
@@ -26,7 +26,7 @@ from pydantic import BaseModel, BeforeValidator
 from .calls import redis_calls
 from .canvas import OnFailure, Step
 from .lifecycle import STATE_FIELD, State, event_state, now_ms
-from .scripts import JOB_WRITES, source
+from .storage.lua import source
 from .store import EVENTS_PER_JOB, JobStore, index_before
 
 
@@ -92,9 +92,9 @@ class WorkflowStore:
         self.run = jobs.run
         self.max_input_bytes = max_input_bytes
         register = self.client.register_script
-        self._create = register(source("create_workflow.lua", *JOB_WRITES))
-        self._cancel = register(source("cancel_workflow.lua", *JOB_WRITES))
-        self._retry = register(source("retry_workflow.lua", *JOB_WRITES))
+        self._create = register(source("create_workflow.lua"))
+        self._cancel = register(source("cancel_workflow.lua"))
+        self._retry = register(source("retry_workflow.lua"))
 
     # Keys -----------------------------------------------------------------
 
@@ -126,7 +126,8 @@ class WorkflowStore:
     def create(self, workflow_id: str, fields: dict[str, str], steps: list[str]) -> None:
         """Write a workflow and its steps' jobs, and queue its first steps, in one call.
 
-        ``steps``: five arguments a step, as ``add_steps`` (``lua/workflow.lua``) takes them.
+        ``steps``: five arguments a step, as ``add_steps`` (``storage/lua/workflow.lua``)
+        takes them.
         """
         yield self._create(
             keys=[self.key(workflow_id), self.jobs.keys.index, self.index_key],

@@ -6,7 +6,7 @@ argument it will receive from the steps before it. Then one script call
 writes the workflow, every step's job (an ordinary job record, "waiting",
 linked to its workflow) and the messages of the first steps. From then on
 the workflow is moved on inside Redis, by the writes of its steps' jobs
-(``lua/workflow.lua``): nothing in Python waits for it, so no process that
+(``storage/lua/workflow.lua``): nothing in Python waits for it, so no process that
 dies can leave it hanging.
 
 A step's message is built here, when the workflow is submitted, with a
@@ -167,7 +167,7 @@ class Workflows:
     def _step(
         self, workflow_id: str, number: int, planned: PlannedStep, marker: str
     ) -> tuple[dict, JobRecord, tuple[dramatiq.Message, int | None]]:
-        """A step's definition, as ``lua/workflow.lua`` reads it, its job's first record,
+        """A step's definition, as ``storage/lua/workflow.lua`` reads it, its job's first record,
         and its message."""
         request = planned.step.request()
         job_id = str(uuid4())

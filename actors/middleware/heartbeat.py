@@ -12,7 +12,7 @@ from dramatiq.common import current_millis
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
-from ..scripts import source
+from ..storage.lua import source
 
 
 class Heartbeat(Middleware):
@@ -25,7 +25,7 @@ class Heartbeat(Middleware):
     ``interval_ms`` keeps the process alive however long its jobs run, and dies
     with it, so the timeout can be a few seconds. Each beat also hands the
     messages of workers whose heartbeat timed out back to the front of their
-    queues (see ``lua/heartbeat.lua``); only processes that run a worker beat,
+    queues (see ``storage/lua/heartbeat.lua``); only processes that run a worker beat,
     so only they are listed as workers.
 
     A worker whose own beats failed (Redis full or away) reaps no one for a
@@ -69,9 +69,7 @@ class Heartbeat(Middleware):
         handed back) are given up: their runs here are interrupted.
         """
         if self._script is None:
-            self._script = broker.client.register_script(
-                source("heartbeat.lua", "queue.lua", "maintenance.lua")
-            )
+            self._script = broker.client.register_script(source("heartbeat.lua"))
         held = broker.held() if alive else []
         now = current_millis()
         reaps = not alive or 0 <= self._reaps_from <= now

@@ -14,7 +14,7 @@ from .. import lifecycle
 from ..attempt import attempt_of
 from ..lanes import job_name
 from ..limits import Limit
-from ..scripts import JOB_WRITES, source
+from ..storage.lua import source
 from ..store import JobStore
 
 
@@ -22,7 +22,7 @@ class Limits(Middleware):
     """Lets a job declared with ``concurrency`` or ``rate`` start only within its limits.
 
     When a worker thread takes up such a job, one script call
-    (``lua/limits.lua``) takes one of the job's slots and one of its starts,
+    (``storage/lua/limits.lua``) takes one of the job's slots and one of its starts,
     or sets the message aside: out of this worker's hands, its job back to
     "queued", until a slot frees or the rate allows. The thread goes on to
     other messages at once: a job over its limit spends no retry, logs no
@@ -127,7 +127,7 @@ class Limits(Middleware):
 
     def _call(self, broker: dramatiq.Broker, command: str, *args: str | int):
         if self._script is None:
-            self._script = broker.client.register_script(source("limits.lua", *JOB_WRITES))
+            self._script = broker.client.register_script(source("limits.lua"))
         return self._script(
             keys=[broker.namespace],
             args=[command, current_millis(), broker.heartbeat_timeout, *args],

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..calls import redis_calls
-from ..scripts import as_function, source
+from ..storage.lua import source
 from ..store import JobStore, NewJob
 from .definition import HistoryEntry, Schedule, ScheduleDefinition, Source
 
@@ -71,11 +71,9 @@ class ScheduleStore:
         self.client = jobs.client
         self.run = jobs.run
         self.keys = jobs.keys
-        self._fire = self.client.register_script(
-            source("queue.lua") + as_function("create.lua", "create_jobs") + _lua("fire.lua")
-        )
-        self._save = self.client.register_script(_lua("save.lua"))
-        self._change = self.client.register_script(_lua("change.lua"))
+        self._fire = self.client.register_script(source(_LUA / "fire.lua"))
+        self._save = self.client.register_script(source(_LUA / "save.lua"))
+        self._change = self.client.register_script(source(_LUA / "change.lua"))
 
     # Keys ---------------------------------------------------------------
 
@@ -197,10 +195,6 @@ class ScheduleStore:
                 ],
             )
         )
-
-
-def _lua(name: str) -> str:
-    return (_LUA / name).read_text()
 
 
 def _decode(name: str, raw: dict[bytes, bytes]) -> Schedule | None:

@@ -3,7 +3,7 @@
 A request that follows a job holds no thread and no Redis connection: its
 coroutine waits to be handed the job's next events. Every event a job's
 record gets is also published, whole, on a channel named as its event stream
-(``actors/lua/job.lua``). Each process keeps one subscription, to the
+(``actors/storage/lua/job.lua``). Each process keeps one subscription, to the
 channels of the jobs its requests follow, and hands each event it hears to
 every request following that job. A request reads the job's events once, as
 it starts (after subscribing, so that nothing falls between); a follower

@@ -21,7 +21,7 @@ from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
 from actors import Queue, replication
-from actors.scripts import source
+from actors.storage.lua import source
 
 from .deletions import Deletions
 
@@ -56,7 +56,7 @@ class DeadLetters:
         self.client = queue.broker.client
         self.deletions = Deletions(queue)
         self._requeue = self.client.register_script(
-            source(Path(__file__).with_name("lua") / "requeue_dead_letters.lua", "queue.lua")
+            source(Path(__file__).with_name("lua") / "requeue_dead_letters.lua")
         )
 
     def newest(self, queue_name: str) -> tuple[int, int | None]:

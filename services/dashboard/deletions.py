@@ -16,7 +16,7 @@ from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
 from actors import Queue, lifecycle, replication
-from actors.scripts import JOB_WRITES, source
+from actors.storage.lua import source
 
 
 class Deletions:
@@ -30,7 +30,7 @@ class Deletions:
         self.broker = queue.broker
         self.store = queue.store
         self._delete = self.broker.client.register_script(
-            source(Path(__file__).with_name("lua") / "delete_messages.lua", *JOB_WRITES)
+            source(Path(__file__).with_name("lua") / "delete_messages.lua")
         )
 
     def delete(self, queue_name: str, ids: list[bytes]) -> int:

@@ -1,7 +1,7 @@
 -- Fire a schedule: claim its due ticks and create their jobs, in one step.
 --
--- Runs after create.lua, wrapped as the function create_jobs(KEYS, ARGV):
--- the jobs are written exactly as a submission writes them. The claim is a
+-- The jobs are written by create_jobs (create_jobs.lua), exactly as a
+-- submission writes them. The claim is a
 -- compare-and-set on the schedule's next tick and version: of any number of
 -- firers that read the same due tick, the first call wins and the others
 -- write nothing. Each job's id is derived from the schedule and its tick, so
@@ -23,6 +23,8 @@
 --
 -- Returns 1 when fired, 0 when another firer (or a change) came first, -1
 -- when there is no such schedule (or, claiming a tick, it is paused).
+--!include queue.lua
+--!include create_jobs.lua
 local schedule_key, due_key, history_key = KEYS[1], KEYS[2], KEYS[3]
 local name, claimed, version = ARGV[1], ARGV[2], ARGV[3]
 

@@ -1,6 +1,5 @@
 -- Delete messages the broker holds, and write what that means for their jobs,
--- in one step. Loaded after actors/lua/job.lua, which says what write_job's
--- arguments are.
+-- in one step. job.lua says what write_job's arguments are.
 --
 -- KEYS[1]  <ns>:<queue>       the messages' ids: a list (a queue, or its .DQ
 --                             delay queue) or a sorted set (its .XQ dead letters)
@@ -11,6 +10,7 @@
 --
 -- A message already gone (deleted, requeued or taken meanwhile) is skipped and
 -- its job left alone. Returns how many messages were deleted.
+--!include job.lua
 local ids, messages = KEYS[1], KEYS[2]
 local is_list = redis.call("TYPE", ids)["ok"] == "list"
 local deleted = 0

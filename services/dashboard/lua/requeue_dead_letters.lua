@@ -2,12 +2,13 @@
 --
 -- KEYS[1]  <ns>:<queue>.XQ       the dead letters' ids, scored by when they died
 -- KEYS[2]  <ns>:<queue>.XQ.msgs  dead letter id -> message
--- KEYS[3]  <ns>:<queue>          the queue (see actors/lua/queue.lua, loaded in front)
+-- KEYS[3]  <ns>:<queue>          the queue (see queue.lua)
 -- ARGV     triples: dead letter id, new message id, new message
 --
 -- A letter that is no longer dead (requeued or deleted meanwhile) is skipped,
 -- so two admins retrying at once never run a job twice. Returns the new
 -- message ids of the letters that went back on the queue.
+--!include queue.lua
 
 local moved = {}
 for i = 1, #ARGV, 3 do

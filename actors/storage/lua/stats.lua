@@ -1,13 +1,14 @@
 -- The figures the console draws, counted by the write that ends a job (see
 -- job_ended in job.lua), so that they cost no round trip of their own and
--- need no Prometheus. Loaded after job.lua by every script that writes job
--- records (actors/scripts.py: JOB_WRITES); actors/stats.py reads them.
+-- need no Prometheus. Included at the end of job.lua, so that every script
+-- that writes job records has it; actors/stats.py reads them.
 --
 -- "<namespace>:stats:<second>", one hash per STATS_SPAN seconds (<second> is
 -- the first of them, in Unix time), kept for STATS_KEEP seconds:
 --   <state>   jobs that ended in that state (succeeded, failed, dead, cancelled)
 --   run:<n>   attempts that ended after running between 2^((n-1)/2) and
 --             2^(n/2) milliseconds: a histogram the percentiles are read from
+--!include job.lua
 local STATS_SPAN, STATS_KEEP = 10, 3900
 
 job_ended = function(job_key, to)

@@ -20,8 +20,7 @@
 --   settle writes the starts that worker threads hand over, and acks and
 --   nacks several messages at once, writing each job's end: a job costs
 --   its worker no round trip besides the broker's own, and starts and acks
---   share theirs (see write_job in job.lua; it, queue.lua and
---   maintenance.lua are loaded in front of this script).
+--   share theirs (see write_job in job.lua).
 --
 -- dispatch(
 --   args=[command, timestamp, queue_name, worker_id, heartbeat_timeout,
@@ -36,6 +35,9 @@
 --
 -- $namespace:$queue_name.wake
 --   A list holding at most one token while messages wait for a consumer.
+--!include queue.lua
+--!include job.lua
+--!include maintenance.lua
 
 local namespace = KEYS[1]
 

@@ -1,6 +1,6 @@
 -- One beat of a worker process: say it is alive, hand back the messages of
 -- workers that are not, and drop dead letters past their time (the
--- functions of maintenance.lua, loaded in front of this script).
+-- functions of maintenance.lua).
 --
 -- KEYS[1] the broker's namespace
 -- ARGV[1] now (ms)                   ARGV[2] this worker's id
@@ -16,6 +16,7 @@
 -- Returns how many messages of dead workers went back, then the positions
 -- (from 1) in ARGV[6] of the messages this worker no longer holds: it was
 -- presumed dead (paused, frozen, cut off) and they were handed back.
+--!include maintenance.lua
 local namespace = KEYS[1]
 local now = tonumber(ARGV[1])
 

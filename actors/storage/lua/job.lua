@@ -1,11 +1,9 @@
--- Writing one change of a job's record: loaded in front of the store's
--- transition.lua and of the broker's dispatch.lua, so that a worker can
--- start a job in the same script that fetches it and end it in the same
--- script that acks it.
+-- Writing one change of a job's record: included by every script that
+-- writes one (the store's transition.lua, the broker's dispatch.lua...), so
+-- that a worker can start a job in the same script that fetches it and end
+-- it in the same script that acks it.
 --
--- A job's latest event is held by its record: "event_id" is its id, "event"
--- names the record's fields it carries besides the state and the time
--- ("updated_at"), space-separated (see held_event). Its history is a stream
+-- A job's latest event is held by its record (see event.lua). Its history is a stream
 -- only while it runs: once it waits again (waiting, queued, delayed) or
 -- ends, the stream is cut to that last event, which lingers for a moment
 -- (LINGER_MS) for the readers that were about to block on it, and then only
@@ -37,38 +35,16 @@
 --
 -- A job that is a step of a workflow (its record has a "workflow" field)
 -- tells its workflow of every change it applies, through step_written
--- (set by workflow.lua, which every script loading this file loads after
--- it): a step's end is counted by the call that writes it. Every end is
--- counted for the console too, through job_ended (set by stats.lua).
+-- (set by workflow.lua, included at the end of this file): a step's end is
+-- counted by the call that writes it. Every end is counted for the console
+-- too, through job_ended (set by stats.lua, included there too).
+--!include event.lua
 local step_written, job_ended
 
 -- How long a stream cut to a job's last event lingers (ms): a reader that
 -- read the record just before the change and then blocks on the stream
 -- still finds it there.
 local LINGER_MS = 2000
-
--- An event as JSON: the state, the time and, for each field named
--- (space-separated), value(name), its JSON or nil for null.
-local function event_json(state, at, names, value)
-    local parts = {'{"state":', cjson.encode(state), ',"at":', at or "null"}
-    for name in string.gmatch(names or "", "%S+") do
-        parts[#parts + 1] = "," .. cjson.encode(name) .. ":" .. (value(name) or "null")
-    end
-    parts[#parts + 1] = "}"
-    return table.concat(parts)
-end
-
--- The last event the record at job_key holds, as JSON, and its id; nil when none.
-local function held_event(job_key)
-    local id, names, state, at = unpack(redis.call("HMGET", job_key, "event_id", "event", "state", "updated_at"))
-    if not id then
-        return nil
-    end
-    local function value(name)
-        return redis.call("HGET", job_key, name)
-    end
-    return event_json(state, at, names, value), id
-end
 
 -- The stream events_key, cut to the event at event_ms, lingers. Those
 -- whose time is up go now (two at most: one more than come each time),
@@ -193,3 +169,7 @@ local function write_job(job_key, events_key, args, i, extra)
     end
     return {1, current, attempts}
 end
+
+-- What every write of a job does besides: set step_written and job_ended.
+--!include workflow.lua
+--!include stats.lua

@@ -1,7 +1,6 @@
 -- Run a failed or cancelled workflow again: the steps that did not succeed
 -- get new jobs, and those whose parents all succeeded are queued at once;
--- the steps that succeeded keep their jobs and results. Loaded after
--- queue.lua, job.lua and workflow.lua.
+-- the steps that succeeded keep their jobs and results.
 --
 -- KEYS[1] the workflow's hash      KEYS[2] the index of all jobs
 -- ARGV[1] index entries older than this stream id are trimmed
@@ -10,6 +9,7 @@
 -- Returns {applied (1, 0, or -1 when there is no such workflow), the state
 -- before}; nothing is written unless applied, and it is not when a step
 -- given had succeeded (the caller read the workflow as it was before).
+--!include workflow.lua
 local wf = KEYS[1]
 local state = redis.call("HGET", wf, "state")
 if not state then

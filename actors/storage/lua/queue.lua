@@ -1,6 +1,5 @@
--- Putting messages on a dramatiq queue: loaded in front of every script that
--- does (see actors/scripts.py), so that the layout and the wake-up token
--- are written in one place.
+-- Putting messages on a dramatiq queue: included by every script that does,
+-- so that the layout and the wake-up token are written in one place.
 --
 -- A queue "<namespace>:<queue>" is a list of message ids; "<queue>.msgs" maps
 -- them to the encoded messages; "<queue>.wake" holds at most one token, which

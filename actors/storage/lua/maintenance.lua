@@ -1,10 +1,11 @@
--- Keeping a namespace's queues in order: loaded in front of heartbeat.lua,
--- which runs it on every beat, and of dispatch.lua, which runs it when
--- dramatiq's maintenance_chance says so (dramatiq's own way).
+-- Keeping a namespace's queues in order: included by heartbeat.lua, which
+-- runs it on every beat, and by dispatch.lua, which runs it when dramatiq's
+-- maintenance_chance says so (dramatiq's own way).
 --
 -- "<namespace>:__deadletters__" is a set: the canonical names of the queues
 -- a message was ever dead-lettered on (see settle in dispatch.lua), so that
 -- expiring dead letters needs no KEYS scan and misses no queue.
+--!include queue.lua
 
 -- Hand back the fetched messages of every worker whose heartbeat is older
 -- than now - timeout, to the FRONT of their queues: they were taken before

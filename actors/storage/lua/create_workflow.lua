@@ -1,7 +1,6 @@
 -- Create a workflow: its record, every step's job (waiting), and the
 -- messages of the steps that wait for none, atomically and in one call.
--- Loaded after queue.lua, job.lua and workflow.lua, which says what the
--- workflow's keys hold.
+-- workflow.lua says what the workflow's keys hold.
 --
 -- KEYS[1] the workflow's hash      KEYS[2] the index of all jobs
 -- KEYS[3] the index of all workflows
@@ -11,6 +10,7 @@
 -- then four arguments per step, as add_steps (workflow.lua) reads them.
 --
 -- Returns the workflow's id. Nothing is written when its record exists already.
+--!include workflow.lua
 local wf = KEYS[1]
 -- Written already: this call is a client's retry of one whose reply was lost.
 if redis.call("EXISTS", wf) == 1 then

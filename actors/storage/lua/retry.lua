@@ -1,6 +1,5 @@
 -- Retry a failed or dead job: queue it again and send its message, in one
--- step, or do neither. Loaded after queue.lua and job.lua, which says what
--- write_job's arguments are.
+-- step, or do neither. job.lua says what write_job's arguments are.
 --
 -- KEYS[1] the job's hash            KEYS[2] the job's event stream
 -- KEYS[3] the broker queue its message goes to (dramatiq's "<namespace>:<queue>")
@@ -10,6 +9,8 @@
 --
 -- Returns {applied (1, 0, or -1 when there is no such job), the state before,
 -- the record after as HGETALL gives it (empty unless applied)}.
+--!include queue.lua
+--!include job.lua
 local written = write_job(KEYS[1], KEYS[2], ARGV, 1)
 if written[1] ~= 1 then
     return {written[1], written[2], {}}

@@ -1,7 +1,6 @@
 -- Enqueue a message the plain dramatiq way (actor.send(), a pipeline, a
 -- group), and record its job in the same step unless it has a record (a
--- retry, a delayed message come due). Loaded after queue.lua and create.lua
--- (as the function create_jobs).
+-- retry, a delayed message come due), with create_jobs.lua.
 --
 -- KEYS[1]  the queue (dramatiq's "<namespace>:<queue>")
 -- KEYS[2...] create.lua's KEYS for the one job, its broker queue ""
@@ -9,6 +8,8 @@
 -- ARGV[3...] create.lua's ARGV for the job
 --
 -- Returns 1 when the job was recorded here, 0 when it had a record.
+--!include queue.lua
+--!include create_jobs.lua
 local create_keys, create_args = {}, {}
 for i = 2, #KEYS do
     create_keys[#create_keys + 1] = KEYS[i]

@@ -1,7 +1,6 @@
 -- Workflows: a DAG of steps, each an ordinary job, moved on by the writes of
--- its steps' records. Loaded after queue.lua and job.lua in every script that
--- writes job records (actors/scripts.py: JOB_WRITES), it sets job.lua's
--- step_written: a step's end is counted, and the steps after it released, in
+-- its steps' records. Included at the end of job.lua, so that every script
+-- that writes job records has it, it sets job.lua's step_written: a step's end is counted, and the steps after it released, in
 -- the very call that records the end. A step's end is applied once
 -- (write_job checks the state it comes from, and the attempt), and counted
 -- once besides (its outcome is set only if it has none), so however
@@ -25,6 +24,8 @@
 --   <wf>:events    stream of {"event": JSON}: each step's changes, then the end
 -- <tally> (a hash) counts for the metrics the workflows running now
 -- ("running"), and those that ever ended, by state.
+--!include queue.lua
+--!include job.lua
 
 local STEP_ENDS = {succeeded = true, failed = true, dead = true, cancelled = true}
 --- The states a step may still be stopped from.

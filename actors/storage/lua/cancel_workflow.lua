@@ -1,9 +1,10 @@
 -- Cancel a running workflow: it ends "cancelled", and every step that has
--- not ended with it. Loaded after queue.lua, job.lua and workflow.lua.
+-- not ended with it.
 --
 -- KEYS[1] the workflow's hash
 --
 -- Returns {applied (1, 0, or -1 when there is no such workflow), the state before}.
+--!include workflow.lua
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then
     return {-1, ""}

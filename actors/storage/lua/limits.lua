@@ -1,5 +1,5 @@
 -- Limits per job across every worker: how many run at once, how many start
--- per period. Loaded after queue.lua, job.lua (write_job) and workflow.lua.
+-- per period. job.lua says what write_job's arguments are.
 --
 -- KEYS[1] the broker's namespace
 -- ARGV[1] the command: "acquire", "release" or "sweep"
@@ -23,6 +23,8 @@
 --   when they may be tried again; their data stays in their queue's hash.
 -- $namespace:limits:$job:rate  the starts of the last period: message ids
 --   scored by when they started (so that no period ever holds more).
+--!include queue.lua
+--!include job.lua
 local namespace = KEYS[1]
 local command, now, timeout = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local heartbeats = namespace .. ":__heartbeats__"

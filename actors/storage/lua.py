@@ -1,0 +1,81 @@
+"""The Lua scripts as Redis runs them: each with the files it includes written in.
+
+Redis runs one script at a time, and a script cannot load another, so the
+functions several share are written into each script that calls them. A
+script names what it needs on a line of its own::
+
+    --!include job.lua
+
+and :func:`source` puts the file of ``lua/`` named there in that line's
+place, its own includes resolved the same way. A file goes into a script
+once, where it is first included: one included again, by the script or by a
+file it includes, is left out, so two files may include each other (see
+``job.lua`` and ``workflow.lua``). Following the include lines from a script
+finds every function it calls.
+
+Includes rather than one library loaded with ``FUNCTION LOAD``: a script is
+known to Redis by its content (``EVALSHA``), so processes of two versions,
+as in a rolling restart, each run their own, and a server that lost it
+(restarted, or a replica promoted) is sent it again by redis-py; a library
+of functions is one per server, which every version would share.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import redis
+import redis.asyncio
+from redis.commands.core import AsyncScript, Script
+
+#: The scripts, and the files they include.
+LUA_DIR = Path(__file__).with_name("lua")
+#: A line that includes a file of ``LUA_DIR``.
+INCLUDE = re.compile(r"^--!include (\S+)[ \t]*$", re.MULTILINE)
+
+
+def source(script: Path | str) -> str:
+    """``script`` (a path, or a file of ``lua/``) with what it includes written in."""
+    path = script if isinstance(script, Path) else LUA_DIR / script
+    return _with_includes(path, set())
+
+
+def _with_includes(path: Path, included: set[str]) -> str:
+    included.add(path.name)
+
+    def include(line: re.Match[str]) -> str:
+        name = line[1]
+        if name in included:
+            return f"-- {name}: included above"
+        return _with_includes(LUA_DIR / name, included)
+
+    return INCLUDE.sub(include, path.read_text())
+
+
+class ScriptClient(redis.Redis):
+    """A Redis client whose scripts a full Redis refuses whole, never halfway.
+
+    Redis checks a plain script's writes for memory one by one, so a script
+    could pop a message and then fail to record it, and the message would be
+    lost; the writes of a script are never undone. A script declared with a
+    shebang (``#!lua``) is checked once, before it runs: every script this
+    client registers gets one.
+    """
+
+    def register_script(self, script: str | bytes) -> Script:
+        return super().register_script(checked_whole(script))
+
+
+class AsyncScriptClient(redis.asyncio.Redis):
+    """:class:`ScriptClient` for asyncio: the API's."""
+
+    def register_script(self, script: str | bytes) -> AsyncScript:
+        return super().register_script(checked_whole(script))
+
+
+def checked_whole(script: str | bytes) -> str:
+    """``script`` declared with a shebang, so that a full Redis refuses it whole."""
+    if isinstance(script, bytes):
+        script = script.decode()
+    return script if script.startswith("#!") else f"#!lua\n{script}"

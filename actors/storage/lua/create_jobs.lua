@@ -1,0 +1,88 @@
+-- create_jobs(KEYS, ARGV): create jobs, each with its record, index entry,
+-- idempotency key and broker message, atomically and in one call: create.lua
+-- for a submission, and the scripts that create jobs besides what they do
+-- (send.lua, fire.lua). A job's first event is held by its
+-- record (see job.lua): a waiting job has no event stream.
+--
+-- KEYS[1] the index of all jobs, then three keys per job:
+--   the job's hash, its idempotency key or "" for none, and its broker queue
+--   (dramatiq's "<namespace>:<queue>") or "" to write the record only.
+-- ARGV[1] how long an idempotency key lives (s)
+-- ARGV[2] index entries older than this stream id are trimmed
+-- then six arguments per job: its id, its record as a JSON object of
+-- strings (its first event's id included), its actor's name (kept in the
+-- index so that listing can filter cheaply), its message as the broker's "enqueue" command
+-- takes it (the redis message id, then the encoded message), and the
+-- fingerprint of the request its idempotency key guards ("" for none).
+--
+-- An idempotency key holds "<job id> <fingerprint>".
+--
+-- Returns {created, id} per job, in order: {1, id} when created, {0, existing
+-- id} when the idempotency key already names a job, or when the job's own
+-- record exists already (the call is a retry of one whose reply was lost), in
+-- which case nothing is written for it. Concurrent duplicates race here,
+-- inside Redis, and exactly one of them wins. {-1, existing id} alone, and nothing written at all, when
+-- a key names a job submitted with another request.
+--!include queue.lua
+
+local function create_jobs(KEYS, ARGV)
+    local KEYS_PER_JOB, ARGS_PER_JOB = 3, 6
+    local jobs = (#KEYS - 1) / KEYS_PER_JOB
+
+    -- Everything is decoded and checked before the first write: Redis does not
+    -- undo the writes of a script that fails halfway.
+    local records, existing = {}, {}
+    for job = 1, jobs do
+        local k, a = 1 + (job - 1) * KEYS_PER_JOB, 2 + (job - 1) * ARGS_PER_JOB
+        local idempotency_key = KEYS[k + 2]
+        local held = idempotency_key ~= "" and redis.call("GET", idempotency_key)
+        if held then
+            local space = string.find(held, " ", 1, true)
+            local job_id = space and string.sub(held, 1, space - 1) or held
+            local fingerprint = space and string.sub(held, space + 1) or ""
+            if fingerprint ~= "" and ARGV[a + 6] ~= "" and fingerprint ~= ARGV[a + 6] then
+                return {-1, job_id}
+            end
+            existing[job] = job_id
+        elseif redis.call("EXISTS", KEYS[k + 1]) == 1 then
+            -- Its own job id already has a record: this call is a client's retry
+            -- of one whose reply was lost, and the job was written then.
+            existing[job] = ARGV[a + 1]
+        end
+        local record = cjson.decode(ARGV[a + 2])
+        local flat = {}
+        for name, value in pairs(record) do
+            flat[#flat + 1] = name
+            flat[#flat + 1] = value
+        end
+        records[job] = flat
+    end
+
+    local replies = {}
+    local woken = {}
+    for job = 1, jobs do
+        local k, a = 1 + (job - 1) * KEYS_PER_JOB, 2 + (job - 1) * ARGS_PER_JOB
+        local job_key, idempotency_key, queue_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+        local job_id, actor = ARGV[a + 1], ARGV[a + 3]
+        if existing[job] then
+            replies[#replies + 1] = 0
+            replies[#replies + 1] = existing[job]
+        else
+            if idempotency_key ~= "" then
+                redis.call("SET", idempotency_key, job_id .. " " .. ARGV[a + 6], "EX", ARGV[1])
+            end
+            redis.call("HSET", job_key, unpack(records[job]))
+            redis.call("XADD", KEYS[1], "MINID", "~", ARGV[2], "*", "id", job_id, "actor", actor)
+            if queue_key ~= "" then
+                enqueue(queue_key, ARGV[a + 4], ARGV[a + 5])
+                if not woken[queue_key] then
+                    woken[queue_key] = true
+                    wake(queue_key)
+                end
+            end
+            replies[#replies + 1] = 1
+            replies[#replies + 1] = job_id
+        end
+    end
+    return replies
+end
