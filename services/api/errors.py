@@ -1,4 +1,4 @@
-"""Every error the API returns is a JSON problem document (RFC 9457)."""
+"""Every error the API and the dashboard return is a JSON problem document (RFC 9457)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 #: Seconds a client is asked to wait before trying again when Redis is away.
 REDIS_RETRY_AFTER = 5
+#: What a client is told when Redis cannot be reached.
+UNREACHABLE = "the job store (Redis) is unreachable; nothing was changed, try again shortly"
 #: Seconds a client is asked to wait when Redis is full: room comes as jobs end and expire.
 FULL_RETRY_AFTER = 30
 #: What a client is told when Redis refuses a write for want of memory.
@@ -33,34 +35,30 @@ BUSY_RETRY_AFTER = 2
 _PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 
-def title_of(error: falcon.HTTPError) -> str:
-    """The problem's title: the one given, else the status's name alone ("Not Found").
-
-    Falcon's default titles carry the code too ("404 Not Found"), which the
-    problem's ``status`` already says.
-    """
-    code = error.status_code
-    if error.title and not error.title.startswith(f"{code} "):
-        return error.title
-    return _PHRASES.get(code) or HTTPStatus(code).phrase
+def problem(status: int, detail: str | None = None, title: str | None = None) -> dict[str, Any]:
+    """The problem document of ``status``: titled ``title``, else the status's name alone."""
+    document: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or _PHRASES.get(status) or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        document["detail"] = detail
+    return document
 
 
 def serialize_problem(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
-    problem: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title_of(error),
-        "status": error.status_code,
-    }
-    if error.description:
-        problem["detail"] = error.description
+    code = error.status_code
+    # Falcon's default titles carry the code too ("404 Not Found"), which ``status`` says.
+    title = error.title if error.title and not error.title.startswith(f"{code} ") else None
     resp.content_type = PROBLEM_JSON
-    resp.media = problem
+    resp.media = problem(code, error.description, title)
 
 
 def redis_unavailable(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
     """A Redis that cannot be reached is a 503 the client may retry, never a 500."""
     logger.warning("Redis unavailable while serving %s %s: %s", req.method, req.path, error)
-    raise unavailable("the job store is unreachable; nothing was changed, try again shortly")
+    raise unavailable(UNREACHABLE)
 
 
 def not_replicated(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:

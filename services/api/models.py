@@ -9,6 +9,7 @@ the view here only adds how clients see them: ISO 8601 times and links.
 from __future__ import annotations
 
 import functools
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -29,21 +30,27 @@ from actors.lifecycle import (
 from actors.schedules.definition import ScheduleDefinition
 from actors.workflow_store import StepView, WorkflowRecord, WorkflowState
 
-#: A Redis stream id: what event ids, Last-Event-ID and list cursors are.
+#: A Redis stream id: what event ids, Last-Event-ID and list cursors are, in the
+#: API and the dashboard alike.
 STREAM_ID = r"^[0-9]+-[0-9]+$"
-#: Each half of a stream id is an unsigned 64-bit number.
-_MAX_ID_PART = 2**64 - 1
+#: The largest number Redis takes as a stream id's half, or as a scan cursor: 64 bits, unsigned.
+MAX_REDIS_NUMBER = 2**64 - 1
 
 
-def _stream_id(value: str) -> str:
-    """``value`` as a stream id Redis accepts; Redis refuses larger halves with an error."""
+def stream_id(value: str) -> str:
+    """``value`` as a stream id Redis accepts (else ValueError, saying why).
+
+    Redis refuses larger halves with an error, rather than an empty answer.
+    """
+    if not re.fullmatch(STREAM_ID, value):
+        raise ValueError("expected a stream id: two whole numbers joined by a dash")
     parts = [int(part) for part in value.split("-")]
-    if any(part > _MAX_ID_PART for part in parts):
+    if any(part > MAX_REDIS_NUMBER for part in parts):
         raise ValueError("each half of an id is at most 2**64 - 1")
     return "-".join(map(str, parts))
 
 
-StreamId = Annotated[str, Field(pattern=STREAM_ID), AfterValidator(_stream_id)]
+StreamId = Annotated[str, Field(pattern=STREAM_ID), AfterValidator(stream_id)]
 IsoTime = Annotated[str | None, Field(json_schema_extra={"format": "date-time"})]
 
 

@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl
 import redis
 
 from actors.schedules.definition import NAME_PATTERN
+from services.api import errors
+from services.api.models import MAX_REDIS_NUMBER, stream_id
 
 from .auth import WSGIApp
 
@@ -27,8 +29,6 @@ QUEUE_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9._-]*")
 #: that could break a header or a page.
 MESSAGE_ID = re.compile(r"[a-zA-Z0-9_.-]{1,128}")
 WHOLE_NUMBER = re.compile(r"[0-9]{1,20}")
-#: A position in a Redis stream: what the job list's cursors are.
-STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 CSRF_TOKEN = re.compile(r"[0-9a-f]{64}")
 #: A schedule's name, as schedules allow it.
 SCHEDULE_NAME = re.compile(NAME_PATTERN.strip("^$"))
@@ -43,9 +43,6 @@ FORMS = {
 }
 #: Far above any form the dashboard renders.
 MAX_FORM_BYTES = 16 * 1024
-#: What Redis accepts as a scan cursor, or as each half of a stream id: an
-#: unsigned 64-bit number.
-MAX_CURSOR = 2**64 - 1
 
 
 class BadRequest(Exception):
@@ -60,13 +57,12 @@ class BadRequest(Exception):
 def problem(
     start_response: Callable, status: str, detail: str, headers: Iterable = ()
 ) -> list[bytes]:
-    """Answer ``status`` with an RFC 9457 problem document."""
-    code, _, title = status.partition(" ")
-    body = json.dumps({"title": title, "status": int(code), "detail": detail}).encode()
+    """Answer ``status`` with an RFC 9457 problem document, as the API does."""
+    body = json.dumps(errors.problem(int(status.split()[0]), detail)).encode()
     start_response(
         status,
         [
-            ("Content-Type", "application/problem+json"),
+            ("Content-Type", errors.PROBLEM_JSON),
             ("Content-Length", str(len(body))),
             *headers,
         ],
@@ -93,16 +89,15 @@ class Guard:
             return problem(
                 start_response,
                 "503 Service Unavailable",
-                "Redis cannot be reached; try again in a few seconds",
-                headers=[("Retry-After", "5")],
+                errors.UNREACHABLE,
+                headers=[("Retry-After", str(errors.REDIS_RETRY_AFTER))],
             )
         except redis.exceptions.OutOfMemoryError:
             return problem(
                 start_response,
                 "503 Service Unavailable",
-                "Redis is full (it reached its maxmemory) and refuses writes; nothing was "
-                "changed, try again later",
-                headers=[("Retry-After", "30")],
+                errors.FULL,
+                headers=[("Retry-After", str(errors.FULL_RETRY_AFTER))],
             )
 
 
@@ -125,14 +120,16 @@ def checked(environ: dict) -> dict:
     # Positions in a list or a stream: the job pages' are stream ids (the
     # list's cursor, the first event a job's page follows from), and so
     # are the workflow pages'; dramatiq-dashboard's are scan cursors.
-    if segments[0] in ("jobs", "workflows"):
-        positions = {"cursor": STREAM_ID, "after": STREAM_ID}
-    else:
-        positions = {"cursor": WHOLE_NUMBER}
+    streams = segments[0] in ("jobs", "workflows")
     for name, value in parse_qsl(environ.get("QUERY_STRING", "")):
-        if name in positions:
-            _match(positions[name], value, name)
-            if any(int(part) > MAX_CURSOR for part in value.split("-")):
+        if streams and name in ("cursor", "after"):
+            try:
+                stream_id(value)
+            except ValueError as error:
+                raise BadRequest(f"{name} {value!r} is not valid: {error}") from None
+        elif name == "cursor":
+            _match(WHOLE_NUMBER, value, name)
+            if int(value) > MAX_REDIS_NUMBER:
                 raise BadRequest(f"{name} {value} is out of range")
     environ = {**environ, **_csrf_cookie(environ.get("HTTP_COOKIE", ""))}
     if environ.get("REQUEST_METHOD") == "POST":

@@ -64,7 +64,7 @@ class JobFilter(BaseModel):
     actor: str | None = Field(None, max_length=200)
     #: A job to show: the search by id.
     id: str | None = Field(None, max_length=200)
-    #: A stream id, as the guard has checked (``guard.STREAM_ID``).
+    #: A stream id, as the guard has checked (``services.api.models.stream_id``).
     cursor: str | None = None
 
     @classmethod

@@ -134,7 +134,7 @@ def test_deleting_while_redis_is_full_is_a_503_and_changes_nothing(admin, queue)
         client.config_set("maxmemory", 0)
 
     assert refused.status_code == 503
-    assert "Redis is full" in refused.json["detail"]
+    assert "the job store is full" in refused.json["detail"]
     assert refused.headers["Retry-After"] == "30"
     assert len(waiting(queue)) == 1
     assert queue.store.get(job_id).state is State.QUEUED
