@@ -31,6 +31,8 @@ READY = "seed system ready: "
 PATHS = ("/", "/template?name=bench")
 #: How long its worker gets to run what the load enqueued before its CPU is read.
 SETTLE_SECONDS = 1
+#: How long it gets to stop on SIGTERM before what is left of it is killed.
+STOP_SECONDS = 10
 
 
 @contextlib.contextmanager
@@ -57,9 +59,22 @@ def running(up: Path) -> Iterator[tuple[str, int]]:
         else:
             raise RuntimeError(f"{up} exited before it served (status {process.wait()})")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop ``up`` and all it started: SIGTERM, then SIGKILL to what is left of its session.
+
+    ``up`` stops its Redis together with its worker, whose BullMQ close may
+    then wait for a Redis that is gone.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=STOP_SECONDS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def measure(up: Path, *, seconds: float) -> dict:
