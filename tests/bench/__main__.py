@@ -180,6 +180,14 @@ def seed_rows(results: dict) -> list[Row]:
                 theirs["stack_cpu_us_per_request"],
             ),
         ]
+    rows.append(
+        Row(
+            f"bulk submit, jobs/s (batch x{jobs.BATCH_SIZE} vs addBulk"
+            f" x{seed_system.ADD_BULK_BATCH})",
+            results["bulk_submit"]["jobs_per_s"],
+            seed["bulk_submit"]["jobs_per_s"],
+        )
+    )
     return rows
 
 
@@ -320,7 +328,9 @@ def main() -> int:
             bench.stop()
     if options.seed_system.exists():
         print(f"the system it replaces: {options.seed_system}, with wrk", flush=True)
-        results["seed_system"] = seed_system.measure(options.seed_system, seconds=options.seconds)
+        results["seed_system"] = seed_system.measure(
+            options.seed_system, seconds=options.seconds, bulk_jobs=options.jobs
+        )
     http, job = http_rows(results), job_rows(results)
     worker = f"{settings.worker_processes} process x {settings.worker_threads} threads"
     print()

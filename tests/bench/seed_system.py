@@ -4,17 +4,20 @@
 by default, ``--seed-system`` names another): on free ports, in a session of
 its own, so that the CPU of nginx, node and its Redis is counted as the
 stack's is (:mod:`.cpu`). Its node packages are installed once, into
-``.run/bench/seed-system``.
+``.run/bench/seed-system``. Its bulk submission is BullMQ's ``addBulk``
+(``add_bulk.js``), straight to its Redis: it has no HTTP route for one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.stack.stack import PROJECT_DIR
@@ -33,20 +36,32 @@ PATHS = ("/", "/template?name=bench")
 SETTLE_SECONDS = 1
 #: How long it gets to stop on SIGTERM before what is left of it is killed.
 STOP_SECONDS = 10
+#: Jobs a call of ``addBulk``.
+ADD_BULK_BATCH = 1000
+#: Where the old system's node packages are installed, and its logs written.
+RUN_DIR = PROJECT_DIR / ".run" / "bench" / "seed-system"
+
+
+@dataclass(frozen=True)
+class SeedSystem:
+    """The old system, serving: its load balancer's URL, its session id, its Redis's port."""
+
+    url: str
+    session: int
+    redis_port: int
 
 
 @contextlib.contextmanager
-def running(up: Path) -> Iterator[tuple[str, int]]:
-    """The old system started by ``up``: its URL and its session id; stopped at the end."""
+def running(up: Path) -> Iterator[SeedSystem]:
+    """The old system started by ``up``, stopped at the end."""
     lb, api_1, api_2, redis_port = free_ports(4)
-    run_dir = PROJECT_DIR / ".run" / "bench" / "seed-system"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "SEED_LB_PORT": str(lb),
         "SEED_API_PORTS": f"{api_1},{api_2}",
         "SEED_REDIS_PORT": str(redis_port),
-        "SEED_RUN": str(run_dir),
+        "SEED_RUN": str(RUN_DIR),
     }
     process = subprocess.Popen(
         [str(up)], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
@@ -54,7 +69,7 @@ def running(up: Path) -> Iterator[tuple[str, int]]:
     try:
         for line in process.stdout:
             if line.startswith(READY):
-                yield line[len(READY) :].split()[0], process.pid
+                yield SeedSystem(line[len(READY) :].split()[0], process.pid, redis_port)
                 break
         else:
             raise RuntimeError(f"{up} exited before it served (status {process.wait()})")
@@ -77,14 +92,14 @@ def stop(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def measure(up: Path, *, seconds: float) -> dict:
-    """GET / and GET /template through its nginx, under wrk: the stack's measures."""
+def measure(up: Path, *, seconds: float, bulk_jobs: int) -> dict:
+    """GET / and GET /template through its nginx under wrk, then ``addBulk``, as the stack."""
     results = {}
-    with running(up) as (url, session):
+    with running(up) as seed:
         for path in PATHS:
-            run_wrk(url + path, seconds=1)  # warm up connections and lazy imports
-            meter = CpuMeter({"seed system": session})
-            load = run_wrk(url + path, seconds=seconds)
+            run_wrk(seed.url + path, seconds=1)  # warm up connections and lazy imports
+            meter = CpuMeter({"seed system": seed.session})
+            load = run_wrk(seed.url + path, seconds=seconds)
             # The jobs a page enqueued run in a moment; the stack's are waited for too.
             time.sleep(SETTLE_SECONDS)
             spent = sum(meter.spent().values())
@@ -96,4 +111,22 @@ def measure(up: Path, *, seconds: float) -> dict:
                 "failed": load.errors + load.bad_status,
                 "stack_cpu_us_per_request": spent / load.requests * 1e6,
             }
+        results["bulk_submit"] = add_bulk(seed, bulk_jobs)
     return results
+
+
+def add_bulk(seed: SeedSystem, jobs: int) -> dict:
+    """``jobs`` added by BullMQ's ``addBulk``, ADD_BULK_BATCH a call, from one node client."""
+    output = subprocess.run(
+        ["node", str(Path(__file__).with_name("add_bulk.js")), str(jobs), str(ADD_BULK_BATCH)],
+        env={
+            **os.environ,
+            "NODE_PATH": str(RUN_DIR / "node_modules"),
+            "SEED_REDIS_PORT": str(seed.redis_port),
+        },
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    added = json.loads(output.strip().splitlines()[-1])
+    return {"jobs": added["jobs"], "jobs_per_s": added["jobs"] / added["seconds"]}
