@@ -14,6 +14,8 @@ Starts ``make up``'s stack on free ports (settings from the environment, as
   the whole stack per request;
 * the floor: gunicorn as the API runs it, serving a 12-byte ASGI app, which
   is what no request can cost less than, whatever the app does;
+* each feature of the load balancer, priced by a pair of runs: Traefik as
+  the stack configures it, and without the feature (:mod:`.traefik_features`);
 * what waiting for a replica (REDIS_SENTINELS) costs a submission, on a
   master and a replica of its own (:mod:`.replication`).
 
@@ -35,7 +37,7 @@ from pathlib import Path
 from services.settings import Settings, load_settings
 from services.stack.stack import PROJECT_DIR
 
-from . import jobs, raw_dramatiq, replication, seed_system
+from . import jobs, raw_dramatiq, replication, seed_system, traefik_features
 from .http_load import measure_floor, measure_http
 from .queues import SERVICE_NAMESPACE
 from .redis_stats import redis_counters
@@ -129,6 +131,10 @@ def measure(
             )
     progress("GET / floor: a 12-byte ASGI app on the API's gunicorn, with wrk")
     results["floor"] = measure_floor(bench, seconds=options.seconds)
+    progress("the load balancer's features, each priced by a pair of wrk runs")
+    results["traefik_features"] = traefik_features.measure(
+        bench, run_dir / "traefik-features", seconds=max(2, options.seconds / 2)
+    )
     progress(f"submissions waiting for a replica, {replication.THREADS} threads, then not")
     results["replication"] = replication.measure(run_dir, seconds=options.seconds)
     return results
@@ -221,6 +227,26 @@ def floor_rows(results: dict) -> list[Row]:
             lb["stack_cpu_us_per_request"],
         ),
     ]
+
+
+def traefik_rows(results: dict) -> list[Row]:
+    """Each feature of the load balancer: CPU per request with it, and without it."""
+    rows = []
+    for name, pair in results["traefik_features"].items():
+        with_it, without = pair["with"], pair["without"]
+        rows += [
+            Row(
+                f"{name}: Traefik + instances CPU us/request",
+                with_it["hop_cpu_us_per_request"],
+                without["hop_cpu_us_per_request"],
+            ),
+            Row(
+                f"{name}: Traefik alone CPU us/request",
+                with_it["traefik_cpu_us_per_request"],
+                without["traefik_cpu_us_per_request"],
+            ),
+        ]
+    return rows
 
 
 def _pair(summary: dict, first: str, second: str) -> tuple[float, float]:
@@ -323,7 +349,7 @@ def main() -> int:
         print(f"stack log: {run_dir}/stack.log (removed at the end)", flush=True)
         bench = BenchStack(settings, Path(run_dir))
         try:
-            results = measure(bench, options, Progress(steps=11), Path(run_dir))
+            results = measure(bench, options, Progress(steps=12), Path(run_dir))
         finally:
             bench.stop()
     if options.seed_system.exists():
@@ -340,6 +366,16 @@ def main() -> int:
     floor = floor_rows(results)
     print()
     print(render("Floor: gunicorn serving a 12-byte ASGI app", "the API", floor, measured="floor"))
+    features = traefik_rows(results)
+    print()
+    print(
+        render(
+            "The load balancer's features: GET / (the rate limit: POST /jobs), wrk -t2 -c100",
+            "without it",
+            features,
+            measured="with it",
+        )
+    )
     waiting = replication_rows(results)
     print()
     print(
@@ -360,7 +396,9 @@ def main() -> int:
                 replaced,
             )
         )
-    out = write_report(settings, options, results, http + job + floor + waiting + replaced)
+    out = write_report(
+        settings, options, results, http + job + floor + features + waiting + replaced
+    )
     print(f"\nThe same figures as JSON: {out.relative_to(PROJECT_DIR)}")
     return 0
 

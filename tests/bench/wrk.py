@@ -9,6 +9,7 @@ that advice when it is missing rather than installing anything.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -50,8 +51,21 @@ class Load:
         return self.requests / self.seconds
 
 
-def run_wrk(url: str, *, seconds: float, connections: int = 100, threads: int = 2) -> Load:
-    """Keep ``connections`` keep-alive connections busy with GET ``url`` for ``seconds``."""
+def run_wrk(
+    url: str,
+    *,
+    seconds: float,
+    connections: int = 100,
+    threads: int = 2,
+    post_json: object | None = None,
+) -> Load:
+    """Keep ``connections`` keep-alive connections busy with GET ``url`` for ``seconds``.
+
+    ``post_json``: POST it, as JSON, instead.
+    """
+    env = dict(os.environ)
+    if post_json is not None:
+        env["WRK_JSON_BODY"] = json.dumps(post_json)
     output = subprocess.run(
         [
             find_wrk(),
@@ -65,6 +79,7 @@ def run_wrk(url: str, *, seconds: float, connections: int = 100, threads: int = 
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     ).stdout
     report = json.loads(output.strip().splitlines()[-1])
     return Load(
