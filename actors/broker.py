@@ -29,8 +29,9 @@ from .dispatch import Room
 from .middleware import installed
 from .registry import JobSpec, attach, bind, specs
 from .storage import Keys
+from .storage.codecs import Send
 from .storage.lua import source
-from .store import BrokerMessage, JobStore, NewJob
+from .store import BrokerMessage, JobStore
 
 #: Time between two tries of a message a worker sends while Redis is full.
 FULL_RETRY_SECONDS = 1.0
@@ -94,7 +95,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         #: else the host's) and its pid.
         self.worker_name = f"{instance_name or socket.gethostname()}:{os.getpid()}"
         self.scripts["dispatch"] = self.client.register_script(source("dispatch.lua"))
-        self.scripts["send"] = self.client.register_script(source("send.lua"))
+        self.scripts["send"] = self.client.register_script(source(Send.FILE))
 
     def fetching_args(self) -> list[str | int]:
         """What fetch needs to reserve an attempt at each job it takes (nothing without a store)."""
@@ -114,11 +115,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         """What settle needs to write a job's start or end (nothing when there is none)."""
         if self.store is None or change is None:
             return []
-        return [
-            self.store.keys.job(job_id),
-            self.store.keys.events(job_id),
-            *self.store.transition_args(change),
-        ]
+        return self.store.writes.of_job(job_id, change)
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> WakingConsumer:
         consumer = super().consume(queue_name, prefetch, timeout)
@@ -230,15 +227,16 @@ class RedisBroker(dramatiq_redis.RedisBroker):
             self._dispatch("enqueue")(queue_name, redis_message_id, data)
             return
         record = lifecycle.sent(message)
-        keys, args = self.store.creating([NewJob(record)])
-        keys = [self.keys.queue(queue_name), *keys]
+        call = Send.call(
+            self.store.writes, self.keys.queue(queue_name), redis_message_id, data, record
+        )
         waited = False
         while True:
             try:
                 replication.run(
                     self.scripts["send"],
-                    keys=keys,
-                    args=[redis_message_id, data, *args],
+                    keys=call.keys,
+                    args=call.args,
                     confirmation=self.confirmation,
                 )
                 return

@@ -41,26 +41,19 @@ import redis.asyncio
 
 from . import replication
 from .calls import Steps, redis_calls, run_async, run_blocking
-from .lifecycle import (
-    STATE_FIELD,
-    TERMINAL_STATES,
-    JobRecord,
-    State,
-    Transition,
-    event_state,
-    now_ms,
-)
+from .lifecycle import TERMINAL_STATES, JobRecord, State, Transition, event_state
 from .storage import Keys
+from .storage.codecs import (
+    EVENTS_PER_READ,
+    Create,
+    Events,
+    JobWrites,
+    Retry,
+    ScriptCall,
+    TransitionWrite,
+)
 from .storage.lua import source
-
-#: How many events a running job's stream keeps (a job reporting progress often keeps the latest).
-EVENTS_PER_JOB = 1000
-#: Fields of the record kept as plain text: its last event's id and what that event told.
-EVENT_FIELDS = ("event_id", "event")
-
-
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode
-_json_string = json.encoder.encode_basestring_ascii
+from .storage.record import decode_record, text
 
 
 @dataclass(frozen=True)
@@ -82,14 +75,6 @@ class NewJob:
     #: What the key guards: a digest of the request, so that a key used
     #: again with another request is told apart (:class:`IdempotencyKeyReused`).
     fingerprint: str = ""
-
-
-class IdempotencyKeyReused(Exception):
-    """An idempotency key names a job submitted with another request; nothing was written."""
-
-    def __init__(self, job_id: str):
-        super().__init__(f"the idempotency key names job {job_id}, submitted with another request")
-        self.job_id = job_id
 
 
 def index_before(cursor: str | None) -> str | None:
@@ -127,11 +112,13 @@ class JobStore:
         self.run = run_async if isinstance(client, redis.asyncio.Redis) else run_blocking
         self.retention_seconds = retention_seconds
         self.keys = Keys(namespace)
+        #: How this store's transitions are written, by any script that writes one.
+        self.writes = JobWrites(self.keys, retention_seconds)
         self.confirmation = confirmation
-        self._create = client.register_script(source("create.lua"))
-        self._transition = client.register_script(source("transition.lua"))
-        self._retry = client.register_script(source("retry.lua"))
-        self._events = client.register_script(source("events.lua"))
+        self._create = client.register_script(source(Create.FILE))
+        self._transition = client.register_script(source(TransitionWrite.FILE))
+        self._retry = client.register_script(source(Retry.FILE))
+        self._events = client.register_script(source(Events.FILE))
 
     # Writing ------------------------------------------------------------
 
@@ -145,36 +132,8 @@ class JobStore:
         replicas to confirm it, :class:`~actors.replication.NotReplicated`
         when they do not in time.
         """
-        keys, args = self.creating(jobs)
-        reply = yield from self._run(self._create, keys, args)
-        if reply[0] == -1:
-            raise IdempotencyKeyReused(_text(reply[1]))
-        flags, job_ids = reply[::2], reply[1::2]
-        return [(flag == 1, _text(job_id)) for flag, job_id in zip(flags, job_ids, strict=True)]
-
-    def creating(self, jobs: Sequence[NewJob]) -> tuple[list[str], list[str | bytes | int]]:
-        """The KEYS and ARGV of ``storage/lua/create.lua`` that write ``jobs``."""
-        keys = [self.keys.index]
-        args: list[str | bytes | int] = [
-            self.retention_seconds,
-            f"{now_ms() - self.retention_seconds * 1000}-0",
-        ]
-        for job in jobs:
-            record, message = job.record, job.message
-            keys += [
-                self.keys.job(record.id),
-                self.keys.idempotency(job.idempotency_key) if job.idempotency_key else "",
-                message.queue_key if message else "",
-            ]
-            args += [
-                record.id,
-                encode_record(record),
-                record.actor,
-                message.redis_message_id if message else "",
-                message.data if message else "",
-                job.fingerprint,
-            ]
-        return keys, args
+        reply = yield from self._run(self._create, Create.call(self.writes, jobs))
+        return Create.reply(reply)
 
     @redis_calls
     def write(self, job_id: str, transition: Transition) -> tuple[bool, State | None, int]:
@@ -183,15 +142,8 @@ class JobStore:
         Returns ``(applied, state before, latest attempt)``; the state before
         is None when there is no such job.
         """
-        applied, before, attempt = yield from self._run(
-            self._transition,
-            [self.keys.job(job_id), self.keys.events(job_id)],
-            self.transition_args(transition),
-        )
-        if applied == -1:
-            return False, None, 0
-        before = _text(before)
-        return applied == 1, State(before) if before else None, attempt
+        call = TransitionWrite.call(self.writes, job_id, transition)
+        return TransitionWrite.reply((yield from self._run(self._transition, call)))
 
     @redis_calls
     def retry(
@@ -204,43 +156,22 @@ class JobStore:
         Returns ``(applied, state before, record after)``: the state before
         is None when there is no such job, the record None unless applied.
         """
-        applied, before, fields = yield from self._run(
-            self._retry,
-            [self.keys.job(job_id), self.keys.events(job_id), message.queue_key, dead_letters],
-            [*self.transition_args(transition), message.redis_message_id, message.data],
-        )
-        if applied == -1:
-            return False, None, None
-        record = _decode_record(job_id, dict(zip(fields[::2], fields[1::2], strict=True)))
-        return applied == 1, State(_text(before)), record
+        call = Retry.call(self.writes, job_id, transition, message, dead_letters)
+        return Retry.reply(job_id, (yield from self._run(self._retry, call)))
 
-    def _run(self, script, keys: list, args: list) -> Steps[Any]:
+    def _run(self, script, call: ScriptCall) -> Steps[Any]:
         return (
             yield from replication.steps(
-                script, keys=keys, args=args, confirmation=self.confirmation
+                script, keys=call.keys, args=call.args, confirmation=self.confirmation
             )
         )
-
-    def transition_args(self, transition: Transition) -> list[str | int]:
-        """The arguments ``write_job`` (``storage/lua/job.lua``) takes for ``transition``."""
-        return [
-            transition.to,
-            " ".join(transition.allowed_from),
-            _compact_json(_encode_fields(transition.changes())),
-            " ".join(transition.event_fields()),
-            self.retention_seconds if transition.ends else 0,
-            self.keys.cancellations if transition.announce else "",
-            0 if transition.rests else EVENTS_PER_JOB,
-            "1" if transition.create_missing else "0",
-            "+" if transition.begins else transition.attempt,
-        ]
 
     # Reading ------------------------------------------------------------
 
     @redis_calls
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None if there is no such job (or it expired)."""
-        return _decode_record(job_id, (yield self.client.hgetall(self.keys.job(job_id))))
+        return decode_record(job_id, (yield self.client.hgetall(self.keys.job(job_id))))
 
     @redis_calls
     def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
@@ -248,7 +179,7 @@ class JobStore:
         for job_id in job_ids:
             pipe.hgetall(self.keys.job(job_id))
         return [
-            _decode_record(job_id, raw)
+            decode_record(job_id, raw)
             for job_id, raw in zip(job_ids, (yield pipe.execute()), strict=True)
         ]
 
@@ -260,7 +191,7 @@ class JobStore:
     @redis_calls
     def last_event_id(self, job_id: str) -> str | None:
         """The id of the job's last event; None if there is no such job."""
-        return _text((yield self.client.hget(self.keys.job(job_id), "event_id")))
+        return text((yield self.client.hget(self.keys.job(job_id), "event_id")))
 
     def follow(
         self, job_id: str, *, after: str = "0-0", block_ms: int, deadline: float
@@ -297,22 +228,16 @@ class JobStore:
     @redis_calls
     def _read(self, job_id: str, after: str) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
         """The events after ``after`` without waiting, and the id of the job's last event."""
-        last_id, *flat = yield self._events(
-            keys=[self.keys.job(job_id), self.keys.events(job_id)], args=[after, 100]
-        )
-        events = [
-            (_text(event_id), json.loads(event))
-            for event_id, event in zip(flat[::2], flat[1::2], strict=True)
-        ]
-        return events, _text(last_id)
+        call = Events.call(self.keys, job_id, after)
+        return Events.reply((yield self._events(keys=call.keys, args=call.args)))
 
     def _block(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, dict[str, Any]]]:
         """The events the job's stream gets after ``after``, waiting up to ``block_ms`` for one."""
         reply = self.client.xread(
-            {self.keys.events(job_id): after}, block=max(1, block_ms), count=100
+            {self.keys.events(job_id): after}, block=max(1, block_ms), count=EVENTS_PER_READ
         )
         return [
-            (_text(event_id), json.loads(entry[b"event"]))
+            (text(event_id), json.loads(entry[b"event"]))
             for _stream, entries in reply or []
             for event_id, entry in entries
         ]
@@ -350,9 +275,9 @@ class JobStore:
             batch = yield self.client.xrevrange(self.keys.index, max=start, min="-", count=200)
             scanned += len(batch)
             candidates = [
-                (_text(entry_id), _text(entry[b"id"]))
+                (text(entry_id), text(entry[b"id"]))
                 for entry_id, entry in batch
-                if actor is None or _text(entry[b"actor"]) == actor
+                if actor is None or text(entry[b"actor"]) == actor
             ]
             records = yield from self.get_many.steps([job_id for _, job_id in candidates])
             for (entry_id, _job_id), record in zip(candidates, records, strict=True):
@@ -366,7 +291,7 @@ class JobStore:
                     return found, entry_id if older else None
             if len(batch) < 200:
                 return found, None
-            start = f"({_text(batch[-1][0])}"
+            start = f"({text(batch[-1][0])}"
         return found, start[1:]
 
     @redis_calls
@@ -379,51 +304,5 @@ class JobStore:
         return bool((yield self.client.set(self.keys.writable, "1", px=10_000)))
 
 
-def encode_record(record: JobRecord) -> str:
-    """A new record as the store's scripts take it: a JSON object of strings.
-
-    It holds its first event, which tells its state when it was last updated.
-    """
-    fields = _encode_fields(record.compact())
-    fields["event_id"] = f"{record.updated_at or record.enqueued_at or now_ms()}-0"
-    return _compact_json(fields)
-
-
 def _id_order(event_id: str) -> tuple[int, ...]:
     return tuple(map(int, event_id.split("-")))
-
-
-def _encode_fields(fields: dict[str, Any]) -> dict[str, str]:
-    return {
-        name: value if name == STATE_FIELD else _json_field(value) for name, value in fields.items()
-    }
-
-
-def _json_field(value: Any) -> str:
-    # The common values first: json.dumps costs microseconds a call, and a
-    # record has a score of fields (a batch of 500 spent a third of its API
-    # time here).
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return _json_string(value)
-    if type(value) is int:  # not bool, whose JSON is not its str()
-        return str(value)
-    return _compact_json(value)
-
-
-def _decode_record(job_id: str, raw: dict[bytes, bytes]) -> JobRecord | None:
-    if not raw:
-        return None
-    fields: dict[str, Any] = {}
-    for name, value in raw.items():
-        name = _text(name)
-        if name in EVENT_FIELDS:
-            continue
-        fields[name] = _text(value) if name == STATE_FIELD else json.loads(value)
-    # The id is the key's: a record does not repeat it.
-    return JobRecord(id=job_id, **fields)
-
-
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value

@@ -26,7 +26,8 @@ from .calls import Steps
 from .lanes import lane
 from .lifecycle import JobOptions, JobRecord, JobRequest, State
 from .registry import JobSpec
-from .store import BrokerMessage, IdempotencyKeyReused, NewJob
+from .storage.codecs import IdempotencyKeyReused
+from .store import BrokerMessage, NewJob
 
 
 class InvalidJob(ValueError):

@@ -25,9 +25,10 @@ from pydantic import BaseModel, BeforeValidator
 
 from .calls import redis_calls
 from .canvas import OnFailure, Step
-from .lifecycle import STATE_FIELD, State, event_state, now_ms
+from .lifecycle import STATE_FIELD, State, event_state
+from .storage.codecs import NewStep, WorkflowCancel, WorkflowCreate, WorkflowRetry
 from .storage.lua import source
-from .store import EVENTS_PER_JOB, JobStore, index_before
+from .store import JobStore, index_before
 
 
 class WorkflowState(StrEnum):
@@ -92,9 +93,9 @@ class WorkflowStore:
         self.run = jobs.run
         self.max_input_bytes = max_input_bytes
         register = self.client.register_script
-        self._create = register(source("create_workflow.lua"))
-        self._cancel = register(source("cancel_workflow.lua"))
-        self._retry = register(source("retry_workflow.lua"))
+        self._create = register(source(WorkflowCreate.FILE))
+        self._cancel = register(source(WorkflowCancel.FILE))
+        self._retry = register(source(WorkflowRetry.FILE))
 
     # Keys -----------------------------------------------------------------
 
@@ -111,51 +112,27 @@ class WorkflowStore:
 
     # Writing --------------------------------------------------------------
 
-    def settings(self) -> dict[str, str]:
-        """What the scripts read from each workflow's hash, as they read it."""
-        return {
-            "jobs": self.jobs.keys.jobs_prefix,
-            "channel": self.jobs.keys.cancellations,
-            "retention": str(self.jobs.retention_seconds),
-            "max_events": str(EVENTS_PER_JOB),
-            "max_input": str(self.max_input_bytes),
-            "tally": self.tally_key,
-        }
-
     @redis_calls
-    def create(self, workflow_id: str, fields: dict[str, str], steps: list[str]) -> None:
-        """Write a workflow and its steps' jobs, and queue its first steps, in one call.
-
-        ``steps``: five arguments a step, as ``add_steps`` (``storage/lua/workflow.lua``)
-        takes them.
-        """
-        yield self._create(
-            keys=[self.key(workflow_id), self.jobs.keys.index, self.index_key],
-            args=[
-                json.dumps({**fields, **self.settings()}),
-                self._oldest_kept(),
-                workflow_id,
-                *steps,
-            ],
+    def create(self, workflow_id: str, fields: dict[str, str], steps: list[NewStep]) -> None:
+        """Write a workflow and its steps' jobs, and queue its first steps, in one call."""
+        call = WorkflowCreate.call(
+            self.jobs.writes, workflow_id, fields, steps, max_input_bytes=self.max_input_bytes
         )
+        yield self._create(keys=call.keys, args=call.args)
 
     @redis_calls
     def cancel(self, workflow_id: str) -> tuple[bool, WorkflowState | None]:
         """Cancel a running workflow and its steps; ``(applied, state before)``."""
-        applied, before = yield self._cancel(keys=[self.key(workflow_id)])
-        return applied == 1, WorkflowState(before.decode()) if applied != -1 else None
+        call = WorkflowCancel.call(self.jobs.keys, workflow_id)
+        applied, before = WorkflowCancel.reply((yield self._cancel(keys=call.keys, args=call.args)))
+        return applied, WorkflowState(before) if before is not None else None
 
     @redis_calls
-    def retry(self, workflow_id: str, steps: list[str]) -> tuple[bool, WorkflowState | None]:
-        """Run the ``steps`` again (five arguments each, as for :meth:`create`)."""
-        applied, before = yield self._retry(
-            keys=[self.key(workflow_id), self.jobs.keys.index],
-            args=[self._oldest_kept(), *steps],
-        )
-        return applied == 1, WorkflowState(before.decode()) if applied != -1 else None
-
-    def _oldest_kept(self) -> str:
-        return f"{now_ms() - self.jobs.retention_seconds * 1000}-0"
+    def retry(self, workflow_id: str, steps: list[NewStep]) -> tuple[bool, WorkflowState | None]:
+        """Run the ``steps`` again, with new jobs."""
+        call = WorkflowRetry.call(self.jobs.writes, workflow_id, steps)
+        applied, before = WorkflowRetry.reply((yield self._retry(keys=call.keys, args=call.args)))
+        return applied, WorkflowState(before) if before is not None else None
 
     # Reading --------------------------------------------------------------
 

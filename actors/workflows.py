@@ -30,7 +30,7 @@ from .broker import Queue
 from .calls import Runner, redis_calls
 from .canvas import Chain, Group, Plan, PlannedStep, Step, TooManySteps, plan
 from .lifecycle import JobRecord, State
-from .store import encode_record
+from .storage.codecs import NewStep
 from .submission import InvalidJob, check, prepare_message
 from .workflow_store import RETRYABLE, WorkflowRecord, WorkflowState, WorkflowStore
 
@@ -77,8 +77,8 @@ class Workflows:
             "unfinished": str(len(steps.steps)),
             "output": json.dumps({"parents": steps.output, "gathers": steps.gathers}),
         }
-        args, messages = self._steps_args(workflow_id, steps, range(len(steps.steps)))
-        yield from self.store.create.steps(workflow_id, fields, args)
+        new_steps, messages = self._new_steps(workflow_id, steps, range(len(steps.steps)))
+        yield from self.store.create.steps(workflow_id, fields, new_steps)
         self._enqueued(messages)
         return (yield from self.store.get.steps(workflow_id))
 
@@ -133,8 +133,8 @@ class Workflows:
             )
             for step in range(len(definitions))
         ]
-        args, messages = self._steps_args(workflow_id, Plan(planned, [], False), again)
-        applied, before = yield from self.store.retry.steps(workflow_id, args)
+        new_steps, messages = self._new_steps(workflow_id, Plan(planned, [], False), again)
+        applied, before = yield from self.store.retry.steps(workflow_id, new_steps)
         if applied:
             self._enqueued(messages)
         return applied, before
@@ -144,25 +144,19 @@ class Workflows:
         for message, delay in messages:
             self.queue.broker.enqueued(message, delay)
 
-    def _steps_args(
+    def _new_steps(
         self, workflow_id: str, steps: Plan, numbers
-    ) -> tuple[list[str], list[tuple[dramatiq.Message, int | None]]]:
-        """What the scripts take to write the steps ``numbers`` of ``steps`` (five a step),
-        and their messages."""
+    ) -> tuple[list[NewStep], list[tuple[dramatiq.Message, int | None]]]:
+        """The steps ``numbers`` of ``steps`` as the scripts write them, and their messages."""
         marker = f"results of the steps before: {uuid4()}"
-        args: list[str] = []
+        new_steps = []
         messages = []
         for number in numbers:
             planned = steps.steps[number]
             definition, record, message = self._step(workflow_id, number, planned, marker)
             messages.append(message)
-            args += [
-                str(number),
-                json.dumps(definition),
-                encode_record(record),
-                record.actor,
-            ]
-        return args, messages
+            new_steps.append(NewStep(number, definition, record))
+        return new_steps, messages
 
     def _step(
         self, workflow_id: str, number: int, planned: PlannedStep, marker: str

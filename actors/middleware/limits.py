@@ -64,7 +64,7 @@ class Limits(Middleware):
         attempt = attempt_of(message).number
         back: list[str | int] = [""]
         if self.store is not None and attempt:
-            handed_back = self.store.transition_args(lifecycle.hand_back(attempt))
+            handed_back = self.store.writes.args(lifecycle.hand_back(attempt))
             back = [self.store.keys.job(message.message_id), *handed_back]
         try:
             started = self._call(broker, "acquire", *self._of(broker, message, limit), *back)

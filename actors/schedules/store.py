@@ -19,7 +19,6 @@ blocking client, the API awaits it on an asyncio one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..calls import redis_calls
+from ..storage.codecs import ScheduleChange, ScheduleFire, ScheduleSave
 from ..storage.lua import source
 from ..store import JobStore, NewJob
 from .definition import HistoryEntry, Schedule, ScheduleDefinition, Source
@@ -71,9 +71,9 @@ class ScheduleStore:
         self.client = jobs.client
         self.run = jobs.run
         self.keys = jobs.keys
-        self._fire = self.client.register_script(source(_LUA / "fire.lua"))
-        self._save = self.client.register_script(source(_LUA / "save.lua"))
-        self._change = self.client.register_script(source(_LUA / "change.lua"))
+        self._fire = self.client.register_script(source(_LUA / ScheduleFire.FILE))
+        self._save = self.client.register_script(source(_LUA / ScheduleSave.FILE))
+        self._change = self.client.register_script(source(_LUA / ScheduleChange.FILE))
 
     # Keys ---------------------------------------------------------------
 
@@ -90,9 +90,6 @@ class ScheduleStore:
     @property
     def due_key(self) -> str:
         return self.keys.schedules_due
-
-    def _keys(self, name: str) -> list[str]:
-        return [self.key(name), self.all_key, self.due_key, self.history_key(name)]
 
     # Reading ------------------------------------------------------------
 
@@ -149,52 +146,32 @@ class ScheduleStore:
         read_next_at: int | None = None,
     ) -> Saved:
         """Create (``mode="create"``), replace or declare a definition (``lua/save.lua``)."""
-        reply = yield self._save(
-            keys=self._keys(name),
-            args=[
-                name,
-                mode,
-                definition.model_dump_json(),
-                source,
-                next_at,
-                now,
-                HISTORY_LENGTH,
-                "" if read_next_at is None else read_next_at,
-            ],
+        call = ScheduleSave.call(
+            self.keys,
+            name,
+            mode=mode,
+            definition_json=definition.model_dump_json(),
+            source=source,
+            next_at=next_at,
+            now=now,
+            history_length=HISTORY_LENGTH,
+            read_next_at=read_next_at,
         )
-        return Saved(reply)
+        return Saved((yield self._save(keys=call.keys, args=call.args)))
 
     @redis_calls
     def change(self, name: str, change: str, *, now: int, next_at: int = 0) -> int:
         """Pause, resume or delete: 1 done, 0 already so, -1 no such schedule."""
-        return (
-            yield self._change(
-                keys=self._keys(name), args=[name, change, now, HISTORY_LENGTH, next_at]
-            )
+        call = ScheduleChange.call(
+            self.keys, name, change, now=now, next_at=next_at, history_length=HISTORY_LENGTH
         )
+        return (yield self._change(keys=call.keys, args=call.args))
 
     @redis_calls
     def fire(self, name: str, firing: Firing) -> int:
         """Claim the ticks read and write their jobs in one call: 1 fired, 0 lost, -1 gone."""
-        create_keys, create_args = self.jobs.creating(firing.jobs)
-        return (
-            yield self._fire(
-                keys=[self.key(name), self.due_key, self.history_key(name), *create_keys],
-                args=[
-                    name,
-                    "" if firing.claimed is None else firing.claimed,
-                    firing.version,
-                    firing.next_at,
-                    firing.missed,
-                    json.dumps([{k: str(v) for k, v in entry.items()} for entry in firing.history]),
-                    HISTORY_LENGTH,
-                    "" if firing.last_at is None else firing.last_at,
-                    firing.last_job or "",
-                    len(create_args),
-                    *create_args,
-                ],
-            )
-        )
+        call = ScheduleFire.call(self.jobs.writes, name, firing, history_length=HISTORY_LENGTH)
+        return (yield self._fire(keys=call.keys, args=call.args))
 
 
 def _decode(name: str, raw: dict[bytes, bytes]) -> Schedule | None:

@@ -21,6 +21,7 @@ from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
 from actors import Queue, replication
+from actors.storage.codecs import RequeueDeadLetters
 from actors.storage.lua import source
 
 from .deletions import Deletions
@@ -56,7 +57,7 @@ class DeadLetters:
         self.client = queue.broker.client
         self.deletions = Deletions(queue)
         self._requeue = self.client.register_script(
-            source(Path(__file__).with_name("lua") / "requeue_dead_letters.lua")
+            source(Path(__file__).with_name("lua") / RequeueDeadLetters.FILE)
         )
 
     def newest(self, queue_name: str) -> tuple[int, int | None]:
@@ -90,19 +91,14 @@ class DeadLetters:
                 message = requeued(Message.decode(data), queue_name)
             except DecodeError:
                 continue  # gone meanwhile (None), or not a message at all
-            moves += [dead_id, message.options["redis_message_id"], message.encode()]
+            moves.append((dead_id, message.options["redis_message_id"], message.encode()))
         if not moves:
             return []
-        layout = self.broker.keys
-        keys = [
-            layout.dead_letters(queue_name),
-            layout.dead_letter_messages(queue_name),
-            layout.queue(queue_name),
-        ]
+        call = RequeueDeadLetters.call(self.broker.keys, queue_name, moves)
         moved = replication.run(
-            self._requeue, keys=keys, args=moves, confirmation=self.broker.confirmation
+            self._requeue, keys=call.keys, args=call.args, confirmation=self.broker.confirmation
         )
-        return [redis_message_id.decode() for redis_message_id in moved]
+        return RequeueDeadLetters.reply(moved)
 
     def retry_all(self, queue_name: str, dead_before: int) -> int:
         """Requeue every letter dead by ``dead_before`` (ms); return how many went back."""

@@ -16,6 +16,7 @@ from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
 from actors import Queue, lifecycle, replication
+from actors.storage.codecs import DeleteMessages
 from actors.storage.lua import source
 
 
@@ -30,7 +31,7 @@ class Deletions:
         self.broker = queue.broker
         self.store = queue.store
         self._delete = self.broker.client.register_script(
-            source(Path(__file__).with_name("lua") / "delete_messages.lua")
+            source(Path(__file__).with_name("lua") / DeleteMessages.FILE)
         )
 
     def delete(self, queue_name: str, ids: list[bytes]) -> int:
@@ -39,21 +40,22 @@ class Deletions:
         ``queue_name`` is a queue, its ``.DQ`` or its ``.XQ``, as the
         dashboard names them. A message that cannot be decoded goes with no job.
         """
-        key, messages = self.broker.keys.queue(queue_name), self.broker.keys.messages(queue_name)
-        pairs: list[str | bytes] = []
+        messages = self.broker.keys.messages(queue_name)
+        found: list[tuple[bytes, str]] = []
         for message_id, data in zip(ids, self.broker.client.hmget(messages, ids), strict=True):
             try:
                 job_id = Message.decode(data).message_id
             except DecodeError:
                 job_id = ""  # gone meanwhile (None), or not a message at all
-            pairs += [message_id, self.store.keys.job(job_id) if job_id else ""]
-        if not pairs:
+            found.append((message_id, job_id))
+        if not found:
             return 0
         dead = queue_name == xq_name(q_name(queue_name))
         ended = lifecycle.dead_letter_deleted() if dead else lifecycle.cancel()
+        call = DeleteMessages.call(self.store.writes, self.broker.keys, queue_name, ended, found)
         return replication.run(
             self._delete,
-            keys=[key, messages],
-            args=[*self.store.transition_args(ended), *pairs],
+            keys=call.keys,
+            args=call.args,
             confirmation=self.broker.confirmation,
         )

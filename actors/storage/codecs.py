@@ -1,0 +1,438 @@
+"""Each Lua script's arguments, built from typed values, and its reply, decoded.
+
+A script reads its KEYS and ARGV by position, as its file's header says; its
+codec here is the only Python that knows those positions. A caller hands a
+codec what it means (a job, a transition, a message) and runs the
+:class:`ScriptCall` it gets back; a new argument, or a new script, is a change
+to a Lua file and to its codec, side by side.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..lifecycle import JobRecord, State, Transition, now_ms
+from .keys import Keys
+from .record import compact_json, decode_record, encode_fields, encode_record, text
+
+if TYPE_CHECKING:
+    from ..schedules.store import Firing
+    from ..store import BrokerMessage, NewJob
+
+#: How many events a running job's stream keeps (a job reporting progress often keeps the latest).
+EVENTS_PER_JOB = 1000
+#: How many events one read of a job's history returns at most.
+EVENTS_PER_READ = 100
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    """One call of a script: its KEYS and its ARGV."""
+
+    keys: list[str]
+    args: list[str | bytes | int]
+
+
+class IdempotencyKeyReused(Exception):
+    """An idempotency key names a job submitted with another request; nothing was written."""
+
+    def __init__(self, job_id: str):
+        super().__init__(f"the idempotency key names job {job_id}, submitted with another request")
+        self.job_id = job_id
+
+
+@dataclass(frozen=True)
+class JobWrites:
+    """``write_job``'s arguments (``lua/job.lua``): how a transition is written.
+
+    Parameters:
+      keys: the key layout.
+      retention_seconds: how long a job's record is kept once it ends.
+    """
+
+    keys: Keys
+    retention_seconds: int
+
+    #: How many arguments ``write_job`` reads.
+    WIDTH = 9
+
+    def args(self, transition: Transition) -> list[str | int]:
+        """The nine arguments that write ``transition``."""
+        return [
+            transition.to,
+            " ".join(transition.allowed_from),
+            compact_json(encode_fields(transition.changes())),
+            " ".join(transition.event_fields()),
+            self.retention_seconds if transition.ends else 0,
+            self.keys.cancellations if transition.announce else "",
+            0 if transition.rests else EVENTS_PER_JOB,
+            "1" if transition.create_missing else "0",
+            "+" if transition.begins else transition.attempt,
+        ]
+
+    def of_job(self, job_id: str, transition: Transition) -> list[str | int]:
+        """The job's hash and event stream, then :meth:`args`: a write of settle and limits."""
+        return [self.keys.job(job_id), self.keys.events(job_id), *self.args(transition)]
+
+    def oldest_kept(self) -> str:
+        """The stream id before which index entries are trimmed."""
+        return f"{now_ms() - self.retention_seconds * 1000}-0"
+
+
+def written(reply: list[Any]) -> tuple[bool, State | None, int]:
+    """``write_job``'s reply: (applied, the state before or None for no such job, attempt)."""
+    applied, before, attempt = reply
+    if applied == -1:
+        return False, None, 0
+    before = text(before)
+    return applied == 1, State(before) if before else None, attempt
+
+
+class Create:
+    """``lua/create.lua``: jobs, each with its record, message and idempotency key."""
+
+    FILE = "create.lua"
+    KEYS_PER_JOB, ARGS_PER_JOB = 3, 6
+
+    @staticmethod
+    def call(writes: JobWrites, jobs: Sequence[NewJob]) -> ScriptCall:
+        keys = [writes.keys.index]
+        args: list[str | bytes | int] = [writes.retention_seconds, writes.oldest_kept()]
+        for job in jobs:
+            job_keys, job_args = Create.job(
+                writes, job.record, job.message, job.idempotency_key, job.fingerprint
+            )
+            keys += job_keys
+            args += job_args
+        return ScriptCall(keys, args)
+
+    @staticmethod
+    def job(
+        writes: JobWrites,
+        record: JobRecord,
+        message: BrokerMessage | None = None,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+    ) -> tuple[list[str], list[str | bytes | int]]:
+        """The three keys and six arguments of one job."""
+        keys = [
+            writes.keys.job(record.id),
+            writes.keys.idempotency(idempotency_key) if idempotency_key else "",
+            message.queue_key if message else "",
+        ]
+        args: list[str | bytes | int] = [
+            record.id,
+            encode_record(record),
+            record.actor,
+            message.redis_message_id if message else "",
+            message.data if message else "",
+            fingerprint,
+        ]
+        return keys, args
+
+    @staticmethod
+    def reply(reply: list[Any]) -> list[tuple[bool, str]]:
+        """``(created, job id)`` per job; :class:`IdempotencyKeyReused` for a key reused."""
+        if reply[0] == -1:
+            raise IdempotencyKeyReused(text(reply[1]))
+        flags, job_ids = reply[::2], reply[1::2]
+        return [(flag == 1, text(job_id)) for flag, job_id in zip(flags, job_ids, strict=True)]
+
+
+class Send:
+    """``lua/send.lua``: a message sent the plain dramatiq way, its job recorded unless it is."""
+
+    FILE = "send.lua"
+
+    @staticmethod
+    def call(
+        writes: JobWrites, queue_key: str, redis_message_id: str, data: bytes, record: JobRecord
+    ) -> ScriptCall:
+        """Create.lua's KEYS and ARGV follow the message's, for its job alone."""
+        job_keys, job_args = Create.job(writes, record)
+        return ScriptCall(
+            [queue_key, writes.keys.index, *job_keys],
+            [redis_message_id, data, writes.retention_seconds, writes.oldest_kept(), *job_args],
+        )
+
+
+class TransitionWrite:
+    """``lua/transition.lua``: one transition of one job."""
+
+    FILE = "transition.lua"
+
+    @staticmethod
+    def call(writes: JobWrites, job_id: str, transition: Transition) -> ScriptCall:
+        keys = writes.keys
+        return ScriptCall([keys.job(job_id), keys.events(job_id)], writes.args(transition))
+
+    reply = staticmethod(written)
+
+
+class Retry:
+    """``lua/retry.lua``: a retry written and its message sent, or neither."""
+
+    FILE = "retry.lua"
+
+    @staticmethod
+    def call(
+        writes: JobWrites,
+        job_id: str,
+        transition: Transition,
+        message: BrokerMessage,
+        dead_letters: str,
+    ) -> ScriptCall:
+        keys = writes.keys
+        return ScriptCall(
+            [keys.job(job_id), keys.events(job_id), message.queue_key, dead_letters],
+            [*writes.args(transition), message.redis_message_id, message.data],
+        )
+
+    @staticmethod
+    def reply(job_id: str, reply: list[Any]) -> tuple[bool, State | None, JobRecord | None]:
+        """(applied, the state before or None for no such job, the record after if applied)."""
+        applied, before, fields = reply
+        if applied == -1:
+            return False, None, None
+        record = decode_record(job_id, dict(zip(fields[::2], fields[1::2], strict=True)))
+        return applied == 1, State(text(before)), record
+
+
+class Events:
+    """``lua/events.lua``: a job's events after an id, without waiting."""
+
+    FILE = "events.lua"
+
+    @staticmethod
+    def call(keys: Keys, job_id: str, after: str) -> ScriptCall:
+        return ScriptCall([keys.job(job_id), keys.events(job_id)], [after, EVENTS_PER_READ])
+
+    @staticmethod
+    def reply(reply: list[Any]) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+        """The events, oldest first, and the id of the job's last event (None: no such job)."""
+        last_id, *flat = reply
+        events = [
+            (text(event_id), json.loads(event))
+            for event_id, event in zip(flat[::2], flat[1::2], strict=True)
+        ]
+        return events, text(last_id)
+
+
+class DeleteMessages:
+    """``services/dashboard/lua/delete_messages.lua``: messages deleted, their jobs ended."""
+
+    FILE = "delete_messages.lua"
+
+    @staticmethod
+    def call(
+        writes: JobWrites,
+        broker_keys: Keys,
+        queue_name: str,
+        ended: Transition,
+        messages: Sequence[tuple[Any, str]],
+    ) -> ScriptCall:
+        """``messages``: (Redis id, its job's id or "" for none) each."""
+        args: list[str | bytes | int] = list(writes.args(ended))
+        for redis_message_id, job_id in messages:
+            args += [redis_message_id, writes.keys.job(job_id) if job_id else ""]
+        return ScriptCall([broker_keys.queue(queue_name), broker_keys.messages(queue_name)], args)
+
+
+class RequeueDeadLetters:
+    """``services/dashboard/lua/requeue_dead_letters.lua``: dead letters back on their queue."""
+
+    FILE = "requeue_dead_letters.lua"
+
+    @staticmethod
+    def call(keys: Keys, queue_name: str, moves: Sequence[tuple[Any, str, bytes]]) -> ScriptCall:
+        """``moves``: (dead letter's id, the new Redis id, the new message) each."""
+        args: list[str | bytes | int] = []
+        for move in moves:
+            args += move
+        return ScriptCall(
+            [
+                keys.dead_letters(queue_name),
+                keys.dead_letter_messages(queue_name),
+                keys.queue(queue_name),
+            ],
+            args,
+        )
+
+    @staticmethod
+    def reply(reply: list[bytes]) -> list[str]:
+        """The new Redis ids of the letters that went back."""
+        return [redis_message_id.decode() for redis_message_id in reply]
+
+
+def _schedule_keys(keys: Keys, name: str) -> list[str]:
+    return [keys.schedule(name), keys.schedules, keys.schedules_due, keys.schedule_history(name)]
+
+
+class ScheduleSave:
+    """``actors/schedules/lua/save.lua``: a schedule created, replaced or declared."""
+
+    FILE = "save.lua"
+
+    @staticmethod
+    def call(
+        keys: Keys,
+        name: str,
+        *,
+        mode: str,
+        definition_json: str,
+        source: str,
+        next_at: int,
+        now: int,
+        history_length: int,
+        read_next_at: int | None,
+    ) -> ScriptCall:
+        return ScriptCall(
+            _schedule_keys(keys, name),
+            [
+                name,
+                mode,
+                definition_json,
+                source,
+                next_at,
+                now,
+                history_length,
+                "" if read_next_at is None else read_next_at,
+            ],
+        )
+
+
+class ScheduleChange:
+    """``actors/schedules/lua/change.lua``: a schedule paused, resumed or deleted."""
+
+    FILE = "change.lua"
+
+    @staticmethod
+    def call(
+        keys: Keys, name: str, change: str, *, now: int, next_at: int, history_length: int
+    ) -> ScriptCall:
+        return ScriptCall(_schedule_keys(keys, name), [name, change, now, history_length, next_at])
+
+
+class ScheduleFire:
+    """``actors/schedules/lua/fire.lua``: a schedule's due ticks claimed, their jobs created."""
+
+    FILE = "fire.lua"
+
+    @staticmethod
+    def call(writes: JobWrites, name: str, firing: Firing, *, history_length: int) -> ScriptCall:
+        keys = writes.keys
+        create = Create.call(writes, firing.jobs)
+        history = [{k: str(v) for k, v in entry.items()} for entry in firing.history]
+        return ScriptCall(
+            [keys.schedule(name), keys.schedules_due, keys.schedule_history(name), *create.keys],
+            [
+                name,
+                "" if firing.claimed is None else firing.claimed,
+                firing.version,
+                firing.next_at,
+                firing.missed,
+                json.dumps(history),
+                history_length,
+                "" if firing.last_at is None else firing.last_at,
+                firing.last_job or "",
+                len(create.args),
+                *create.args,
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class NewStep:
+    """A workflow's step to write: its number, its definition, its job's first record.
+
+    The definition is a JSON object as ``lua/workflow.lua`` reads it (its
+    header lists the fields).
+    """
+
+    number: int
+    definition: dict[str, Any]
+    record: JobRecord
+
+
+def _step_args(steps: Sequence[NewStep]) -> list[str | bytes | int]:
+    """``add_steps``'s four arguments a step (``lua/workflow.lua``)."""
+    args: list[str | bytes | int] = []
+    for step in steps:
+        args += [
+            str(step.number),
+            json.dumps(step.definition),
+            encode_record(step.record),
+            step.record.actor,
+        ]
+    return args
+
+
+def _applied(reply: list[Any]) -> tuple[bool, str | None]:
+    """A workflow script's reply: (applied, the state before, None for no such workflow)."""
+    applied, before = reply
+    return applied == 1, text(before) if applied != -1 else None
+
+
+class WorkflowCreate:
+    """``lua/create_workflow.lua``: a workflow, its steps' jobs, its first steps' messages."""
+
+    FILE = "create_workflow.lua"
+
+    @staticmethod
+    def call(
+        writes: JobWrites,
+        workflow_id: str,
+        fields: dict[str, str],
+        steps: Sequence[NewStep],
+        *,
+        max_input_bytes: int,
+    ) -> ScriptCall:
+        keys = writes.keys
+        # What the scripts read from each workflow's hash, as they read it.
+        settings = {
+            "jobs": keys.jobs_prefix,
+            "channel": keys.cancellations,
+            "retention": str(writes.retention_seconds),
+            "max_events": str(EVENTS_PER_JOB),
+            "max_input": str(max_input_bytes),
+            "tally": keys.workflows_tally,
+        }
+        return ScriptCall(
+            [keys.workflow(workflow_id), keys.index, keys.workflows],
+            [
+                json.dumps({**fields, **settings}),
+                writes.oldest_kept(),
+                workflow_id,
+                *_step_args(steps),
+            ],
+        )
+
+
+class WorkflowCancel:
+    """``lua/cancel_workflow.lua``: a running workflow and its steps cancelled."""
+
+    FILE = "cancel_workflow.lua"
+
+    @staticmethod
+    def call(keys: Keys, workflow_id: str) -> ScriptCall:
+        return ScriptCall([keys.workflow(workflow_id)], [])
+
+    reply = staticmethod(_applied)
+
+
+class WorkflowRetry:
+    """``lua/retry_workflow.lua``: the steps of a workflow that did not succeed, run again."""
+
+    FILE = "retry_workflow.lua"
+
+    @staticmethod
+    def call(writes: JobWrites, workflow_id: str, steps: Sequence[NewStep]) -> ScriptCall:
+        keys = writes.keys
+        return ScriptCall(
+            [keys.workflow(workflow_id), keys.index], [writes.oldest_kept(), *_step_args(steps)]
+        )
+
+    reply = staticmethod(_applied)

@@ -1,0 +1,66 @@
+"""A job's record as its Redis hash holds it, and back.
+
+``state``, ``event_id`` and ``event`` are plain strings, every other field
+JSON; the id is the key's, not a field. A new field of the record is a field
+of :class:`~actors.lifecycle.JobRecord`: nothing here names one but those.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..lifecycle import STATE_FIELD, JobRecord, now_ms
+
+#: Fields of the record kept as plain text: its last event's id and what that event told.
+EVENT_FIELDS = ("event_id", "event")
+
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
+_json_string = json.encoder.encode_basestring_ascii
+
+
+def encode_record(record: JobRecord) -> str:
+    """A new record as the store's scripts take it: a JSON object of strings.
+
+    It holds its first event, which tells its state when it was last updated.
+    """
+    fields = encode_fields(record.compact())
+    fields["event_id"] = f"{record.updated_at or record.enqueued_at or now_ms()}-0"
+    return compact_json(fields)
+
+
+def encode_fields(fields: dict[str, Any]) -> dict[str, str]:
+    """Each field's value as the hash holds it."""
+    return {
+        name: value if name == STATE_FIELD else _json_field(value) for name, value in fields.items()
+    }
+
+
+def _json_field(value: Any) -> str:
+    # The common values first: json.dumps costs microseconds a call, and a
+    # record has a score of fields, times a batch's hundreds of jobs.
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return _json_string(value)
+    if type(value) is int:  # not bool, whose JSON is not its str()
+        return str(value)
+    return compact_json(value)
+
+
+def decode_record(job_id: str, raw: dict[bytes, bytes] | dict[str, str]) -> JobRecord | None:
+    """The record of the hash ``raw`` (HGETALL's reply); None for an empty one (no such job)."""
+    if not raw:
+        return None
+    fields: dict[str, Any] = {}
+    for name, value in raw.items():
+        name = text(name)
+        if name in EVENT_FIELDS:
+            continue
+        fields[name] = text(value) if name == STATE_FIELD else json.loads(value)
+    return JobRecord(id=job_id, **fields)
+
+
+def text(value: bytes | str | None) -> str | None:
+    """A reply's bytes as text (None stays None)."""
+    return value.decode() if isinstance(value, bytes) else value
