@@ -80,6 +80,10 @@ format: install ## Fix formatting and what ruff can fix
 docs: install ## Write .env.example and the README's settings table from services/settings.py
 	$(UV) run --frozen --no-sync python -m services.settings_docs
 
+.PHONY: deploy-files
+deploy-files: install ## Write compose.yml from the stack's topology (services/stack/topology.py)
+	$(UV) run --frozen --no-sync python -m services.stack.deploy_files
+
 # Seconds of each load step of make bench (at 10, the whole run takes about three minutes).
 BENCH_SECONDS ?= 10
 # The old system's up script, measured beside the stack (default ../shared/seed-system/up).

@@ -1,8 +1,9 @@
 """Which processes make up the local stack, and how each is started.
 
-This is the local twin of ``compose.yml``: one Redis (or, with REDIS_REPLICAS,
-a master, its replicas and three sentinels), the workers, an API instance per
-port, the dashboard and Traefik in front.
+The services of :mod:`.topology`, as local processes: one Redis (or, with
+REDIS_REPLICAS, a master, its replicas and three sentinels), the workers, an
+API instance per port, the dashboard and Traefik in front. Their probes and
+grace periods are the topology's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from services import commands
 from services.metrics.targets import api_metrics_ports, worker_metrics_ports
 from services.settings import Settings
 
-from . import redis_server, sentinel
+from . import redis_server, sentinel, topology
 from .supervisor import ProcessSpec
 from .traefik import rate_limit_env
 
@@ -66,7 +67,7 @@ def workers(settings: Settings) -> list[ProcessSpec]:
             argv=commands.worker(dataclasses.replace(settings, worker_metrics_port=metrics_port)),
             env={"INSTANCE_NAME": f"worker.{number}", "WORKER_METRICS_PORT": str(metrics_port)},
             # Jobs in hand finish before the worker exits.
-            stop_timeout=settings.worker_shutdown_timeout_ms / 1000 + 15,
+            stop_timeout=topology.stop_seconds(topology.WORKER, settings),
         )
         for number, metrics_port in enumerate(worker_metrics_ports(settings), start=1)
     ]
@@ -80,7 +81,7 @@ def api_instances(
     A gthread worker gives a thread to each connection once its first bytes
     arrive, so 200 clients sending their headers slowly hold every thread.
     The local stack therefore puts Traefik on the public ports (one entry
-    point per instance, ``traefik/local``): Go holds slow clients, and
+    point per instance, see :mod:`.traefik`): Go holds slow clients, and
     gunicorn only sees whole requests.
     """
     listening, ports = (
@@ -93,8 +94,8 @@ def api_instances(
             name=f"api.{number}",
             argv=commands.api(listening, public, listen_port=port),
             env={"INSTANCE_NAME": f"api.{number}", "API_METRICS_PORT": str(metrics_port)},
-            ready_url=f"http://{listening.bind_host}:{port}/healthz",
-            stop_timeout=20,
+            ready_url=f"http://{listening.bind_host}:{port}{_health_path(topology.API)}",
+            stop_timeout=topology.stop_seconds(topology.API, settings),
         )
         for number, (public, port, metrics_port) in enumerate(
             zip(settings.api_ports, ports, api_metrics_ports(settings), strict=True), 1
@@ -107,8 +108,15 @@ def dashboard(settings: Settings) -> ProcessSpec:
         name="dashboard",
         argv=commands.dashboard(settings),
         env={"ADMIN_PASSWORD": settings.admin_password},
-        ready_url=f"http://{settings.bind_host}:{settings.dashboard_port}/healthz",
+        ready_url=f"http://{settings.bind_host}:{settings.dashboard_port}"
+        f"{_health_path(topology.DASHBOARD)}",
+        stop_timeout=topology.stop_seconds(topology.DASHBOARD, settings),
     )
+
+
+def _health_path(service: topology.Service) -> str:
+    assert service.health, service.name
+    return service.health.path
 
 
 def traefik(settings: Settings, static_config: Path, admin_htpasswd: str) -> ProcessSpec:

@@ -104,7 +104,23 @@ def _written_by(data_dir: Path) -> str | None:
 def server_command(
     binary: Path, *, host: str, port: int, data_dir: Path, maxmemory: str = "0"
 ) -> list[str]:
-    """Run the server on ``host:port`` only, persisting to ``data_dir``, in ``maxmemory``.
+    """Run the server on ``host:port`` only, persisting to ``data_dir``, as :func:`data_options`."""
+    return [
+        str(binary),
+        "--bind",
+        host,
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--protected-mode",
+        "yes",
+        *data_options(maxmemory),
+    ]
+
+
+def data_options(maxmemory: str) -> list[str]:
+    """How every Redis of the stack keeps its data, local or in a container, in ``maxmemory``.
 
     The append-only file keeps queued jobs across a restart of the stack.
     Full, it refuses writes rather than evict anything (``noeviction``, set
@@ -114,21 +130,12 @@ def server_command(
     a hash table, and a finished ``render_document`` job kept 2.9 KB, not 1.5.
     """
     return [
-        str(binary),
-        "--bind",
-        host,
-        "--port",
-        str(port),
-        "--dir",
-        str(data_dir),
         "--appendonly",
         "yes",
         "--appendfsync",
         "everysec",
         "--save",
         "",
-        "--protected-mode",
-        "yes",
         "--hash-max-listpack-value",
         "1024",
         "--maxmemory",

@@ -70,7 +70,7 @@ def test_compose_file_matches_the_compose_spec_schema():
 
 
 def test_schema_check_rejects_an_unknown_service_key(tmp_path):
-    broken = broken_copy(tmp_path, "    stop_grace_period: 11m\n", "    stop_grace_time: 11m\n")
+    broken = broken_copy(tmp_path, "    stop_grace_period: 615s\n", "    stop_grace_time: 615s\n")
     result = check_jsonschema(broken)
     assert result.returncode != 0
     assert "stop_grace_time" in result.stdout + result.stderr

@@ -6,7 +6,6 @@ import dataclasses
 import re
 
 import pytest
-import yaml
 
 from services import settings_docs
 from services.settings import SECTIONS, Settings, SettingsError, load_settings
@@ -208,59 +207,6 @@ def test_env_example_and_the_readme_table_are_written_from_the_declaration():
     for name in env_names():
         assert f"| `{name}` |" in readme
     assert set(SECTIONS) <= {name.lower() for name in env_names()}
-
-
-#: Settings that compose's app containers do not take from x-settings, and why.
-NOT_IN_X_SETTINGS = {
-    # The local stack's own processes and ports; compose publishes fixed ones.
-    "REDIS_PORT": "local stack",
-    "LB_HOST": "Traefik's published port",
-    "LB_PORT": "Traefik's published port",
-    "LB_FALLBACK_PORT": "local stack",
-    "TRAEFIK_PING_PORT": "local stack",
-    "RESTART_DELAY_SECONDS": "local stack",
-    "RESTART_MAX_DELAY_SECONDS": "local stack",
-    "REDIS_SERVER": "local stack",
-    # The redis service's command line.
-    "REDIS_MAXMEMORY": "redis command",
-    "REDIS_REPLICAS": "local stack",
-    "SENTINEL_PORTS": "local stack",
-    # The sentinels' own (compose's ha profile).
-    "SENTINEL_DOWN_AFTER_MS": "sentinels",
-    "SENTINEL_FAILOVER_TIMEOUT_MS": "sentinels",
-    "TRAEFIK_METRICS_PORT": "Traefik's published port",
-    # Set per service: one port per container, the replica count, the
-    # container's host name, credentials from .run/compose/ files.
-    "API_PORTS": "per service",
-    "API_METRICS_PORT": "per service",
-    "DASHBOARD_PORT": "per service",
-    "WORKER_METRICS_PORT": "per service",
-    "WORKERS": "replicas",
-    "INSTANCE_NAME": "the container's host name",
-    "ADMIN_USER": "dashboard.env",
-    "ADMIN_PASSWORD": "dashboard.env",
-    # Traefik's, from traefik.env.
-    "SUBMIT_RATE": "traefik.env",
-    "SUBMIT_BURST": "traefik.env",
-}
-#: x-settings values that differ from the declared default on purpose.
-COMPOSE_OWN_VALUES = {"REDIS_URL", "BIND_HOST"}
-
-
-def test_compose_passes_every_container_setting_with_the_declared_default():
-    compose = yaml.safe_load((PROJECT_DIR / "compose.yml").read_text())
-    passed = compose["x-settings"]
-    defaults = Settings().to_env()
-
-    assert sorted([*passed, *NOT_IN_X_SETTINGS]) == sorted(env_names())
-    for name, value in passed.items():
-        if name in COMPOSE_OWN_VALUES:
-            continue
-        # ${NAME:-} (the declared default) or ${NAME:-the declared default}.
-        match = re.fullmatch(r"\$\{(\w+):-(.*)\}", str(value))
-        assert match, f"{name}: {value!r} is not ${{{name}:-...}}"
-        assert match[1] == name
-        assert match[2] in ("", defaults[name]), f"{name}: default {match[2]!r}"
 
 
 def test_env_example_documents_exactly_the_variables_read():

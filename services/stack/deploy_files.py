@@ -1,0 +1,86 @@
+"""``make deploy-files``: write the deployment files from :mod:`.topology`.
+
+``compose.yml`` (one Docker engine) is written from the topology and the
+default settings; ``tests/static/test_deploy_files.py`` fails when a file
+in the repository differs from what this writes, as the settings docs'
+test does for ``make docs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from services.settings import Settings
+
+from . import compose_file
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, keys in the order given, text of several lines as a literal block."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        # Items of a list indented under their key, as people write them.
+        return super().increase_indent(flow, False)
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
+def dump(value: object, indent: int = 0) -> str:
+    text = yaml.dump(value, Dumper=_Dumper, sort_keys=False, width=100, default_flow_style=False)
+    return textwrap.indent(text, " " * indent)
+
+
+def comment(text: str, indent: int = 0) -> str:
+    prefix = " " * indent + "# "
+    lines = textwrap.wrap(text, 88 - len(prefix), initial_indent=prefix, subsequent_indent=prefix)
+    return "\n".join(lines) + "\n"
+
+
+def compose_yml() -> str:
+    document = compose_file.compose(Settings())
+    parts = [compose_file.HEADER, dump({"name": document["name"]}), "\nservices:\n"]
+    for number, (name, service) in enumerate(document["services"].items()):
+        parts.append("\n" if number else "")
+        if name in compose_file.ABOUT:
+            parts.append(comment(compose_file.ABOUT[name], indent=2))
+        parts.append(dump({name: service}, indent=2))
+    parts += ["\n", dump({"volumes": document["volumes"]})]
+    return "".join(parts)
+
+
+#: Each file written, relative to the project, and what writes it.
+FILES: dict[str, Callable[[], str]] = {"compose.yml": compose_yml}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.stack.deploy_files", description=__doc__
+    )
+    parser.add_argument("--print", choices=sorted(FILES), help="print one file instead")
+    args = parser.parse_args()
+    if args.print:
+        sys.stdout.write(FILES[args.print]())
+        return 0
+    for name, write in FILES.items():
+        path = PROJECT_DIR / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(write())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
