@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import socket
 import threading
@@ -29,7 +28,7 @@ from .dispatch import Room
 from .middleware import installed
 from .registry import JobSpec, attach, bind, specs
 from .storage import Keys
-from .storage.codecs import Send
+from .storage.codecs import Dispatch, Send
 from .storage.lua import source
 from .store import BrokerMessage, JobStore
 
@@ -94,28 +93,24 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         #: lines and the dashboard name it: the stack's name for it ("worker.1",
         #: else the host's) and its pid.
         self.worker_name = f"{instance_name or socket.gethostname()}:{os.getpid()}"
-        self.scripts["dispatch"] = self.client.register_script(source("dispatch.lua"))
+        self.scripts["dispatch"] = self.client.register_script(source(Dispatch.FILE))
         self.scripts["send"] = self.client.register_script(source(Send.FILE))
 
-    def fetching_args(self) -> list[str | int]:
-        """What fetch needs to reserve an attempt at each job it takes (nothing without a store)."""
-        if self.store is None:
-            return []
-        startable = " ".join(sorted(lifecycle.STARTABLE_STATES))
-        return [self.store.keys.jobs_prefix, startable, json.dumps(self.worker_name)]
+    def fetching_args(self, count: int) -> list[str | bytes | int]:
+        """What fetch needs to take ``count`` and reserve an attempt at each job it takes."""
+        writes = self.store.writes if self.store else None
+        return Dispatch.fetch(count, writes, lifecycle.STARTABLE_STATES, self.worker_name)
 
-    def requeuing_args(self, messages: list[tuple[str, int]]) -> list[str | int]:
+    def requeuing_args(self, messages: list[tuple[str, int]]) -> list[str | bytes | int]:
         """What requeue needs to hand back messages, given as (Redis id, attempt reserved)."""
-        args: list[str | int] = [self.store.keys.jobs_prefix if self.store else ""]
-        for redis_message_id, attempt in messages:
-            args += [redis_message_id, attempt if self.store else 0]
-        return args
+        return Dispatch.requeue(self.store.writes if self.store else None, messages)
 
-    def writing_args(self, job_id: str, change: lifecycle.Transition | None) -> list[str | int]:
-        """What settle needs to write a job's start or end (nothing when there is none)."""
-        if self.store is None or change is None:
-            return []
-        return self.store.writes.of_job(job_id, change)
+    def settling_args(
+        self, kind: str, redis_message_id: str, job_id: str, change: lifecycle.Transition | None
+    ) -> list[str | bytes | int]:
+        """What settle needs to start, ack or nack a message and write its job's start or end."""
+        writes = self.store.writes if self.store else None
+        return Dispatch.settlement(writes, kind, redis_message_id, job_id, change)
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> WakingConsumer:
         consumer = super().consume(queue_name, prefetch, timeout)
@@ -261,27 +256,27 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     def _dispatch(self, command):
         # Dramatiq's own _dispatch, with the arguments of storage/lua/dispatch.lua.
         dispatch = self.scripts["dispatch"]
-        keys = [self.namespace]
 
         def do_dispatch(queue_name, *args):
-            args = [
+            call = Dispatch.call(
+                self.keys,
                 command,
-                current_millis(),
                 queue_name,
-                self.broker_id,
-                self.heartbeat_timeout,
-                self.dead_message_ttl,
+                now=current_millis(),
+                worker_id=self.broker_id,
+                heartbeat_timeout=self.heartbeat_timeout,
+                dead_message_ttl=self.dead_message_ttl,
                 # Dead workers are the Heartbeat middleware's, on every beat;
                 # maintenance runs only where maintenance_chance asks for it.
-                self._should_do_maintenance(command),
-                self._max_unpack_size(),
-                *args,
-            ]
+                maintenance=self._should_do_maintenance(command),
+                max_unpack_size=self._max_unpack_size(),
+                args=args,
+            )
             if command not in CONFIRMED_COMMANDS:
-                return dispatch(args=args, keys=keys)
+                return dispatch(keys=call.keys, args=call.args)
             try:
                 return replication.run(
-                    dispatch, keys=keys, args=args, confirmation=self.confirmation
+                    dispatch, keys=call.keys, args=call.args, confirmation=self.confirmation
                 )
             except replication.NotReplicated as error:
                 if command != "fetch":

@@ -47,6 +47,11 @@ from dramatiq.worker import ConsumerThread
 from .attempt import Attempt, attempt_of
 from .dispatch import Room, rank
 from .lifecycle import JobCancelled, Transition
+from .storage.codecs import Dispatch
+
+#: A settle's part handed over for a batch: the attempt, the job id of an ack
+#: or nack (None for a start), the message's Redis id, and its arguments.
+Settling = tuple[Attempt, str | None, str, list[str | bytes | int]]
 
 #: Longest single blocking wait: a stopping or pausing worker's consumer
 #: notices within this long, however long the worker timeout.
@@ -116,9 +121,9 @@ class WakingConsumer(_RedisConsumer):
 
     def begin(self, message: MessageProxy, start: Transition) -> None:
         """Hand over the start of a job a thread takes up, to be sent with the next batch."""
-        args = self.broker.writing_args(message.message_id, start)
-        item = ["start", _redis_id(message), len(args), *args]
-        self._settlements.put((attempt_of(message), None, item))
+        redis_id = _redis_id(message)
+        item = self.broker.settling_args("start", redis_id, message.message_id, start)
+        self._settlements.put((attempt_of(message), None, redis_id, item))
 
     def _settle(self, kind: str, message: MessageProxy) -> None:
         """Hand the ack or nack over to be sent in a batch, with the job's end."""
@@ -130,20 +135,21 @@ class WakingConsumer(_RedisConsumer):
             # Its message is another worker's now, and so is the job's end.
             self.queued_message_ids.discard(message.message_id)
             return
-        end = self.broker.writing_args(message.message_id, attempt.ending)
-        args = [kind, _redis_id(message), len(end), *end]
-        self._settlements.put((attempt, message.message_id, args))
+        redis_id = _redis_id(message)
+        item = self.broker.settling_args(kind, redis_id, message.message_id, attempt.ending)
+        self._settlements.put((attempt, message.message_id, redis_id, item))
 
-    def _send_settlements(self, batch: list[tuple[Attempt, str | None, list[str | int]]]) -> None:
-        refused = self.broker.do_settle(self.queue_name, *itertools.chain(*(i[2] for i in batch)))
-        settled = [message_id for _, message_id, _ in batch if message_id is not None]
+    def _send_settlements(self, batch: list[Settling]) -> None:
+        items = itertools.chain(*(item for *_, item in batch))
+        refused = Dispatch.refused(self.broker.do_settle(self.queue_name, *items))
+        settled = [message_id for _, message_id, _, _ in batch if message_id is not None]
         self.queued_message_ids.difference_update(settled)
-        starts = {args[1]: attempt for attempt, message_id, args in batch if message_id is None}
-        for redis_id, latest in zip(refused[::2], refused[1::2], strict=True):
-            attempt = starts[redis_id.decode()]
+        starts = {redis_id: attempt for attempt, job, redis_id, _ in batch if job is None}
+        for redis_id, latest in refused.items():
+            attempt = starts[redis_id]
             if latest != attempt.number:
                 # A newer attempt was reserved: this worker was presumed dead.
-                self._lose(attempt, redis_id.decode())
+                self._lose(attempt, redis_id)
             elif attempt.interrupt(JobCancelled):
                 self.logger.info("A job of message %s may not run (cancelled?): stopped.", redis_id)
 
@@ -237,14 +243,14 @@ class WakingConsumer(_RedisConsumer):
         self._woken = False
         try:
             # Pairs: (message data, the attempt the fetch reserved or 0).
-            fetched = self.broker.do_fetch(self.queue_name, room, *self.broker.fetching_args())
+            fetched = self.broker.do_fetch(self.queue_name, *self.broker.fetching_args(room))
         except BaseException:
             self._room.give_back(room)
             raise
         if self._full:
             self._full = False
             self.logger.warning("Taking jobs from %r again: Redis has room.", self.queue_name)
-        pairs = list(zip(fetched[::2], fetched[1::2], strict=True))
+        pairs = Dispatch.fetched(fetched)
         self._room.give_back(room - len(pairs))
         self.message_cache = [_proxy(self, data, attempt) for data, attempt in pairs]
         for proxy in self.message_cache:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 
 import dramatiq
@@ -12,6 +11,7 @@ from dramatiq.common import current_millis
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware
 
+from ..storage import codecs
 from ..storage.lua import source
 
 
@@ -69,25 +69,24 @@ class Heartbeat(Middleware):
         handed back) are given up: their runs here are interrupted.
         """
         if self._script is None:
-            self._script = broker.client.register_script(source("heartbeat.lua"))
+            self._script = broker.client.register_script(source(codecs.Heartbeat.FILE))
         held = broker.held() if alive else []
         now = current_millis()
         reaps = not alive or 0 <= self._reaps_from <= now
-        requeued, *positions = self._script(
-            keys=[broker.namespace],
-            args=[
-                now,
-                broker.broker_id,
-                now if alive else 0,
-                broker.heartbeat_timeout if reaps else "",
-                broker.dead_message_ttl if expire else "",
-                json.dumps([[queue_name, redis_id] for queue_name, redis_id, _ in held]),
-                *(sorted(broker.get_declared_queues()) if expire else ()),
-            ],
+        call = codecs.Heartbeat.call(
+            broker.keys,
+            now=now,
+            worker_id=broker.broker_id,
+            alive=alive,
+            reap_after_ms=broker.heartbeat_timeout if reaps else None,
+            dead_letters_ttl_ms=broker.dead_message_ttl if expire else None,
+            held=[(queue_name, redis_id) for queue_name, redis_id, _ in held],
+            queues=sorted(broker.get_declared_queues()) if expire else (),
         )
+        requeued, positions = codecs.Heartbeat.reply(self._script(keys=call.keys, args=call.args))
         if requeued:
             self.logger.warning("Handed back %d message(s) of workers that died.", requeued)
-        lost = [held[position - 1] for position in positions]
+        lost = [held[position] for position in positions]
         for consumer, items in itertools.groupby(lost, key=lambda item: item[2].holder):
             if consumer is not None:
                 consumer.lose([(redis_id, attempt) for _, redis_id, attempt in items])

@@ -14,6 +14,7 @@ from .. import lifecycle
 from ..attempt import attempt_of
 from ..lanes import job_name
 from ..limits import Limit
+from ..storage import codecs
 from ..storage.lua import source
 from ..store import JobStore
 
@@ -62,12 +63,17 @@ class Limits(Middleware):
         if limit is None:
             return
         attempt = attempt_of(message).number
-        back: list[str | int] = [""]
-        if self.store is not None and attempt:
-            handed_back = self.store.writes.args(lifecycle.hand_back(attempt))
-            back = [self.store.keys.job(message.message_id), *handed_back]
+        acquire = codecs.Limits.acquire(
+            _slots(job_name(message.actor_name), limit),
+            broker.broker_id,
+            message.queue_name,
+            message.options["redis_message_id"],
+            writes=self.store.writes if self.store is not None else None,
+            job_id=message.message_id,
+            handed_back=lifecycle.hand_back(attempt) if attempt else None,
+        )
         try:
-            started = self._call(broker, "acquire", *self._of(broker, message, limit), *back)
+            started = self._call(broker, "acquire", acquire)
         except redis.RedisError as error:
             # Without Redis its end cannot be written either; running it is no worse.
             self.logger.warning("Could not check the limits of %s (%s).", message, error)
@@ -89,16 +95,16 @@ class Limits(Middleware):
         message.holds_limit = False
         limit = self._limit(broker, message.actor_name)
         try:
-            self._call(broker, "release", *self._of(broker, message, limit))
+            self._call(broker, "release", self._of(broker, message, limit))
         except redis.RedisError as error:
             # The slot frees itself once the message is acked.
             self.logger.warning("Could not release the limit of %s (%s).", message, error)
 
     def _sweep(self, broker: dramatiq.Broker) -> None:
-        declared = [value for job in self._declared(broker).items() for value in _limit_args(*job)]
+        declared = codecs.Limits.sweep(_slots(*job) for job in self._declared(broker).items())
         while not self._stopping.wait(self.interval_ms / 1000):
             try:
-                self._call(broker, "sweep", *declared)
+                self._call(broker, "sweep", declared)
             except redis.RedisError as error:
                 self.logger.warning("Could not look for jobs waiting for their limits (%s).", error)
 
@@ -118,21 +124,25 @@ class Limits(Middleware):
         self, broker: dramatiq.Broker, message: dramatiq.Message, limit: Limit
     ) -> list[str | int]:
         """The script's arguments naming ``message``'s limit, and the message as this worker's."""
-        return [
-            *_limit_args(job_name(message.actor_name), limit),
+        return codecs.Limits.message(
+            _slots(job_name(message.actor_name), limit),
             broker.broker_id,
             message.queue_name,
             message.options["redis_message_id"],
-        ]
-
-    def _call(self, broker: dramatiq.Broker, command: str, *args: str | int):
-        if self._script is None:
-            self._script = broker.client.register_script(source("limits.lua"))
-        return self._script(
-            keys=[broker.namespace],
-            args=[command, current_millis(), broker.heartbeat_timeout, *args],
         )
 
+    def _call(self, broker: dramatiq.Broker, command: str, args: list[str | bytes | int]):
+        if self._script is None:
+            self._script = broker.client.register_script(source(codecs.Limits.FILE))
+        call = codecs.Limits.call(
+            broker.keys,
+            command,
+            now=current_millis(),
+            heartbeat_timeout=broker.heartbeat_timeout,
+            args=args,
+        )
+        return self._script(keys=call.keys, args=call.args)
 
-def _limit_args(job: str, limit: Limit) -> list[str | int]:
-    return [job, limit.concurrency, limit.count, limit.period_ms]
+
+def _slots(job: str, limit: Limit) -> codecs.LimitSlots:
+    return codecs.LimitSlots(job, limit.concurrency, limit.count, limit.period_ms)

@@ -10,7 +10,7 @@ to a Lua file and to its codec, side by side.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -436,3 +436,187 @@ class WorkflowRetry:
         )
 
     reply = staticmethod(_applied)
+
+
+class Dispatch:
+    """``lua/dispatch.lua``: the broker's commands, dramatiq's script changed.
+
+    Every command takes the same eight arguments first, as dramatiq's
+    ``_dispatch`` builds them; what follows is the command's own (the
+    ``fetch``, ``requeue`` and ``settle`` methods build it).
+    """
+
+    FILE = "dispatch.lua"
+
+    @staticmethod
+    def call(
+        keys: Keys,
+        command: str,
+        queue_name: str,
+        *,
+        now: int,
+        worker_id: str,
+        heartbeat_timeout: int,
+        dead_message_ttl: int,
+        maintenance: int,
+        max_unpack_size: int,
+        args: Sequence[str | bytes | int] = (),
+    ) -> ScriptCall:
+        return ScriptCall(
+            [keys.broker_namespace],
+            [
+                command,
+                now,
+                queue_name,
+                worker_id,
+                heartbeat_timeout,
+                dead_message_ttl,
+                maintenance,
+                max_unpack_size,
+                *args,
+            ],
+        )
+
+    @staticmethod
+    def enqueue(redis_message_id: str, data: bytes) -> list[str | bytes | int]:
+        return [redis_message_id, data]
+
+    @staticmethod
+    def fetch(
+        count: int, writes: JobWrites | None, startable: Iterable[str], worker_name: str
+    ) -> list[str | bytes | int]:
+        """Take ``count``; with a store (``writes``), reserve each job's attempt for the worker."""
+        if writes is None:
+            return [count]
+        return [
+            count,
+            writes.keys.jobs_prefix,
+            " ".join(sorted(startable)),
+            json.dumps(worker_name),
+        ]
+
+    @staticmethod
+    def fetched(reply: list[Any]) -> list[tuple[bytes, int]]:
+        """(message data, the attempt reserved for it or 0) each."""
+        return list(zip(reply[::2], reply[1::2], strict=True))
+
+    @staticmethod
+    def requeue(
+        writes: JobWrites | None, messages: Iterable[tuple[str, int]]
+    ) -> list[str | bytes | int]:
+        """Hand back ``messages``, (Redis id, attempt reserved) each."""
+        args: list[str | bytes | int] = [writes.keys.jobs_prefix if writes else ""]
+        for redis_message_id, attempt in messages:
+            args += [redis_message_id, attempt if writes else 0]
+        return args
+
+    @staticmethod
+    def settlement(
+        writes: JobWrites | None,
+        kind: str,
+        redis_message_id: str,
+        job_id: str,
+        transition: Transition | None,
+    ) -> list[str | bytes | int]:
+        """One message's part of a settle: ``kind`` (start, ack, nack) and its job's write."""
+        write = [] if writes is None or transition is None else writes.of_job(job_id, transition)
+        return [kind, redis_message_id, len(write), *write]
+
+    @staticmethod
+    def refused(reply: list[Any]) -> dict[str, int]:
+        """The starts a settle refused: the job's latest attempt, by Redis message id."""
+        return {
+            text(redis_id): latest for redis_id, latest in zip(reply[::2], reply[1::2], strict=True)
+        }
+
+
+class Heartbeat:
+    """``lua/heartbeat.lua``: one beat of a worker process."""
+
+    FILE = "heartbeat.lua"
+
+    @staticmethod
+    def call(
+        keys: Keys,
+        *,
+        now: int,
+        worker_id: str,
+        alive: bool,
+        reap_after_ms: int | None,
+        dead_letters_ttl_ms: int | None,
+        held: Sequence[tuple[str, str]],
+        queues: Sequence[str],
+    ) -> ScriptCall:
+        """``reap_after_ms``: the heartbeat timeout, None to reap no one;
+        ``dead_letters_ttl_ms``: None to leave dead letters; ``held``: (queue, Redis id) each."""
+        return ScriptCall(
+            [keys.broker_namespace],
+            [
+                now,
+                worker_id,
+                now if alive else 0,
+                "" if reap_after_ms is None else reap_after_ms,
+                "" if dead_letters_ttl_ms is None else dead_letters_ttl_ms,
+                json.dumps([list(message) for message in held]),
+                *queues,
+            ],
+        )
+
+    @staticmethod
+    def reply(reply: list[Any]) -> tuple[int, list[int]]:
+        """How many messages of dead workers went back; the positions (from 0) of ``held`` lost."""
+        requeued, *positions = reply
+        return requeued, [position - 1 for position in positions]
+
+
+@dataclass(frozen=True)
+class LimitSlots:
+    """A job's limit as ``lua/limits.lua`` takes it."""
+
+    job: str
+    concurrency: int
+    count: int
+    period_ms: int
+
+    def args(self) -> list[str | bytes | int]:
+        return [self.job, self.concurrency, self.count, self.period_ms]
+
+
+class Limits:
+    """``lua/limits.lua``: acquire, release and sweep the limits of jobs."""
+
+    FILE = "limits.lua"
+
+    @staticmethod
+    def call(
+        keys: Keys, command: str, *, now: int, heartbeat_timeout: int, args: Sequence[Any]
+    ) -> ScriptCall:
+        return ScriptCall([keys.broker_namespace], [command, now, heartbeat_timeout, *args])
+
+    @staticmethod
+    def message(
+        limit: LimitSlots, worker_id: str, queue_name: str, redis_message_id: str
+    ) -> list[str | bytes | int]:
+        """A message's limit, and the message as ``worker_id``'s: release's arguments."""
+        return [*limit.args(), worker_id, queue_name, redis_message_id]
+
+    @staticmethod
+    def acquire(
+        limit: LimitSlots,
+        worker_id: str,
+        queue_name: str,
+        redis_message_id: str,
+        *,
+        writes: JobWrites | None,
+        job_id: str,
+        handed_back: Transition | None,
+    ) -> list[str | bytes | int]:
+        """As :meth:`message`, then the job's write that hands it back if it must wait."""
+        back: list[str | bytes | int] = [""]
+        if writes is not None and handed_back is not None:
+            back = [writes.keys.job(job_id), *writes.args(handed_back)]
+        return [*Limits.message(limit, worker_id, queue_name, redis_message_id), *back]
+
+    @staticmethod
+    def sweep(limits: Iterable[LimitSlots]) -> list[str | bytes | int]:
+        return [value for limit in limits for value in limit.args()]

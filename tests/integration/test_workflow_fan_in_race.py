@@ -32,7 +32,7 @@ FATES = ("dies before its end is written", "dies just after", "was stopped, send
 
 def fetch(broker) -> tuple[Message, int]:
     """The one message ``broker`` takes from the default queue, and the attempt it reserves."""
-    data, attempt = broker.do_fetch("default", 1, *broker.fetching_args())
+    data, attempt = broker.do_fetch("default", *broker.fetching_args(1))
     return Message.decode(data), attempt
 
 
@@ -56,12 +56,10 @@ def settle(broker, message: Message, attempt: int) -> None:
     ending = lifecycle.finish(
         result=result, exception=None, retried=False, permanent=False, attempt=attempt
     )
-    start = broker.writing_args(message.message_id, lifecycle.start(attempt))
-    end = broker.writing_args(message.message_id, ending)
     redis_id = message.options["redis_message_id"]
-    broker.do_settle(
-        "default", "start", redis_id, len(start), *start, "ack", redis_id, len(end), *end
-    )
+    start = broker.settling_args("start", redis_id, message.message_id, lifecycle.start(attempt))
+    end = broker.settling_args("ack", redis_id, message.message_id, ending)
+    broker.do_settle("default", *start, *end)
 
 
 @pytest.mark.e2e

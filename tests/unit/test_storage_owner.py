@@ -1,15 +1,18 @@
-"""Only ``actors/storage/`` spells where things live in Redis.
+"""Only ``actors/storage/`` spells where things live in Redis, and what a script's slots hold.
 
 Everything else asks :class:`~actors.storage.Keys` (``keys.job(job_id)``,
-``keys.dead_letters(queue)``): a key moved, or a new one, is then a change
-in one place. Python is read with ``ast``: string constants, the pieces of
-f-strings included, but not docstrings or comments that describe a key.
+``keys.dead_letters(queue)``), and hands a script's codec
+(``actors/storage/codecs.py``) typed values: a key moved, a new one, or a
+script's new argument is then a change in one place. Python is read with
+``ast``: string constants, the pieces of f-strings included, but not
+docstrings or comments that describe a key; and the lists a script is given.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +75,36 @@ def spelled_keys(source: str) -> Iterator[tuple[int, str]]:
             yield node.lineno, text
 
 
+#: The names a script's KEYS and ARGV go by when they are built.
+SCRIPT_SLOTS = re.compile(r"^(keys|args|\w+_keys|\w+_args)$")
+
+
+def spelled_slots(source: str) -> Iterator[tuple[int, str]]:
+    """``(line, name)`` of each list of a script's arguments written out in ``source``.
+
+    A list display given as ``keys=`` or ``args=``, or bound to a name such as
+    ``args`` or ``fetch_args``, puts values in slots by their position.
+    """
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                if keyword.arg in {"keys", "args"} and isinstance(keyword.value, ast.List):
+                    yield keyword.value.lineno, f"{keyword.arg}="
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+            targets = [node.target]
+        value = getattr(node, "value", None)
+        for target in targets:
+            if (
+                isinstance(target, ast.Name)
+                and SCRIPT_SLOTS.match(target.id)
+                and isinstance(value, ast.List)
+            ):
+                yield node.lineno, target.id
+
+
 def python_sources() -> list[Path]:
     paths = [*(PROJECT_DIR / "actors").rglob("*.py"), *(PROJECT_DIR / "services").rglob("*.py")]
     return sorted(path for path in paths if OWNER not in path.parents)
@@ -99,3 +132,25 @@ def depth(client, namespace, queue, job_id):
 def test_no_module_spells_a_redis_key(path):
     found = list(spelled_keys(path.read_text()))
     assert found == [], f"{path.relative_to(PROJECT_DIR)} spells {found}: ask actors.storage.Keys"
+
+
+def test_the_check_finds_a_script_argument_list_and_nothing_else():
+    source = """
+script(keys=[job_key, events_key], args=call.args)
+fetch_args: list = [count]
+args += [message_id, attempt]
+threading.Thread(target=run, args=(broker,))
+steps = [first, second]
+"""
+    assert sorted(spelled_slots(source)) == [(2, "keys="), (3, "fetch_args"), (4, "args")]
+
+
+@pytest.mark.parametrize(
+    "path", python_sources(), ids=lambda path: str(path.relative_to(PROJECT_DIR))
+)
+def test_no_module_lays_out_a_scripts_arguments(path):
+    found = list(spelled_slots(path.read_text()))
+    assert found == [], (
+        f"{path.relative_to(PROJECT_DIR)} lays out script arguments {found}: "
+        "ask a codec of actors.storage.codecs"
+    )
