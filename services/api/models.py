@@ -156,8 +156,13 @@ class Job(JobRecord):
         fields = record.model_dump()
         for name in _TIMES:
             fields[name] = iso(fields[name])
-        fields["links"] = {"self": f"/jobs/{record.id}", "events": f"/jobs/{record.id}/events"}
+        fields["links"] = job_links(record.id)
         return cls.model_validate(fields)
+
+
+def job_links(job_id: str) -> dict[str, str]:
+    """Where a job's record and its events are."""
+    return {"self": f"/jobs/{job_id}", "events": f"/jobs/{job_id}/events"}
 
 
 _TIMES = ("enqueued_at", "eta", "started_at", "finished_at", "updated_at")

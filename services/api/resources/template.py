@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import falcon
 import jinja2
+from jinja2.utils import htmlsafe_json_dumps
 
 from actors import Queue
 from actors.lifecycle import TERMINAL_STATES, JobRequest, State
 from actors.submission import submit
 
 from ..contract import Access, Operation, Response
-from ..models import DocumentQuery, Job
+from ..models import DocumentQuery, job_links
 
 
 class Template:
@@ -33,10 +34,14 @@ class Template:
 
     def __init__(self, queue: Queue, pages: jinja2.Environment):
         self.queue = queue
-        # What the page's script needs of the lifecycle: the same for every page.
+        # What the page's script needs of the lifecycle: the same for every page,
+        # so turned into JSON once rather than by every render.
         self.page = pages.get_template(
             "template.html",
-            globals=dict(terminal_states=sorted(TERMINAL_STATES), succeeded=State.SUCCEEDED),
+            globals=dict(
+                terminal_states=htmlsafe_json_dumps(sorted(TERMINAL_STATES)),
+                succeeded=htmlsafe_json_dumps(State.SUCCEEDED),
+            ),
         )
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -47,7 +52,6 @@ class Template:
         resp.status = falcon.HTTP_202
         resp.location = f"/jobs/{record.id}"
         resp.content_type = falcon.MEDIA_HTML
-        resp.text = self.page.render(
-            job=Job.of(record).model_dump(mode="json"),
-            fields=fields,
-        )
+        # What the page shows of the record: not the whole of it, as GET /jobs/{id} does.
+        job = {"id": record.id, "state": record.state.value, "links": job_links(record.id)}
+        resp.text = self.page.render(job=job, fields=fields)
