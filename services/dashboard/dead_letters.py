@@ -23,6 +23,7 @@ from dramatiq.message import Message
 from actors import Queue, replication
 from actors.storage.codecs import RequeueDeadLetters
 from actors.storage.lua import source
+from actors.storage.queues import QueueReadings
 
 from .deletions import Deletions
 
@@ -55,6 +56,7 @@ class DeadLetters:
     def __init__(self, queue: Queue):
         self.broker = queue.broker
         self.client = queue.broker.client
+        self.readings = QueueReadings(queue.broker.client, queue.broker.keys)
         self.deletions = Deletions(queue)
         self._requeue = self.client.register_script(
             source(Path(__file__).with_name("lua") / RequeueDeadLetters.FILE)
@@ -62,22 +64,15 @@ class DeadLetters:
 
     def newest(self, queue_name: str) -> tuple[int, int | None]:
         """How many letters are dead, and when the newest died (ms), None if none."""
-        dead = self.broker.keys.dead_letters(queue_name)
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.zcard(dead)
-            pipe.zrange(dead, -1, -1, withscores=True)
-            count, newest = pipe.execute()
-        return count, int(newest[0][1]) if newest else None
+        return self.readings.dead_letters(queue_name)
 
     def ids(self, queue_name: str, dead_before: int) -> list[bytes]:
         """The Redis ids of the letters dead by ``dead_before`` (ms), oldest first."""
-        return self.client.zrangebyscore(
-            self.broker.keys.dead_letters(queue_name), "-inf", dead_before
-        )
+        return self.readings.dead_letter_ids(queue_name, dead_before)
 
     def messages(self, queue_name: str, ids: list[bytes]) -> list[bytes | None]:
         """The dead letters of these ids; None for those gone meanwhile."""
-        return self.client.hmget(self.broker.keys.dead_letter_messages(queue_name), ids)
+        return self.readings.messages(xq_name(queue_name), ids)
 
     def retry(self, queue_name: str, ids: list[bytes]) -> list[str]:
         """Requeue these dead letters; return the new Redis ids of those that went back.

@@ -18,6 +18,7 @@ from dramatiq.message import Message
 from actors import Queue, lifecycle, replication
 from actors.storage.codecs import DeleteMessages
 from actors.storage.lua import source
+from actors.storage.queues import QueueReadings
 
 
 class Deletions:
@@ -30,6 +31,7 @@ class Deletions:
     def __init__(self, queue: Queue):
         self.broker = queue.broker
         self.store = queue.store
+        self.readings = QueueReadings(queue.broker.client, queue.broker.keys)
         self._delete = self.broker.client.register_script(
             source(Path(__file__).with_name("lua") / DeleteMessages.FILE)
         )
@@ -40,9 +42,8 @@ class Deletions:
         ``queue_name`` is a queue, its ``.DQ`` or its ``.XQ``, as the
         dashboard names them. A message that cannot be decoded goes with no job.
         """
-        messages = self.broker.keys.messages(queue_name)
         found: list[tuple[bytes, str]] = []
-        for message_id, data in zip(ids, self.broker.client.hmget(messages, ids), strict=True):
+        for message_id, data in zip(ids, self.readings.messages(queue_name, ids), strict=True):
             try:
                 job_id = Message.decode(data).message_id
             except DecodeError:

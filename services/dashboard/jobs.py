@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import falcon
-from dramatiq.common import dq_name, q_name, xq_name
+from dramatiq.common import q_name
 from dramatiq_dashboard import DashboardApp
 from dramatiq_dashboard.application import tab_from_q_name
 from dramatiq_dashboard.csrf import csrf_protect
@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors import Queue, lifecycle
 from actors.lifecycle import TERMINAL_STATES, JobRecord, State
+from actors.storage.queues import QueueReadings
 from actors.submission import retry
 from services.api import errors
 
@@ -206,19 +207,14 @@ class JobPages(App):
         """dramatiq-dashboard's page of the job's message, while the broker holds it."""
         if not (record.queue and record.redis_message_id):
             return None
-        name = q_name(record.queue)
         broker = self.queue.broker
-        holders = [name, dq_name(name), xq_name(name)]
-        with broker.client.pipeline(transaction=False) as pipe:
-            for holder in holders:
-                pipe.hexists(broker.keys.messages(holder), record.redis_message_id)
-            found = pipe.execute()
-        for holder, here in zip(holders, found, strict=True):
-            if here:
-                return self.make_uri(
-                    "queues", name, tab_from_q_name(holder), record.redis_message_id
-                )
-        return None
+        readings = QueueReadings(broker.client, broker.keys)
+        holder = readings.holder(record.queue, record.redis_message_id)
+        if holder is None:
+            return None
+        return self.make_uri(
+            "queues", q_name(record.queue), tab_from_q_name(holder), record.redis_message_id
+        )
 
 
 def with_policy(start_response: Callable) -> Callable:

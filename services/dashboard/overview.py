@@ -23,7 +23,7 @@ from dramatiq_dashboard.http import App, Request, Response, handler
 
 from actors import Queue
 from actors.stats import SPAN, Stats
-from services.metrics.queues import QueueCollector
+from actors.storage.queues import QueueReadings
 
 from .auth import WSGIApp
 from .jobs import only_get
@@ -41,7 +41,8 @@ class OverviewPages(App):
         super().__init__()
         self.fallback = fallback
         self.stats = Stats(queue.store.client, queue.store.keys)
-        self.queues = QueueCollector(queue.broker)
+        self.broker = queue.broker
+        self.readings = QueueReadings(queue.broker.client, queue.broker.keys)
         self._sampling = threading.Lock()
         self._sampler: threading.Thread | None = None
         self.add_route("/overview.json", self.figures)
@@ -74,12 +75,14 @@ class OverviewPages(App):
 
     def sample(self, now: float) -> tuple[int, float, int]:
         """Messages waiting in every queue, the oldest one's age (s) and workers alive, kept."""
-        gauges = {family.name: family.samples for family in self.queues.collect()}
-        depth = int(sum(sample.value for sample in gauges["jobqueue_queue_messages"]))
-        ages = [sample.value for sample in gauges["jobqueue_queue_oldest_message_age_seconds"]]
-        workers = int(gauges["jobqueue_workers_alive"][0].value)
-        self.stats.sample_queues(depth, max(ages, default=0.0), now)
-        return depth, max(ages, default=0.0), workers
+        figures = self.readings.figures(
+            self.broker.get_declared_queues(), self.broker.heartbeat_timeout
+        )
+        depth = sum(queue.waiting for queue in figures.queues.values())
+        sent = [q.oldest_sent_at for q in figures.queues.values() if q.oldest_sent_at is not None]
+        oldest = max(0.0, now - min(sent) / 1000) if sent else 0.0
+        self.stats.sample_queues(depth, oldest, now)
+        return depth, oldest, figures.workers_alive
 
     def _start_sampling(self) -> None:
         """Sample the queues every SPAN seconds from the first request on, in this process."""

@@ -18,6 +18,8 @@ from dramatiq_dashboard.application import tab_from_q_name
 from dramatiq_dashboard.csrf import csrf_protect
 from dramatiq_dashboard.http import HTTP_405, HTTP_410, App, Request, handler, redirect
 
+from actors.storage.queues import QueueReadings
+
 from .dead_letters import DeadLetters
 
 _VERBS = {"retry": ("Retry", "button--secondary"), "delete": ("Delete", "button--tertiary")}
@@ -88,14 +90,8 @@ def extend_templates(dashboard: DashboardApp) -> None:
         ]
     )
     dashboard.templates.globals["navigation"] = NAVIGATION
-    names = dashboard.broker.keys.worker_names
-
-    def worker_called(broker_id: str) -> str:
-        """The name a worker goes by in logs and records, for its broker id."""
-        name = dashboard.broker.client.hget(names, broker_id)
-        return name.decode() if name else broker_id
-
-    dashboard.templates.globals["worker_called"] = worker_called
+    readings = QueueReadings(dashboard.broker.client, dashboard.broker.keys)
+    dashboard.templates.globals["worker_called"] = readings.worker_name
 
 
 class DeadLetterPages(App):

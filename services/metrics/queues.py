@@ -9,17 +9,16 @@ series is reported once, where every API instance would report it again.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 
 import dramatiq
 import redis
-from dramatiq.common import dq_name
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from actors.storage.queues import QueueReadings
 from services.api.errors import REDIS_RETRY_AFTER
 
 #: Where the metrics are, on the dashboard's own port (the load balancer
@@ -37,33 +36,12 @@ class QueueCollector(Collector):
 
     def __init__(self, broker: dramatiq.Broker):
         self.broker = broker
+        self.readings = QueueReadings(broker.client, broker.keys)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        broker, client = self.broker, self.broker.client
-        keys = broker.keys
-        queues = sorted(broker.get_declared_queues())
+        broker = self.broker
+        figures = self.readings.figures(broker.get_declared_queues(), broker.heartbeat_timeout)
         now_ms = time.time() * 1000
-        workers = client.zrangebyscore(keys.heartbeats, now_ms - broker.heartbeat_timeout, "+inf")
-        with client.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                pipe.llen(keys.queue(queue))
-                pipe.llen(keys.delayed(queue))
-                pipe.zcard(keys.dead_letters(queue))
-                pipe.lindex(keys.queue(queue), 0)
-                # Delayed messages wait in the memory of the worker that fetched them.
-                for worker in workers:
-                    pipe.scard(keys.acks(worker.decode(), dq_name(queue)))
-            pipe.info("memory")
-            pipe.info("errorstats")
-            replies = iter(pipe.execute())
-        counts = {}
-        for queue in queues:
-            waiting, delayed, dead, oldest = (next(replies) for _ in range(4))
-            delayed += sum(next(replies) for _ in workers)
-            counts[queue] = (waiting, delayed, dead, oldest)
-        memory, errors = next(replies), next(replies)
-        oldest_sent = self._sent_at({q: c[3] for q, c in counts.items() if c[3] is not None})
-
         waiting = _gauge("jobqueue_queue_messages", "Messages waiting to run, by queue.")
         delayed = _gauge("jobqueue_queue_delayed_messages", "Messages waiting for their time.")
         dead = _gauge("jobqueue_queue_dead_letters", "Dead-lettered messages, by queue.")
@@ -71,42 +49,32 @@ class QueueCollector(Collector):
             "jobqueue_queue_oldest_message_age_seconds",
             "Time since the message first in line was sent; 0 for an empty queue.",
         )
-        for queue, (queue_waiting, queue_delayed, queue_dead, _) in counts.items():
-            waiting.add_metric([queue], queue_waiting)
-            delayed.add_metric([queue], queue_delayed)
-            dead.add_metric([queue], queue_dead)
-            sent_at = oldest_sent.get(queue)
+        for queue, counts in figures.queues.items():
+            waiting.add_metric([queue], counts.waiting)
+            delayed.add_metric([queue], counts.delayed)
+            dead.add_metric([queue], counts.dead)
+            sent_at = counts.oldest_sent_at
             age.add_metric([queue], 0 if sent_at is None else max(0, now_ms - sent_at) / 1000)
         yield from (waiting, delayed, dead, age)
         yield GaugeMetricFamily(
-            "jobqueue_workers_alive", "Worker processes whose heartbeat is recent.", len(workers)
+            "jobqueue_workers_alive",
+            "Worker processes whose heartbeat is recent.",
+            figures.workers_alive,
         )
         yield GaugeMetricFamily(
-            "jobqueue_redis_memory_used_bytes", "Memory Redis uses.", memory["used_memory"]
+            "jobqueue_redis_memory_used_bytes", "Memory Redis uses.", figures.memory_used
         )
         yield GaugeMetricFamily(
             "jobqueue_redis_memory_max_bytes",
             "Redis's maxmemory (REDIS_MAXMEMORY): past it, writes are refused; 0 for no limit.",
-            memory["maxmemory"],
+            figures.memory_max,
         )
         yield CounterMetricFamily(
             "jobqueue_redis_writes_refused",
             "Commands Redis refused for want of memory since it started: while it does, "
             "submissions get 503 and workers take no jobs.",
-            errors.get("errorstat_OOM", {}).get("count", 0),
+            figures.writes_refused,
         )
-
-    def _sent_at(self, first_ids: dict[str, bytes]) -> dict[str, int]:
-        """When each queue's first message was sent (ms), for those still there."""
-        with self.broker.client.pipeline(transaction=False) as pipe:
-            for queue, message_id in first_ids.items():
-                pipe.hget(self.broker.keys.messages(queue), message_id)
-            messages = pipe.execute()
-        return {
-            queue: json.loads(message)["message_timestamp"]
-            for queue, message in zip(first_ids, messages, strict=True)
-            if message is not None
-        }
 
 
 def _gauge(name: str, documentation: str) -> GaugeMetricFamily:
