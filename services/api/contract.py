@@ -22,12 +22,17 @@ from .errors import unprocessable
 
 @dataclass(frozen=True)
 class Response:
-    """A documented response: a JSON ``model``, or a ``schema`` in another ``media_type``."""
+    """A documented response: a JSON ``model``, or a ``schema`` in another ``media_type``.
+
+    An event stream names its ``events`` (the SSE event names it sends);
+    ``model`` is then what each event's data is.
+    """
 
     description: str
     model: type[BaseModel] | None = None
     media_type: str = falcon.MEDIA_JSON
     schema: dict[str, Any] | None = None
+    events: tuple[str, ...] = ()
 
 
 class Access(StrEnum):
@@ -90,10 +95,8 @@ def answer_head(resource: object) -> None:
     get = getattr(resource, "operations", {}).get("get")
     if get is None or hasattr(resource, "on_head") or get.access is Access.WRITE:
         return
-    if any(
-        isinstance(response, Response) and response.media_type == "text/event-stream"
-        for response in get.responses.values()
-    ):
+    streams = [response for response in get.responses.values() if isinstance(response, Response)]
+    if any(response.events for response in streams):
         return
     resource.on_head = resource.on_get
 

@@ -19,7 +19,6 @@ from pydantic.json_schema import SkipJsonSchema
 from actors import JobSpec
 from actors.jobs import ShortText
 from actors.lifecycle import (
-    EVENT_KINDS,
     Failure,
     JobOptions,
     JobRecord,
@@ -199,11 +198,11 @@ class JobEvent(BaseModel):
 _EVENT_TIMES = frozenset({"at", *_TIMES})
 
 
-def sse_event_schema(event: dict[str, Any], kinds: tuple[str, ...] = EVENT_KINDS) -> dict[str, Any]:
+def sse_event_schema(data: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
     """One Server-Sent Event, described as OpenAPI 3.2's ``itemSchema`` describes a stream.
 
-    Schemathesis checks each event of ``/jobs/{id}/events`` (and of a
-    workflow's, whose ``kinds`` differ) against it.
+    Schemathesis checks each event of a stream against it: its id, its name
+    (one of ``kinds``), and its data, JSON that fits ``data``.
     """
     return {
         "type": "object",
@@ -214,7 +213,7 @@ def sse_event_schema(event: dict[str, Any], kinds: tuple[str, ...] = EVENT_KINDS
             "data": {
                 "type": "string",
                 "contentMediaType": "application/json",
-                "contentSchema": event,
+                "contentSchema": data,
             },
         },
     }

@@ -7,6 +7,7 @@ are checked against the schema documented for their status and media type.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import falcon.inspect
@@ -14,6 +15,8 @@ import pytest
 from falcon import testing
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from actors.schedules.definition import ScheduleDefinition, Source
 from actors.schedules.store import ScheduleStore
@@ -59,10 +62,36 @@ def test_every_served_route_and_method_is_documented(app, document):
     assert {("/jobs", "post"), ("/jobs/{job_id}/events", "get")} <= served
 
 
-def check(schema: dict, instance, where: str = "") -> None:
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+#: The base URI the document is known by while responses are checked against it.
+CONTRACT = "urn:jobqueue:openapi"
+
+
+def check(document: dict, pointer: list[str], instance, where: str = "") -> None:
+    """``instance`` fits the schema at ``pointer`` in ``document``, its ``$ref``s resolved there."""
+    registry = Registry().with_resource(CONTRACT, DRAFT202012.create_resource(document))
+    escaped = "/".join(part.replace("~", "~0").replace("/", "~1") for part in pointer)
+    validator = Draft202012Validator(
+        {"$ref": f"{CONTRACT}#/{escaped}"},
+        registry=registry,
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
     errors = sorted(validator.iter_errors(instance), key=str)
     assert not errors, f"{where}: {errors[0]}"
+
+
+def test_models_are_named_once_and_used_by_reference(document):
+    schemas = document["components"]["schemas"]
+    assert {"Job", "JobSubmission", "Problem", "Workflow", "JobEvent"} <= set(schemas)
+    submit = document["paths"]["/jobs"]["post"]
+    assert submit["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/JobSubmission"
+    }
+    assert submit["responses"]["202"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Job"
+    }
+    # Every reference names a schema the document has.
+    refs = re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(document))
+    assert refs and set(refs) <= set(schemas)
 
 
 class ContractClient:
@@ -87,20 +116,23 @@ class ContractClient:
         content = operation["responses"][status].get("content", {})
         media_type = result.headers.get("content-type", "").split(";")[0]
         where = f"{method} {path or template} {status}"
+        # Where the response's schema is in the document.
+        schema = ["paths", template, method.lower(), "responses", status, "content"]
+        schema += [media_type, "schema"]
         if not content:
             assert result.text == "", f"{where} is documented without a body"
         elif media_type == "text/event-stream" and media_type in content:
             # Each event is checked, as OpenAPI 3.2 (and schemathesis) read the schema.
-            schema = content[media_type]["schema"]
             events = list(sse_events(result.text.splitlines()))
             assert events, f"{where} sent no events"
+            data = [*schema, "properties", "data", "contentSchema"]
             for event in events:
-                check(schema, event, f"{where} event {event}")
-                check(schema["properties"]["data"]["contentSchema"], json.loads(event["data"]))
+                check(self.document, schema, event, f"{where} event {event}")
+                check(self.document, data, json.loads(event["data"]), f"{where} data {event}")
         else:
             assert media_type in content, f"{where} is {media_type}; documented: {list(content)}"
             body = json.loads(result.text) if media_type.endswith("json") else result.text
-            check(content[media_type]["schema"], body, where)
+            check(self.document, schema, body, where)
         self.seen.add((template, method.lower(), status))
         if method == "GET" and "head" in self.document["paths"][template]:
             head = self.request("HEAD", template, path, **kwargs)

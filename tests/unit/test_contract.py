@@ -126,10 +126,20 @@ def test_a_route_served_without_a_contract_fails_the_build(resource, complaint):
         openapi.build([("/thing", resource)], title="t", version="1")
 
 
-def test_schemas_stand_alone_without_references():
+def test_models_are_named_components_and_parameters_stand_alone():
     document = openapi.build([("/echo", Echo())], title="t", version="1")
 
-    assert "$ref" not in str(document) and "$defs" not in str(document)
+    post = document["paths"]["/echo"]["post"]
+    schemas = document["components"]["schemas"]
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/JobSubmission"
+    }
+    # A model used inside another is named too: the request's options.
+    assert schemas["JobSubmission"]["properties"]["options"] == {
+        "$ref": "#/components/schemas/SubmissionOptions"
+    }
+    assert {"JobRequest", "Problem", "SubmissionOptions"} <= set(schemas)
+    assert "$defs" not in json.dumps(document)
     parameters = {p["name"]: p for p in document["paths"]["/echo"]["post"]["parameters"]}
     # An optional parameter is absent when not given, never null.
     assert parameters["state"]["schema"]["type"] == "string"

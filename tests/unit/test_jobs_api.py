@@ -295,7 +295,9 @@ def test_the_jobs_a_client_may_submit_are_the_public_ones_of_the_app_s_queue(set
     catalog = {actor["name"] for actor in client.simulate_get("/actors").json["actors"]}
     document = client.simulate_get("/openapi.json").json
     body = document["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]
-    published = set(body["schema"]["properties"]["actor"]["enum"])
+    assert body["schema"] == {"$ref": "#/components/schemas/JobSubmission"}
+    submission = document["components"]["schemas"]["JobSubmission"]
+    published = set(submission["properties"]["actor"]["enum"])
     assert "tally" in catalog and "tally" in published
     assert "purge_reports" not in catalog and "purge_reports" not in published
 

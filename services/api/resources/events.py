@@ -13,12 +13,11 @@ import falcon
 import falcon.asgi
 
 from actors import Queue
-from actors.lifecycle import event_kind
+from actors.lifecycle import EVENT_KINDS, event_kind
 
 from .. import sse
 from ..contract import Operation, Response
-from ..models import EventsHeaders, JobEvent, sse_event_schema
-from ..openapi import schema
+from ..models import EventsHeaders, JobEvent
 from ..streams import Streams
 from .job import find
 
@@ -36,8 +35,9 @@ class JobEvents:
             responses={
                 200: Response(
                     "An event stream: `state` and `progress` events",
+                    JobEvent,
                     media_type="text/event-stream",
-                    schema=sse_event_schema(schema(JobEvent, "validation")),
+                    events=EVENT_KINDS,
                 ),
                 204: Response(
                     "The job has ended and the client has every event"

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
 
 import falcon
 import falcon.asgi
-from pydantic import WithJsonSchema, create_model
 
-from actors.canvas import MAX_STEPS, Node, Step, WorkflowRequest
+from actors.canvas import WorkflowRequest
 from actors.workflow_store import ENDED, WorkflowRecord
 from actors.workflows import InvalidWorkflow, Workflows
 
@@ -29,49 +27,11 @@ from ..models import (
     WorkflowEvent,
     WorkflowList,
     WorkflowListQuery,
-    sse_event_schema,
 )
-from ..openapi import schema
 from ..streams import Streams
 
-#: How deep ``/openapi.json`` spells nested chains and groups out (they nest deeper alike).
-DOCUMENTED_DEPTH = 2
 #: How often an event stream says it is still there when nothing happens.
 KEEPALIVE_SECONDS = 15
-
-
-def _node_schema(depth: int) -> dict[str, Any]:
-    """A step, chain or group as JSON Schema, nested ``depth`` levels (references cannot be:
-    every schema of the contract is self-contained)."""
-    members = {
-        "type": "array",
-        "minItems": 1,
-        "maxItems": MAX_STEPS,
-        "items": _node_schema(depth - 1)
-        if depth
-        else {"type": "object", "description": "A step, a chain or a group, as above."},
-    }
-    nested = [
-        {
-            "type": "object",
-            "required": [name],
-            "properties": {name: {**members, "description": description}},
-            "additionalProperties": False,
-        }
-        for name, description in (
-            ("chain", "Nodes one after the other; each receives the result of the one before."),
-            ("group", "Nodes side by side; the node after the group receives the list of results."),
-        )
-    ]
-    return {"oneOf": [schema(Step, "validation"), *nested]}
-
-
-#: The body of POST /workflows: checked as :class:`WorkflowRequest` checks it.
-WorkflowSubmission = create_model(
-    "WorkflowSubmission",
-    __base__=WorkflowRequest,
-    workflow=(Annotated[Node, WithJsonSchema(_node_schema(DOCUMENTED_DEPTH))], ...),
-)
 
 
 async def find(workflows: Workflows, workflow_id: str) -> WorkflowRecord:
@@ -92,7 +52,7 @@ class WorkflowCollection:
     operations = {
         "post": Operation(
             "Submit a workflow: a chain or a group of steps, nested as you like",
-            body=WorkflowSubmission,
+            body=WorkflowRequest,
             responses={
                 202: Response("The workflow was accepted; its first steps are queued", Workflow),
                 400: "The body is not valid JSON",
@@ -214,10 +174,9 @@ class WorkflowEvents:
             responses={
                 200: Response(
                     "An event stream of `workflow` events",
+                    WorkflowEvent,
                     media_type="text/event-stream",
-                    schema=sse_event_schema(
-                        schema(WorkflowEvent, "validation"), WORKFLOW_EVENT_KINDS
-                    ),
+                    events=WORKFLOW_EVENT_KINDS,
                 ),
                 204: Response("The workflow has ended and the client has every event"),
                 400: "Last-Event-ID is not an event id",
