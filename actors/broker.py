@@ -26,7 +26,7 @@ from .attempt import Attempt
 from .consumer import WakingConsumer
 from .dispatch import Room
 from .middleware import installed
-from .registry import JobSpec, attach, bind, specs
+from .registry import JobDefaults, JobSpec, attach, bind, specs
 from .storage import Keys
 from .storage.codecs import Dispatch, Send
 from .storage.lua import source
@@ -313,6 +313,8 @@ class Queue:
     store: JobStore
     actors: dict[str, dramatiq.Actor]
     specs: dict[str, JobSpec]
+    #: What applies to a job that sets neither in its request nor its declaration.
+    defaults: JobDefaults
 
 
 def declared_jobs(modules: tuple[str, ...]) -> dict[str, JobSpec]:
@@ -326,6 +328,9 @@ def connect(config: QueueConfig) -> Queue:
     """Build the broker with every job of ``config.job_modules`` declared on it, and the store."""
     client = connection.client(config.redis)
     confirmation = config.redis.write_confirmation
+    defaults = JobDefaults(
+        max_retries=config.default_max_retries, time_limit_ms=config.default_time_limit_ms
+    )
     store = JobStore(
         client, retention_seconds=config.job_retention_seconds, confirmation=confirmation
     )
@@ -339,12 +344,14 @@ def connect(config: QueueConfig) -> Queue:
         maintenance_chance=0,
         middleware=installed(
             store,
-            time_limit_ms=config.default_time_limit_ms,
-            max_retries=config.default_max_retries,
+            time_limit_ms=defaults.time_limit_ms,
+            max_retries=defaults.max_retries,
             min_backoff_ms=config.default_min_backoff_ms,
         ),
     )
     jobs = declared_jobs(config.job_modules)
-    queue = Queue(broker=broker, store=store, actors=bind(broker, jobs), specs=jobs)
+    queue = Queue(
+        broker=broker, store=store, actors=bind(broker, jobs), specs=jobs, defaults=defaults
+    )
     attach(queue)
     return queue

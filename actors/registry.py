@@ -87,6 +87,26 @@ class JobSpec:
         }
 
 
+@dataclass(frozen=True)
+class JobDefaults:
+    """The service's options for jobs that declare none (``DEFAULT_MAX_RETRIES``, ...).
+
+    The workers' middleware applies them; readers of records and of
+    ``/actors`` ask here what applies to a job, so both say what the workers do.
+    """
+
+    max_retries: int
+    time_limit_ms: int
+
+    def max_retries_of(self, spec: JobSpec) -> int:
+        """The retries a job of ``spec`` gets unless its request says: its own, else the default."""
+        return spec.options.get("max_retries", self.max_retries)
+
+    def time_limit_ms_of(self, spec: JobSpec) -> int:
+        """How long an attempt may run unless its request says: its own, else the default."""
+        return spec.options.get("time_limit", self.time_limit_ms)
+
+
 _specs: dict[str, JobSpec] = {}
 
 

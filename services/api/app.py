@@ -75,14 +75,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/healthz", Liveness()),
         ("/readyz", Readiness(queue.store)),
         ("/template", Template(queue, pages)),
-        (
-            "/actors",
-            Catalog(
-                public_jobs,
-                max_retries=settings.default_max_retries,
-                time_limit_ms=settings.default_time_limit_ms,
-            ),
-        ),
+        ("/actors", Catalog(public_jobs, queue.defaults)),
         ("/jobs", Jobs(queue, submission)),
         ("/jobs/batch", JobBatch(queue, submission)),
         ("/jobs/{job_id}", Job(queue, streams, settings.max_wait_seconds)),

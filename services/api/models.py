@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
-from actors import JobSpec
+from actors import JobSpec, Queue
 from actors.jobs import ShortText
 from actors.lifecycle import (
     Failure,
@@ -136,6 +136,40 @@ class Links(BaseModel):
     events: str
 
 
+class RunOptions(BaseModel):
+    """The options a job runs with: its request's, else its job's own, else the service's.
+
+    The same rule the workers apply, so a record says what happens. Retries
+    and the time limit are null only for a job that no module here declares.
+    """
+
+    delay: float = Field(0, description="Seconds it waited before it could start.")
+    max_retries: int | None = Field(
+        description="How many times it is retried, failing, before it is dead."
+    )
+    time_limit: float | None = Field(
+        description="Seconds one attempt may run before it is interrupted."
+    )
+    priority: str = Field(description="The lane it waits in: high, normal or low.")
+
+    @classmethod
+    def of(cls, record: JobRecord, queue: Queue) -> RunOptions:
+        submitted = record.options or JobOptions()
+        spec = queue.specs.get(record.actor)
+        max_retries, time_limit = submitted.max_retries, submitted.time_limit
+        if spec is not None:
+            if max_retries is None:
+                max_retries = queue.defaults.max_retries_of(spec)
+            if time_limit is None:
+                time_limit = queue.defaults.time_limit_ms_of(spec) / 1000
+        return cls(
+            delay=submitted.delay,
+            max_retries=max_retries,
+            time_limit=time_limit,
+            priority=submitted.priority,
+        )
+
+
 class Job(JobRecord):
     """A job as clients see it: its record, times in ISO 8601, and where to find more."""
 
@@ -144,17 +178,17 @@ class Job(JobRecord):
     started_at: IsoTime = None
     finished_at: IsoTime = None
     updated_at: IsoTime = None
-    #: As submitted, with null for what the job's declaration decides.
-    options: dict[str, Any] | None = None
+    options: RunOptions
     redis_message_id: str | None = Field(None, exclude=True)
     links: Links
 
     @classmethod
-    def of(cls, record: JobRecord) -> Job:
-        """How ``record`` is shown."""
-        fields = record.model_dump()
+    def of(cls, record: JobRecord, queue: Queue) -> Job:
+        """How ``record`` is shown: its options as ``queue``'s workers apply them."""
+        fields = record.model_dump(exclude={"options"})
         for name in _TIMES:
             fields[name] = iso(fields[name])
+        fields["options"] = RunOptions.of(record, queue)
         fields["links"] = job_links(record.id)
         return cls.model_validate(fields)
 

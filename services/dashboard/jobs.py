@@ -32,6 +32,7 @@ from actors.lifecycle import TERMINAL_STATES, JobRecord, State
 from actors.storage.queues import QueueReadings
 from actors.submission import retry
 from services.api import errors
+from services.api.models import RunOptions
 
 from .auth import WSGIApp
 from .guard import BadRequest
@@ -171,6 +172,7 @@ class JobPages(App):
         return self.templates.get_template("job_record.html").render(
             request=req,
             record=record,
+            options=RunOptions.of(record, self.queue),
             events=self.make_uri("jobs", job_id, "events", params=follow_from),
             message_page=self._message_page(record),
             duration=_duration(record),

@@ -6,6 +6,7 @@ as in ``test_admin_jobs.py`` (whose fixtures keep screenshots of a failure).
 
 from __future__ import annotations
 
+import json
 import re
 
 from playwright.sync_api import expect
@@ -74,6 +75,8 @@ def test_a_job_found_by_its_id_shows_its_worker_duration_and_traceback(stack, pa
     expect(page.locator("#job-worker")).to_have_text(record["worker_name"])
     expect(page.locator("#job-duration")).to_have_text(re.compile(r"^\d+ ms$|^[\d.]+ s$"))
     expect(page.locator("#job-traceback")).to_contain_text("PermanentError: out of paper")
+    # The options that applied, as the API's record shows them: none null.
+    assert json.loads(page.locator("#job-options").text_content()) == record["options"]
     state = page.locator("#job-state")
     expect(state).to_have_attribute("data-state", State.FAILED)
     # Failed is the dashboard's red; the states are told apart by colour.

@@ -271,6 +271,27 @@ def test_a_failing_job_retries_then_is_dead_then_runs_again_when_retried(stack):
     assert timestamp(again["started_at"]) > timestamp(dead["finished_at"])
 
 
+def test_a_record_shows_the_retries_and_time_limit_that_apply_as_actors_does(stack):
+    actors = {actor["name"]: actor for actor in stack.get("/actors").json()["actors"]}
+    plain = stack.job(stack.submit("add", args=[1, 2]))
+    asked = stack.job(
+        stack.submit("add", args=[1, 2], options={"max_retries": 1, "time_limit": 2.5})
+    )
+    failing = stack.ended(stack.submit("fail"))
+
+    # Nothing asked: what the job declares, else the service's defaults, never null.
+    applies = {name: actors["add"][name] for name in ("max_retries", "time_limit")}
+    assert applies == {
+        "max_retries": stack.settings.default_max_retries,
+        "time_limit": stack.settings.default_time_limit_ms / 1000,
+    }
+    assert plain["options"] == {"delay": 0, "priority": "normal", **applies}
+    assert (asked["options"]["max_retries"], asked["options"]["time_limit"]) == (1, 2.5)
+    # What a record shows is what happened: fail declares max_retries=2.
+    assert failing["options"]["max_retries"] == actors["fail"]["max_retries"] == 2
+    assert (failing["state"], failing["attempts"]) == ("dead", 3)
+
+
 def test_a_permanent_failure_is_failed_at_once_and_can_be_retried(stack):
     job = accepted(submit(stack, "fail", (), kwargs={"permanent": True}))
 

@@ -40,6 +40,7 @@ def test_the_client_reads_a_record_as_the_api_shows_it():
             "actor": "add",
             "state": "succeeded",
             "args": [1, 2],
+            "options": {"delay": 0, "max_retries": 3, "time_limit": 600, "priority": "high"},
             "enqueued_at": "2026-12-06T22:00:00.000+00:00",
             "finished_at": "2026-12-06T22:00:01.500+00:00",
             "progress": {"value": 1, "message": "done"},
@@ -53,3 +54,11 @@ def test_the_client_reads_a_record_as_the_api_shows_it():
     assert job.state is jobqueue_client.State.SUCCEEDED and job.ended
     assert (job.finished_at - job.enqueued_at).total_seconds() == 1.5
     assert job.progress.value == 1.0
+    assert (job.options.max_retries, job.options.time_limit) == (3, 600)
+    assert job.options.priority is jobqueue_client.Priority.HIGH
+
+
+def test_the_client_reads_every_option_a_record_shows():
+    published = models.RunOptions.model_json_schema(mode="serialization")["properties"]
+
+    assert set(jobqueue_client.models.JobOptions.model_fields) == set(published)

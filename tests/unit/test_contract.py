@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import falcon
 import falcon.asgi
@@ -11,7 +12,8 @@ from falcon import testing
 from pydantic import ValidationError
 
 from actors import lifecycle, specs
-from actors.lifecycle import JobRecord, JobRequest
+from actors.lifecycle import JobOptions, JobRecord, JobRequest
+from actors.registry import JobDefaults
 from services.api import media, models, openapi
 from services.api.contract import Operation, Response
 
@@ -95,14 +97,44 @@ def test_a_stream_id_is_two_unsigned_64_bit_numbers(value, valid):
             models.ListQuery.model_validate({"cursor": value})
 
 
+#: What the view of a record asks of a queue: its jobs, and the service's defaults.
+QUEUE = SimpleNamespace(specs=specs(), defaults=JobDefaults(max_retries=5, time_limit_ms=90_000))
+
+
 def test_the_view_of_a_job_shows_every_field_of_its_record_but_the_broker_s():
     record = lifecycle.submit(JobRequest(actor="add", args=[1, 2]), job_id="j1", queue="default")
 
-    view = json.loads(media.dumps(models.Job.of(record)))
+    view = json.loads(media.dumps(models.Job.of(record, QUEUE)))
 
     assert set(view) == set(JobRecord.model_fields) - {"redis_message_id"} | {"links"}
     assert view["enqueued_at"].endswith("+00:00")
     assert view["links"] == {"self": "/jobs/j1", "events": "/jobs/j1/events"}
+
+
+@pytest.mark.parametrize(
+    ("actor", "submitted", "shown"),
+    [
+        # Nothing asked, nothing declared: the service's defaults.
+        ("add", {}, {"max_retries": 5, "time_limit": 90.0}),
+        # Declared by the job (count_slowly: max_retries=0), the rest the service's.
+        ("count_slowly", {}, {"max_retries": 0, "time_limit": 90.0}),
+        # Asked for in the request: what was asked.
+        (
+            "count_slowly",
+            {"max_retries": 2, "time_limit": 1.5},
+            {"max_retries": 2, "time_limit": 1.5},
+        ),
+        # A job no module here declares: nobody here knows what applies.
+        ("gone", {}, {"max_retries": None, "time_limit": None}),
+    ],
+)
+def test_a_record_shows_the_options_that_apply_never_null_for_a_known_job(actor, submitted, shown):
+    request = JobRequest(actor=actor, options=JobOptions(**submitted, priority="low"))
+    record = lifecycle.submit(request, job_id="j1", queue="default")
+
+    options = models.Job.of(record, QUEUE).model_dump(mode="json")["options"]
+
+    assert options == {"delay": 0, "priority": "low", **shown}
 
 
 class Undocumented:

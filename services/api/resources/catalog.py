@@ -8,16 +8,17 @@ import falcon
 
 from actors import JobSpec
 from actors.lanes import PRIORITIES
+from actors.registry import JobDefaults
 
 from ..contract import Operation, Response
 from ..models import Actor, ActorList, Parameter
 
 
-def describe(spec: JobSpec, *, max_retries: int, time_limit_ms: int) -> Actor:
+def describe(spec: JobSpec, defaults: JobDefaults) -> Actor:
     """A public job as clients see it: its name, what it does, its parameters.
 
     Its retries and time limit are those that apply: its own, else the
-    service's defaults (``max_retries``, ``time_limit_ms``), never null.
+    service's ``defaults``, never null.
     """
     parameters = []
     schemas = spec.parameter_schemas()
@@ -38,8 +39,8 @@ def describe(spec: JobSpec, *, max_retries: int, time_limit_ms: int) -> Actor:
         queue=spec.queue,
         priorities=list(PRIORITIES),
         parameters=parameters,
-        max_retries=spec.options.get("max_retries", max_retries),
-        time_limit=spec.options.get("time_limit", time_limit_ms) / 1000,
+        max_retries=defaults.max_retries_of(spec),
+        time_limit=defaults.time_limit_ms_of(spec) / 1000,
         **(spec.limit.describe() if spec.limit else {}),
     )
 
@@ -52,13 +53,8 @@ class Catalog:
         )
     }
 
-    def __init__(self, public_jobs: dict[str, JobSpec], *, max_retries: int, time_limit_ms: int):
-        self.actors = ActorList(
-            actors=[
-                describe(spec, max_retries=max_retries, time_limit_ms=time_limit_ms)
-                for spec in public_jobs.values()
-            ]
-        )
+    def __init__(self, public_jobs: dict[str, JobSpec], defaults: JobDefaults):
+        self.actors = ActorList(actors=[describe(spec, defaults) for spec in public_jobs.values()])
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.actors

@@ -61,7 +61,7 @@ class Job:
         if wait and not record.ended:
             with self.streams.hold():
                 record = await self._wait(job_id, wait)
-        resp.media = JobView.of(record)
+        resp.media = JobView.of(record, self.queue)
 
     async def _wait(self, job_id: str, seconds: float) -> JobRecord:
         deadline = time.monotonic() + seconds
@@ -77,7 +77,7 @@ class Job:
             raise no_such_job(job_id)
         if not applied:
             raise falcon.HTTPConflict(description=f"job {job_id} has already ended: {before}")
-        resp.media = JobView.of(await find(self.queue, job_id))
+        resp.media = JobView.of(await find(self.queue, job_id), self.queue)
 
 
 class JobRetry:
@@ -108,4 +108,4 @@ class JobRetry:
             )
         resp.status = falcon.HTTP_202
         resp.location = f"/jobs/{job_id}"
-        resp.media = JobView.of(record)
+        resp.media = JobView.of(record, self.queue)

@@ -49,14 +49,14 @@ class Jobs:
             raise unprocessable(str(error)) from None
         resp.status = falcon.HTTP_202 if created else falcon.HTTP_200
         resp.location = f"/jobs/{record.id}"
-        resp.media = Job.of(record)
+        resp.media = Job.of(record, self.queue)
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = self.operations["get"].read_query(req)
         records, next_cursor = await self.queue.store.list(
             state=query.state, actor=query.actor, limit=query.limit, cursor=query.cursor
         )
-        resp.media = JobList(jobs=[Job.of(r) for r in records], next_cursor=next_cursor)
+        resp.media = JobList(jobs=[Job.of(r, self.queue) for r in records], next_cursor=next_cursor)
 
 
 class JobBatch:
@@ -89,4 +89,4 @@ class JobBatch:
         except InvalidJob as error:
             raise unprocessable(str(error)) from None
         resp.status = falcon.HTTP_202 if created else falcon.HTTP_200
-        resp.media = BatchResult(jobs=[Job.of(r) for r in records])
+        resp.media = BatchResult(jobs=[Job.of(r, self.queue) for r in records])

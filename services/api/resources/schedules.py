@@ -167,7 +167,7 @@ class ScheduleAction:
                 record = await self.schedules.run_now(name)
                 resp.status = falcon.HTTP_202
                 resp.location = f"/jobs/{record.id}"
-                resp.media = Job.of(record)
+                resp.media = Job.of(record, self.schedules.queue)
                 return
             change = self.schedules.pause if self.action == "pause" else self.schedules.resume
             resp.media = ScheduleView.of(await change(name))
