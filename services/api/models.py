@@ -221,11 +221,19 @@ class JobEvent(BaseModel):
 
     @staticmethod
     def of(event: dict[str, Any]) -> dict[str, Any]:
-        """How the event kept (times in milliseconds) is shown: every time in ISO 8601."""
-        return {
-            name: iso(value) if name in _EVENT_TIMES and isinstance(value, int) else value
-            for name, value in event.items()
-        }
+        return shown_event(event)
+
+
+def shown_event(event: dict[str, Any]) -> dict[str, Any]:
+    """How an event kept (times in milliseconds) is shown: every time in ISO 8601.
+
+    Every event stream, a job's or a workflow's, the API's or the dashboard's,
+    sends its events this way, so that they tell times as records do.
+    """
+    return {
+        name: iso(value) if name in _EVENT_TIMES and isinstance(value, int) else value
+        for name, value in event.items()
+    }
 
 
 #: The fields of an event that are times: when it happened, and what it changed.
@@ -303,10 +311,10 @@ class WorkflowList(BaseModel):
 
 
 class WorkflowEvent(BaseModel):
-    """One change in a workflow: a step's new state, or the workflow's end."""
+    """One change in a workflow: a step's new state, or the workflow's end; its time in ISO 8601."""
 
     state: WorkflowState
-    at: int
+    at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
     step: int | None = None
     step_state: State | None = None
 

@@ -25,6 +25,7 @@ from actors.workflows import Workflows
 from services.api import sse
 from services.api.contract import Operation
 from services.api.errors import BUSY_RETRY_AFTER, no_such_job, unavailable
+from services.api.models import shown_event
 from services.api.resources.events import KEEPALIVE_SECONDS, JobEvents
 from services.api.resources.workflows import (
     WORKFLOW_EVENT_KINDS,
@@ -46,6 +47,8 @@ class EventStream:
       follow: the store's blocking follow.
       kind: the SSE event name of an event.
       missing: the 404 of nothing found.
+
+    Its events are shown as the API shows them (``shown_event``: times in ISO 8601).
     """
 
     def __init__(
@@ -91,7 +94,7 @@ class EventStream:
                 yield sse.KEEPALIVE.serialize()
                 continue
             event_id, event = item
-            yield sse.frame(event_id, self.kind(event), event).serialize()
+            yield sse.frame(event_id, self.kind(event), shown_event(event)).serialize()
 
 
 def job_events(queue: Queue, slots: StreamSlots, stream_seconds: int) -> EventStream:

@@ -27,6 +27,7 @@ from ..models import (
     WorkflowEvent,
     WorkflowList,
     WorkflowListQuery,
+    shown_event,
 )
 from ..streams import Streams
 
@@ -218,6 +219,6 @@ class WorkflowEvents:
                     yield sse.KEEPALIVE
                     continue
                 event_id, event = item
-                yield sse.frame(event_id, WORKFLOW_EVENT_KINDS[0], event)
+                yield sse.frame(event_id, WORKFLOW_EVENT_KINDS[0], shown_event(event))
         finally:
             release()
