@@ -92,6 +92,7 @@ def down(run_dir: Path, mode: str) -> int:
             time.sleep(0.2)
         stopped = True
     if mode == "compose" or (mode == "any" and running.compose_running(PROJECT_DIR)):
+        print("stopping the compose stack; running jobs finish first")
         compose.down()
         stopped = True
     if not stopped:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -96,3 +97,23 @@ def test_make_up_without_any_redis_server_says_in_one_line_what_to_do():
     assert "no Redis server found" in line
     assert "install" in line
     assert "REDIS_URL" in line
+
+
+@pytest.mark.parametrize(
+    ("given", "mode"), [((), "any"), (("MODE=local",), "local"), (("MODE=compose",), "compose")]
+)
+def test_make_down_stops_whichever_stack_runs_unless_mode_names_one(given, mode):
+    # Whichever runs is found by `down --mode any` (test_operating.py stops a
+    # local stack so, test_compose.py a compose one); make only passes MODE on.
+    env = {name: value for name, value in os.environ.items() if name != "MODE"}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "--dry-run", "down", *given],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert f"python -m services.stack down --mode {mode}" in result.stdout
