@@ -70,8 +70,13 @@ class AccessLog:
     Who asked (the client's address, as the load balancer forwards it), what,
     the answer's status, how long until it started (ms), which instance
     answered, and the job it concerned where there is one: the job of the
-    path, or the one a submission made.
+    path, or the one a submission made. A health check that passes is logged
+    at DEBUG only: the load balancer asks several times a second, and its
+    lines would bury everyone else's.
     """
+
+    #: The routes probes ask: their passing answers are not news.
+    PROBES = frozenset({"/healthz", "/readyz"})
 
     def __init__(self, instance_name: str, logger: logging.Logger | None = None):
         self.instance_name = instance_name
@@ -81,7 +86,9 @@ class AccessLog:
         req.context.started = time.monotonic()
 
     async def process_response(self, req, resp, resource, req_succeeded) -> None:
-        if not self.logger.isEnabledFor(logging.INFO):
+        quiet = req.uri_template in self.PROBES and resp.status_code < 400
+        level = logging.DEBUG if quiet else logging.INFO
+        if not self.logger.isEnabledFor(level):
             return
         started = getattr(req.context, "started", None)
         job_id = (req.context.get("params") or {}).get("job_id")
@@ -99,7 +106,7 @@ class AccessLog:
             "ms": None if started is None else round((time.monotonic() - started) * 1000, 1),
             "job_id": job_id,
         }
-        self.logger.info(json.dumps(line))
+        self.logger.log(level, json.dumps(line))
 
     async def process_resource(self, req, resp, resource, params) -> None:
         req.context.params = params

@@ -25,3 +25,17 @@ def test_each_request_is_one_line_naming_its_job(client, caplog):
     assert (missing["status"], missing["job_id"]) == (404, "missing")
     assert hello["job_id"] is None and hello["ms"] >= 0
     assert {"time", "instance", "client"} <= set(hello)
+
+
+def test_a_passing_health_check_is_logged_at_debug_only(client, caplog):
+    caplog.set_level(logging.INFO, logger="jobqueue.access")
+
+    client.simulate_get("/healthz")
+    client.simulate_get("/readyz")
+    client.simulate_get("/")
+
+    # The load balancer's checks, several a second, do not bury the requests.
+    assert [line["route"] for line in access_lines(caplog)] == ["/"]
+    caplog.set_level(logging.DEBUG, logger="jobqueue.access")
+    client.simulate_get("/healthz")
+    assert access_lines(caplog)[-1]["route"] == "/healthz"
