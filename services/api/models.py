@@ -198,6 +198,11 @@ def job_links(job_id: str) -> dict[str, str]:
     return {"self": f"/jobs/{job_id}", "events": f"/jobs/{job_id}/events"}
 
 
+def followed(record: JobRecord) -> dict[str, Any]:
+    """What a page that follows a job shows of its record (/template): its id, state and links."""
+    return {"id": record.id, "state": record.state.value, "links": job_links(record.id)}
+
+
 _TIMES = ("enqueued_at", "eta", "started_at", "finished_at", "updated_at")
 
 

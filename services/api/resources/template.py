@@ -11,7 +11,7 @@ from actors.lifecycle import TERMINAL_STATES, JobRequest, State
 from actors.submission import submit
 
 from ..contract import Access, Operation, Response
-from ..models import DocumentQuery, job_links
+from ..models import DocumentQuery, followed
 
 
 class Template:
@@ -53,5 +53,4 @@ class Template:
         resp.location = f"/jobs/{record.id}"
         resp.content_type = falcon.MEDIA_HTML
         # What the page shows of the record: not the whole of it, as GET /jobs/{id} does.
-        job = {"id": record.id, "state": record.state.value, "links": job_links(record.id)}
-        resp.text = self.page.render(job=job, fields=fields)
+        resp.text = self.page.render(job=followed(record), fields=fields)
