@@ -27,7 +27,6 @@ from . import metrics
 from .definition import Schedule
 from .plan import plan
 from .store import Firing, ScheduleStore
-from .triggers import InvalidTrigger
 
 logger = logging.getLogger(__name__)
 
@@ -79,26 +78,22 @@ class Firer:
         """Fire one schedule's ticks due at ``now``; the number of jobs created (0: none due,
         or another firer came first)."""
         schedule = yield from self.schedules.get.steps(name)
-        if schedule is None or schedule.paused or schedule.next_at > now:
+        if schedule is None or schedule.state != "running" or now < schedule.next_at:
             return 0
         definition = schedule.definition
-        try:
-            planned = plan(
-                definition.trigger(),
-                schedule.next_at,
-                now,
-                definition.misfire,
-                int(definition.grace * 1000),
-            )
-        except InvalidTrigger as error:
-            # A cron expression past its last time (its year gone by): nothing more to fire.
-            logger.warning("Schedule %s paused, it has no more ticks: %s", name, error)
-            yield from self.schedules.change.steps(name, "pause", now=now)
-            return 0
+        planned = plan(
+            definition.trigger(),
+            schedule.next_at,
+            now,
+            definition.misfire,
+            int(definition.grace * 1000),
+            schedule.runs_left,
+        )
         ticks, missed = planned.fire, planned.missed
         job_ids = [tick_job_id(name, tick) for tick in ticks]
         first_missed, last_missed = planned.first_missed, planned.last_missed
-        creation = self._jobs(schedule, job_ids)
+        next_at = planned.next_at
+        creation = self._jobs(schedule, job_ids) if ticks else Creation([], [], [])
         if creation is None:
             # The job cannot be made (it is gone, or its arguments no longer
             # fit): its ticks are missed, and say so, rather than retried forever.
@@ -106,6 +101,8 @@ class Firer:
             last_missed = ticks[-1]
             ticks, job_ids, missed = [], [], missed + len(ticks)
             creation = Creation([], [], [])
+            # None ran: those it may still run are to come.
+            next_at = schedule.following(now)
         history: list[dict[str, int | str]] = []
         if missed:
             history.append(
@@ -121,10 +118,13 @@ class Firer:
             {"kind": "fired", "at": now, "tick": tick, "job": job_id}
             for tick, job_id in zip(ticks, job_ids, strict=True)
         ]
+        if next_at is None:
+            history.append({"kind": "finished", "at": now})
         firing = Firing(
             claimed=schedule.next_at,
             version=schedule.version,
-            next_at=planned.next_at,
+            next_at=next_at,
+            max_runs=definition.max_runs,
             missed=missed,
             jobs=creation.jobs,
             history=history,
@@ -149,6 +149,7 @@ class Firer:
             claimed=None,
             version=schedule.version,
             next_at=schedule.next_at,
+            max_runs=None,
             missed=0,
             jobs=creation.jobs,
             history=[{"kind": "run_now", "at": now, "job": record.id}],

@@ -23,7 +23,7 @@ from ..submission import InvalidJob, check
 from .definition import Schedule, ScheduleDefinition, Source
 from .firing import Clock, Firer
 from .store import Saved, ScheduleStore
-from .triggers import InvalidTrigger
+from .triggers import InvalidTrigger, NoMoreTicks, following
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +73,11 @@ class Schedules:
         """
         self._check(definition, private=False)
         now = self.firer.now()
+        next_at = following(definition.trigger(), now)
+        if next_at is None:
+            raise NoMoreTicks("it has no tick to come: its end_at has passed")
         saved = yield from self.store.save.steps(
-            name,
-            definition,
-            mode="create",
-            source=Source.API,
-            next_at=definition.trigger().after(now),
-            now=now,
+            name, definition, mode="create", source=Source.API, next_at=next_at, now=now
         )
         if saved is not Saved.CREATED:
             raise ScheduleError(saved, name)
@@ -126,10 +124,12 @@ class Schedules:
 
     @redis_calls
     def resume(self, name: str) -> Schedule:
-        """Run again from the next tick: ticks that passed while paused never run."""
+        """Run again from the next tick: ticks that passed while paused never run.
+
+        One with no tick to come (past its end, or its runs run) resumes finished.
+        """
         schedule = yield from self.get.steps(name)
-        next_at = schedule.definition.trigger().after(self.firer.now())
-        return (yield from self._change(name, "resume", next_at))
+        return (yield from self._change(name, "resume", schedule.following(self.firer.now())))
 
     @redis_calls
     def delete(self, name: str) -> None:
@@ -158,14 +158,17 @@ class Schedules:
         while True:
             now = self.firer.now()
             existing = yield from self.store.get.steps(name)
+            next_at: int | None
             if existing is None:
-                next_at, read = trigger.after(now), None
-            elif existing.definition.trigger() == trigger:
-                # The same ticks: those still due (after downtime, say) stay due.
-                next_at, read = existing.next_at, existing.next_at
+                next_at, read = following(trigger, now), None
             else:
-                next_at = trigger.after(max(now, existing.last_at or 0))
                 read = existing.next_at
+                updated = existing.model_copy(update={"definition": definition})
+                if existing.next_at is not None and existing.definition.trigger() == trigger:
+                    # The same ticks: those still due (after downtime, say) stay due.
+                    next_at = existing.next_at if updated.runs_left != 0 else None
+                else:
+                    next_at = updated.following(max(now, existing.last_at or 0))
             saved = yield from self.store.save.steps(
                 name,
                 definition,
@@ -181,7 +184,7 @@ class Schedules:
             raise ScheduleError(saved, name)
         return saved
 
-    def _change(self, name: str, change: str, next_at: int = 0) -> Steps[Schedule | None]:
+    def _change(self, name: str, change: str, next_at: int | None = None) -> Steps[Schedule | None]:
         changed = yield from self.store.change.steps(
             name, change, now=self.firer.now(), next_at=next_at
         )

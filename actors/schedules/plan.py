@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .definition import Misfire
-from .triggers import Trigger, ticks
+from .triggers import Trigger, following, ticks
 
 #: A tick found at most this late is on time and runs, whatever the policy:
 #: a firer busy for a moment, not downtime.
@@ -28,17 +28,28 @@ class Plan:
     #: The first and last of the missed ticks (None when none was).
     first_missed: int | None
     last_missed: int | None
-    next_at: int
+    #: None when there is none: the schedule is finished.
+    next_at: int | None
 
 
-def plan(trigger: Trigger, due: int, now: int, misfire: Misfire, grace_ms: int) -> Plan:
-    """What to do with the ticks of ``trigger`` in ``[due, now]``.
+def plan(
+    trigger: Trigger,
+    due: int,
+    now: int,
+    misfire: Misfire,
+    grace_ms: int,
+    runs_left: int | None = None,
+) -> Plan:
+    """What to do with the ticks of ``trigger`` in ``[due, now]``, ``runs_left`` at most.
 
     Ticks more than ``ON_TIME_MS`` late were missed: ``skip`` runs none of
     them, ``run_once`` the latest, ``run_all`` each within ``grace_ms`` of
     ``now``. Missed ticks are counted, never listed: a per-second schedule
-    down for a week has 600,000 of them.
+    down for a week has 600,000 of them. The tick that uses up the runs
+    left is the last: none follows it.
     """
+    if runs_left == 0:
+        return Plan([], 0, None, None, None)
     late_until = now - ON_TIME_MS - 1
     fire: list[int] = []
     # The late ticks up to missed_until get no job; those after listed_from do.
@@ -53,8 +64,14 @@ def plan(trigger: Trigger, due: int, now: int, misfire: Misfire, grace_ms: int) 
     missed = trigger.count(due, missed_until)
     listed_from = max(due, late_until + 1 if fire else missed_until + 1)
     fire += _listed(trigger, listed_from, now, MAX_JOBS_PER_FIRING + 1 - len(fire))
-    # Past the most: due again at once, the next firing takes up from the first left.
-    next_at = fire.pop() if len(fire) > MAX_JOBS_PER_FIRING else trigger.after(now)
+    next_at: int | None
+    if runs_left is not None and len(fire) >= runs_left:
+        fire, next_at = fire[:runs_left], None
+    elif len(fire) > MAX_JOBS_PER_FIRING:
+        # Past the most: due again at once, the next firing takes up from the first left.
+        next_at = fire.pop()
+    else:
+        next_at = following(trigger, now)
     return Plan(
         fire,
         missed,

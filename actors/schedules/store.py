@@ -3,12 +3,12 @@
 Keys, under the job store's namespace:
 
 * ``<ns>:schedule:<name>`` a hash: ``definition`` (JSON), ``source``,
-  ``paused``, ``version``, ``next_at``, ``last_at``, ``last_job``, ``fired``,
-  ``missed``, ``created_at``, ``changed_at``.
+  ``paused``, ``version``, ``next_at`` ("" once finished), ``last_at``,
+  ``last_job``, ``fired``, ``missed``, ``created_at``, ``changed_at``.
 * ``<ns>:schedule:<name>:history`` a stream of what happened, newest last.
 * ``<ns>:schedules`` a sorted set of every schedule's name.
 * ``<ns>:schedules:due`` a sorted set of the running schedules by next tick:
-  what the firers poll.
+  what the firers poll (neither paused nor finished ones).
 
 Every change is one script call (``lua/``), so a definition, its next tick
 and its history never disagree, and a tick's jobs are written in the same
@@ -55,7 +55,10 @@ class Firing:
     #: The next_at and version read; ``claimed`` None runs jobs now, claiming no tick.
     claimed: int | None
     version: int
-    next_at: int
+    #: None: it has no more ticks, and is finished.
+    next_at: int | None
+    #: The definition's, checked against the ticks fired in the same call.
+    max_runs: int | None
     missed: int
     jobs: Sequence[NewJob]
     history: Sequence[dict[str, Any]]
@@ -141,7 +144,7 @@ class ScheduleStore:
         *,
         mode: str,
         source: Source,
-        next_at: int,
+        next_at: int | None,
         now: int,
         read_next_at: int | None = None,
     ) -> Saved:
@@ -160,7 +163,7 @@ class ScheduleStore:
         return Saved((yield self._save(keys=call.keys, args=call.args)))
 
     @redis_calls
-    def change(self, name: str, change: str, *, now: int, next_at: int = 0) -> int:
+    def change(self, name: str, change: str, *, now: int, next_at: int | None = None) -> int:
         """Pause, resume or delete: 1 done, 0 already so, -1 no such schedule."""
         call = ScheduleChange.call(
             self.keys, name, change, now=now, next_at=next_at, history_length=HISTORY_LENGTH
@@ -184,7 +187,7 @@ def _decode(name: str, raw: dict[bytes, bytes]) -> Schedule | None:
         source=Source(fields["source"]),
         paused=fields.get("paused") == "1",
         version=int(fields.get("version", 1)),
-        next_at=int(fields["next_at"]),
+        next_at=int(fields["next_at"]) if fields["next_at"] else None,
         last_at=int(fields["last_at"]) if fields.get("last_at") else None,
         last_job=fields.get("last_job") or None,
         fired=int(fields.get("fired", 0)),

@@ -33,6 +33,9 @@ from croniter import CroniterError, croniter
 MIN_PERIOD_MS = 1000
 #: The longest: a year.
 MAX_PERIOD_MS = 366 * 24 * 3600 * 1000
+#: How many years croniter looks ahead before it gives up: from the epoch past any year
+#: a cron expression's seventh field names.
+_CRON_YEARS = 200
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _PERIOD = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -40,6 +43,10 @@ _PERIOD = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 class InvalidTrigger(ValueError):
     """A period, cron expression or time zone that cannot be read."""
+
+
+class NoMoreTicks(InvalidTrigger):
+    """A trigger has no tick after the time asked: past its end, or its last year gone by."""
 
 
 def period_ms(period: str | float | timedelta) -> int:
@@ -121,13 +128,13 @@ class Cron:
         # of its gap, a repeated one to its first pass), so the first tick
         # after t is among the wall times after t's own: only those that fall
         # in the first pass of a repeated hour t is in the second of are skipped.
-        times = croniter(self.expression, wall)
+        times = croniter(self.expression, wall, max_years_between_matches=_CRON_YEARS)
         while True:
             try:
                 instant = _instant(times.get_next(datetime), tz)
             except CroniterError:
                 # February 30th, or a year gone by: croniter searched and gave up.
-                raise InvalidTrigger(f"{self.expression!r} has no time after {t}") from None
+                raise NoMoreTicks(f"{self.expression!r} has no time after {t}") from None
             if instant > t:
                 return instant
 
@@ -152,7 +159,9 @@ class Cron:
     def last(self, start: int, end: int) -> int | None:
         """The last tick in ``[start, end]``, or None."""
         tz = zone(self.tz)
-        times = croniter(self.expression, _latest_wall(end, tz) + _JUST)
+        times = croniter(
+            self.expression, _latest_wall(end, tz) + _JUST, max_years_between_matches=_CRON_YEARS
+        )
         try:
             tick = _instant(times.get_prev(datetime), tz)
         except CroniterError:
@@ -177,15 +186,57 @@ class Cron:
         )
 
 
-Trigger = Every | Cron
+@dataclass(frozen=True)
+class Window:
+    """The ticks of ``trigger`` from ``start_ms`` up to ``end_ms`` (None: no bound)."""
+
+    trigger: Every | Cron
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+    def after(self, t: int) -> int:
+        """The first tick strictly after ``t``; :class:`NoMoreTicks` past the end."""
+        if self.start_ms is not None:
+            t = max(t, self.start_ms - 1)
+        tick = self.trigger.after(t)
+        if self.end_ms is not None and tick > self.end_ms:
+            raise NoMoreTicks(f"no tick after {t} up to the end, {self.end_ms}")
+        return tick
+
+    def count(self, start: int, end: int) -> int:
+        """How many ticks lie in ``[start, end]``."""
+        return self.trigger.count(*self._within(start, end))
+
+    def last(self, start: int, end: int) -> int | None:
+        """The last tick in ``[start, end]``, or None."""
+        start, end = self._within(start, end)
+        return self.trigger.last(start, end) if start <= end else None
+
+    def _within(self, start: int, end: int) -> tuple[int, int]:
+        if self.start_ms is not None:
+            start = max(start, self.start_ms)
+        if self.end_ms is not None:
+            end = min(end, self.end_ms)
+        return start, end
+
+
+Trigger = Every | Cron | Window
+
+
+def following(trigger: Trigger, t: int) -> int | None:
+    """The first tick strictly after ``t``, or None when there is none."""
+    try:
+        return trigger.after(t)
+    except NoMoreTicks:
+        return None
 
 
 def ticks(trigger: Trigger, start: int, end: int) -> Iterator[int]:
     """The ticks in ``[start, end]``, in order."""
-    tick = trigger.after(start - 1)
-    while tick <= end:
+    tick = following(trigger, start - 1)
+    while tick is not None and tick <= end:
         yield tick
-        tick = trigger.after(tick)
+        tick = following(trigger, tick)
 
 
 def _instant(wall: datetime, tz: ZoneInfo) -> int:
@@ -274,7 +325,8 @@ class _Calendar:
             return 0
         day_seconds = len(self.hours) * len(self.minutes) * len(self.seconds)
         first, last = after.date(), until.date()
-        days = croniter(self.days, datetime.combine(first, datetime.min.time()) - _JUST)
+        midnight = datetime.combine(first, datetime.min.time())
+        days = croniter(self.days, midnight - _JUST, max_years_between_matches=_CRON_YEARS)
         count = 0
         while True:
             try:
@@ -309,7 +361,10 @@ def _values(field: list, size: int) -> list[int]:
 
 
 def describe(trigger: Trigger) -> str:
-    """The trigger as a person reads it: ``every 5m``, ``cron 0 3 * * * (Europe/Berlin)``."""
+    """The trigger as a person reads it: ``every 5m``, ``cron 0 3 * * * (Europe/Berlin)``
+    (its start and end are said beside it)."""
+    if isinstance(trigger, Window):
+        trigger = trigger.trigger
     if isinstance(trigger, Every):
         return f"every {_format_period(trigger.period_ms)}"
     return f"cron {trigger.expression} ({trigger.tz})"

@@ -284,7 +284,7 @@ class ScheduleSave:
         mode: str,
         definition_json: str,
         source: str,
-        next_at: int,
+        next_at: int | None,
         now: int,
         history_length: int,
         read_next_at: int | None,
@@ -296,10 +296,10 @@ class ScheduleSave:
                 mode,
                 definition_json,
                 source,
-                next_at,
+                _optional(next_at),
                 now,
                 history_length,
-                "" if read_next_at is None else read_next_at,
+                _optional(read_next_at),
             ],
         )
 
@@ -311,9 +311,11 @@ class ScheduleChange:
 
     @staticmethod
     def call(
-        keys: Keys, name: str, change: str, *, now: int, next_at: int, history_length: int
+        keys: Keys, name: str, change: str, *, now: int, next_at: int | None, history_length: int
     ) -> ScriptCall:
-        return ScriptCall(_schedule_keys(keys, name), [name, change, now, history_length, next_at])
+        return ScriptCall(
+            _schedule_keys(keys, name), [name, change, now, history_length, _optional(next_at)]
+        )
 
 
 class ScheduleFire:
@@ -330,18 +332,24 @@ class ScheduleFire:
             [keys.schedule(name), keys.schedules_due, keys.schedule_history(name), *create.keys],
             [
                 name,
-                "" if firing.claimed is None else firing.claimed,
+                _optional(firing.claimed),
                 firing.version,
-                firing.next_at,
+                _optional(firing.next_at),
                 firing.missed,
                 json.dumps(history),
                 history_length,
-                "" if firing.last_at is None else firing.last_at,
+                _optional(firing.last_at),
                 firing.last_job or "",
+                _optional(firing.max_runs),
                 len(create.args),
                 *create.args,
             ],
         )
+
+
+def _optional(number: int | None) -> int | str:
+    """A number as the schedules' scripts take it: "" for none."""
+    return "" if number is None else number
 
 
 @dataclass(frozen=True)

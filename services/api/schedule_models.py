@@ -7,11 +7,18 @@ and option limits, so a schedule is refused for what a submission would be.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, create_model, field_serializer
 
-from actors.schedules.definition import HistoryEntry, Schedule, ScheduleDefinition, ScheduleName
+from actors.schedules.definition import (
+    HistoryEntry,
+    Schedule,
+    ScheduleDefinition,
+    ScheduleName,
+    epoch_ms,
+)
 from actors.schedules.triggers import describe
 
 from .models import IsoTime, iso
@@ -49,15 +56,23 @@ class ScheduleView(ScheduleDefinition):
         description="Declared in code with its job (replaced and deleted there), or over HTTP."
     )
     paused: bool
+    state: Literal["running", "paused", "finished"] = Field(
+        description="finished: it has no tick to come (past its end_at, or its max_runs run)."
+    )
     when: str = Field(description="When it runs, as a person reads it.")
-    next_runs: list[str] = Field(description="Its next ticks; none while paused.")
+    next_runs: list[str] = Field(description="Its next ticks; none while paused or finished.")
     last_run: IsoTime = Field(None, description="The last tick that ran a job.")
     last_job: str | None = Field(None, description="That job's id.")
-    fired: int = Field(description="Ticks that ran a job (and runs asked for now).")
+    fired: int = Field(description="Ticks that ran a job (runs asked for now are not ticks).")
+    runs_left: int | None = Field(description="Ticks still to run under max_runs; null: no limit.")
     missed: int = Field(description="Ticks that ran no job: missed while nothing fired.")
     created_at: IsoTime
     changed_at: IsoTime
     links: ScheduleLinks
+
+    @field_serializer("start_at", "end_at")
+    def _as_other_times(self, at: datetime | None) -> str | None:
+        return None if at is None else iso(epoch_ms(at))
 
     @classmethod
     def of(cls, schedule: Schedule) -> ScheduleView:
@@ -70,11 +85,13 @@ class ScheduleView(ScheduleDefinition):
             "name": schedule.name,
             "source": schedule.source.value,
             "paused": schedule.paused,
+            "state": schedule.state,
             "when": describe(schedule.definition.trigger()),
             "next_runs": [iso(run) for run in schedule.next_runs(NEXT_RUNS)],
             "last_run": iso(schedule.last_at),
             "last_job": schedule.last_job,
             "fired": schedule.fired,
+            "runs_left": schedule.runs_left,
             "missed": schedule.missed,
             "created_at": iso(schedule.created_at),
             "changed_at": iso(schedule.changed_at),
@@ -90,7 +107,7 @@ class HistoryLine(BaseModel):
 
     kind: str = Field(
         description="fired (a tick ran a job), run_now, missed (ticks that ran none), "
-        "created, updated, paused, resumed"
+        "finished (no tick to come), created, updated, paused, resumed"
     )
     at: IsoTime
     tick: IsoTime = None

@@ -13,6 +13,7 @@ from dramatiq_dashboard import DashboardApp
 from dramatiq_dashboard.csrf import csrf_protect
 from dramatiq_dashboard.http import App, Request, handler, redirect
 
+from actors.schedules.definition import epoch_ms
 from actors.schedules.operations import ScheduleError, Schedules
 from actors.schedules.store import Saved
 from actors.schedules.triggers import describe
@@ -40,7 +41,7 @@ class SchedulePages(App):
         self.fallback = fallback
         self.schedules = schedules
         self.templates = dashboard.templates
-        self.templates.filters.update(describe=describe)
+        self.templates.filters.update(describe=describe, epoch_ms=epoch_ms)
         self.make_uri = dashboard.make_uri
         self.add_route("/schedules", self.index)
         self.add_route(r"/schedules/(?P<name>[^/]+)", self.schedule)

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 
 from actors import cron, every
 from actors.lifecycle import State
-from actors.schedules.definition import Misfire, ScheduleDefinition, Source
+from actors.schedules.definition import Misfire, ScheduleDefinition
 from actors.schedules.firing import tick_job_id
 from actors.schedules.middleware import Firing
 from actors.schedules.operations import Schedules
@@ -257,7 +257,8 @@ def test_a_paused_schedule_fires_nothing_and_resumes_from_the_next_tick(queue):
 
     assert run_until(schedules, clock, berlin(2026, 6, 1, 12, 33)) == 3
     stored = schedules.get("s")
-    assert (stored.fired, stored.missed, stored.last_at) == (4, 0, berlin(2026, 6, 1, 12, 33))
+    # The run asked for now is no tick.
+    assert (stored.fired, stored.missed, stored.last_at) == (3, 0, berlin(2026, 6, 1, 12, 33))
 
 
 def test_a_worker_fires_schedules_and_runs_their_jobs(queue):
@@ -274,14 +275,75 @@ def test_a_worker_fires_schedules_and_runs_their_jobs(queue):
     assert (record.state, record.result) == (State.SUCCEEDED, 3)
 
 
-def test_a_schedule_past_its_last_tick_is_paused_not_fired(queue):
+def test_a_cron_expression_past_its_last_time_finishes_its_schedule(queue):
     clock = Clock(datetime(2026, 6, 1, 12, 0, tzinfo=BERLIN))
-    schedules = Schedules(queue, clock=clock)
-    # Its year has gone by: created before that (as stored), found due now.
-    past = adding(cron="0 0 1 1 * 0 2020")
-    schedules.store.save("past", past, mode="create", source=Source.API, next_at=0, now=0)
+    # 12:05:00 on June 1st 2026, and never again.
+    schedules = schedule(queue, clock, {"cron": "5 12 1 6 * 0 2026", "tz": "Europe/Berlin"})
 
-    assert schedules.firer.fire_due() == 0
+    assert run_until(schedules, clock, berlin(2026, 6, 1, 13, 0)) == 1
 
-    assert schedules.get("past").paused
-    assert schedules.get("past").next_runs(5) == []
+    finished = schedules.get("s")
+    assert (finished.state, finished.fired, finished.next_runs(5)) == ("finished", 1, [])
+    assert [e.kind for e in schedules.store.history("s")][:2] == ["finished", "fired"]
+    assert schedules.store.next_tick() is None
+
+
+def test_three_firers_fire_exactly_max_runs_ticks(settings, queue):
+    clock = Clock(datetime(2026, 6, 1, 12, 0, 0, tzinfo=BERLIN))
+    schedule(queue, clock, {"every": "1s", "max_runs": 150})
+    firers = [Schedules(connect(settings), clock=clock).firer for _ in range(3)]
+    created = [0, 0, 0]
+    step = threading.Barrier(3, action=clock.advance)
+
+    def fire(index: int) -> None:
+        for _ in range(200):
+            step.wait()
+            created[index] += firers[index].fire_due()
+
+    threads = [threading.Thread(target=fire, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(created) == 150
+    records, _ = queue.store.list(actor="add", limit=1000)
+    assert len(records) == 150
+    stored = Schedules(queue).get("s")
+    assert (stored.state, stored.fired, stored.runs_left) == ("finished", 150, 0)
+
+
+def test_no_tick_runs_before_start_at_or_after_end_at(queue):
+    clock = Clock(datetime(2026, 6, 1, 12, 0, tzinfo=BERLIN))
+    window = {"start_at": datetime(2026, 6, 1, 12, 10, 30, tzinfo=BERLIN)}
+    window["end_at"] = datetime(2026, 6, 1, 12, 20, 30, tzinfo=BERLIN)
+    schedules = schedule(queue, clock, {"every": "1m", **window})
+    assert schedules.get("s").next_runs(2) == [
+        berlin(2026, 6, 1, 12, 10, 30),
+        berlin(2026, 6, 1, 12, 11, 30),
+    ]
+
+    assert run_until(schedules, clock, berlin(2026, 6, 1, 12, 40)) == 11
+
+    # Counted from its start: 12:10:30, 12:11:30 ... 12:20:30.
+    start = berlin(2026, 6, 1, 12, 10, 30)
+    assert fired_ticks(schedules, "s") == [start + minute * MINUTE for minute in range(11)]
+    # Finished, it stays so when paused and resumed.
+    schedules.pause("s")
+    assert schedules.resume("s").state == "finished"
+    assert run_until(schedules, clock, berlin(2026, 6, 1, 13, 0)) == 0
+
+
+def test_a_run_limit_stops_a_catch_up_and_a_larger_one_resumes_it(queue):
+    clock = Clock(datetime(2026, 6, 1, 12, 0, tzinfo=BERLIN))
+    schedules = schedule(queue, clock, {"every": "5m", "misfire": "run_all", "max_runs": 4})
+    assert run_until(schedules, clock, berlin(2026, 6, 1, 12, 10)) == 2
+    clock.advance(2 * 3600_000)
+
+    assert schedules.firer.fire_due() == 2
+    assert schedules.get("s").state == "finished"
+
+    schedules.replace("s", adding(every="5m", misfire="run_all", max_runs=5))
+    assert schedules.get("s").runs_left == 1
+    assert run_until(schedules, clock, clock.ms + 30 * MINUTE) == 1
+    assert (schedules.get("s").fired, schedules.get("s").state) == (5, "finished")

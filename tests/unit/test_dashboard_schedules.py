@@ -76,3 +76,31 @@ def test_what_a_user_gave_is_shown_as_text(admin, queue):
     page = admin.simulate_get("/admin/schedules/nightly")
     assert "<b>bold</b>" not in page.text
     assert "&lt;b&gt;bold&lt;/b&gt;" in page.text
+
+
+def test_a_schedule_shows_its_start_end_and_run_limit_and_reads_finished_at_the_end(admin, queue):
+    window = {"start_at": "2030-01-01T00:00:00Z", "end_at": "2030-01-02T12:00:00Z"}
+    schedules = nightly(queue, **window, max_runs=3)
+    page = admin.simulate_get("/admin/schedules/nightly").text
+    assert "<small>2030-01-01T00:00:00.000Z</small>" in cell(page, "schedule-start")
+    assert "<small>2030-01-02T12:00:00.000Z</small>" in cell(page, "schedule-end")
+    assert cell(page, "schedule-max-runs") == "3 ticks, 3 left"
+    # 03:00 in Berlin on the 1st and the 2nd: none after the end.
+    assert page.count('class="schedule-next-run"') == 2
+
+    schedules.replace(
+        "nightly",
+        ScheduleDefinition.model_validate(
+            {"actor": "add", "cron": "0 3 * * *", "args": [1, 2], "end_at": "2020-01-01T00:00:00Z"}
+        ),
+    )
+    page = admin.simulate_get("/admin/schedules/nightly").text
+    assert 'id="schedule-state">finished<' in page
+    assert 'id="pause"' not in page and 'id="resume"' not in page
+    listed = admin.simulate_get("/admin/schedules").text
+    assert 'data-name="nightly" data-state="finished"' in listed
+
+
+def cell(page: str, cell_id: str) -> str:
+    """What the page's cell ``cell_id`` holds."""
+    return re.search(rf'id="{cell_id}">(.*?)</td>', page, re.S).group(1)

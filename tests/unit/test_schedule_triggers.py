@@ -106,3 +106,15 @@ def test_a_bad_declaration_in_code_fails_at_import():
     with pytest.raises(ValidationError, match="no cron expression"):
         cron("every day")
     assert every("5m", kwargs={"a": 1}).definition("add").kwargs == {"a": 1}
+
+
+def test_a_window_and_run_limit_are_declared_in_code_and_checked_at_import():
+    start = datetime(2027, 1, 1, 9, 30, tzinfo=BERLIN)
+    declared = every("1h", start_at=start, max_runs=24).definition("add")
+    # Counted from its start, not from the epoch.
+    assert declared.trigger().after(0) == at(2027, 1, 1, 9, 30)
+    assert declared.max_runs == 24
+    with pytest.raises(ValidationError, match="end_at must come after start_at"):
+        every("1h", start_at=start, end_at=start)
+    with pytest.raises(ValidationError, match="timezone"):
+        cron("0 3 * * *", end_at=datetime(2027, 1, 1))

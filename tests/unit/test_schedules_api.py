@@ -53,6 +53,18 @@ def test_a_created_schedule_is_listed_with_its_next_runs(client):
         ({"misfire": "later"}, "misfire: "),
         ({"grace": 0}, "grace: "),
         ({"cron": "0 0 31 2 *"}, "has no time after"),
+        (
+            {"start_at": "2030-01-02T00:00:00Z", "end_at": "2030-01-01T00:00:00Z"},
+            "end_at must come after start_at",
+        ),
+        ({"start_at": "2030-01-01T00:00:00"}, "start_at: Input should have timezone info"),
+        ({"end_at": "yesterday"}, "end_at: "),
+        (
+            {"start_at": "2030-01-01T04:00:00+01:00", "end_at": "2030-01-01T05:00:00+01:00"},
+            "no tick up to its end_at",
+        ),
+        ({"end_at": "2020-01-01T00:00:00Z"}, "no tick to come: its end_at has passed"),
+        ({"max_runs": 0}, "max_runs: "),
     ],
 )
 def test_a_schedule_that_does_not_fit_is_refused_as_a_submission_would_be(client, changes, detail):
@@ -85,6 +97,32 @@ def test_replacing_pausing_resuming_and_deleting(client):
     assert_problem(client.simulate_get("/schedules/nightly"), 404, "nightly")
 
 
+def test_start_end_and_run_limit_are_shown_with_the_runs_they_leave(client):
+    window = {"start_at": "2030-01-01T00:00:00+01:00", "end_at": "2030-01-03T12:00:00+01:00"}
+    created = create(client, **window, max_runs=10)
+
+    assert created.status_code == 201, created.text
+    view = created.json
+    assert (view["start_at"], view["end_at"]) == (
+        "2029-12-31T23:00:00.000+00:00",
+        "2030-01-03T11:00:00.000+00:00",
+    )
+    assert (view["max_runs"], view["runs_left"], view["state"]) == (10, 10, "running")
+    # 03:00 in Berlin on the 1st, 2nd and 3rd, and none after the end.
+    assert view["next_runs"] == [f"2030-01-0{day}T02:00:00.000+00:00" for day in (1, 2, 3)]
+
+    # A limit of two leaves two runs; without an end they go on.
+    definition = {key: value for key, value in NIGHTLY.items() if key != "name"}
+    replaced = client.simulate_put(
+        "/schedules/nightly", json={**definition, **window, "max_runs": 2}
+    )
+    assert (replaced.json["runs_left"], len(replaced.json["next_runs"])) == (2, 2)
+    unlimited = {**definition, "start_at": window["start_at"]}
+    replaced = client.simulate_put("/schedules/nightly", json=unlimited)
+    assert (replaced.json["end_at"], replaced.json["runs_left"]) == (None, None)
+    assert len(replaced.json["next_runs"]) == 5
+
+
 def test_run_now_submits_an_ordinary_job_and_keeps_the_ticks(client):
     next_runs = create(client).json["next_runs"]
 
@@ -94,7 +132,8 @@ def test_run_now_submits_an_ordinary_job_and_keeps_the_ticks(client):
     job = client.simulate_get(ran.headers["location"]).json
     assert (job["actor"], job["args"], job["state"]) == ("add", [1, 2], "queued")
     view = client.simulate_get("/schedules/nightly").json
-    assert (view["last_job"], view["fired"], view["next_runs"]) == (job["id"], 1, next_runs)
+    # A run asked for now is no tick: it counts toward no max_runs.
+    assert (view["last_job"], view["fired"], view["next_runs"]) == (job["id"], 0, next_runs)
     assert view["links"]["last_job"] == f"/jobs/{job['id']}"
 
 

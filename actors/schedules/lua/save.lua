@@ -8,7 +8,7 @@
 --         (over HTTP: refused for a schedule declared in code) or "declare"
 --         (from code at start: created, or updated if it changed)
 -- ARGV[3] the definition (JSON), ARGV[4] its source ("code" or "api")
--- ARGV[5] its next tick, ARGV[6] now (ms)
+-- ARGV[5] its next tick ("" for none: it is finished), ARGV[6] now (ms)
 -- ARGV[7] how many entries the history keeps
 -- ARGV[8] the next_at read before, for "replace" and "declare": the next
 --         tick was worked out from what was read, so nothing may have fired
@@ -30,7 +30,9 @@ if not existing[1] then
         "version", "1", "next_at", next_at, "fired", "0", "missed", "0",
         "created_at", now, "changed_at", now)
     redis.call("ZADD", all_key, 0, name)
-    redis.call("ZADD", due_key, next_at, name)
+    if next_at ~= "" then
+        redis.call("ZADD", due_key, next_at, name)
+    end
     redis.call("XADD", history_key, "MAXLEN", "~", history_length, "*", "kind", "created", "at", now)
     return 1
 end
@@ -48,7 +50,9 @@ if existing[3] ~= read_next_at then
 end
 redis.call("HSET", schedule_key, "definition", definition, "next_at", next_at, "changed_at", now)
 redis.call("HINCRBY", schedule_key, "version", 1)
-if existing[4] ~= "1" then
+if next_at == "" then
+    redis.call("ZREM", due_key, name)
+elseif existing[4] ~= "1" then
     redis.call("ZADD", due_key, next_at, name)
 end
 redis.call("XADD", history_key, "MAXLEN", "~", history_length, "*", "kind", "updated", "at", now)

@@ -141,8 +141,7 @@ class ScheduleAction:
     ANSWERS: dict[str, dict[int, Response | str]] = {
         "pause": {200: Response("The schedule, paused", ScheduleView)},
         "resume": {
-            200: Response("The schedule, running", ScheduleView),
-            422: "It has no more ticks (a cron expression's year has gone by)",
+            200: Response("The schedule, running (or finished, with no tick to come)", ScheduleView)
         },
         "run": {
             202: Response("The job, accepted", Job),
