@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
-from ..lifecycle import JobRequest
+from ..lifecycle import JobRequest, State
 from .triggers import (
     Cron,
     Every,
@@ -41,6 +41,14 @@ class Misfire(StrEnum):
     RUN_ONCE = "run_once"
     #: Each runs that is no older than the schedule's grace period.
     RUN_ALL = "run_all"
+
+
+class ScheduleState(StrEnum):
+    """Whether a schedule fires: running, paused by a person, or finished (no tick to come)."""
+
+    RUNNING = State.RUNNING.value
+    PAUSED = "paused"
+    FINISHED = "finished"
 
 
 class Source(StrEnum):
@@ -180,10 +188,10 @@ class Schedule(BaseModel):
         return self.next_at is None
 
     @property
-    def state(self) -> Literal["running", "paused", "finished"]:
+    def state(self) -> ScheduleState:
         if self.finished:
-            return "finished"
-        return "paused" if self.paused else "running"
+            return ScheduleState.FINISHED
+        return ScheduleState.PAUSED if self.paused else ScheduleState.RUNNING
 
     @property
     def runs_left(self) -> int | None:

@@ -24,7 +24,7 @@ from ..calls import redis_calls
 from ..lifecycle import JobRecord, JobRequest
 from ..submission import Creation, InvalidJob, check, prepare
 from . import metrics
-from .definition import Schedule
+from .definition import Schedule, ScheduleState
 from .plan import plan
 from .store import Firing, ScheduleStore
 
@@ -78,7 +78,9 @@ class Firer:
         """Fire one schedule's ticks due at ``now``; the number of jobs created (0: none due,
         or another firer came first)."""
         schedule = yield from self.schedules.get.steps(name)
-        if schedule is None or schedule.state != "running" or now < schedule.next_at:
+        if schedule is None or schedule.state is not ScheduleState.RUNNING:
+            return 0
+        if now < schedule.next_at:
             return 0
         definition = schedule.definition
         planned = plan(

@@ -17,6 +17,7 @@ from actors.schedules.definition import (
     Schedule,
     ScheduleDefinition,
     ScheduleName,
+    ScheduleState,
     epoch_ms,
 )
 from actors.schedules.triggers import describe
@@ -56,7 +57,7 @@ class ScheduleView(ScheduleDefinition):
         description="Declared in code with its job (replaced and deleted there), or over HTTP."
     )
     paused: bool
-    state: Literal["running", "paused", "finished"] = Field(
+    state: ScheduleState = Field(
         description="finished: it has no tick to come (past its end_at, or its max_runs run)."
     )
     when: str = Field(description="When it runs, as a person reads it.")
@@ -80,26 +81,27 @@ class ScheduleView(ScheduleDefinition):
 
     @staticmethod
     def fields_of(schedule: Schedule) -> dict[str, Any]:
-        return {
+        # Keywords: a schedule's state is its own, not a job's (see test_lifecycle_owner).
+        return dict(
             **schedule.definition.model_dump(),
-            "name": schedule.name,
-            "source": schedule.source.value,
-            "paused": schedule.paused,
-            "state": schedule.state,
-            "when": describe(schedule.definition.trigger()),
-            "next_runs": [iso(run) for run in schedule.next_runs(NEXT_RUNS)],
-            "last_run": iso(schedule.last_at),
-            "last_job": schedule.last_job,
-            "fired": schedule.fired,
-            "runs_left": schedule.runs_left,
-            "missed": schedule.missed,
-            "created_at": iso(schedule.created_at),
-            "changed_at": iso(schedule.changed_at),
-            "links": {
+            name=schedule.name,
+            source=schedule.source.value,
+            paused=schedule.paused,
+            state=schedule.state,
+            when=describe(schedule.definition.trigger()),
+            next_runs=[iso(run) for run in schedule.next_runs(NEXT_RUNS)],
+            last_run=iso(schedule.last_at),
+            last_job=schedule.last_job,
+            fired=schedule.fired,
+            runs_left=schedule.runs_left,
+            missed=schedule.missed,
+            created_at=iso(schedule.created_at),
+            changed_at=iso(schedule.changed_at),
+            links={
                 "self": f"/schedules/{schedule.name}",
                 "last_job": f"/jobs/{schedule.last_job}" if schedule.last_job else None,
             },
-        }
+        )
 
 
 class HistoryLine(BaseModel):
