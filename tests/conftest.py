@@ -39,9 +39,9 @@ def _server_binary(config) -> Path:
 
 
 def pytest_collection_modifyitems(items):
-    """Everything under tests/e2e is an end-to-end test."""
+    """Everything under tests/e2e and tests/swarm is an end-to-end test."""
     for item in items:
-        if "/tests/e2e/" in str(item.path):
+        if "/tests/e2e/" in str(item.path) or "/tests/swarm/" in str(item.path):
             item.add_marker(pytest.mark.e2e)
 
 

@@ -1,0 +1,219 @@
+"""deploy/swarm/stack.yml on a Swarm of three nodes: what only several machines show.
+
+Jobs submitted through Traefik on the manager run on every node; the workers
+scale out and in, and one told to stop finishes or hands back its jobs; a
+rolling update of the API fails no request that may be sent twice; a node
+lost with its jobs has them run again elsewhere. The tests share one swarm
+(see conftest.py) and run in this order: the last one kills a node.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.support import wait_for
+
+from .cluster import MANAGER, NODES, REDIS_NODE, SwarmStack
+from .conftest import MEASURED
+
+# The first test sets the swarm up, the last tears it down: within their time.
+pytestmark = [pytest.mark.swarm, pytest.mark.timeout(900)]
+
+#: One step of count_slowly, in seconds.
+STEP = 0.25
+#: How soon a lost node's jobs must run again (its workers' heartbeats stop;
+#: HEARTBEAT_TIMEOUT_MS, 10 s by default, later another worker takes them).
+REDELIVERY_SECONDS = 15
+
+
+def node_of(worker_name: str) -> str:
+    """The node of a worker named ``worker-SLOT.NODE:PID`` (the stack file's hostname)."""
+    return worker_name.partition(":")[0].partition(".")[2]
+
+
+def host_of(worker_name: str) -> str:
+    return worker_name.partition(":")[0]
+
+
+def submit_slow_jobs(stack: SwarmStack, count: int, seconds: float) -> list[str]:
+    steps = max(1, round(seconds / STEP))
+    body = {"to": steps, "interval": STEP}
+    return [stack.submit("count_slowly", kwargs=body) for _ in range(count)]
+
+
+def running(stack: SwarmStack, job_ids: list[str]) -> dict[str, str]:
+    """Of ``job_ids``, those running now: id to the worker running it.
+
+    None seen when a request is lost: one that Traefik sent down a kept-alive
+    connection to a node just lost waits for an answer that never comes.
+    """
+    try:
+        records = {job_id: stack.get(f"/jobs/{job_id}", timeout=3).json() for job_id in job_ids}
+    except requests.Timeout:
+        return {}
+    return {i: r["worker_name"] for i, r in records.items() if r["state"] == "running"}
+
+
+def all_succeeded(stack: SwarmStack, job_ids: list[str]) -> list[dict]:
+    records = [stack.ended(job_id, timeout=180) for job_id in job_ids]
+    assert [record["state"] for record in records] == ["succeeded"] * len(job_ids), records
+    return records
+
+
+def threads(stack: SwarmStack) -> int:
+    """Worker threads in the whole swarm."""
+    return stack.swarm.replicas("worker") * stack.settings.worker_threads
+
+
+def test_jobs_through_traefik_run_on_workers_of_every_node(swarm):
+    job_ids = submit_slow_jobs(swarm, 2 * threads(swarm), seconds=1)
+
+    records = all_succeeded(swarm, job_ids)
+    assert {node_of(record["worker_name"]) for record in records} == set(NODES)
+    served = {swarm.get("/").headers["X-Served-By"] for _ in range(30)}
+    assert served == swarm.api_names
+    assert len({name.partition(".")[2] for name in served}) > 1, served
+    # Redis stays where its volume is; Traefik where it reads the swarm.
+    assert [task["Node"] for task in swarm.swarm.tasks("redis")] == [REDIS_NODE]
+    assert [task["Node"] for task in swarm.swarm.tasks("traefik")] == [MANAGER]
+
+
+def test_scaled_out_workers_take_jobs(swarm):
+    before = swarm.swarm.hostnames("worker")
+
+    swarm.swarm.scale("worker", 5)
+
+    added = swarm.swarm.hostnames("worker") - before
+    assert len(added) == 2, added
+    job_ids = submit_slow_jobs(swarm, 2 * threads(swarm), seconds=1)
+    records = all_succeeded(swarm, job_ids)
+    assert added <= {host_of(record["worker_name"]) for record in records}
+
+
+def stopped_workers(swarm: SwarmStack, since: str) -> tuple[set[str], dict[str, set[str]]]:
+    """The signals sent to worker containers since ``since`` (a time), on every node, and the
+    exit codes each container stopped with: Docker's events."""
+    service = f"label=com.docker.swarm.service.name={swarm.swarm.service('worker')}"
+    until = str(int(time.time()) + 1)
+    events = []
+    for node in NODES:
+        output = swarm.swarm.node_docker(
+            node, "events", "--since", since, "--until", until, "--format", "{{json .}}",
+            "--filter", "type=container", "--filter", service,
+        )  # fmt: skip
+        events += [json.loads(line) for line in output.splitlines()]
+    signals = {
+        event["Actor"]["Attributes"]["signal"] for event in events if event["Action"] == "kill"
+    }
+    exits: dict[str, set[str]] = {}
+    for event in (event for event in events if event["Action"] == "die"):
+        exits.setdefault(event["id"], set()).add(event["Actor"]["Attributes"]["exitCode"])
+    return signals, exits
+
+
+def test_workers_scaled_in_finish_or_hand_back_their_jobs(swarm):
+    swarm.swarm.scale("worker", 3)
+    # Every thread busy for 6 s, as many jobs again waiting behind them.
+    job_ids = submit_slow_jobs(swarm, 2 * threads(swarm), seconds=6)
+    held = wait_for(
+        lambda: (jobs := running(swarm, job_ids)) and len(jobs) == threads(swarm) and jobs,
+        timeout=60,
+        what="every worker thread to run a job",
+    )
+    since = str(int(time.time()))
+    started = time.monotonic()
+
+    swarm.swarm.scale("worker", 1)
+
+    took = time.monotonic() - started
+    MEASURED["scaling in 3 to 1"] = f"{took:.1f} s"
+    (kept,) = swarm.swarm.hostnames("worker")
+    assert {host_of(name) for name in held.values()} - {kept}, "no stopped worker ran a job"
+    # The jobs running on the stopped workers finished there; the others ran
+    # once each too, whoever had fetched them.
+    records = dict(zip(job_ids, all_succeeded(swarm, job_ids), strict=True))
+    assert {r["worker_name"] for i, r in records.items() if i in held} == set(held.values())
+    for job_id, record in records.items():
+        assert (record["attempts"], record["result"]) == (1, 24), record
+        if job_id in held:
+            assert record["worker_name"] == held[job_id], record
+    # Swarm's SIGTERM, never its SIGKILL: each stopped worker exited by itself, within its grace.
+    signals, exits = stopped_workers(swarm, since)
+    assert (signals, list(exits.values())) == ({"15"}, [{"0"}, {"0"}]), exits
+    assert took < 30, f"scaling in took {took:.1f} s, beyond the grace period"
+
+
+def test_a_rolling_update_of_the_api_fails_no_idempotent_request(swarm):
+    job_id = swarm.submit("add", kwargs={"a": 1, "b": 2})
+    before = {task["ID"] for task in swarm.swarm.tasks("api")}
+    failures: list[str] = []
+    answers: list[str] = []
+    updating = threading.Event()
+    updating.set()
+
+    def ask():
+        session = requests.Session()
+        while updating.is_set():
+            for path in ("/", f"/jobs/{job_id}"):
+                try:
+                    response = session.get(swarm.url + path, timeout=10)
+                except OSError as error:
+                    failures.append(f"GET {path}: {error}")
+                    continue
+                answers.append(response.headers.get("X-Served-By", ""))
+                if response.status_code != 200:
+                    failures.append(f"GET {path}: {response.status_code} {response.text[:200]}")
+
+    clients = [threading.Thread(target=ask) for _ in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        swarm.swarm.docker("service", "update", "--force", "--detach=false",
+                           swarm.swarm.service("api"), timeout=600)  # fmt: skip
+        swarm.swarm.wait_until_converged()
+        swarm.wait_until_balanced()
+    finally:
+        updating.clear()
+        for client in clients:
+            client.join()
+
+    MEASURED["rolling update"] = f"{len(answers)} requests, {len(failures)} failed"
+    assert not (before & {task["ID"] for task in swarm.swarm.tasks("api")}), "no task was replaced"
+    assert failures == [], f"{len(failures)} of {len(answers)} failed: {failures[:5]}"
+    assert len(answers) > 100
+
+
+def test_a_lost_nodes_jobs_run_again_on_the_other_nodes(swarm):
+    swarm.swarm.scale("worker", 3)
+    victim = "worker-2"
+    assert victim in {task["Node"] for task in swarm.swarm.tasks("worker")}
+    # Long enough to be running when the node goes, short enough that the
+    # other nodes' threads are free again when the lost jobs come back.
+    job_ids = submit_slow_jobs(swarm, threads(swarm), seconds=6)
+    held = wait_for(
+        lambda: (jobs := running(swarm, job_ids)) and len(jobs) == len(job_ids) and jobs,
+        timeout=60,
+        what="every job to run",
+    )
+    lost = {job_id for job_id, worker in held.items() if node_of(worker) == victim}
+    assert lost, held
+
+    swarm.swarm.kill(victim)
+    killed = time.monotonic()
+
+    def running_elsewhere():
+        now = running(swarm, sorted(lost))
+        return all(job_id in now and node_of(now[job_id]) != victim for job_id in lost)
+
+    wait_for(running_elsewhere, timeout=60, interval=0.2, what="the lost jobs to run again")
+    redelivered = time.monotonic() - killed
+    MEASURED["lost jobs running again"] = f"{redelivered:.1f} s after the kill"
+    records = all_succeeded(swarm, job_ids)
+    assert [record["result"] for record in records] == [24] * len(job_ids)
+    assert {node_of(record["worker_name"]) for record in records} <= set(NODES) - {victim}
+    assert redelivered < REDELIVERY_SECONDS, f"the lost jobs ran again after {redelivered:.1f} s"
