@@ -245,6 +245,31 @@ def test_editing_a_schedule_in_code_keeps_its_history_and_fires_no_tick_twice(qu
     assert edited.store.get("add") is None
 
 
+def test_a_schedule_declared_in_code_stays_finished_across_restarts_until_its_limit_grows(queue):
+    clock = Clock(datetime(2026, 6, 1, 12, 0, tzinfo=BERLIN))
+
+    def declaring(declared) -> Schedules:
+        add = dataclasses.replace(queue.specs["add"], schedule=declared)
+        return Schedules(dataclasses.replace(queue, specs={**queue.specs, "add": add}), clock=clock)
+
+    first = declaring(every("1m", args=[1, 2], max_runs=2))
+    first.declare()
+    assert run_until(first, clock, berlin(2026, 6, 1, 12, 10)) == 2
+    assert first.get("add").state == "finished"
+
+    # A restart with the same code leaves it finished; a larger limit runs it again.
+    assert declaring(every("1m", args=[1, 2], max_runs=2)).declare()["add"] is Saved.UNCHANGED
+    assert run_until(first, clock, berlin(2026, 6, 1, 12, 20)) == 0
+    grown = declaring(every("1m", args=[1, 2], max_runs=3))
+    assert grown.declare()["add"] is Saved.UPDATED
+    assert run_until(grown, clock, berlin(2026, 6, 1, 12, 30)) == 1
+    assert fired_ticks(grown, "add") == [
+        berlin(2026, 6, 1, 12, 1),
+        berlin(2026, 6, 1, 12, 2),
+        berlin(2026, 6, 1, 12, 21),
+    ]
+
+
 def test_a_paused_schedule_fires_nothing_and_resumes_from_the_next_tick(queue):
     clock = Clock(datetime(2026, 6, 1, 12, 0, tzinfo=BERLIN))
     schedules = schedule(queue, clock, {"every": "1m", "misfire": "run_all"})
