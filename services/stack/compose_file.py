@@ -18,11 +18,14 @@ IMAGE = "jobqueue:local"
 REDIS_IMAGE = "redis:7.4-alpine"
 TRAEFIK_VERSION = "3.7.15"
 TRAEFIK_IMAGE = f"traefik:v{TRAEFIK_VERSION}"
+PROMETHEUS_IMAGE = "prom/prometheus:v2.42.0"
+#: Prometheus's configuration in the containers: it finds every replica by DNS.
+PROMETHEUS_CONFIG = "prometheus/containers.yml"
 #: What every long-running container has: restarted unless stopped, no privilege gained.
 HARDENED = {"restart": "unless-stopped", "security_opt": ["no-new-privileges:true"]}
 #: A container's own health check: how often, how long, how many failures, and
 #: how long a start may take before failures count.
-CONTAINER_CHECK = {"interval": "5s", "timeout": "3s", "retries": 3, "start_period": "30s"}
+CONTAINER_CHECK = {"interval": "5s", "timeout": "5s", "retries": 3, "start_period": "60s"}
 REDIS_CHECK = {"interval": "5s", "timeout": "3s", "retries": 5}
 #: The sentinels of the ha profile, each by its host name.
 SENTINELS = ("sentinel-1", "sentinel-2", "sentinel-3")
@@ -63,6 +66,12 @@ ABOUT = {
         f"{topology.DASHBOARD.about} Also on 127.0.0.1:8082/admin/. Its credentials come"
         " from .run/compose/dashboard.env, written by `make up`: without them it refuses"
         " to start."
+    ),
+    "prometheus": (
+        "Prometheus, on 127.0.0.1:9090 (PROMETHEUS_PORT, a variable of this file only):"
+        " it finds every replica of each service by the service's name, however many"
+        " `--scale` runs, and scrapes it inside the network; no replica publishes a port"
+        " for its metrics. The alerts are prometheus/alerts.yml."
     ),
     "traefik": (
         "The load balancer, the one way in: routes from the labels above, the"
@@ -142,17 +151,7 @@ def app_service(service: topology.Service, settings: Settings) -> dict:
     spec["environment"] = app_environment(service)
     if service.secrets and service is topology.DASHBOARD:
         spec["env_file"] = [{"path": ".run/compose/dashboard.env", "required": False}]
-    if service is topology.API:
-        spec["ports"] = [
-            f"127.0.0.1:{interpolated('API_METRICS_PORT_RANGE', '9200-9209')}"
-            f":{service.metrics_port}"
-        ]
-    elif service is topology.WORKER:
-        spec["ports"] = [
-            f"127.0.0.1:{interpolated('WORKER_METRICS_PORT_RANGE', '9300-9309')}"
-            f":{service.metrics_port}"
-        ]
-    elif service is topology.DASHBOARD:
+    if service is topology.DASHBOARD:
         spec["ports"] = [f"127.0.0.1:{interpolated('DASHBOARD_PORT', '8082')}:{service.port}"]
     if service.health and service.port:
         spec["healthcheck"] = {
@@ -303,6 +302,46 @@ def traefik_service(settings: Settings) -> dict:
     }
 
 
+def prometheus_config(names: dict[str, str]) -> dict:
+    """Prometheus scraping each job's service, found by DNS: ``names`` maps a
+    service to the name that resolves to all of its instances."""
+    return {
+        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+        "rule_files": ["alerts.yml"],
+        "scrape_configs": [
+            {
+                "job_name": job,
+                "dns_sd_configs": [
+                    # Replicas added or removed are seen within seconds.
+                    {"names": [names[service]], "type": "A", "port": port, "refresh_interval": "5s"}
+                ],
+            }
+            for job, (service, port) in topology.SCRAPE_JOBS.items()
+        ],
+    }
+
+
+def prometheus_service() -> dict:
+    return {
+        "image": PROMETHEUS_IMAGE,
+        "command": [
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            f"--web.listen-address=:{topology.PROMETHEUS_PORT}",
+        ],
+        "volumes": [
+            f"./{PROMETHEUS_CONFIG}:/etc/prometheus/prometheus.yml:ro",
+            "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro",
+            "prometheus-data:/prometheus",
+        ],
+        "ports": [
+            f"127.0.0.1:{interpolated('PROMETHEUS_PORT', str(topology.PROMETHEUS_PORT))}"
+            f":{topology.PROMETHEUS_PORT}"
+        ],
+        **HARDENED,
+    }
+
+
 def compose(settings: Settings) -> dict:
     """compose.yml as a mapping: its services in the order they start."""
     return {
@@ -311,6 +350,7 @@ def compose(settings: Settings) -> dict:
             **redis_services(),
             **{app.name: app_service(app, settings) for app in topology.APP_SERVICES},
             "traefik": traefik_service(settings),
+            "prometheus": prometheus_service(),
         },
-        "volumes": {"redis-data": {}, "redis-replica-data": {}},
+        "volumes": {"redis-data": {}, "redis-replica-data": {}, "prometheus-data": {}},
     }

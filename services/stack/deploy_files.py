@@ -18,7 +18,7 @@ import yaml
 
 from services.settings import Settings
 
-from . import compose_file
+from . import compose_file, topology
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -62,8 +62,21 @@ def compose_yml() -> str:
     return "".join(parts)
 
 
+def prometheus_yml() -> str:
+    header = (
+        "# Written by `make deploy-files` from services/stack/topology.py: change that,\n"
+        "# not this file. Prometheus as compose.yml runs it: each job's replicas are\n"
+        "# found by their service's name, which resolves to every one of them.\n"
+    )
+    names = {service: service for service, _ in topology.SCRAPE_JOBS.values()}
+    return header + dump(compose_file.prometheus_config(names))
+
+
 #: Each file written, relative to the project, and what writes it.
-FILES: dict[str, Callable[[], str]] = {"compose.yml": compose_yml}
+FILES: dict[str, Callable[[], str]] = {
+    "compose.yml": compose_yml,
+    compose_file.PROMETHEUS_CONFIG: prometheus_yml,
+}
 
 
 def main() -> int:

@@ -261,5 +261,18 @@ def traefik_static(
     }
 
 
+#: Prometheus's jobs: each scrapes ``/metrics`` of every instance of a service, on this port.
+SCRAPE_JOBS = {
+    # Requests by route, method and status; latency; jobs submitted.
+    "api": (API.name, API.metrics_port),
+    # Jobs started, succeeded, failed, retried, dead; run time; in progress.
+    "worker": (WORKER.name, WORKER.metrics_port),
+    # Queues, workers and workflows, read from Redis when scraped.
+    "queues": (DASHBOARD.name, DASHBOARD.metrics_port),
+    # Traefik's own: requests by entry point and service.
+    "traefik": ("traefik", TRAEFIK_METRICS_PORT),
+}
+PROMETHEUS_PORT = 9090
+
 #: Every router of the stack but those of API_PORTS, which each way of running places itself.
 ROUTERS = tuple(router for app in APP_SERVICES for router in app.routers)

@@ -22,12 +22,11 @@ import requests
 
 from services.settings import Settings, load_settings
 from services.stack import compose as compose_up
+from services.stack import topology
 from tests.support import PROJECT_DIR, env_names, free_port_range, free_ports, wait_for
 
 from .conftest import RunningStack
 
-#: How many host ports the replicas' metrics may take (API_ and WORKER_METRICS_PORT_RANGE).
-REPLICA_PORT_COUNT = 10
 #: Traefik's entry points to the api replicas (API_PORT_RANGE): API_PORTS' two.
 API_PORT_COUNT = 2
 
@@ -116,12 +115,14 @@ class ComposeProject:
         """The host names of the service's running containers (the API's X-Served-By)."""
         return {c["Config"]["Hostname"] for c in self.containers(service) if c["State"]["Running"]}
 
-    def published_ports(self, service: str, port: int) -> list[int]:
-        """The host ports that ``port`` of each of the service's containers is published on."""
-        replicas = len([c for c in self.containers(service) if c["State"]["Running"]])
+    def addresses(self, service: str) -> list[str]:
+        """The addresses of the service's running containers on the project's network,
+        which this machine reaches too."""
         return [
-            int(self.run("port", "--index", str(index), service, str(port)).rpartition(":")[2])
-            for index in range(1, replicas + 1)
+            network["IPAddress"]
+            for container in self.containers(service)
+            if container["State"]["Running"]
+            for network in container["NetworkSettings"]["Networks"].values()
         ]
 
     def redis(self, *commands: str) -> list[str]:
@@ -144,21 +145,14 @@ class ComposeProject:
 
 def compose_variables(**overrides: str) -> dict[str, str]:
     """The test stack's settings and compose variables: free ports, small, fast to heal."""
-    lb_port, dashboard_port, traefik_metrics_port = free_ports(3)
+    lb_port, dashboard_port, traefik_metrics_port, prometheus_port = free_ports(4)
     api_first = free_port_range(API_PORT_COUNT)
-    api_metrics_first = free_port_range(REPLICA_PORT_COUNT)
-    worker_metrics_first = free_port_range(REPLICA_PORT_COUNT)
     variables = {
         "LB_PORT": str(lb_port),
         "DASHBOARD_PORT": str(dashboard_port),
         "TRAEFIK_METRICS_PORT": str(traefik_metrics_port),
         "API_PORT_RANGE": f"{api_first}-{api_first + API_PORT_COUNT - 1}",
-        "API_METRICS_PORT_RANGE": (
-            f"{api_metrics_first}-{api_metrics_first + REPLICA_PORT_COUNT - 1}"
-        ),
-        "WORKER_METRICS_PORT_RANGE": (
-            f"{worker_metrics_first}-{worker_metrics_first + REPLICA_PORT_COUNT - 1}"
-        ),
+        "PROMETHEUS_PORT": str(prometheus_port),
         "WORKERS": "2",
         "WORKER_THREADS": "4",
         "API_PROCESSES": "1",
@@ -209,13 +203,16 @@ class ComposeStack(RunningStack):
 
     @property
     def metrics_targets(self) -> dict[str, list[str]]:
-        published = self.project.published_ports
+        """Every replica's metrics, where the stack's own Prometheus scrapes them."""
         return {
-            "api": [f"127.0.0.1:{port}" for port in published("api", 9200)],
-            "worker": [f"127.0.0.1:{port}" for port in published("worker", 9300)],
-            "queues": [f"127.0.0.1:{self.settings.dashboard_port}"],
-            "traefik": [f"127.0.0.1:{self.settings.traefik_metrics_port}"],
+            job: [f"{address}:{port}" for address in self.project.addresses(service)]
+            for job, (service, port) in topology.SCRAPE_JOBS.items()
         }
+
+    @property
+    def prometheus_url(self) -> str:
+        """The stack's own Prometheus (the compose service)."""
+        return f"http://127.0.0.1:{self.project.env['PROMETHEUS_PORT']}"
 
     def wait_until_balanced(self) -> None:
         """Until Traefik routes to every running api container (it follows Docker's events)."""

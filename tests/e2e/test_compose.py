@@ -22,6 +22,7 @@ from services.stack.stack import RUN_DIR
 from tests.support import PROJECT_DIR, wait_for
 
 from .compose_project import ComposeProject, ComposeStack
+from .prometheus import Prometheus
 
 #: Where a job's record lives in Redis (the store's key, from the store).
 job_key = JobStore(redis.Redis(), retention_seconds=0).keys.job
@@ -128,13 +129,33 @@ def test_three_api_instances_share_the_requests_and_nothing_else_is_recreated(co
 
     assert len(compose_stack.api_names) == 3
     compose_stack.wait_until_balanced()
-    # Each publishes its metrics on a port of its own, within API_METRICS_PORT_RANGE.
-    first, _, last = project.env["API_METRICS_PORT_RANGE"].partition("-")
-    ports = project.published_ports("api", 9200)
-    assert len(set(ports)) == 3 and all(int(first) <= port <= int(last) for port in ports)
-    for port in ports:
-        scraped = compose_stack.http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
-        assert "jobqueue_http_requests_total" in scraped.text
+
+
+def test_twelve_workers_and_the_stacks_prometheus_scrapes_each(compose_stack):
+    """Replicas publish no port: more workers than the ten host ports they once took run,
+    and Prometheus finds each one by the service's name inside the network."""
+    project = compose_stack.project
+    prometheus = Prometheus(compose_stack.prometheus_url)
+
+    # Not --wait: twelve workers starting at once on two cores can hold the
+    # API's health check past its timeout; what counts here is Prometheus.
+    project.run("up", "--detach", "--no-recreate", "--scale", "worker=12")
+
+    workers = {f"http://{target}/metrics" for target in compose_stack.metrics_targets["worker"]}
+    assert len(workers) == 12
+    wait_for(
+        lambda: prometheus.targets("worker") == dict.fromkeys(workers, "up"),
+        timeout=120,
+        what="Prometheus to scrape each of the 12 workers",
+    )
+    wait_for(
+        lambda: prometheus.value("jobqueue_workers_alive") == 12,
+        timeout=60,
+        what="12 workers alive, as Prometheus reads the queues",
+    )
+    assert not any(
+        container["NetworkSettings"]["Ports"] for container in project.containers("worker")
+    )
 
 
 # Losing containers ----------------------------------------------------------------

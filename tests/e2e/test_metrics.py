@@ -1,8 +1,9 @@
 """A real Prometheus scrapes the running stack, local and compose, and counts what happened.
 
-Debian's ``prometheus`` package provides the server; the test starts it on a
-free loopback port with a configuration made from where the stack's services
-publish their metrics.
+Compose runs its own Prometheus, which finds every replica by DNS inside the
+project's network. For the local stack, the test starts Debian's
+``prometheus`` on a free loopback port with a configuration made from where
+the stack's processes serve their metrics.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import yaml
 from services.metrics.targets import scrape_configs
 
 from ..support import free_ports, wait_for
+from .compose_project import ComposeStack
+from .prometheus import Prometheus, ready, targets_up
 
 PROMETHEUS = shutil.which("prometheus")
 #: Jobs submitted in the counting test.
@@ -36,26 +39,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class Prometheus:
-    """A Prometheus server and its HTTP API."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def get(self, path: str, **params) -> dict:
-        reply = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
-        assert reply.status_code == 200, reply.text
-        return reply.json()["data"]
-
-    def value(self, promql: str) -> float | None:
-        """The one value ``promql`` gives now; None when it gives no series."""
-        result = self.get("query", query=promql)["result"]
-        assert len(result) <= 1, result
-        return float(result[0]["value"][1]) if result else None
-
-
 @pytest.fixture
 def prometheus(any_stack, tmp_path_factory):
+    if isinstance(any_stack, ComposeStack):
+        yield Prometheus(any_stack.prometheus_url)
+        return
     assert PROMETHEUS, "the prometheus binary is missing: CI must install it"
     directory = tmp_path_factory.mktemp("prometheus")
     config = directory / "prometheus.yml"
@@ -80,17 +68,11 @@ def prometheus(any_stack, tmp_path_factory):
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _ready(url), timeout=60, what="Prometheus to be ready")
+        wait_for(lambda: ready(url), timeout=60, what="Prometheus to be ready")
         yield Prometheus(url)
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def targets_up(prometheus: Prometheus) -> dict[str, str] | None:
-    targets = prometheus.get("targets")["activeTargets"]
-    health = {target["scrapeUrl"]: target["health"] for target in targets}
-    return health if health and all(state == "up" for state in health.values()) else None
 
 
 def test_prometheus_scrapes_every_service_of_the_stack(any_stack, prometheus):
@@ -143,10 +125,3 @@ def test_metrics_are_not_served_through_the_load_balancer(any_stack):
             assert reply.headers["Content-Type"].startswith("text/plain"), target
             if job in SERVED_FIRST:
                 assert SERVED_FIRST[job] in reply.text, target
-
-
-def _ready(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/-/ready", timeout=5).status_code == 200
-    except requests.ConnectionError:
-        return False

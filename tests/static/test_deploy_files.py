@@ -21,12 +21,11 @@ from tests.support import PROJECT_DIR, env_names
 DEFAULTS = Settings(admin_password="only-for-this-test")
 #: Variables of compose.yml that no process reads, with their defaults: the
 #: project's name (compose sets it), the host ports of Traefik's entry points
-#: to the api replicas, and those that the replicas' metrics are published on.
+#: to the api replicas, and where its Prometheus is published.
 COMPOSE_ONLY_VARIABLES = {
     "COMPOSE_PROJECT_NAME": "",
     "API_PORT_RANGE": "3000-3001",
-    "API_METRICS_PORT_RANGE": "9200-9209",
-    "WORKER_METRICS_PORT_RANGE": "9300-9309",
+    "PROMETHEUS_PORT": "9090",
 }
 SHARED_MIDDLEWARES = PROJECT_DIR / "traefik" / "dynamic"
 
