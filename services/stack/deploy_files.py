@@ -18,7 +18,7 @@ import yaml
 
 from services.settings import Settings
 
-from . import compose_file, topology
+from . import compose_file, kubernetes, topology
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -72,10 +72,42 @@ def prometheus_yml() -> str:
     return header + dump(compose_file.prometheus_config(names))
 
 
+KUBERNETES_DIR = "deploy/kubernetes"
+KUBERNETES_HEADER = (
+    "# Written by `make deploy-files` from services/stack/topology.py: change that,\n"
+    "# not this file (see services/stack/kubernetes.py).\n"
+)
+
+
+def manifests(content: list[dict] | dict) -> str:
+    """Kubernetes objects, one YAML document each."""
+    documents = content if isinstance(content, list) else [content]
+    return KUBERNETES_HEADER + "---\n".join(dump(document) for document in documents)
+
+
+def kubernetes_files() -> dict[str, Callable[[], str]]:
+    settings = Settings()
+    base = kubernetes.base(settings)
+    files = {
+        f"{KUBERNETES_DIR}/base/{name}": (lambda objects=objects: manifests(objects))
+        for name, objects in base.items()
+    }
+    files[f"{KUBERNETES_DIR}/base/kustomization.yaml"] = lambda: manifests(
+        kubernetes.kustomization(list(base))
+    )
+    for overlay, overlay_files in kubernetes.overlays().items():
+        for name, content in overlay_files.items():
+            files[f"{KUBERNETES_DIR}/overlays/{overlay}/{name}"] = lambda content=content: (
+                manifests(content)
+            )
+    return files
+
+
 #: Each file written, relative to the project, and what writes it.
 FILES: dict[str, Callable[[], str]] = {
     "compose.yml": compose_yml,
     compose_file.PROMETHEUS_CONFIG: prometheus_yml,
+    **kubernetes_files(),
 }
 
 
