@@ -212,6 +212,12 @@ class Settings:
     submit_burst: AtLeastOne = Field(
         200, description="Submissions one client address may send at once beyond SUBMIT_RATE."
     )
+    lb_procs: AtLeastOne = Field(
+        1,
+        description="Cores the load balancer's Go runtime runs on at once (GOMAXPROCS). One is "
+        "the cheapest where it shares a small machine with the API and Redis; more where it "
+        "has cores of its own.",
+    )
     max_request_bytes: Count = Field(1 << 20, description="Larger request bodies get 413.")
     max_wait_seconds: Count = Field(60, description="Longest ?wait= on GET /jobs/{id}, in seconds.")
     max_time_limit_seconds: Seconds = Field(

@@ -21,7 +21,7 @@ from services.settings import Settings, SettingsError, load_settings
 
 from .running import already_running
 from .stack import PROJECT_DIR, lb_url, welcome, with_admin_password, write_private
-from .traefik import htpasswd, rate_limit_env
+from .traefik import htpasswd, traefik_env
 
 #: Where compose.yml's env_file entries point.
 ENV_DIR = PROJECT_DIR / ".run" / "compose"
@@ -38,7 +38,7 @@ def env_files(settings: Settings) -> dict[str, dict[str, str]]:
         },
         "traefik.env": {
             "ADMIN_HTPASSWD": htpasswd(settings.admin_user, settings.admin_password),
-            **rate_limit_env(settings),
+            **traefik_env(settings),
         },
     }
 

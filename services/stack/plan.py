@@ -18,7 +18,7 @@ from services.settings import Settings
 
 from . import redis_server, sentinel, topology
 from .supervisor import ProcessSpec
-from .traefik import rate_limit_env
+from .traefik import traefik_env
 
 
 def _venv_bin(name: str) -> str:
@@ -123,6 +123,6 @@ def traefik(settings: Settings, static_config: Path, admin_htpasswd: str) -> Pro
     return ProcessSpec(
         name="traefik",
         argv=[_venv_bin("traefik"), f"--configFile={static_config}"],
-        env={"ADMIN_HTPASSWD": admin_htpasswd, **rate_limit_env(settings)},
+        env={"ADMIN_HTPASSWD": admin_htpasswd, **traefik_env(settings)},
         ready_url=f"http://127.0.0.1:{settings.traefik_ping_port}/ping",
     )

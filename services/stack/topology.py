@@ -206,6 +206,7 @@ NOT_PASSED_TO_CONTAINERS = {
     # Traefik's, from its own environment.
     "SUBMIT_RATE": "Traefik",
     "SUBMIT_BURST": "Traefik",
+    "LB_PROCS": "Traefik",
 }
 
 

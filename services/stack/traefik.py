@@ -28,9 +28,14 @@ def htpasswd(user: str, password: str) -> str:
     return f"{user}:{hashed}"
 
 
-def rate_limit_env(settings: Settings) -> dict[str, str]:
-    """What the shared rate-limit middleware reads (``traefik/dynamic/middlewares.yml``)."""
-    return {"SUBMIT_RATE": str(settings.submit_rate), "SUBMIT_BURST": str(settings.submit_burst)}
+def traefik_env(settings: Settings) -> dict[str, str]:
+    """Traefik's environment: what the shared rate-limit middleware reads
+    (``traefik/dynamic/middlewares.yml``), and the cores its Go runtime uses."""
+    return {
+        "SUBMIT_RATE": str(settings.submit_rate),
+        "SUBMIT_BURST": str(settings.submit_burst),
+        "GOMAXPROCS": str(settings.lb_procs),
+    }
 
 
 def routes(settings: Settings, instance_ports: tuple[int, ...]) -> dict:

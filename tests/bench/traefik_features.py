@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from services.stack.supervisor import http_ok
-from services.stack.traefik import htpasswd, rate_limit_env, write_config
+from services.stack.traefik import htpasswd, traefik_env, write_config
 from tests.support import free_ports, wait_for
 
 from .cpu import CpuMeter
@@ -92,7 +92,8 @@ FEATURES = (
     Feature("health checks", _no_health_check),
     Feature("keep-alive to the instances", _no_keep_alive),
     Feature("access log (JSON, to a file)", _access_log, added=True),
-    Feature("GOMAXPROCS=1", env={"GOMAXPROCS": "1"}, added=True),
+    # The stack runs it on LB_PROCS cores; Go's own default is every core there is.
+    Feature("GOMAXPROCS=LB_PROCS", env={"GOMAXPROCS": str(os.cpu_count())}),
 )
 
 
@@ -137,7 +138,7 @@ def running(bench: BenchStack, config: Config, run_dir: Path, env: dict[str, str
         env={
             **os.environ,
             "ADMIN_HTPASSWD": htpasswd(settings.admin_user, "bench"),
-            **rate_limit_env(settings),
+            **traefik_env(settings),
             **env,
         },
         stdout=subprocess.DEVNULL,

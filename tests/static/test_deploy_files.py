@@ -45,13 +45,14 @@ def test_the_routers_use_the_shared_middlewares_only():
     assert {middleware.removesuffix("@file") for middleware in used} <= defined
 
 
-def test_traefik_gets_what_the_shared_middlewares_read():
+def test_traefik_gets_what_the_shared_middlewares_read_and_the_cores_it_runs_on():
     read = set()
     for path in SHARED_MIDDLEWARES.glob("*.yml"):
         read |= set(re.findall(r'env\s+"(\w+)"', path.read_text()))
     local = plan.traefik(DEFAULTS, PROJECT_DIR / "traefik.yml", "admin:hash")
-    assert read == set(local.env)
-    assert read == set(compose.env_files(DEFAULTS)["traefik.env"])
+    composed = compose.env_files(DEFAULTS)["traefik.env"]
+    assert {*read, "GOMAXPROCS"} == set(local.env) == set(composed)
+    assert local.env["GOMAXPROCS"] == composed["GOMAXPROCS"] == str(DEFAULTS.lb_procs)
 
 
 def test_containers_run_the_pinned_traefik():
