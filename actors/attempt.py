@@ -1,24 +1,27 @@
 """One worker's attempt at a job, from the fetch that took its message to the ack that settles it.
 
-dramatiq hands the middleware nothing but the message; what they decide of
-an attempt travels with it in this one typed object (:func:`attempt_of`),
-which the consumer that fetched the message reads when it settles it.
+dramatiq hands the middleware nothing but the message, and its worker, not
+ours, calls the consumer's ack: what the middleware decide of an attempt
+(its limit slot, its end) and what the consumer and the heartbeat know of it
+(its number, whether it was lost) travel in one typed object, the
+:class:`Attempt` that each message a consumer of ours fetches carries
+(:class:`JobMessage`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from dramatiq.threading import raise_thread_exception
 
 from .lifecycle import HandedOver, Transition
 
 if TYPE_CHECKING:
-    from .consumer import WakingConsumer
+    from .consumer import RedisConsumer
 
 
 @dataclass(eq=False)
@@ -29,23 +32,29 @@ class Attempt:
     to reserve it in: its start makes one). ``holder``: the consumer that
     fetched the message, which sends the start and the end. ``ending``: the
     end the job-state middleware decided, written with the message's ack.
-    ``lost``: the message was handed to another worker while this one was
-    presumed dead; nothing of this attempt is written any more.
+    ``holds_limit``: the limits middleware took one of the job's
+    concurrency slots for this run, to be released when it ends;
+    ``waits_for_limit``: it set the message aside instead, until its limits
+    allow it (nothing of this attempt ran). ``lost``: the message was handed
+    to another worker while this one was presumed dead; nothing of this
+    attempt is written any more.
     """
 
     number: int
-    holder: WakingConsumer | None = None
+    holder: RedisConsumer | None = None
     ending: Transition | None = None
+    holds_limit: bool = False
+    waits_for_limit: bool = False
     lost: bool = False
     _thread: int | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def running_here(self) -> None:
-        """The calling thread runs the job now."""
+    def attach_thread(self) -> None:
+        """The calling thread runs the job now: :meth:`interrupt` reaches it."""
         with self._lock:
             self._thread = threading.get_ident()
 
-    def done(self) -> None:
+    def detach_thread(self) -> None:
         """The thread that ran the job no longer does."""
         with self._lock:
             self._thread = None
@@ -64,12 +73,19 @@ class Attempt:
         return self.interrupt(HandedOver)
 
 
+class JobMessage(MessageProxy):
+    """A message as a consumer of ours hands it to dramatiq's worker: with its :class:`Attempt`."""
+
+    def __init__(self, message: dramatiq.Message, attempt: Attempt):
+        super().__init__(message)
+        self.attempt = attempt
+
+
 def attempt_of(message: dramatiq.Message) -> Attempt:
-    """The attempt ``message`` carries (one with no number if no consumer of ours fetched it)."""
-    attempt = getattr(message, "attempt", None)
-    if attempt is None:
-        attempt = Attempt(0)
-        # A bare dramatiq Message (not a worker's proxy of one) is frozen.
-        with contextlib.suppress(AttributeError):
-            message.attempt = attempt
-    return attempt
+    """The attempt a message fetched by one of our consumers carries.
+
+    Only a :class:`JobMessage` reaches the middleware in a worker of ours;
+    any other message (one handed to a consumer's ``ack`` by hand) has no
+    attempt: it gets a blank one, which keeps nothing.
+    """
+    return message.attempt if isinstance(message, JobMessage) else Attempt(0)

@@ -1,4 +1,56 @@
-"""The Redis broker, its middleware, and the job store that share one connection pool."""
+"""The Redis broker, its middleware, and the job store that share one connection pool.
+
+What of dramatiq the broker and the worker's consumer (``consumer.py``)
+override or rely on. dramatiq is pinned (``pyproject.toml``) to the release
+these were read from, 2.2.1: an upgrade checks each against its sources.
+
+Overridden (our code runs in place of dramatiq's):
+
+* ``dramatiq.brokers.redis.RedisBroker``: ``_dispatch`` (private; its
+  ``__getattr__`` still turns ``do_purge`` and ``do_qsize``, which ``flush``
+  and ``join`` call, into it), ``do_enqueue`` (called by ``enqueue``),
+  ``consume`` and ``consumer_class``, ``emit_before`` and ``emit_after``
+  (dramatiq's, narrowed to the middleware that implement a hook: they must
+  keep its rules, a ``MiddlewareError`` stops a message, any other error is
+  logged, after_* hooks run in reverse), ``add_middleware``, and the script
+  in ``self.scripts["dispatch"]``: ``storage/lua/dispatch.lua`` is dramatiq's
+  ``brokers/redis/dispatch.lua`` of 2.2.1, changed (its header says how),
+  taking the ARGV that dramatiq's ``_dispatch`` builds.
+* ``dramatiq.brokers.redis._RedisConsumer`` (a private class):
+  ``__next__``, ``ack``, ``nack``, ``requeue`` and ``close``; it keeps
+  ``message_cache`` and ``queued_message_ids``, which dramatiq's
+  ``outstanding_message_count`` counts.
+* ``dramatiq.broker.MessageProxy`` is subclassed by ``attempt.JobMessage``.
+* The logger named ``dramatiq.worker.WorkerThread`` gets a class of ours
+  (``middleware/job_state.py``) that drops two of its warnings, matched by
+  their text and their first argument.
+
+Relied on (read or called as dramatiq 2.2.1 has them):
+
+* Broker attributes and helpers: ``broker_id``, ``namespace``, ``client``,
+  ``scripts``, ``heartbeat_timeout``, ``dead_message_ttl``,
+  ``maintenance_chance``, ``_should_do_maintenance`` and
+  ``_max_unpack_size`` (private); ``dramatiq.common``'s ``current_millis``,
+  ``dq_name`` and ``xq_name``.
+* dramatiq's Redis key layout (``<queue>``, ``.msgs``, ``.DQ``, ``.XQ``,
+  ``__heartbeats__``, ``__acks__.<broker id>.<queue>``; see
+  ``storage/keys.py``), which dramatiq-dashboard reads too, and a message's
+  ``redis_message_id`` and ``eta`` options.
+* ``dramatiq.worker``: ``ConsumerThread.post_process_message`` acks or
+  nacks by ``message.failed`` and retries one that raises
+  ``ConnectionClosed``; ``ConsumerThread.close`` and ``Worker.stop`` hand
+  messages back through the consumer's ``requeue`` before its ``close``;
+  the consumer reads a ``ConsumerThread``'s ``running``, ``paused`` and
+  ``delay_queue`` (a ``PriorityQueue`` of items with ``priority`` and
+  ``message``); ``do_enqueue`` tells ``WorkerThread`` and ``ConsumerThread``
+  by class; ``WorkerThread.process_message`` runs a ``SkipMessage`` to
+  ``after_skip_message``.
+* The middleware: ``Retries`` sends a retried message again and marks one
+  it gives up on ``failed`` (as ``AgeLimit`` does one too old, which it
+  skips); the after_* hooks run in reverse order, which the order in
+  ``middleware.broker_middleware`` counts on; ``actor_options`` of each.
+* ``dramatiq.threading.raise_thread_exception`` interrupts a running job.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +60,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -23,12 +75,12 @@ from dramatiq.worker import ConsumerThread, WorkerThread
 
 from . import connection, lifecycle, replication
 from .attempt import Attempt
-from .consumer import WakingConsumer
+from .consumer import RedisConsumer, Settlement
 from .dispatch import Room
-from .middleware import installed
+from .middleware import broker_middleware
 from .registry import JobDefaults, JobSpec, attach, bind, specs
 from .storage import Keys
-from .storage.codecs import Dispatch, Send
+from .storage.codecs import Dispatch, JobWrites, Send
 from .storage.lua import source
 from .store import BrokerMessage, JobStore
 
@@ -42,16 +94,16 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     Its commands run ``storage/lua/dispatch.lua``, dramatiq's script changed so that
     only worker processes heartbeat (the :class:`~actors.middleware.Heartbeat`
     middleware, which also finds dead workers) and so that an enqueue wakes an
-    idle :class:`~actors.consumer.WakingConsumer`. It also prepares messages
-    to be written with their job records (:meth:`prepare`) and names
-    where dead letters are kept.
+    idle :class:`~actors.consumer.RedisConsumer`. It also prepares messages
+    to be written with their job records (:meth:`prepare`).
 
-    Given the job ``store``, its fetch, ack and nack also write the records
-    of the jobs they take and settle (see :class:`~actors.consumer.WakingConsumer`).
-    With replicas to confirm writes (``confirmation``), a fetch (which
-    reserves its jobs' attempts) and a settle (which writes their starts and
-    ends) return once they have them (see :mod:`.replication`): what a job
-    went through survives a failover. A settle no replica confirmed raises, and is
+    Given the job ``store``, the worker's calls (:meth:`fetch`, :meth:`settle`,
+    :meth:`requeue`; see :mod:`actors.consumer` for the steps they make) also
+    write the records of the jobs they take and settle. With replicas to
+    confirm writes (``confirmation``), a fetch (which reserves its jobs'
+    attempts) and a settle (which writes their starts and ends) return once
+    they have them (see :mod:`.replication`): what a job went through
+    survives a failover. A settle no replica confirmed raises, and is
     sent again (it is idempotent: an ack removes the message once, and an
     end's attempt fences a second write); a fetch or a send no replica
     confirmed goes on: their writes are on the master.
@@ -66,7 +118,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
     Its ``emit_before`` and ``emit_after`` call only the middleware that
     implement the hook: dramatiq calls every middleware's, most of them the
     base class's no-op, four times a job (its ack's two signals reach none
-    of ours), about 12 us of the 130 a busy worker spent on a job.
+    of ours).
     """
 
     def __init__(
@@ -80,7 +132,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         #: Per hook name, the middleware that implement it and their hook.
         self._hooks: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
         #: The consumers of this process, whose messages the heartbeat checks.
-        self._consumers: weakref.WeakSet[WakingConsumer] = weakref.WeakSet()
+        self._consumers: weakref.WeakSet[RedisConsumer] = weakref.WeakSet()
         #: What the consumers of a worker share (see actors.dispatch), once one boots.
         self.room: Room | None = None
         super().__init__(**kwargs)
@@ -96,23 +148,49 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self.scripts["dispatch"] = self.client.register_script(source(Dispatch.FILE))
         self.scripts["send"] = self.client.register_script(source(Send.FILE))
 
-    def fetching_args(self, count: int) -> list[str | bytes | int]:
-        """What fetch needs to take ``count`` and reserve an attempt at each job it takes."""
-        writes = self.store.writes if self.store else None
-        return Dispatch.fetch(count, writes, lifecycle.STARTABLE_STATES, self.worker_name)
+    # The worker's calls (see actors.consumer for the steps they make) -------
 
-    def requeuing_args(self, messages: list[tuple[str, int]]) -> list[str | bytes | int]:
-        """What requeue needs to hand back messages, given as (Redis id, attempt reserved)."""
-        return Dispatch.requeue(self.store.writes if self.store else None, messages)
+    def fetch(self, queue_name: str, count: int) -> list[tuple[bytes, int]]:
+        """Take up to ``count`` messages off a queue: (message data, attempt reserved) each.
 
-    def settling_args(
-        self, kind: str, redis_message_id: str, job_id: str, change: lifecycle.Transition | None
-    ) -> list[str | bytes | int]:
-        """What settle needs to start, ack or nack a message and write its job's start or end."""
-        writes = self.store.writes if self.store else None
-        return Dispatch.settlement(writes, kind, redis_message_id, job_id, change)
+        With a store, the fetch reserves each job's next attempt (0: the job
+        has no record to reserve it in, or the message is delayed) and drops
+        the messages of jobs that may not run. A fetch of nothing passes an
+        enqueue's wake-up token on to another consumer.
+        """
+        args = Dispatch.fetch(count, self._writes, lifecycle.STARTABLE_STATES, self.worker_name)
+        return Dispatch.fetched(self._run_dispatch("fetch", queue_name, args))
 
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> WakingConsumer:
+    def settle(self, queue_name: str, settlements: Sequence[Settlement]) -> dict[str, int]:
+        """Write the starts, and ack or nack the messages, with their jobs' ends, in one call.
+
+        Returns, by Redis message id, the starts refused, each with the
+        job's latest attempt: another worker's when it is not the one this
+        start is of. It is safe to send twice: an ack removes its message
+        once, and an end's attempt fences a second write.
+        """
+        args = [
+            arg
+            for s in settlements
+            for arg in Dispatch.settlement(
+                self._writes, s.kind, s.redis_message_id, s.job_id, s.write
+            )
+        ]
+        return Dispatch.refused(self._run_dispatch("settle", queue_name, args))
+
+    def requeue(self, queue_name: str, messages: Sequence[tuple[str, int]]) -> None:
+        """Hand messages, given as (Redis id, attempt reserved), back to the front of their queue.
+
+        Each attempt reserved is given back, unless a newer one was reserved since.
+        """
+        self._run_dispatch("requeue", queue_name, Dispatch.requeue(self._writes, messages))
+
+    @property
+    def _writes(self) -> JobWrites | None:
+        """How the store writes a job, for the calls that write one (None: no records)."""
+        return self.store.writes if self.store is not None else None
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> RedisConsumer:
         consumer = super().consume(queue_name, prefetch, timeout)
         self._consumers.add(consumer)
         return consumer
@@ -123,7 +201,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
 
     @property
     def consumer_class(self):
-        return WakingConsumer
+        return RedisConsumer
 
     def add_middleware(self, middleware: Middleware, **kwargs: Any) -> None:
         super().add_middleware(middleware, **kwargs)
@@ -219,7 +297,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         except DecodeError:
             message = None  # bytes that are no message: no job to record, none will run
         if message is None:
-            self._dispatch("enqueue")(queue_name, redis_message_id, data)
+            self._run_dispatch("enqueue", queue_name, Dispatch.enqueue(redis_message_id, data))
             return
         record = lifecycle.sent(message)
         call = Send.call(
@@ -253,38 +331,40 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                     self.logger.warning("Redis is full: message %s waits to be sent.", record.id)
                 time.sleep(FULL_RETRY_SECONDS)
 
-    def _dispatch(self, command):
-        # Dramatiq's own _dispatch, with the arguments of storage/lua/dispatch.lua.
+    def _dispatch(self, command: str) -> Callable[..., Any]:
+        # dramatiq's own: what its __getattr__ gives for do_<command> (do_purge, do_qsize).
+        return lambda queue_name, *args: self._run_dispatch(command, queue_name, args)
+
+    def _run_dispatch(
+        self, command: str, queue_name: str, args: Sequence[str | bytes | int]
+    ) -> Any:
+        """Run ``command`` of ``storage/lua/dispatch.lua`` on a queue, as dramatiq does."""
+        call = Dispatch.call(
+            self.keys,
+            command,
+            queue_name,
+            now=current_millis(),
+            worker_id=self.broker_id,
+            heartbeat_timeout=self.heartbeat_timeout,
+            dead_message_ttl=self.dead_message_ttl,
+            # Dead workers are the Heartbeat middleware's, on every beat;
+            # maintenance runs only where maintenance_chance asks for it.
+            maintenance=self._should_do_maintenance(command),
+            max_unpack_size=self._max_unpack_size(),
+            args=args,
+        )
         dispatch = self.scripts["dispatch"]
-
-        def do_dispatch(queue_name, *args):
-            call = Dispatch.call(
-                self.keys,
-                command,
-                queue_name,
-                now=current_millis(),
-                worker_id=self.broker_id,
-                heartbeat_timeout=self.heartbeat_timeout,
-                dead_message_ttl=self.dead_message_ttl,
-                # Dead workers are the Heartbeat middleware's, on every beat;
-                # maintenance runs only where maintenance_chance asks for it.
-                maintenance=self._should_do_maintenance(command),
-                max_unpack_size=self._max_unpack_size(),
-                args=args,
+        if command not in CONFIRMED_COMMANDS:
+            return dispatch(keys=call.keys, args=call.args)
+        try:
+            return replication.run(
+                dispatch, keys=call.keys, args=call.args, confirmation=self.confirmation
             )
-            if command not in CONFIRMED_COMMANDS:
-                return dispatch(keys=call.keys, args=call.args)
-            try:
-                return replication.run(
-                    dispatch, keys=call.keys, args=call.args, confirmation=self.confirmation
-                )
-            except replication.NotReplicated as error:
-                if command != "fetch":
-                    raise
-                self.logger.warning("Fetched from %r: %s.", queue_name, error)
-                return error.reply
-
-        return do_dispatch
+        except replication.NotReplicated as error:
+            if command != "fetch":
+                raise
+            self.logger.warning("Fetched from %r: %s.", queue_name, error)
+            return error.reply
 
 
 #: The broker's commands that wait for replicas: those that write a job's start or end.
@@ -342,7 +422,7 @@ def connect(config: QueueConfig) -> Queue:
         heartbeat_timeout=config.heartbeat_timeout_ms,
         # Dead workers are found by the Heartbeat middleware, on every beat.
         maintenance_chance=0,
-        middleware=installed(
+        middleware=broker_middleware(
             store,
             time_limit_ms=defaults.time_limit_ms,
             max_retries=defaults.max_retries,

@@ -1,57 +1,75 @@
-"""A Redis consumer that waits for work the way a worker should: woken by it.
+"""The worker's side of the queue: how a worker takes a job, starts it, and settles its message.
 
-Dramatiq's Redis consumer sleeps after each empty fetch, a backoff doubling
-from 5 ms up to the worker timeout, so an idle worker sends about nine
-fetches a second and takes the first job after a quiet spell up to a second
-late. This one blocks instead, on the queue's wake-up list that every
-enqueue fills (see ``storage/lua/dispatch.lua``): the job is taken as soon as it is
-sent, and an idle worker sends one command per worker timeout.
+A job goes through a worker in five steps, each a call named here:
 
-It also carries a job's record writes in the broker's own calls, so that a
-job costs its worker no round trip of its own: the fetch reserves an
-attempt at each job it takes and says which (see :class:`~actors.attempt.Attempt`,
-0 when nothing was reserved); the start of a job, which a worker thread
-hands over when it takes the job up, and the end the job-state middleware
-decided are written by the calls that settle messages. Starts, acks and
-nacks are sent by a thread of their own, many in one call
-(:class:`BatchSender`): a worker thread hands its message over and takes up
-its next job at once. An ack that fails, for whatever reason, is sent again
-until it is written, and the end with it: a job that ends while Redis is
-down is not left "running". Its message counts as outstanding (dramatiq's
+1. **fetch**: the consumer thread asks for messages (:meth:`RedisConsumer.__next__`);
+   the consumer waits for room and calls :meth:`RedisBroker.fetch
+   <actors.broker.RedisBroker.fetch>`, whose script takes the messages and
+   reserves an attempt at each job in its record (the job stays "queued").
+   Each message comes back as a :class:`~actors.attempt.JobMessage`, with the
+   :class:`~actors.attempt.Attempt` that carries what is decided of it from
+   here on.
+2. **start**: a worker thread takes the message up; the job-state middleware
+   decides the start and hands it to :meth:`RedisConsumer.start`.
+3. **run**: dramatiq's worker thread calls the actor.
+4. **finish**: the job-state middleware decides the end from what dramatiq's
+   middleware made of the run, and leaves it on the attempt (``ending``).
+5. **settle**: dramatiq's consumer thread acks or nacks the message
+   (:meth:`RedisConsumer.ack`, :meth:`RedisConsumer.nack`); starts, acks and
+   nacks go in batches to :meth:`RedisBroker.settle
+   <actors.broker.RedisBroker.settle>`, whose script writes each job's start
+   and end (``storage/lua/job.lua``) and settles the messages.
+
+Messages fetched and never run (the worker stops) are handed back to the
+front of their queue, their attempts given back (:meth:`RedisConsumer.requeue`,
+:meth:`RedisBroker.requeue <actors.broker.RedisBroker.requeue>`).
+
+So a job costs its worker no round trip of its own: its start and end ride
+the broker's calls, and a batch settles many. A thread hands its start or
+ack over (:class:`~actors.batch_sender.BatchSender`) and takes up its next
+job at once; an ack that fails, for whatever reason, is sent again until it
+is written, and the end with it: a job that ends while Redis is down is not
+left "running". Its message counts as outstanding (dramatiq's
 ``outstanding_message_count``) until then.
+
+The consumer waits rather than polls: dramatiq's sleeps after each empty
+fetch, a backoff doubling from 5 ms up to the worker timeout; this one
+blocks on the queue's wake-up list that every enqueue fills (see
+``storage/lua/dispatch.lua``), so a job is taken as soon as it is sent and an idle
+worker sends one command per worker timeout.
 
 A consumer also knows which messages it holds (fetched and not yet settled),
 so that the heartbeat can find those handed to another worker while this
-one was presumed dead (:meth:`WakingConsumer.held`, :meth:`WakingConsumer.lose`):
+one was presumed dead (:meth:`RedisConsumer.held`, :meth:`RedisConsumer.lose`):
 their runs here are interrupted, and nothing of them is written.
+
+What of dramatiq this relies on is listed in :mod:`actors.broker`.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
+import dramatiq
 import redis
-from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed
-from dramatiq.logging import get_logger
 from dramatiq.message import Message
 from dramatiq.worker import ConsumerThread
 
-from .attempt import Attempt, attempt_of
+from .attempt import Attempt, JobMessage, attempt_of
+from .batch_sender import BatchSender
 from .dispatch import Room, rank
 from .lifecycle import JobCancelled, Transition
-from .storage.codecs import Dispatch
 
-#: A settle's part handed over for a batch: the attempt, the job id of an ack
-#: or nack (None for a start), the message's Redis id, and its arguments.
-Settling = tuple[Attempt, str | None, str, list[str | bytes | int]]
+if TYPE_CHECKING:
+    from .broker import RedisBroker
 
 #: Longest single blocking wait: a stopping or pausing worker's consumer
 #: notices within this long, however long the worker timeout.
@@ -61,24 +79,35 @@ MAX_BLOCK_SECONDS = 1.0
 #: are handed back by its last heartbeat or, failing that, found with a
 #: dead worker's, and their jobs run again.
 FLUSH_SECONDS = 30.0
-#: Time between two tries of an ack that failed.
-RETRY_SECONDS = 1.0
 
 
-class WakingConsumer(_RedisConsumer):
-    """Dramatiq's Redis consumer, with the backoff sleep replaced by a blocking wait.
+@dataclass(frozen=True)
+class Settlement:
+    """One part of a settle call: a job's start, or its message's ack or nack with the job's end."""
 
-    Two waits replace it: for an enqueue when the queue is empty, and for
-    room (see :mod:`actors.dispatch`): the consumers of a worker's queues
-    share its :class:`~actors.dispatch.Room`, so that the worker holds only
-    what its threads will start soon. Without a worker (a consumer made by
-    hand), a consumer's room is its own ``prefetch``; a delay queue's always
-    is (what it holds waits for its time, not for a thread).
-    Delayed messages held by the consumer's thread still come due on time:
-    the wait for an enqueue ends by the earliest of them.
+    kind: Literal["start", "ack", "nack"]
+    redis_message_id: str
+    job_id: str
+    #: What to write of the job with it (its start, or its end); None: nothing.
+    write: Transition | None = None
+
+
+class RedisConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, taking and settling jobs as the steps above say.
+
+    Two waits replace its backoff sleep: for an enqueue when the queue is
+    empty, and for room (see :mod:`actors.dispatch`): the consumers of a
+    worker's queues share its :class:`~actors.dispatch.Room`, so that the
+    worker holds only what its threads will start soon. Without a worker (a
+    consumer made by hand), a consumer's room is its own ``prefetch``; a
+    delay queue's always is (what it holds waits for its time, not for a
+    thread). Delayed messages held by the consumer's thread still come due
+    on time: the wait for an enqueue ends by the earliest of them.
     """
 
-    def __init__(self, broker, queue_name: str, prefetch: int, timeout: int):
+    broker: RedisBroker
+
+    def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.wake_key = broker.keys.wake(queue_name)
         shared = getattr(broker, "room", None)
@@ -88,15 +117,133 @@ class WakingConsumer(_RedisConsumer):
         self._woken = False
         #: Whether Redis refused the last fetch for want of memory.
         self._full = False
-        # On this consumer's queue, which is not message.queue_name once the
-        # message was delayed (as dramatiq's ack has it).
+        # Settled on this consumer's queue, which is not message.queue_name
+        # once the message was delayed (as dramatiq's ack has it).
         self._settlements = BatchSender(self._send_settlements, name=f"settle {queue_name}")
         #: The messages fetched and not yet settled, by Redis id.
         self._held: dict[str, Attempt] = {}
         self._holding = threading.Lock()
         self._lost_delayed = False
 
-    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+    # 1. Fetch -----------------------------------------------------------
+
+    def __next__(self) -> JobMessage | None:
+        try:
+            if self._lost_delayed:
+                self._forget_lost_delayed()
+            if not self.message_cache and not self._fetch():
+                return None
+            if self.message_cache:
+                message = self.message_cache.pop(0)
+                self.queued_message_ids.add(message.message_id)
+                return message
+            return None
+        except redis.ConnectionError as error:
+            raise ConnectionClosed(error) from None
+        except redis.exceptions.OutOfMemoryError as error:
+            # Redis refuses every write (its fetch script whole): a job taken
+            # now could not be started or ended. Wait for room, and say so once.
+            if not self._full:
+                self._full = True
+                self.logger.warning("Taking no jobs from %r: %s.", self.queue_name, error)
+            time.sleep(self.timeout / 1000)
+            return None
+
+    def _fetch(self) -> bool:
+        """Fetch what there is room for; wait for room, or for an enqueue when nothing came."""
+        room = self._room.take(self._rank, self.timeout / 1000)
+        if not room:
+            if self._woken:
+                # No room for what woke it: a fetch of nothing passes the token on.
+                self.broker.fetch(self.queue_name, 0)
+                self._woken = False
+            return False
+        self._woken = False
+        try:
+            fetched = self.broker.fetch(self.queue_name, room)
+        except BaseException:
+            self._room.give_back(room)
+            raise
+        if self._full:
+            self._full = False
+            self.logger.warning("Taking jobs from %r again: Redis has room.", self.queue_name)
+        self._room.give_back(room - len(fetched))
+        self.message_cache = [
+            JobMessage(Message.decode(data), Attempt(attempt, holder=self))
+            for data, attempt in fetched
+        ]
+        for message in self.message_cache:
+            self._hold(message)
+        if not self.message_cache:
+            self._woken = self._wait_for_enqueue()
+        return bool(self.message_cache)
+
+    def _wait_for_enqueue(self) -> bool:
+        """Block until an enqueue, the worker timeout, or the first delayed message is due.
+
+        Whether it was an enqueue (its wake-up token was taken).
+        """
+        thread = threading.current_thread()
+        deadline = current_millis() + self.timeout
+        due = _earliest_delayed(thread)
+        if due is not None:
+            deadline = min(deadline, due)
+        while not isinstance(thread, ConsumerThread) or (thread.running and not thread.paused):
+            seconds = min(MAX_BLOCK_SECONDS, (deadline - current_millis()) / 1000)
+            # BLPOP would wait forever on 0.
+            if seconds < 0.001:
+                return False
+            if self.broker.client.blpop([self.wake_key], timeout=seconds):
+                return True
+        return False
+
+    # 2. Start -----------------------------------------------------------
+
+    def start(self, message: dramatiq.Message, start: Transition) -> None:
+        """Hand over the start of a job a thread takes up, to be sent with the next batch."""
+        settlement = Settlement("start", _redis_id(message), message.message_id, start)
+        self._settlements.put((settlement, attempt_of(message)))
+
+    # 5. Settle ----------------------------------------------------------
+
+    def ack(self, message: JobMessage) -> None:
+        self._settle("ack", message)
+
+    def nack(self, message: JobMessage) -> None:
+        self._settle("nack", message)
+
+    def _settle(self, kind: Literal["ack", "nack"], message: JobMessage) -> None:
+        """Hand the ack or nack over to be sent in a batch, with the job's end."""
+        attempt = attempt_of(message)
+        self._release(message, attempt)
+        # Its thread is free for another job: the ack's write need not be waited for.
+        self._room.give_back(1, ended=1)
+        if attempt.lost:
+            # Its message is another worker's now, and so is the job's end.
+            self.queued_message_ids.discard(message.message_id)
+            return
+        settlement = Settlement(kind, _redis_id(message), message.message_id, attempt.ending)
+        self._settlements.put((settlement, attempt))
+
+    def _send_settlements(self, batch: list[tuple[Settlement, Attempt]]) -> None:
+        refused = self.broker.settle(self.queue_name, [settlement for settlement, _ in batch])
+        self.queued_message_ids.difference_update(
+            settlement.job_id for settlement, _ in batch if settlement.kind != "start"
+        )
+        for settlement, attempt in batch:
+            latest = refused.get(settlement.redis_message_id)
+            if settlement.kind != "start" or latest is None:
+                continue
+            if latest != attempt.number:
+                # A newer attempt was reserved: this worker was presumed dead.
+                self._lose(attempt, settlement.redis_message_id)
+            elif attempt.interrupt(JobCancelled):
+                self.logger.info(
+                    "A job of message %s may not run (cancelled?): stopped.",
+                    settlement.redis_message_id,
+                )
+
+    def requeue(self, messages: Iterable[JobMessage]) -> None:
         """Hand messages back to the front of their queue, and the attempts reserved for them.
 
         Messages a stopping worker fetched but no thread of it ran. Those
@@ -108,50 +255,25 @@ class WakingConsumer(_RedisConsumer):
             attempt = attempt_of(message)
             self._release(message, attempt)
             if not attempt.lost:
-                handed_back.append((message.options["redis_message_id"], attempt.number))
+                handed_back.append((_redis_id(message), attempt.number))
         if handed_back:
-            self.broker.do_requeue(self.queue_name, *self.broker.requeuing_args(handed_back))
+            self.broker.requeue(self.queue_name, handed_back)
         self._room.give_back(count)
 
-    def ack(self, message: MessageProxy) -> None:
-        self._settle("ack", message)
+    def close(self) -> None:
+        """Hand back what was fetched but never given out; send the acks handed over."""
+        # A stopping consumer thread leaves the rest of its last fetch here:
+        # their attempts were reserved, and would count until found with a
+        # dead worker's messages.
+        cached, self.message_cache = self.message_cache, []
+        try:
+            self.requeue(cached)
+        except redis.ConnectionError as error:
+            self.logger.warning("Could not hand back %d message(s): %s", len(cached), error)
+        if not self._settlements.close(FLUSH_SECONDS):
+            self.logger.warning("Acks of queue %r were not all sent in time.", self.queue_name)
 
-    def nack(self, message: MessageProxy) -> None:
-        self._settle("nack", message)
-
-    def begin(self, message: MessageProxy, start: Transition) -> None:
-        """Hand over the start of a job a thread takes up, to be sent with the next batch."""
-        redis_id = _redis_id(message)
-        item = self.broker.settling_args("start", redis_id, message.message_id, start)
-        self._settlements.put((attempt_of(message), None, redis_id, item))
-
-    def _settle(self, kind: str, message: MessageProxy) -> None:
-        """Hand the ack or nack over to be sent in a batch, with the job's end."""
-        attempt = attempt_of(message)
-        self._release(message, attempt)
-        # Its thread is free for another job: the ack's write need not be waited for.
-        self._room.give_back(1, ended=1)
-        if attempt.lost:
-            # Its message is another worker's now, and so is the job's end.
-            self.queued_message_ids.discard(message.message_id)
-            return
-        redis_id = _redis_id(message)
-        item = self.broker.settling_args(kind, redis_id, message.message_id, attempt.ending)
-        self._settlements.put((attempt, message.message_id, redis_id, item))
-
-    def _send_settlements(self, batch: list[Settling]) -> None:
-        items = itertools.chain(*(item for *_, item in batch))
-        refused = Dispatch.refused(self.broker.do_settle(self.queue_name, *items))
-        settled = [message_id for _, message_id, _, _ in batch if message_id is not None]
-        self.queued_message_ids.difference_update(settled)
-        starts = {redis_id: attempt for attempt, job, redis_id, _ in batch if job is None}
-        for redis_id, latest in refused.items():
-            attempt = starts[redis_id]
-            if latest != attempt.number:
-                # A newer attempt was reserved: this worker was presumed dead.
-                self._lose(attempt, redis_id)
-            elif attempt.interrupt(JobCancelled):
-                self.logger.info("A job of message %s may not run (cancelled?): stopped.", redis_id)
+    # What this consumer holds -------------------------------------------
 
     def held(self) -> list[tuple[str, str, Attempt]]:
         """The messages this consumer holds: (queue, Redis id, attempt) each."""
@@ -182,7 +304,7 @@ class WakingConsumer(_RedisConsumer):
             )
             self._lost_delayed = True
 
-    def _hold(self, message: MessageProxy) -> None:
+    def _hold(self, message: JobMessage) -> None:
         redis_id = _redis_id(message)
         with self._holding:
             earlier, self._held[redis_id] = self._held.get(redis_id), attempt_of(message)
@@ -190,74 +312,11 @@ class WakingConsumer(_RedisConsumer):
             # Fetched again: it was handed back while this worker was presumed dead.
             self._lose(earlier, redis_id)
 
-    def _release(self, message: MessageProxy, attempt: Attempt) -> None:
+    def _release(self, message: JobMessage, attempt: Attempt) -> None:
         redis_id = _redis_id(message)
         with self._holding:
             if self._held.get(redis_id) is attempt:
                 del self._held[redis_id]
-
-    def close(self) -> None:
-        """Hand back what was fetched but never given out; send the acks handed over."""
-        # A stopping consumer thread leaves the rest of its last fetch here:
-        # their attempts were reserved, and would count until found with a
-        # dead worker's messages.
-        cached, self.message_cache = self.message_cache, []
-        try:
-            self.requeue(cached)
-        except redis.ConnectionError as error:
-            self.logger.warning("Could not hand back %d message(s): %s", len(cached), error)
-        if not self._settlements.close(FLUSH_SECONDS):
-            self.logger.warning("Acks of queue %r were not all sent in time.", self.queue_name)
-
-    def __next__(self) -> MessageProxy | None:
-        try:
-            if self._lost_delayed:
-                self._forget_lost_delayed()
-            if not self.message_cache and not self._fetch():
-                return None
-            if self.message_cache:
-                proxy = self.message_cache.pop(0)
-                self.queued_message_ids.add(proxy.message_id)
-                return proxy
-            return None
-        except redis.ConnectionError as error:
-            raise ConnectionClosed(error) from None
-        except redis.exceptions.OutOfMemoryError as error:
-            # Redis refuses every write (its fetch script whole): a job taken
-            # now could not be started or ended. Wait for room, and say so once.
-            if not self._full:
-                self._full = True
-                self.logger.warning("Taking no jobs from %r: %s.", self.queue_name, error)
-            time.sleep(self.timeout / 1000)
-            return None
-
-    def _fetch(self) -> bool:
-        """Fetch what there is room for; wait for room, or for an enqueue when nothing came."""
-        room = self._room.take(self._rank, self.timeout / 1000)
-        if not room:
-            if self._woken:
-                # No room for what woke it: a fetch of nothing passes the token on.
-                self.broker.do_fetch(self.queue_name, 0)
-                self._woken = False
-            return False
-        self._woken = False
-        try:
-            # Pairs: (message data, the attempt the fetch reserved or 0).
-            fetched = self.broker.do_fetch(self.queue_name, *self.broker.fetching_args(room))
-        except BaseException:
-            self._room.give_back(room)
-            raise
-        if self._full:
-            self._full = False
-            self.logger.warning("Taking jobs from %r again: Redis has room.", self.queue_name)
-        pairs = Dispatch.fetched(fetched)
-        self._room.give_back(room - len(pairs))
-        self.message_cache = [_proxy(self, data, attempt) for data, attempt in pairs]
-        for proxy in self.message_cache:
-            self._hold(proxy)
-        if not self.message_cache:
-            self._woken = self._wait_for_enqueue()
-        return bool(self.message_cache)
 
     def _forget_lost_delayed(self) -> None:
         """Drop lost messages from the delay queue of the consumer thread (this one)."""
@@ -274,34 +333,8 @@ class WakingConsumer(_RedisConsumer):
         for _ in range(dropped):
             delayed.task_done()
 
-    def _wait_for_enqueue(self) -> bool:
-        """Block until an enqueue, the worker timeout, or the first delayed message is due.
 
-        Whether it was an enqueue (its wake-up token was taken).
-        """
-        thread = threading.current_thread()
-        deadline = current_millis() + self.timeout
-        due = _earliest_delayed(thread)
-        if due is not None:
-            deadline = min(deadline, due)
-        while not isinstance(thread, ConsumerThread) or (thread.running and not thread.paused):
-            seconds = min(MAX_BLOCK_SECONDS, (deadline - current_millis()) / 1000)
-            # BLPOP would wait forever on 0.
-            if seconds < 0.001:
-                return False
-            if self.broker.client.blpop([self.wake_key], timeout=seconds):
-                return True
-        return False
-
-
-def _proxy(holder: WakingConsumer, data: bytes, attempt: int) -> MessageProxy:
-    """A fetched message, with the attempt its fetch reserved (0: none)."""
-    proxy = MessageProxy(Message.decode(data))
-    proxy.attempt = Attempt(attempt, holder=holder)
-    return proxy
-
-
-def _redis_id(message: MessageProxy) -> str:
+def _redis_id(message: JobMessage) -> str:
     return message.options["redis_message_id"]
 
 
@@ -312,85 +345,3 @@ def _earliest_delayed(thread: threading.Thread) -> int | None:
     delayed = thread.delay_queue
     with delayed.mutex:
         return delayed.queue[0].priority if delayed.queue else None
-
-
-class BatchSender:
-    """Sends what threads hand in, many items in one call, from a thread of its own.
-
-    :meth:`put` returns at once; the thread sends everything handed in
-    while its previous call was under way in its next. A worker whose
-    threads finish jobs quickly thus acks them many to a round trip, and no
-    thread waits for an ack. A call that fails, whatever the error (Redis
-    away, out of memory, busy), is made again, with what was handed in
-    meanwhile, every :data:`RETRY_SECONDS` until it succeeds, as dramatiq
-    retries an ack: dropping one would leave its job "running" and its
-    message held until the worker stops, to run again. What is sent must
-    therefore be safe to send twice (an ack of a message no longer held does
-    nothing; an end already written is refused).
-
-    The thread starts with the first item and ends when :meth:`close`
-    finds nothing left to send; an item handed in later starts it again.
-    """
-
-    def __init__(self, send: Callable[[list[Any]], None], *, name: str):
-        self.logger = get_logger(__name__, type(self))
-        self._send = send
-        self._name = name
-        self._changed = threading.Condition()
-        self._pending: list[Any] = []
-        self._sending = False
-        self._closing = False
-        self._thread: threading.Thread | None = None
-
-    def put(self, item: Any) -> None:
-        with self._changed:
-            self._pending.append(item)
-            self._closing = False
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-            elif not self._sending:
-                self._changed.notify_all()
-
-    def close(self, timeout: float) -> bool:
-        """Wait until everything handed in was sent, then end the thread; False on timeout."""
-        with self._changed:
-            self._closing = True
-            self._changed.notify_all()
-            return self._changed.wait_for(self._idle, timeout)
-
-    def _idle(self) -> bool:
-        return not self._pending and not self._sending
-
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                self._changed.wait_for(lambda: self._pending or self._closing)
-                if self._closing and not self._pending:
-                    self._thread = None
-                    return
-                batch, self._pending = self._pending, []
-                self._sending = True
-            sent = self._send_batch(batch)
-            with self._changed:
-                self._sending = False
-                if not sent:
-                    self._pending[:0] = batch
-                self._changed.notify_all()
-            if not sent:
-                time.sleep(RETRY_SECONDS)
-
-    def _send_batch(self, batch: list[Any]) -> bool:
-        """Send ``batch``; False if it is to be sent again."""
-        try:
-            self._send(batch)
-        except Exception as error:
-            self.logger.warning(
-                "Sending %d item(s) failed (%s: %s); trying again in %.0f s.",
-                len(batch),
-                type(error).__name__,
-                error,
-                RETRY_SECONDS,
-            )
-            return False
-        return True

@@ -31,11 +31,11 @@ __all__ = [
     "JobState",
     "Limits",
     "Metrics",
-    "installed",
+    "broker_middleware",
 ]
 
 
-def installed(
+def broker_middleware(
     store: JobStore | None, *, time_limit_ms: int, max_retries: int, min_backoff_ms: int
 ) -> list[Middleware]:
     """The middleware a broker runs, in order, with the job-wide defaults given."""
@@ -66,6 +66,6 @@ def installed(
 ACTOR_OPTIONS = frozenset().union(
     *(
         middleware.actor_options
-        for middleware in installed(None, time_limit_ms=1, max_retries=0, min_backoff_ms=1)
+        for middleware in broker_middleware(None, time_limit_ms=1, max_retries=0, min_backoff_ms=1)
     )
 )

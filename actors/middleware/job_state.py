@@ -12,20 +12,20 @@ import redis
 from dramatiq.middleware import Middleware, SkipMessage
 
 from .. import lifecycle, progress
-from ..attempt import attempt_of
+from ..attempt import JobMessage, attempt_of
 from ..store import JobStore
 
 
 class JobState(Middleware):
     """Tells the lifecycle when a job starts, reports progress, and ends.
 
-    A job's start is handed to the consumer that fetched it, to be written
-    with its next batch of acks, and its end is written by the ack or nack
-    that settles its message (see :class:`~actors.consumer.WakingConsumer`):
-    this middleware decides the end and leaves it on the message's
-    :class:`~actors.attempt.Attempt`. It writes the start itself only for a
-    job the fetch found no record of (a message sent without going through
-    the API).
+    The start and finish steps of :mod:`actors.consumer`: a job's start is
+    handed to the consumer that fetched it (:meth:`~actors.consumer.RedisConsumer.start`),
+    to be written with its next batch of acks; its end is decided here and
+    left on the message's :class:`~actors.attempt.Attempt`, for the ack or
+    nack that settles the message to write. It writes the start itself only
+    for a job the fetch found no record of (a message sent without going
+    through the API).
 
     Goes before ``Retries`` in the middleware list: dramatiq calls after_*
     hooks in reverse order, so when a job raises, Retries has already told a
@@ -52,15 +52,15 @@ class JobState(Middleware):
         job_id, attempt = message.message_id, attempt_of(message)
         if attempt.lost:
             raise SkipMessage(f"job {job_id} was handed to another worker")
-        attempt.running_here()
+        attempt.attach_thread()
         if attempt.number and attempt.holder is not None:
             start = lifecycle.start(attempt.number, worker_name=broker.worker_name)
-            attempt.holder.begin(message, start)
+            attempt.holder.start(message, start)
         else:
             start = lifecycle.start_unrecorded(message, worker_name=broker.worker_name)
             applied, before, attempt.number = self.store.write(job_id, start)
             if not applied:
-                attempt.done()
+                attempt.detach_thread()
                 raise SkipMessage(f"job {job_id} is {before}")
         self._reports.writer = ProgressWriter(
             self.store, job_id, attempt.number, self.progress_interval_ms
@@ -77,13 +77,13 @@ class JobState(Middleware):
     ) -> None:
         progress.install(None)
         attempt = attempt_of(message)
-        attempt.done()
+        attempt.detach_thread()
         if attempt.lost:
             return  # another worker's now: nothing of this run is written
         attempt.ending = lifecycle.finish(
             result=result,
             exception=exception,
-            **outcome(broker, message, exception),
+            **retried_or_permanent(broker, message, exception),
             attempt=attempt.number,
             progress=self._reports.writer.held,
         )
@@ -91,7 +91,7 @@ class JobState(Middleware):
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         progress.install(None)
         attempt = attempt_of(message)
-        attempt.done()
+        attempt.detach_thread()
         if message.failed and not attempt.lost:
             # Skipped and failed: AgeLimit found the message too old to run.
             attempt.ending = lifecycle.dead_letter(
@@ -147,19 +147,19 @@ class _WorkerThreadLogger(logging.Logger):
     That a job's result is discarded (this middleware keeps it), and that a
     message was skipped when it only waits for its job's limits (see
     :class:`~actors.middleware.Limits`). Dropped where they are logged: a
-    filter would see them only once a record was made, which cost a busy
-    worker a tenth of its CPU per job.
+    filter would see them only once a record was made, a cost every job
+    would pay.
     """
 
     def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
         if "you haven't added the Results middleware" in str(msg):
             return
-        if args and getattr(args[0], "waits_for_limit", False):
+        if args and isinstance(args[0], JobMessage) and args[0].attempt.waits_for_limit:
             return
         super().warning(msg, *args, **kwargs)
 
 
-def outcome(
+def retried_or_permanent(
     broker: dramatiq.Broker, message: dramatiq.Message, exception: BaseException | None
 ) -> dict[str, bool]:
     """How dramatiq's middleware judged an attempt, as :func:`lifecycle.finish` takes it.

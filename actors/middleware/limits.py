@@ -62,7 +62,7 @@ class Limits(Middleware):
         limit = self._limit(broker, message.actor_name)
         if limit is None:
             return
-        attempt = attempt_of(message).number
+        attempt = attempt_of(message)
         acquire = codecs.Limits.acquire(
             _slots(job_name(message.actor_name), limit),
             broker.broker_id,
@@ -70,7 +70,7 @@ class Limits(Middleware):
             message.options["redis_message_id"],
             writes=self.store.writes if self.store is not None else None,
             job_id=message.message_id,
-            handed_back=lifecycle.hand_back(attempt) if attempt else None,
+            handed_back=lifecycle.hand_back(attempt.number) if attempt.number else None,
         )
         try:
             started = self._call(broker, "acquire", acquire)
@@ -79,9 +79,9 @@ class Limits(Middleware):
             self.logger.warning("Could not check the limits of %s (%s).", message, error)
             return
         if not started:
-            message.waits_for_limit = True
+            attempt.waits_for_limit = True
             raise SkipMessage(f"job {message.message_id} waits for its limit")
-        message.holds_limit = True
+        attempt.holds_limit = True
 
     def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
         self._release(broker, message)
@@ -90,9 +90,10 @@ class Limits(Middleware):
         self._release(broker, message)
 
     def _release(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
-        if not getattr(message, "holds_limit", False):
+        attempt = attempt_of(message)
+        if not attempt.holds_limit:
             return
-        message.holds_limit = False
+        attempt.holds_limit = False
         limit = self._limit(broker, message.actor_name)
         try:
             self._call(broker, "release", self._of(broker, message, limit))

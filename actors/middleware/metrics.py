@@ -18,7 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from .. import lifecycle
 from ..attempt import attempt_of
 from ..lanes import job_name
-from .job_state import outcome
+from .job_state import retried_or_permanent
 
 State = lifecycle.State
 
@@ -95,7 +95,9 @@ class Metrics(Middleware):
         series.in_progress.dec()
         if attempt_of(message).lost:
             return  # interrupted: its job is another worker's now
-        state = lifecycle.ended_in(exception=exception, **outcome(broker, message, exception))
+        state = lifecycle.ended_in(
+            exception=exception, **retried_or_permanent(broker, message, exception)
+        )
         series.ended(state).inc()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:

@@ -6,8 +6,7 @@ import dramatiq
 import redis
 from dramatiq.errors import BrokerConnectionError
 
-from actors import consumer as consumer_module
-from actors import lifecycle
+from actors import batch_sender, lifecycle
 from actors.lifecycle import State
 from actors.middleware import Heartbeat
 from tests.support import ended, run_job, wait_for
@@ -16,7 +15,7 @@ from tests.support import ended, run_job, wait_for
 def test_an_end_refused_by_a_full_redis_is_written_with_its_ack_once_redis_has_room(
     queue, monkeypatch
 ):
-    monkeypatch.setattr(consumer_module, "RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(batch_sender, "RETRY_SECONDS", 0.05)
     job_id = run_job(queue, "add", a=1, b=2)
     client = queue.broker.client
     consumer = queue.broker.consume("default", prefetch=1, timeout=100)
@@ -48,9 +47,9 @@ def _oom_errors(client: redis.Redis) -> int:
 
 
 def test_an_end_is_written_after_its_ack_failed_with_a_broker_connection_error(queue, monkeypatch):
-    monkeypatch.setattr(consumer_module, "RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(batch_sender, "RETRY_SECONDS", 0.05)
     broker = queue.broker
-    settle, failures = broker.do_settle, []
+    settle, failures = broker.settle, []
 
     def settle_failing_once(*args):
         if not failures:
@@ -59,7 +58,7 @@ def test_an_end_is_written_after_its_ack_failed_with_a_broker_connection_error(q
         return settle(*args)
 
     # As dramatiq's own test_redis_consumer_ack_can_retry_on_connection_error does.
-    monkeypatch.setattr(broker, "do_settle", settle_failing_once, raising=False)
+    monkeypatch.setattr(broker, "settle", settle_failing_once)
     job_id = run_job(queue, "add", a=1, b=2)
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
     worker.start()

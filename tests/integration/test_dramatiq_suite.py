@@ -13,7 +13,8 @@ Four of its 20 tests cannot apply, and are left out:
   test builds one on a URL.
 - ``test_redis_consumer_ack_can_retry_on_connection_error`` and its nack
   twin patch ``do_ack`` and ``do_nack``, commands our consumer does not send:
-  it settles many acks and nacks, with their jobs' ends, in one ``settle``.
+  it settles many acks and nacks, with their jobs' ends, in one
+  ``RedisBroker.settle``.
   What they check (an ack or nack that fails with a BrokerConnectionError is
   retried until written) is tested on ``settle`` in test_broker_contract.py.
 """

@@ -21,6 +21,7 @@ from dramatiq import Message
 
 from actors import jobs, lifecycle
 from actors.canvas import chain, group
+from actors.consumer import Settlement
 from actors.lifecycle import State
 from actors.middleware import Heartbeat
 from actors.workflows import Workflows
@@ -32,7 +33,7 @@ FATES = ("dies before its end is written", "dies just after", "was stopped, send
 
 def fetch(broker) -> tuple[Message, int]:
     """The one message ``broker`` takes from the default queue, and the attempt it reserves."""
-    data, attempt = broker.do_fetch("default", *broker.fetching_args(1))
+    [(data, attempt)] = broker.fetch("default", 1)
     return Message.decode(data), attempt
 
 
@@ -57,9 +58,13 @@ def settle(broker, message: Message, attempt: int) -> None:
         result=result, exception=None, retried=False, permanent=False, attempt=attempt
     )
     redis_id = message.options["redis_message_id"]
-    start = broker.settling_args("start", redis_id, message.message_id, lifecycle.start(attempt))
-    end = broker.settling_args("ack", redis_id, message.message_id, ending)
-    broker.do_settle("default", *start, *end)
+    broker.settle(
+        "default",
+        [
+            Settlement("start", redis_id, message.message_id, lifecycle.start(attempt)),
+            Settlement("ack", redis_id, message.message_id, ending),
+        ],
+    )
 
 
 @pytest.mark.e2e

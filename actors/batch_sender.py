@@ -1,0 +1,95 @@
+"""Sends what threads hand in, many items to one call, from a thread of its own."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dramatiq.logging import get_logger
+
+#: Time between two tries of a call that failed.
+RETRY_SECONDS = 1.0
+
+
+class BatchSender:
+    """Sends what threads hand in, many items in one call, from a thread of its own.
+
+    :meth:`put` returns at once; the thread sends everything handed in
+    while its previous call was under way in its next. A worker whose
+    threads finish jobs quickly thus acks them many to a round trip, and no
+    thread waits for an ack. A call that fails, whatever the error (Redis
+    away, out of memory, busy), is made again, with what was handed in
+    meanwhile, every :data:`RETRY_SECONDS` until it succeeds, as dramatiq
+    retries an ack: dropping one would leave its job "running" and its
+    message held until the worker stops, to run again. What is sent must
+    therefore be safe to send twice (an ack of a message no longer held does
+    nothing; an end already written is refused).
+
+    The thread starts with the first item and ends when :meth:`close`
+    finds nothing left to send; an item handed in later starts it again.
+    """
+
+    def __init__(self, send: Callable[[list[Any]], None], *, name: str):
+        self.logger = get_logger(__name__, type(self))
+        self._send = send
+        self._name = name
+        self._changed = threading.Condition()
+        self._pending: list[Any] = []
+        self._sending = False
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def put(self, item: Any) -> None:
+        with self._changed:
+            self._pending.append(item)
+            self._closing = False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            elif not self._sending:
+                self._changed.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Wait until everything handed in was sent, then end the thread; False on timeout."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+            return self._changed.wait_for(self._idle, timeout)
+
+    def _idle(self) -> bool:
+        return not self._pending and not self._sending
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending or self._closing)
+                if self._closing and not self._pending:
+                    self._thread = None
+                    return
+                batch, self._pending = self._pending, []
+                self._sending = True
+            sent = self._send_batch(batch)
+            with self._changed:
+                self._sending = False
+                if not sent:
+                    self._pending[:0] = batch
+                self._changed.notify_all()
+            if not sent:
+                time.sleep(RETRY_SECONDS)
+
+    def _send_batch(self, batch: list[Any]) -> bool:
+        """Send ``batch``; False if it is to be sent again."""
+        try:
+            self._send(batch)
+        except Exception as error:
+            self.logger.warning(
+                "Sending %d item(s) failed (%s: %s); trying again in %.0f s.",
+                len(batch),
+                type(error).__name__,
+                error,
+                RETRY_SECONDS,
+            )
+            return False
+        return True
