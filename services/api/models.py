@@ -224,10 +224,6 @@ class JobEvent(BaseModel):
     error: Failure | None = None
     result: Any = None
 
-    @staticmethod
-    def of(event: dict[str, Any]) -> dict[str, Any]:
-        return shown_event(event)
-
 
 def shown_event(event: dict[str, Any]) -> dict[str, Any]:
     """How an event kept (times in milliseconds) is shown: every time in ISO 8601.

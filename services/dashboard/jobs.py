@@ -32,7 +32,7 @@ from actors.lifecycle import TERMINAL_STATES, JobRecord, State
 from actors.storage.queues import QueueReadings
 from actors.submission import retry
 from services.api import errors
-from services.api.models import RunOptions
+from services.api.models import RunOptions, iso
 
 from .auth import WSGIApp
 from .guard import BadRequest
@@ -120,7 +120,7 @@ class JobPages(App):
         self.queue = queue
         self.events = events
         self.templates = dashboard.templates
-        self.templates.filters.update(from_ms=from_ms, as_json=as_json)
+        self.templates.filters.update(from_ms=from_ms, iso=iso, as_json=as_json)
         self.make_uri = dashboard.make_uri
         self.add_route("/jobs", self.index)
         self.add_route("/jobs/jobs.js", self.script)

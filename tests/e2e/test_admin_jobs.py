@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -136,6 +137,15 @@ def test_a_job_page_opened_from_the_list_follows_the_job_until_it_finishes(
     expect(page.locator("#job-live")).to_be_visible(timeout=JOB_WAIT_MS)
     expect(page.locator("#job-note")).to_contain_text("counted", timeout=JOB_WAIT_MS)
     shots.take("running")
+    # Its times too, in ISO 8601 as the record has them: each report moves updated_at.
+    page.evaluate("window.followed = true")
+    updated = page.locator('td[data-time="updated_at"] small')
+    before = updated.text_content()
+    expect(updated).not_to_have_text(before, timeout=JOB_WAIT_MS)
+    after = updated.text_content()
+    assert page.evaluate("window.followed === true"), "the page reloaded instead"
+    assert datetime.fromisoformat(before) < datetime.fromisoformat(after)
+    assert datetime.fromisoformat(after).utcoffset() == timedelta(0)
     state = page.locator("#job-state")
     expect(state).to_have_attribute("data-state", State.SUCCEEDED, timeout=JOB_WAIT_MS)
     shots.take("finished")

@@ -19,7 +19,7 @@ import redis
 
 from actors import lifecycle, stats, submission
 from actors.lifecycle import JobRequest, State
-from services.api.models import JobEvent
+from services.api.models import shown_event
 from services.dashboard.dead_letters import requeued
 from services.queue import connect
 from services.stack.redis_server import server_command
@@ -238,7 +238,7 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
     late = follow_stream(client, f"/jobs/{job_id}/events")
     assert late.status_code == 200
     [seen] = sse_events(late.text.splitlines())
-    assert (seen["id"], json.loads(seen["data"])) == (last_id, JobEvent.of(last))
+    assert (seen["id"], json.loads(seen["data"])) == (last_id, shown_event(last))
 
 
 def test_a_submission_sent_again_after_its_reply_was_lost_writes_one_job(queue):

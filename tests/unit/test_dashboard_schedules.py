@@ -82,8 +82,8 @@ def test_a_schedule_shows_its_start_end_and_run_limit_and_reads_finished_at_the_
     window = {"start_at": "2030-01-01T00:00:00Z", "end_at": "2030-01-02T12:00:00Z"}
     schedules = nightly(queue, **window, max_runs=3)
     page = admin.simulate_get("/admin/schedules/nightly").text
-    assert "<small>2030-01-01T00:00:00.000Z</small>" in cell(page, "schedule-start")
-    assert "<small>2030-01-02T12:00:00.000Z</small>" in cell(page, "schedule-end")
+    assert "<small>2030-01-01T00:00:00.000+00:00</small>" in cell(page, "schedule-start")
+    assert "<small>2030-01-02T12:00:00.000+00:00</small>" in cell(page, "schedule-end")
     assert cell(page, "schedule-max-runs") == "3 ticks, 3 left"
     # 03:00 in Berlin on the 1st and the 2nd: none after the end.
     assert page.count('class="schedule-next-run"') == 2

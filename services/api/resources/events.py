@@ -17,7 +17,7 @@ from actors.lifecycle import EVENT_KINDS, event_kind
 
 from .. import sse
 from ..contract import Operation, Response
-from ..models import EventsHeaders, JobEvent
+from ..models import EventsHeaders, JobEvent, shown_event
 from ..streams import Streams
 from .job import find
 
@@ -84,6 +84,6 @@ class JobEvents:
                     yield sse.KEEPALIVE
                     continue
                 event_id, event = item
-                yield sse.frame(event_id, event_kind(event), JobEvent.of(event))
+                yield sse.frame(event_id, event_kind(event), shown_event(event))
         finally:
             release()

@@ -19,6 +19,13 @@ if (job && job.dataset.ended === "false") {
       document.getElementById("job-progress").value = data.progress.value;
       document.getElementById("job-note").textContent = data.progress.message;
     }
+    // The times an event changed, in ISO 8601 as the record has them; every
+    // change updates the record at the event's time.
+    const times = { updated_at: data.at, ...data };
+    for (const cell of job.querySelectorAll("td[data-time]")) {
+      const at = times[cell.dataset.time];
+      if (at) showTime(cell, at);
+    }
   });
 }
 
@@ -30,6 +37,16 @@ if (workflow && workflow.dataset.ended === "false") {
     step.dataset.state = data.step_state;
     step.querySelector(".step-state").textContent = data.step_state;
   });
+}
+
+// Show ``at`` (ISO 8601) in ``cell`` as the page renders a time: when, then the time itself.
+function showTime(cell, at) {
+  const when = document.createElement("time");
+  when.dateTime = at;
+  when.textContent = "just now";
+  const exact = document.createElement("small");
+  exact.textContent = at;
+  cell.replaceChildren(when, " ", exact);
 }
 
 // Follow ``record`` over its stream (data-events) until it ends: each event of
