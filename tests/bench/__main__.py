@@ -39,7 +39,7 @@ from services.stack.stack import PROJECT_DIR
 
 from . import jobs, raw_dramatiq, replication, seed_system, traefik_features
 from .http_load import measure_floor, measure_http
-from .queues import SERVICE_NAMESPACE
+from .queues import SERVICE_NAMESPACE, QueueWatch
 from .redis_stats import redis_counters
 from .stack import RAW_WORKER, WORKER, BenchStack, bench_settings
 from .table import Row, render
@@ -47,6 +47,8 @@ from .wrk import WrkMissing, find_wrk, run_wrk
 
 #: Jobs per second of the queue-wait measure.
 STEADY_RATE = 50
+#: Jobs of the round that measures the bytes a finished job keeps.
+MORE_JOBS = 5_000
 
 
 def arguments() -> argparse.Namespace:
@@ -98,9 +100,14 @@ def measure(
     progress("drain: the service's worker")
     results["drain"] = jobs.Drain(SERVICE_NAMESPACE, WORKER).measure(bench, bench.start_worker)
     jobs.wait_for_records_only(bench)
-    results["bytes_per_finished_job"] = (
-        redis_counters(bench.redis) - before
-    ).used_memory / submitted
+    # What each job keeps once it has run, as more of them come: a second,
+    # smaller round, so that what the worker's start holds (its connections,
+    # the scripts it loads) and what ended jobs share are not spread over them.
+    finished = redis_counters(bench.redis)
+    more = jobs.submit_batches(bench, MORE_JOBS)["jobs"]
+    QueueWatch(bench.redis, SERVICE_NAMESPACE).wait_finished()
+    jobs.wait_for_records_only(bench)
+    results["bytes_per_finished_job"] = (redis_counters(bench.redis) - finished).used_memory / more
 
     progress(f"drain: raw dramatiq ({options.jobs} no-op messages queued first)")
     before = redis_counters(bench.redis)
