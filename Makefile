@@ -81,7 +81,7 @@ docs: install ## Write .env.example and the README's settings table from service
 	$(UV) run --frozen --no-sync python -m services.settings_docs
 
 .PHONY: deploy-files
-deploy-files: install ## Write compose.yml from the stack's topology (services/stack/topology.py)
+deploy-files: install ## Write compose.yml, the Swarm stack and the Kubernetes manifests from the topology
 	$(UV) run --frozen --no-sync python -m services.stack.deploy_files
 
 # Seconds of each load step of make bench (at 10, the whole run takes about three minutes).

@@ -1,9 +1,11 @@
 """``make deploy-files``: write the deployment files from :mod:`.topology`.
 
-``compose.yml`` (one Docker engine) is written from the topology and the
-default settings; ``tests/static/test_deploy_files.py`` fails when a file
-in the repository differs from what this writes, as the settings docs'
-test does for ``make docs``.
+``compose.yml`` (one Docker engine), ``deploy/swarm/stack.yml`` (a Docker
+Swarm), ``deploy/kubernetes/`` (a kustomize base and overlays) and the
+Prometheus configurations of the first two are written from the topology and
+the default settings; ``tests/static/test_deploy_files.py`` fails when a file
+in the repository differs from what this writes, as the settings docs' test
+does for ``make docs``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import yaml
 
 from services.settings import Settings
 
-from . import compose_file, kubernetes, topology
+from . import compose_file, kubernetes, swarm_file, topology
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -72,6 +74,29 @@ def prometheus_yml() -> str:
     return header + dump(compose_file.prometheus_config(names))
 
 
+def swarm_prometheus_yml() -> str:
+    header = (
+        "# Written by `make deploy-files` from services/stack/topology.py: change that,\n"
+        "# not this file. Prometheus as deploy/swarm/stack.yml runs it: each job's\n"
+        "# tasks are found as tasks.SERVICE, which resolves to every one of them.\n"
+    )
+    names = {service: f"tasks.{service}" for service, _ in topology.SCRAPE_JOBS.values()}
+    return header + dump(compose_file.prometheus_config(names))
+
+
+def swarm_yml() -> str:
+    document = swarm_file.stack(Settings())
+    parts = [swarm_file.HEADER, dump({"version": document["version"]}), "\nservices:\n"]
+    for number, (name, service) in enumerate(document["services"].items()):
+        parts.append("\n" if number else "")
+        if name in swarm_file.ABOUT:
+            parts.append(comment(swarm_file.ABOUT[name], indent=2))
+        parts.append(dump({name: service}, indent=2))
+    for key in ("configs", "networks", "volumes"):
+        parts += ["\n", dump({key: document[key]})]
+    return "".join(parts)
+
+
 KUBERNETES_DIR = "deploy/kubernetes"
 KUBERNETES_HEADER = (
     "# Written by `make deploy-files` from services/stack/topology.py: change that,\n"
@@ -107,6 +132,8 @@ def kubernetes_files() -> dict[str, Callable[[], str]]:
 FILES: dict[str, Callable[[], str]] = {
     "compose.yml": compose_yml,
     compose_file.PROMETHEUS_CONFIG: prometheus_yml,
+    "deploy/swarm/stack.yml": swarm_yml,
+    swarm_file.PROMETHEUS_CONFIG: swarm_prometheus_yml,
     **kubernetes_files(),
 }
 

@@ -36,9 +36,9 @@ STACK_FILE = PROJECT_DIR / "deploy" / "swarm" / "stack.yml"
 STACK = "jobqueue"
 MANAGER = "manager"
 #: The nodes by host name, and the images each runs: the app everywhere,
-#: Traefik on the manager, Redis on the node labelled for it.
+#: Traefik and Prometheus on the manager, Redis on the node labelled for it.
 NODES = {
-    MANAGER: (APP_IMAGE, "traefik:v3.7.15"),
+    MANAGER: (APP_IMAGE, "traefik:v3.7.15", "prom/prometheus:v2.42.0"),
     "worker-1": (APP_IMAGE, "redis:7.4-alpine"),
     "worker-2": (APP_IMAGE,),
 }

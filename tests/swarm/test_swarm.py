@@ -10,6 +10,7 @@ lost with its jobs has them run again elsewhere. The tests share one swarm
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -93,6 +94,31 @@ def test_scaled_out_workers_take_jobs(swarm):
     job_ids = submit_slow_jobs(swarm, 2 * threads(swarm), seconds=1)
     records = all_succeeded(swarm, job_ids)
     assert added <= {host_of(record["worker_name"]) for record in records}
+
+
+def scraped_up(swarm: SwarmStack, job: str) -> int:
+    """How many targets of ``job`` the stack's Prometheus (on the manager) scrapes now."""
+    (container,) = swarm.swarm.node_docker(
+        MANAGER, "ps", "--quiet", "--filter",
+        f"label=com.docker.swarm.service.name={swarm.swarm.service('prometheus')}",
+    ).split()  # fmt: skip
+    answer = swarm.swarm.node_docker(
+        MANAGER, "exec", container, "promtool", "query", "instant", "http://127.0.0.1:9090",
+        f'count(up{{job="{job}"}} == 1)',
+    )  # fmt: skip
+    found = re.search(r"=> (\d+)", answer)
+    return int(found[1]) if found else 0
+
+
+def test_prometheus_scrapes_every_task_of_each_service(swarm):
+    """The stack's Prometheus finds each task as tasks.NAME over the nodes, however scaled."""
+    for job, service in (("worker", "worker"), ("api", "api")):
+        tasks = len(swarm.swarm.tasks(service))
+        wait_for(
+            lambda job=job, tasks=tasks: scraped_up(swarm, job) == tasks,
+            timeout=90,
+            what=f"Prometheus to scrape the {tasks} tasks of {service}",
+        )
 
 
 def stopped_workers(swarm: SwarmStack, since: str) -> tuple[set[str], dict[str, set[str]]]:
