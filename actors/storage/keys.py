@@ -30,9 +30,10 @@ The broker (dramatiq's; ``<broker namespace>:`` left out):
 * ``__heartbeats__`` worker ids by their last beat; ``__acks__.<worker>.<queue>``
   the messages a worker holds; ``__worker_names__`` the names of worker ids.
 
-The Lua scripts are given these keys (or the prefix ``job:`` for the jobs
-they find by id) rather than build them, but for the broker's own, which
-``lua/dispatch.lua`` builds from the namespace as dramatiq's script does.
+The Lua scripts are given these keys, or the ones they start from (a job's
+key, the prefix ``job:`` for the jobs they find by id, a namespace), and
+build the rest with the functions of ``lua/keys.lua``, which say the layout
+again for Lua.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ class Keys:
 
     def idempotency(self, key: str) -> str:
         return f"{self.namespace}:idempotency:{key}"
+
+    @property
+    def lingering(self) -> str:
+        return f"{self.namespace}:lingering"
 
     @property
     def cancellations(self) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from actors.storage import Keys
 from actors.storage.lua import INCLUDE, LUA_DIR, source
 from tests.support import PROJECT_DIR
 
@@ -50,4 +51,40 @@ def test_every_script_compiles_with_each_function_defined_once(redis_url, path: 
     shared = {name for lua in LUA_DIR.glob("*.lua") for name in DEFINED.findall(lua.read_text())}
     called = shared & set(re.findall(r"\b(\w+)\(", script))
     assert called <= set(defined), f"{path.name} calls {called - set(defined)}, not included"
+    # A parameter named as a function the script has hides it in its function.
+    parameters = re.findall(r"function\s*\w*\(([^)]*)\)", script)
+    named = {name.strip() for names in parameters for name in names.split(",")}
+    assert not set(defined) & named, f"{path.name} hides {set(defined) & named} behind one"
     redis.Redis.from_url(redis_url).script_load(script)
+
+
+def test_the_scripts_build_keys_as_the_layout_has_them(redis_url):
+    keys = Keys("N-S", broker_namespace="B-N")
+    job = keys.job("I-D")
+    script = (
+        source("keys.lua")
+        + """
+return {
+    events_of(KEYS[1]), jobs_prefix(KEYS[1]), lingering_key(store_namespace(KEYS[1])),
+    stats_key(store_namespace(KEYS[1]), "60"), workflow_key(store_namespace(KEYS[1]), "W-F"),
+    messages_key(KEYS[2]), wake_key(KEYS[2]), dead_letters_key(ARGV[1], "Q-N"),
+    heartbeats_key(ARGV[1]), acks_key(ARGV[1], "W-K", "Q-N"), worker_names_key(ARGV[1]),
+}
+"""
+    )
+    built = redis.Redis.from_url(redis_url, decode_responses=True).eval(
+        script, 2, job, keys.queue("Q-N"), keys.broker_namespace
+    )
+    assert built == [
+        keys.events(job.removeprefix(keys.jobs_prefix)),
+        keys.jobs_prefix,
+        keys.lingering,
+        keys.stats(60),
+        keys.workflow("W-F"),
+        keys.messages("Q-N"),
+        keys.wake("Q-N"),
+        keys.dead_letters("Q-N"),
+        keys.heartbeats,
+        keys.acks("W-K", "Q-N"),
+        keys.worker_names,
+    ]

@@ -20,16 +20,15 @@
 local namespace = KEYS[1]
 local now = tonumber(ARGV[1])
 
-redis.call("zadd", namespace .. ":__heartbeats__", ARGV[3], ARGV[2])
+redis.call("zadd", heartbeats_key(namespace), ARGV[3], ARGV[2])
 
 local reply = {0}
 if ARGV[4] ~= "" then
     reply[1] = reap_dead_workers(namespace, now, tonumber(ARGV[4]))
 end
 
-local acks = namespace .. ":__acks__." .. ARGV[2] .. "."
 for position, held in ipairs(cjson.decode(ARGV[6])) do
-    if redis.call("sismember", acks .. held[1], held[2]) == 0 then
+    if redis.call("sismember", acks_key(namespace, ARGV[2], held[1]), held[2]) == 0 then
         reply[#reply + 1] = position
     end
 end

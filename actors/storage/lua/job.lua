@@ -38,6 +38,7 @@
 -- (set by workflow.lua, included at the end of this file): a step's end is
 -- counted by the call that writes it. Every end is counted for the console
 -- too, through job_ended (set by stats.lua, included there too).
+--!include keys.lua
 --!include event.lua
 local step_written, job_ended
 
@@ -53,10 +54,10 @@ local LINGER_MS = 2000
 -- one, so that many streams of 4 KB could stay. "<namespace>:lingering"
 -- holds their jobs' ids, by time.
 local function linger(job_key, events_key, event_ms)
-    local jobs = string.match(job_key, "^(.*:job:)")
-    local lingering = string.sub(jobs, 1, -5) .. "lingering"
+    local jobs = jobs_prefix(job_key)
+    local lingering = lingering_key(store_namespace(job_key))
     for _, job_id in ipairs(redis.call("ZRANGEBYSCORE", lingering, 0, event_ms - LINGER_MS, "LIMIT", 0, 2)) do
-        local stream = jobs .. job_id .. ":events"
+        local stream = events_of(jobs .. job_id)
         -- Unless its job runs again: its stream then has no time to live.
         if redis.call("PTTL", stream) >= 0 then
             redis.call("DEL", stream)

@@ -27,7 +27,7 @@
 --!include job.lua
 local namespace = KEYS[1]
 local command, now, timeout = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local heartbeats = namespace .. ":__heartbeats__"
+local heartbeats = heartbeats_key(namespace)
 
 local function split(member)
     local parts = {}
@@ -47,7 +47,7 @@ local function prune(running)
     for _, member in ipairs(redis.call("ZRANGE", running, 0, -1)) do
         local worker, queue, id = unpack(split(member))
         local beat = tonumber(redis.call("ZSCORE", heartbeats, worker))
-        local acks = namespace .. ":__acks__." .. worker .. "." .. queue
+        local acks = acks_key(namespace, worker, queue)
         if not beat or beat < now - timeout or redis.call("SISMEMBER", acks, id) == 0 then
             redis.call("ZREM", running, member)
         end
@@ -86,7 +86,7 @@ local function unpark(job, concurrency, count, period)
         redis.call("ZREM", waiting, due[n])
         local queue, id = unpack(split(due[n]))
         local queue_key = namespace .. ":" .. queue
-        if redis.call("HEXISTS", queue_key .. ".msgs", id) == 1 then
+        if redis.call("HEXISTS", messages_key(queue_key), id) == 1 then
             redis.call("LPUSH", queue_key, id)
             woken[queue_key] = true
         end
@@ -116,10 +116,10 @@ if command == "acquire" then
     if retry_at then
         -- Out of this worker's hands: its ack leaves the message, its death
         -- does not hand it back; a release or a sweep puts it back in line.
-        redis.call("SREM", namespace .. ":__acks__." .. worker .. "." .. queue, id)
+        redis.call("SREM", acks_key(namespace, worker, queue), id)
         redis.call("ZADD", waiting, retry_at, queue .. "|" .. id)
         if ARGV[11] ~= "" then
-            write_job(ARGV[11], ARGV[11] .. ":events", ARGV, 12)
+            write_job(ARGV[11], events_of(ARGV[11]), ARGV, 12)
         end
         return 0
     end

@@ -12,16 +12,16 @@
 -- anything still waiting, and forget its name ("<namespace>:__worker_names__",
 -- the dashboard's). Returns how many went back.
 local function reap_dead_workers(namespace, now, timeout)
-    local heartbeats = namespace .. ":__heartbeats__"
+    local heartbeats = heartbeats_key(namespace)
     local requeued = 0
     for _, dead_worker in ipairs(redis.call("zrangebyscore", heartbeats, 0, now - timeout)) do
-        local ack_queues = namespace .. ":__ackqueues__." .. dead_worker
+        local ack_queues = ack_queues_key(namespace, dead_worker)
         for _, queue_name in ipairs(redis.call("smembers", ack_queues)) do
             local queue = namespace .. ":" .. queue_name
-            local queue_acks = namespace .. ":__acks__." .. dead_worker .. "." .. queue_name
+            local queue_acks = acks_key(namespace, dead_worker, queue_name)
             local pushed = 0
             for _, message_id in ipairs(redis.call("smembers", queue_acks)) do
-                if redis.call("hexists", queue .. ".msgs", message_id) == 1 then
+                if redis.call("hexists", messages_key(queue), message_id) == 1 then
                     redis.call("lpush", queue, message_id)
                     pushed = pushed + 1
                 end
@@ -34,7 +34,7 @@ local function reap_dead_workers(namespace, now, timeout)
         end
         redis.call("del", ack_queues)
         redis.call("zrem", heartbeats, dead_worker)
-        redis.call("hdel", namespace .. ":__worker_names__", dead_worker)
+        redis.call("hdel", worker_names_key(namespace), dead_worker)
     end
     return requeued
 end
@@ -43,19 +43,19 @@ end
 -- `queue_names` and of every queue that ever had one.
 local function expire_dead_letters(namespace, before, queue_names)
     local queues = {}
-    for _, name in ipairs(redis.call("smembers", namespace .. ":__deadletters__")) do
+    for _, name in ipairs(redis.call("smembers", dead_letter_queues_key(namespace))) do
         queues[name] = true
     end
     for _, name in ipairs(queue_names) do
         queues[name] = true
     end
     for name in pairs(queues) do
-        local dead_letters = namespace .. ":" .. name .. ".XQ"
+        local dead_letters = dead_letters_key(namespace, name)
         repeat
             local expired = redis.call("zrangebyscore", dead_letters, 0, before, "LIMIT", 0, 1000)
             if #expired > 0 then
                 redis.call("zrem", dead_letters, unpack(expired))
-                redis.call("hdel", dead_letters .. ".msgs", unpack(expired))
+                redis.call("hdel", messages_key(dead_letters), unpack(expired))
             end
         until #expired < 1000
     end

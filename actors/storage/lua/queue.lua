@@ -4,15 +4,16 @@
 -- A queue "<namespace>:<queue>" is a list of message ids; "<queue>.msgs" maps
 -- them to the encoded messages; "<queue>.wake" holds at most one token, which
 -- an idle consumer blocks on (actors/consumer.py) instead of polling.
+--!include keys.lua
 
 -- Append a message to its queue, as dramatiq's own enqueue does.
 local function enqueue(queue_key, message_id, message)
-    redis.call("HSET", queue_key .. ".msgs", message_id, message)
+    redis.call("HSET", messages_key(queue_key), message_id, message)
     redis.call("RPUSH", queue_key, message_id)
 end
 
 -- Leave the queue's wake-up token: one, however many messages came.
 local function wake(queue_key)
-    redis.call("LPUSH", queue_key .. ".wake", "1")
-    redis.call("LTRIM", queue_key .. ".wake", 0, 0)
+    redis.call("LPUSH", wake_key(queue_key), "1")
+    redis.call("LTRIM", wake_key(queue_key), 0, 0)
 end

@@ -24,6 +24,6 @@ local dead_letter = redis.call("HGET", KEYS[1], "redis_message_id")
 if KEYS[4] ~= "" and dead_letter then
     dead_letter = cjson.decode(dead_letter)
     redis.call("ZREM", KEYS[4], dead_letter)
-    redis.call("HDEL", KEYS[4] .. ".msgs", dead_letter)
+    redis.call("HDEL", messages_key(KEYS[4]), dead_letter)
 end
 return {1, written[2], redis.call("HGETALL", KEYS[1])}

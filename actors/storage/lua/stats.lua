@@ -12,10 +12,10 @@
 local STATS_SPAN, STATS_KEEP = 10, 3900
 
 job_ended = function(job_key, to)
-    local namespace = string.match(job_key, "^(.*):job:")
     local started, finished = unpack(redis.call("HMGET", job_key, "started_at", "finished_at"))
     finished = tonumber(finished) or tonumber(redis.call("TIME")[1]) * 1000
-    local key = namespace .. ":stats:" .. tostring(math.floor(finished / 1000 / STATS_SPAN) * STATS_SPAN)
+    local span_start = math.floor(finished / 1000 / STATS_SPAN) * STATS_SPAN
+    local key = stats_key(store_namespace(job_key), tostring(span_start))
     redis.call("HINCRBY", key, to, 1)
     started = tonumber(started)
     if started and to ~= "cancelled" then

@@ -52,12 +52,12 @@ end
 
 local function add_event(wf, conf, event)
     local told = cjson.encode(event)
-    local event_id = redis.call("XADD", wf .. ":events", "MAXLEN", "~", conf.max_events, "*",
+    local event_id = redis.call("XADD", events_of(wf), "MAXLEN", "~", conf.max_events, "*",
                                 "event", told)
     -- Whoever follows the workflow (the API's event streams) listens on a
     -- channel named as its event stream, and gets the event there, as for a
     -- job's (job.lua).
-    redis.call("PUBLISH", wf .. ":events", event_id .. " " .. told)
+    redis.call("PUBLISH", events_of(wf), event_id .. " " .. told)
 end
 
 -- A job's end, written the way lifecycle.py writes one.
@@ -65,7 +65,7 @@ local function end_job(job_key, conf, to, now, fields, channel)
     fields.finished_at = tostring(now)
     fields.updated_at = tostring(now)
     -- Its event tells the error, if any (job.lua: an ended job's stream goes).
-    return write_job(job_key, job_key .. ":events",
+    return write_job(job_key, events_of(job_key),
         {to, STOPPABLE, cjson.encode(fields), fields.error and "error" or "", conf.retention,
          channel or "", "0", "0", "0"}, 1)
 end
@@ -157,7 +157,7 @@ local function release(wf, step, now)
     end
     local fields = {args = args, enqueued_at = tostring(now), eta = tostring(now),
                     updated_at = tostring(now)}
-    local written = write_job(job_key, job_key .. ":events",
+    local written = write_job(job_key, events_of(job_key),
         {"queued", "waiting", cjson.encode(fields), "", "0", "", "0", "0", "0"}, 1)
     if written[1] == 1 then
         enqueue(definition.sent_to, definition.message_id,
@@ -182,7 +182,7 @@ step_written = function(job_key, link, before, to)
         return -- a progress report: the workflow shows states only
     end
     link = cjson.decode(link)
-    local wf = string.match(job_key, "^(.*):job:[^:]+$") .. ":workflow:" .. link.id
+    local wf = workflow_key(store_namespace(job_key), link.id)
     if redis.call("HGET", wf, "state") ~= "running" then
         return
     end

@@ -22,7 +22,7 @@ for i = 10, #ARGV, 2 do
         else
             redis.call("ZREM", ids, message_id)
         end
-        write_job(job_key, job_key .. ":events", ARGV, 1)
+        write_job(job_key, events_of(job_key), ARGV, 1)
         deleted = deleted + 1
     end
 end
