@@ -31,6 +31,8 @@ DRAMATIQ_WORDS = {
     "services/dashboard/dead_letters.py": {"eta", "redis_message_id"},
     "services/dashboard/guard.py": {"queue", "id"},
     "services/dashboard/pages.py": {"queue", "id", "failed"},
+    # A Kubernetes container's fields.
+    "services/stack/kubernetes.py": {"args"},
     # Prometheus labels.
     "actors/middleware/metrics.py": {"actor"},
     "services/metrics/queues.py": {"queue"},
