@@ -79,6 +79,7 @@ from .consumer import RedisConsumer, Settlement
 from .dispatch import Room
 from .middleware import broker_middleware
 from .registry import JobDefaults, JobSpec, attach, bind, specs
+from .states import STARTABLE_STATES
 from .storage import Keys
 from .storage.codecs import Dispatch, JobWrites, Send
 from .storage.lua import source
@@ -158,7 +159,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         the messages of jobs that may not run. A fetch of nothing passes an
         enqueue's wake-up token on to another consumer.
         """
-        args = Dispatch.fetch(count, self._writes, lifecycle.STARTABLE_STATES, self.worker_name)
+        args = Dispatch.fetch(count, self._writes, STARTABLE_STATES, self.worker_name)
         return Dispatch.fetched(self._run_dispatch("fetch", queue_name, args))
 
     def settle(self, queue_name: str, settlements: Sequence[Settlement]) -> dict[str, int]:

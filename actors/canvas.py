@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from .lifecycle import JobOptions, JobRequest
+from .job_request import JobOptions, JobRequest
 
 #: The most steps one workflow may have.
 MAX_STEPS = 1000

@@ -1,7 +1,9 @@
-"""The life of a job: its states, which state may follow which, its record, and what moves it.
+"""The life of a job: the decisions that move it from state to state.
 
-The job owns its lifecycle, as rq's ``JobStatus`` and ``Job.cancel()`` have it.
-Every other module asks this one: the worker middleware, the submission and
+The job owns its lifecycle, as rq's ``JobStatus`` and ``Job.cancel()`` have it:
+its states and which may follow which are ``states.py``, its record
+``record.py``, what a client asks to run ``job_request.py``; every change of
+them is decided here. Every other module asks this one: the worker middleware, the submission and
 the API call the operations below, and the store (``store.py``) writes what
 they decide. An operation returns a :class:`Transition`: the state a job
 moves to, the states it may move from, and the fields of its record that
@@ -12,94 +14,17 @@ can change without changing what is decided.
 
 from __future__ import annotations
 
-import json
 import time
-import traceback
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import dramatiq
 from dramatiq.threading import Interrupt
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import SkipJsonSchema
 
+from .job_request import JobOptions, JobRequest
 from .lanes import DEFAULT_PRIORITY, PRIORITIES, job_name, lane
-
-#: Longest delay dramatiq's Redis broker accepts: 7 days, in seconds.
-MAX_DELAY_SECONDS = 7 * 24 * 3600
-
-
-class State(StrEnum):
-    """Every state a job can be in, in the order a job usually passes through them."""
-
-    #: A step of a workflow, waiting for the steps before it to end.
-    WAITING = "waiting"
-    QUEUED = "queued"
-    DELAYED = "delayed"
-    RUNNING = "running"
-    RETRYING = "retrying"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    DEAD = "dead"
-
-
-#: Which state may follow which: the one table every change is checked against.
-TRANSITIONS: dict[State, frozenset[State]] = {
-    # QUEUED: the steps before it ended; FAILED: what they handed it is too large.
-    State.WAITING: frozenset({State.QUEUED, State.CANCELLED, State.FAILED}),
-    # DEAD: too old to run (dramatiq's AgeLimit). QUEUED: a worker gives back
-    # the attempt it reserved (the job waits for its limits).
-    State.QUEUED: frozenset({State.QUEUED, State.RUNNING, State.CANCELLED, State.DEAD}),
-    State.DELAYED: frozenset({State.RUNNING, State.CANCELLED, State.DEAD}),
-    # RUNNING again: a progress report, or a run after the worker died.
-    State.RUNNING: frozenset(
-        {
-            State.RUNNING,
-            State.SUCCEEDED,
-            State.RETRYING,
-            State.FAILED,
-            State.DEAD,
-            State.CANCELLED,
-        }
-    ),
-    State.RETRYING: frozenset({State.RUNNING, State.CANCELLED, State.DEAD}),
-    # Nothing follows: a duplicate delivery must not run a job twice, and a
-    # cancelled job stays cancelled.
-    State.SUCCEEDED: frozenset(),
-    State.CANCELLED: frozenset(),
-    # QUEUED: retried over HTTP; RUNNING: requeued from the dashboard;
-    # DEAD: requeued, and then too old to run.
-    State.FAILED: frozenset({State.QUEUED, State.RUNNING, State.DEAD}),
-    State.DEAD: frozenset({State.QUEUED, State.RUNNING, State.DEAD}),
-}
-
-#: States after which nothing more happens to a job unless someone retries it.
-TERMINAL_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED, State.DEAD})
-
-#: States in which a job waits to run: for a worker, for its eta, or for the steps before it.
-PENDING_STATES = frozenset({State.WAITING, State.QUEUED, State.DELAYED})
-
-#: Kinds of event a job's history holds: a change of state, or a progress report.
-EVENT_KINDS = ("state", "progress")
-
-#: The record field kept as plain text, so that the store's scripts can compare it.
-STATE_FIELD = "state"
-#: Fields that say what a job is rather than what happened to it: kept out of events.
-IDENTITY_FIELDS = frozenset(
-    {
-        "id",
-        "actor",
-        "queue",
-        "args",
-        "kwargs",
-        "options",
-        "enqueued_at",
-        "redis_message_id",
-        "workflow",
-    }
-)
+from .record import IDENTITY_FIELDS, Failure, JobRecord, Progress, StepLink, failure, jsonable
+from .states import PENDING_STATES, TERMINAL_STATES, State, sources
 
 
 class JobCancelled(Interrupt):
@@ -117,127 +42,6 @@ class HandedOver(JobCancelled):
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-# The record ---------------------------------------------------------------
-
-
-class JobOptions(BaseModel):
-    """How one job runs, beyond what its declaration says."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    delay: float = Field(
-        0, ge=0, le=MAX_DELAY_SECONDS, description="Seconds to wait before the job may start."
-    )
-    # Absent, not null, in a request: None stands for "as the job is declared".
-    max_retries: Annotated[int, Field(ge=0, le=100)] | SkipJsonSchema[None] = Field(
-        None, description="How many times a failing job is retried before it is dead."
-    )
-    time_limit: Annotated[float, Field(gt=0, le=86400)] | SkipJsonSchema[None] = Field(
-        None, description="Seconds one attempt may run before it is interrupted."
-    )
-    priority: Literal[tuple(PRIORITIES)] = Field(  # type: ignore[valid-type]
-        DEFAULT_PRIORITY,
-        description=(
-            "The lane the job waits in. Each lane is a queue of its own: a high job "
-            "never waits behind a backlog of normal ones, and a worker with a free "
-            "thread takes high before normal before low."
-        ),
-    )
-
-
-class JobRequest(BaseModel):
-    """A request to run one job: which, with what arguments, and how."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    actor: str = Field(description="A public job; its arguments must fit its signature.")
-    args: list[Any] = Field(default_factory=list, max_length=100)
-    kwargs: dict[str, Any] = Field(default_factory=dict, max_length=100)
-    options: JobOptions = Field(default_factory=JobOptions)
-
-
-class Progress(BaseModel):
-    value: float = Field(ge=0, le=1)
-    message: str
-
-
-#: The most a record keeps of a failure's message, and of its traceback (their ends).
-MAX_MESSAGE_CHARS = 2000
-MAX_TRACEBACK_CHARS = 8000
-
-
-class Failure(BaseModel):
-    """Why the last attempt of a job failed: the exception's type, message and traceback.
-
-    The traceback is what the worker printed; only its end is kept (the frame
-    that raised), so that a deep recursion cannot fill Redis.
-    """
-
-    type: str
-    message: str
-    traceback: str | None = None
-
-
-class StepLink(BaseModel):
-    """Which workflow a job is a step of, and which step."""
-
-    id: str
-    step: int
-
-
-class JobRecord(BaseModel):
-    """What the store keeps of one job. Times are milliseconds since the epoch."""
-
-    id: str
-    actor: str
-    queue: str | None = None
-    state: State
-    args: list[Any] = Field(default_factory=list)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-    options: JobOptions | None = None
-    attempts: int = Field(0, ge=0)
-    enqueued_at: int | None = None
-    eta: int | None = None
-    started_at: int | None = None
-    finished_at: int | None = None
-    updated_at: int | None = None
-    progress: Progress | None = None
-    result: Any = None
-    error: Failure | None = None
-    #: Where the broker keeps the message (its dead letters are found by it).
-    redis_message_id: str | None = None
-    #: Which worker holds or ran the latest attempt: its host (in a
-    #: container, the container's id) and process, for an operator
-    #: following a job. A queued job names the worker that fetched it and
-    #: will start it when one of its threads is free.
-    worker_name: str | None = None
-    #: The workflow this job is a step of, if any (see ``actors.workflows``).
-    workflow: StepLink | None = None
-
-    @property
-    def ended(self) -> bool:
-        return self.state in TERMINAL_STATES
-
-    def compact(self) -> dict[str, Any]:
-        """The fields worth storing: the record reads back the same from them.
-
-        Nulls, no arguments and the id (the store's key names the job) are
-        left out, and options kept only where they differ from the defaults:
-        a record of short values stays a compact hash in Redis (its listpack
-        encoding, a third of the memory).
-        """
-        fields = self.model_dump(exclude_none=True, exclude={"id", "options"})
-        for name in ("args", "kwargs"):
-            if not fields[name]:
-                del fields[name]
-        if self.options is not None:
-            fields["options"] = self.options.model_dump(exclude_defaults=True)
-        return fields
-
-
-# Decisions ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -290,19 +94,13 @@ class Transition:
 
 
 def _move(to: State, *, only_from: frozenset[State] | None = None, **kwargs: Any) -> Transition:
-    allowed = _SOURCES[to] if only_from is None else only_from
-    if not allowed <= _SOURCES[to]:
-        raise ValueError(f"{to} may not follow {', '.join(sorted(allowed - _SOURCES[to]))}")
+    allowed = sources(to) if only_from is None else only_from
+    if not allowed <= sources(to):
+        raise ValueError(f"{to} may not follow {', '.join(sorted(allowed - sources(to)))}")
     return Transition(to, allowed, **kwargs)
 
 
-_SOURCES = {
-    state: frozenset(source for source, targets in TRANSITIONS.items() if state in targets)
-    for state in State
-}
 _RUNNING = frozenset({State.RUNNING})
-#: The states a job may start (or run again) from.
-STARTABLE_STATES = _SOURCES[State.RUNNING]
 
 
 def submit(request: JobRequest, *, job_id: str, queue: str) -> JobRecord:
@@ -529,39 +327,3 @@ def retry() -> Transition:
             "error": None,
         },
     )
-
-
-# Events ---------------------------------------------------------------------
-
-
-def event_state(event: dict[str, Any]) -> State:
-    return State(event["state"])
-
-
-def event_kind(event: dict[str, Any]) -> str:
-    """``progress`` for a progress report of a running job, else ``state``."""
-    reports = "progress" in event and event_state(event) is State.RUNNING
-    return EVENT_KINDS[1] if reports else EVENT_KINDS[0]
-
-
-def failure(exception: BaseException) -> dict[str, str]:
-    """What a record keeps of ``exception``: bounded, with its traceback's end."""
-    return Failure(
-        type=type(exception).__name__,
-        message=_tail(str(exception), MAX_MESSAGE_CHARS),
-        traceback=_tail("".join(traceback.format_exception(exception)), MAX_TRACEBACK_CHARS),
-    ).model_dump()
-
-
-def _tail(text: str, limit: int) -> str:
-    """``text``, or its last ``limit`` characters after a mark that some were left out."""
-    return text if len(text) <= limit else "[...]\n" + text[-limit:]
-
-
-def jsonable(result: Any) -> Any:
-    """``result`` if it is JSON (NaN and infinities are not), else its repr."""
-    try:
-        json.dumps(result, allow_nan=False)
-    except (TypeError, ValueError):
-        return repr(result)
-    return result

@@ -23,10 +23,12 @@ import pydantic
 
 from . import bounds
 from .canvas import Step, signature
+from .job_request import JobOptions, JobRequest
 from .lanes import DEFAULT_PRIORITY, PRIORITIES, lane
-from .lifecycle import JobCancelled, JobOptions, JobRecord, JobRequest
+from .lifecycle import JobCancelled
 from .limits import Limit
 from .middleware import ACTOR_OPTIONS
+from .record import JobRecord
 from .schedules.definition import Declared
 
 #: How a job's arguments are checked: as JSON gives them (no coercion: "1" is

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from .lifecycle import State
+from .states import State
 from .storage import Keys
 
 #: Seconds each hash counts, and how long one is kept: as ``storage/lua/stats.lua`` writes them.

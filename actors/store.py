@@ -41,7 +41,9 @@ import redis.asyncio
 
 from . import replication
 from .calls import Steps, redis_calls, run_async, run_blocking
-from .lifecycle import TERMINAL_STATES, JobRecord, State, Transition, event_state
+from .lifecycle import Transition
+from .record import JobRecord, event_state
+from .states import TERMINAL_STATES, State
 from .storage import Keys
 from .storage.codecs import (
     EVENTS_PER_READ,

@@ -23,9 +23,11 @@ import pydantic
 from . import lifecycle
 from .broker import Queue
 from .calls import Steps
+from .job_request import JobOptions, JobRequest
 from .lanes import lane
-from .lifecycle import JobOptions, JobRecord, JobRequest, State
+from .record import JobRecord
 from .registry import JobSpec
+from .states import State
 from .storage.codecs import IdempotencyKeyReused
 from .store import BrokerMessage, NewJob
 

@@ -25,7 +25,8 @@ from pydantic import BaseModel, BeforeValidator
 
 from .calls import redis_calls
 from .canvas import OnFailure, Step
-from .lifecycle import STATE_FIELD, State, event_state
+from .record import STATE_FIELD, event_state
+from .states import State
 from .storage.codecs import NewStep, WorkflowCancel, WorkflowCreate, WorkflowRetry
 from .storage.lua import source
 from .store import JobStore, index_before

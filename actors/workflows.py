@@ -29,7 +29,8 @@ from . import lifecycle
 from .broker import Queue
 from .calls import Runner, redis_calls
 from .canvas import Chain, Group, Plan, PlannedStep, Step, TooManySteps, plan
-from .lifecycle import JobRecord, State
+from .record import JobRecord
+from .states import State
 from .storage.codecs import NewStep
 from .submission import InvalidJob, check, prepare_message
 from .workflow_store import RETRYABLE, WorkflowRecord, WorkflowState, WorkflowStore

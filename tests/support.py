@@ -21,7 +21,8 @@ from falcon.testing import helpers
 from falcon.util import code_to_http_status
 from falcon.util.sync import async_to_sync
 
-from actors.lifecycle import JobOptions, JobRecord, JobRequest
+from actors.job_request import JobOptions, JobRequest
+from actors.record import JobRecord
 from actors.submission import submit as submit_request
 from services.settings import FIELDS, Settings
 from services.stack.ports import bindable, candidate_range, unused_ports

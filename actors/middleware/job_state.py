@@ -13,6 +13,8 @@ from dramatiq.middleware import Middleware, SkipMessage
 
 from .. import lifecycle, progress
 from ..attempt import JobMessage, attempt_of
+from ..record import Progress
+from ..states import State
 from ..store import JobStore
 
 
@@ -113,13 +115,13 @@ class ProgressWriter:
         self.job_id = job_id
         self.attempt = attempt
         self.interval = interval_ms / 1000
-        self.held: lifecycle.Progress | None = None
+        self.held: Progress | None = None
         self._next_write = 0.0
 
     def __call__(self, value: float, note: str) -> None:
         now = time.monotonic()
         if now < self._next_write:
-            self.held = lifecycle.Progress(value=value, message=note)
+            self.held = Progress(value=value, message=note)
             return
         self.held = None
         self._next_write = now + self.interval
@@ -129,16 +131,16 @@ class ProgressWriter:
         except redis.RedisError:
             # Redis is away or full: the job goes on, and a later write (the
             # end's at the latest, retried until written) carries the report.
-            self.held = lifecycle.Progress(value=value, message=note)
+            self.held = Progress(value=value, message=note)
             return
-        if not applied and before is lifecycle.State.CANCELLED:
+        if not applied and before is State.CANCELLED:
             # The cancellation's interrupt may have been missed (a lost
             # connection); a job that reports progress stops here instead.
             raise lifecycle.JobCancelled()
         if not applied:
             # Its start, which rides the next batch of acks, is not written
             # yet: the next report or the end carries this one.
-            self.held = lifecycle.Progress(value=value, message=note)
+            self.held = Progress(value=value, message=note)
 
 
 class _WorkerThreadLogger(logging.Logger):

@@ -18,9 +18,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from .. import lifecycle
 from ..attempt import attempt_of
 from ..lanes import job_name
+from ..states import State
 from .job_state import retried_or_permanent
-
-State = lifecycle.State
 
 #: The label naming a job: "job" is Prometheus' own, naming a scrape configuration.
 LABELS = ["actor"]

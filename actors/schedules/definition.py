@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
-from ..lifecycle import JobRequest, State
+from ..job_request import JobRequest
+from ..states import State
 from .triggers import (
     Cron,
     Every,

@@ -21,7 +21,8 @@ import redis
 
 from ..broker import Queue
 from ..calls import redis_calls
-from ..lifecycle import JobRecord, JobRequest
+from ..job_request import JobRequest
+from ..record import JobRecord
 from ..submission import Creation, InvalidJob, check, prepare
 from . import metrics
 from .definition import Schedule, ScheduleState

@@ -18,7 +18,7 @@ import time
 
 from ..broker import Queue
 from ..calls import Steps, redis_calls
-from ..lifecycle import JobRecord
+from ..record import JobRecord
 from ..submission import InvalidJob, check
 from .definition import Schedule, ScheduleDefinition, Source
 from .firing import Clock, Firer

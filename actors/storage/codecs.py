@@ -14,7 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..lifecycle import JobRecord, State, Transition, now_ms
+from ..lifecycle import Transition, now_ms
+from ..record import JobRecord
+from ..states import State
 from .keys import Keys
 from .record import compact_json, decode_record, encode_fields, encode_record, text
 

@@ -2,7 +2,7 @@
 
 ``state``, ``event_id`` and ``event`` are plain strings, every other field
 JSON; the id is the key's, not a field. A new field of the record is a field
-of :class:`~actors.lifecycle.JobRecord`: nothing here names one but those.
+of :class:`~actors.record.JobRecord`: nothing here names one but those.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..lifecycle import STATE_FIELD, JobRecord, now_ms
+from ..lifecycle import now_ms
+from ..record import STATE_FIELD, JobRecord
 
 #: Fields of the record kept as plain text: its last event's id and what that event told.
 EVENT_FIELDS = ("event_id", "event")

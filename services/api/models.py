@@ -2,7 +2,7 @@
 
 The same models check requests (``contract.py``), shape responses, and make up
 ``/openapi.json``, so the published contract and what the API does cannot
-drift apart. A job's own fields are the lifecycle's (``actors/lifecycle.py``);
+drift apart. A job's own fields are its record's (``actors/record.py``);
 the view here only adds how clients see them: ISO 8601 times and links.
 """
 
@@ -17,16 +17,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
 from actors import JobSpec, Queue
+from actors.job_request import JobOptions, JobRequest
 from actors.jobs import ShortText
-from actors.lifecycle import (
-    Failure,
-    JobOptions,
-    JobRecord,
-    JobRequest,
-    Progress,
-    State,
-)
+from actors.record import Failure, JobRecord, Progress
 from actors.schedules.definition import ScheduleDefinition
+from actors.states import State
 from actors.workflow_store import StepView, WorkflowRecord, WorkflowState
 
 #: A Redis stream id: what event ids, Last-Event-ID and list cursors are, in the

@@ -28,7 +28,8 @@ from typing import Any
 
 import redis
 
-from actors.lifecycle import TERMINAL_STATES, event_state
+from actors.record import event_state
+from actors.states import TERMINAL_STATES
 from actors.store import JobStore
 
 from .errors import BUSY_RETRY_AFTER, unavailable

@@ -28,7 +28,8 @@ from dramatiq_dashboard.http import App, Request, Response, handler, redirect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors import Queue, lifecycle
-from actors.lifecycle import TERMINAL_STATES, JobRecord, State
+from actors.record import JobRecord
+from actors.states import TERMINAL_STATES, State
 from actors.storage.queues import QueueReadings
 from actors.submission import retry
 from services.api import errors

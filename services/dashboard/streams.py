@@ -20,7 +20,7 @@ from typing import Any
 import falcon
 
 from actors import Queue
-from actors.lifecycle import event_kind
+from actors.record import event_kind
 from actors.workflows import Workflows
 from services.api import sse
 from services.api.contract import Operation

@@ -20,7 +20,8 @@ from uuid import uuid4
 import redis
 
 from actors import lifecycle
-from actors.lifecycle import JobRequest
+from actors.job_request import JobRequest
+from actors.record import JobRecord
 from actors.replication import NO_CONFIRMATION, Confirmation
 from actors.store import JobStore, NewJob
 from services.stack.redis_server import server_command
@@ -97,7 +98,7 @@ def submissions(master: redis.Redis, confirmation: Confirmation, seconds: float)
     }
 
 
-def _record() -> lifecycle.JobRecord:
+def _record() -> JobRecord:
     return lifecycle.submit(
         JobRequest(actor="add", args=[1, 2]), job_id=str(uuid4()), queue="default"
     )

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from actors.lifecycle import State
+from actors.states import State
 
 from ..support import PROJECT_DIR
 from .conftest import RunningStack

@@ -11,7 +11,7 @@ import re
 
 from playwright.sync_api import expect
 
-from actors.lifecycle import State
+from actors.states import State
 
 from .test_admin_jobs import page, screenshots_on_failure, shots  # noqa: F401 (fixtures)
 from .test_template_page import JOB_WAIT_MS, browser  # noqa: F401 (a fixture)

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from actors import lifecycle, submission
-from actors.lifecycle import JobOptions, JobRequest
+from actors.job_request import JobOptions, JobRequest
 from services.queue import connect
 from services.settings import Settings
 from services.stack.supervisor import group_members

@@ -7,8 +7,8 @@ import redis
 from dramatiq.errors import BrokerConnectionError
 
 from actors import batch_sender, lifecycle
-from actors.lifecycle import State
 from actors.middleware import Heartbeat
+from actors.states import State
 from tests.support import ended, run_job, wait_for
 
 

@@ -9,7 +9,7 @@ import time
 import redis
 
 from actors.jobs import add, count_slowly
-from actors.lifecycle import State
+from actors.states import State
 from services.queue import connect
 from tests.integration.test_liveness import running_worker
 from tests.support import ended, run_job

@@ -16,7 +16,8 @@ import pytest
 from dramatiq.middleware import Middleware
 
 from actors import lifecycle
-from actors.lifecycle import State
+from actors.record import Progress, event_kind, event_state
+from actors.states import TERMINAL_STATES, State
 from actors.submission import retry
 from tests.support import ended, run_job, wait_for
 
@@ -25,12 +26,12 @@ def followed(queue, job_id: str) -> list[dict[str, Any]]:
     """The job's events, as a client that follows it from now until it ends sees them."""
     follow = queue.store.follow(job_id, block_ms=1000, deadline=time.monotonic() + 30)
     events = [event for _event_id, event in filter(None, follow)]
-    assert events and lifecycle.event_state(events[-1]) in lifecycle.TERMINAL_STATES, events
+    assert events and event_state(events[-1]) in TERMINAL_STATES, events
     return events
 
 
 def states(events: list[dict[str, Any]]) -> list[State]:
-    return [lifecycle.event_state(event) for event in events]
+    return [event_state(event) for event in events]
 
 
 def kept(queue, job_id: str) -> list[State]:
@@ -132,8 +133,8 @@ def test_progress_reports_are_kept_and_recorded_as_progress_events(queue, worker
 
     record = ended(queue, job_id)
 
-    assert record.progress == lifecycle.Progress(value=1.0, message="counted 2 of 2")
-    kinds = [lifecycle.event_kind(event) for event in events]
+    assert record.progress == Progress(value=1.0, message="counted 2 of 2")
+    kinds = [event_kind(event) for event in events]
     assert kinds == ["state", "state", "progress", "progress", "state"]
 
 
@@ -146,11 +147,11 @@ def test_a_job_reporting_in_a_tight_loop_does_not_flood_redis(queue, worker):
     record = ended(queue, job_id)
 
     # Written far fewer times than reported, and the last report is kept.
-    written = sum(lifecycle.event_kind(event) == "progress" for event in events)
+    written = sum(event_kind(event) == "progress" for event in events)
     # At most one write per 100 ms (about 30 in 3 s, not 300), however long the run took.
     ran_ms = record.finished_at - record.started_at
     assert 1 <= written <= ran_ms // 100 + 1
-    assert record.progress == lifecycle.Progress(value=1.0, message=f"counted {steps} of {steps}")
+    assert record.progress == Progress(value=1.0, message=f"counted {steps} of {steps}")
     # A client following it saw the last report, in a progress event or with the end.
     assert [event["progress"] for event in events if "progress" in event][-1] == (
         record.progress.model_dump()
@@ -168,7 +169,7 @@ def test_cancelling_a_running_job_interrupts_it_and_keeps_it_out_of_dead_letters
     # The thread stopped: no progress after the cancellation.
     wait_for(lambda: queue.broker.client.llen("dramatiq:default") == 0, what="the queue to drain")
     last = queue.store.events(job_id)[-1][1]
-    assert lifecycle.event_state(last) is State.CANCELLED
+    assert event_state(last) is State.CANCELLED
     assert queue.broker.client.zcard("dramatiq:default.XQ") == 0
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dramatiq
 
-from actors.lifecycle import JobOptions, JobRequest, State
+from actors.job_request import JobOptions, JobRequest
+from actors.states import State
 from actors.submission import submit
 from tests.support import wait_for
 

@@ -8,7 +8,7 @@ import logging
 import dramatiq
 import pytest
 
-from actors.lifecycle import State
+from actors.states import State
 from services.queue import connect
 from tests.limited_jobs import HOGS_AT_ONCE, TRICKLES_PER_SECOND
 from tests.support import ended, run_job, wait_for

@@ -16,8 +16,9 @@ import dramatiq
 import pytest
 from dramatiq.worker import ConsumerThread
 
-from actors.lifecycle import JobOptions, JobRequest, State
+from actors.job_request import JobOptions, JobRequest
 from actors.middleware import Heartbeat
+from actors.states import State
 from actors.submission import submit
 from services.queue import connect
 from tests.support import wait_for, worker_process

@@ -12,8 +12,10 @@ import pytest
 import redis
 
 from actors import lifecycle
-from actors.lifecycle import JobRequest, State
+from actors.job_request import JobRequest
+from actors.record import JobRecord
 from actors.replication import Confirmation, NotReplicated
+from actors.states import State
 from actors.store import JobStore, NewJob
 from services.api.app import create_app
 from services.stack.redis_server import server_command
@@ -25,7 +27,7 @@ CONFIRMED = Confirmation(replicas=1, timeout_ms=2000)
 UNCONFIRMED = Confirmation(replicas=1, timeout_ms=50)
 
 
-def record(job_id: str) -> lifecycle.JobRecord:
+def record(job_id: str) -> JobRecord:
     return lifecycle.submit(JobRequest(actor="add", args=[1, 2]), job_id=job_id, queue="default")
 
 

@@ -17,12 +17,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from actors import cron, every
-from actors.lifecycle import State
 from actors.schedules.definition import Misfire, ScheduleDefinition
 from actors.schedules.firing import tick_job_id
 from actors.schedules.middleware import Firing
 from actors.schedules.operations import Schedules
 from actors.schedules.store import Saved
+from actors.states import State
 from services.queue import connect
 from tests.support import ended, wait_for
 

@@ -6,7 +6,7 @@ import dramatiq
 import pytest
 
 from actors.jobs import add, count_slowly, fail
-from actors.lifecycle import State
+from actors.states import State
 from actors.submission import InvalidJob
 from tests.support import ended, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from actors import lifecycle
-from actors.lifecycle import State
+from actors.states import State
 from actors.stats import SPAN, Stats
 from tests.support import ended, run_job
 

@@ -18,7 +18,9 @@ import dramatiq
 import redis
 
 from actors import lifecycle, stats, submission
-from actors.lifecycle import JobRequest, State
+from actors.job_request import JobRequest
+from actors.record import event_state
+from actors.states import State
 from services.api.models import shown_event
 from services.dashboard.dead_letters import requeued
 from services.queue import connect
@@ -215,7 +217,7 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
 
     job_id = ids[-1]
     [(last_id, last)] = store.events(job_id)
-    assert (lifecycle.event_state(last), last["result"]) == (State.SUCCEEDED, jobs + 1)
+    assert (event_state(last), last["result"]) == (State.SUCCEEDED, jobs + 1)
     # Each within the bytes a finished job may keep, its index entry included.
     keys = [*map(store.keys.job, ids), store.keys.index]
     # Beside them only the console's counts, which every job ending within the

@@ -12,7 +12,7 @@ import pytest
 import redis
 from dramatiq import Message
 
-from actors.lifecycle import TERMINAL_STATES
+from actors.states import TERMINAL_STATES
 from tests.support import settings_for, submit, wait_for, worker_process
 
 

@@ -22,8 +22,9 @@ from dramatiq import Message
 from actors import jobs, lifecycle
 from actors.canvas import chain, group
 from actors.consumer import Settlement
-from actors.lifecycle import State
 from actors.middleware import Heartbeat
+from actors.record import event_state
+from actors.states import State
 from actors.workflows import Workflows
 from services.queue import connect
 
@@ -118,6 +119,6 @@ def test_a_worker_killed_as_a_group_ends_loses_no_step_and_releases_the_next_onc
         assert (message.message_id, message.args) == (fan_in.job_id, ([2, 4],)), (run, fate)
         # Released once: a job that waits again keeps only the event that queued it.
         events = workflows.queue.store.events(fan_in.job_id)
-        assert [lifecycle.event_state(event) for _, event in events] == [State.QUEUED], (run, fate)
+        assert [event_state(event) for _, event in events] == [State.QUEUED], (run, fate)
 
     assert all(seen.values()), seen

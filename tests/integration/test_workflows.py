@@ -6,7 +6,7 @@ import pytest
 
 from actors import jobs
 from actors.canvas import chain, group
-from actors.lifecycle import State
+from actors.states import State
 from actors.workflow_store import WorkflowRecord, WorkflowState
 from actors.workflows import InvalidWorkflow, Workflows
 from tests.support import wait_for

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from actors import JobCancelled, job, progress, report_progress
+from actors.job_request import JobRequest
 from actors.jobs import PermanentError, add, count_slowly, fail, render_document
 from actors.lanes import PRIORITIES, job_name, lane
-from actors.lifecycle import JobRequest
 from actors.limits import Limit
 from actors.registry import JobSpec, specs
 from actors.submission import InvalidJob, check

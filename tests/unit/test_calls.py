@@ -10,11 +10,13 @@ import redis.asyncio
 
 from actors import lifecycle
 from actors.calls import run_async
-from actors.lifecycle import JobRequest, State
+from actors.job_request import JobRequest
+from actors.record import JobRecord
+from actors.states import State
 from actors.store import JobStore, NewJob
 
 
-def record(job_id: str) -> lifecycle.JobRecord:
+def record(job_id: str) -> JobRecord:
     return lifecycle.submit(JobRequest(actor="add", args=[1, 2]), job_id=job_id, queue="default")
 
 

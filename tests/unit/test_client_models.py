@@ -6,7 +6,7 @@ import jobqueue_client
 import pytest
 from pydantic import BaseModel
 
-from actors.lifecycle import Failure, Progress
+from actors.record import Failure, Progress
 from services.api import models
 
 

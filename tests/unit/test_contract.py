@@ -12,7 +12,8 @@ from falcon import testing
 from pydantic import ValidationError
 
 from actors import lifecycle, specs
-from actors.lifecycle import JobOptions, JobRecord, JobRequest
+from actors.job_request import JobOptions, JobRequest
+from actors.record import JobRecord
 from actors.registry import JobDefaults
 from services.api import media, models, openapi
 from services.api.contract import Operation, Response

@@ -6,7 +6,8 @@ import dataclasses
 import re
 
 from actors import lifecycle
-from actors.lifecycle import JobOptions, JobRequest, State
+from actors.job_request import JobOptions, JobRequest
+from actors.states import State
 from actors.submission import submit
 
 from .test_dashboard_dead_letters import confirm, dead, waiting

@@ -11,7 +11,9 @@ import pytest
 from dramatiq import Message
 
 from actors import lifecycle
-from actors.lifecycle import JobRecord, JobRequest, State
+from actors.job_request import JobRequest
+from actors.record import JobRecord
+from actors.states import State
 from actors.submission import submit, submit_many
 from services.dashboard.app import create_app
 from services.dashboard.jobs import PAGE_SIZE, STREAM_SLOTS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors import lifecycle
+from actors.record import MAX_MESSAGE_CHARS, MAX_TRACEBACK_CHARS, Failure, failure
 
 
 def nested(depth: int, message: str) -> None:
@@ -20,7 +20,7 @@ def caught(depth: int, message: str) -> BaseException:
 
 
 def test_a_failure_keeps_its_traceback():
-    kept = lifecycle.Failure(**lifecycle.failure(caught(2, "boom")))
+    kept = Failure(**failure(caught(2, "boom")))
 
     assert (kept.type, kept.message) == ("ValueError", "boom")
     assert kept.traceback.startswith("Traceback (most recent call last):")
@@ -29,8 +29,8 @@ def test_a_failure_keeps_its_traceback():
 
 
 def test_a_long_failure_keeps_its_end_within_bounds():
-    kept = lifecycle.Failure(**lifecycle.failure(caught(300, "x" * 100_000)))
+    kept = Failure(**failure(caught(300, "x" * 100_000)))
 
-    assert len(kept.message) <= lifecycle.MAX_MESSAGE_CHARS + len("[...]\n")
-    assert len(kept.traceback) <= lifecycle.MAX_TRACEBACK_CHARS + len("[...]\n")
+    assert len(kept.message) <= MAX_MESSAGE_CHARS + len("[...]\n")
+    assert len(kept.traceback) <= MAX_TRACEBACK_CHARS + len("[...]\n")
     assert kept.traceback.startswith("[...]\n") and kept.traceback.endswith("xxx\n")

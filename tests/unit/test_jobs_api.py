@@ -16,7 +16,9 @@ import redis
 from falcon import testing
 
 from actors import lifecycle, submission
-from actors.lifecycle import JobRequest
+from actors.job_request import JobRequest
+from actors.record import JobRecord
+from actors.states import State
 from actors.store import NewJob
 from services.api.app import create_app
 from services.queue import connect
@@ -612,13 +614,7 @@ def test_list_is_newest_first_filtered_and_paginated(client):
 def test_a_result_holding_a_lone_surrogate_is_listed_escaped(client, queue):
     """A job may return such text (JSON escapes it); the list shows it rather than fail."""
     queue.store.create_many(
-        [
-            NewJob(
-                lifecycle.JobRecord(
-                    id="odd", actor="add", state=lifecycle.State.SUCCEEDED, result="\ud800"
-                )
-            )
-        ]
+        [NewJob(JobRecord(id="odd", actor="add", state=State.SUCCEEDED, result="\ud800"))]
     )
 
     page = client.simulate_get("/jobs")

@@ -6,7 +6,8 @@ import dramatiq
 import pytest
 
 from actors import lifecycle
-from actors.lifecycle import TERMINAL_STATES, TRANSITIONS, JobOptions, JobRequest, State
+from actors.job_request import JobOptions, JobRequest
+from actors.states import TERMINAL_STATES, TRANSITIONS, State
 
 
 def test_the_table_names_every_state_and_only_retried_jobs_leave_an_end():

@@ -5,13 +5,15 @@ from __future__ import annotations
 import redis
 
 from actors import lifecycle
-from actors.lifecycle import JobRequest, State
+from actors.job_request import JobRequest
+from actors.record import JobRecord
+from actors.states import State
 from actors.store import JobStore, NewJob
 
 from ..support import wait_for
 
 
-def record(job_id: str) -> lifecycle.JobRecord:
+def record(job_id: str) -> JobRecord:
     return lifecycle.submit(JobRequest(actor="add", args=[1, 2]), job_id=job_id, queue="default")
 
 

@@ -11,7 +11,7 @@ import redis
 from falcon import testing
 
 from actors import lifecycle, submission
-from actors.lifecycle import JobOptions, JobRequest
+from actors.job_request import JobOptions, JobRequest
 from services.api.app import create_app
 
 #: Streams this test holds open at once, over JOBS jobs.

@@ -13,7 +13,7 @@ import falcon
 import falcon.asgi
 
 from actors import Queue
-from actors.lifecycle import EVENT_KINDS, event_kind
+from actors.record import EVENT_KINDS, event_kind
 
 from .. import sse
 from ..contract import Operation, Response

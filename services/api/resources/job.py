@@ -7,7 +7,7 @@ import time
 import falcon
 
 from actors import Queue, lifecycle
-from actors.lifecycle import JobRecord
+from actors.record import JobRecord
 from actors.submission import retry
 
 from ..contract import Access, Operation, Response

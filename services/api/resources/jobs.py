@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from actors import Queue
-from actors.lifecycle import JobRequest
+from actors.job_request import JobRequest
 from actors.submission import InvalidJob, submit, submit_many
 
 from ..contract import BODY_ERRORS, Access, Operation, Response

@@ -7,7 +7,8 @@ import jinja2
 from jinja2.utils import htmlsafe_json_dumps
 
 from actors import Queue
-from actors.lifecycle import TERMINAL_STATES, JobRequest, State
+from actors.job_request import JobRequest
+from actors.states import TERMINAL_STATES, State
 from actors.submission import submit
 
 from ..contract import Access, Operation, Response
