@@ -4,7 +4,7 @@ Where to look:
 
 * ``keys.py``: the key layout, the only code that spells a key.
 * ``record.py``: a job's record as its hash holds it (a new field of the
-  record is a field of :class:`~actors.lifecycle.JobRecord`; nothing else).
+  record is a field of :class:`~actors.record.JobRecord`; nothing else).
 * ``lua/``: the scripts, each naming the shared files it needs by
   ``--!include`` lines, which ``lua.py`` resolves.
 * ``codecs.py``: one codec per script, the only Python that knows its KEYS

@@ -1,4 +1,4 @@
-"""``/template``: the seed's page. It enqueues a document to render and shows the job live."""
+"""``/template``: a page that enqueues a document to render and shows its job live."""
 
 from __future__ import annotations
 
