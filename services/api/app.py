@@ -26,8 +26,8 @@ from .auth import ApiKeys
 from .middleware import AccessLog, InstanceHeader, Request, RequestSizeLimit
 from .resources.catalog import Catalog
 from .resources.events import JobEvents
-from .resources.job import Job, JobRetry
-from .resources.jobs import JobBatch, Jobs
+from .resources.job import JobItem, JobRetry
+from .resources.jobs import JobBatch, JobCollection
 from .resources.root import Hello, Liveness, Readiness
 from .resources.schedules import ScheduleAction, ScheduleCollection, ScheduleItem
 from .resources.template import Template
@@ -76,9 +76,9 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/readyz", Readiness(queue.store)),
         ("/template", Template(queue, pages)),
         ("/actors", Catalog(public_jobs, queue.defaults)),
-        ("/jobs", Jobs(queue, submission)),
+        ("/jobs", JobCollection(queue, submission)),
         ("/jobs/batch", JobBatch(queue, submission)),
-        ("/jobs/{job_id}", Job(queue, streams, settings.max_wait_seconds)),
+        ("/jobs/{job_id}", JobItem(queue, streams, settings.max_wait_seconds)),
         ("/jobs/{job_id}/retry", JobRetry(queue)),
         ("/jobs/{job_id}/events", JobEvents(queue, streams, settings.stream_seconds)),
         ("/schedules", ScheduleCollection(schedules, schedule_body)),

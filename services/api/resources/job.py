@@ -12,8 +12,7 @@ from actors.submission import retry
 
 from ..contract import Access, Operation, Response
 from ..errors import no_such_job
-from ..models import Job as JobView
-from ..models import wait_query
+from ..models import Job, wait_query
 from ..streams import Streams
 
 #: How long a ``?wait=`` goes without news before it reads the job's events anyway.
@@ -28,7 +27,7 @@ async def find(queue: Queue, job_id: str) -> JobRecord:
     return record
 
 
-class Job:
+class JobItem:
     """``/jobs/{job_id}``: one job's record (optionally waiting for it to end), or cancel it."""
 
     def __init__(self, queue: Queue, streams: Streams, max_wait_seconds: float):
@@ -39,7 +38,7 @@ class Job:
                 "A job's record",
                 query=wait_query(max_wait_seconds),
                 responses={
-                    200: Response("The job", JobView),
+                    200: Response("The job", Job),
                     400: "wait is not a number of seconds within the limit",
                     404: "No such job",
                 },
@@ -47,7 +46,7 @@ class Job:
             "delete": Operation(
                 "Cancel a job: a queued one never runs, a running one is interrupted",
                 responses={
-                    200: Response("The job, cancelled", JobView),
+                    200: Response("The job, cancelled", Job),
                     404: "No such job",
                     409: "The job has already ended",
                 },
@@ -61,7 +60,7 @@ class Job:
         if wait and not record.ended:
             with self.streams.hold():
                 record = await self._wait(job_id, wait)
-        resp.media = JobView.of(record, self.queue)
+        resp.media = Job.of(record, self.queue)
 
     async def _wait(self, job_id: str, seconds: float) -> JobRecord:
         deadline = time.monotonic() + seconds
@@ -77,7 +76,7 @@ class Job:
             raise no_such_job(job_id)
         if not applied:
             raise falcon.HTTPConflict(description=f"job {job_id} has already ended: {before}")
-        resp.media = JobView.of(await find(self.queue, job_id), self.queue)
+        resp.media = Job.of(await find(self.queue, job_id), self.queue)
 
 
 class JobRetry:
@@ -87,7 +86,7 @@ class JobRetry:
         "post": Operation(
             "Retry a failed or dead job",
             responses={
-                202: Response("The job, queued again", JobView),
+                202: Response("The job, queued again", Job),
                 404: "No such job",
                 409: "The job is not failed or dead",
             },
@@ -108,4 +107,4 @@ class JobRetry:
             )
         resp.status = falcon.HTTP_202
         resp.location = f"/jobs/{job_id}"
-        resp.media = JobView.of(record, self.queue)
+        resp.media = Job.of(record, self.queue)

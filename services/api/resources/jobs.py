@@ -13,7 +13,7 @@ from ..errors import unprocessable
 from ..models import BatchResult, Job, JobList, ListQuery, SubmitHeaders, batch
 
 
-class Jobs:
+class JobCollection:
     """``/jobs``: submit one job, or list jobs newest first."""
 
     def __init__(self, queue: Queue, submission: type[JobRequest]):
