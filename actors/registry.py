@@ -254,7 +254,7 @@ class Job:
         if queue is None:
             raise RuntimeError(
                 f"{self.spec.name} is on no queue yet: connect one first "
-                "(actors.connect(config), or services.queue.connect(settings))"
+                "(actors.connect(config), or actors.connect(settings.queue_config()))"
             )
         return queue
 

@@ -14,7 +14,8 @@ import logging
 
 import redis
 
-from .queue import redis_client
+from actors.connection import client as redis_client
+
 from .settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def check_eviction(settings: Settings) -> None:
     A Redis that cannot be reached is not refused: the services start, and
     answer 503 until it can.
     """
-    client = redis_client(settings)
+    client = redis_client(settings.redis_config())
     try:
         policy = eviction_policy(client)
     except redis.RedisError:

@@ -28,6 +28,10 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode
 
+from actors import QueueConfig
+from actors.connection import RedisConfig
+from actors.replication import Confirmation
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used."""
@@ -310,6 +314,31 @@ class Settings:
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def redis_config(self) -> RedisConfig:
+        """Where Redis is: REDIS_SENTINELS and the master's name if set, else REDIS_URL."""
+        return RedisConfig(
+            url=self.effective_redis_url,
+            sentinels=self.sentinel_addresses,
+            master_name=self.redis_master_name,
+            confirmation=Confirmation(
+                replicas=self.redis_confirming_replicas,
+                timeout_ms=self.redis_confirm_timeout_ms,
+            ),
+        )
+
+    def queue_config(self) -> QueueConfig:
+        """What ``actors.connect`` needs: the broker's and the job store's settings."""
+        return QueueConfig(
+            redis=self.redis_config(),
+            job_retention_seconds=self.job_retention_seconds,
+            default_max_retries=self.default_max_retries,
+            default_min_backoff_ms=self.default_min_backoff_ms,
+            default_time_limit_ms=self.default_time_limit_ms,
+            heartbeat_timeout_ms=self.heartbeat_timeout_ms,
+            job_modules=self.job_modules,
+            instance_name=self.instance_name,
+        )
 
     def to_env(self) -> dict[str, str]:
         """These settings as the environment variables that :func:`load_settings` reads."""

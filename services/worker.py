@@ -5,13 +5,13 @@ Each worker process also fires the schedules (``actors.schedules``).
 
 import dramatiq
 
+import actors
 from actors.schedules.middleware import Firing
 from actors.schedules.operations import Schedules
 
-from .queue import connect
 from .settings import load_settings
 
-queue = connect(load_settings())
+queue = actors.connect(load_settings().queue_config())
 broker = queue.broker
 broker.add_middleware(Firing(Schedules(queue)))
 dramatiq.set_broker(broker)

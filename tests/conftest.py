@@ -14,7 +14,6 @@ import redis
 import actors
 from services.api.app import create_app
 from services.dashboard.app import create_app as create_dashboard
-from services.queue import connect
 from services.stack.redis_server import identify
 
 from .support import basic, first_redis_server, free_ports, redis_server, settings_for
@@ -71,7 +70,7 @@ def settings(clean_redis):
 
 @pytest.fixture
 def queue(settings) -> actors.Queue:
-    return connect(settings)
+    return actors.connect(settings.queue_config())
 
 
 @pytest.fixture
@@ -108,4 +107,4 @@ def unreachable_settings():
 @pytest.fixture
 def built_queue(unreachable_settings) -> actors.Queue:
     """A queue that never reaches Redis: for tests of what is built, not of what is stored."""
-    return connect(unreachable_settings)
+    return actors.connect(unreachable_settings.queue_config())

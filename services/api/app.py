@@ -7,6 +7,7 @@ waiting on Redis, or following a job for minutes, holds no thread.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import falcon
@@ -14,11 +15,12 @@ import falcon.asgi
 import jinja2
 
 import actors
+from actors.connection import async_client
 from actors.schedules.operations import Schedules
+from actors.store import JobStore
 from actors.workflows import Workflows
 from services import __version__
 from services.metrics.api import RequestMetrics, count_submissions
-from services.queue import connect, on_asyncio
 from services.settings import Settings
 
 from . import contract, errors, media, models, openapi
@@ -34,6 +36,11 @@ from .resources.template import Template
 from .resources.workflows import WorkflowCollection, WorkflowEvents, WorkflowItem, WorkflowRetry
 from .streams import Streams
 
+#: Connections to Redis an API process opens at most (and the subscription streams share).
+API_REDIS_CONNECTIONS = 32
+#: How long a request waits for one of them before it is answered 503.
+API_REDIS_WAIT_SECONDS = 5
+
 
 def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.asgi.App:
     """Build the ASGI app. ``queue`` defaults to one connected as ``settings`` say.
@@ -41,7 +48,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     The app reads and writes jobs through ``queue``'s broker and jobs, with
     its store on an asyncio client of the app's own.
     """
-    queue = on_asyncio(queue or connect(settings), settings)
+    queue = on_asyncio(queue or actors.connect(settings.queue_config()), settings)
     keys = ApiKeys(settings.api_keys, for_reads=settings.api_keys_for_reads)
     app = falcon.asgi.App(
         request_type=Request,
@@ -104,3 +111,22 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         routes, title="Job queue", version=__version__, needs_key=keys.needs_key
     )
     return app
+
+
+def on_asyncio(queue: actors.Queue, settings: Settings) -> actors.Queue:
+    """``queue`` with its store on a ``redis.asyncio`` client: the API's, one pool per process.
+
+    The broker only prepares messages there (the store writes them), so it
+    keeps its blocking client, which never connects.
+    """
+    store = JobStore(
+        async_client(
+            settings.redis_config(),
+            max_connections=API_REDIS_CONNECTIONS,
+            wait_seconds=API_REDIS_WAIT_SECONDS,
+        ),
+        retention_seconds=queue.store.retention_seconds,
+        namespace=queue.store.keys.namespace,
+        confirmation=queue.store.confirmation,
+    )
+    return dataclasses.replace(queue, store=store)

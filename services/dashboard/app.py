@@ -16,7 +16,6 @@ from actors.schedules.operations import Schedules
 from actors.workflows import Workflows
 from services.metrics.queues import with_queue_metrics
 from services.metrics.workflows import WorkflowCollector
-from services.queue import connect
 from services.settings import Settings
 
 from . import pages
@@ -83,7 +82,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp
 
     Behind auth. ``queue`` defaults to one connected as ``settings`` say.
     """
-    queue = queue or connect(settings)
+    queue = queue or actors.connect(settings.queue_config())
     workflows = Workflows.of(queue)
     dashboard = DashboardApp(queue.broker, prefix=PREFIX)
     pages.extend_templates(dashboard)

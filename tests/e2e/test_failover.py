@@ -17,8 +17,8 @@ import pytest
 import redis
 import requests
 
+import actors
 from actors.store import TERMINAL_STATES
-from services.queue import connect
 from services.stack import sentinel
 from tests.support import free_port_range, free_ports, wait_for
 
@@ -146,7 +146,7 @@ def test_two_failovers_lose_no_acknowledged_job(running):
     assert max(first_took, second_took) < 15
 
     # Every job the service accepted succeeds, once.
-    queue = connect(running.settings)
+    queue = actors.connect(running.settings.queue_config())
     stored = queue.store.get_many(list(clients.accepted))
     records = {
         job_id: record and record.model_dump(mode="json")

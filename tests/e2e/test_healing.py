@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
+import actors
 from actors.store import TERMINAL_STATES
-from services.queue import connect
 from services.stack.supervisor import group_members
 from tests.support import wait_for
 
@@ -152,7 +152,7 @@ def test_killing_one_process_loses_no_job_and_leaves_nothing_behind(running, kin
 
     # Every job the stack accepted succeeds, once.
     print(f"{kind}: {len(clients.accepted)} jobs accepted, {clients.refused} submissions refused")
-    queue = connect(running.settings)
+    queue = actors.connect(running.settings.queue_config())
     stored = queue.store.get_many(list(clients.accepted))
     records = {
         job_id: record and record.model_dump(mode="json")

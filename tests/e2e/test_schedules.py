@@ -10,9 +10,9 @@ import time
 
 import pytest
 
+import actors
 from actors.schedules.firing import tick_job_id
 from actors.schedules.store import ScheduleStore
-from services.queue import connect
 from tests.support import wait_for
 
 from .conftest import stack_settings, start_stack
@@ -30,7 +30,7 @@ def running(tmp_path):
 
 
 def test_killing_a_worker_loses_no_tick_duplicates_none_and_a_restart_keeps_it(running, tmp_path):
-    queue = connect(running.settings)
+    queue = actors.connect(running.settings.queue_config())
     schedules = ScheduleStore(queue.store)
     # skip: a tick not fired within a minute would be missed, and counted.
     body = {"name": "tick", "actor": "add", "args": [1, 2], "every": "1s", "misfire": "skip"}

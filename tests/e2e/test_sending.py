@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import actors
 from actors.jobs import add
-from services.queue import connect
 
 
 def test_a_job_sent_with_send_is_listed_with_its_state(stack):
-    connect(stack.settings)  # this process's jobs now go to the stack's Redis
+    actors.connect(stack.settings.queue_config())  # this process's jobs now go to the stack's Redis
     waiting = add.send_with_options(args=(1, 2), delay=600_000)
     sent = add.send(20, 22)
 

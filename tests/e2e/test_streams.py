@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import redis
 
+import actors
 from actors import lifecycle, submission
 from actors.job_request import JobOptions, JobRequest
-from services.queue import connect
 from services.settings import Settings
 from services.stack.supervisor import group_members
 
@@ -111,7 +111,7 @@ def test_five_thousand_streams_hold_no_thread_and_ordinary_requests_answer(
     default_stack, open_files_for_streams
 ):
     stack = default_stack
-    queue = connect(stack.settings)
+    queue = actors.connect(stack.settings.queue_config())
     delayed = JobRequest(actor="add", args=[1, 2], options=JobOptions(delay=600))
     _created, records = submission.submit_many(queue, [delayed] * JOBS)
     job_ids = [record.id for record in records]

@@ -3,7 +3,7 @@
 The tests are not copied here: ``tests/test_redis.py`` of the installed
 dramatiq's sdist is downloaded from PyPI (kept in ``~/.cache/jobqueue``) and
 run by a pytest of its own, whose fixtures (written below, in place of
-dramatiq's conftest) give it our broker as a worker runs it (``connect()``:
+dramatiq's conftest) give it our broker as a worker runs it (``actors.connect()``:
 our consumer, Lua, middleware and job records) on the test's Redis.
 
 Four of its 20 tests cannot apply, and are left out:
@@ -52,7 +52,6 @@ import dramatiq
 import pytest
 import redis
 
-from services.queue import connect
 from tests.support import settings_for
 
 URL = os.environ["DRAMATIQ_SUITE_REDIS_URL"]
@@ -61,7 +60,7 @@ URL = os.environ["DRAMATIQ_SUITE_REDIS_URL"]
 @pytest.fixture()
 def redis_broker():
     redis.Redis.from_url(URL).flushall()
-    broker = connect(settings_for(URL)).broker
+    broker = actors.connect(settings_for(URL).queue_config()).broker
     broker.emit_after("process_boot")
     dramatiq.set_broker(broker)
     yield broker

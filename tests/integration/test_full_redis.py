@@ -8,9 +8,9 @@ import time
 
 import redis
 
+import actors
 from actors.jobs import add, count_slowly
 from actors.states import State
-from services.queue import connect
 from tests.integration.test_liveness import running_worker
 from tests.support import ended, run_job
 
@@ -27,7 +27,7 @@ def full(client: redis.Redis):
 
 def test_jobs_running_through_a_full_redis_end_once_and_no_worker_is_reaped(settings):
     settings = dataclasses.replace(settings, heartbeat_timeout_ms=1000)
-    busy, watcher = connect(settings), connect(settings)
+    busy, watcher = actors.connect(settings.queue_config()), actors.connect(settings.queue_config())
     slow = [count_slowly.submit(to=12, interval=0.25).id for _ in range(2)]
     quick = [add.submit(n, 1).id for n in range(20)]
     client = busy.broker.client
@@ -49,8 +49,10 @@ def test_jobs_running_through_a_full_redis_end_once_and_no_worker_is_reaped(sett
 
 
 def test_a_retry_due_while_redis_is_full_is_sent_once_it_has_room(settings):
-    queue = connect(
-        dataclasses.replace(settings, job_modules=("actors.jobs", "tests.failing_jobs"))
+    queue = actors.connect(
+        dataclasses.replace(
+            settings, job_modules=("actors.jobs", "tests.failing_jobs")
+        ).queue_config()
     )
     job_id = run_job(queue, "fail_after", seconds=0.5)
 

@@ -8,8 +8,8 @@ import logging
 import dramatiq
 import pytest
 
+import actors
 from actors.states import State
-from services.queue import connect
 from tests.limited_jobs import HOGS_AT_ONCE, TRICKLES_PER_SECOND
 from tests.support import ended, run_job, wait_for
 
@@ -17,8 +17,10 @@ from tests.support import ended, run_job, wait_for
 @pytest.fixture
 def limited(settings):
     """A queue with the limited jobs, and a worker of 4 threads on it."""
-    queue = connect(
-        dataclasses.replace(settings, job_modules=("actors.jobs", "tests.limited_jobs"))
+    queue = actors.connect(
+        dataclasses.replace(
+            settings, job_modules=("actors.jobs", "tests.limited_jobs")
+        ).queue_config()
     )
     worker = dramatiq.Worker(queue.broker, worker_threads=4, worker_timeout=100)
     worker.start()

@@ -16,11 +16,11 @@ import dramatiq
 import pytest
 from dramatiq.worker import ConsumerThread
 
+import actors
 from actors.job_request import JobOptions, JobRequest
 from actors.middleware import Heartbeat
 from actors.states import State
 from actors.submission import submit
-from services.queue import connect
 from tests.support import wait_for, worker_process
 
 
@@ -61,7 +61,7 @@ def test_a_worker_busy_with_jobs_longer_than_the_heartbeat_timeout_is_never_pres
     settings,
 ):
     settings = dataclasses.replace(settings, heartbeat_timeout_ms=1000)
-    busy, watcher = connect(settings), connect(settings)
+    busy, watcher = actors.connect(settings.queue_config()), actors.connect(settings.queue_config())
     _, job = submit(busy, JobRequest(actor="count_slowly", kwargs={"to": 6, "interval": 0.5}))
 
     # The busy worker's only thread runs the job for three heartbeat timeouts,

@@ -16,6 +16,7 @@ import dramatiq
 import pytest
 from prometheus_client import REGISTRY
 
+import actors
 from actors import cron, every
 from actors.schedules.definition import Misfire, ScheduleDefinition
 from actors.schedules.firing import tick_job_id
@@ -23,7 +24,6 @@ from actors.schedules.middleware import Firing
 from actors.schedules.operations import Schedules
 from actors.schedules.store import Saved
 from actors.states import State
-from services.queue import connect
 from tests.support import ended, wait_for
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -89,7 +89,9 @@ def test_three_firers_make_exactly_one_job_per_tick(settings, queue):
     start = clock.ms
     schedule(queue, clock, {"args": [1, 2], "every": "1s"})
     # Three firers, each with a Redis connection of its own, fire at every tick at once.
-    firers = [Schedules(connect(settings), clock=clock).firer for _ in range(3)]
+    firers = [
+        Schedules(actors.connect(settings.queue_config()), clock=clock).firer for _ in range(3)
+    ]
     created = [0, 0, 0]
     step = threading.Barrier(3, action=clock.advance)
 
@@ -316,7 +318,9 @@ def test_a_cron_expression_past_its_last_time_finishes_its_schedule(queue):
 def test_three_firers_fire_exactly_max_runs_ticks(settings, queue):
     clock = Clock(datetime(2026, 6, 1, 12, 0, 0, tzinfo=BERLIN))
     schedule(queue, clock, {"every": "1s", "max_runs": 150})
-    firers = [Schedules(connect(settings), clock=clock).firer for _ in range(3)]
+    firers = [
+        Schedules(actors.connect(settings.queue_config()), clock=clock).firer for _ in range(3)
+    ]
     created = [0, 0, 0]
     step = threading.Barrier(3, action=clock.advance)
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import dramatiq
 import redis
 
+import actors
 from actors import lifecycle, stats, submission
 from actors.job_request import JobRequest
 from actors.record import event_state
 from actors.states import State
 from services.api.models import shown_event
 from services.dashboard.dead_letters import requeued
-from services.queue import connect
 from services.stack.redis_server import server_command
 from tests.support import (
     ended,
@@ -180,7 +180,7 @@ class Ran(dramatiq.Middleware):
 
 def test_a_job_that_ends_while_redis_is_down_is_recorded_once_redis_is_back(tmp_path, redis_binary):
     with restartable_redis(redis_binary, tmp_path) as (url, stop, start):
-        queue = connect(settings_for(url))
+        queue = actors.connect(settings_for(url).queue_config())
         job_id = run_job(queue, "count_slowly", to=3, interval=0.3)
         ran = Ran()
         # Added last, so told first when a job returns, before anything writes its end.

@@ -19,6 +19,7 @@ import threading
 import pytest
 from dramatiq import Message
 
+import actors
 from actors import jobs, lifecycle
 from actors.canvas import chain, group
 from actors.consumer import Settlement
@@ -26,7 +27,6 @@ from actors.middleware import Heartbeat
 from actors.record import event_state
 from actors.states import State
 from actors.workflows import Workflows
-from services.queue import connect
 
 RUNS = 1000
 FATES = ("dies before its end is written", "dies just after", "was stopped, sends it late")
@@ -70,8 +70,11 @@ def settle(broker, message: Message, attempt: int) -> None:
 
 @pytest.mark.e2e
 def test_a_worker_killed_as_a_group_ends_loses_no_step_and_releases_the_next_once(settings):
-    killed, survivor = connect(settings).broker, connect(settings).broker
-    workflows = Workflows.of(connect(settings))
+    killed, survivor = (
+        actors.connect(settings.queue_config()).broker,
+        actors.connect(settings.queue_config()).broker,
+    )
+    workflows = Workflows.of(actors.connect(settings.queue_config()))
     client = workflows.store.client
     heartbeat = Heartbeat()
     fates = random.Random(20)

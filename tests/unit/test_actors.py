@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+import actors
 from actors import JobCancelled, job, progress, report_progress
 from actors.job_request import JobRequest
 from actors.jobs import PermanentError, add, count_slowly, fail, render_document
@@ -13,7 +14,6 @@ from actors.lanes import PRIORITIES, job_name, lane
 from actors.limits import Limit
 from actors.registry import JobSpec, specs
 from actors.submission import InvalidJob, check
-from services.queue import connect
 
 
 @pytest.fixture
@@ -248,8 +248,12 @@ def test_options_of_dramatiq_middleware_are_accepted():
 
 def test_the_queue_has_the_jobs_of_the_modules_it_is_told_of(unreachable_settings):
     settings = unreachable_settings
-    default = connect(settings)
-    both = connect(dataclasses.replace(settings, job_modules="actors.jobs, tests.unit.more_jobs"))
+    default = actors.connect(settings.queue_config())
+    both = actors.connect(
+        dataclasses.replace(
+            settings, job_modules="actors.jobs, tests.unit.more_jobs"
+        ).queue_config()
+    )
 
     assert "tally" not in default.specs and "tally" not in default.actors
     assert {"add", "tally"} <= set(both.specs)

@@ -6,9 +6,9 @@ import dataclasses
 
 from falcon import testing
 
+import actors
 from actors.registry import JobSpec
 from services.api.app import create_app
-from services.queue import connect
 
 
 def test_the_catalog_lists_public_jobs_with_their_parameters(unreachable_settings, built_queue):
@@ -61,12 +61,14 @@ def test_the_catalog_lists_public_jobs_with_their_parameters(unreachable_setting
 
 
 def test_the_catalog_shows_each_jobs_limits(unreachable_settings):
-    queue = connect(
-        dataclasses.replace(unreachable_settings, job_modules=("actors.jobs", "tests.limited_jobs"))
+    queue = actors.connect(
+        dataclasses.replace(
+            unreachable_settings, job_modules=("actors.jobs", "tests.limited_jobs")
+        ).queue_config()
     )
     app = create_app(unreachable_settings, queue)
-    actors = testing.TestClient(app).simulate_get("/actors").json["actors"]
-    by_name = {actor["name"]: actor for actor in actors}
+    listed = testing.TestClient(app).simulate_get("/actors").json["actors"]
+    by_name = {actor["name"]: actor for actor in listed}
 
     assert (by_name["hog"]["concurrency"], by_name["hog"]["rate"]) == (2, None)
     assert (by_name["trickle"]["concurrency"], by_name["trickle"]["rate"]) == (None, "5/s")

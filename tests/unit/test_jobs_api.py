@@ -15,13 +15,13 @@ import pytest
 import redis
 from falcon import testing
 
+import actors
 from actors import lifecycle, submission
 from actors.job_request import JobRequest
 from actors.record import JobRecord
 from actors.states import State
 from actors.store import NewJob
 from services.api.app import create_app
-from services.queue import connect
 
 from ..support import assert_problem, follow_stream, sse_events, submit
 
@@ -284,7 +284,7 @@ def test_the_jobs_a_client_may_submit_are_the_public_ones_of_the_app_s_queue(set
     (purge_reports); both are actors on this queue's broker.
     """
     modules = "actors.jobs,tests.unit.more_jobs"
-    queue = connect(dataclasses.replace(settings, job_modules=modules))
+    queue = actors.connect(dataclasses.replace(settings, job_modules=modules).queue_config())
     assert "purge_reports" in queue.actors
     client = testing.TestClient(create_app(settings, queue))
 
@@ -342,7 +342,9 @@ def test_a_chunked_body_within_the_limit_is_read(client, r):
 )
 def test_text_that_is_not_unicode_is_refused_before_enqueueing(settings, r, job, where):
     """JSON may escape a lone surrogate, but no worker could encode it: 422, nothing queued."""
-    queue = connect(dataclasses.replace(settings, job_modules="actors.jobs,tests.unit.more_jobs"))
+    queue = actors.connect(
+        dataclasses.replace(settings, job_modules="actors.jobs,tests.unit.more_jobs").queue_config()
+    )
     client = testing.TestClient(create_app(settings, queue))
 
     result = client.simulate_post("/jobs", body=job, content_type="application/json")
@@ -394,7 +396,7 @@ def test_a_batch_with_an_idempotency_key_is_submitted_once(client, r):
 def test_concurrent_duplicates_make_one_job_and_one_message(settings, queue, r):
     request = JobRequest(actor="add", args=[1, 2])
     # Each thread has its own connection to race on, as API instances do.
-    queues = [connect(settings) for _ in range(8)]
+    queues = [actors.connect(settings.queue_config()) for _ in range(8)]
     barrier = threading.Barrier(len(queues))
 
     def duplicate(own_queue):
