@@ -15,24 +15,24 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
 class BasicAuth:
-    """Answer 401 unless the request carries the configured user and password.
+    """Tells whether a request carries the configured user and password, and asks for them.
 
     Parameters:
-      app: the WSGI app behind the check.
       user, password: the only credentials accepted; an empty password is refused.
       realm: what browsers show in their login prompt.
     """
 
-    def __init__(self, app: WSGIApp, *, user: str, password: str, realm: str = "dashboard"):
+    def __init__(self, *, user: str, password: str, realm: str = "dashboard"):
         if not password:
             raise ValueError("the dashboard needs a password; none was configured")
-        self.app = app
         self.expected = f"{user}:{password}".encode()
         self.realm = realm
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if self._valid(environ.get("HTTP_AUTHORIZATION", "")):
-            return self.app(environ, start_response)
+    def allows(self, environ: dict) -> bool:
+        return self._valid(environ.get("HTTP_AUTHORIZATION", ""))
+
+    def challenge(self, start_response: Callable) -> Iterable[bytes]:
+        """Answer 401, asking for credentials."""
         start_response(
             "401 Unauthorized",
             [

@@ -70,35 +70,31 @@ def problem(
     return [body]
 
 
-class Guard:
-    """Check the path, query, cookie and form before ``app`` sees them.
+def guarded(app: WSGIApp, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """Serve ``environ`` (its prefix stripped) with ``app`` once its inputs are checked.
 
-    ``app`` is served with the prefix already stripped from ``PATH_INFO``.
+    What the checks or a page refuse, and a Redis that is away or full, is a
+    problem document.
     """
-
-    def __init__(self, app: WSGIApp):
-        self.app = app
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        try:
-            return self.app(checked(environ), start_response)
-        except BadRequest as error:
-            # Raised before the app started its response: by the checks, or by a page.
-            return problem(start_response, error.status, error.detail)
-        except (redis.ConnectionError, redis.TimeoutError):
-            return problem(
-                start_response,
-                "503 Service Unavailable",
-                errors.UNREACHABLE,
-                headers=[("Retry-After", str(errors.REDIS_RETRY_AFTER))],
-            )
-        except redis.exceptions.OutOfMemoryError:
-            return problem(
-                start_response,
-                "503 Service Unavailable",
-                errors.FULL,
-                headers=[("Retry-After", str(errors.FULL_RETRY_AFTER))],
-            )
+    try:
+        return app(checked(environ), start_response)
+    except BadRequest as error:
+        # Raised before the app started its response: by the checks, or by a page.
+        return problem(start_response, error.status, error.detail)
+    except (redis.ConnectionError, redis.TimeoutError):
+        return problem(
+            start_response,
+            "503 Service Unavailable",
+            errors.UNREACHABLE,
+            headers=[("Retry-After", str(errors.REDIS_RETRY_AFTER))],
+        )
+    except redis.exceptions.OutOfMemoryError:
+        return problem(
+            start_response,
+            "503 Service Unavailable",
+            errors.FULL,
+            headers=[("Retry-After", str(errors.FULL_RETRY_AFTER))],
+        )
 
 
 def checked(environ: dict) -> dict:

@@ -5,26 +5,23 @@ each job (its state, attempts, progress, result or error), in the
 dashboard's look and behind its credentials. Cancel and Retry are the
 operations the HTTP API runs (``actors.submission``), protected by the
 dashboard's CSRF cookie. A job's page follows the job live over the API's own
-event-stream resource, served here too (see :func:`event_streams`), so that
+event-stream resource, served here too (see ``streams.py``), so that
 it works alike on the dashboard's port and through the load balancer.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
-import falcon
 from dramatiq.common import q_name
 from dramatiq_dashboard import DashboardApp
 from dramatiq_dashboard.application import tab_from_q_name
 from dramatiq_dashboard.csrf import csrf_protect
-from dramatiq_dashboard.http import App, Request, Response, handler, redirect
+from dramatiq_dashboard.http import Request, Response, handler, redirect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors import Queue, lifecycle
@@ -32,28 +29,14 @@ from actors.record import JobRecord
 from actors.states import TERMINAL_STATES, State
 from actors.storage.queues import QueueReadings
 from actors.submission import retry
-from services.api import errors
 from services.api.models import RunOptions, iso
 
-from .auth import WSGIApp
 from .guard import BadRequest
-from .streams import StreamSlots, job_events
 
 #: Records per page of the list.
 PAGE_SIZE = 50
-#: Event streams the dashboard serves at once: fewer than its threads (4),
-#: so that pages are always served while jobs are followed.
-STREAM_SLOTS = 3
 #: The script of the job pages, served as a file so that pages need no inline script.
 SCRIPT = Path(__file__).with_name("static").joinpath("jobs.js").read_bytes()
-#: Where a job's events are streamed, below the dashboard's prefix.
-EVENTS_PATH = re.compile(r"/jobs/[^/]+/events")
-#: The job pages run no script but their own file, and show what users
-#: submitted: nothing else may run. dramatiq-dashboard's look is inline CSS.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
 #: The states a job may be retried from, as the lifecycle decides.
 RETRYABLE = lifecycle.retry().allowed_from
 
@@ -87,16 +70,6 @@ class JobFilter(BaseModel):
         return filters | {"cursor": cursor} if cursor else filters
 
 
-def event_streams(queue: Queue, stream_seconds: int) -> falcon.App:
-    """``/jobs/{job_id}/events``: the API's event-stream resource, as the API serves it."""
-    app = falcon.App()
-    errors.install(app)
-    app.add_route(
-        "/jobs/{job_id}/events", job_events(queue, StreamSlots(STREAM_SLOTS), stream_seconds)
-    )
-    return app
-
-
 def from_ms(ms: int | None) -> datetime | None:
     """A record's time as the naive UTC datetime dramatiq-dashboard's filters take."""
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
@@ -107,33 +80,29 @@ def as_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-class JobPages(App):
-    """Job pages in front of ``fallback``, which serves every other path.
+class JobPages:
+    """Job pages.
 
     ``/jobs``: the records, newest first, filtered by state and actor.
     ``/jobs/<id>``: one record. ``/jobs/<id>/cancel`` and ``/retry``: POST
-    does it, then shows the job. ``/jobs/<id>/events``: its event stream.
+    does it, then shows the job. (``/jobs/<id>/events``, its event stream, is
+    the API's resource: see ``streams.py``.)
     """
 
-    def __init__(self, fallback: WSGIApp, dashboard: DashboardApp, queue: Queue, events: WSGIApp):
-        super().__init__()
-        self.fallback = fallback
+    #: They run no script but their own file: the Content-Security-Policy forbids any other.
+    policy = True
+
+    def __init__(self, dashboard: DashboardApp, queue: Queue):
         self.queue = queue
-        self.events = events
         self.templates = dashboard.templates
         self.templates.filters.update(from_ms=from_ms, iso=iso, as_json=as_json)
         self.make_uri = dashboard.make_uri
-        self.add_route("/jobs", self.index)
-        self.add_route("/jobs/jobs.js", self.script)
-        self.add_route(r"/jobs/(?P<job_id>[^/]+)", self.job)
-        self.add_route(r"/jobs/(?P<job_id>[^/]+)/(?P<action>cancel|retry)", self.act)
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if EVENTS_PATH.fullmatch(environ.get("PATH_INFO", "")):
-            return self.events(resumed(environ), start_response)
-        # App answers None when none of its routes matches the path.
-        response = super().__call__(environ, with_policy(start_response))
-        return self.fallback(environ, start_response) if response is None else response
+        self.routes = [
+            ("/jobs", self.index),
+            ("/jobs/jobs.js", self.script),
+            (r"/jobs/(?P<job_id>[^/]+)", self.job),
+            (r"/jobs/(?P<job_id>[^/]+)/(?P<action>cancel|retry)", self.act),
+        ]
 
     @handler
     def index(self, req: Request):
@@ -218,28 +187,6 @@ class JobPages(App):
         return self.make_uri(
             "queues", q_name(record.queue), tab_from_q_name(holder), record.redis_message_id
         )
-
-
-def with_policy(start_response: Callable) -> Callable:
-    """``start_response`` that adds the pages' Content-Security-Policy."""
-
-    def start(status: str, headers: list, *args):
-        return start_response(
-            status, [*headers, ("Content-Security-Policy", CONTENT_SECURITY_POLICY)], *args
-        )
-
-    return start
-
-
-def resumed(environ: dict) -> dict:
-    """``environ`` with ``?after=`` as the Last-Event-ID a page cannot send at first.
-
-    EventSource sends the header only when it reconnects; then the header wins.
-    """
-    if "HTTP_LAST_EVENT_ID" in environ:
-        return environ
-    after = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("after")
-    return {**environ, "HTTP_LAST_EVENT_ID": after} if after else environ
 
 
 def _duration(record: JobRecord) -> str | None:

@@ -14,18 +14,15 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import redis
-from dramatiq_dashboard import DashboardApp
-from dramatiq_dashboard.http import App, Request, Response, handler
+from dramatiq_dashboard.http import Request, Response, handler
 
 from actors import Queue
 from actors.stats import SPAN, Stats
 from actors.storage.queues import QueueReadings
 
-from .auth import WSGIApp
 from .jobs import only_get
 
 logger = logging.getLogger(__name__)
@@ -34,24 +31,18 @@ logger = logging.getLogger(__name__)
 SCRIPT = Path(__file__).with_name("static").joinpath("overview.js").read_bytes()
 
 
-class OverviewPages(App):
-    """``/overview.json`` and ``/overview.js`` in front of ``fallback``, which serves the rest."""
+class OverviewPages:
+    """``/overview.json`` and ``/overview.js``: what the overview's page draws, and how."""
 
-    def __init__(self, fallback: WSGIApp, dashboard: DashboardApp, queue: Queue):
-        super().__init__()
-        self.fallback = fallback
+    policy = False
+
+    def __init__(self, queue: Queue):
         self.stats = Stats(queue.store.client, queue.store.keys)
         self.broker = queue.broker
         self.readings = QueueReadings(queue.broker.client, queue.broker.keys)
         self._sampling = threading.Lock()
         self._sampler: threading.Thread | None = None
-        self.add_route("/overview.json", self.figures)
-        self.add_route("/overview.js", self.script)
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        # App answers None when none of its routes matches the path.
-        response = super().__call__(environ, start_response)
-        return self.fallback(environ, start_response) if response is None else response
+        self.routes = [("/overview.json", self.figures), ("/overview.js", self.script)]
 
     @handler
     def figures(self, req: Request):

@@ -8,7 +8,6 @@ links to them on the failed tab.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import jinja2
@@ -16,7 +15,7 @@ from dramatiq.common import q_name
 from dramatiq_dashboard import DashboardApp
 from dramatiq_dashboard.application import tab_from_q_name
 from dramatiq_dashboard.csrf import csrf_protect
-from dramatiq_dashboard.http import HTTP_405, HTTP_410, App, Request, handler, redirect
+from dramatiq_dashboard.http import HTTP_405, HTTP_410, Request, handler, redirect
 
 from actors.storage.queues import QueueReadings
 
@@ -94,8 +93,8 @@ def extend_templates(dashboard: DashboardApp) -> None:
     dashboard.templates.globals["worker_called"] = readings.worker_name
 
 
-class DeadLetterPages(App):
-    """Dead-letter pages in front of dramatiq-dashboard, which serves every other path.
+class DeadLetterPages:
+    """Dead-letter pages, routed ahead of dramatiq-dashboard's own.
 
     ``/dead-letters/<queue>/retry`` and ``.../delete``: GET asks, POST does
     it. The POST carries ``dead_before``, the time of the newest dead letter
@@ -107,20 +106,18 @@ class DeadLetterPages(App):
     too, which left the message's job waiting for good (see ``deletions.py``).
     """
 
+    #: dramatiq-dashboard's pages run inline scripts: these, in its look, may too.
+    policy = False
+
     def __init__(self, dashboard: DashboardApp, dead_letters: DeadLetters):
-        super().__init__()
-        self.dashboard = dashboard
         self.dead_letters = dead_letters
         self.templates = dashboard.templates
         self.make_uri = dashboard.make_uri
-        self.add_route(r"/dead-letters/(?P<name>[^/]+)/(?P<action>retry|delete)", self.bulk)
-        self.add_route("/requeue-message", self.requeue)
-        self.add_route("/delete-message", self.delete)
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        # App answers None when none of its routes matches the path.
-        response = super().__call__(environ, start_response)
-        return self.dashboard(environ, start_response) if response is None else response
+        self.routes = [
+            (r"/dead-letters/(?P<name>[^/]+)/(?P<action>retry|delete)", self.bulk),
+            ("/requeue-message", self.requeue),
+            ("/delete-message", self.delete),
+        ]
 
     @handler
     @csrf_protect

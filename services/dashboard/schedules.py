@@ -7,11 +7,9 @@ buttons protected by the dashboard's CSRF cookie as the job pages' are.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 from dramatiq_dashboard import DashboardApp
 from dramatiq_dashboard.csrf import csrf_protect
-from dramatiq_dashboard.http import App, Request, handler, redirect
+from dramatiq_dashboard.http import Request, handler, redirect
 
 from actors.schedules.definition import epoch_ms
 from actors.schedules.operations import ScheduleError, Schedules
@@ -19,38 +17,35 @@ from actors.schedules.store import Saved
 from actors.schedules.triggers import describe
 from actors.submission import InvalidJob
 
-from .auth import WSGIApp
 from .guard import BadRequest
-from .jobs import only_get, with_policy
+from .jobs import only_get
 
 #: How many next runs and history entries a schedule's page shows.
 NEXT_RUNS = 5
 HISTORY_SHOWN = 100
 
 
-class SchedulePages(App):
-    """Schedule pages in front of ``fallback``, which serves every other path.
+class SchedulePages:
+    """Schedule pages.
 
     ``/schedules``: every schedule. ``/schedules/<name>``: one, with its
     history. ``/schedules/<name>/pause``, ``/resume`` and ``/run``: POST does
     it, then shows the schedule (or, for a run, its job).
     """
 
-    def __init__(self, fallback: WSGIApp, dashboard: DashboardApp, schedules: Schedules):
-        super().__init__()
-        self.fallback = fallback
+    #: They run no inline script: the Content-Security-Policy forbids any.
+    policy = True
+
+    def __init__(self, dashboard: DashboardApp, schedules: Schedules):
         self.schedules = schedules
         self.templates = dashboard.templates
         self.templates.filters.update(describe=describe, epoch_ms=epoch_ms)
         self.make_uri = dashboard.make_uri
-        self.add_route("/schedules", self.index)
-        self.add_route(r"/schedules/(?P<name>[^/]+)", self.schedule)
-        self.add_route(r"/schedules/(?P<name>[^/]+)/(?P<action>pause|resume|run)", self.act)
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        # App answers None when none of its routes matches the path.
-        response = super().__call__(environ, with_policy(start_response))
-        return self.fallback(environ, start_response) if response is None else response
+        self.routes = [
+            ("/schedules", self.index),
+            (r"/schedules/(?P<name>[^/]+)", self.schedule),
+            (r"/schedules/(?P<name>[^/]+)/(?P<action>pause|resume|run)", self.act),
+        ]
 
     @handler
     def index(self, req: Request):

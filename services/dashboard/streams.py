@@ -12,17 +12,19 @@ with Retry-After instead of queueing behind.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import falcon
 
 from actors import Queue
 from actors.record import event_kind
 from actors.workflows import Workflows
-from services.api import sse
+from services.api import errors, sse
 from services.api.contract import Operation
 from services.api.errors import BUSY_RETRY_AFTER, no_such_job, unavailable
 from services.api.models import shown_event
@@ -95,6 +97,36 @@ class EventStream:
                 continue
             event_id, event = item
             yield sse.frame(event_id, self.kind(event), shown_event(event)).serialize()
+
+
+#: Event streams the dashboard serves at once: fewer than its threads (4),
+#: so that pages are always served while jobs are followed.
+STREAM_SLOTS = 3
+#: Where a job's or a workflow's events are streamed, below the dashboard's prefix.
+EVENTS_PATH = re.compile(r"/(jobs|workflows)/[^/]+/events")
+
+
+def event_streams(queue: Queue, workflows: Workflows, stream_seconds: int) -> falcon.App:
+    """The API's event-stream resources, served as the API serves them, from shared slots."""
+    slots = StreamSlots(STREAM_SLOTS)
+    app = falcon.App()
+    errors.install(app)
+    app.add_route("/jobs/{job_id}/events", job_events(queue, slots, stream_seconds))
+    app.add_route(
+        "/workflows/{workflow_id}/events", workflow_events(workflows, slots, stream_seconds)
+    )
+    return app
+
+
+def resumed(environ: dict) -> dict:
+    """``environ`` with ``?after=`` as the Last-Event-ID a page cannot send at first.
+
+    EventSource sends the header only when it reconnects; then the header wins.
+    """
+    if "HTTP_LAST_EVENT_ID" in environ:
+        return environ
+    after = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("after")
+    return {**environ, "HTTP_LAST_EVENT_ID": after} if after else environ
 
 
 def job_events(queue: Queue, slots: StreamSlots, stream_seconds: int) -> EventStream:

@@ -12,29 +12,21 @@ run, protected by the dashboard's CSRF cookie.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import falcon
 from dramatiq_dashboard import DashboardApp
 from dramatiq_dashboard.csrf import csrf_protect
-from dramatiq_dashboard.http import App, Request, handler, redirect
+from dramatiq_dashboard.http import Request, handler, redirect
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from actors.workflow_store import ENDED, RETRYABLE, WorkflowRecord, WorkflowState
 from actors.workflows import Workflows
-from services.api import errors
 
-from .auth import WSGIApp
 from .guard import BadRequest
-from .jobs import STREAM_SLOTS, only_get, resumed, with_policy
-from .streams import StreamSlots, workflow_events
+from .jobs import only_get
 
 #: Workflows per page of the list.
 PAGE_SIZE = 50
-#: Where a workflow's events are streamed, below the dashboard's prefix.
-EVENTS_PATH = re.compile(r"/workflows/[^/]+/events")
 #: A step's box in the drawing, and the room around it, in pixels.
 STEP_WIDTH, STEP_HEIGHT, COLUMN_GAP, ROW_GAP, MARGIN = 180, 40, 60, 12, 10
 
@@ -89,45 +81,27 @@ def draw(record: WorkflowRecord) -> Drawing:
     )
 
 
-def workflow_event_streams(workflows: Workflows, stream_seconds: int) -> falcon.App:
-    """``/workflows/{workflow_id}/events``: the API's resource, as the API serves it."""
-    app = falcon.App()
-    errors.install(app)
-    app.add_route(
-        "/workflows/{workflow_id}/events",
-        workflow_events(workflows, StreamSlots(STREAM_SLOTS), stream_seconds),
-    )
-    return app
-
-
-class WorkflowPages(App):
-    """Workflow pages in front of ``fallback``, which serves every other path.
+class WorkflowPages:
+    """Workflow pages.
 
     ``/workflows``: the workflows, newest first, filtered by state.
     ``/workflows/<id>``: one, drawn. ``/workflows/<id>/cancel`` and
-    ``/retry``: POST does it, then shows the workflow.
-    ``/workflows/<id>/events``: its event stream.
+    ``/retry``: POST does it, then shows the workflow. (Its event stream is
+    the API's resource: see ``streams.py``.)
     """
 
-    def __init__(
-        self, fallback: WSGIApp, dashboard: DashboardApp, workflows: Workflows, events: WSGIApp
-    ):
-        super().__init__()
-        self.fallback = fallback
+    #: They run no script but the job pages' file: the Content-Security-Policy forbids any other.
+    policy = True
+
+    def __init__(self, dashboard: DashboardApp, workflows: Workflows):
         self.workflows = workflows
-        self.events = events
         self.templates = dashboard.templates
         self.make_uri = dashboard.make_uri
-        self.add_route("/workflows", self.index)
-        self.add_route(r"/workflows/(?P<workflow_id>[^/]+)", self.workflow)
-        self.add_route(r"/workflows/(?P<workflow_id>[^/]+)/(?P<action>cancel|retry)", self.act)
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if EVENTS_PATH.fullmatch(environ.get("PATH_INFO", "")):
-            return self.events(resumed(environ), start_response)
-        # App answers None when none of its routes matches the path.
-        response = super().__call__(environ, with_policy(start_response))
-        return self.fallback(environ, start_response) if response is None else response
+        self.routes = [
+            ("/workflows", self.index),
+            (r"/workflows/(?P<workflow_id>[^/]+)", self.workflow),
+            (r"/workflows/(?P<workflow_id>[^/]+)/(?P<action>cancel|retry)", self.act),
+        ]
 
     @handler
     def index(self, req: Request):

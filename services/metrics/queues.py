@@ -81,8 +81,8 @@ def _gauge(name: str, documentation: str) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, labels=["queue"])
 
 
-def with_queue_metrics(app: Callable, broker: dramatiq.Broker, *collectors: Collector) -> Callable:
-    """``app``, with the queues' metrics at ``/metrics`` ahead of it (and of its auth).
+def queue_metrics(broker: dramatiq.Broker, *collectors: Collector) -> Callable:
+    """A WSGI app answering the queues' metrics (Prometheus' text format), whatever the path.
 
     ``collectors``: more that Redis holds the truth of (the workflows').
 
@@ -94,8 +94,6 @@ def with_queue_metrics(app: Callable, broker: dramatiq.Broker, *collectors: Coll
         registry.register(collector)
 
     def serve(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != METRICS_PATH:
-            return app(environ, start_response)
         try:
             body = generate_latest(registry)
         except redis.RedisError as error:

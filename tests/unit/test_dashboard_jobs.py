@@ -16,7 +16,8 @@ from actors.record import JobRecord
 from actors.states import State
 from actors.submission import submit, submit_many
 from services.dashboard.app import create_app
-from services.dashboard.jobs import PAGE_SIZE, STREAM_SLOTS
+from services.dashboard.jobs import PAGE_SIZE
+from services.dashboard.streams import STREAM_SLOTS
 
 from ..support import basic
 
