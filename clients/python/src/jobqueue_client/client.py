@@ -40,14 +40,21 @@ def stream_timeout(timeout: httpx.Timeout) -> httpx.Timeout:
     return httpx.Timeout(timeout.connect, read=READ_TIMEOUT_SECONDS)
 
 
-class Client:
-    """Submit and follow jobs of a jobqueue service.
+class Calls:
+    """The calls both clients offer, each one exchange (``exchanges.py``) run by ``_run``.
+
+    :class:`Client` runs them blocking; :class:`~jobqueue_client.AsyncClient`
+    runs them on asyncio, so there each call returns an awaitable. Only the
+    I/O differs: opening the connection, ``_run``, and the iterators.
 
     ``url``: the service's load balancer (JOBQUEUE_URL, else http://localhost);
     ``api_key``: sent as a bearer token (JOBQUEUE_API_KEY); ``timeout``: seconds
     for one request; ``retries``: how calls are tried again (see
-    :class:`Retries`). Use it as a context manager, or :meth:`close` it.
+    :class:`Retries`). ``transport``: httpx's, for a client of its kind.
     """
+
+    #: The httpx client class whose I/O runs the exchanges.
+    http_class: type[httpx.Client] | type[httpx.AsyncClient]
 
     def __init__(
         self,
@@ -56,39 +63,19 @@ class Client:
         api_key: str | None = None,
         timeout: float = 30.0,
         retries: Retries | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ):
         base_url, headers, self.timeout = connection(url, api_key, timeout)
         self.retries = retries or Retries()
-        self.http = httpx.Client(
-            base_url=base_url, headers=headers, timeout=self.timeout, transport=transport
+        self.http = self.http_class(
+            base_url=base_url,
+            headers=headers,
+            timeout=self.timeout,
+            transport=transport,  # type: ignore[arg-type]
         )
 
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
-
-    def _run(self, exchange: Exchange[T]) -> T:
-        step = next(exchange)
-        while True:
-            try:
-                if isinstance(step, Send):
-                    try:
-                        response = self.http.request(**step.arguments(self.timeout))
-                    except httpx.TransportError as error:
-                        step = exchange.throw(error)
-                        continue
-                    step = exchange.send(response)
-                else:
-                    time.sleep(step)
-                    step = exchange.send(None)  # type: ignore[arg-type]
-            except StopIteration as stop:
-                return stop.value
+    def _run(self, exchange: Exchange[T]) -> Any:
+        raise NotImplementedError
 
     def submit(
         self,
@@ -142,6 +129,45 @@ class Client:
         )
         return self._run(exchange)
 
+    def actors(self) -> list[Actor]:
+        """The jobs a client may submit, with their parameters."""
+        return self._run(exchanges.actors(self.retries))
+
+
+class Client(Calls):
+    """Submit and follow jobs of a jobqueue service (see :class:`Calls` for the arguments).
+
+    Use it as a context manager, or :meth:`close` it.
+    """
+
+    http_class = httpx.Client
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _run(self, exchange: Exchange[T]) -> T:
+        step = next(exchange)
+        while True:
+            try:
+                if isinstance(step, Send):
+                    try:
+                        response = self.http.request(**step.arguments(self.timeout))
+                    except httpx.TransportError as error:
+                        step = exchange.throw(error)
+                        continue
+                    step = exchange.send(response)
+                else:
+                    time.sleep(step)
+                    step = exchange.send(None)  # type: ignore[arg-type]
+            except StopIteration as stop:
+                return stop.value
+
     def iterate(
         self, *, state: State | str | None = None, actor: str | None = None
     ) -> Iterator[Job]:
@@ -153,10 +179,6 @@ class Client:
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
-
-    def actors(self) -> list[Actor]:
-        """The jobs a client may submit, with their parameters."""
-        return self._run(exchanges.actors(self.retries))
 
     def events(self, job_id: str, *, after: str | None = None) -> Iterator[Event]:
         """The job's events as they happen (after event ``after``), until it ends."""
