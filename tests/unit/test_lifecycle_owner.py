@@ -74,7 +74,7 @@ def test_no_module_spells_a_state_or_a_record_field(path):
     name = str(path.relative_to(PROJECT_DIR))
     allowed = DRAMATIQ_WORDS.get(name, set())
     found = [(line, word) for line, word in spelled(path.read_text()) if word not in allowed]
-    assert found == [], f"{name} spells {found}: ask actors.lifecycle"
+    assert found == [], f"{name} spells {found}: ask actors.states or actors.record"
 
 
 def test_the_page_script_spells_no_state():
