@@ -31,7 +31,9 @@ import redis.asyncio
 import redis.asyncio.sentinel
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.connection import HiredisRespSerializer
 from redis.sentinel import Sentinel
+from redis.utils import HIREDIS_AVAILABLE
 
 from .replication import NO_CONFIRMATION, Confirmation
 from .storage.lua import AsyncScriptClient, ScriptClient
@@ -119,6 +121,7 @@ def async_client(
             max_connections=max_connections,
             timeout=wait_seconds,
             **options,
+            **_packed(_PackedSentinelConnection),
         )
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         config.url,
@@ -126,8 +129,35 @@ def async_client(
         timeout=wait_seconds,
         retry=Retry(ExponentialWithJitterBackoff(base=0.1, cap=1), retries=3),
         **options,
+        **_packed(_PackedConnection),
     )
     return AsyncScriptClient(connection_pool=pool)
+
+
+class _HiredisPacking:
+    """Commands packed by hiredis, as redis-py's blocking connections pack them.
+
+    redis-py's asyncio connections pack every command in Python, argument by
+    argument; a batch's script call has thousands of them.
+    """
+
+    _serializer = HiredisRespSerializer()
+
+    def pack_command(self, *args) -> list[bytes]:
+        return self._serializer.pack(*args)
+
+
+class _PackedConnection(_HiredisPacking, redis.asyncio.Connection):
+    pass
+
+
+class _PackedSentinelConnection(_HiredisPacking, redis.asyncio.sentinel.SentinelManagedConnection):
+    pass
+
+
+def _packed(connection_class: type) -> dict:
+    """The pool's connection class where hiredis is there to pack (redis-py's default otherwise)."""
+    return {"connection_class": connection_class} if HIREDIS_AVAILABLE else {}
 
 
 class _BlockingSentinelPool(
