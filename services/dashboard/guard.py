@@ -12,6 +12,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 import redis
@@ -32,6 +33,7 @@ WHOLE_NUMBER = re.compile(r"[0-9]{1,20}")
 CSRF_TOKEN = re.compile(r"[0-9a-f]{64}")
 #: A schedule's name, as schedules allow it.
 SCHEDULE_NAME = re.compile(NAME_PATTERN.strip("^$"))
+T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CSRF_COOKIE = re.compile(r"(?:^|;)\s*__dd_csrf=([^;]*)")
 
@@ -52,6 +54,31 @@ class BadRequest(Exception):
         super().__init__(detail)
         self.detail = detail
         self.status = status
+
+
+def only_get(req) -> None:
+    if req.method not in ("GET", "HEAD"):
+        raise BadRequest("expected GET", "405 Method Not Allowed")
+
+
+def only_post(req) -> None:
+    if req.method != "POST":
+        raise BadRequest("expected POST", "405 Method Not Allowed")
+
+
+def found(record: T | None, called: str) -> T:
+    """``record`` of the job or workflow ``called`` ("job 42"); 404 when there is none."""
+    if record is None:
+        raise BadRequest(f"there is no {called} (or it has expired)", "404 Not Found")
+    return record
+
+
+def acted(called: str, applied: bool, before: str | None, refusal: str) -> None:
+    """404 when there was no ``called``, 409 naming its state when the action was refused."""
+    if before is None:
+        raise BadRequest(f"there is no {called}", "404 Not Found")
+    if not applied:
+        raise BadRequest(f"{called} is {before}: {refusal}", "409 Conflict")
 
 
 def problem(

@@ -31,7 +31,7 @@ from actors.storage.queues import QueueReadings
 from actors.submission import retry
 from services.api.models import RunOptions, iso
 
-from .guard import BadRequest
+from .guard import BadRequest, acted, found, only_get, only_post
 
 #: Records per page of the list.
 PAGE_SIZE = 50
@@ -137,7 +137,7 @@ class JobPages:
         # The last event first: the record then shows it, or a later one, and
         # the page follows from there instead of replaying the job's history.
         last_event = self.queue.store.last_event_id(job_id)
-        record = self._find(job_id)
+        record = found(self.queue.store.get(job_id), f"job {job_id}")
         follow_from = {"after": last_event} if last_event else None
         return self.templates.get_template("job_record.html").render(
             request=req,
@@ -153,27 +153,15 @@ class JobPages:
     @handler
     @csrf_protect
     def act(self, req: Request, *, job_id: str, action: str):
-        if req.method != "POST":
-            raise BadRequest("expected POST", "405 Method Not Allowed")
+        only_post(req)
         if action == "cancel":
             applied, before, _attempt = self.queue.store.write(job_id, lifecycle.cancel())
             refusal = "it has already ended"
         else:
             applied, before, _record = retry(self.queue, job_id)
             refusal = f"only {' or '.join(sorted(RETRYABLE))} jobs can be retried"
-        if before is None:
-            raise BadRequest(f"there is no job {job_id}", "404 Not Found")
-        if not applied:
-            raise BadRequest(f"job {job_id} is {before}: {refusal}", "409 Conflict")
+        acted(f"job {job_id}", applied, before, refusal)
         return redirect(self.make_uri("jobs", job_id))
-
-    def _find(self, job_id: str) -> JobRecord:
-        record = self.queue.store.get(job_id)
-        if record is None:
-            raise BadRequest(
-                f"there is no job {job_id} (or its record has expired)", "404 Not Found"
-            )
-        return record
 
     def _message_page(self, record: JobRecord) -> str | None:
         """dramatiq-dashboard's page of the job's message, while the broker holds it."""
@@ -195,8 +183,3 @@ def _duration(record: JobRecord) -> str | None:
         return None
     seconds = max(record.finished_at - record.started_at, 0) / 1000
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.3f} s"
-
-
-def only_get(req: Request) -> None:
-    if req.method not in ("GET", "HEAD"):
-        raise BadRequest("expected GET", "405 Method Not Allowed")

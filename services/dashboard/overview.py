@@ -23,7 +23,7 @@ from actors import Queue
 from actors.stats import SPAN, Stats
 from actors.storage.queues import QueueReadings
 
-from .jobs import only_get
+from .guard import only_get
 
 logger = logging.getLogger(__name__)
 

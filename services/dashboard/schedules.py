@@ -17,8 +17,7 @@ from actors.schedules.store import Saved
 from actors.schedules.triggers import describe
 from actors.submission import InvalidJob
 
-from .guard import BadRequest
-from .jobs import only_get
+from .guard import BadRequest, only_get, only_post
 
 #: How many next runs and history entries a schedule's page shows.
 NEXT_RUNS = 5
@@ -69,8 +68,7 @@ class SchedulePages:
     @handler
     @csrf_protect
     def act(self, req: Request, *, name: str, action: str):
-        if req.method != "POST":
-            raise BadRequest("expected POST", "405 Method Not Allowed")
+        only_post(req)
         try:
             if action == "run":
                 record = self.schedules.run_now(name)

@@ -22,8 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from actors.workflow_store import ENDED, RETRYABLE, WorkflowRecord, WorkflowState
 from actors.workflows import Workflows
 
-from .guard import BadRequest
-from .jobs import only_get
+from .guard import BadRequest, acted, found, only_get, only_post
 
 #: Workflows per page of the list.
 PAGE_SIZE = 50
@@ -121,7 +120,7 @@ class WorkflowPages:
         only_get(req)
         # The last event first: the page shows it or a later one, and follows from there.
         last_event = self.workflows.store.events(workflow_id)[-1:]
-        record = self._find(workflow_id)
+        record = found(self.workflows.store.get(workflow_id), f"workflow {workflow_id}")
         after = {"after": last_event[0][0]} if last_event else None
         return self.templates.get_template("workflow.html").render(
             request=req,
@@ -136,24 +135,12 @@ class WorkflowPages:
     @handler
     @csrf_protect
     def act(self, req: Request, *, workflow_id: str, action: str):
-        if req.method != "POST":
-            raise BadRequest("expected POST", "405 Method Not Allowed")
+        only_post(req)
         if action == "cancel":
             applied, before = self.workflows.cancel(workflow_id)
             refusal = "it has already ended"
         else:
             applied, before = self.workflows.retry(workflow_id)
             refusal = f"only {' or '.join(sorted(RETRYABLE))} workflows can be retried"
-        if before is None:
-            raise BadRequest(f"there is no workflow {workflow_id}", "404 Not Found")
-        if not applied:
-            raise BadRequest(f"workflow {workflow_id} is {before}: {refusal}", "409 Conflict")
+        acted(f"workflow {workflow_id}", applied, before, refusal)
         return redirect(self.make_uri("workflows", workflow_id))
-
-    def _find(self, workflow_id: str) -> WorkflowRecord:
-        record = self.workflows.store.get(workflow_id)
-        if record is None:
-            raise BadRequest(
-                f"there is no workflow {workflow_id} (or it has expired)", "404 Not Found"
-            )
-        return record
