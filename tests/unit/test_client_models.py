@@ -6,7 +6,9 @@ import jobqueue_client
 import pytest
 from pydantic import BaseModel
 
+from actors.lanes import PRIORITIES
 from actors.record import Failure, Progress
+from actors.states import TERMINAL_STATES, State
 from services.api import models
 
 
@@ -62,3 +64,9 @@ def test_the_client_reads_every_option_a_record_shows():
     published = models.RunOptions.model_json_schema(mode="serialization")["properties"]
 
     assert set(jobqueue_client.models.JobOptions.model_fields) == set(published)
+
+
+def test_the_client_knows_every_state_and_priority_and_which_states_end_a_job():
+    assert [state.value for state in jobqueue_client.State] == [state.value for state in State]
+    assert {state.value for state in jobqueue_client.State if state.ended} == set(TERMINAL_STATES)
+    assert [p.value for p in jobqueue_client.models.Priority] == list(PRIORITIES)

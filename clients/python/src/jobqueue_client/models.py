@@ -1,7 +1,10 @@
 """What the API answers, as the models its OpenAPI document names them.
 
-Field for field the API's own (``services/api/models.py``; a test holds the two
-together). Unknown fields are ignored, so that a client keeps working when the
+Field for field the API's own (``services/api/models.py``), written again
+rather than imported: the client installs with pip on its own and never
+imports the service. ``tests/unit/test_client_models.py`` holds the two
+together (fields, states, priorities), so a change to one fails until the
+other follows. Unknown fields are ignored, so that a client keeps working when the
 service adds some.
 """
 
