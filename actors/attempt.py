@@ -29,7 +29,7 @@ class Attempt:
     """What a worker knows of its attempt at the job one message carries.
 
     ``number``: the attempt the fetch reserved (0 when the job had no record
-    to reserve it in: its start makes one). ``holder``: the consumer that
+    to reserve it in: its start makes one). ``consumer``: the consumer that
     fetched the message, which sends the start and the end. ``ending``: the
     end the job-state middleware decided, written with the message's ack.
     ``holds_limit``: the limits middleware took one of the job's
@@ -41,7 +41,7 @@ class Attempt:
     """
 
     number: int
-    holder: RedisConsumer | None = None
+    consumer: RedisConsumer | None = None
     ending: Transition | None = None
     holds_limit: bool = False
     waits_for_limit: bool = False

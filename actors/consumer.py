@@ -110,7 +110,7 @@ class RedisConsumer(_RedisConsumer):
     def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.wake_key = broker.keys.wake(queue_name)
-        shared = getattr(broker, "room", None)
+        shared = broker.room
         self._room = shared if shared and not queue_name.endswith(".DQ") else Room(prefetch)
         self._rank = rank(queue_name)
         #: An enqueue's wake-up token was taken, and not yet passed on or used.
@@ -169,7 +169,7 @@ class RedisConsumer(_RedisConsumer):
             self.logger.warning("Taking jobs from %r again: Redis has room.", self.queue_name)
         self._room.give_back(room - len(fetched))
         self.message_cache = [
-            JobMessage(Message.decode(data), Attempt(attempt, holder=self))
+            JobMessage(Message.decode(data), Attempt(attempt, consumer=self))
             for data, attempt in fetched
         ]
         for message in self.message_cache:

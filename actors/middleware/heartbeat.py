@@ -87,7 +87,7 @@ class Heartbeat(Middleware):
         if requeued:
             self.logger.warning("Handed back %d message(s) of workers that died.", requeued)
         lost = [held[position] for position in positions]
-        for consumer, items in itertools.groupby(lost, key=lambda item: item[2].holder):
+        for consumer, items in itertools.groupby(lost, key=lambda item: item[2].consumer):
             if consumer is not None:
                 consumer.lose([(redis_id, attempt) for _, redis_id, attempt in items])
         return requeued

@@ -55,9 +55,9 @@ class JobState(Middleware):
         if attempt.lost:
             raise SkipMessage(f"job {job_id} was handed to another worker")
         attempt.attach_thread()
-        if attempt.number and attempt.holder is not None:
+        if attempt.number and attempt.consumer is not None:
             start = lifecycle.start(attempt.number, worker_name=broker.worker_name)
-            attempt.holder.start(message, start)
+            attempt.consumer.start(message, start)
         else:
             start = lifecycle.start_unrecorded(message, worker_name=broker.worker_name)
             applied, before, attempt.number = self.store.write(job_id, start)
