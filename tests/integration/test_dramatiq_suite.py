@@ -52,6 +52,7 @@ import dramatiq
 import pytest
 import redis
 
+import actors
 from tests.support import settings_for
 
 URL = os.environ["DRAMATIQ_SUITE_REDIS_URL"]
