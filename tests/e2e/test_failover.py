@@ -19,13 +19,11 @@ import pytest
 import redis
 import requests
 
-import actors
-from actors.store import TERMINAL_STATES
 from services.stack import sentinel
 from tests.support import free_port_range, free_ports, wait_for
 
 from .conftest import RunningStack, stack_settings, start_stack
-from .test_healing import Clients, answers
+from .test_healing import Clients, answers, every_job_succeeded_once
 
 #: A killed node starts again this long after (and the sentinels give up on it after 2 s).
 NODE_AWAY_SECONDS = 10
@@ -149,18 +147,5 @@ def test_two_failovers_lose_no_acknowledged_job(running):
     assert max(first_took, second_took) < 15
 
     # Every job the service accepted succeeds, once.
-    queue = actors.connect(running.settings.queue_config())
-    stored = queue.store.get_many(list(clients.accepted))
-    records = {
-        job_id: record and record.model_dump(mode="json")
-        for job_id, record in zip(clients.accepted, stored, strict=True)
-    }
-    for job_id, record in records.items():
-        if record is None or record["state"] not in TERMINAL_STATES:
-            records[job_id] = running.ended(job_id, timeout=60)
-    assert {record["state"] for record in records.values()} == {"succeeded"}
-    assert [record["result"] for record in records.values()] == list(clients.accepted.values())
-    kept = [[event["state"] for _, event in queue.store.events(job_id)] for job_id in records]
-    assert all(states == ["succeeded"] for states in kept)
-    starts = [record["attempts"] for record in records.values()]
+    starts = every_job_succeeded_once(running, clients.accepted, timeout=60)
     print(f"{sum(count > 1 for count in starts)} jobs started again after a failover")

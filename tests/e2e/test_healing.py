@@ -135,6 +135,30 @@ def running(tmp_path) -> Iterator[RunningStack]:
         running.stack.stop()
 
 
+def every_job_succeeded_once(
+    running: RunningStack, accepted: dict[str, float], timeout: float
+) -> list[int]:
+    """Assert that each job in ``accepted`` (id: its expected result) succeeded once.
+
+    Returns how many attempts each one counts (each start counts one).
+    """
+    queue = actors.connect(running.settings.queue_config())
+    stored = queue.store.get_many(list(accepted))
+    records = {
+        job_id: record and record.model_dump(mode="json")
+        for job_id, record in zip(accepted, stored, strict=True)
+    }
+    for job_id, record in records.items():
+        if record is None or record["state"] not in TERMINAL_STATES:
+            records[job_id] = running.ended(job_id, timeout=timeout)
+    assert {record["state"] for record in records.values()} == {"succeeded"}
+    assert [record["result"] for record in records.values()] == list(accepted.values())
+    # Nothing happened to a job after its end: its stream holds that end alone.
+    kept = [[event["state"] for _, event in queue.store.events(job_id)] for job_id in records]
+    assert all(states == ["succeeded"] for states in kept)
+    return [record["attempts"] for record in records.values()]
+
+
 @pytest.mark.parametrize("kind", list(VICTIMS))
 def test_killing_one_process_loses_no_job_and_leaves_nothing_behind(running, kind):
     with Clients(running.url) as clients:
@@ -152,22 +176,7 @@ def test_killing_one_process_loses_no_job_and_leaves_nothing_behind(running, kin
 
     # Every job the stack accepted succeeds, once.
     print(f"{kind}: {len(clients.accepted)} jobs accepted, {clients.refused} submissions refused")
-    queue = actors.connect(running.settings.queue_config())
-    stored = queue.store.get_many(list(clients.accepted))
-    records = {
-        job_id: record and record.model_dump(mode="json")
-        for job_id, record in zip(clients.accepted, stored, strict=True)
-    }
-    for job_id, record in records.items():
-        if record is None or record["state"] not in TERMINAL_STATES:
-            records[job_id] = running.ended(job_id, timeout=30)
-    assert {record["state"] for record in records.values()} == {"succeeded"}
-    assert [record["result"] for record in records.values()] == list(clients.accepted.values())
-    # Nothing happened to a job after its end: its stream holds that end alone.
-    kept = [[event["state"] for _, event in queue.store.events(job_id)] for job_id in records]
-    assert all(states == ["succeeded"] for states in kept)
-    # Each start counts an attempt.
-    starts = [record["attempts"] for record in records.values()]
+    starts = every_job_succeeded_once(running, clients.accepted, timeout=30)
     if VICTIMS[kind][0] != "worker.1":
         # No worker died: no job even started twice.
         assert set(starts) == {1}
