@@ -78,6 +78,9 @@ class JobState(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         progress.install(None)
+        # A cancellation raised into the thread may have cut before_process_message
+        # short of making this message's writer: the thread's last one is not its own.
+        writer, self._reports.writer = getattr(self._reports, "writer", None), None
         attempt = attempt_of(message)
         attempt.detach_thread()
         if attempt.lost:
@@ -87,7 +90,7 @@ class JobState(Middleware):
             exception=exception,
             **retried_or_permanent(broker, message, exception),
             attempt=attempt.number,
-            progress=self._reports.writer.held,
+            progress=writer.held if writer is not None else None,
         )
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
