@@ -27,6 +27,21 @@ HARDENED = {"restart": "unless-stopped", "security_opt": ["no-new-privileges:tru
 #: how long a start may take before failures count.
 CONTAINER_CHECK = {"interval": "5s", "timeout": "5s", "retries": 3, "start_period": "60s"}
 REDIS_CHECK = {"interval": "5s", "timeout": "3s", "retries": 5}
+#: Redis answers a ping: healthy.
+REDIS_PING_CHECK = {"test": ["CMD-SHELL", "redis-cli ping | grep -q PONG"], **REDIS_CHECK}
+#: Traefik answers on its ping entry point: healthy.
+TRAEFIK_CHECK = {
+    "test": [
+        "CMD",
+        "wget",
+        "-q",
+        "--spider",
+        f"http://127.0.0.1:{topology.TRAEFIK_PING_PORT}/ping",
+    ],
+    "interval": "5s",
+    "timeout": "3s",
+    "retries": 3,
+}
 #: The sentinels of the ha profile, each by its host name.
 SENTINELS = ("sentinel-1", "sentinel-2", "sentinel-3")
 SENTINEL_PORT = 26379
@@ -168,7 +183,6 @@ def redis_command(*extra: str) -> list[str]:
 
 
 def redis_services() -> dict[str, dict]:
-    check = {"test": ["CMD-SHELL", "redis-cli ping | grep -q PONG"], **REDIS_CHECK}
     master = interpolated("REDIS_MASTER_NAME", "jobqueue")
     sentinel_conf = "\n".join(
         [
@@ -189,7 +203,7 @@ def redis_services() -> dict[str, dict]:
             # Named so by the master it replicates, once a failover made it a replica.
             "command": redis_command("--replica-announce-ip", "redis"),
             "volumes": ["redis-data:/data"],
-            "healthcheck": check,
+            "healthcheck": REDIS_PING_CHECK,
             **HARDENED,
         },
         "redis-replica": {
@@ -204,7 +218,7 @@ def redis_services() -> dict[str, dict]:
             ),
             "volumes": ["redis-replica-data:/data"],
             "depends_on": {"redis": {"condition": "service_healthy"}},
-            "healthcheck": check,
+            "healthcheck": REDIS_PING_CHECK,
             **HARDENED,
         },
     }
@@ -281,18 +295,7 @@ def traefik_service(settings: Settings) -> dict:
             "/var/run/docker.sock:/var/run/docker.sock:ro",
             "./traefik/dynamic:/etc/traefik/dynamic:ro",
         ],
-        "healthcheck": {
-            "test": [
-                "CMD",
-                "wget",
-                "-q",
-                "--spider",
-                f"http://127.0.0.1:{topology.TRAEFIK_PING_PORT}/ping",
-            ],
-            "interval": "5s",
-            "timeout": "3s",
-            "retries": 3,
-        },
+        "healthcheck": TRAEFIK_CHECK,
         "depends_on": {
             app.name: {"condition": "service_healthy"}
             for app in topology.APP_SERVICES

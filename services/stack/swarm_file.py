@@ -124,10 +124,7 @@ def redis_service() -> dict:
         "command": compose_file.redis_command(),
         "volumes": ["redis-data:/data"],
         "networks": [NETWORK],
-        "healthcheck": {
-            "test": ["CMD-SHELL", "redis-cli ping | grep -q PONG"],
-            **compose_file.REDIS_CHECK,
-        },
+        "healthcheck": compose_file.REDIS_PING_CHECK,
         "deploy": {
             "endpoint_mode": "dnsrr",
             "placement": {"constraints": ["node.labels.jobqueue.redis == true"]},
@@ -166,18 +163,7 @@ def traefik_service(settings: Settings) -> dict:
         "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"],
         "configs": [{"source": "middlewares", "target": "/etc/traefik/dynamic/middlewares.yml"}],
         "networks": [NETWORK],
-        "healthcheck": {
-            "test": [
-                "CMD",
-                "wget",
-                "-q",
-                "--spider",
-                f"http://127.0.0.1:{topology.TRAEFIK_PING_PORT}/ping",
-            ],
-            "interval": "5s",
-            "timeout": "3s",
-            "retries": 3,
-        },
+        "healthcheck": compose_file.TRAEFIK_CHECK,
         "deploy": {
             "endpoint_mode": "dnsrr",
             "placement": {"constraints": ["node.role == manager"]},
