@@ -75,8 +75,8 @@ local function write_job(job_key, events_key, args, i, extra)
     local ttl, channel, max_events = tonumber(args[i + 4]), args[i + 5], tonumber(args[i + 6])
     local create_missing, attempt = args[i + 7], args[i + 8]
 
-    local current, attempts, workflow =
-        unpack(redis.call("HMGET", job_key, "state", "attempts", "workflow"))
+    local current, attempts, workflow, started_at, finished_at = unpack(redis.call(
+        "HMGET", job_key, "state", "attempts", "workflow", "started_at", "finished_at"))
     attempts = tonumber(attempts) or 0
     if not current then
         if create_missing ~= "1" then
@@ -114,10 +114,16 @@ local function write_job(job_key, events_key, args, i, extra)
     if rests then
         redis.call("XTRIM", events_key, "MAXLEN", 0)
     end
+    -- The fields read above, as the record held them (false: it did not).
+    local read = {started_at = started_at, finished_at = finished_at}
     local function value(name)
         local written = values[name]
         if written == nil then
-            return redis.call("HGET", job_key, name)
+            written = read[name]
+            if written == nil then
+                return redis.call("HGET", job_key, name)
+            end
+            return written or nil
         end
         return written ~= "null" and written or nil
     end
@@ -166,7 +172,7 @@ local function write_job(job_key, events_key, args, i, extra)
         step_written(job_key, workflow, current, to)
     end
     if ttl > 0 and job_ended then
-        job_ended(job_key, to)
+        job_ended(job_key, to, value("started_at"), value("finished_at"))
     end
     return {1, current, attempts}
 end

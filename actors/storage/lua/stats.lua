@@ -11,17 +11,19 @@
 --!include job.lua
 local STATS_SPAN, STATS_KEEP = 10, 3900
 
-job_ended = function(job_key, to)
-    local started, finished = unpack(redis.call("HMGET", job_key, "started_at", "finished_at"))
-    finished = tonumber(finished) or tonumber(redis.call("TIME")[1]) * 1000
+job_ended = function(job_key, to, started_at, finished_at)
+    local finished = tonumber(finished_at) or tonumber(redis.call("TIME")[1]) * 1000
     local span_start = math.floor(finished / 1000 / STATS_SPAN) * STATS_SPAN
     local key = stats_key(store_namespace(job_key), tostring(span_start))
-    redis.call("HINCRBY", key, to, 1)
-    started = tonumber(started)
-    if started and to ~= "cancelled" then
-        local ms = math.max(finished - started, 1)
+    -- The span's first count of this end makes the hash, or finds it made
+    -- (and kept) by another: either way it is kept for STATS_KEEP from now.
+    if redis.call("HINCRBY", key, to, 1) == 1 then
+        redis.call("EXPIRE", key, STATS_KEEP)
+    end
+    local began = tonumber(started_at)
+    if began and to ~= "cancelled" then
+        local ms = math.max(finished - began, 1)
         local slot = math.max(math.ceil(2 * math.log(ms) / math.log(2)), 0)
         redis.call("HINCRBY", key, "run:" .. slot, 1)
     end
-    redis.call("EXPIRE", key, STATS_KEEP)
 end
