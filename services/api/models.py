@@ -103,12 +103,17 @@ def _arguments_schema(name: str, spec: JobSpec) -> dict[str, Any]:
     }
 
 
+#: The most jobs one POST /jobs/batch takes. A batch is one script call, which
+#: Redis runs to its end before it serves anyone else: this bounds that pause.
+MAX_BATCH_JOBS = 1000
+
+
 def batch(job: type[JobRequest]) -> type[BaseModel]:
     """Many job requests at once: the body of POST /jobs/batch."""
     return create_model(
         "BatchSubmission",
         __config__=ConfigDict(extra="forbid", strict=True),
-        jobs=(list[job], Field(min_length=1, max_length=500)),
+        jobs=(list[job], Field(min_length=1, max_length=MAX_BATCH_JOBS)),
     )
 
 

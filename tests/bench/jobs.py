@@ -18,6 +18,7 @@ import dramatiq
 import requests
 
 from actors.store import JobStore
+from services.api.models import MAX_BATCH_JOBS
 from tests.support import wait_for
 
 from .queues import QueueWatch
@@ -25,8 +26,9 @@ from .raw_dramatiq import WAITS_KEY
 from .redis_stats import redis_counters
 from .stack import BenchStack
 
-#: Jobs per POST /jobs/batch: the most the API takes in one request.
-BATCH_SIZE = 500
+#: Jobs per POST /jobs/batch: the most the API takes in one request, as many
+#: as the old system's ``addBulk`` is given a call (``seed_system.ADD_BULK_BATCH``).
+BATCH_SIZE = MAX_BATCH_JOBS
 
 
 def percentile(values: list[float], percent: float) -> float:

@@ -22,6 +22,7 @@ from actors.record import JobRecord
 from actors.states import State
 from actors.store import NewJob
 from services.api.app import create_app
+from services.api.models import MAX_BATCH_JOBS
 
 from ..support import assert_problem, follow_stream, sse_events, submit
 
@@ -451,9 +452,9 @@ def test_a_submission_is_one_redis_round_trip(client, r):
     assert len(r.keys("jobqueue:job:*")) == 3
 
 
-def test_a_batch_of_500_is_one_script_call(client, r):
+def test_a_batch_of_the_most_jobs_is_one_script_call(client, r):
     submit(client)  # loads the script into Redis
-    jobs = [{"actor": "add", "args": [n, n]} for n in range(500)]
+    jobs = [{"actor": "add", "args": [n, n]} for n in range(MAX_BATCH_JOBS)]
 
     def post_batch():
         result = client.simulate_post("/jobs/batch", json={"jobs": jobs})
@@ -463,9 +464,9 @@ def test_a_batch_of_500_is_one_script_call(client, r):
     assert calls.pop("evalsha") == 1
     # Nothing but what the script runs: no command per job from the API.
     assert set(calls) <= CREATE_SCRIPT_COMMANDS
-    assert calls["rpush"] == 500
-    assert r.llen(READY) == 501
-    assert r.xlen("jobqueue:jobs") == 501
+    assert calls["rpush"] == MAX_BATCH_JOBS
+    assert r.llen(READY) == MAX_BATCH_JOBS + 1
+    assert r.xlen("jobqueue:jobs") == MAX_BATCH_JOBS + 1
 
 
 #: The commands the retry script runs inside Redis.
@@ -561,6 +562,15 @@ def test_a_batch_with_one_invalid_job_enqueues_none(client, r, bad, detail):
 
 def test_an_empty_batch_is_refused(client, r):
     assert_problem(client.simulate_post("/jobs/batch", json={"jobs": []}), 422, "jobs")
+
+
+def test_a_batch_of_one_job_too_many_is_refused_whole(client, r):
+    jobs = [{"actor": "add", "args": [n, n]} for n in range(MAX_BATCH_JOBS + 1)]
+
+    result = client.simulate_post("/jobs/batch", json={"jobs": jobs})
+
+    assert_problem(result, 422, f"at most {MAX_BATCH_JOBS} items")
+    assert nothing_enqueued(r)
     assert_problem(client.simulate_post("/jobs/batch", body="{}", content_type="text/plain"), 415)
 
 
