@@ -30,7 +30,6 @@ makes (``calls.py``), and with an asyncio client returns an awaitable.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ from .record import JobRecord, event_state
 from .states import TERMINAL_STATES, State
 from .storage import Keys
 from .storage.codecs import (
-    EVENTS_PER_READ,
     Create,
     Events,
     JobWrites,
@@ -54,6 +52,7 @@ from .storage.codecs import (
     ScriptCall,
     TransitionWrite,
 )
+from .storage.events import Event, position, read_stream
 from .storage.lua import source
 from .storage.record import decode_record, text
 
@@ -210,7 +209,7 @@ class JobStore:
             # Events to come get ids after the last one, not after whatever
             # id a client sends: following from an id past the end would miss
             # them all, the job's end included.
-            after = min(after, last_id, key=_id_order)
+            after = min(after, last_id, key=position)
         while True:
             for event_id, event in batch:
                 after = event_id
@@ -233,16 +232,10 @@ class JobStore:
         call = Events.call(self.keys, job_id, after)
         return Events.reply((yield self._events(keys=call.keys, args=call.args)))
 
-    def _block(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, dict[str, Any]]]:
+    def _block(self, job_id: str, after: str, block_ms: int) -> list[Event]:
         """The events the job's stream gets after ``after``, waiting up to ``block_ms`` for one."""
-        reply = self.client.xread(
-            {self.keys.events(job_id): after}, block=max(1, block_ms), count=EVENTS_PER_READ
-        )
-        return [
-            (text(event_id), json.loads(entry[b"event"]))
-            for _stream, entries in reply or []
-            for event_id, entry in entries
-        ]
+        stream = self.keys.events(job_id)
+        return run_blocking(read_stream(self.client, stream, after, block_ms=max(1, block_ms)))
 
     @redis_calls
     def ended(self, job_id: str, state: State, *, after: str) -> bool:
@@ -304,7 +297,3 @@ class JobStore:
     def writable(self) -> bool:
         """Whether Redis takes a write; one out of memory refuses it (``OutOfMemoryError``)."""
         return bool((yield self.client.set(self.keys.writable, "1", px=10_000)))
-
-
-def _id_order(event_id: str) -> tuple[int, ...]:
-    return tuple(map(int, event_id.split("-")))

@@ -28,6 +28,7 @@ from .canvas import OnFailure, Step
 from .record import STATE_FIELD, event_state
 from .states import State
 from .storage.codecs import NewStep, WorkflowCancel, WorkflowCreate, WorkflowRetry
+from .storage.events import Event, read_stream
 from .storage.lua import source
 from .store import JobStore, index_before
 
@@ -236,16 +237,10 @@ class WorkflowStore:
     @redis_calls
     def events(
         self, workflow_id: str, *, after: str = "0-0", block_ms: int | None = None
-    ) -> list[tuple[str, dict[str, Any]]]:
+    ) -> list[Event]:
         """The workflow's events after the stream id ``after``; with ``block_ms``, waited for."""
-        reply = yield self.client.xread(
-            {self.jobs.keys.workflow_events(workflow_id): after}, block=block_ms, count=100
-        )
-        return [
-            (event_id.decode(), json.loads(entry[b"event"]))
-            for _stream, entries in reply or []
-            for event_id, entry in entries
-        ]
+        stream = self.jobs.keys.workflow_events(workflow_id)
+        return (yield from read_stream(self.client, stream, after, block_ms=block_ms))
 
     @redis_calls
     def ended(self, workflow_id: str, state: str, *, after: str) -> bool:

@@ -12,9 +12,12 @@ Where to look:
   ``lua/`` and a codec here.
 * ``queues.py``: what the broker's queues hold, as the dashboard and the
   metrics read it.
+* ``events.py``: the event streams of jobs and workflows, as the stores and
+  the API's followers read and hear them.
 
 ``tests/unit/test_storage_owner.py`` fails when a module outside this
-package spells a key or lays out a script's arguments.
+package spells a key or lays out a script's arguments, or when the API, the
+dashboard or the metrics call a Redis command themselves.
 """
 
 from .keys import Keys

@@ -20,26 +20,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
-from typing import Any
 
 import redis
 
 from actors.record import event_state
 from actors.states import TERMINAL_STATES
+from actors.storage.events import (
+    EVENTS_PER_READ,
+    Event,
+    channel_of,
+    later,
+    position,
+    published_event,
+)
 from actors.store import JobStore
+from actors.workflow_store import ENDED, WorkflowStore
 
 from .errors import BUSY_RETRY_AFTER, unavailable
 
 logger = logging.getLogger(__name__)
 
-#: An event of a job as it is followed: its stream id and the event.
-Event = tuple[str, dict[str, Any]]
-#: Events read per job and read (the store's reads give as many); more are read again at once.
-EVENTS_PER_READ = 100
 #: Jobs whose news is read at once: each read takes a connection of the pool.
 READS_AT_ONCE = 16
 #: How long the subscription waits for a message before it looks again.
@@ -81,7 +84,7 @@ class Follower:
             self.hand([event], True)
 
     def hand(self, events: list[Event], complete: bool) -> None:
-        fresh = [(event_id, event) for event_id, event in events if _later(event_id, self.after)]
+        fresh = [(event_id, event) for event_id, event in events if later(event_id, self.after)]
         if fresh:
             self.after = fresh[-1][0]
             self.last_state = event_state(fresh[-1][1])
@@ -154,7 +157,7 @@ class Streams:
         if last_id is not None:
             # Events to come get ids after the last one, not after whatever id
             # a client sends: following from an id past the end would miss them.
-            after = min(after, last_id, key=_position)
+            after = min(after, last_id, key=position)
 
         def read(since: str) -> Awaitable[list[Event]]:
             return self.store.events(job_id, after=since)
@@ -171,40 +174,32 @@ class Streams:
             async for item in follow:
                 yield item
 
-    async def follow_stream(
+    def follow_workflow(
         self,
-        events_key: str,
+        workflows: WorkflowStore,
+        workflow_id: str,
         *,
         after: str,
         quiet_seconds: float,
         deadline: float,
-        ends: Collection[str],
     ) -> AsyncIterator[Event | None]:
-        """The events of the Redis stream ``events_key`` after ``after``, as they come."""
+        """The workflow's events after ``after`` as they happen, until it ends or ``deadline``."""
 
-        async def read(since: str) -> list[Event]:
-            reply = await self.store.client.xread({events_key: since}, count=EVENTS_PER_READ)
-            return [
-                (_text(event_id), json.loads(entry[b"event"]))
-                for _stream, entries in reply or []
-                for event_id, entry in entries
-            ]
+        def read(since: str) -> Awaitable[list[Event]]:
+            return workflows.events(workflow_id, after=since)
 
-        follow = self.follow(
-            events_key,
+        return self.follow(
+            workflows.jobs.keys.workflow_events(workflow_id),
             read,
             after=after,
             quiet_seconds=quiet_seconds,
             deadline=deadline,
-            ends=ends,
+            ends=ENDED,
         )
-        async with contextlib.aclosing(follow):
-            async for item in follow:
-                yield item
 
     async def follow(
         self,
-        channel_name: str,
+        stream_key: str,
         read: Callable[[str], Awaitable[list[Event]]],
         *,
         after: str,
@@ -212,14 +207,14 @@ class Streams:
         deadline: float,
         ends: Collection[str],
     ) -> AsyncIterator[Event | None]:
-        """The events ``read`` gives after ``after``, read again at each message on the channel.
+        """The events ``read`` gives after ``after``, read again as the stream's are published.
 
         Until one in a state of ``ends`` is the last, or until ``deadline``
         (a ``time.monotonic()`` value). Yields None each time
         ``quiet_seconds`` pass without an event, so that a stream can say it
         is still there.
         """
-        channel = channel_name.encode()
+        channel = channel_of(stream_key)
         follower = Follower(after, ends)
         try:
             # Listening before the first read: an event that comes between is heard.
@@ -282,8 +277,7 @@ class Streams:
                 await asyncio.sleep(RECONNECT_SECONDS)
                 continue
             if message is not None:
-                event_id, _, event = message["data"].partition(b" ")
-                heard = (event_id.decode(), json.loads(event))
+                heard = published_event(message["data"])
                 for follower in self._followers.get(message["channel"], ()):
                     follower.hear(heard)
         self._news_came.set()  # the reader ends too
@@ -303,7 +297,7 @@ class Streams:
         followers = self._followers.get(channel)
         if not followers:
             return
-        since = min((follower.after for follower in followers), key=_position)
+        since = min((follower.after for follower in followers), key=position)
         try:
             events = await self._reads[channel](since)
         except redis.RedisError as error:
@@ -316,16 +310,3 @@ class Streams:
             self._read_soon(channel)
         for follower in self._followers.get(channel, ()):
             follower.hand(events, complete)
-
-
-def _position(event_id: str) -> tuple[int, int]:
-    milliseconds, _, sequence = event_id.partition("-")
-    return int(milliseconds), int(sequence or 0)
-
-
-def _later(event_id: str, after: str) -> bool:
-    return _position(event_id) > _position(after)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

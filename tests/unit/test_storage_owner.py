@@ -3,14 +3,18 @@
 Everything else asks :class:`~actors.storage.Keys` (``keys.job(job_id)``,
 ``keys.dead_letters(queue)``), and hands a script's codec
 (``actors/storage/codecs.py``) typed values: a key moved, a new one, or a
-script's new argument is then a change in one place. Python is read with
-``ast``: string constants, the pieces of f-strings included, but not
-docstrings or comments that describe a key; and the lists a script is given.
+script's new argument is then a change in one place. The API, the dashboard
+and the metrics read through the stores and the read models
+(``actors/storage/queues.py``, ``events.py``), calling no Redis command
+themselves. Python is read with ``ast``: string constants, the pieces of
+f-strings included, but not docstrings or comments that describe a key; the
+lists a script is given; the methods called.
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import inspect
 import re
 from collections.abc import Iterator
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from dramatiq.common import dq_name, xq_name
+from redis.commands import core
 
 from actors.storage import Keys
 from tests.support import PROJECT_DIR
@@ -153,4 +158,78 @@ def test_no_module_lays_out_a_scripts_arguments(path):
     assert found == [], (
         f"{path.relative_to(PROJECT_DIR)} lays out script arguments {found}: "
         "ask a codec of actors.storage.codecs"
+    )
+
+
+def redis_commands() -> frozenset[str]:
+    """redis-py's methods for the commands that read or write keys, by name.
+
+    Names that Python's own containers, paths and events also have (``get``,
+    ``set``, ``keys``, ``rename``...) or that the service's own stores use
+    (``delete``) say nothing by themselves, and are left out; so is loading a
+    script, whose arguments its codec lays out (``register_script``).
+    """
+    families = [
+        core.BasicKeyCommands,
+        core.HashCommands,
+        core.ListCommands,
+        core.ScanCommands,
+        core.ScriptCommands,
+        core.SetCommands,
+        core.SortedSetCommands,
+        core.StreamCommands,
+    ]
+    ordinary = {"delete", "register_script"}
+    for kind in (dict, list, set, str, bytes, Path, asyncio.Event):
+        ordinary.update(dir(kind))
+    return frozenset(
+        name
+        for family in families
+        for name in vars(family)
+        if not name.startswith("_") and name not in ordinary
+    )
+
+
+REDIS_COMMANDS = redis_commands()
+
+
+def called_commands(source: str) -> Iterator[tuple[int, str]]:
+    """``(line, name)`` of each call in ``source`` of a method named as a Redis command."""
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in REDIS_COMMANDS
+        ):
+            yield node.lineno, node.func.attr
+
+
+def reader_sources() -> list[Path]:
+    """The API's, the dashboard's and the metrics' modules: readers of what the stores keep."""
+    return sorted(
+        path
+        for path in (PROJECT_DIR / "services").rglob("*.py")
+        if (PROJECT_DIR / "services" / "stack") not in path.parents
+    )
+
+
+def test_the_check_finds_a_redis_command_and_nothing_else():
+    source = """
+reply = await self.store.client.xread({key: since}, count=100)
+pipe.hgetall(key)
+events = await self.store.events(job_id, after=since)
+self._news_came.set()
+record = await queue.store.get(job_id)
+"""
+    assert sorted(called_commands(source)) == [(2, "xread"), (3, "hgetall")]
+
+
+@pytest.mark.parametrize(
+    "path", reader_sources(), ids=lambda path: str(path.relative_to(PROJECT_DIR))
+)
+def test_no_reader_calls_a_redis_command(path):
+    found = list(called_commands(path.read_text()))
+    assert found == [], (
+        f"{path.relative_to(PROJECT_DIR)} calls Redis itself {found}: "
+        "read through a store or a read model of actors.storage (events.py, queues.py)"
     )

@@ -14,7 +14,7 @@ import falcon
 import falcon.asgi
 
 from actors.canvas import WorkflowRequest
-from actors.workflow_store import ENDED, WorkflowRecord
+from actors.workflow_store import WorkflowRecord
 from actors.workflows import InvalidWorkflow, Workflows
 
 from .. import sse
@@ -200,19 +200,19 @@ class WorkflowEvents:
             return
         release = self.streams.take()
         sse.open_stream(resp)
-        resp.sse = self._events(store.jobs.keys.workflow_events(workflow_id), after, release)
+        resp.sse = self._events(workflow_id, after, release)
 
     async def _events(
-        self, events_key: str, after: str, release: Callable[[], None]
+        self, workflow_id: str, after: str, release: Callable[[], None]
     ) -> AsyncIterator[falcon.asgi.SSEvent]:
         try:
             yield sse.RECONNECT
-            follow = self.streams.follow_stream(
-                events_key,
+            follow = self.streams.follow_workflow(
+                self.workflows.store,
+                workflow_id,
                 after=after,
                 quiet_seconds=KEEPALIVE_SECONDS,
                 deadline=time.monotonic() + self.stream_seconds,
-                ends=ENDED,
             )
             async for item in follow:
                 if item is None:
