@@ -42,6 +42,10 @@ class JobOptions(BaseModel):
         ),
     )
 
+    def declared(self) -> dict[str, Any]:
+        """These options as a request gives them: without those left to the job's declaration."""
+        return self.model_dump(exclude_none=True)
+
 
 class JobRequest(BaseModel):
     """A request to run one job: which, with what arguments, and how."""

@@ -154,8 +154,14 @@ class RunOptions(BaseModel):
 
     @classmethod
     def of(cls, record: JobRecord, queue: Queue) -> RunOptions:
-        submitted = record.options or JobOptions()
-        spec = queue.specs.get(record.actor)
+        """The options the job of ``record`` runs with."""
+        return cls.requested(record.actor, record.options, queue)
+
+    @classmethod
+    def requested(cls, actor: str, options: JobOptions | None, queue: Queue) -> RunOptions:
+        """What a job of ``actor`` asked to run with ``options`` runs with (a schedule's too)."""
+        submitted = options or JobOptions()
+        spec = queue.specs.get(actor)
         max_retries, time_limit = submitted.max_retries, submitted.time_limit
         if spec is not None:
             if max_retries is None:

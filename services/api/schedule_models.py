@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model, field_serializer
 
+from actors import Queue
+from actors.job_request import JobOptions
 from actors.schedules.definition import (
     HistoryEntry,
     Schedule,
@@ -22,7 +24,7 @@ from actors.schedules.definition import (
 )
 from actors.schedules.triggers import describe
 
-from .models import IsoTime, iso
+from .models import IsoTime, RunOptions, iso
 
 #: How many next runs a schedule shows.
 NEXT_RUNS = 5
@@ -50,8 +52,14 @@ class ScheduleView(ScheduleDefinition):
 
     model_config = {"strict": False}
 
-    #: As given, with null for what the job's declaration decides.
-    options: dict[str, Any] = Field(default_factory=dict)  # type: ignore[assignment]
+    options: RunOptions = Field(  # type: ignore[assignment]
+        description="The options its jobs run with: as declared here, else the job's own, "
+        "else the service's defaults, as a job's record and GET /actors show them."
+    )
+    declared_options: JobOptions = Field(
+        description="The options as this definition declares them, without the defaults it "
+        "leaves to its job and the service: what a PUT sends back to keep following them."
+    )
     name: str
     source: Literal["code", "api"] = Field(
         description="Declared in code with its job (replaced and deleted there), or over HTTP."
@@ -75,20 +83,27 @@ class ScheduleView(ScheduleDefinition):
     def _as_other_times(self, at: datetime | None) -> str | None:
         return None if at is None else iso(epoch_ms(at))
 
+    @field_serializer("declared_options")
+    def _as_declared(self, options: JobOptions) -> dict[str, Any]:
+        return options.declared()
+
     @classmethod
-    def of(cls, schedule: Schedule) -> ScheduleView:
-        return cls.model_validate(cls.fields_of(schedule))
+    def of(cls, schedule: Schedule, queue: Queue) -> ScheduleView:
+        return cls.model_validate(cls.fields_of(schedule, queue))
 
     @staticmethod
-    def fields_of(schedule: Schedule) -> dict[str, Any]:
+    def fields_of(schedule: Schedule, queue: Queue) -> dict[str, Any]:
+        definition = schedule.definition
+        fields = definition.model_dump()
         # Keywords: a schedule's state is its own, not a job's (see test_lifecycle_owner).
-        return dict(
-            **schedule.definition.model_dump(),
+        fields.update(
+            options=RunOptions.requested(definition.actor, definition.options, queue),
+            declared_options=definition.options,
             name=schedule.name,
             source=schedule.source.value,
             paused=schedule.paused,
             state=schedule.state,
-            when=describe(schedule.definition.trigger()),
+            when=describe(definition.trigger()),
             next_runs=[iso(run) for run in schedule.next_runs(NEXT_RUNS)],
             last_run=iso(schedule.last_at),
             last_job=schedule.last_job,
@@ -102,6 +117,7 @@ class ScheduleView(ScheduleDefinition):
                 "last_job": f"/jobs/{schedule.last_job}" if schedule.last_job else None,
             },
         )
+        return fields
 
 
 class HistoryLine(BaseModel):
@@ -130,10 +146,11 @@ class ScheduleDetail(ScheduleView):
     history: list[HistoryLine] = Field(description="The latest entries, newest first.")
 
     @classmethod
-    def of(cls, schedule: Schedule, history: list[HistoryEntry]) -> ScheduleDetail:  # type: ignore[override]
-        return cls.model_validate(
-            {**cls.fields_of(schedule), "history": [HistoryLine.of(entry) for entry in history]}
-        )
+    def of(  # type: ignore[override]
+        cls, schedule: Schedule, queue: Queue, history: list[HistoryEntry]
+    ) -> ScheduleDetail:
+        lines = [HistoryLine.of(entry) for entry in history]
+        return cls.model_validate({**cls.fields_of(schedule, queue), "history": lines})
 
 
 class ScheduleList(BaseModel):

@@ -16,6 +16,7 @@ from actors.schedules.operations import ScheduleError, Schedules
 from actors.schedules.store import Saved
 from actors.schedules.triggers import describe
 from actors.submission import InvalidJob
+from services.api.models import RunOptions
 
 from .guard import BadRequest, only_get, only_post
 
@@ -58,9 +59,13 @@ class SchedulePages:
     def schedule(self, req: Request, *, name: str):
         only_get(req)
         schedule = self._find(name)
+        definition = schedule.definition
         return self.templates.get_template("schedule.html").render(
             request=req,
             schedule=schedule,
+            options=RunOptions.requested(
+                definition.actor, definition.options, self.schedules.queue
+            ),
             next_runs=schedule.next_runs(NEXT_RUNS),
             history=self.schedules.store.history(name, HISTORY_SHOWN),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
@@ -34,6 +35,10 @@ def test_a_schedule_is_found_paused_resumed_and_run_from_its_page(stack, page, s
         row.locator("a").first.click()
         expect(page.locator("#schedule-name")).to_have_text("browsed")
         expect(page.locator(".schedule-next-run")).to_have_count(5)
+        # The options its jobs run with, as GET /schedules/{name} shows them; it declares none.
+        shown = page.locator("#schedule-options").inner_text()
+        assert json.loads(shown) == stack.get("/schedules/browsed").json()["options"]
+        assert json.loads(shown)["max_retries"] == stack.settings.default_max_retries
         shots.take("schedule")
 
         with page.expect_navigation():

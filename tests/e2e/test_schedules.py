@@ -1,5 +1,5 @@
-"""A per-second schedule on the real stack: two workers fire it while one is killed, and it
-outlives a restart of the whole stack."""
+"""Schedules on the real stack: what one shows of its jobs' options; a per-second schedule
+that two workers fire while one is killed, and that outlives a restart of the whole stack."""
 
 from __future__ import annotations
 
@@ -27,6 +27,40 @@ def running(tmp_path):
         yield running
     finally:
         running.stack.stop()
+
+
+def test_a_schedule_shows_the_options_its_jobs_run_with_as_their_records_do(stack):
+    actors = {actor["name"]: actor for actor in stack.get("/actors").json()["actors"]}
+    body = {"name": "optioned", "actor": "fail", "every": "1h", "options": {"time_limit": 2.5}}
+    created = stack.post("/schedules", json=body)
+    assert created.status_code == 201, created.text
+    try:
+        # fail declares its retries; the schedule its time limit; nothing is null.
+        applies = {
+            "delay": 0,
+            "priority": "normal",
+            "max_retries": actors["fail"]["max_retries"],
+            "time_limit": 2.5,
+        }
+        listed = stack.get("/schedules").json()["schedules"]
+        shown = [created.json(), stack.get("/schedules/optioned").json()]
+        shown += [view for view in listed if view["name"] == "optioned"]
+        assert [view["options"] for view in shown] == [applies] * 3
+        declared = {"delay": 0, "time_limit": 2.5, "priority": "normal"}
+        assert [view["declared_options"] for view in shown] == [declared] * 3
+        ran = stack.post("/schedules/optioned/run")
+        assert stack.job(ran.json()["id"])["options"] == applies
+
+        # A PUT of what it declares changes nothing.
+        definition = {"actor": "fail", "every": "1h", "options": declared}
+        replaced = stack.http.put(f"{stack.url}/schedules/optioned", json=definition, timeout=30)
+        assert replaced.status_code == 200, replaced.text
+        assert (replaced.json()["options"], replaced.json()["declared_options"]) == (
+            applies,
+            declared,
+        )
+    finally:
+        stack.delete("/schedules/optioned")
 
 
 def test_killing_a_worker_loses_no_tick_duplicates_none_and_a_restart_keeps_it(running, tmp_path):

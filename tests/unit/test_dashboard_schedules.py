@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 from actors.schedules.definition import ScheduleDefinition
@@ -99,6 +101,26 @@ def test_a_schedule_shows_its_start_end_and_run_limit_and_reads_finished_at_the_
     assert 'id="pause"' not in page and 'id="resume"' not in page
     listed = admin.simulate_get("/admin/schedules").text
     assert 'data-name="nightly" data-state="finished"' in listed
+
+
+def test_a_schedule_shows_the_options_its_jobs_run_with_and_those_it_declares(admin, queue):
+    nightly(queue, actor="fail", args=[], options={"time_limit": 2.5})
+    page = admin.simulate_get("/admin/schedules/nightly").text
+
+    # fail declares max_retries=2; the schedule declares the time limit.
+    options = re.search(r'id="schedule-options">(.*?)</pre>', page, re.S).group(1)
+    assert json.loads(html.unescape(options)) == {
+        "delay": 0,
+        "max_retries": 2,
+        "time_limit": 2.5,
+        "priority": "normal",
+    }
+    declared = re.search(r'id="schedule-declared-options">(.*?)</pre>', page, re.S).group(1)
+    assert json.loads(html.unescape(declared)) == {
+        "delay": 0,
+        "time_limit": 2.5,
+        "priority": "normal",
+    }
 
 
 def cell(page: str, cell_id: str) -> str:

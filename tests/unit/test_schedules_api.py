@@ -123,6 +123,42 @@ def test_start_end_and_run_limit_are_shown_with_the_runs_they_leave(client):
     assert len(replaced.json["next_runs"]) == 5
 
 
+def test_a_schedule_shows_the_options_that_apply_and_those_it_declares(client, settings):
+    # fail declares max_retries=2; nothing but the service says its time limit.
+    created = create(client, actor="fail", args=[], options={"priority": "high"})
+    actor = next(a for a in client.simulate_get("/actors").json["actors"] if a["name"] == "fail")
+
+    applies = {"delay": 0, "priority": "high", "max_retries": 2, "time_limit": 600}
+    assert (actor["max_retries"], settings.default_time_limit_ms) == (2, 600_000)
+    for view in (
+        created.json,
+        client.simulate_get("/schedules").json["schedules"][0],
+        client.simulate_get("/schedules/nightly").json,
+    ):
+        assert view["options"] == applies
+        assert view["declared_options"] == {"delay": 0, "priority": "high"}
+    ran = client.simulate_post("/schedules/nightly/run")
+    assert client.simulate_get(ran.headers["location"]).json["options"] == applies
+
+    # What it declares, sent back, declares no more: the job's own retries still apply.
+    definition = {key: value for key, value in NIGHTLY.items() if key != "name"}
+    back = {**definition, "actor": "fail", "args": [], "options": created.json["declared_options"]}
+    replaced = client.simulate_put("/schedules/nightly", json=back).json
+    assert (replaced["options"], replaced["declared_options"]) == (
+        applies,
+        created.json["declared_options"],
+    )
+    asked = {**back, "options": {"max_retries": 0, "time_limit": 2.5}}
+    replaced = client.simulate_put("/schedules/nightly", json=asked).json
+    assert replaced["options"] == {
+        **applies,
+        "priority": "normal",
+        "max_retries": 0,
+        "time_limit": 2.5,
+    }
+    assert replaced["declared_options"] == replaced["options"]
+
+
 def test_run_now_submits_an_ordinary_job_and_keeps_the_ticks(client):
     next_runs = create(client).json["next_runs"]
 

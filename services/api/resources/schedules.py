@@ -63,11 +63,14 @@ class ScheduleCollection:
             raise refused(error) from None
         resp.status = falcon.HTTP_201
         resp.location = f"/schedules/{schedule.name}"
-        resp.media = ScheduleView.of(schedule)
+        resp.media = ScheduleView.of(schedule, self.schedules.queue)
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = ScheduleList(
-            schedules=[ScheduleView.of(schedule) for schedule in await self.schedules.store.list()]
+            schedules=[
+                ScheduleView.of(schedule, self.schedules.queue)
+                for schedule in await self.schedules.store.list()
+            ]
         )
 
 
@@ -109,13 +112,13 @@ class ScheduleItem:
         except ScheduleError as error:
             raise refused(error) from None
         history = await self.schedules.store.history(name, HISTORY_SHOWN)
-        resp.media = ScheduleDetail.of(schedule, history)
+        resp.media = ScheduleDetail.of(schedule, self.schedules.queue, history)
 
     async def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         body = await self.operations["put"].read_body(req)
         try:
             replaced = await self.schedules.replace(name, stored(body))
-            resp.media = ScheduleView.of(replaced)
+            resp.media = ScheduleView.of(replaced, self.schedules.queue)
         except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
         except ScheduleError as error:
@@ -169,7 +172,7 @@ class ScheduleAction:
                 resp.media = Job.of(record, self.schedules.queue)
                 return
             change = self.schedules.pause if self.action == "pause" else self.schedules.resume
-            resp.media = ScheduleView.of(await change(name))
+            resp.media = ScheduleView.of(await change(name), self.schedules.queue)
         except (InvalidJob, InvalidTrigger) as error:
             raise unprocessable(str(error)) from None
         except ScheduleError as error:
