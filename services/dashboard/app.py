@@ -28,9 +28,10 @@ from services.settings import Settings
 from . import pages
 from .auth import BasicAuth, WSGIApp
 from .dead_letters import DeadLetters
-from .guard import guarded, problem
+from .guard import guarded
 from .jobs import JobPages
 from .overview import OverviewPages
+from .problems import Problems
 from .schedules import SchedulePages
 from .streams import EVENTS_PATH, event_streams, resumed
 from .workflows import WorkflowPages
@@ -82,8 +83,16 @@ def with_policy(serve: Callable) -> Callable:
 class Dashboard:
     """The WSGI app: health and metrics, then auth, the prefix, the checks, and the routes."""
 
-    def __init__(self, console: WSGIApp, streams: WSGIApp, metrics: WSGIApp, auth: BasicAuth):
+    def __init__(
+        self,
+        console: WSGIApp,
+        streams: WSGIApp,
+        metrics: WSGIApp,
+        auth: BasicAuth,
+        problems: Problems,
+    ):
         self.console, self.streams, self.metrics, self.auth = console, streams, metrics, auth
+        self.problems = problems
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -103,13 +112,15 @@ class Dashboard:
             )
             return [f"moved to {location}".encode()]
         if not path.startswith(f"{PREFIX}/"):
-            return problem(start_response, "404 Not Found", f"the dashboard is at {PREFIX}/")
+            return self.problems.answer(
+                environ, start_response, "404 Not Found", f"the dashboard is at {PREFIX}/"
+            )
         inner = {
             **environ,
             "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + PREFIX,
             "PATH_INFO": path.removeprefix(PREFIX),
         }
-        return guarded(self._route, inner, start_response)
+        return guarded(self._route, inner, start_response, self.problems)
 
     def _route(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if EVENTS_PATH.fullmatch(environ["PATH_INFO"]):
@@ -139,4 +150,5 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp
         event_streams(queue, workflows, settings.stream_seconds),
         queue_metrics(queue.broker, WorkflowCollector(workflows.store)),
         BasicAuth(user=settings.admin_user, password=settings.admin_password),
+        Problems(dashboard.templates, [("Content-Security-Policy", CONTENT_SECURITY_POLICY)]),
     )

@@ -3,13 +3,14 @@
 dramatiq-dashboard trusts its input: a cursor that is not a number, a queue
 name with a newline, a form without its fields or not in UTF-8 all end in a
 traceback and a 500. This checks every input it reads before it reads it,
-and answers an RFC 9457 problem document naming what is wrong.
+and answers what is wrong as ``problems.py`` does: a page naming it for a
+browser, an RFC 9457 problem document for any other client.
 """
 
 from __future__ import annotations
 
 import io
-import json
+import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -22,6 +23,9 @@ from services.api import errors
 from services.api.models import MAX_REDIS_NUMBER, stream_id
 
 from .auth import WSGIApp
+from .problems import Problems
+
+logger = logging.getLogger(__name__)
 
 #: A queue name as dramatiq allows it (``dramatiq.actor``), which covers the
 #: ``.DQ`` and ``.XQ`` names of its delay and dead-letter queues too.
@@ -81,47 +85,83 @@ def acted(called: str, applied: bool, before: str | None, refusal: str) -> None:
         raise BadRequest(f"{called} is {before}: {refusal}", "409 Conflict")
 
 
-def problem(
-    start_response: Callable, status: str, detail: str, headers: Iterable = ()
-) -> list[bytes]:
-    """Answer ``status`` with an RFC 9457 problem document, as the API does."""
-    body = json.dumps(errors.problem(int(status.split()[0]), detail)).encode()
-    start_response(
-        status,
-        [
-            ("Content-Type", errors.PROBLEM_JSON),
-            ("Content-Length", str(len(body))),
-            *headers,
-        ],
-    )
-    return [body]
-
-
-def guarded(app: WSGIApp, environ: dict, start_response: Callable) -> Iterable[bytes]:
+def guarded(
+    app: WSGIApp, environ: dict, start_response: Callable, problems: Problems
+) -> Iterable[bytes]:
     """Serve ``environ`` (its prefix stripped) with ``app`` once its inputs are checked.
 
-    What the checks or a page refuse, and a Redis that is away or full, is a
-    problem document.
+    What the checks or a page refuse, dramatiq-dashboard's own refusals, a
+    Redis that is away or full and a page that fails are answered by
+    ``problems``: a page in the console's look for a browser, else a problem
+    document.
     """
     try:
-        return app(checked(environ), start_response)
+        return _refusals_raised(app, checked(environ), start_response)
     except BadRequest as error:
         # Raised before the app started its response: by the checks, or by a page.
-        return problem(start_response, error.status, error.detail)
+        return problems.answer(environ, start_response, error.status, error.detail)
     except (redis.ConnectionError, redis.TimeoutError):
-        return problem(
+        return problems.answer(
+            environ,
             start_response,
             "503 Service Unavailable",
             errors.UNREACHABLE,
             headers=[("Retry-After", str(errors.REDIS_RETRY_AFTER))],
         )
     except redis.exceptions.OutOfMemoryError:
-        return problem(
+        return problems.answer(
+            environ,
             start_response,
             "503 Service Unavailable",
             errors.FULL,
             headers=[("Retry-After", str(errors.FULL_RETRY_AFTER))],
         )
+    except Exception:
+        logger.exception("The page %s failed", environ.get("PATH_INFO"))
+        return problems.answer(
+            environ,
+            start_response,
+            "500 Internal Server Error",
+            "the page failed; its log says why",
+        )
+
+
+def _refusals_raised(app: WSGIApp, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """``app``'s answer; a refusal as text (dramatiq-dashboard's "Not Found") raised as BadRequest.
+
+    dramatiq-dashboard's pages answer what they refuse (no such page, a
+    method they do not take, a message gone, a CSRF token that does not
+    match) with the status's text alone, as HTML; the console's pages raise
+    BadRequest instead. So an answer of 400 or more in HTML is such a
+    refusal: its start is held back, and its text becomes the detail, or
+    what the status means here where the text says no more than the status.
+    """
+    refused: list[str] = []
+    written: list[bytes] = []
+
+    def start(status: str, headers: list, *args):
+        kind = {name.lower(): value for name, value in headers}.get("content-type", "")
+        if int(status[:3]) >= 400 and kind.startswith("text/html"):
+            refused.append(status)
+            return written.append
+        return start_response(status, headers, *args)
+
+    answer = app(environ, start)
+    if not refused:
+        return answer
+    status = refused[0]
+    text = b"".join([*written, *answer]).decode(errors="replace").strip()
+    if text in ("", status[4:]):
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        text = _MEANINGS.get(status[:3], text or status).format(path=path)
+    raise BadRequest(text, status)
+
+
+#: What a bare status of dramatiq-dashboard's means in the console.
+_MEANINGS = {
+    "404": "there is no page {path}",
+    "403": "the form's CSRF token does not match its cookie: reload the page and try again",
+}
 
 
 def checked(environ: dict) -> dict:

@@ -92,3 +92,35 @@ def test_a_job_found_by_its_id_shows_its_worker_duration_and_traceback(stack, pa
     assert record["worker_name"] in [worker.strip() for worker in workers]
     page.locator("a", has_text="default").first.click()
     expect(page.locator("#queue-name")).to_have_text("Queue default")
+
+
+@screenshots_on_failure
+def test_a_page_that_does_not_exist_is_a_404_page_in_the_consoles_look(stack, page, shots):  # noqa: F811
+    missing = [
+        ("/admin/jobs/no-such-job", "there is no job no-such-job", "All jobs"),
+        ("/admin/schedules/no-such", "there is no schedule no-such", "All schedules"),
+        ("/admin/workflows/no-such", "there is no workflow no-such", "All workflows"),
+        ("/admin/no/such/page", "there is no page /admin/no/such/page", None),
+    ]
+    for path, detail, back in missing:
+        answer = page.goto(f"{stack.url}{path}")
+        assert (answer.status, answer.headers["content-type"]) == (404, "text/html; charset=utf-8")
+        expect(page).to_have_title("Not Found :: jobqueue")
+        expect(page.locator("#problem-detail")).to_contain_text(detail)
+        # The console's navigation bar, in dramatiq-dashboard's look.
+        expect(page.locator("#jobs-link")).to_be_visible()
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(31, 37, 48)"
+        shots.take(path.strip("/").replace("/", "-"))
+        if back:
+            with page.expect_navigation():
+                page.get_by_role("link", name=back).click()
+            assert page.url == f"{stack.url}{path.rsplit('/', 1)[0]}"
+
+        # A client that asks for JSON gets the problem document, with the same status.
+        asked = stack.get(path, auth=stack.admin, headers={"Accept": "application/json"})
+        assert (asked.status_code, asked.headers["content-type"]) == (
+            404,
+            "application/problem+json",
+        )
+        assert detail in asked.json()["detail"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import falcon.testing
 import pytest
+from markupsafe import escape
 
 from services.dashboard.app import create_app
 
@@ -129,10 +131,10 @@ def test_a_form_too_large_is_413(admin):
 def test_a_form_without_its_csrf_token_is_403(admin, path):
     body = "queue=default.XQ&id=abc&dead_before=1"
 
-    assert post_form(admin, path, body).status_code == 403
+    assert_problem(post_form(admin, path, body), 403, "CSRF token")
     # The token of another session does not do either.
     forged = body + "&__dd_csrf=" + "b" * 64
-    assert post_form(admin, path, forged).status_code == 403
+    assert_problem(post_form(admin, path, forged), 403, "reload the page")
 
 
 def test_a_malformed_csrf_cookie_is_replaced_not_echoed(admin):
@@ -143,6 +145,61 @@ def test_a_malformed_csrf_cookie_is_replaced_not_echoed(admin):
     assert result.status_code == 200
     assert "<script>" not in result.text
     assert len(result.cookies["__dd_csrf"].value) == 64
+
+
+# What a browser is shown ------------------------------------------------------
+
+#: What Chromium asks for when it opens a page.
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "detail", "back"),
+    [
+        ("/admin/jobs/no-such-job", 404, "there is no job no-such-job", "/admin/jobs"),
+        ("/admin/schedules/no-such", 404, "there is no schedule no-such", "/admin/schedules"),
+        ("/admin/workflows/no-such", 404, "there is no workflow no-such", "/admin/workflows"),
+        ("/admin/no/such/page", 404, "there is no page /admin/no/such/page", None),
+        ("/admin/requeue-message", 405, "Expected a POST request.", None),
+        ("/admin/jobs/%3Cb%3Ex", 400, "job id '<b>x' is not valid", "/admin/jobs"),
+        ("/elsewhere", 404, "the dashboard is at /admin/", None),
+    ],
+)
+def test_a_browser_is_shown_a_refusal_as_a_page_and_a_client_as_a_problem_document(
+    admin, path, status, detail, back
+):
+    page = admin.simulate_get(path, headers=BROWSER)
+
+    assert page.status_code == status
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    title = assert_problem(admin.simulate_get(path), status)["title"]
+    assert f"<title>{title} :: jobqueue</title>" in page.text
+    # The console's look and navigation, the detail as escaped text, a way back.
+    assert '<nav class="nav">' in page.text and 'id="jobs-link"' in page.text
+    assert f'id="problem-detail">{escape(detail)}' in page.text
+    assert "<b>" not in page.text
+    assert (f'href="{back}"' in page.text) is (back is not None)
+    # A client that asks for JSON, or for anything, gets the problem document.
+    for accept in ("application/json", "application/problem+json", "*/*"):
+        assert_problem(admin.simulate_get(path, headers={"Accept": accept}), status, detail)
+    assert_problem(
+        admin.simulate_get(path, headers={"Accept": "application/json, text/html;q=0.5"}), status
+    )
+
+
+def test_a_page_that_fails_is_a_500_that_says_so_and_logs_why(admin, queue, monkeypatch, caplog):
+    def broken(job_id):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(queue.store, "get", broken)
+
+    with caplog.at_level(logging.ERROR, "services.dashboard.guard"):
+        assert_problem(admin.simulate_get("/admin/jobs/abc"), 500, "its log says why")
+        page = admin.simulate_get("/admin/jobs/abc", headers=BROWSER)
+    assert page.status_code == 500
+    assert "its log says why" in page.text and "a bug" not in page.text
+    assert "RuntimeError: a bug" in caplog.text
 
 
 def test_redis_down_is_503_with_retry_after(settings):
@@ -156,5 +213,8 @@ def test_redis_down_is_503_with_retry_after(settings):
 
     assert_problem(result, 503, "Redis")
     assert result.headers["Retry-After"] == "5"
+    page = admin.simulate_get("/admin/jobs/abc", headers=BROWSER)
+    assert (page.status_code, page.headers["Retry-After"]) == (503, "5")
+    assert 'id="problem-retry">Try again in 5 seconds.' in page.text
     # The health check does not depend on Redis: the process itself is alive.
     assert admin.simulate_get("/healthz").status_code == 200
