@@ -7,12 +7,14 @@ include fails here rather than in the worker that first runs the script.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 import redis
 
+from actors.states import PENDING_STATES, TERMINAL_STATES
 from actors.storage import Keys
 from actors.storage.lua import INCLUDE, LUA_DIR, source
 from tests.support import PROJECT_DIR
@@ -88,3 +90,10 @@ return {
         keys.acks("W-K", "Q-N"),
         keys.worker_names,
     ]
+
+
+def test_the_scripts_know_the_states_that_rest_and_end_as_the_table_has_them(redis_url):
+    script = source("states.lua") + "\nreturn {cjson.encode(RESTING), cjson.encode(ENDED)}"
+    resting, ended = redis.Redis.from_url(redis_url, decode_responses=True).eval(script, 0)
+    assert set(json.loads(resting)) == PENDING_STATES | TERMINAL_STATES
+    assert set(json.loads(ended)) == TERMINAL_STATES

@@ -16,13 +16,8 @@ if read then
         reply[#reply + 1] = entry[1]
         reply[#reply + 1] = entry[2][2]
     end
-elseif last_id then
-    local ms, seq = string.match(last_id, "^(%d+)-(%d+)$")
-    local after_ms, after_seq = string.match(after, "^(%d+)-(%d+)$")
-    ms, seq, after_ms, after_seq = tonumber(ms), tonumber(seq), tonumber(after_ms), tonumber(after_seq)
-    if ms > after_ms or (ms == after_ms and seq > after_seq) then
-        reply[2] = last_id
-        reply[3] = held_event(KEYS[1])
-    end
+elseif last_id and later(last_id, after) then
+    reply[2] = last_id
+    reply[3] = held_event(KEYS[1])
 end
 return reply

@@ -39,6 +39,7 @@
 -- counted by the call that writes it. Every end is counted for the console
 -- too, through job_ended (set by stats.lua, included there too).
 --!include keys.lua
+--!include states.lua
 --!include event.lua
 local step_written, job_ended
 
@@ -75,9 +76,37 @@ local function write_job(job_key, events_key, args, i, extra)
     local ttl, channel, max_events = tonumber(args[i + 4]), args[i + 5], tonumber(args[i + 6])
     local create_missing, attempt = args[i + 7], args[i + 8]
 
-    local current, attempts, workflow, started_at, finished_at = unpack(redis.call(
-        "HMGET", job_key, "state", "attempts", "workflow", "started_at", "finished_at"))
-    attempts = tonumber(attempts) or 0
+    -- Each field this write sets, as the record will hold it ("null": removed).
+    local values = {state = to}
+    for _, set in ipairs({cjson.decode(fields), extra or {}}) do
+        for name, value in pairs(set) do
+            values[name] = value
+        end
+    end
+    -- What the write needs of the record, in one read: its state, attempt
+    -- and workflow, its last event, the times an end is counted by, and
+    -- which of the fields the write removes it has.
+    local names = {"state", "attempts", "workflow", "event_id", "event", "updated_at",
+                   "started_at", "finished_at"}
+    for name, value in pairs(values) do
+        if value == "null" then
+            names[#names + 1] = name
+        end
+    end
+    local read = {}
+    for k, found in ipairs(redis.call("HMGET", job_key, unpack(names))) do
+        read[names[k]] = found
+    end
+    -- A field as the record holds it before the write.
+    local function before_write(name)
+        local found = read[name]
+        if found == nil then
+            return redis.call("HGET", job_key, name)
+        end
+        return found or nil
+    end
+
+    local current, attempts = read.state, tonumber(read.attempts) or 0
     if not current then
         if create_missing ~= "1" then
             return {-1, "", 0}
@@ -86,51 +115,46 @@ local function write_job(job_key, events_key, args, i, extra)
     elseif not string.find(" " .. allowed .. " ", " " .. current .. " ", 1, true) then
         return {0, current, attempts}
     end
-
-    -- Each field this write sets, as the record will hold it ("null": removed).
-    local values = {state = to}
     if attempt == "+" then
         attempts = attempts + 1
-        values.attempts = tostring(attempts)
+        values.attempts = values.attempts or tostring(attempts)
         event = event == "" and "attempts" or event .. " attempts"
     elseif attempt ~= "0" and tonumber(attempt) ~= attempts then
         return {0, current, attempts}
     end
-    for _, set in ipairs({cjson.decode(fields), extra or {}}) do
-        for name, value in pairs(set) do
-            values[name] = value
-        end
-    end
 
-    -- The stream's ids must go on from the record's last event, which a
-    -- reader may resume after: a stream that has gone starts again from it.
-    if redis.call("EXISTS", events_key) == 0 then
-        local last, last_id = held_event(job_key)
-        if last then
-            redis.call("XADD", events_key, last_id, "event", last)
-        end
-    end
-    local rests = max_events == 0
-    if rests then
-        redis.call("XTRIM", events_key, "MAXLEN", 0)
-    end
-    -- The fields read above, as the record held them (false: it did not).
-    local read = {started_at = started_at, finished_at = finished_at}
+    -- A field as the record holds it after the write.
     local function value(name)
         local written = values[name]
         if written == nil then
-            written = read[name]
-            if written == nil then
-                return redis.call("HGET", job_key, name)
-            end
-            return written or nil
+            return before_write(name)
         end
         return written ~= "null" and written or nil
     end
-    -- Even a stream about to go gets the event: readers blocked on it wake.
     local told = event_json(to, value("updated_at"), event, value)
-    local event_id = redis.call("XADD", events_key, "MAXLEN", "~", math.max(max_events, 1), "*",
-                                "event", told)
+    local event_id
+    if max_events == 0 then
+        -- The job rests: its stream is cut to this event. Even a stream
+        -- about to go gets it: readers blocked on it wake.
+        event_id = redis.call("XADD", events_key, "MAXLEN", 1, "*", "event", told)
+        -- A stream that had gone starts again here: its ids must go on from
+        -- the record's last event, which a reader may resume after.
+        if read.event_id and not later(event_id, read.event_id) then
+            event_id = redis.call("XADD", events_key, "MAXLEN", 1, id_after(read.event_id),
+                                  "event", told)
+        end
+    else
+        if RESTING[current] then
+            -- The job runs again. Its stream, cut to its last event, is kept
+            -- from now on if it lingers; one that has gone starts again from
+            -- that event, this run's first, which a reader may resume after.
+            if redis.call("PERSIST", events_key) == 0 and read.event_id then
+                redis.call("XADD", events_key, read.event_id, "event",
+                           event_json(current, read.updated_at, read.event, before_write))
+            end
+        end
+        event_id = redis.call("XADD", events_key, "MAXLEN", "~", max_events, "*", "event", told)
+    end
     values.event_id = event_id
     values.event = event ~= "" and event or "null"
 
@@ -139,7 +163,9 @@ local function write_job(job_key, events_key, args, i, extra)
     local flat, cleared = {}, {}
     for name, value in pairs(values) do
         if value == "null" then
-            cleared[#cleared + 1] = name
+            if read[name] then
+                cleared[#cleared + 1] = name
+            end
         else
             flat[#flat + 1] = name
             flat[#flat + 1] = value
@@ -150,14 +176,13 @@ local function write_job(job_key, events_key, args, i, extra)
         redis.call("HDEL", job_key, unpack(cleared))
     end
 
-    if rests then
+    if max_events == 0 then
         linger(job_key, events_key, tonumber(string.match(event_id, "^%d+")))
-    else
-        redis.call("PERSIST", events_key)
     end
     if ttl > 0 then
         redis.call("EXPIRE", job_key, ttl)
-    else
+    elseif ENDED[current] then
+        -- It ended, and runs or waits again (retried, or requeued).
         redis.call("PERSIST", job_key)
     end
 
@@ -168,8 +193,8 @@ local function write_job(job_key, events_key, args, i, extra)
     -- a channel named as its event stream, and gets the event there: "<id>
     -- <JSON>". A stream cut when the job rests no longer holds every event.
     redis.call("PUBLISH", events_key, event_id .. " " .. told)
-    if workflow then
-        step_written(job_key, workflow, current, to)
+    if read.workflow then
+        step_written(job_key, read.workflow, current, to)
     end
     if ttl > 0 and job_ended then
         job_ended(job_key, to, value("started_at"), value("finished_at"))
