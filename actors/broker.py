@@ -252,6 +252,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         options: dict[str, Any],
         delay: int | None = None,
         message_id: str | None = None,
+        redis_message_id: str | None = None,
     ) -> tuple[dramatiq.Message, BrokerMessage]:
         """A message to ``actor`` and what ``enqueue`` would write of it, without writing it.
 
@@ -261,9 +262,10 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         ``before_enqueue``; the caller writes it together with its job record
         (``JobStore.create_many``), so that a submission is one round trip,
         and calls :meth:`enqueued` once it was. ``message_id`` sends a job
-        again under its id.
+        again under its id; ``redis_message_id``, made anew unless given, is
+        where the broker keeps this message.
         """
-        queue_name, redis_message_id = actor.queue_name, str(uuid4())
+        queue_name, redis_message_id = actor.queue_name, redis_message_id or str(uuid4())
         options = dict(options, redis_message_id=redis_message_id)
         if delay is not None:
             queue_name = dq_name(queue_name)

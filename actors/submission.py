@@ -23,6 +23,7 @@ import pydantic
 from . import lifecycle
 from .broker import Queue
 from .calls import Steps
+from .ids import random_ids
 from .job_request import JobOptions, JobRequest
 from .lanes import lane
 from .record import JobRecord
@@ -198,9 +199,14 @@ def prepare(
     ``storage/lua/create.lua`` with writes of its own) then calls ``written``.
     """
     records, new_jobs, messages = [], [], []
+    # The batch's ids made at once: its messages', and its jobs' unless given.
+    count = len(requests)
+    ids = random_ids(count if job_ids else 2 * count)
+    redis_message_ids, job_ids = ids[:count], job_ids or ids[count:]
     for index, request in enumerate(requests):
-        job_id = job_ids[index] if job_ids else None
-        message, prepared = prepare_message(queue, request, job_id=job_id)
+        message, prepared = prepare_message(
+            queue, request, job_id=job_ids[index], redis_message_id=redis_message_ids[index]
+        )
         record = lifecycle.submit(request, job_id=message.message_id, queue=prepared.queue)
         records.append(record)
         key = idempotency_keys[index] if idempotency_keys else None
@@ -259,11 +265,13 @@ def prepare_message(
     *,
     job_id: str | None = None,
     args: tuple[Any, ...] | None = None,
+    redis_message_id: str | None = None,
 ) -> tuple[dramatiq.Message, Prepared]:
     """The message that runs ``request``, and how it is written.
 
-    ``job_id`` runs a job again (or names a workflow's step); ``args`` are
-    sent instead of the request's.
+    ``job_id`` runs a job again (or names a workflow's step, or a new job
+    whose id was made already); ``args`` are sent instead of the request's;
+    ``redis_message_id`` is the broker's id of the message, made anew unless given.
     """
     options: dict[str, Any] = {}
     if request.options.max_retries is not None:
@@ -279,6 +287,7 @@ def prepare_message(
         options=options,
         delay=delay,
         message_id=job_id,
+        redis_message_id=redis_message_id,
     )
     return message, Prepared(actor.queue_name, sent, delay)
 

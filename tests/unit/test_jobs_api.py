@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import dramatiq
 import pytest
 import redis
 from falcon import testing
@@ -539,6 +541,21 @@ def test_a_batch_enqueues_every_job(client, r):
     assert r.llen(READY) == 2 and r.llen(DELAYED) == 1
     for job in jobs:
         assert client.simulate_get(f"/jobs/{job['id']}").json["state"] == job["state"]
+
+
+def test_each_job_of_a_batch_and_its_message_have_random_ids_of_their_own(client, r):
+    jobs = [{"actor": "add", "args": [n, n]} for n in range(50)]
+
+    result = client.simulate_post("/jobs/batch", json={"jobs": jobs})
+
+    job_ids = [job["id"] for job in result.json["jobs"]]
+    redis_ids = [redis_id.decode() for redis_id in r.lrange(READY, 0, -1)]
+    assert len(set(job_ids) | set(redis_ids)) == 2 * len(jobs)
+    for text in job_ids + redis_ids:
+        assert str(uuid.UUID(text)) == text and uuid.UUID(text).version == 4
+    for job_id, redis_id in zip(job_ids, redis_ids, strict=True):
+        message = dramatiq.Message.decode(r.hget(f"{READY}.msgs", redis_id))
+        assert (message.message_id, message.options["redis_message_id"]) == (job_id, redis_id)
 
 
 @pytest.mark.parametrize(
