@@ -191,7 +191,9 @@ class Job(JobRecord):
     @classmethod
     def of(cls, record: JobRecord, queue: Queue) -> Job:
         """How ``record`` is shown: its options as ``queue``'s workers apply them."""
-        fields = record.model_dump(exclude={"options"})
+        # Its fields as they are rather than dumped: its nested models are valid
+        # and pass as themselves, at a fraction of the cost, times a batch's jobs.
+        fields = dict(record.__dict__)
         for name in _TIMES:
             fields[name] = iso(fields[name])
         fields["options"] = RunOptions.of(record, queue)
