@@ -140,6 +140,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> WSGIApp
     console = Console(
         dashboard,
         pages.DeadLetterPages(dashboard, DeadLetters(queue)),
+        pages.QueuePages(dashboard),
         JobPages(dashboard, queue),
         SchedulePages(dashboard, Schedules(queue)),
         WorkflowPages(dashboard, workflows),

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 from urllib.parse import parse_qsl
 
+import dramatiq
 import redis
+from dramatiq.common import q_name
 
 from actors.schedules.definition import NAME_PATTERN
 from services.api import errors
@@ -75,6 +77,12 @@ def found(record: T | None, called: str) -> T:
     if record is None:
         raise BadRequest(f"there is no {called} (or it has expired)", "404 Not Found")
     return record
+
+
+def declared_queue(broker: dramatiq.Broker, name: str) -> None:
+    """404 unless ``broker`` declares the queue ``name`` (or the one its delayed or dead are)."""
+    if q_name(name) not in broker.get_declared_queues():
+        raise BadRequest(f"there is no queue {name}", "404 Not Found")
 
 
 def acted(called: str, applied: bool, before: str | None, refusal: str) -> None:

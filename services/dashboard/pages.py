@@ -1,4 +1,5 @@
-"""Dead-letter pages: retry-all and delete-all, and a Requeue that cannot run a job twice.
+"""Dead-letter pages: retry-all and delete-all, and a Requeue that cannot run a job twice;
+and dramatiq-dashboard's queue pages, for the queues there are.
 
 They are built on dramatiq-dashboard's own machinery: its request handling,
 its CSRF protection (the ``__dd_csrf`` cookie and form field), its templates
@@ -20,6 +21,7 @@ from dramatiq_dashboard.http import HTTP_405, HTTP_410, Request, handler, redire
 from actors.storage.queues import QueueReadings
 
 from .dead_letters import DeadLetters
+from .guard import declared_queue
 
 _VERBS = {"retry": ("Retry", "button--secondary"), "delete": ("Delete", "button--tertiary")}
 
@@ -122,6 +124,7 @@ class DeadLetterPages:
     @handler
     @csrf_protect
     def bulk(self, req: Request, *, name: str, action: str):
+        declared_queue(self.dead_letters.broker, name)
         if req.method == "POST":
             dead_before = int(req.post_data["dead_before"])
             if action == "retry":
@@ -162,3 +165,31 @@ class DeadLetterPages:
         name = req.post_data["queue"]
         self.dead_letters.deletions.delete(name, [req.post_data["id"].encode()])
         return redirect(self.make_uri("queues", q_name(name), tab_from_q_name(name)))
+
+
+class QueuePages:
+    """dramatiq-dashboard's pages of a queue and of its messages, for the queues there are.
+
+    Its own show a queue no job is declared on (a mistyped link) as an
+    empty queue; these answer 404 for it, and serve the others as it does.
+    """
+
+    #: dramatiq-dashboard's pages run inline scripts.
+    policy = False
+
+    def __init__(self, dashboard: DashboardApp):
+        self.dashboard = dashboard
+        queue, tab = r"/queues/(?P<name>[^/]+)", "(?P<current_tab>standard|delayed|failed)"
+        self.routes = [
+            (queue, self.queue),
+            (f"{queue}/{tab}", self.queue),
+            (f"{queue}/{tab}/(?P<message_id>[^/]+)", self.message),
+        ]
+
+    def queue(self, req: Request, start_response, **params: str):
+        declared_queue(self.dashboard.broker, params["name"])
+        return self.dashboard.queue(req, start_response, **params)
+
+    def message(self, req: Request, start_response, **params: str):
+        declared_queue(self.dashboard.broker, params["name"])
+        return self.dashboard.job(req, start_response, **params)

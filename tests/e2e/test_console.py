@@ -100,6 +100,7 @@ def test_a_page_that_does_not_exist_is_a_404_page_in_the_consoles_look(stack, pa
         ("/admin/jobs/no-such-job", "there is no job no-such-job", "All jobs"),
         ("/admin/schedules/no-such", "there is no schedule no-such", "All schedules"),
         ("/admin/workflows/no-such", "there is no workflow no-such", "All workflows"),
+        ("/admin/queues/no-such", "there is no queue no-such", None),
         ("/admin/no/such/page", "there is no page /admin/no/such/page", None),
     ]
     for path, detail, back in missing:

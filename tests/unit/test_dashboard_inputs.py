@@ -45,8 +45,22 @@ def test_paths_outside_admin_are_404(admin):
     assert_problem(admin.simulate_get("/administrator"), 404, "/admin/")
 
 
-def test_an_unknown_queue_is_an_empty_page(admin):
-    result = admin.simulate_get("/admin/queues/no-such-queue/failed")
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/queues/no-such-queue",
+        "/admin/queues/no-such-queue/failed",
+        "/admin/queues/no-such-queue.XQ/failed/0a1b2c",
+        "/admin/dead-letters/no-such-queue/retry",
+    ],
+)
+def test_an_unknown_queue_is_404(admin, path):
+    assert_problem(admin.simulate_get(path), 404, "there is no queue no-such-queue")
+
+
+@pytest.mark.parametrize("path", ["/admin/queues/default-high", "/admin/queues/default.DQ/delayed"])
+def test_a_queue_of_a_priority_lane_and_a_delay_queue_have_their_pages(admin, path):
+    result = admin.simulate_get(path)
 
     assert result.status_code == 200
     assert "There are no jobs in this queue." in result.text
@@ -160,6 +174,7 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
         ("/admin/schedules/no-such", 404, "there is no schedule no-such", "/admin/schedules"),
         ("/admin/workflows/no-such", 404, "there is no workflow no-such", "/admin/workflows"),
         ("/admin/no/such/page", 404, "there is no page /admin/no/such/page", None),
+        ("/admin/queues/no-such/failed", 404, "there is no queue no-such", None),
         ("/admin/requeue-message", 405, "Expected a POST request.", None),
         ("/admin/jobs/%3Cb%3Ex", 400, "job id '<b>x' is not valid", "/admin/jobs"),
         ("/elsewhere", 404, "the dashboard is at /admin/", None),
