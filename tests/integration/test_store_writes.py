@@ -243,6 +243,40 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
     assert (seen["id"], json.loads(seen["data"])) == (last_id, shown_event(last))
 
 
+def test_an_ended_jobs_stream_goes_with_later_ends_unless_its_job_runs_again(queue):
+    store = queue.store
+    client, lingering = store.client, store.keys.lingering
+
+    def run(job_id: str, *, fails: bool = False) -> None:
+        assert store.write(job_id, lifecycle.start(0))[0]
+        error = RuntimeError("no") if fails else None
+        ended = lifecycle.finish(result=1, exception=error, retried=False, permanent=fails)
+        assert store.write(job_id, ended)[0]
+
+    gone, again, later = (run_job(queue, "add", a=n, b=1) for n in range(3))
+    run(gone)
+    run(again, fails=True)
+    # Retried and started again while its stream still lingers.
+    assert store.write(again, lifecycle.retry())[0]
+    assert store.write(again, lifecycle.start(0))[0]
+    # Both are long past their moment, as far as the next end can tell;
+    # neither stream has reached its time to live yet.
+    client.zadd(lingering, {gone: 0, again: 0})
+    assert client.pttl(store.keys.events(gone)) > 0
+
+    run(later)
+
+    assert not client.exists(store.keys.events(gone))
+    # A running job's stream has no time to live, and stays.
+    assert client.pttl(store.keys.events(again)) == -1
+    assert [event_state(event) for _, event in store.events(again)] == [
+        State.QUEUED,
+        State.RUNNING,
+    ]
+    assert client.pttl(store.keys.events(later)) > 0
+    assert client.zrange(lingering, 0, -1) == [later.encode()]
+
+
 def test_a_submission_sent_again_after_its_reply_was_lost_writes_one_job(queue):
     # What a client's retry of create.lua looks like to Redis: the same
     # prepared jobs (same ids, same messages) written a second time.

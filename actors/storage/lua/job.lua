@@ -49,7 +49,7 @@ local step_written, job_ended
 local LINGER_MS = 2000
 
 -- The stream events_key, cut to the event at event_ms, lingers. Those
--- whose time is up go now (two at most: one more than come each time),
+-- whose time is up go now (two looked at: one more than come each time),
 -- not when Redis's expiry finds them: it stops looking while fewer than a
 -- tenth of the keys with a time to live have expired, and every record has
 -- one, so that many streams of 4 KB could stay. "<namespace>:lingering"
@@ -57,15 +57,23 @@ local LINGER_MS = 2000
 local function linger(job_key, events_key, event_ms)
     local jobs = jobs_prefix(job_key)
     local lingering = lingering_key(store_namespace(job_key))
-    for _, job_id in ipairs(redis.call("ZRANGEBYSCORE", lingering, 0, event_ms - LINGER_MS, "LIMIT", 0, 2)) do
-        local stream = events_of(jobs .. job_id)
-        -- Unless its job runs again: its stream then has no time to live.
-        if redis.call("PTTL", stream) >= 0 then
-            redis.call("DEL", stream)
+    local job_id = string.sub(job_key, #jobs + 1)
+    local kept = {}
+    local oldest = redis.call("ZPOPMIN", lingering, 2)
+    for k = 1, #oldest, 2 do
+        local other, since = oldest[k], oldest[k + 1]
+        if tonumber(since) > event_ms - LINGER_MS then
+            kept[#kept + 1] = since
+            kept[#kept + 1] = other
+        elseif other ~= job_id then
+            -- Gone now, unless its job runs again: its stream then has no
+            -- time to live, and XX leaves it.
+            redis.call("PEXPIRE", events_of(jobs .. other), 0, "XX")
         end
-        redis.call("ZREM", lingering, job_id)
     end
-    redis.call("ZADD", lingering, event_ms, string.sub(job_key, #jobs + 1))
+    kept[#kept + 1] = event_ms
+    kept[#kept + 1] = job_id
+    redis.call("ZADD", lingering, unpack(kept))
     -- Readers blocked on the stream wake once this script has run: a
     -- stream deleted in it would leave them waiting.
     redis.call("PEXPIRE", events_key, LINGER_MS)
