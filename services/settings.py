@@ -210,8 +210,8 @@ class Settings:
     )
     submit_rate: AtLeastOne = Field(
         50,
-        description="Submissions (POST requests) a second from one client address that the "
-        "load balancer lets through on average; more get 429 with Retry-After.",
+        description="Submissions (POST requests, and GET /template) a second from one client "
+        "address that the load balancer lets through on average; more get 429 with Retry-After.",
     )
     submit_burst: AtLeastOne = Field(
         200, description="Submissions one client address may send at once beyond SUBMIT_RATE."

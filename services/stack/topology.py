@@ -91,6 +91,7 @@ API = Service(
     ready_path="/readyz",
     routers=(
         # Every path; a request that reached no instance goes to another.
+        # Submissions (POST, and GET /template) are limited per client.
         Router(
             "api",
             "PathPrefix(`/`)",
@@ -98,10 +99,12 @@ API = Service(
             middlewares=("submit-rate-limit@file", "api-retry@file"),
             priority=1,
         ),
-        # Methods that may be sent twice are retried on a 502 as well.
+        # Requests that may be sent twice are retried on a 502 as well: not
+        # GET /template, which submits a job, and would submit a second one
+        # if the instance that took the first died before answering.
         Router(
             "api-idempotent",
-            "PathPrefix(`/`) && !Method(`POST`) && !Method(`PATCH`)",
+            "PathPrefix(`/`) && !Method(`POST`) && !Method(`PATCH`) && !Path(`/template`)",
             "api",
             middlewares=("api-retry-idempotent@file",),
             priority=2,
