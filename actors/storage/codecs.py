@@ -18,7 +18,14 @@ from ..lifecycle import Transition, now_ms
 from ..record import JobRecord
 from ..states import State
 from .keys import Keys
-from .record import compact_json, decode_record, encode_fields, encode_record, text
+from .record import (
+    compact_json,
+    decode_record,
+    encode_fields,
+    encode_record,
+    record_fields,
+    text,
+)
 
 if TYPE_CHECKING:
     from ..schedules.store import Firing
@@ -97,7 +104,6 @@ class Create:
     """``lua/create.lua``: jobs, each with its record, message and idempotency key."""
 
     FILE = "create.lua"
-    KEYS_PER_JOB, ARGS_PER_JOB = 3, 6
 
     @staticmethod
     def call(writes: JobWrites, jobs: Sequence[NewJob]) -> ScriptCall:
@@ -119,19 +125,21 @@ class Create:
         idempotency_key: str | None = None,
         fingerprint: str = "",
     ) -> tuple[list[str], list[str | bytes | int]]:
-        """The three keys and six arguments of one job."""
+        """The three keys and the arguments of one job: six, then its record's fields."""
         keys = [
             writes.keys.job(record.id),
             writes.keys.idempotency(idempotency_key) if idempotency_key else "",
             message.queue_key if message else "",
         ]
+        fields = record_fields(record)
         args: list[str | bytes | int] = [
             record.id,
-            encode_record(record),
             record.actor,
             message.redis_message_id if message else "",
             message.data if message else "",
             fingerprint,
+            len(fields),
+            *(part for field in fields.items() for part in field),
         ]
         return keys, args
 

@@ -20,14 +20,19 @@ compact_json = json.JSONEncoder(separators=(",", ":")).encode
 _json_string = json.encoder.encode_basestring_ascii
 
 
-def encode_record(record: JobRecord) -> str:
-    """A new record as the store's scripts take it: a JSON object of strings.
+def record_fields(record: JobRecord) -> dict[str, str]:
+    """A new record's fields as its hash holds them.
 
     It holds its first event, which tells its state when it was last updated.
     """
     fields = encode_fields(record.compact())
     fields["event_id"] = f"{record.updated_at or record.enqueued_at or now_ms()}-0"
-    return compact_json(fields)
+    return fields
+
+
+def encode_record(record: JobRecord) -> str:
+    """A new record as a JSON object of strings: its hash's fields (a workflow's steps)."""
+    return compact_json(record_fields(record))
 
 
 def encode_fields(fields: dict[str, Any]) -> dict[str, str]:

@@ -9,11 +9,13 @@
 --   (dramatiq's "<namespace>:<queue>") or "" to write the record only.
 -- ARGV[1] how long an idempotency key lives (s)
 -- ARGV[2] index entries older than this stream id are trimmed
--- then six arguments per job: its id, its record as a JSON object of
--- strings (its first event's id included), its actor's name (kept in the
--- index so that listing can filter cheaply), its message as the broker's "enqueue" command
--- takes it (the redis message id, then the encoded message), and the
--- fingerprint of the request its idempotency key guards ("" for none).
+-- then, per job: its id, its actor's name (kept in the index so that
+-- listing can filter cheaply), its message as the broker's "enqueue"
+-- command takes it (the redis message id, then the encoded message), the
+-- fingerprint of the request its idempotency key guards ("" for none), the
+-- number of its record's fields, and those fields as HSET takes them (name,
+-- value, ...; its first event's id included). Given flat, the record goes
+-- into its hash as it came, with nothing to decode.
 --
 -- An idempotency key holds "<job id> <fingerprint>".
 --
@@ -26,21 +28,24 @@
 --!include queue.lua
 
 local function create_jobs(KEYS, ARGV)
-    local KEYS_PER_JOB, ARGS_PER_JOB = 3, 6
+    local KEYS_PER_JOB, ARGS_BEFORE_FIELDS = 3, 6
     local jobs = (#KEYS - 1) / KEYS_PER_JOB
 
-    -- Everything is decoded and checked before the first write: Redis does not
-    -- undo the writes of a script that fails halfway.
-    local records, existing = {}, {}
+    -- Everything is checked before the first write: Redis does not undo the
+    -- writes of a script that fails halfway. Where each job's arguments
+    -- start is found on the way: a record has as many fields as it needs.
+    local starts, existing = {}, {}
+    local a = 2
     for job = 1, jobs do
-        local k, a = 1 + (job - 1) * KEYS_PER_JOB, 2 + (job - 1) * ARGS_PER_JOB
+        local k = 1 + (job - 1) * KEYS_PER_JOB
+        starts[job] = a
         local idempotency_key = KEYS[k + 2]
         local held = idempotency_key ~= "" and redis.call("GET", idempotency_key)
         if held then
             local space = string.find(held, " ", 1, true)
             local job_id = space and string.sub(held, 1, space - 1) or held
             local fingerprint = space and string.sub(held, space + 1) or ""
-            if fingerprint ~= "" and ARGV[a + 6] ~= "" and fingerprint ~= ARGV[a + 6] then
+            if fingerprint ~= "" and ARGV[a + 5] ~= "" and fingerprint ~= ARGV[a + 5] then
                 return {-1, job_id}
             end
             existing[job] = job_id
@@ -49,32 +54,27 @@ local function create_jobs(KEYS, ARGV)
             -- of one whose reply was lost, and the job was written then.
             existing[job] = ARGV[a + 1]
         end
-        local record = cjson.decode(ARGV[a + 2])
-        local flat = {}
-        for name, value in pairs(record) do
-            flat[#flat + 1] = name
-            flat[#flat + 1] = value
-        end
-        records[job] = flat
+        a = a + ARGS_BEFORE_FIELDS + 2 * tonumber(ARGV[a + 6])
     end
 
     local replies = {}
     local woken = {}
     for job = 1, jobs do
-        local k, a = 1 + (job - 1) * KEYS_PER_JOB, 2 + (job - 1) * ARGS_PER_JOB
+        local k, a = 1 + (job - 1) * KEYS_PER_JOB, starts[job]
         local job_key, idempotency_key, queue_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-        local job_id, actor = ARGV[a + 1], ARGV[a + 3]
+        local job_id, actor = ARGV[a + 1], ARGV[a + 2]
         if existing[job] then
             replies[#replies + 1] = 0
             replies[#replies + 1] = existing[job]
         else
             if idempotency_key ~= "" then
-                redis.call("SET", idempotency_key, job_id .. " " .. ARGV[a + 6], "EX", ARGV[1])
+                redis.call("SET", idempotency_key, job_id .. " " .. ARGV[a + 5], "EX", ARGV[1])
             end
-            redis.call("HSET", job_key, unpack(records[job]))
+            local first = a + ARGS_BEFORE_FIELDS + 1
+            redis.call("HSET", job_key, unpack(ARGV, first, first - 1 + 2 * tonumber(ARGV[a + 6])))
             redis.call("XADD", KEYS[1], "MINID", "~", ARGV[2], "*", "id", job_id, "actor", actor)
             if queue_key ~= "" then
-                enqueue(queue_key, ARGV[a + 4], ARGV[a + 5])
+                enqueue(queue_key, ARGV[a + 3], ARGV[a + 4])
                 if not woken[queue_key] then
                     woken[queue_key] = true
                     wake(queue_key)
