@@ -475,6 +475,7 @@ def test_a_batch_of_the_most_jobs_is_one_script_call(client, r):
 RETRY_SCRIPT_COMMANDS = {
     "hmget", "hset", "hdel", "exists", "xadd", "xtrim", "pexpire", "persist", "rpush", "lpush",
     "ltrim", "hget", "zrem", "hgetall", "zrangebyscore", "pttl", "del", "zadd", "publish",
+    "zpopmin",
 }  # fmt: skip
 
 
