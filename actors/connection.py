@@ -35,6 +35,7 @@ from redis.connection import HiredisRespSerializer
 from redis.sentinel import Sentinel
 from redis.utils import HIREDIS_AVAILABLE
 
+from .pipelining import AutoPipelinedClient
 from .replication import NO_CONFIRMATION, Confirmation
 from .storage.lua import AsyncScriptClient, ScriptClient
 
@@ -100,6 +101,8 @@ def async_client(
     A plain Redis's connections retry a call that failed to connect, as
     redis-py's own pools do and as a pool given to the client does not: the
     first call on each connection after Redis restarted failed otherwise.
+    A plain Redis's calls share one connection, those of a tick sent together
+    (:mod:`.pipelining`); blocking ones, and pipelines, take the pool's.
     """
     options = {
         "socket_connect_timeout": CONNECT_TIMEOUT,
@@ -131,7 +134,7 @@ def async_client(
         **options,
         **_packed(_PackedConnection),
     )
-    return AsyncScriptClient(connection_pool=pool)
+    return AutoPipelinedClient(connection_pool=pool)
 
 
 class _HiredisPacking:
