@@ -10,3 +10,29 @@
   worker counts is declared beside its middleware, in
   ``actors/middleware/metrics.py``.
 """
+
+import os
+
+from prometheus_client import values
+
+#: This process's id, as it was at its start or after its last fork.
+_process_id = os.getpid()
+
+
+def _forked() -> None:
+    global _process_id
+    _process_id = os.getpid()
+
+
+def process_id() -> int:
+    """This process's id, without a system call: what multiprocess metrics file their values by."""
+    return _process_id
+
+
+# prometheus-client's multiprocess values ask the kernel for the process id
+# at every change, to notice a fork (which gives the child files of its own);
+# a fork tells us instead. Before any value exists: values of two classes
+# would keep two views of one file.
+os.register_at_fork(after_in_child=_forked)
+if values.ValueClass is not values.MutexValue:
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_id)

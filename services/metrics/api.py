@@ -38,15 +38,26 @@ class RequestMetrics:
     make a time series per job. An event stream counts until it starts.
     """
 
+    def __init__(self) -> None:
+        #: Each series, looked up once: ``labels()`` costs more than the count.
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
+
     async def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.metrics_started = time.perf_counter()
 
     async def process_response(self, req, resp, resource, req_succeeded) -> None:
         route = req.uri_template or UNMATCHED
-        REQUESTS.labels(route, req.method, str(resp.status_code)).inc()
-        REQUEST_DURATION.labels(route, req.method).observe(
-            time.perf_counter() - req.context.metrics_started
-        )
+        key = (route, req.method)
+        answered = (route, req.method, resp.status_code)
+        requests = self._requests.get(answered)
+        if requests is None:
+            requests = self._requests[answered] = REQUESTS.labels(*key, str(resp.status_code))
+        durations = self._durations.get(key)
+        if durations is None:
+            durations = self._durations[key] = REQUEST_DURATION.labels(*key)
+        requests.inc()
+        durations.observe(time.perf_counter() - req.context.metrics_started)
 
 
 class SubmissionMetrics(Middleware):

@@ -66,3 +66,32 @@ def test_directories_of_stopped_instances_are_removed_and_running_ones_kept(tmp_
     multiprocess.prune(tmp_path)
 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["running", "starting"]
+
+
+def test_a_forked_process_counts_in_files_of_its_own_and_no_count_is_lost(tmp_path):
+    counted = """
+import os
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+from services.metrics.api import REQUESTS
+
+REQUESTS.labels("/", "GET", "200").inc()
+child = os.fork()
+if child == 0:
+    REQUESTS.labels("/", "GET", "200").inc(2)
+    os._exit(0)
+os.waitpid(child, 0)
+REQUESTS.labels("/", "GET", "200").inc()
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+print(registry.get_sample_value(
+    "jobqueue_http_requests_total", {"route": "/", "method": "GET", "status": "200"}
+))
+print(sorted(name for name in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+             if name.startswith("counter_")) == sorted([f"counter_{os.getpid()}.db",
+                                                        f"counter_{child}.db"]))
+"""
+    ran = launch(tmp_path / "api-3000", sys.executable, "-c", counted)
+
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["4.0", "True"]
