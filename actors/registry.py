@@ -52,6 +52,30 @@ class JobSpec:
     def signature(self) -> inspect.Signature:
         return inspect.signature(self.fn)
 
+    @functools.cached_property
+    def _positional(self) -> tuple[tuple[str, ...], int]:
+        """The parameters' names and how many are required, if all may come by position.
+
+        ``((), 1)`` otherwise: no call is mapped without the signature's own bind.
+        """
+        parameters = self.signature.parameters.values()
+        if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters):
+            return (), 1
+        required = sum(p.default is inspect.Parameter.empty for p in parameters)
+        return tuple(p.name for p in parameters), required
+
+    def bind(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The arguments given, by parameter name, as the signature's ``bind`` maps them.
+
+        A call of positional arguments alone that fits is mapped straight
+        (a batch maps one per job); any other is bound by the signature,
+        which raises TypeError, saying why, when the arguments do not fit.
+        """
+        names, required = self._positional
+        if not kwargs and required <= len(args) <= len(names):
+            return dict(zip(names, args, strict=False))
+        return dict(self.signature.bind(*args, **kwargs).arguments)
+
     @property
     def description(self) -> str:
         return inspect.getdoc(self.fn) or ""

@@ -51,18 +51,18 @@ def check(
         raise InvalidJob(f"no {'' if private else 'public '}job is named {request.actor!r}")
     received_args = [None] if received else []
     try:
-        bound = spec.signature.bind(*received_args, *request.args, **request.kwargs)
+        arguments = spec.bind([*received_args, *request.args], request.kwargs)
     except TypeError as error:
         raise InvalidJob(f"arguments do not fit {request.actor}: {error}") from None
-    unknown = set(list(bound.arguments)[: len(received_args)])
+    unknown = set(list(arguments)[: len(received_args)])
     try:
-        spec.arguments.model_validate(bound.arguments)
+        spec.arguments.model_validate(arguments)
     except pydantic.ValidationError as error:
         wrong = [e for e in error.errors() if not e["loc"] or e["loc"][0] not in unknown]
         if wrong:
             where = "/".join(map(str, wrong[0]["loc"]))
             raise InvalidJob(f"argument {where!r} of {request.actor}: {wrong[0]['msg']}") from None
-    for name, value in bound.arguments.items():
+    for name, value in arguments.items():
         if name not in unknown:
             _check_text(value, name, request.actor)
 
