@@ -28,7 +28,12 @@ _VERBS = {"retry": ("Retry", "button--secondary"), "delete": ("Delete", "button-
 
 #: The console's pages, in the navigation bar of every page, dramatiq-dashboard's
 #: included: (label, path below /admin/). Pages of their own add themselves here.
-NAVIGATION = [("Overview", ""), ("Jobs", "jobs"), ("Schedules", "schedules")]
+NAVIGATION = [
+    ("Overview", ""),
+    ("Jobs", "jobs"),
+    ("Workflows", "workflows"),
+    ("Schedules", "schedules"),
+]
 
 #: What is changed in dramatiq-dashboard's own templates: its navigation bar
 #: lists the console's pages, and its words are the console's (a dead letter

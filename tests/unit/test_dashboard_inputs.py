@@ -40,6 +40,17 @@ def test_admin_without_slash_and_the_root_redirect_to_admin_with_slash(admin, pa
     assert result.headers["Location"] == "/admin/?a=1"
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/", "/admin/queues/default", "/admin/jobs", "/admin/workflows", "/admin/schedules"],
+)
+def test_every_page_leads_to_the_overview_jobs_workflows_and_schedules(admin, path):
+    page = admin.simulate_get(path).text
+
+    for part in ("", "jobs", "workflows", "schedules"):
+        assert f'<a href="/admin/{part}" id="{part or "overview"}-link">' in page
+
+
 def test_paths_outside_admin_are_404(admin):
     assert_problem(admin.simulate_get("/queues/default"), 404, "/admin/")
     assert_problem(admin.simulate_get("/administrator"), 404, "/admin/")
