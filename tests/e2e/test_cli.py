@@ -46,7 +46,7 @@ def test_the_installed_command_runs_a_job(stack):
     assert json.loads(done.stdout)["result"] == 42
 
 
-def test_submit_and_wait_prints_the_result_and_exits_0(jobqueue):
+def test_submit_and_wait_prints_the_result_and_exits_0(jobqueue, stack):
     done = jobqueue("submit", "add", "1", "2", "--wait")
 
     assert done.returncode == 0, done.stderr
@@ -61,6 +61,8 @@ def test_submit_and_wait_prints_the_result_and_exits_0(jobqueue):
         {"b": 1},
         3.5,
     )
+    # What a script reads from --json is what the API answers, times spelled alike.
+    assert record == stack.job(record["id"])
 
 
 def test_watch_draws_progress_until_the_job_succeeds(jobqueue):

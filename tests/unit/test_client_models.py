@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jobqueue_client
 import pytest
 from pydantic import BaseModel
@@ -58,6 +60,28 @@ def test_the_client_reads_a_record_as_the_api_shows_it():
     assert job.progress.value == 1.0
     assert (job.options.max_retries, job.options.time_limit) == (3, 600)
     assert job.options.priority is jobqueue_client.Priority.HIGH
+
+
+def test_the_client_writes_a_record_and_an_event_back_as_the_api_wrote_them():
+    written = models.Job.model_validate(
+        {
+            "id": "1",
+            "actor": "add",
+            "state": "running",
+            "options": {"delay": 0, "max_retries": 3, "time_limit": 600, "priority": "normal"},
+            "enqueued_at": "2026-12-06T22:00:00.000+00:00",
+            "started_at": "2026-12-06T22:00:01.500+00:00",
+            "updated_at": "2026-12-06T22:00:01.501+00:00",
+            "links": {"self": "/jobs/1", "events": "/jobs/1/events"},
+        }
+    ).model_dump_json()
+    event = models.JobEvent(state=State.RUNNING, at="2026-12-06T22:00:01.500+00:00")
+
+    # What jobqueue --json prints: the same fields, and times spelled alike.
+    read = jobqueue_client.Job.model_validate_json(written)
+    assert json.loads(read.model_dump_json()) == json.loads(written)
+    read_event = jobqueue_client.models.JobEvent.model_validate_json(event.model_dump_json())
+    assert json.loads(read_event.model_dump_json())["at"] == "2026-12-06T22:00:01.500+00:00"
 
 
 def test_the_client_reads_every_option_a_record_shows():

@@ -12,13 +12,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+#: A time, written back (``jobqueue --json``) as the service writes it: ISO 8601
+#: to the millisecond with its offset, ``2026-12-06T22:00:01.500+00:00``.
+Time = Annotated[
+    datetime,
+    PlainSerializer(lambda at: at.isoformat(timespec="milliseconds"), when_used="json"),
+]
 
 
 class State(StrEnum):
@@ -95,11 +103,11 @@ class Job(_Model):
     kwargs: dict[str, Any] = Field(default_factory=dict)
     options: JobOptions | None = None
     attempts: int = 0
-    enqueued_at: datetime | None = None
-    eta: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    updated_at: datetime | None = None
+    enqueued_at: Time | None = None
+    eta: Time | None = None
+    started_at: Time | None = None
+    finished_at: Time | None = None
+    updated_at: Time | None = None
     progress: Progress | None = None
     result: Any = None
     error: Failure | None = None
@@ -127,7 +135,7 @@ class JobEvent(_Model):
     """One change in a job's life: a new state, or a progress report."""
 
     state: State
-    at: datetime
+    at: Time
     progress: Progress | None = None
     error: Failure | None = None
     result: Any = None
