@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import hiredis
 import redis.asyncio
 import redis.asyncio.sentinel
 from redis.asyncio.retry import Retry
@@ -147,6 +148,14 @@ class _HiredisPacking:
     _serializer = HiredisRespSerializer()
 
     def pack_command(self, *args) -> list[bytes]:
+        if isinstance(args[0], str) and " " not in args[0]:
+            # Straight to hiredis: redis-py's serializer first looks at every
+            # argument in Python, for the bytearrays and memoryviews hiredis
+            # refuses (and the command names of two words it splits).
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass
         return self._serializer.pack(*args)
 
 

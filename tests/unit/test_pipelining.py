@@ -95,3 +95,27 @@ def test_calls_to_a_redis_that_is_not_there_fail_as_unreachable(unreachable_sett
 
     with pytest.raises(redis.ConnectionError):
         asyncio.run(call())
+
+
+def test_every_kind_of_argument_redis_py_takes_reaches_redis_as_it_would(clean_redis):
+    r = redis.Redis.from_url(clean_redis)
+    values = {"text": "é", "bytes": b"\x00\xff", "int": 7, "float": 2.5}
+    values |= {"bytearray": bytearray(b"ba"), "memoryview": memoryview(b"mv")}
+
+    async def write_all():
+        client = client_of(clean_redis)
+        await client.hset("kinds", mapping=values)
+        # A command name of two words, which redis-py splits.
+        return await client.execute_command("CONFIG GET", "maxmemory-policy")
+
+    policy = asyncio.run(write_all())
+
+    assert r.hgetall("kinds") == {
+        b"text": "é".encode(),
+        b"bytes": b"\x00\xff",
+        b"int": b"7",
+        b"float": b"2.5",
+        b"bytearray": b"ba",
+        b"memoryview": b"mv",
+    }
+    assert policy == r.config_get("maxmemory-policy")
