@@ -16,9 +16,11 @@ from pathlib import Path
 
 import dramatiq
 import redis
+from dramatiq.message import Message
 
 import actors
 from actors import lifecycle, stats, submission
+from actors.consumer import Settlement
 from actors.job_request import JobRequest
 from actors.record import event_state
 from actors.states import State
@@ -75,6 +77,49 @@ def test_a_job_costs_its_worker_about_one_round_trip(queue):
     # Before the record writes rode on the broker's calls, a job cost three
     # (start, end, ack) and a share of a fetch.
     assert spent <= 1.2 * jobs
+
+
+def commands_run(client: redis.Redis) -> int:
+    """Commands Redis has run so far, scripts' included, less this INFO itself."""
+    return sum(stat["calls"] for stat in client.info("commandstats").values())
+
+
+def test_a_job_costs_redis_a_fixed_number_of_commands(queue):
+    # Fetched, started, then ended and acked in one batch each, as a worker
+    # does: what each job adds is a count, whatever the timing.
+    jobs = 100
+    submission.submit_many(queue, [JobRequest(actor="add", args=[n, 1]) for n in range(jobs)])
+    broker, client = queue.broker, queue.store.client
+    before = commands_run(client)
+
+    taken = [(Message.decode(data), attempt) for data, attempt in broker.fetch("default", jobs)]
+    for kind, write in (
+        ("start", lambda attempt: lifecycle.start(attempt, worker_name=broker.worker_name)),
+        (
+            "ack",
+            lambda attempt: lifecycle.finish(
+                result=2, exception=None, retried=False, permanent=False, attempt=attempt
+            ),
+        ),
+    ):
+        settlements = [
+            Settlement(kind, message.options["redis_message_id"], message.message_id, write(a))
+            for message, a in taken
+        ]
+        assert broker.settle("default", settlements) == {}
+    spent = commands_run(client) - before - 1
+
+    assert len(taken) == jobs
+    assert {record.state for record in queue.store.get_many([m.message_id for m, _ in taken])} == {
+        State.SUCCEEDED
+    }
+    assert not client.hlen("dramatiq:default.msgs")
+    # Per job: 2 to reserve its attempt, 6 to start it (its stream begins
+    # with the event it was queued with), 11 to end it (its record and
+    # event, its stream's moment, the console's counts) and none of its
+    # own to ack it. Each of the three calls costs a few more for all its
+    # jobs at once (its script sent, the worker's beat, the acks).
+    assert spent <= 19 * jobs + 25
 
 
 def test_a_stopping_worker_records_the_end_of_every_job_it_ran(queue):

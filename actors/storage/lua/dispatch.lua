@@ -65,9 +65,19 @@ for i=9,#ARGV do
     ARGS[i - 8] = ARGV[i]
 end
 
-local function ack(message_id)
-    if redis.call("srem", queue_acks, message_id) > 0 then
-        redis.call("hdel", queue_messages, message_id)
+-- Ack messages: each one still this worker's is removed, as dramatiq's ack
+-- removes one, in three commands for them all.
+local function ack(message_ids)
+    local held = redis.call("smismember", queue_acks, unpack(message_ids))
+    local mine = {}
+    for k, message_id in ipairs(message_ids) do
+        if held[k] == 1 then
+            mine[#mine + 1] = message_id
+        end
+    end
+    if #mine > 0 then
+        redis.call("srem", queue_acks, unpack(mine))
+        redis.call("hdel", queue_messages, unpack(mine))
     end
 end
 
@@ -83,8 +93,6 @@ local function nack(message_id)
         end
     end
 end
-
-local settlers = {ack = ack, nack = nack}
 
 if do_maintenance == "1" then
     reap_dead_workers(namespace, tonumber(timestamp), tonumber(ARGV[5]))
@@ -107,21 +115,20 @@ elseif command == "fetch" then
     -- Delayed messages only wait here: they start once moved to their queue.
     local starts = jobs ~= nil and queue_name ~= queue_canonical_name .. ".DQ"
 
-    local fetched = {}
-    for i=1,prefetch do
-        local message_id = redis.call("lpop", queue_full_name)
-        if not message_id then
-            break
-        end
-
-        local data = redis.call("hget", queue_messages, message_id)
+    -- The messages, their data and their holding are each one command for
+    -- the whole fetch; only a job's record is read and written one by one.
+    local fetched, held = {}, {}
+    local message_ids = prefetch > 0 and redis.call("lpop", queue_full_name, prefetch)
+    local messages = message_ids and redis.call("hmget", queue_messages, unpack(message_ids))
+    for k, message_id in ipairs(message_ids or {}) do
+        local data = messages[k]
         local message = data and starts and cjson.decode(data)
         local attempt = 0
         -- A message with an eta (requeued from the dashboard) is only moved
         -- by the worker, through its delay queue: it starts when fetched again.
         if message and (message.options.eta == nil or message.options.eta == cjson.null) then
             local job_key = jobs .. message.message_id
-            local state = redis.call("hget", job_key, "state")
+            local state, attempts = unpack(redis.call("hmget", job_key, "state", "attempts"))
             if state and not string.find(" " .. startable .. " ", " " .. state .. " ", 1, true) then
                 -- Its record says it may not run: it never will.
                 redis.call("hdel", queue_messages, message_id)
@@ -130,24 +137,27 @@ elseif command == "fetch" then
                 -- The job's next attempt is this worker's: a start or an end
                 -- of any earlier one is refused from now on. Where its
                 -- message is kept, so that its dead letter is found by it.
-                attempt = redis.call("hincrby", job_key, "attempts", 1)
-                redis.call("hset", job_key, "worker_name", holder,
+                attempt = (tonumber(attempts) or 0) + 1
+                redis.call("hset", job_key, "attempts", attempt, "worker_name", holder,
                            "redis_message_id", cjson.encode(message_id))
             end
         end
         if data then
-            redis.call("sadd", queue_acks, message_id)
+            held[#held + 1] = message_id
             fetched[#fetched + 1] = data
             fetched[#fetched + 1] = attempt
         end
     end
 
-    if next(fetched) ~= nil then
+    if #held > 0 then
+        redis.call("sadd", queue_acks, unpack(held))
         redis.call("sadd", namespace .. ":__ackqueues__." .. worker_id, queue_name)
     end
     -- Messages left: the token passes on to another idle consumer, which
-    -- takes what this one had no room for.
-    if redis.call("llen", queue_full_name) > 0 then
+    -- takes what this one had no room for. A fetch that got fewer than it
+    -- asked for emptied the queue.
+    local emptied = prefetch > 0 and #(message_ids or {}) < prefetch
+    if not emptied and redis.call("llen", queue_full_name) > 0 then
         wake(queue_full_name)
     end
     return fetched
@@ -186,7 +196,7 @@ elseif command == "settle" then
     -- even when the message is no longer this worker's: its attempt fences
     -- a stale run out. Returns, for each start refused, the message's id
     -- and the job's latest attempt.
-    local refused = {}
+    local refused, acked = {}, {}
     local i = 1
     while i <= #ARGS do
         local kind, message_id, width = ARGS[i], ARGS[i + 1], tonumber(ARGS[i + 2])
@@ -197,10 +207,15 @@ elseif command == "settle" then
                 refused[#refused + 1] = written[3]
             end
         end
-        if kind ~= "start" then
-            settlers[kind](message_id)
+        if kind == "ack" then
+            acked[#acked + 1] = message_id
+        elseif kind == "nack" then
+            nack(message_id)
         end
         i = i + 3 + width
+    end
+    if #acked > 0 then
+        ack(acked)
     end
     return refused
 
