@@ -48,10 +48,12 @@ def submit_batches(bench: BenchStack, jobs: int) -> dict:
             assert response.status_code == 202, response.text
         seconds = time.perf_counter() - started
     submitted = jobs // BATCH_SIZE * BATCH_SIZE
+    spent = meter.spent()
     return {
         "jobs": submitted,
         "jobs_per_s": submitted / seconds,
-        "stack_cpu_us_per_job": sum(meter.spent().values()) / submitted * 1e6,
+        "stack_cpu_us_per_job": sum(spent.values()) / submitted * 1e6,
+        "cpu_us_per_job": {name: cpu / submitted * 1e6 for name, cpu in spent.items()},
     }
 
 
