@@ -196,28 +196,30 @@ elseif command == "settle" then
     -- even when the message is no longer this worker's: its attempt fences
     -- a stale run out. Returns, for each start refused, the message's id
     -- and the job's latest attempt.
-    local refused, acked = {}, {}
-    local i = 1
-    while i <= #ARGS do
-        local kind, message_id, width = ARGS[i], ARGS[i + 1], tonumber(ARGS[i + 2])
-        if width > 0 then
-            local written = write_job(ARGS[i + 3], ARGS[i + 4], ARGS, i + 5)
-            if kind == "start" and written[1] ~= 1 then
-                refused[#refused + 1] = message_id
-                refused[#refused + 1] = written[3]
+    return counting_together(function()
+        local refused, acked = {}, {}
+        local i = 1
+        while i <= #ARGS do
+            local kind, message_id, width = ARGS[i], ARGS[i + 1], tonumber(ARGS[i + 2])
+            if width > 0 then
+                local written = write_job(ARGS[i + 3], ARGS[i + 4], ARGS, i + 5)
+                if kind == "start" and written[1] ~= 1 then
+                    refused[#refused + 1] = message_id
+                    refused[#refused + 1] = written[3]
+                end
             end
+            if kind == "ack" then
+                acked[#acked + 1] = message_id
+            elseif kind == "nack" then
+                nack(message_id)
+            end
+            i = i + 3 + width
         end
-        if kind == "ack" then
-            acked[#acked + 1] = message_id
-        elseif kind == "nack" then
-            nack(message_id)
+        if #acked > 0 then
+            ack(acked)
         end
-        i = i + 3 + width
-    end
-    if #acked > 0 then
-        ack(acked)
-    end
-    return refused
+        return refused
+    end)
 
 elseif command == "purge" then
     redis.call("del", queue_full_name, queue_acks, queue_messages, queue_full_name .. ".wake",

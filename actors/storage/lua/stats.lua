@@ -11,19 +11,53 @@
 --!include job.lua
 local STATS_SPAN, STATS_KEEP = 10, 3900
 
+-- While a call writes many ends at once (counting_together): the counts to
+-- add, by hash and field.
+local pending
+
+-- Add n to a field of a hash of counts; the count that makes the hash
+-- gives it its time to live.
+local function add_count(key, field, n)
+    if redis.call("HINCRBY", key, field, n) == n then
+        redis.call("EXPIRE", key, STATS_KEEP)
+    end
+end
+
+local function count_end(key, field)
+    if not pending then
+        add_count(key, field, 1)
+        return
+    end
+    local fields = pending[key] or {}
+    pending[key] = fields
+    fields[field] = (fields[field] or 0) + 1
+end
+
+-- Run write_all, which writes many jobs, and add the counts of the ends it
+-- wrote once each, not one by one: a settle's ends mostly share a hash and
+-- a few fields.
+local function counting_together(write_all)
+    pending = {}
+    local result = write_all()
+    local counted
+    counted, pending = pending, nil
+    for key, fields in pairs(counted) do
+        for field, n in pairs(fields) do
+            add_count(key, field, n)
+        end
+    end
+    return result
+end
+
 job_ended = function(job_key, to, started_at, finished_at)
     local finished = tonumber(finished_at) or tonumber(redis.call("TIME")[1]) * 1000
     local span_start = math.floor(finished / 1000 / STATS_SPAN) * STATS_SPAN
     local key = stats_key(store_namespace(job_key), tostring(span_start))
-    -- The span's first count of this end makes the hash, or finds it made
-    -- (and kept) by another: either way it is kept for STATS_KEEP from now.
-    if redis.call("HINCRBY", key, to, 1) == 1 then
-        redis.call("EXPIRE", key, STATS_KEEP)
-    end
+    count_end(key, to)
     local began = tonumber(started_at)
     if began and to ~= "cancelled" then
         local ms = math.max(finished - began, 1)
         local slot = math.max(math.ceil(2 * math.log(ms) / math.log(2)), 0)
-        redis.call("HINCRBY", key, "run:" .. slot, 1)
+        count_end(key, "run:" .. slot)
     end
 end
