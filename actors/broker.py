@@ -253,7 +253,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         delay: int | None = None,
         message_id: str | None = None,
         redis_message_id: str | None = None,
-    ) -> tuple[dramatiq.Message, BrokerMessage]:
+    ) -> BrokerMessage:
         """A message to ``actor`` and what ``enqueue`` would write of it, without writing it.
 
         What ``actor.message_with_options`` and dramatiq's ``enqueue`` do,
@@ -279,12 +279,13 @@ class RedisBroker(dramatiq_redis.RedisBroker):
             **({} if message_id is None else {"message_id": message_id}),
         )
         self.emit_before("enqueue", message, delay)
-        prepared = BrokerMessage(self.keys.queue(queue_name), redis_message_id, message.encode())
-        return message, prepared
+        return BrokerMessage(
+            message, delay, self.keys.queue(queue_name), redis_message_id, message.encode()
+        )
 
-    def enqueued(self, message: dramatiq.Message, delay: int | None) -> None:
+    def enqueued(self, sent: BrokerMessage) -> None:
         """Tell the middleware's ``after_enqueue`` that a prepared message was written."""
-        self.emit_after("enqueue", message, delay)
+        self.emit_after("enqueue", sent.message, sent.delay)
 
     def do_enqueue(self, queue_name: str, redis_message_id: str, data: bytes) -> None:
         """Put a message on its queue, as dramatiq's ``enqueue`` does, and record its job.

@@ -35,8 +35,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import dramatiq
 import redis
 import redis.asyncio
+from dramatiq.common import q_name
 
 from . import replication
 from .calls import Steps, redis_calls, run_async, run_blocking
@@ -59,16 +61,32 @@ from .storage.record import decode_record, text
 
 @dataclass(frozen=True)
 class BrokerMessage:
-    """A message as the broker's enqueue writes it: its queue's key, its Redis id, its bytes."""
+    """A message the broker prepared and has not written yet (``RedisBroker.prepare``).
 
+    dramatiq's message and its delay, which the middleware is told of once
+    it is written, and what the broker's enqueue writes of it: its queue's
+    key, its Redis id, its bytes.
+    """
+
+    message: dramatiq.Message
+    delay: int | None
     queue_key: str
     redis_message_id: str
     data: bytes
 
+    @property
+    def queue_name(self) -> str:
+        """The queue of its actor (a delayed message waits in that queue's delay queue)."""
+        return q_name(self.message.queue_name)
+
 
 @dataclass(frozen=True)
 class NewJob:
-    """A job to create: its record, the message that runs it, and its idempotency key."""
+    """A job to create: its record, the message that runs it, and its idempotency key.
+
+    What ``lua/create.lua`` writes of one job, in one step: a job is never
+    recorded without its message, nor queued without its record.
+    """
 
     record: JobRecord
     message: BrokerMessage | None = None

@@ -17,7 +17,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import dramatiq
 import pydantic
 
 from . import lifecycle
@@ -169,18 +168,20 @@ def _fingerprint(requests: list[JobRequest]) -> str:
 
 @dataclass(frozen=True)
 class Creation:
-    """Checked requests made ready to be written: records, what the store writes, messages."""
+    """Checked requests made ready to be written: each job's record, message and key."""
 
-    records: list[JobRecord]
     jobs: list[NewJob]
-    messages: list[tuple[dramatiq.Message, int | None]]
+
+    @property
+    def records(self) -> list[JobRecord]:
+        return [job.record for job in self.jobs]
 
     def written(self, queue: Queue, created: list[bool]) -> None:
         """Tell the broker's middleware which of the messages were written."""
         # Only what was written: a repeated idempotency key queues nothing.
-        for was_created, (message, delay) in zip(created, self.messages, strict=True):
-            if was_created:
-                queue.broker.enqueued(message, delay)
+        for was_created, job in zip(created, self.jobs, strict=True):
+            if was_created and job.message is not None:
+                queue.broker.enqueued(job.message)
 
 
 def prepare(
@@ -198,21 +199,19 @@ def prepare(
     Whoever writes them (``JobStore.create_many``, or a script that runs
     ``storage/lua/create.lua`` with writes of its own) then calls ``written``.
     """
-    records, new_jobs, messages = [], [], []
+    new_jobs = []
     # The batch's ids made at once: its messages', and its jobs' unless given.
     count = len(requests)
     ids = random_ids(count if job_ids else 2 * count)
     redis_message_ids, job_ids = ids[:count], job_ids or ids[count:]
     for index, request in enumerate(requests):
-        message, prepared = prepare_message(
+        sent = prepare_message(
             queue, request, job_id=job_ids[index], redis_message_id=redis_message_ids[index]
         )
-        record = lifecycle.submit(request, job_id=message.message_id, queue=prepared.queue)
-        records.append(record)
+        record = lifecycle.submit(request, job_id=sent.message.message_id, queue=sent.queue_name)
         key = idempotency_keys[index] if idempotency_keys else None
-        new_jobs.append(NewJob(record, prepared.sent, key, fingerprint if key else ""))
-        messages.append((message, prepared.delay))
-    return Creation(records, new_jobs, messages)
+        new_jobs.append(NewJob(record, sent, key, fingerprint if key else ""))
+    return Creation(new_jobs)
 
 
 def retry(queue: Queue, job_id: str) -> tuple[bool, State | None, JobRecord | None]:
@@ -240,23 +239,12 @@ def _retry(queue: Queue, job_id: str) -> Steps[tuple[bool, State | None, JobReco
         kwargs=record.kwargs,
         options=(record.options or JobOptions()).model_copy(update={"delay": 0}),
     )
-    message, prepared = prepare_message(queue, request, job_id=job_id)
+    sent = prepare_message(queue, request, job_id=job_id)
     dead_letters = queue.broker.keys.dead_letters(record.queue) if record.queue else ""
-    applied, before, after = yield from queue.store.retry.steps(
-        job_id, retried, prepared.sent, dead_letters
-    )
+    applied, before, after = yield from queue.store.retry.steps(job_id, retried, sent, dead_letters)
     if applied:
-        queue.broker.enqueued(message, prepared.delay)
+        queue.broker.enqueued(sent)
     return applied, before, after
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """Where a prepared message goes, as the broker writes it, and its delay."""
-
-    queue: str
-    sent: BrokerMessage
-    delay: int | None
 
 
 def prepare_message(
@@ -266,8 +254,8 @@ def prepare_message(
     job_id: str | None = None,
     args: tuple[Any, ...] | None = None,
     redis_message_id: str | None = None,
-) -> tuple[dramatiq.Message, Prepared]:
-    """The message that runs ``request``, and how it is written.
+) -> BrokerMessage:
+    """The message that runs ``request``, prepared to be written.
 
     ``job_id`` runs a job again (or names a workflow's step, or a new job
     whose id was made already); ``args`` are sent instead of the request's;
@@ -280,7 +268,7 @@ def prepare_message(
         options["time_limit"] = int(request.options.time_limit * 1000)
     actor = queue.actors[lane(request.actor, request.options.priority)]
     delay = _delay_ms(request.options)
-    message, sent = queue.broker.prepare(
+    return queue.broker.prepare(
         actor,
         args=tuple(request.args) if args is None else args,
         kwargs=request.kwargs,
@@ -289,7 +277,6 @@ def prepare_message(
         message_id=job_id,
         redis_message_id=redis_message_id,
     )
-    return message, Prepared(actor.queue_name, sent, delay)
 
 
 def _delay_ms(options: JobOptions) -> int | None:

@@ -23,8 +23,6 @@ import json
 from dataclasses import dataclass
 from uuid import uuid4
 
-import dramatiq
-
 from . import lifecycle
 from .broker import Queue
 from .calls import Runner, redis_calls
@@ -32,6 +30,7 @@ from .canvas import Chain, Group, Plan, PlannedStep, Step, TooManySteps, plan
 from .record import JobRecord
 from .states import State
 from .storage.codecs import NewStep
+from .store import BrokerMessage
 from .submission import InvalidJob, check, prepare_message
 from .workflow_store import RETRYABLE, WorkflowRecord, WorkflowState, WorkflowStore
 
@@ -140,14 +139,14 @@ class Workflows:
             self._enqueued(messages)
         return applied, before
 
-    def _enqueued(self, messages: list[tuple[dramatiq.Message, int | None]]) -> None:
+    def _enqueued(self, messages: list[BrokerMessage]) -> None:
         """Tell the middleware the steps' messages were written (a step's is sent later)."""
-        for message, delay in messages:
-            self.queue.broker.enqueued(message, delay)
+        for sent in messages:
+            self.queue.broker.enqueued(sent)
 
     def _new_steps(
         self, workflow_id: str, steps: Plan, numbers
-    ) -> tuple[list[NewStep], list[tuple[dramatiq.Message, int | None]]]:
+    ) -> tuple[list[NewStep], list[BrokerMessage]]:
         """The steps ``numbers`` of ``steps`` as the scripts write them, and their messages."""
         marker = f"results of the steps before: {uuid4()}"
         new_steps = []
@@ -161,19 +160,17 @@ class Workflows:
 
     def _step(
         self, workflow_id: str, number: int, planned: PlannedStep, marker: str
-    ) -> tuple[dict, JobRecord, tuple[dramatiq.Message, int | None]]:
+    ) -> tuple[dict, JobRecord, BrokerMessage]:
         """A step's definition, as ``storage/lua/workflow.lua`` reads it, its job's first record,
         and its message."""
         request = planned.step.request()
         job_id = str(uuid4())
-        message, prepared = prepare_message(
-            self.queue, request, job_id=job_id, args=(marker, *request.args)
-        )
-        data = prepared.sent.data.decode()
+        sent = prepare_message(self.queue, request, job_id=job_id, args=(marker, *request.args))
+        data = sent.data.decode()
         head, tail = data.split(json.dumps(marker))
         tail = tail[: tail.rindex(_TIMESTAMP) + len(_TIMESTAMP)]
         record = lifecycle.wait_for_parents(
-            request, job_id=job_id, queue=prepared.queue, workflow_id=workflow_id, step=number
+            request, job_id=job_id, queue=sent.queue_name, workflow_id=workflow_id, step=number
         )
         definition = {
             "job": job_id,
@@ -183,11 +180,11 @@ class Workflows:
             "gathers": planned.gathers,
             "receives": planned.receives,
             "on_failure": planned.step.on_failure.value,
-            "sent_to": prepared.sent.queue_key,
-            "message_id": prepared.sent.redis_message_id,
+            "sent_to": sent.queue_key,
+            "message_id": sent.redis_message_id,
             "head": head,
             "tail": tail,
             # The arguments as the record keeps them, after the "[" the results follow.
             "given": json.dumps(request.args, separators=(",", ":"))[1:],
         }
-        return definition, record, (message, prepared.delay)
+        return definition, record, sent

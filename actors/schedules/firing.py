@@ -96,14 +96,14 @@ class Firer:
         job_ids = [tick_job_id(name, tick) for tick in ticks]
         first_missed, last_missed = planned.first_missed, planned.last_missed
         next_at = planned.next_at
-        creation = self._jobs(schedule, job_ids) if ticks else Creation([], [], [])
+        creation = self._jobs(schedule, job_ids) if ticks else Creation([])
         if creation is None:
             # The job cannot be made (it is gone, or its arguments no longer
             # fit): its ticks are missed, and say so, rather than retried forever.
             first_missed = ticks[0] if first_missed is None else first_missed
             last_missed = ticks[-1]
             ticks, job_ids, missed = [], [], missed + len(ticks)
-            creation = Creation([], [], [])
+            creation = Creation([])
             # None ran: those it may still run are to come.
             next_at = schedule.following(now)
         history: list[dict[str, int | str]] = []
