@@ -19,7 +19,8 @@ from actors.storage import Keys
 from actors.storage.lua import INCLUDE, LUA_DIR, source
 from tests.support import PROJECT_DIR
 
-DEFINED = re.compile(r"^local function (\w+)", re.MULTILINE)
+#: A shared function: one written out, or a key builder made by keys.lua's rules.
+DEFINED = re.compile(r"^local (?:function )?(\w+)(?:\(| = (?:namespaced|suffixed)\()", re.MULTILINE)
 SCRIPTS = sorted(
     path
     for path in PROJECT_DIR.glob("**/lua/*.lua")
@@ -69,8 +70,10 @@ def test_the_scripts_build_keys_as_the_layout_has_them(redis_url):
 return {
     events_of(KEYS[1]), jobs_prefix(KEYS[1]), lingering_key(store_namespace(KEYS[1])),
     stats_key(store_namespace(KEYS[1]), "60"), workflow_key(store_namespace(KEYS[1]), "W-F"),
-    messages_key(KEYS[2]), wake_key(KEYS[2]), dead_letters_key(ARGV[1], "Q-N"),
-    heartbeats_key(ARGV[1]), acks_key(ARGV[1], "W-K", "Q-N"), worker_names_key(ARGV[1]),
+    queue_key_of(ARGV[1], "Q-N"), messages_key(KEYS[2]), wake_key(KEYS[2]),
+    dead_letters_key(ARGV[1], "Q-N"), heartbeats_key(ARGV[1]), acks_key(ARGV[1], "W-K", "Q-N"),
+    worker_names_key(ARGV[1]), queue_key_of(ARGV[1], delay_queue_name("Q-N")),
+    canonical_queue_name(delay_queue_name("Q-N")), canonical_queue_name("Q-N"),
 }
 """
     )
@@ -83,12 +86,16 @@ return {
         keys.lingering,
         keys.stats(60),
         keys.workflow("W-F"),
+        keys.queue("Q-N"),
         keys.messages("Q-N"),
         keys.wake("Q-N"),
         keys.dead_letters("Q-N"),
         keys.heartbeats,
         keys.acks("W-K", "Q-N"),
         keys.worker_names,
+        keys.delayed("Q-N"),
+        "Q-N",
+        "Q-N",
     ]
 
 

@@ -28,13 +28,15 @@
 --   keys=[namespace]
 -- )
 --
--- Keys, besides dramatiq's own (see its dispatch.lua):
+-- Keys, besides dramatiq's own (see its dispatch.lua), built by keys.lua
+-- from the namespace as the other scripts build them:
 --
 -- $namespace:__ackqueues__.$worker_id
 --   The names of the queues whose messages that worker has fetched.
 --
 -- $namespace:$queue_name.wake
 --   A list holding at most one token while messages wait for a consumer.
+--!include keys.lua
 --!include queue.lua
 --!include job.lua
 --!include maintenance.lua
@@ -48,17 +50,13 @@ local worker_id = ARGV[4]
 local do_maintenance = ARGV[7]
 local max_unpack_size = ARGV[8]
 
-local acks = namespace .. ":__acks__." .. worker_id
-local queue_canonical_name = queue_name
-if string.sub(queue_name, -3) == ".DQ" then
-    queue_canonical_name = string.sub(queue_name, 1, -4)
-end
+local queue_canonical_name = canonical_queue_name(queue_name)
 
-local queue_acks = acks .. "." .. queue_name
-local queue_full_name = namespace .. ":" .. queue_name
-local queue_messages = queue_full_name .. ".msgs"
-local xqueue_full_name = namespace .. ":" .. queue_canonical_name .. ".XQ"
-local xqueue_messages = xqueue_full_name .. ".msgs"
+local queue_acks = acks_key(namespace, worker_id, queue_name)
+local queue_full_name = queue_key_of(namespace, queue_name)
+local queue_messages = messages_key(queue_full_name)
+local xqueue_full_name = dead_letters_key(namespace, queue_canonical_name)
+local xqueue_messages = messages_key(xqueue_full_name)
 
 local ARGS = {}
 for i=9,#ARGV do
@@ -89,7 +87,7 @@ local function nack(message_id)
             redis.call("hset", xqueue_messages, message_id, message)
             redis.call("hdel", queue_messages, message_id)
             -- So that its dead letters expire (see maintenance.lua).
-            redis.call("sadd", namespace .. ":__deadletters__", queue_canonical_name)
+            redis.call("sadd", dead_letter_queues_key(namespace), queue_canonical_name)
         end
     end
 end
@@ -109,11 +107,11 @@ elseif command == "fetch" then
     -- (JSON). Returns pairs {message data, the attempt reserved for it, or
     -- 0 when there was none to reserve}. A worker that fetches is alive:
     -- it beats, as every dramatiq command does.
-    redis.call("zadd", namespace .. ":__heartbeats__", timestamp, worker_id)
+    redis.call("zadd", heartbeats_key(namespace), timestamp, worker_id)
     local prefetch = math.min(ARGS[1], max_unpack_size)
     local jobs, startable, holder = ARGS[2], ARGS[3], ARGS[4]
     -- Delayed messages only wait here: they start once moved to their queue.
-    local starts = jobs ~= nil and queue_name ~= queue_canonical_name .. ".DQ"
+    local starts = jobs ~= nil and queue_name ~= delay_queue_name(queue_canonical_name)
 
     -- The messages, their data and their holding are each one command for
     -- the whole fetch; only a job's record is read and written one by one.
@@ -151,7 +149,7 @@ elseif command == "fetch" then
 
     if #held > 0 then
         redis.call("sadd", queue_acks, unpack(held))
-        redis.call("sadd", namespace .. ":__ackqueues__." .. worker_id, queue_name)
+        redis.call("sadd", ack_queues_key(namespace, worker_id), queue_name)
     end
     -- Messages left: the token passes on to another idle consumer, which
     -- takes what this one had no room for. A fetch that got fewer than it
@@ -222,15 +220,15 @@ elseif command == "settle" then
     end)
 
 elseif command == "purge" then
-    redis.call("del", queue_full_name, queue_acks, queue_messages, queue_full_name .. ".wake",
+    redis.call("del", queue_full_name, queue_acks, queue_messages, wake_key(queue_full_name),
                xqueue_full_name, xqueue_messages)
 
 elseif command == "qsize" then
-    local q_aks = acks .. "." .. queue_canonical_name
-    local q_fn = namespace .. ":" .. queue_canonical_name
-    local q_msgs = q_fn .. ".msgs"
-    local dq_q_aks = q_aks .. ".DQ"
-    local dq_q_msgs = q_fn .. ".DQ" .. ".msgs"
+    local delayed = delay_queue_name(queue_canonical_name)
+    local q_aks = acks_key(namespace, worker_id, queue_canonical_name)
+    local q_msgs = messages_key(queue_key_of(namespace, queue_canonical_name))
+    local dq_q_aks = acks_key(namespace, worker_id, delayed)
+    local dq_q_msgs = messages_key(queue_key_of(namespace, delayed))
 
     return redis.call("hlen", dq_q_msgs) +
            redis.call("scard", dq_q_aks) +

@@ -2,14 +2,28 @@
 -- actors/storage/keys.py, which says what each key holds (and
 -- tests/unit/test_lua_include.py checks that the two agree). A script is
 -- given the keys it starts from; the keys it finds from them are built
--- here. dispatch.lua keeps dramatiq's own spelling of the broker's keys, so
--- that it stays comparable with the script it changes.
+-- here, each by one of two rules.
+
+-- A key of a namespace: "<namespace><fixed><part>.<part>...", the parts as
+-- given after the namespace.
+local function namespaced(fixed)
+    return function(namespace, ...)
+        return namespace .. fixed .. table.concat({...}, ".")
+    end
+end
+
+-- A key that goes with another: "<key><suffix>".
+local function suffixed(suffix)
+    return function(key)
+        return key .. suffix
+    end
+end
 
 -- The job store's. A job's key is "<namespace>:job:<id>".
-local function events_of(key)
-    -- A job's event stream, or a workflow's.
-    return key .. ":events"
-end
+local events_of = suffixed(":events") -- a job's event stream, or a workflow's
+local lingering_key = namespaced(":lingering")
+local stats_key = namespaced(":stats:") -- (namespace, span_start)
+local workflow_key = namespaced(":workflow:") -- (namespace, workflow_id)
 
 local function jobs_prefix(job_key)
     return string.match(job_key, "^(.*:job:)")
@@ -19,49 +33,27 @@ local function store_namespace(job_key)
     return string.sub(jobs_prefix(job_key), 1, -6)
 end
 
-local function lingering_key(namespace)
-    return namespace .. ":lingering"
+-- The broker's (dramatiq's layout).
+local queue_key_of = namespaced(":") -- (namespace, queue_name): the list of its message ids
+local messages_key = suffixed(".msgs") -- (queue_key)
+local wake_key = suffixed(".wake") -- (queue_key)
+local heartbeats_key = namespaced(":__heartbeats__")
+local acks_key = namespaced(":__acks__.") -- (namespace, worker_id, queue_name)
+-- The queues whose messages a worker holds (see dispatch.lua).
+local ack_queues_key = namespaced(":__ackqueues__.") -- (namespace, worker_id)
+-- The queues that ever had a dead letter (see maintenance.lua).
+local dead_letter_queues_key = namespaced(":__deadletters__")
+local worker_names_key = namespaced(":__worker_names__")
+
+-- A queue's delay queue, and the queue a delay queue's messages go to (dramatiq's dq_name, q_name).
+local function delay_queue_name(queue_name)
+    return queue_name .. ".DQ"
 end
 
-local function stats_key(namespace, span_start)
-    return namespace .. ":stats:" .. span_start
-end
-
-local function workflow_key(namespace, workflow_id)
-    return namespace .. ":workflow:" .. workflow_id
-end
-
--- The broker's (dramatiq's layout). A queue's key is "<namespace>:<queue>".
-local function messages_key(queue_key)
-    return queue_key .. ".msgs"
-end
-
-local function wake_key(queue_key)
-    return queue_key .. ".wake"
+local function canonical_queue_name(queue_name)
+    return string.match(queue_name, "^(.*)%.DQ$") or queue_name
 end
 
 local function dead_letters_key(namespace, queue_name)
-    return namespace .. ":" .. queue_name .. ".XQ"
-end
-
-local function heartbeats_key(namespace)
-    return namespace .. ":__heartbeats__"
-end
-
-local function acks_key(namespace, worker_id, queue_name)
-    return namespace .. ":__acks__." .. worker_id .. "." .. queue_name
-end
-
--- The queues whose messages a worker holds (see dispatch.lua).
-local function ack_queues_key(namespace, worker_id)
-    return namespace .. ":__ackqueues__." .. worker_id
-end
-
--- The queues that ever had a dead letter (see maintenance.lua).
-local function dead_letter_queues_key(namespace)
-    return namespace .. ":__deadletters__"
-end
-
-local function worker_names_key(namespace)
-    return namespace .. ":__worker_names__"
+    return queue_key_of(namespace, queue_name .. ".XQ")
 end

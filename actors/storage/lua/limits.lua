@@ -85,7 +85,7 @@ local function unpark(job, concurrency, count, period)
     for n = #due, 1, -1 do
         redis.call("ZREM", waiting, due[n])
         local queue, id = unpack(split(due[n]))
-        local queue_key = namespace .. ":" .. queue
+        local queue_key = queue_key_of(namespace, queue)
         if redis.call("HEXISTS", messages_key(queue_key), id) == 1 then
             redis.call("LPUSH", queue_key, id)
             woken[queue_key] = true

@@ -17,7 +17,7 @@ local function reap_dead_workers(namespace, now, timeout)
     for _, dead_worker in ipairs(redis.call("zrangebyscore", heartbeats, 0, now - timeout)) do
         local ack_queues = ack_queues_key(namespace, dead_worker)
         for _, queue_name in ipairs(redis.call("smembers", ack_queues)) do
-            local queue = namespace .. ":" .. queue_name
+            local queue = queue_key_of(namespace, queue_name)
             local queue_acks = acks_key(namespace, dead_worker, queue_name)
             local pushed = 0
             for _, message_id in ipairs(redis.call("smembers", queue_acks)) do
