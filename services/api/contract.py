@@ -86,6 +86,16 @@ class Operation:
         return _read(self.headers, values, "Invalid header")
 
 
+def state_change(
+    summary: str, status: int, done: Response, missing: str, refused: str
+) -> Operation:
+    """An operation that moves a job or a workflow on (cancel, retry): ``done`` with ``status``,
+    404 ``missing`` when there is none, 409 ``refused`` when its state refuses the move."""
+    return Operation(
+        summary, responses={status: done, 404: missing, 409: refused}, access=Access.WRITE
+    )
+
+
 def answer_head(resource: object) -> None:
     """Let ``resource`` answer HEAD as it answers GET, its headers without its body.
 

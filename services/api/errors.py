@@ -137,3 +137,16 @@ def unprocessable(detail: str) -> falcon.HTTPError:
 
 def no_such_job(job_id: str) -> falcon.HTTPError:
     return falcon.HTTPNotFound(description=f"no job {job_id} (or it has expired)")
+
+
+def no_such_workflow(workflow_id: str) -> falcon.HTTPError:
+    return falcon.HTTPNotFound(description=f"no workflow {workflow_id} (or it has expired)")
+
+
+def unless_applied(applied: bool, before: object, missing: falcon.HTTPError, conflict: str) -> None:
+    """Raise what a change of state not applied is: ``missing`` (404) when there was nothing
+    to change (``before`` None), else 409 saying ``conflict``: its state refused it."""
+    if before is None:
+        raise missing
+    if not applied:
+        raise falcon.HTTPConflict(description=conflict)

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from typing import NamedTuple
 
 import redis
 
@@ -104,6 +105,15 @@ class Follower:
         return news
 
 
+class Followed(NamedTuple):
+    """What a request follows: the stream its events are published on, how they are read
+    (the events after an id), and the states in which it has ended."""
+
+    stream_key: str
+    read: Callable[[str], Awaitable[list[Event]]]
+    ends: Collection[str]
+
+
 class Streams:
     """The long-lived requests of this process, the subscription and the reader they share.
 
@@ -158,18 +168,12 @@ class Streams:
             # Events to come get ids after the last one, not after whatever id
             # a client sends: following from an id past the end would miss them.
             after = min(after, last_id, key=position)
-
-        def read(since: str) -> Awaitable[list[Event]]:
-            return self.store.events(job_id, after=since)
-
-        follow = self.follow(
+        job = Followed(
             self.store.keys.events(job_id),
-            read,
-            after=after,
-            quiet_seconds=quiet_seconds,
-            deadline=deadline,
-            ends=TERMINAL_STATES,
+            lambda since: self.store.events(job_id, after=since),
+            TERMINAL_STATES,
         )
+        follow = self.follow(job, after=after, quiet_seconds=quiet_seconds, deadline=deadline)
         async with contextlib.aclosing(follow):
             async for item in follow:
                 yield item
@@ -184,38 +188,26 @@ class Streams:
         deadline: float,
     ) -> AsyncIterator[Event | None]:
         """The workflow's events after ``after`` as they happen, until it ends or ``deadline``."""
-
-        def read(since: str) -> Awaitable[list[Event]]:
-            return workflows.events(workflow_id, after=since)
-
-        return self.follow(
+        workflow = Followed(
             workflows.jobs.keys.workflow_events(workflow_id),
-            read,
-            after=after,
-            quiet_seconds=quiet_seconds,
-            deadline=deadline,
-            ends=ENDED,
+            lambda since: workflows.events(workflow_id, after=since),
+            ENDED,
         )
+        return self.follow(workflow, after=after, quiet_seconds=quiet_seconds, deadline=deadline)
 
     async def follow(
-        self,
-        stream_key: str,
-        read: Callable[[str], Awaitable[list[Event]]],
-        *,
-        after: str,
-        quiet_seconds: float,
-        deadline: float,
-        ends: Collection[str],
+        self, followed: Followed, *, after: str, quiet_seconds: float, deadline: float
     ) -> AsyncIterator[Event | None]:
-        """The events ``read`` gives after ``after``, read again as the stream's are published.
+        """The events of ``followed`` after ``after``, read again as its stream's are published.
 
-        Until one in a state of ``ends`` is the last, or until ``deadline``
+        Until one in a state of its ``ends`` is the last, or until ``deadline``
         (a ``time.monotonic()`` value). Yields None each time
         ``quiet_seconds`` pass without an event, so that a stream can say it
         is still there.
         """
-        channel = channel_of(stream_key)
-        follower = Follower(after, ends)
+        channel = channel_of(followed.stream_key)
+        read = followed.read
+        follower = Follower(after, followed.ends)
         try:
             # Listening before the first read: an event that comes between is heard.
             await self._join(channel, follower, read)

@@ -16,27 +16,33 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import falcon
 
 from actors import Queue
 from actors.record import event_kind
+from actors.storage.events import Event
 from actors.workflows import Workflows
 from services.api import errors, sse
 from services.api.contract import Operation
-from services.api.errors import BUSY_RETRY_AFTER, no_such_job, unavailable
+from services.api.errors import BUSY_RETRY_AFTER, no_such_job, no_such_workflow, unavailable
 from services.api.models import shown_event
 from services.api.resources.events import KEEPALIVE_SECONDS, JobEvents
-from services.api.resources.workflows import (
-    WORKFLOW_EVENT_KINDS,
-    WorkflowEvents,
-    no_such_workflow,
-)
+from services.api.resources.workflows import WORKFLOW_EVENT_KINDS, WorkflowEvents
 
-#: Events as a store's blocking ``follow`` yields them: (id, event), or None when quiet.
-Follow = Callable[..., Iterator[tuple[str, dict[str, Any]] | None]]
+
+class FollowedStore(Protocol):
+    """A store whose records are followed: the job store, the workflows' store."""
+
+    def get(self, record_id: str) -> Any: ...
+
+    def ended(self, record_id: str, state: Any, *, after: str) -> bool: ...
+
+    def follow(
+        self, record_id: str, *, after: str, block_ms: int, deadline: float
+    ) -> Iterator[Event | None]: ...
 
 
 class EventStream:
@@ -44,9 +50,9 @@ class EventStream:
 
     Parameters:
       operation: the API's declaration of it (its headers are read the same way).
-      find: the record of what is followed (its ``state``), or None.
-      ended: whether, in that state, it has ended with no event after an id.
-      follow: the store's blocking follow.
+      store: the store of what is followed, on a blocking client: its record
+        (``get``), whether it has ended with no event after an id (``ended``),
+        its events as they come (``follow``).
       kind: the SSE event name of an event.
       missing: the 404 of nothing found.
 
@@ -56,28 +62,25 @@ class EventStream:
     def __init__(
         self,
         operation: Operation,
-        slots: StreamSlots,
-        stream_seconds: int,
-        *,
-        find: Callable[[str], Any],
-        ended: Callable[..., bool],
-        follow: Follow,
+        store: FollowedStore,
         kind: Callable[[dict[str, Any]], str],
         missing: Callable[[str], falcon.HTTPError],
+        *,
+        slots: StreamSlots,
+        stream_seconds: int,
     ):
         self.operations = {"get": operation}
+        self.store, self.kind, self.missing = store, kind, missing
         self.slots = slots
         self.stream_seconds = stream_seconds
-        self.find, self.ended, self.follow, self.kind = find, ended, follow, kind
-        self.missing = missing
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
         (followed,) = params.values()
-        record = self.find(followed)
+        record = self.store.get(followed)
         if record is None:
             raise self.missing(followed)
         after = self.operations["get"].read_headers(req).last_event_id
-        if self.ended(followed, record.state, after=after):
+        if self.store.ended(followed, record.state, after=after):
             resp.status = falcon.HTTP_204
             return
         sse.open_stream(resp)
@@ -85,7 +88,7 @@ class EventStream:
 
     def _events(self, followed: str, after: str) -> Iterator[bytes]:
         yield sse.RECONNECT.serialize()
-        follow = self.follow(
+        follow = self.store.follow(
             followed,
             after=after,
             block_ms=KEEPALIVE_SECONDS * 1000,
@@ -108,13 +111,19 @@ EVENTS_PATH = re.compile(r"/(jobs|workflows)/[^/]+/events")
 
 def event_streams(queue: Queue, workflows: Workflows, stream_seconds: int) -> falcon.App:
     """The API's event-stream resources, served as the API serves them, from shared slots."""
-    slots = StreamSlots(STREAM_SLOTS)
+    shared = {"slots": StreamSlots(STREAM_SLOTS), "stream_seconds": stream_seconds}
     app = falcon.App()
     errors.install(app)
-    app.add_route("/jobs/{job_id}/events", job_events(queue, slots, stream_seconds))
-    app.add_route(
-        "/workflows/{workflow_id}/events", workflow_events(workflows, slots, stream_seconds)
+    jobs = EventStream(JobEvents.operations["get"], queue.store, event_kind, no_such_job, **shared)
+    app.add_route("/jobs/{job_id}/events", jobs)
+    steps = EventStream(
+        WorkflowEvents.operations["get"],
+        workflows.store,
+        lambda event: WORKFLOW_EVENT_KINDS[0],
+        no_such_workflow,
+        **shared,
     )
+    app.add_route("/workflows/{workflow_id}/events", steps)
     return app
 
 
@@ -127,36 +136,6 @@ def resumed(environ: dict) -> dict:
         return environ
     after = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("after")
     return {**environ, "HTTP_LAST_EVENT_ID": after} if after else environ
-
-
-def job_events(queue: Queue, slots: StreamSlots, stream_seconds: int) -> EventStream:
-    """``/jobs/{job_id}/events``."""
-    store = queue.store
-    return EventStream(
-        JobEvents.operations["get"],
-        slots,
-        stream_seconds,
-        find=store.get,
-        ended=store.ended,
-        follow=store.follow,
-        kind=event_kind,
-        missing=no_such_job,
-    )
-
-
-def workflow_events(workflows: Workflows, slots: StreamSlots, stream_seconds: int) -> EventStream:
-    """``/workflows/{workflow_id}/events``."""
-    store = workflows.store
-    return EventStream(
-        WorkflowEvents.operations["get"],
-        slots,
-        stream_seconds,
-        find=store.get,
-        ended=store.ended,
-        follow=store.follow,
-        kind=lambda event: WORKFLOW_EVENT_KINDS[0],
-        missing=no_such_workflow,
-    )
 
 
 class StreamSlots:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import falcon
 import falcon.asgi
 
 from actors import Queue
 from actors.record import EVENT_KINDS, event_kind
+from actors.storage.events import Event
 
 from .. import sse
 from ..contract import Operation, Response
@@ -58,32 +60,51 @@ class JobEvents:
     async def on_get(self, req: falcon.Request, resp: falcon.asgi.Response, job_id: str) -> None:
         record = await find(self.queue, job_id)
         after = self.operations["get"].read_headers(req).last_event_id
-        if await self.queue.store.ended(job_id, record.state, after=after):
-            # An EventSource reconnecting after the last event would otherwise
-            # hold a stream for nothing; 204 tells it to stop.
-            resp.status = falcon.HTTP_204
-            return
-        # Refused with 503 here, before the stream starts, when the process is full.
-        release = self.streams.take()
-        sse.open_stream(resp)
-        resp.sse = self._events(job_id, after, release)
+        ended = await self.queue.store.ended(job_id, record.state, after=after)
+        follow = self.streams.follow_job(
+            job_id,
+            after=after,
+            quiet_seconds=KEEPALIVE_SECONDS,
+            deadline=time.monotonic() + self.stream_seconds,
+        )
+        answer(resp, self.streams, ended, follow, event_kind)
 
-    async def _events(
-        self, job_id: str, after: str, release: Callable[[], None]
-    ) -> AsyncIterator[falcon.asgi.SSEvent]:
-        try:
-            yield sse.RECONNECT
-            follow = self.streams.follow_job(
-                job_id,
-                after=after,
-                quiet_seconds=KEEPALIVE_SECONDS,
-                deadline=time.monotonic() + self.stream_seconds,
-            )
-            async for item in follow:
-                if item is None:
-                    yield sse.KEEPALIVE
-                    continue
-                event_id, event = item
-                yield sse.frame(event_id, event_kind(event), shown_event(event))
-        finally:
-            release()
+
+def answer(
+    resp: falcon.asgi.Response,
+    streams: Streams,
+    ended: bool,
+    follow: AsyncIterator[Event | None],
+    kind: Callable[[dict[str, Any]], str],
+) -> None:
+    """Answer with the events ``follow`` yields, as SSE of ``kind``, or 204 if it ``ended``.
+
+    ``ended``: what is followed has ended and the client has every event.
+    """
+    if ended:
+        # An EventSource reconnecting after the last event would otherwise
+        # hold a stream for nothing; 204 tells it to stop.
+        resp.status = falcon.HTTP_204
+        return
+    # Refused with 503 here, before the stream starts, when the process is full.
+    release = streams.take()
+    sse.open_stream(resp)
+    resp.sse = _frames(follow, kind, release)
+
+
+async def _frames(
+    follow: AsyncIterator[Event | None],
+    kind: Callable[[dict[str, Any]], str],
+    release: Callable[[], None],
+) -> AsyncIterator[falcon.asgi.SSEvent]:
+    """The events as the API shows them, a keep-alive for each quiet spell; then ``release``."""
+    try:
+        yield sse.RECONNECT
+        async for item in follow:
+            if item is None:
+                yield sse.KEEPALIVE
+                continue
+            event_id, event = item
+            yield sse.frame(event_id, kind(event), shown_event(event))
+    finally:
+        release()

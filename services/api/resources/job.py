@@ -10,8 +10,8 @@ from actors import Queue, lifecycle
 from actors.record import JobRecord
 from actors.submission import retry
 
-from ..contract import Access, Operation, Response
-from ..errors import no_such_job
+from ..contract import Operation, Response, state_change
+from ..errors import no_such_job, unless_applied
 from ..models import Job, wait_query
 from ..streams import Streams
 
@@ -43,14 +43,12 @@ class JobItem:
                     404: "No such job",
                 },
             ),
-            "delete": Operation(
+            "delete": state_change(
                 "Cancel a job: a queued one never runs, a running one is interrupted",
-                responses={
-                    200: Response("The job, cancelled", Job),
-                    404: "No such job",
-                    409: "The job has already ended",
-                },
-                access=Access.WRITE,
+                200,
+                Response("The job, cancelled", Job),
+                "No such job",
+                "The job has already ended",
             ),
         }
 
@@ -72,10 +70,9 @@ class JobItem:
 
     async def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         applied, before, _attempt = await self.queue.store.write(job_id, lifecycle.cancel())
-        if before is None:
-            raise no_such_job(job_id)
-        if not applied:
-            raise falcon.HTTPConflict(description=f"job {job_id} has already ended: {before}")
+        unless_applied(
+            applied, before, no_such_job(job_id), f"job {job_id} has already ended: {before}"
+        )
         resp.media = Job.of(await find(self.queue, job_id), self.queue)
 
 
@@ -83,14 +80,12 @@ class JobRetry:
     """``/jobs/{job_id}/retry``: run a failed or dead job again, under the same id."""
 
     operations = {
-        "post": Operation(
+        "post": state_change(
             "Retry a failed or dead job",
-            responses={
-                202: Response("The job, queued again", Job),
-                404: "No such job",
-                409: "The job is not failed or dead",
-            },
-            access=Access.WRITE,
+            202,
+            Response("The job, queued again", Job),
+            "No such job",
+            "The job is not failed or dead",
         )
     }
 
@@ -99,12 +94,12 @@ class JobRetry:
 
     async def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         applied, before, record = await retry(self.queue, job_id)
-        if before is None:
-            raise no_such_job(job_id)
-        if not applied:
-            raise falcon.HTTPConflict(
-                description=f"only failed or dead jobs can be retried; job {job_id} is {before}"
-            )
+        unless_applied(
+            applied,
+            before,
+            no_such_job(job_id),
+            f"only failed or dead jobs can be retried; job {job_id} is {before}",
+        )
         resp.status = falcon.HTTP_202
         resp.location = f"/jobs/{job_id}"
         resp.media = Job.of(record, self.queue)

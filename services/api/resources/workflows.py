@@ -8,7 +8,6 @@ job's is (``..streams``).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
 
 import falcon
 import falcon.asgi
@@ -17,9 +16,8 @@ from actors.canvas import WorkflowRequest
 from actors.workflow_store import WorkflowRecord
 from actors.workflows import InvalidWorkflow, Workflows
 
-from .. import sse
-from ..contract import Access, Operation, Response
-from ..errors import unprocessable
+from ..contract import Access, Operation, Response, state_change
+from ..errors import no_such_workflow, unless_applied, unprocessable
 from ..models import (
     WORKFLOW_EVENT_KINDS,
     EventsHeaders,
@@ -27,12 +25,9 @@ from ..models import (
     WorkflowEvent,
     WorkflowList,
     WorkflowListQuery,
-    shown_event,
 )
 from ..streams import Streams
-
-#: How often an event stream says it is still there when nothing happens.
-KEEPALIVE_SECONDS = 15
+from .events import KEEPALIVE_SECONDS, answer
 
 
 async def find(workflows: Workflows, workflow_id: str) -> WorkflowRecord:
@@ -41,10 +36,6 @@ async def find(workflows: Workflows, workflow_id: str) -> WorkflowRecord:
     if record is None:
         raise no_such_workflow(workflow_id)
     return record
-
-
-def no_such_workflow(workflow_id: str) -> falcon.HTTPError:
-    return falcon.HTTPNotFound(description=f"no workflow {workflow_id} (or it has expired)")
 
 
 class WorkflowCollection:
@@ -104,15 +95,13 @@ class WorkflowItem:
             "A workflow, with the state of each step",
             responses={200: Response("The workflow", Workflow), 404: "No such workflow"},
         ),
-        "delete": Operation(
+        "delete": state_change(
             "Cancel a workflow: its waiting and queued steps never run, running ones are"
             " interrupted",
-            responses={
-                200: Response("The workflow, cancelled", Workflow),
-                404: "No such workflow",
-                409: "The workflow has already ended",
-            },
-            access=Access.WRITE,
+            200,
+            Response("The workflow, cancelled", Workflow),
+            "No such workflow",
+            "The workflow has already ended",
         ),
     }
 
@@ -124,12 +113,12 @@ class WorkflowItem:
 
     async def on_delete(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
         applied, before = await self.workflows.cancel(workflow_id)
-        if before is None:
-            await find(self.workflows, workflow_id)
-        if not applied:
-            raise falcon.HTTPConflict(
-                description=f"workflow {workflow_id} has already ended: {before}"
-            )
+        unless_applied(
+            applied,
+            before,
+            no_such_workflow(workflow_id),
+            f"workflow {workflow_id} has already ended: {before}",
+        )
         resp.media = Workflow.of(await find(self.workflows, workflow_id))
 
 
@@ -137,14 +126,12 @@ class WorkflowRetry:
     """``/workflows/{workflow_id}/retry``: run again the steps that did not succeed."""
 
     operations = {
-        "post": Operation(
+        "post": state_change(
             "Retry a failed or cancelled workflow: only its steps that did not succeed run again",
-            responses={
-                202: Response("The workflow, running again", Workflow),
-                404: "No such workflow",
-                409: "The workflow is not failed or cancelled",
-            },
-            access=Access.WRITE,
+            202,
+            Response("The workflow, running again", Workflow),
+            "No such workflow",
+            "The workflow is not failed or cancelled",
         )
     }
 
@@ -153,13 +140,13 @@ class WorkflowRetry:
 
     async def on_post(self, req: falcon.Request, resp: falcon.Response, workflow_id: str) -> None:
         applied, before = await self.workflows.retry(workflow_id)
-        if before is None:
-            await find(self.workflows, workflow_id)
-        if not applied:
-            raise falcon.HTTPConflict(
-                description="only failed or cancelled workflows can be retried;"
-                f" workflow {workflow_id} is {before}"
-            )
+        unless_applied(
+            applied,
+            before,
+            no_such_workflow(workflow_id),
+            "only failed or cancelled workflows can be retried;"
+            f" workflow {workflow_id} is {before}",
+        )
         resp.status = falcon.HTTP_202
         resp.location = f"/workflows/{workflow_id}"
         resp.media = Workflow.of(await find(self.workflows, workflow_id))
@@ -195,30 +182,12 @@ class WorkflowEvents:
         record = await find(self.workflows, workflow_id)
         after = self.operations["get"].read_headers(req).last_event_id
         store = self.workflows.store
-        if await store.ended(workflow_id, record.state, after=after):
-            resp.status = falcon.HTTP_204
-            return
-        release = self.streams.take()
-        sse.open_stream(resp)
-        resp.sse = self._events(workflow_id, after, release)
-
-    async def _events(
-        self, workflow_id: str, after: str, release: Callable[[], None]
-    ) -> AsyncIterator[falcon.asgi.SSEvent]:
-        try:
-            yield sse.RECONNECT
-            follow = self.streams.follow_workflow(
-                self.workflows.store,
-                workflow_id,
-                after=after,
-                quiet_seconds=KEEPALIVE_SECONDS,
-                deadline=time.monotonic() + self.stream_seconds,
-            )
-            async for item in follow:
-                if item is None:
-                    yield sse.KEEPALIVE
-                    continue
-                event_id, event = item
-                yield sse.frame(event_id, WORKFLOW_EVENT_KINDS[0], shown_event(event))
-        finally:
-            release()
+        ended = await store.ended(workflow_id, record.state, after=after)
+        follow = self.streams.follow_workflow(
+            store,
+            workflow_id,
+            after=after,
+            quiet_seconds=KEEPALIVE_SECONDS,
+            deadline=time.monotonic() + self.stream_seconds,
+        )
+        answer(resp, self.streams, ended, follow, lambda event: WORKFLOW_EVENT_KINDS[0])
