@@ -2,6 +2,11 @@
 
 Times are milliseconds since the epoch. The store (``store.py``) writes and
 reads records; the lifecycle (``lifecycle.py``) decides what changes in them.
+
+The client writes :class:`Progress` and :class:`Failure` again
+(``clients/python/src/jobqueue_client/models.py``), on purpose: it installs
+with pip on its own and never imports the service.
+``tests/unit/test_client_models.py`` fails until both agree.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 The moves that change a state are the lifecycle's (``lifecycle.py``); the
 store's scripts refuse any change this table does not allow.
+
+The client writes :class:`State` again (``clients/python/src/jobqueue_client/
+models.py``), on purpose: it installs with pip on its own and never imports
+the service. ``tests/unit/test_client_models.py`` fails until both agree.
 """
 
 from __future__ import annotations
