@@ -54,47 +54,53 @@ def comment(text: str, indent: int = 0) -> str:
 
 def compose_yml() -> str:
     document = compose_file.compose(Settings())
-    parts = [compose_file.HEADER, dump({"name": document["name"]}), "\nservices:\n"]
+    return services_file(compose_file.HEADER, document, "name", compose_file.ABOUT, ["volumes"])
+
+
+def services_file(
+    header: str, document: dict, first: str, about: dict[str, str], last: list[str]
+) -> str:
+    """A compose-format file: ``header``, the key ``first``, each service with what ``about``
+    says of it, then the keys ``last``."""
+    parts = [header, dump({first: document[first]}), "\nservices:\n"]
     for number, (name, service) in enumerate(document["services"].items()):
         parts.append("\n" if number else "")
-        if name in compose_file.ABOUT:
-            parts.append(comment(compose_file.ABOUT[name], indent=2))
+        if name in about:
+            parts.append(comment(about[name], indent=2))
         parts.append(dump({name: service}, indent=2))
-    parts += ["\n", dump({"volumes": document["volumes"]})]
+    for key in last:
+        parts += ["\n", dump({key: document[key]})]
     return "".join(parts)
 
 
 def prometheus_yml() -> str:
-    header = (
-        "# Written by `make deploy-files` from services/stack/topology.py: change that,\n"
+    return prometheus_file(
         "# not this file. Prometheus as compose.yml runs it: each job's replicas are\n"
-        "# found by their service's name, which resolves to every one of them.\n"
+        "# found by their service's name, which resolves to every one of them.\n",
+        lambda service: service,
     )
-    names = {service: service for service, _ in topology.SCRAPE_JOBS.values()}
-    return header + dump(compose_file.prometheus_config(names))
 
 
 def swarm_prometheus_yml() -> str:
-    header = (
-        "# Written by `make deploy-files` from services/stack/topology.py: change that,\n"
+    return prometheus_file(
         "# not this file. Prometheus as deploy/swarm/stack.yml runs it: each job's\n"
-        "# tasks are found as tasks.SERVICE, which resolves to every one of them.\n"
+        "# tasks are found as tasks.SERVICE, which resolves to every one of them.\n",
+        lambda service: f"tasks.{service}",
     )
-    names = {service: f"tasks.{service}" for service, _ in topology.SCRAPE_JOBS.values()}
-    return header + dump(compose_file.prometheus_config(names))
+
+
+def prometheus_file(about: str, name: Callable[[str], str]) -> str:
+    """Prometheus's configuration, said ``about``: each job's replicas found by the ``name``
+    of their service."""
+    header = "# Written by `make deploy-files` from services/stack/topology.py: change that,\n"
+    names = {service: name(service) for service, _ in topology.SCRAPE_JOBS.values()}
+    return header + about + dump(compose_file.prometheus_config(names))
 
 
 def swarm_yml() -> str:
     document = swarm_file.stack(Settings())
-    parts = [swarm_file.HEADER, dump({"version": document["version"]}), "\nservices:\n"]
-    for number, (name, service) in enumerate(document["services"].items()):
-        parts.append("\n" if number else "")
-        if name in swarm_file.ABOUT:
-            parts.append(comment(swarm_file.ABOUT[name], indent=2))
-        parts.append(dump({name: service}, indent=2))
-    for key in ("configs", "networks", "volumes"):
-        parts += ["\n", dump({key: document[key]})]
-    return "".join(parts)
+    last = ["configs", "networks", "volumes"]
+    return services_file(swarm_file.HEADER, document, "version", swarm_file.ABOUT, last)
 
 
 KUBERNETES_DIR = "deploy/kubernetes"
