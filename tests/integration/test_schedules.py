@@ -84,11 +84,11 @@ def adding(**definition) -> ScheduleDefinition:
     return ScheduleDefinition.model_validate({"actor": "add", "args": [1, 2], **definition})
 
 
-def test_three_firers_make_exactly_one_job_per_tick(settings, queue):
-    clock = Clock(datetime(2026, 6, 1, 12, 0, 0, tzinfo=BERLIN))
-    start = clock.ms
-    schedule(queue, clock, {"args": [1, 2], "every": "1s"})
-    # Three firers, each with a Redis connection of its own, fire at every tick at once.
+def fire_at_once(settings, clock: Clock, ticks: int) -> list[int]:
+    """Three firers, each with a Redis connection of its own, fire at each of ``ticks`` at once.
+
+    Returns how many jobs each made.
+    """
     firers = [
         Schedules(actors.connect(settings.queue_config()), clock=clock).firer for _ in range(3)
     ]
@@ -96,7 +96,7 @@ def test_three_firers_make_exactly_one_job_per_tick(settings, queue):
     step = threading.Barrier(3, action=clock.advance)
 
     def fire(index: int) -> None:
-        for _ in range(1000):
+        for _ in range(ticks):
             step.wait()
             created[index] += firers[index].fire_due()
 
@@ -105,7 +105,14 @@ def test_three_firers_make_exactly_one_job_per_tick(settings, queue):
         thread.start()
     for thread in threads:
         thread.join()
+    return created
 
+
+def test_three_firers_make_exactly_one_job_per_tick(settings, queue):
+    clock = Clock(datetime(2026, 6, 1, 12, 0, 0, tzinfo=BERLIN))
+    start = clock.ms
+    schedule(queue, clock, {"args": [1, 2], "every": "1s"})
+    created = fire_at_once(settings, clock, 1000)
     assert sum(created) == 1000
     records, _ = queue.store.list(actor="add", limit=2000)
     ticks = [start + second * 1000 for second in range(1, 1001)]
@@ -318,24 +325,7 @@ def test_a_cron_expression_past_its_last_time_finishes_its_schedule(queue):
 def test_three_firers_fire_exactly_max_runs_ticks(settings, queue):
     clock = Clock(datetime(2026, 6, 1, 12, 0, 0, tzinfo=BERLIN))
     schedule(queue, clock, {"every": "1s", "max_runs": 150})
-    firers = [
-        Schedules(actors.connect(settings.queue_config()), clock=clock).firer for _ in range(3)
-    ]
-    created = [0, 0, 0]
-    step = threading.Barrier(3, action=clock.advance)
-
-    def fire(index: int) -> None:
-        for _ in range(200):
-            step.wait()
-            created[index] += firers[index].fire_due()
-
-    threads = [threading.Thread(target=fire, args=(i,)) for i in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert sum(created) == 150
+    assert sum(fire_at_once(settings, clock, 200)) == 150
     records, _ = queue.store.list(actor="add", limit=1000)
     assert len(records) == 150
     stored = Schedules(queue).get("s")
