@@ -74,6 +74,9 @@ return {
     dead_letters_key(ARGV[1], "Q-N"), heartbeats_key(ARGV[1]), acks_key(ARGV[1], "W-K", "Q-N"),
     worker_names_key(ARGV[1]), queue_key_of(ARGV[1], delay_queue_name("Q-N")),
     canonical_queue_name(delay_queue_name("Q-N")), canonical_queue_name("Q-N"),
+    workflow_steps_key(workflow_key(store_namespace(KEYS[1]), "W-F")),
+    workflow_outcomes_key(workflow_key(store_namespace(KEYS[1]), "W-F")),
+    events_of(workflow_key(store_namespace(KEYS[1]), "W-F")),
 }
 """
     )
@@ -96,6 +99,9 @@ return {
         keys.delayed("Q-N"),
         "Q-N",
         "Q-N",
+        keys.workflow_steps("W-F"),
+        keys.workflow_outcomes("W-F"),
+        keys.workflow_events("W-F"),
     ]
 
 

@@ -25,6 +25,7 @@ from dramatiq.common import dq_name, xq_name
 from redis.commands import core
 
 from actors.storage import Keys
+from actors.storage.lua import LUA_DIR
 from tests.support import PROJECT_DIR
 
 #: The storage owner, the only package allowed to spell keys.
@@ -110,6 +111,13 @@ def spelled_slots(source: str) -> Iterator[tuple[int, str]]:
                 yield node.lineno, target.id
 
 
+def each(paths: list[Path]) -> pytest.MarkDecorator:
+    """Run a test once for each of ``paths`` (as ``path``), named by its place in the project."""
+    return pytest.mark.parametrize(
+        "path", paths, ids=lambda path: str(path.relative_to(PROJECT_DIR))
+    )
+
+
 def python_sources() -> list[Path]:
     paths = [*(PROJECT_DIR / "actors").rglob("*.py"), *(PROJECT_DIR / "services").rglob("*.py")]
     return sorted(path for path in paths if OWNER not in path.parents)
@@ -131,9 +139,7 @@ def depth(client, namespace, queue, job_id):
     assert sorted(spelled_keys(source)) == [(5, ":job:"), (6, ".msgs")]
 
 
-@pytest.mark.parametrize(
-    "path", python_sources(), ids=lambda path: str(path.relative_to(PROJECT_DIR))
-)
+@each(python_sources())
 def test_no_module_spells_a_redis_key(path):
     found = list(spelled_keys(path.read_text()))
     assert found == [], f"{path.relative_to(PROJECT_DIR)} spells {found}: ask actors.storage.Keys"
@@ -150,9 +156,7 @@ steps = [first, second]
     assert sorted(spelled_slots(source)) == [(2, "keys="), (3, "fetch_args"), (4, "args")]
 
 
-@pytest.mark.parametrize(
-    "path", python_sources(), ids=lambda path: str(path.relative_to(PROJECT_DIR))
-)
+@each(python_sources())
 def test_no_module_lays_out_a_scripts_arguments(path):
     found = list(spelled_slots(path.read_text()))
     assert found == [], (
@@ -224,12 +228,51 @@ record = await queue.store.get(job_id)
     assert sorted(called_commands(source)) == [(2, "xread"), (3, "hgetall")]
 
 
-@pytest.mark.parametrize(
-    "path", reader_sources(), ids=lambda path: str(path.relative_to(PROJECT_DIR))
-)
+@each(reader_sources())
 def test_no_reader_calls_a_redis_command(path):
     found = list(called_commands(path.read_text()))
     assert found == [], (
         f"{path.relative_to(PROJECT_DIR)} calls Redis itself {found}: "
         "read through a store or a read model of actors.storage (events.py, queues.py)"
     )
+
+
+#: Every Lua script, the service's and the dashboard's.
+LUA_SCRIPTS = sorted(
+    path
+    for path in PROJECT_DIR.glob("**/lua/*.lua")
+    if ".venv" not in path.parts and "tests" not in path.parts
+)
+
+
+def lua_fragments() -> set[str]:
+    """The layout's fragments, and the fixed parts ``lua/keys.lua`` builds its keys with."""
+    rules = re.findall(r'(?:namespaced|suffixed)\("([^"]*)"\)', (LUA_DIR / "keys.lua").read_text())
+    return FRAGMENTS | {part for part in rules if sum(c.isalpha() for c in part) >= 2}
+
+
+def lua_spelled_keys(source: str) -> Iterator[tuple[int, str]]:
+    """``(line, string)`` of each string in Lua ``source``, comments aside, that spells a key."""
+    fragments = lua_fragments()
+    for number, line in enumerate(source.splitlines(), 1):
+        code = line.split("--", 1)[0]
+        for text in re.findall(r'"([^"]*)"', code):
+            if any(fragment in text for fragment in fragments):
+                yield number, text
+
+
+def test_the_lua_check_finds_a_spelled_key_and_nothing_else():
+    source = """
+-- "<namespace>:__acks__.<worker>" in a comment is fine
+local acks = namespace .. ":__acks__." .. worker_id
+redis.call("HDEL", wf .. ":waiting", step)
+local queue = namespace .. ":" .. queue_name .. ".DQ"
+redis.call("HSET", job_key, "state", "queued")
+"""
+    assert sorted(lua_spelled_keys(source)) == [(3, ":__acks__."), (4, ":waiting")]
+
+
+@each([path for path in LUA_SCRIPTS if path != LUA_DIR / "keys.lua"])
+def test_no_script_but_keys_lua_spells_a_redis_key(path):
+    found = list(lua_spelled_keys(path.read_text()))
+    assert found == [], f"{path.relative_to(PROJECT_DIR)} spells {found}: build it with keys.lua"

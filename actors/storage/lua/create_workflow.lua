@@ -24,7 +24,7 @@ end
 redis.call("HSET", wf, unpack(flat))
 local steps = add_steps(wf, KEYS[2], ARGV[2], ARGV, 4)
 for _, step in ipairs(steps) do
-    redis.call("HSET", wf .. ":waiting", step[1], #step[2].parents)
+    redis.call("HSET", workflow_waiting_key(wf), step[1], #step[2].parents)
 end
 redis.call("XADD", KEYS[3], "MINID", "~", ARGV[2], "*", "id", ARGV[3])
 local now = now_ms()

@@ -24,6 +24,17 @@ local events_of = suffixed(":events") -- a job's event stream, or a workflow's
 local lingering_key = namespaced(":lingering")
 local stats_key = namespaced(":stats:") -- (namespace, span_start)
 local workflow_key = namespaced(":workflow:") -- (namespace, workflow_id)
+-- A workflow's parts: each step's definition, how many steps each still
+-- waits for, and how each step that was counted ended.
+local workflow_steps_key = suffixed(":steps")
+local workflow_waiting_key = suffixed(":waiting")
+local workflow_outcomes_key = suffixed(":outcomes")
+-- A job's limits (limits.lua): the runs that hold a slot, the messages
+-- waiting for one, the starts of the rate's window.
+local limits_key = namespaced(":limits:") -- (namespace, actor_name)
+local limit_running_key = suffixed(":running")
+local limit_waiting_key = suffixed(":waiting")
+local limit_rate_key = suffixed(":rate")
 
 local function jobs_prefix(job_key)
     return string.match(job_key, "^(.*:job:)")
@@ -31,6 +42,12 @@ end
 
 local function store_namespace(job_key)
     return string.sub(jobs_prefix(job_key), 1, -6)
+end
+
+-- A workflow's key and its parts', kept and removed together.
+local function workflow_keys(workflow)
+    return {workflow, workflow_steps_key(workflow), workflow_waiting_key(workflow),
+            workflow_outcomes_key(workflow), events_of(workflow)}
 end
 
 -- The broker's (dramatiq's layout).

@@ -38,8 +38,8 @@ local function split(member)
 end
 
 local function keys(job)
-    local prefix = namespace .. ":limits:" .. job
-    return prefix .. ":running", prefix .. ":waiting", prefix .. ":rate"
+    local prefix = limits_key(namespace, job)
+    return limit_running_key(prefix), limit_waiting_key(prefix), limit_rate_key(prefix)
 end
 
 -- Forget the slots of messages no longer running: acked, or of a dead worker.

@@ -19,26 +19,26 @@ if state ~= "failed" and state ~= "cancelled" then
     return {0, state}
 end
 for a = 2, #ARGV, 4 do
-    if redis.call("HGET", wf .. ":outcomes", ARGV[a]) == "succeeded" then
+    if redis.call("HGET", workflow_outcomes_key(wf), ARGV[a]) == "succeeded" then
         return {0, state}
     end
 end
 
 local steps = add_steps(wf, KEYS[2], ARGV[1], ARGV, 2)
 for _, step in ipairs(steps) do
-    redis.call("HDEL", wf .. ":outcomes", step[1])
+    redis.call("HDEL", workflow_outcomes_key(wf), step[1])
 end
 for _, step in ipairs(steps) do
     local waiting = 0
     for _, parent in ipairs(step[2].parents) do
-        if redis.call("HEXISTS", wf .. ":outcomes", tostring(parent)) == 0 then
+        if redis.call("HEXISTS", workflow_outcomes_key(wf), tostring(parent)) == 0 then
             waiting = waiting + 1
         end
     end
-    redis.call("HSET", wf .. ":waiting", step[1], waiting)
+    redis.call("HSET", workflow_waiting_key(wf), step[1], waiting)
 end
-for _, part in ipairs(WORKFLOW_PARTS) do
-    redis.call("PERSIST", wf .. part)
+for _, key in ipairs(workflow_keys(wf)) do
+    redis.call("PERSIST", key)
 end
 local now = now_ms()
 redis.call("HINCRBY", redis.call("HGET", wf, "tally"), "running", 1)

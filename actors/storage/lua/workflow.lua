@@ -30,8 +30,6 @@
 local STEP_ENDS = {succeeded = true, failed = true, dead = true, cancelled = true}
 --- The states a step may still be stopped from.
 local STOPPABLE = "waiting queued delayed running retrying"
---- What a workflow's suffixes are: removed or kept with it.
-local WORKFLOW_PARTS = {"", ":steps", ":waiting", ":outcomes", ":events"}
 
 local function now_ms()
     local time = redis.call("TIME")
@@ -47,7 +45,7 @@ local function config(wf)
 end
 
 local function step_definition(wf, step)
-    return cjson.decode(redis.call("HGET", wf .. ":steps", step))
+    return cjson.decode(redis.call("HGET", workflow_steps_key(wf), step))
 end
 
 local function add_event(wf, conf, event)
@@ -77,7 +75,7 @@ local function results_of(wf, conf, parents, gathers)
     local results = {}
     for _, parent in ipairs(parents) do
         parent = tostring(parent)
-        local outcome = redis.call("HGET", wf .. ":outcomes", parent)
+        local outcome = redis.call("HGET", workflow_outcomes_key(wf), parent)
         local definition = step_definition(wf, parent)
         if outcome == "succeeded" then
             results[#results + 1] =
@@ -101,8 +99,8 @@ local function end_workflow(wf, conf, state, now, fields)
     end
     redis.call("HSET", wf, unpack(flat))
     add_event(wf, conf, {state = state, at = now})
-    for _, part in ipairs(WORKFLOW_PARTS) do
-        redis.call("EXPIRE", wf .. part, conf.retention)
+    for _, key in ipairs(workflow_keys(wf)) do
+        redis.call("EXPIRE", key, conf.retention)
     end
     local tally = redis.call("HGET", wf, "tally")
     redis.call("HINCRBY", tally, "running", -1)
@@ -113,7 +111,7 @@ end
 -- running one is interrupted where it runs. Their ends count for nothing:
 -- the workflow has ended first.
 local function stop_steps(wf, conf, now)
-    local definitions = redis.call("HVALS", wf .. ":steps")
+    local definitions = redis.call("HVALS", workflow_steps_key(wf))
     for _, definition in ipairs(definitions) do
         local job_key = conf.jobs .. cjson.decode(definition).job
         end_job(job_key, conf, "cancelled", now, {}, conf.channel)
@@ -169,7 +167,7 @@ end
 -- Every step with no parent left to wait for: the first steps of a
 -- workflow, or those of a retried one whose parents succeeded before.
 local function release_ready(wf, now)
-    local waiting = redis.call("HGETALL", wf .. ":waiting")
+    local waiting = redis.call("HGETALL", workflow_waiting_key(wf))
     for i = 1, #waiting, 2 do
         if waiting[i + 1] == "0" then
             release(wf, waiting[i], now)
@@ -194,7 +192,7 @@ step_written = function(job_key, link, before, to)
     end
     local now = now_ms()
     add_event(wf, conf, {state = "running", at = now, step = link.step, step_state = to})
-    if not STEP_ENDS[to] or redis.call("HSETNX", wf .. ":outcomes", step, to) == 0 then
+    if not STEP_ENDS[to] or redis.call("HSETNX", workflow_outcomes_key(wf), step, to) == 0 then
         return
     end
     if to ~= "succeeded" and definition.on_failure == "fail" then
@@ -203,7 +201,7 @@ step_written = function(job_key, link, before, to)
         return
     end
     for _, child in ipairs(definition.children) do
-        if redis.call("HINCRBY", wf .. ":waiting", child, -1) == 0 then
+        if redis.call("HINCRBY", workflow_waiting_key(wf), child, -1) == 0 then
             release(wf, tostring(child), now)
         end
     end
@@ -236,7 +234,7 @@ local function add_steps(wf, jobs_index, min_id, args, i)
         local a = i + (n - 1) * 4
         local job_id = step[2].job
         local job_key = conf.jobs .. job_id
-        redis.call("HSET", wf .. ":steps", step[1], args[a + 1])
+        redis.call("HSET", workflow_steps_key(wf), step[1], args[a + 1])
         redis.call("HSET", job_key, unpack(step[3]))
         redis.call("XADD", jobs_index, "MINID", "~", min_id, "*", "id", job_id,
                    "actor", args[a + 3])
