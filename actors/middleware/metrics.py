@@ -56,6 +56,15 @@ JOB_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
 
+#: One series a worker process, named as the records of its jobs, its log lines
+#: and the dashboard name it (``worker.1:2605``): which process a series is.
+WORKER_INFO = Gauge(
+    "jobqueue_worker_info",
+    "1 for each worker process that runs, labelled with its name (worker.1:2605).",
+    ["worker"],
+    multiprocess_mode="liveall",
+)
+
 
 class Metrics(Middleware):
     """Counts and times every attempt, by job (a lane's actor counts as its job).
@@ -69,6 +78,9 @@ class Metrics(Middleware):
         # A worker thread runs one message from before_ to after_process_message.
         self._attempt = threading.local()
         self._series: dict[str, _JobSeries] = {}
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        WORKER_INFO.labels(broker.worker_name).set(1)
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         series = self._of(message.actor_name)

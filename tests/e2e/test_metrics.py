@@ -101,8 +101,8 @@ def test_prometheus_counts_the_jobs_submitted_and_run(any_stack, prometheus):
     }
     before = {name: prometheus.value(query) or 0 for name, query in queries.items()}
 
-    for number in range(JOBS):
-        assert stack.ended(stack.submit("add", args=[number, 1]))["state"] == "succeeded"
+    records = [stack.ended(stack.submit("add", args=[number, 1])) for number in range(JOBS)]
+    assert {record["state"] for record in records} == {"succeeded"}
 
     def counted():
         now = {name: prometheus.value(query) or 0 for name, query in queries.items()}
@@ -112,6 +112,9 @@ def test_prometheus_counts_the_jobs_submitted_and_run(any_stack, prometheus):
     assert prometheus.value('sum(jobqueue_jobs_in_progress{actor="add"})') == 0
     assert prometheus.value('sum(jobqueue_queue_messages{queue="default"})') == 0
     assert prometheus.value('sum(traefik_service_requests_total{service=~"api.*"})') > 0
+    # Each worker process by the name its records and the dashboard give it.
+    for name in {record["worker_name"] for record in records}:
+        assert prometheus.value(f'jobqueue_worker_info{{worker="{name}"}}') == 1, name
 
 
 def test_metrics_are_not_served_through_the_load_balancer(any_stack):
