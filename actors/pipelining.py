@@ -146,10 +146,11 @@ class SharedConnection:
         return connection
 
     def _write(self, connection: redis.asyncio.Connection) -> None:
-        unsent, self._unsent = self._unsent, []
         if connection is not self._connection:
-            # It failed this tick: its calls have been told so already.
+            # It failed this tick: its calls have been told so already, and
+            # what waits to be sent now is a new connection's, written by its own.
             return
+        unsent, self._unsent = self._unsent, []
         try:
             connection._writer.writelines(unsent)
         except Exception as error:  # the transport is closing: fail what waits

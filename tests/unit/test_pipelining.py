@@ -119,3 +119,23 @@ def test_every_kind_of_argument_redis_py_takes_reaches_redis_as_it_would(clean_r
         b"memoryview": b"mv",
     }
     assert policy == r.config_get("maxmemory-policy")
+
+
+def test_a_failed_connections_late_write_leaves_the_new_connections_calls_to_it(clean_redis):
+    r = redis.Redis.from_url(clean_redis)
+    r.set("key", "value")
+
+    async def late_write():
+        client = client_of(clean_redis)
+        await client.ping()
+        shared = client._shared
+        failed = shared._connection
+        shared._fail(failed, redis.ConnectionError("closed by the test"))
+        await shared._open()
+        call = asyncio.ensure_future(client.get("key"))
+        await asyncio.sleep(0)  # the call is queued on the new connection, not yet written
+        assert shared._unsent
+        shared._write(failed)  # a write the failed connection had scheduled, run late
+        return await asyncio.wait_for(call, timeout=2)
+
+    assert asyncio.run(late_write()) == b"value"
