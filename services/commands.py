@@ -13,7 +13,7 @@ from services.metrics import multiprocess
 from services.settings import Settings
 
 #: The API's gunicorn worker: uvicorn's event loop (uvloop) and HTTP parser (httptools).
-ASGI_WORKER = "uvicorn_worker.UvicornWorker"
+ASGI_WORKER = "services.api.server.Worker"
 
 
 def gunicorn(

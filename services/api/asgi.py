@@ -1,4 +1,4 @@
-"""What gunicorn serves: ``gunicorn -k uvicorn_worker.UvicornWorker services.api.asgi:app``."""
+"""What gunicorn serves: ``gunicorn -k services.api.server.Worker services.api.asgi:app``."""
 
 import gc
 import logging
