@@ -191,7 +191,11 @@ class Settings:
         "api.1, api.2, ...), and, with its pid, a worker's name in the records of the jobs it "
         "runs and in the dashboard (worker.1, ...). Empty: the host name.",
     )
-    api_processes: AtLeastOne = Field(2, description="gunicorn worker processes per instance.")
+    api_processes: AtLeastOne = Field(
+        1,
+        description="gunicorn worker processes per instance, each an event loop that keeps a core "
+        "busy: the two instances of API_PORTS already take two.",
+    )
     stream_slots: AtLeastOne = Field(
         4096,
         description="Long-lived requests (event streams, ?wait=) an API process holds at once; "
