@@ -73,6 +73,26 @@ def env_names() -> list[str]:
     return [name.upper() for name in FIELDS]
 
 
+def outcomes_without_docker(tmp_path: Path, fixture: str, conftest: str) -> dict[str, str]:
+    """What pytest says of a test that takes ``fixture`` (from the module ``conftest``), run
+    where no Docker engine answers: with ``CI=true`` (key ``"true"``) and without (``""``)."""
+    test = tmp_path / f"test_needs_{fixture}.py"
+    test.write_text(f"def test_needs_{fixture}({fixture}):\n    pass\n")
+    (tmp_path / "conftest.py").write_text(f"from {conftest} import {fixture}\n")
+    outcomes = {}
+    for ci in ("true", ""):
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(test)],
+            cwd=tmp_path,
+            env={"PATH": "/nonexistent", "CI": ci, "PYTHONPATH": str(PROJECT_DIR)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        outcomes[ci] = result.stdout
+    return outcomes
+
+
 def wait_for(check, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``check`` until it returns something truthy; return that, or fail."""
     deadline = time.monotonic() + timeout

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 import redis
@@ -19,7 +18,7 @@ import redis
 from actors.store import JobStore
 from services.stack import running
 from services.stack.stack import RUN_DIR
-from tests.support import PROJECT_DIR, wait_for
+from tests.support import PROJECT_DIR, outcomes_without_docker, wait_for
 
 from .compose_project import ComposeProject, ComposeStack
 from .prometheus import Prometheus
@@ -247,19 +246,6 @@ def test_make_down_stops_the_compose_stack_and_up_keeps_its_queued_jobs(compose_
 
 def test_compose_tests_fail_rather_than_skip_in_ci(tmp_path):
     """Where no engine answers, CI=true turns the compose tests' skip into a failure."""
-    test = tmp_path / "test_needs_compose.py"
-    test.write_text("def test_needs_compose(compose_project):\n    pass\n")
-    (tmp_path / "conftest.py").write_text("from tests.e2e.conftest import compose_project\n")
-    outcomes = {}
-    for ci in ("true", ""):
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
-            cwd=tmp_path,
-            env={"PATH": "/nonexistent", "CI": ci, "PYTHONPATH": str(PROJECT_DIR)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        outcomes[ci] = result.stdout
+    outcomes = outcomes_without_docker(tmp_path, "compose_project", "tests.e2e.conftest")
     assert "1 error" in outcomes["true"] and "CI runs the compose tests" in outcomes["true"]
     assert "1 skipped" in outcomes[""]
