@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -162,6 +163,8 @@ def test_the_admin_pages_list_workflows_and_draw_each_with_its_steps(client, adm
     assert f'href="/admin/workflows/{record["id"]}"' in listed.text
     page = admin.simulate_get(f"/admin/workflows/{record['id']}")
     assert page.status_code == 200, page.text
+    # Titled as a job's page is: the id in its row, as written, not again in capitals.
+    assert re.findall(r'class="panel__title">([^<]*)<', page.text) == ["Workflow", "Steps"]
     for step in record["steps"]:
         assert f'id="step-{step["step"]}" data-state="succeeded"' in page.text
         assert f'href="/admin/jobs/{step["job_id"]}"' in page.text

@@ -73,6 +73,15 @@ def test_an_unknown_or_unreadable_schedule_is_a_problem_document(admin):
     assert admin.simulate_get("/admin/schedules/%3Cscript%3E").status_code == 400
 
 
+def test_a_schedule_page_names_it_once_as_it_is_written(admin, queue):
+    nightly(queue, "Nightly.Report")
+    page = admin.simulate_get("/admin/schedules/Nightly.Report").text
+
+    # The panel titles are set in capitals: the name is not repeated there.
+    assert re.findall(r'class="panel__title">([^<]*)<', page) == ["Schedule", "History"]
+    assert 'id="schedule-name">Nightly.Report<' in page
+
+
 def test_what_a_user_gave_is_shown_as_text(admin, queue):
     nightly(queue, actor="render_document", args=[], kwargs={"name": "<b>bold</b>"})
     page = admin.simulate_get("/admin/schedules/nightly")
