@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from collections.abc import Iterator
 
 import pytest
 import redis
+import redis.asyncio
 
 from actors.connection import RedisConfig, async_client
+from actors.pipelining import SharedConnection
+from tests.support import redis_server
 
 
 def client_of(url: str):
@@ -17,6 +23,17 @@ def client_of(url: str):
 def reads(r: redis.Redis) -> int:
     """Requests Redis has read from clients, the INFO asking for it not counted."""
     return r.info("stats")["total_reads_processed"]
+
+
+@pytest.fixture
+def frozen_redis(tmp_path, redis_binary) -> Iterator[tuple[str, int]]:
+    """A Redis of this test's own (URL, pid), which the test may SIGSTOP; SIGCONT at the end."""
+    with redis_server(tmp_path / "redis", redis_binary) as url:
+        pid = redis.Redis.from_url(url).info("server")["process_id"]
+        try:
+            yield url, pid
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
 
 def test_concurrent_calls_are_one_round_trip_each_with_its_own_reply(clean_redis):
@@ -139,3 +156,45 @@ def test_a_failed_connections_late_write_leaves_the_new_connections_calls_to_it(
         return await asyncio.wait_for(call, timeout=2)
 
     assert asyncio.run(late_write()) == b"value"
+
+
+def test_a_call_made_late_in_a_quiet_spell_waits_its_whole_read_timeout(frozen_redis):
+    url, pid = frozen_redis
+
+    async def late_call():
+        shared = SharedConnection(redis.asyncio.ConnectionPool.from_url(url, socket_timeout=1))
+        await shared.call(("PING",))
+        await asyncio.sleep(0.6)  # the connection has been quiet for most of its read timeout
+        os.kill(pid, signal.SIGSTOP)
+        asyncio.get_running_loop().call_later(0.6, os.kill, pid, signal.SIGCONT)
+        try:
+            return await shared.call(("PING",))
+        finally:
+            await shared.close()
+
+    # Redis answered 0.6 s after the call, within its read timeout.
+    assert asyncio.run(late_call()) == b"PONG"
+
+
+def test_a_call_to_a_frozen_redis_times_out_once_and_is_not_made_again(frozen_redis):
+    url, pid = frozen_redis
+    r = redis.Redis.from_url(url)
+    connections = r.info("stats")["total_connections_received"]
+
+    async def call_frozen():
+        client = client_of(url)
+        client.connection_pool.connection_kwargs["socket_timeout"] = 0.5
+        client._shared.read_timeout = 0.5
+        await client.ping()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await client.incr("counter")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    with pytest.raises(redis.TimeoutError):
+        asyncio.run(call_frozen())
+
+    # Once, on the client's one connection: no other was opened to send it again.
+    assert r.get("counter") == b"1"
+    assert r.info("stats")["total_connections_received"] - connections == 1
