@@ -26,23 +26,29 @@ def reads(r: redis.Redis) -> int:
 
 
 @pytest.fixture
-def frozen_redis(tmp_path, redis_binary) -> Iterator[tuple[str, int]]:
-    """A Redis of this test's own (URL, pid), which the test may SIGSTOP; SIGCONT at the end."""
+def own_redis(tmp_path, redis_binary) -> Iterator[str]:
+    """A Redis of this test's own: the session's may still hear from clients of earlier tests."""
     with redis_server(tmp_path / "redis", redis_binary) as url:
-        pid = redis.Redis.from_url(url).info("server")["process_id"]
-        try:
-            yield url, pid
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        yield url
 
 
-def test_concurrent_calls_are_one_round_trip_each_with_its_own_reply(clean_redis):
-    r = redis.Redis.from_url(clean_redis)
+@pytest.fixture
+def frozen_redis(own_redis) -> Iterator[tuple[str, int]]:
+    """A Redis of this test's own (URL, pid), which the test may SIGSTOP; SIGCONT at the end."""
+    pid = redis.Redis.from_url(own_redis).info("server")["process_id"]
+    try:
+        yield own_redis, pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_concurrent_calls_are_one_round_trip_each_with_its_own_reply(own_redis):
+    r = redis.Redis.from_url(own_redis)
     for number in range(50):
         r.hset(f"job:{number}", "number", number)
 
     async def fifty_at_once():
-        client = client_of(clean_redis)
+        client = client_of(own_redis)
         await client.ping()  # connected
         before = reads(r)
         records = await asyncio.gather(*(client.hgetall(f"job:{n}") for n in range(50)))
