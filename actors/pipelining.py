@@ -29,7 +29,7 @@ from redis._parsers import BaseParser
 from redis.asyncio.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, InvalidResponse, RedisError, ResponseError
+from redis.exceptions import ConnectionError, InvalidResponse, ResponseError
 
 from .storage.lua import AsyncScriptClient
 
@@ -119,6 +119,9 @@ class SharedConnection:
 
     async def call(self, args: tuple) -> Any:
         connection = self._connection or await self._open()
+        if connection is not self._connection:
+            # It failed between opening and this call's turn: nothing reads it.
+            raise ConnectionError("Connection closed.")
         loop = asyncio.get_running_loop()
         reply = loop.create_future()
         packed = connection.pack_command(*args)
@@ -130,7 +133,8 @@ class SharedConnection:
 
     async def _open(self) -> redis.asyncio.Connection:
         """The connection, opened once however many calls wait for it."""
-        if self._opening is None:
+        if self._opening is None or self._opening.done():
+            # (Done, it is the last one's, whose callers were all cancelled.)
             self._opening = asyncio.ensure_future(self._connect())
         opening = self._opening
         try:
@@ -184,9 +188,9 @@ class SharedConnection:
         except asyncio.CancelledError:
             self._fail(connection, ConnectionError("Connection closed."))
             raise
-        except (RedisError, OSError) as error:
+        except Exception as error:  # whatever it is, no call is left waiting on a dead reader
             if not isinstance(error, ConnectionError | redis.TimeoutError):
-                error = ConnectionError(f"Error reading from Redis: {error}")
+                error = ConnectionError(f"Error reading from Redis: {error!r}")
             self._fail(connection, error)
 
     def _read_deadline(self, loop: asyncio.AbstractEventLoop) -> float | None:

@@ -204,3 +204,45 @@ def test_a_call_to_a_frozen_redis_times_out_once_and_is_not_made_again(frozen_re
     # Once, on the client's one connection: no other was opened to send it again.
     assert r.get("counter") == b"1"
     assert r.info("stats")["total_connections_received"] - connections == 1
+
+
+def test_a_connection_lost_as_it_opens_fails_its_call_and_the_next_is_made_on_a_new_one(
+    clean_redis,
+):
+    async def lost_at_once():
+        shared = SharedConnection(redis.asyncio.ConnectionPool.from_url(clean_redis))
+        connect = shared._connect
+
+        async def connect_and_lose():
+            connection = await connect()
+            shared._fail(connection, redis.ConnectionError("lost as it opened"))
+            return connection
+
+        shared._connect = connect_and_lose
+        with pytest.raises(redis.ConnectionError):
+            await asyncio.wait_for(shared.call(("PING",)), timeout=2)
+        shared._connect = connect
+        try:
+            return await asyncio.wait_for(shared.call(("PING",)), timeout=2)
+        finally:
+            await shared.close()
+
+    assert asyncio.run(lost_at_once()) == b"PONG"
+
+
+def test_a_reply_no_call_waits_for_fails_the_connection_and_leaves_no_call_hanging(clean_redis):
+    async def stray_reply():
+        shared = SharedConnection(redis.asyncio.ConnectionPool.from_url(clean_redis))
+        await shared.call(("PING",))
+        connection = shared._connection
+        connection._writer.write(connection.pack_command("PING")[0])  # answered to no call
+        await asyncio.sleep(0.2)
+        try:
+            return connection is shared._connection, await asyncio.wait_for(
+                shared.call(("PING",)), timeout=2
+            )
+        finally:
+            await shared.close()
+
+    # The connection whose replies no longer match its calls was dropped; a new one answers.
+    assert asyncio.run(stray_reply()) == (False, b"PONG")
