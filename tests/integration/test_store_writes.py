@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dramatiq
+import pytest
 import redis
 from dramatiq.message import Message
 
@@ -117,12 +118,15 @@ def test_a_job_costs_redis_a_fixed_number_of_commands(queue):
     # The console counted each end, though the ends were counted together.
     counted = stats.Stats(client, queue.store.keys).last_hour()
     assert round(sum(counted[State.SUCCEEDED]) * stats.SPAN) == jobs
+    # Each ended job's stream lingers a moment, and is known to the next ends.
+    assert client.zcard(queue.store.keys.lingering) == jobs
     # Per job: 2 to reserve its attempt, 6 to start it (its stream begins
-    # with the event it was queued with), 9 to end it (its record and
+    # with the event it was queued with), 7 to end it (its record and
     # event, its stream's moment) and none of its own to ack it. Each of
     # the three calls costs a few more for all its jobs at once (its script
-    # sent, the worker's beat, the acks, the console's counts).
-    assert spent <= 17 * jobs + 25
+    # sent, the worker's beat, the acks, the console's counts, the
+    # lingering streams).
+    assert spent <= 15 * jobs + 25
 
 
 def test_a_stopping_worker_records_the_end_of_every_job_it_ran(queue):
@@ -291,7 +295,8 @@ def test_a_finished_job_keeps_its_record_and_last_event_only(queue, worker, clie
     assert (seen["id"], json.loads(seen["data"])) == (last_id, shown_event(last))
 
 
-def test_an_ended_jobs_stream_goes_with_later_ends_unless_its_job_runs_again(queue):
+@pytest.mark.parametrize("settled", [False, True], ids=["written alone", "settled by a worker"])
+def test_an_ended_jobs_stream_goes_with_later_ends_unless_its_job_runs_again(queue, settled):
     store = queue.store
     client, lingering = store.client, store.keys.lingering
 
@@ -299,7 +304,12 @@ def test_an_ended_jobs_stream_goes_with_later_ends_unless_its_job_runs_again(que
         assert store.write(job_id, lifecycle.start(0))[0]
         error = RuntimeError("no") if fails else None
         ended = lifecycle.finish(result=1, exception=error, retried=False, permanent=fails)
-        assert store.write(job_id, ended)[0]
+        if settled and not fails:
+            # A worker's settle sweeps the lingering streams once for all its ends.
+            assert queue.broker.settle("default", [Settlement("ack", "", job_id, ended)]) == {}
+        else:
+            assert store.write(job_id, ended)[0]
+        assert store.get(job_id).ended
 
     gone, again, later = (run_job(queue, "add", a=n, b=1) for n in range(3))
     run(gone)

@@ -48,35 +48,83 @@ local step_written, job_ended
 -- still finds it there.
 local LINGER_MS = 2000
 
--- The stream events_key, cut to the event at event_ms, lingers. Those
--- whose time is up go now (two looked at: one more than come each time),
--- not when Redis's expiry finds them: it stops looking while fewer than a
--- tenth of the keys with a time to live have expired, and every record has
--- one, so that many streams of 4 KB could stay. "<namespace>:lingering"
--- holds their jobs' ids, by time.
-local function linger(job_key, events_key, event_ms)
-    local jobs = jobs_prefix(job_key)
-    local lingering = lingering_key(store_namespace(job_key))
-    local job_id = string.sub(job_key, #jobs + 1)
+-- While a call writes many jobs at once (lingering_together): per
+-- lingering set, the key prefix of its jobs and the jobs whose streams
+-- begin to linger, with their event's time.
+local resting_now
+
+-- Ids in a sorted set, with their times, given as {time, id, ...}: in
+-- commands of a bounded size, as Lua's unpack allows.
+local function add_lingering(lingering, pairs_flat)
+    for first = 1, #pairs_flat, 1000 do
+        redis.call("ZADD", lingering, unpack(pairs_flat, first, math.min(first + 999, #pairs_flat)))
+    end
+end
+
+-- Add the jobs resting (id -> event time) to a lingering set, and delete the
+-- streams whose time is up among its oldest (one more looked at than come).
+local function sweep(lingering, jobs, resting, count)
+    local latest = 0
+    for _, ms in pairs(resting) do
+        latest = math.max(latest, ms)
+    end
     local kept = {}
-    local oldest = redis.call("ZPOPMIN", lingering, 2)
+    local oldest = redis.call("ZPOPMIN", lingering, count + 1)
     for k = 1, #oldest, 2 do
         local other, since = oldest[k], oldest[k + 1]
-        if tonumber(since) > event_ms - LINGER_MS then
+        if resting[other] then
+            -- It rests again: added back below, with its new time.
+        elseif tonumber(since) > latest - LINGER_MS then
             kept[#kept + 1] = since
             kept[#kept + 1] = other
-        elseif other ~= job_id then
+        else
             -- Gone now, unless its job runs again: its stream then has no
             -- time to live, and XX leaves it.
             redis.call("PEXPIRE", events_of(jobs .. other), 0, "XX")
         end
     end
-    kept[#kept + 1] = event_ms
-    kept[#kept + 1] = job_id
-    redis.call("ZADD", lingering, unpack(kept))
+    for job_id, ms in pairs(resting) do
+        kept[#kept + 1] = ms
+        kept[#kept + 1] = job_id
+    end
+    add_lingering(lingering, kept)
+end
+
+-- The stream events_key, cut to the event at event_ms, lingers. Those
+-- whose time is up go now, not when Redis's expiry finds them: it stops
+-- looking while fewer than a tenth of the keys with a time to live have
+-- expired, and every record has one, so that many streams of 4 KB could
+-- stay. "<namespace>:lingering" holds their jobs' ids, by time.
+local function linger(job_key, events_key, event_ms)
+    local jobs = jobs_prefix(job_key)
+    local lingering = lingering_key(store_namespace(job_key))
+    local job_id = string.sub(job_key, #jobs + 1)
+    if resting_now then
+        local batch = resting_now[lingering] or {jobs = jobs, resting = {}, count = 0}
+        resting_now[lingering] = batch
+        if not batch.resting[job_id] then
+            batch.count = batch.count + 1
+        end
+        batch.resting[job_id] = event_ms
+    else
+        sweep(lingering, jobs, {[job_id] = event_ms}, 1)
+    end
     -- Readers blocked on the stream wake once this script has run: a
     -- stream deleted in it would leave them waiting.
     redis.call("PEXPIRE", events_key, LINGER_MS)
+end
+
+-- Run write_all, which writes many jobs, and sweep the lingering streams
+-- once for all the jobs it left resting, not once each.
+local function lingering_together(write_all)
+    resting_now = {}
+    local result = write_all()
+    local batches
+    batches, resting_now = resting_now, nil
+    for lingering, batch in pairs(batches) do
+        sweep(lingering, batch.jobs, batch.resting, batch.count)
+    end
+    return result
 end
 
 local function write_job(job_key, events_key, args, i, extra)
