@@ -17,7 +17,8 @@ The blocking clients retry no command themselves: where a retry is safe, the
 caller makes it (a worker's acks, see ``actors.consumer``); where it is not,
 the caller is told (a submission answers 503, and its ``Idempotency-Key``
 makes resending it safe). The API's asyncio pool for a plain Redis does
-retry a call whose connection failed (see ``async_client``): running one of
+retry a call whose connection failed (see ``async_client``), though not one
+that timed out (the request answers 503 within the read timeout): running one of
 its scripts twice writes once, since ``storage/lua/create.lua`` writes nothing for a
 job id that has a record and every other write is a transition checked
 against the state it comes from.
@@ -131,7 +132,13 @@ def async_client(
         config.url,
         max_connections=max_connections,
         timeout=wait_seconds,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.1, cap=1), retries=3),
+        # A call that timed out is not made again: Redis has not answered for
+        # a whole read timeout, and each try would wait as long again.
+        retry=Retry(
+            ExponentialWithJitterBackoff(base=0.1, cap=1),
+            retries=3,
+            supported_errors=(redis.ConnectionError,),
+        ),
         **options,
         **_packed(_PackedConnection),
     )

@@ -29,7 +29,7 @@ from redis._parsers import BaseParser
 from redis.asyncio.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, InvalidResponse, RedisError, ResponseError
+from redis.exceptions import ConnectionError, InvalidResponse, ResponseError
 
 from .storage.lua import AsyncScriptClient
 
@@ -112,24 +112,29 @@ class SharedConnection:
         self.read_timeout: float | None = pool.connection_kwargs.get("socket_timeout")
         self._connection: redis.asyncio.Connection | None = None
         self._opening: asyncio.Future | None = None
-        self._waiting: collections.deque[asyncio.Future] = collections.deque()
+        #: Each call's reply to come, and when it stops waiting for it.
+        self._waiting: collections.deque[tuple[asyncio.Future, float]] = collections.deque()
         self._unsent: list[bytes] = []
         self._reading: asyncio.Task | None = None
 
     async def call(self, args: tuple) -> Any:
         connection = self._connection or await self._open()
+        if connection is not self._connection:
+            # It failed between opening and this call's turn: nothing reads it.
+            raise ConnectionError("Connection closed.")
         loop = asyncio.get_running_loop()
         reply = loop.create_future()
         packed = connection.pack_command(*args)
         if not self._unsent:
             loop.call_soon(self._write, connection)
         self._unsent.extend(packed)
-        self._waiting.append(reply)
+        self._waiting.append((reply, loop.time() + (self.read_timeout or 0)))
         return await reply
 
     async def _open(self) -> redis.asyncio.Connection:
         """The connection, opened once however many calls wait for it."""
-        if self._opening is None:
+        if self._opening is None or self._opening.done():
+            # (Done, it is the last one's, whose callers were all cancelled.)
             self._opening = asyncio.ensure_future(self._connect())
         opening = self._opening
         try:
@@ -159,20 +164,21 @@ class SharedConnection:
     async def _read(self, connection: redis.asyncio.Connection) -> None:
         parser = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
         stream = connection._reader
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 try:
-                    async with asyncio.timeout(self.read_timeout):
+                    async with asyncio.timeout_at(self._read_deadline(loop)):
                         data = await stream.read(READ_SIZE)
                 except TimeoutError:
-                    if self._waiting:
+                    if self._waiting and self._waiting[0][1] <= loop.time():
                         raise redis.TimeoutError("Timeout reading from Redis") from None
                     continue
                 if not data:
                     raise ConnectionError("Connection closed by server.")
                 parser.feed(data)
                 while (reply := parser.gets()) is not False:
-                    future = self._waiting.popleft()
+                    future, _deadline = self._waiting.popleft()
                     if future.done():  # its caller was cancelled
                         continue
                     if isinstance(reply, Exception):
@@ -182,10 +188,22 @@ class SharedConnection:
         except asyncio.CancelledError:
             self._fail(connection, ConnectionError("Connection closed."))
             raise
-        except (RedisError, OSError) as error:
+        except Exception as error:  # whatever it is, no call is left waiting on a dead reader
             if not isinstance(error, ConnectionError | redis.TimeoutError):
-                error = ConnectionError(f"Error reading from Redis: {error}")
+                error = ConnectionError(f"Error reading from Redis: {error!r}")
             self._fail(connection, error)
+
+    def _read_deadline(self, loop: asyncio.AbstractEventLoop) -> float | None:
+        """When the oldest call waiting stops waiting: each call waits its whole read timeout.
+
+        Timed from the read instead, a call made late in a quiet spell would
+        fail as soon as the spell's read timed out.
+        """
+        if self.read_timeout is None:
+            return None
+        if self._waiting:
+            return self._waiting[0][1]
+        return loop.time() + self.read_timeout
 
     def _fail(self, connection: redis.asyncio.Connection, error: Exception) -> None:
         """Close ``connection``; every call waiting on it fails with ``error``."""
@@ -194,7 +212,7 @@ class SharedConnection:
         self._connection = None
         self._unsent = []
         waiting, self._waiting = self._waiting, collections.deque()
-        for future in waiting:
+        for future, _deadline in waiting:
             if not future.done():
                 future.set_exception(error)
         connection._close()

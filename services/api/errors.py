@@ -21,8 +21,14 @@ logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 #: Seconds a client is asked to wait before trying again when Redis is away.
 REDIS_RETRY_AFTER = 5
-#: What a client is told when Redis cannot be reached.
-UNREACHABLE = "the job store (Redis) is unreachable; nothing was changed, try again shortly"
+#: What a client is told when Redis cannot be reached or does not answer. A change
+#: a request asks for is one script, run whole or not at all; which of the two, the
+#: API cannot know when Redis stopped answering after the call went out.
+UNREACHABLE = (
+    "the job store (Redis) is unreachable or did not answer in time; try again shortly. "
+    "What this request asked for was done whole or not at all: resend a submission "
+    "with the same Idempotency-Key to have it made once"
+)
 #: Seconds a client is asked to wait when Redis is full: room comes as jobs end and expire.
 FULL_RETRY_AFTER = 30
 #: What a client is told when Redis refuses a write for want of memory.

@@ -108,21 +108,18 @@ def guarded(
     except BadRequest as error:
         # Raised before the app started its response: by the checks, or by a page.
         return problems.answer(environ, start_response, error.status, error.detail)
-    except (redis.ConnectionError, redis.TimeoutError):
-        return problems.answer(
-            environ,
-            start_response,
-            "503 Service Unavailable",
-            errors.UNREACHABLE,
-            headers=[("Retry-After", str(errors.REDIS_RETRY_AFTER))],
+    except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError) as error:
+        detail, retry_after = (
+            (errors.FULL, errors.FULL_RETRY_AFTER)
+            if isinstance(error, redis.exceptions.OutOfMemoryError)
+            else (errors.UNREACHABLE, errors.REDIS_RETRY_AFTER)
         )
-    except redis.exceptions.OutOfMemoryError:
         return problems.answer(
             environ,
             start_response,
             "503 Service Unavailable",
-            errors.FULL,
-            headers=[("Retry-After", str(errors.FULL_RETRY_AFTER))],
+            detail,
+            headers=[("Retry-After", str(retry_after))],
         )
     except Exception:
         logger.exception("The page %s failed", environ.get("PATH_INFO"))

@@ -115,7 +115,10 @@ def test_exit_codes_tell_what_went_wrong(jobqueue):
     refused = jobqueue("submit", "no_such_job")
     assert refused.returncode == 2 and "422" in refused.stderr
     (port,) = free_ports(1)
-    assert jobqueue("actors", url=f"http://127.0.0.1:{port}").returncode == 5
+    unreachable = jobqueue("actors", url=f"http://127.0.0.1:{port}")
+    assert unreachable.returncode == 5
+    assert f"cannot reach the service at http://127.0.0.1:{port}" in unreachable.stderr
+    assert "Error(" not in unreachable.stderr  # words, not an exception's repr
 
 
 def test_actors_lists_what_may_be_submitted(jobqueue):

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from collections.abc import Iterator
 
 import pytest
 import redis
+import redis.asyncio
 
 from actors.connection import RedisConfig, async_client
+from actors.pipelining import SharedConnection
+from tests.support import redis_server
 
 
 def client_of(url: str):
@@ -19,13 +25,30 @@ def reads(r: redis.Redis) -> int:
     return r.info("stats")["total_reads_processed"]
 
 
-def test_concurrent_calls_are_one_round_trip_each_with_its_own_reply(clean_redis):
-    r = redis.Redis.from_url(clean_redis)
+@pytest.fixture
+def own_redis(tmp_path, redis_binary) -> Iterator[str]:
+    """A Redis of this test's own: the session's may still hear from clients of earlier tests."""
+    with redis_server(tmp_path / "redis", redis_binary) as url:
+        yield url
+
+
+@pytest.fixture
+def frozen_redis(own_redis) -> Iterator[tuple[str, int]]:
+    """A Redis of this test's own (URL, pid), which the test may SIGSTOP; SIGCONT at the end."""
+    pid = redis.Redis.from_url(own_redis).info("server")["process_id"]
+    try:
+        yield own_redis, pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_concurrent_calls_are_one_round_trip_each_with_its_own_reply(own_redis):
+    r = redis.Redis.from_url(own_redis)
     for number in range(50):
         r.hset(f"job:{number}", "number", number)
 
     async def fifty_at_once():
-        client = client_of(clean_redis)
+        client = client_of(own_redis)
         await client.ping()  # connected
         before = reads(r)
         records = await asyncio.gather(*(client.hgetall(f"job:{n}") for n in range(50)))
@@ -139,3 +162,87 @@ def test_a_failed_connections_late_write_leaves_the_new_connections_calls_to_it(
         return await asyncio.wait_for(call, timeout=2)
 
     assert asyncio.run(late_write()) == b"value"
+
+
+def test_a_call_made_late_in_a_quiet_spell_waits_its_whole_read_timeout(frozen_redis):
+    url, pid = frozen_redis
+
+    async def late_call():
+        shared = SharedConnection(redis.asyncio.ConnectionPool.from_url(url, socket_timeout=1))
+        await shared.call(("PING",))
+        await asyncio.sleep(0.6)  # the connection has been quiet for most of its read timeout
+        os.kill(pid, signal.SIGSTOP)
+        asyncio.get_running_loop().call_later(0.6, os.kill, pid, signal.SIGCONT)
+        try:
+            return await shared.call(("PING",))
+        finally:
+            await shared.close()
+
+    # Redis answered 0.6 s after the call, within its read timeout.
+    assert asyncio.run(late_call()) == b"PONG"
+
+
+def test_a_call_to_a_frozen_redis_times_out_once_and_is_not_made_again(frozen_redis):
+    url, pid = frozen_redis
+    r = redis.Redis.from_url(url)
+    connections = r.info("stats")["total_connections_received"]
+
+    async def call_frozen():
+        client = client_of(url)
+        client.connection_pool.connection_kwargs["socket_timeout"] = 0.5
+        client._shared.read_timeout = 0.5
+        await client.ping()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await client.incr("counter")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    with pytest.raises(redis.TimeoutError):
+        asyncio.run(call_frozen())
+
+    # Once, on the client's one connection: no other was opened to send it again.
+    assert r.get("counter") == b"1"
+    assert r.info("stats")["total_connections_received"] - connections == 1
+
+
+def test_a_connection_lost_as_it_opens_fails_its_call_and_the_next_is_made_on_a_new_one(
+    clean_redis,
+):
+    async def lost_at_once():
+        shared = SharedConnection(redis.asyncio.ConnectionPool.from_url(clean_redis))
+        connect = shared._connect
+
+        async def connect_and_lose():
+            connection = await connect()
+            shared._fail(connection, redis.ConnectionError("lost as it opened"))
+            return connection
+
+        shared._connect = connect_and_lose
+        with pytest.raises(redis.ConnectionError):
+            await asyncio.wait_for(shared.call(("PING",)), timeout=2)
+        shared._connect = connect
+        try:
+            return await asyncio.wait_for(shared.call(("PING",)), timeout=2)
+        finally:
+            await shared.close()
+
+    assert asyncio.run(lost_at_once()) == b"PONG"
+
+
+def test_a_reply_no_call_waits_for_fails_the_connection_and_leaves_no_call_hanging(clean_redis):
+    async def stray_reply():
+        shared = SharedConnection(redis.asyncio.ConnectionPool.from_url(clean_redis))
+        await shared.call(("PING",))
+        connection = shared._connection
+        connection._writer.write(connection.pack_command("PING")[0])  # answered to no call
+        await asyncio.sleep(0.2)
+        try:
+            return connection is shared._connection, await asyncio.wait_for(
+                shared.call(("PING",)), timeout=2
+            )
+        finally:
+            await shared.close()
+
+    # The connection whose replies no longer match its calls was dropped; a new one answers.
+    assert asyncio.run(stray_reply()) == (False, b"PONG")

@@ -58,13 +58,18 @@ BAR_WIDTH = 30
 def main(argv: Sequence[str] | None = None) -> int:
     options = parser().parse_args(argv)
     out = Output(sys.stdout, as_json=options.json)
+    client = Client(options.url, api_key=options.api_key)
     try:
-        with Client(options.url, api_key=options.api_key) as client:
+        with client:
             return options.command(client, options, out)
     except WaitTimeout as error:
         out.job(error.job)
         print(f"jobqueue: {error}", file=sys.stderr)
         return TIMED_OUT
+    except ConnectionFailed as error:
+        where = str(client.http.base_url).rstrip("/")
+        print(f"jobqueue: cannot reach the service at {where}: {error}", file=sys.stderr)
+        return UNAVAILABLE
     except JobQueueError as error:
         print(f"jobqueue: {error}", file=sys.stderr)
         return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), REFUSED)

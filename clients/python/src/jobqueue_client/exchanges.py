@@ -86,7 +86,7 @@ def call(
         except httpx.TransportError as error:
             # A refused connection sent nothing; any other failure may have.
             if last or not (repeatable or isinstance(error, httpx.ConnectError)):
-                raise ConnectionFailed(f"{send.method} {send.path}: {error or error!r}") from error
+                raise ConnectionFailed(f"{send.method} {send.path}: {_reason(error)}") from error
             yield retries.delay(attempt)
             continue
         if response.is_success:
@@ -96,6 +96,11 @@ def call(
             raise error
         yield error.retry_after if error.retry_after is not None else retries.delay(attempt)
     raise AssertionError("unreachable")
+
+
+def _reason(error: httpx.TransportError) -> str:
+    """What went wrong: httpx's message, else the kind of failure (some carry no message)."""
+    return str(error) or type(error).__name__
 
 
 def model(kind: type[M]) -> Callable[[httpx.Response], M]:
