@@ -35,7 +35,10 @@ from .conftest import RunningStack, stack_settings, start_stack
 
 CLIENTS = 20
 #: What a request may take on top of the read timeout: the API's own work, under load.
-MARGIN = 10
+MARGIN = 5
+#: Accepted: a job made now (202), or made by a call whose reply was lost and
+#: whose retry found it (200, as a resent Idempotency-Key is answered).
+ACCEPTED = (200, 202)
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Answer:
     key: str | None = None
     job_id: str | None = None
     detail: str = ""  # a refusal's problem document's
+    seconds: float = 0.0  # how long it took to answer
 
 
 class Clients:
@@ -70,11 +74,11 @@ class Clients:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(READ_TIMEOUT + MARGIN)
+            thread.join(READ_TIMEOUT + 2 * MARGIN)
 
     def accepted(self) -> int:
         with self._lock:
-            return sum(answer.status == 202 for answer in self.answers)
+            return sum(answer.status in ACCEPTED for answer in self.answers)
 
     def _run(self, number: int) -> None:
         http = requests.Session()
@@ -88,23 +92,25 @@ class Clients:
     def _ask(self, http: requests.Session, path: str, key: str | None = None, **kwargs) -> None:
         method = http.post if key else http.get
         headers = {"Idempotency-Key": key} if key else {}
+        asked = time.monotonic()
         try:
             response = method(
-                self.url + path, headers=headers, timeout=READ_TIMEOUT + MARGIN, **kwargs
+                self.url + path, headers=headers, timeout=READ_TIMEOUT + 2 * MARGIN, **kwargs
             )
         except requests.RequestException:
             answer = Answer(path, None, None, kwargs.get("json"), key)
         else:
-            job_id = response.json()["id"] if key and response.status_code == 202 else None
+            job_id = response.json()["id"] if key and response.status_code in ACCEPTED else None
             retry_after = response.headers.get("Retry-After")
             answer = Answer(
                 path, response.status_code, retry_after, kwargs.get("json"), key, job_id
             )
             if response.status_code == 503:
                 answer.detail = response.json()["detail"]
+        answer.seconds = time.monotonic() - asked
         with self._lock:
             self.answers.append(answer)
-        if answer.status != 202:
+        if answer.status not in ACCEPTED:
             time.sleep(0.1)  # refused: a client backs off a little
 
 
@@ -134,7 +140,7 @@ def test_every_request_answers_while_redis_fails_and_every_job_is_made_once(runn
         if outage == "frozen":
             os.kill(redis_pid, signal.SIGSTOP)
             # Longer than a call waits: requests in flight time out, later ones too.
-            time.sleep(READ_TIMEOUT + 3)
+            time.sleep(READ_TIMEOUT + 8)
             os.kill(redis_pid, signal.SIGCONT)
         else:
             os.kill(redis_pid, signal.SIGKILL)
@@ -147,7 +153,9 @@ def test_every_request_answers_while_redis_fails_and_every_job_is_made_once(runn
     statuses = {answer.status for answer in answers}
     refused = [answer for answer in answers if answer.status == 503]
     print(f"{outage}: {len(answers)} requests, statuses {sorted(statuses, key=str)}")
-    assert statuses <= {202, 503}
+    assert statuses <= {*ACCEPTED, 503}
+    # None waited on Redis past the read timeout: a frozen Redis is not waited for twice.
+    assert max(answer.seconds for answer in answers) <= READ_TIMEOUT + MARGIN
     assert all(answer.retry_after for answer in refused)
     # What a refusal means, the client is told: resend with the same key.
     assert all("same Idempotency-Key" in answer.detail for answer in refused)
@@ -157,7 +165,7 @@ def test_every_request_answers_while_redis_fails_and_every_job_is_made_once(runn
     # Each refused submission was made whole or not at all: resent with its
     # key it is accepted, as the job that was made (200) or made now (202).
     submitted = [answer for answer in answers if answer.key]
-    jobs = {answer.key: answer.job_id for answer in submitted if answer.status == 202}
+    jobs = {answer.key: answer.job_id for answer in submitted if answer.status in ACCEPTED}
     made_anyway = 0
     for answer in refused:
         if answer.key:
