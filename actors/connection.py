@@ -20,8 +20,8 @@ makes resending it safe). The API's asyncio pool for a plain Redis does
 retry a call whose connection failed (see ``async_client``), though not one
 that timed out (the request answers 503 within the read timeout): running one of
 its scripts twice writes once, since ``storage/lua/create.lua`` writes nothing for a
-job id that has a record and every other write is a transition checked
-against the state it comes from.
+job id that has a record (and answers as its first run would have: a 202)
+and every other write is a transition checked against the state it comes from.
 """
 
 from __future__ import annotations

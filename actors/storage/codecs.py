@@ -145,7 +145,12 @@ class Create:
 
     @staticmethod
     def reply(reply: list[Any]) -> list[tuple[bool, str]]:
-        """``(created, job id)`` per job; :class:`IdempotencyKeyReused` for a key reused."""
+        """``(created, job id)`` per job; :class:`IdempotencyKeyReused` for a key reused.
+
+        ``created`` is false only for a job an earlier request made under the
+        same idempotency key; a call made again after its reply was lost finds
+        its own jobs, created.
+        """
         if reply[0] == -1:
             raise IdempotencyKeyReused(text(reply[1]))
         flags, job_ids = reply[::2], reply[1::2]

@@ -337,12 +337,13 @@ def test_an_ended_jobs_stream_goes_with_later_ends_unless_its_job_runs_again(que
 
 def test_a_submission_sent_again_after_its_reply_was_lost_writes_one_job(queue):
     # What a client's retry of create.lua looks like to Redis: the same
-    # prepared jobs (same ids, same messages) written a second time.
+    # prepared jobs (same ids, same messages) written a second time. It is
+    # answered as the first was: the job is its own, created.
     creation = submission.prepare(queue, [JobRequest(actor="add", args=[1, 2])])
     [(created_first, job_id)] = queue.store.create_many(creation.jobs)
     [(created_again, same_id)] = queue.store.create_many(creation.jobs)
 
     client = queue.store.client
-    assert (created_first, created_again, same_id) == (True, False, job_id)
+    assert (created_first, created_again, same_id) == (True, True, job_id)
     assert client.hlen("dramatiq:default.msgs") == 1
     assert client.xlen(queue.store.keys.index) == 1

@@ -3,7 +3,9 @@
 The API's client makes a call again on a new connection when its connection
 fails (see ``actors.connection``). When it failed after Redis ran the call,
 the submission's script runs twice, with the same job id, fixed before the
-first call: the second run finds the job's record and writes nothing.
+first call: the second run finds the job's record and writes nothing, and the
+client is answered as the first run would have answered it: 202, its job
+accepted now, not 200, which says an earlier request made the job.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
+import dramatiq
 import falcon.testing
 import pytest
 import redis
@@ -72,18 +75,44 @@ def proxy(clean_redis) -> Iterator[ReplyLosingProxy]:
     proxy.close()
 
 
-def test_a_submission_whose_reply_was_lost_is_made_once(clean_redis, proxy):
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/jobs", {"actor": "add", "args": [1, 2]}),
+        (
+            "/jobs/batch",
+            {"jobs": [{"actor": "add", "args": [1, 2]}, {"actor": "add", "args": [3, 4]}]},
+        ),
+    ],
+)
+@pytest.mark.parametrize("key", [None, "order-42"])
+def test_a_submission_whose_reply_was_lost_is_made_once_and_accepted(
+    clean_redis, proxy, path, body, key
+):
     settings = settings_for(proxy.url)
     client = falcon.testing.TestClient(
         create_app(settings, actors.connect(settings.queue_config()))
     )
+    headers = {"Idempotency-Key": key} if key else {}
 
-    submitted = client.simulate_post("/jobs", json={"actor": "add", "args": [1, 2]})
+    submitted = client.simulate_post(path, json=body, headers=headers)
 
     assert proxy.lost == 1  # the script ran, and its reply never reached the API
-    # The job the API answers with is the only one made, with one message.
-    assert submitted.status_code in (200, 202), submitted.text
+    # Answered as the first run would have been: accepted now, with the job as it was made.
+    assert submitted.status_code == 202, submitted.text
+    jobs = submitted.json["jobs"] if path == "/jobs/batch" else [submitted.json]
+    if path == "/jobs":
+        assert submitted.headers["Location"] == f"/jobs/{submitted.json['id']}"
+    assert jobs == [client.simulate_get(f"/jobs/{job['id']}").json for job in jobs]
+    # The jobs the API answers with are the only ones made, each with one message.
     r = redis.Redis.from_url(clean_redis)
     messages = r.hvals("dramatiq:default.msgs")
-    assert len(messages) == 1 and r.llen("dramatiq:default") == 1
-    assert submitted.json["id"].encode() in messages[0]
+    assert len(messages) == len(jobs) and r.llen("dramatiq:default") == len(jobs)
+    assert {job["id"] for job in jobs} == {
+        dramatiq.Message.decode(message).message_id for message in messages
+    }
+    # Sent again with its key, it is the same jobs, made by an earlier request.
+    if key:
+        again = client.simulate_post(path, json=body, headers=headers)
+        assert again.status_code == 200, again.text
+        assert (again.json["jobs"] if path == "/jobs/batch" else [again.json]) == jobs

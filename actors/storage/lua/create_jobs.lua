@@ -19,12 +19,15 @@
 --
 -- An idempotency key holds "<job id> <fingerprint>".
 --
--- Returns {created, id} per job, in order: {1, id} when created, {0, existing
--- id} when the idempotency key already names a job, or when the job's own
--- record exists already (the call is a retry of one whose reply was lost), in
--- which case nothing is written for it. Concurrent duplicates race here,
--- inside Redis, and exactly one of them wins. {-1, existing id} alone, and nothing written at all, when
--- a key names a job submitted with another request.
+-- Returns {created, id} per job, in order: {1, id} when the job is created,
+-- or was by an earlier run of this same call (its own record exists, or its
+-- idempotency key names its own id: the call is made again because its reply
+-- was lost), in which case nothing is written again and the caller answers as
+-- the first run would have; {0, existing id} when the idempotency key names
+-- another job, one an earlier request submitted. Concurrent duplicates race
+-- here, inside Redis, and exactly one of them wins. {-1, existing id} alone,
+-- and nothing written at all, when a key names a job submitted with another
+-- request.
 --!include queue.lua
 
 local function create_jobs(KEYS, ARGV)
@@ -34,7 +37,9 @@ local function create_jobs(KEYS, ARGV)
     -- Everything is checked before the first write: Redis does not undo the
     -- writes of a script that fails halfway. Where each job's arguments
     -- start is found on the way: a record has as many fields as it needs.
-    local starts, existing = {}, {}
+    -- existing: the job another request made under the same key; again: this
+    -- call's own job, written by an earlier run of it whose reply was lost.
+    local starts, existing, again = {}, {}, {}
     local a = 2
     for job = 1, jobs do
         local k = 1 + (job - 1) * KEYS_PER_JOB
@@ -48,11 +53,13 @@ local function create_jobs(KEYS, ARGV)
             if fingerprint ~= "" and ARGV[a + 5] ~= "" and fingerprint ~= ARGV[a + 5] then
                 return {-1, job_id}
             end
-            existing[job] = job_id
+            if job_id == ARGV[a + 1] then
+                again[job] = true
+            else
+                existing[job] = job_id
+            end
         elseif redis.call("EXISTS", KEYS[k + 1]) == 1 then
-            -- Its own job id already has a record: this call is a client's retry
-            -- of one whose reply was lost, and the job was written then.
-            existing[job] = ARGV[a + 1]
+            again[job] = true
         end
         a = a + ARGS_BEFORE_FIELDS + 2 * tonumber(ARGV[a + 6])
     end
@@ -66,6 +73,9 @@ local function create_jobs(KEYS, ARGV)
         if existing[job] then
             replies[#replies + 1] = 0
             replies[#replies + 1] = existing[job]
+        elseif again[job] then
+            replies[#replies + 1] = 1
+            replies[#replies + 1] = job_id
         else
             if idempotency_key ~= "" then
                 redis.call("SET", idempotency_key, job_id .. " " .. ARGV[a + 5], "EX", ARGV[1])

@@ -24,8 +24,12 @@ class JobCollection:
                 body=submission,
                 headers=SubmitHeaders,
                 responses={
-                    202: Response("The job was accepted", Job),
-                    200: Response("The job first submitted with this key", Job),
+                    202: Response("The job was accepted: this request made it", Job),
+                    200: Response(
+                        "The job an earlier request made with this Idempotency-Key; "
+                        "nothing new was enqueued",
+                        Job,
+                    ),
                     **BODY_ERRORS,
                 },
                 access=Access.WRITE,
@@ -70,8 +74,12 @@ class JobBatch:
                 body=batch(submission),
                 headers=SubmitHeaders,
                 responses={
-                    202: Response("Every job was accepted", BatchResult),
-                    200: Response("The jobs first submitted with this key", BatchResult),
+                    202: Response("Every job was accepted: this request made them", BatchResult),
+                    200: Response(
+                        "The jobs an earlier request made with this Idempotency-Key; "
+                        "nothing new was enqueued",
+                        BatchResult,
+                    ),
                     **BODY_ERRORS,
                 },
                 access=Access.WRITE,
