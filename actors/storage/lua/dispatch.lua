@@ -194,7 +194,7 @@ elseif command == "settle" then
     -- even when the message is no longer this worker's: its attempt fences
     -- a stale run out. Returns, for each start refused, the message's id
     -- and the job's latest attempt.
-    return lingering_together(function() return counting_together(function()
+    return writing_together(function()
         local refused, acked = {}, {}
         local i = 1
         while i <= #ARGS do
@@ -217,7 +217,7 @@ elseif command == "settle" then
             ack(acked)
         end
         return refused
-    end) end)
+    end)
 
 elseif command == "purge" then
     redis.call("del", queue_full_name, queue_acks, queue_messages, wake_key(queue_full_name),

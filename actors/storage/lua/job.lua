@@ -38,20 +38,26 @@
 -- (set by workflow.lua, included at the end of this file): a step's end is
 -- counted by the call that writes it. Every end is counted for the console
 -- too, through job_ended (set by stats.lua, included there too).
+--
+-- A call that writes many jobs (a worker's settle) runs its writes inside
+-- writing_together, which does once for them all what each write leaves
+-- to do: sweep the lingering streams (here) and add the console's counts
+-- (add_counts, set by stats.lua).
 --!include keys.lua
 --!include states.lua
 --!include event.lua
-local step_written, job_ended
+local step_written, job_ended, add_counts
 
 -- How long a stream cut to a job's last event lingers (ms): a reader that
 -- read the record just before the change and then blocks on the stream
 -- still finds it there.
 local LINGER_MS = 2000
 
--- While a call writes many jobs at once (lingering_together): per
--- lingering set, the key prefix of its jobs and the jobs whose streams
--- begin to linger, with their event's time.
-local resting_now
+-- While writing_together runs, what its writes leave to do once:
+-- "resting", per lingering set, the key prefix of its jobs and the jobs
+-- whose streams begin to linger, with their event's time; "counts", the
+-- console's counts to add, by hash and field (see stats.lua).
+local together
 
 -- Ids in a sorted set, with their times, given as {time, id, ...}: in
 -- commands of a bounded size, as Lua's unpack allows.
@@ -99,9 +105,9 @@ local function linger(job_key, events_key, event_ms)
     local jobs = jobs_prefix(job_key)
     local lingering = lingering_key(store_namespace(job_key))
     local job_id = string.sub(job_key, #jobs + 1)
-    if resting_now then
-        local batch = resting_now[lingering] or {jobs = jobs, resting = {}, count = 0}
-        resting_now[lingering] = batch
+    if together then
+        local batch = together.resting[lingering] or {jobs = jobs, resting = {}, count = 0}
+        together.resting[lingering] = batch
         if not batch.resting[job_id] then
             batch.count = batch.count + 1
         end
@@ -114,16 +120,19 @@ local function linger(job_key, events_key, event_ms)
     redis.call("PEXPIRE", events_key, LINGER_MS)
 end
 
--- Run write_all, which writes many jobs, and sweep the lingering streams
--- once for all the jobs it left resting, not once each.
-local function lingering_together(write_all)
-    resting_now = {}
+-- Run write_all, which writes many jobs, then sweep the lingering streams
+-- once for all the jobs it left resting and add the counts of the ends it
+-- wrote once each, not write by write: a settle's ends mostly share a
+-- lingering set, a hash of counts and a few of its fields.
+local function writing_together(write_all)
+    together = {resting = {}, counts = {}}
     local result = write_all()
-    local batches
-    batches, resting_now = resting_now, nil
-    for lingering, batch in pairs(batches) do
+    local left
+    left, together = together, nil
+    for lingering, batch in pairs(left.resting) do
         sweep(lingering, batch.jobs, batch.resting, batch.count)
     end
+    add_counts(left.counts)
     return result
 end
 
@@ -258,6 +267,6 @@ local function write_job(job_key, events_key, args, i, extra)
     return {1, current, attempts}
 end
 
--- What every write of a job does besides: set step_written and job_ended.
+-- What every write of a job does besides: set step_written, job_ended and add_counts.
 --!include workflow.lua
 --!include stats.lua

@@ -11,10 +11,6 @@
 --!include job.lua
 local STATS_SPAN, STATS_KEEP = 10, 3900
 
--- While a call writes many ends at once (counting_together): the counts to
--- add, by hash and field.
-local pending
-
 -- Add n to a field of a hash of counts; the count that makes the hash
 -- gives it its time to live.
 local function add_count(key, field, n)
@@ -23,30 +19,23 @@ local function add_count(key, field, n)
     end
 end
 
+-- Count one end, or leave it to writing_together (job.lua) to count with the others.
 local function count_end(key, field)
-    if not pending then
+    if not together then
         add_count(key, field, 1)
         return
     end
-    local fields = pending[key] or {}
-    pending[key] = fields
+    local fields = together.counts[key] or {}
+    together.counts[key] = fields
     fields[field] = (fields[field] or 0) + 1
 end
 
--- Run write_all, which writes many jobs, and add the counts of the ends it
--- wrote once each, not one by one: a settle's ends mostly share a hash and
--- a few fields.
-local function counting_together(write_all)
-    pending = {}
-    local result = write_all()
-    local counted
-    counted, pending = pending, nil
-    for key, fields in pairs(counted) do
+add_counts = function(counts)
+    for key, fields in pairs(counts) do
         for field, n in pairs(fields) do
             add_count(key, field, n)
         end
     end
-    return result
 end
 
 job_ended = function(job_key, to, started_at, finished_at)
