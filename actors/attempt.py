@@ -37,7 +37,9 @@ class Attempt:
     ``waits_for_limit``: it set the message aside instead, until its limits
     allow it (nothing of this attempt ran). ``lost``: the message was handed
     to another worker while this one was presumed dead; nothing of this
-    attempt is written any more.
+    attempt is written any more. ``moved``: a delayed message, moved onto
+    its queue as it came due, in the same call that took it off the delay
+    queue: nothing is left to settle.
     """
 
     number: int
@@ -46,6 +48,7 @@ class Attempt:
     holds_limit: bool = False
     waits_for_limit: bool = False
     lost: bool = False
+    moved: bool = False
     _thread: int | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

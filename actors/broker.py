@@ -43,7 +43,10 @@ Relied on (read or called as dramatiq 2.2.1 has them):
   the consumer reads a ``ConsumerThread``'s ``running``, ``paused`` and
   ``delay_queue`` (a ``PriorityQueue`` of items with ``priority`` and
   ``message``); ``do_enqueue`` tells ``WorkerThread`` and ``ConsumerThread``
-  by class; ``WorkerThread.process_message`` runs a ``SkipMessage`` to
+  by class, and finds a delayed message come due by its dramatiq id in the
+  ``consumer`` of the ``ConsumerThread`` that sends it
+  (``handle_delayed_messages`` sends it, then acks it);
+  ``WorkerThread.process_message`` runs a ``SkipMessage`` to
   ``after_skip_message``.
 * The middleware: ``Retries`` sends a retried message again and marks one
   it gives up on ``failed`` (as ``AgeLimit`` does one too old, which it
@@ -81,7 +84,7 @@ from .middleware import broker_middleware
 from .registry import JobDefaults, JobSpec, attach, bind, specs
 from .states import STARTABLE_STATES
 from .storage import Keys
-from .storage.codecs import Dispatch, JobWrites, Send
+from .storage.codecs import ComeDue, Dispatch, JobWrites, Send
 from .storage.lua import source
 from .store import BrokerMessage, JobStore
 
@@ -304,18 +307,23 @@ class RedisBroker(dramatiq_redis.RedisBroker):
             self._run_dispatch("enqueue", queue_name, Dispatch.enqueue(redis_message_id, data))
             return
         record = lifecycle.sent(message)
+        consumer, due = _come_due(message)
         call = Send.call(
-            self.store.writes, self.keys.queue(queue_name), redis_message_id, data, record
+            self.store.writes, self.keys.queue(queue_name), redis_message_id, data, record, due
         )
         waited = False
         while True:
             try:
-                replication.run(
-                    self.scripts["send"],
-                    keys=call.keys,
-                    args=call.args,
-                    confirmation=self.confirmation,
+                sent = Send.sent(
+                    replication.run(
+                        self.scripts["send"],
+                        keys=call.keys,
+                        args=call.args,
+                        confirmation=self.confirmation,
+                    )
                 )
+                if consumer and due:
+                    consumer.moved(due, sent)
                 return
             except replication.NotReplicated as error:
                 # The message is on the master. Raising would fail the job that
@@ -323,6 +331,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 # the job's ack, confirmed in its turn, confirms this write too:
                 # replicas apply the master's writes in order.
                 self.logger.warning("Sent to %r: %s.", queue_name, error)
+                if consumer and due:
+                    consumer.moved(due, True)
                 return
             except redis.exceptions.OutOfMemoryError:
                 # In a worker, this is a retry or a pipeline's next step being
@@ -439,3 +449,17 @@ def connect(config: QueueConfig) -> Queue:
     )
     attach(queue)
     return queue
+
+
+def _come_due(message: dramatiq.Message) -> tuple[RedisConsumer | None, ComeDue | None]:
+    """The delay queue's consumer and the delayed message that sending ``message`` moves, if any.
+
+    dramatiq's consumer thread of a delay queue sends only the messages that
+    come due in it.
+    """
+    thread = threading.current_thread()
+    consumer = thread.consumer if isinstance(thread, ConsumerThread) else None
+    if not isinstance(consumer, RedisConsumer):
+        return None, None
+    due = consumer.coming_due(message.message_id)
+    return (consumer, due) if due else (None, None)

@@ -67,6 +67,7 @@ from .attempt import Attempt, JobMessage, attempt_of
 from .batch_sender import BatchSender
 from .dispatch import Room, rank
 from .lifecycle import JobCancelled, Transition
+from .storage.codecs import ComeDue
 
 if TYPE_CHECKING:
     from .broker import RedisBroker
@@ -124,6 +125,9 @@ class RedisConsumer(_RedisConsumer):
         self._held: dict[str, Attempt] = {}
         self._holding = threading.Lock()
         self._lost_delayed = False
+        #: A delay queue's consumer: the Redis ids of the messages it holds,
+        #: by their dramatiq id (see :meth:`coming_due`).
+        self._delayed: dict[str, str] | None = {} if queue_name.endswith(".DQ") else None
 
     # 1. Fetch -----------------------------------------------------------
 
@@ -218,8 +222,9 @@ class RedisConsumer(_RedisConsumer):
         self._release(message, attempt)
         # Its thread is free for another job: the ack's write need not be waited for.
         self._room.give_back(1, ended=1)
-        if attempt.lost:
-            # Its message is another worker's now, and so is the job's end.
+        if attempt.lost or attempt.moved:
+            # Its message is another worker's now, and so is the job's end;
+            # or it was a delayed message, moved off this queue as it came due.
             self.queued_message_ids.discard(message.message_id)
             return
         settlement = Settlement(kind, _redis_id(message), message.message_id, attempt.ending)
@@ -273,6 +278,41 @@ class RedisConsumer(_RedisConsumer):
         if not self._settlements.close(FLUSH_SECONDS):
             self.logger.warning("Acks of queue %r were not all sent in time.", self.queue_name)
 
+    # A delayed message come due -----------------------------------------
+
+    def coming_due(self, message_id: str) -> ComeDue | None:
+        """The delayed message of dramatiq id ``message_id``, if this delay queue holds it.
+
+        dramatiq's consumer thread sends a delayed message come due to its
+        queue (a copy under a new Redis id), then acks it off the delay
+        queue. The broker does both in one call (``storage/lua/send.lua``),
+        and tells :meth:`moved`: the message is never on both queues.
+        """
+        if self._delayed is None:
+            return None
+        with self._holding:
+            redis_id = self._delayed.get(message_id)
+        if redis_id is None:
+            return None
+        return ComeDue(self.broker.broker_id, self.queue_name, redis_id, message_id)
+
+    def moved(self, due: ComeDue, sent: bool) -> None:
+        """The delayed message ``due`` was moved onto its queue, or not ``sent``: another worker's.
+
+        Either way its ack, which dramatiq's consumer thread makes next,
+        sends nothing.
+        """
+        with self._holding:
+            attempt = self._held.pop(due.redis_message_id, None)
+            if attempt is not None:
+                self._delayed.pop(due.message_id, None)
+        if attempt is None:
+            return
+        if sent:
+            attempt.moved = True
+        else:
+            self._lose(attempt, due.redis_message_id)
+
     # What this consumer holds -------------------------------------------
 
     def held(self) -> list[tuple[str, str, Attempt]]:
@@ -287,6 +327,9 @@ class RedisConsumer(_RedisConsumer):
                 if self._held.get(redis_id) is not attempt:
                     continue  # settled meanwhile
                 del self._held[redis_id]
+                if self._delayed:
+                    # Rare (this worker was presumed dead): a look through them all.
+                    self._delayed = {m: r for m, r in self._delayed.items() if r != redis_id}
             self._lose(attempt, redis_id)
 
     def _lose(self, attempt: Attempt, redis_id: str) -> None:
@@ -308,6 +351,8 @@ class RedisConsumer(_RedisConsumer):
         redis_id = _redis_id(message)
         with self._holding:
             earlier, self._held[redis_id] = self._held.get(redis_id), attempt_of(message)
+            if self._delayed is not None:
+                self._delayed[message.message_id] = redis_id
         if earlier is not None:
             # Fetched again: it was handed back while this worker was presumed dead.
             self._lose(earlier, redis_id)
@@ -317,6 +362,8 @@ class RedisConsumer(_RedisConsumer):
         with self._holding:
             if self._held.get(redis_id) is attempt:
                 del self._held[redis_id]
+                if self._delayed is not None:
+                    self._delayed.pop(message.message_id, None)
 
     def _forget_lost_delayed(self) -> None:
         """Drop lost messages from the delay queue of the consumer thread (this one)."""

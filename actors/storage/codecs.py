@@ -157,6 +157,18 @@ class Create:
         return [(flag == 1, text(job_id)) for flag, job_id in zip(flags, job_ids, strict=True)]
 
 
+@dataclass(frozen=True)
+class ComeDue:
+    """A delayed message come due, as the worker holding it moves it onto its queue."""
+
+    worker_id: str
+    #: The delay queue it waited in ("<queue>.DQ"), and its Redis id there.
+    delay_queue: str
+    redis_message_id: str
+    #: Its dramatiq id.
+    message_id: str
+
+
 class Send:
     """``lua/send.lua``: a message sent the plain dramatiq way, its job recorded unless it is."""
 
@@ -164,14 +176,41 @@ class Send:
 
     @staticmethod
     def call(
-        writes: JobWrites, queue_key: str, redis_message_id: str, data: bytes, record: JobRecord
+        writes: JobWrites,
+        queue_key: str,
+        redis_message_id: str,
+        data: bytes,
+        record: JobRecord,
+        due: ComeDue | None = None,
     ) -> ScriptCall:
-        """Create.lua's KEYS and ARGV follow the message's, for its job alone."""
+        """Create_jobs.lua's KEYS and ARGV follow the message's, for its job alone.
+
+        With ``due``, the message is that delayed message, moved off its
+        delay queue in the same call.
+        """
         job_keys, job_args = Create.job(writes, record)
-        return ScriptCall(
-            [queue_key, writes.keys.index, *job_keys],
-            [redis_message_id, data, writes.retention_seconds, writes.oldest_kept(), *job_args],
+        keys = writes.keys
+        moved = (
+            [keys.acks(due.worker_id, due.delay_queue), keys.messages(due.delay_queue)]
+            if due
+            else ["", ""]
         )
+        return ScriptCall(
+            [queue_key, *moved, keys.index, *job_keys],
+            [
+                redis_message_id,
+                data,
+                due.redis_message_id if due else "",
+                writes.retention_seconds,
+                writes.oldest_kept(),
+                *job_args,
+            ],
+        )
+
+    @staticmethod
+    def sent(reply: int) -> bool:
+        """Whether the message was sent: not when the delayed message was another worker's."""
+        return reply != -1
 
 
 class TransitionWrite:

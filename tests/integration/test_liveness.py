@@ -114,6 +114,65 @@ def test_a_delayed_job_is_handed_on_when_due_however_long_the_worker_timeout(que
     assert queue.store.get(job.id).eta <= time.time() * 1000
 
 
+@contextlib.contextmanager
+def delay_queue_consumer(queue) -> Iterator[ConsumerThread]:
+    """dramatiq's consumer thread of the default queue's delay queue, as a worker runs it."""
+    delayed = ConsumerThread(
+        broker=queue.broker,
+        queue_name="default.DQ",
+        prefetch=10,
+        work_queue=queues.PriorityQueue(),
+        worker_timeout=100,
+    )
+    delayed.start()
+    try:
+        yield delayed
+    finally:
+        delayed.stop()
+        delayed.join(5)
+
+
+def test_a_delayed_message_come_due_is_never_on_its_queue_and_its_delay_queue_at_once(queue):
+    client, acks = queue.broker.client, f"dramatiq:__acks__.{queue.broker.broker_id}.default.DQ"
+    with delay_queue_consumer(queue):
+        submit(queue, JobRequest(actor="add", args=[2, 3], options=JobOptions(delay=0.5)))
+        wait_for(lambda: client.scard(acks), timeout=10, what="the delay queue's fetch")
+        # Snapshots taken as fast as Redis answers, each in one transaction.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            on_queue, held, kept = (
+                client.pipeline()
+                .llen("dramatiq:default")
+                .scard(acks)
+                .hlen("dramatiq:default.DQ.msgs")
+                .execute()
+            )
+            if on_queue:
+                break
+        else:
+            pytest.fail("the delayed message never reached its queue")
+    # dramatiq's join and qsize would count it twice, and a worker killed
+    # in between would leave it to be sent again.
+    assert (on_queue, held, kept) == (1, 0, 0)
+
+
+def test_a_delayed_message_handed_to_another_worker_is_not_sent_by_the_one_that_held_it(queue):
+    client, acks = queue.broker.client, f"dramatiq:__acks__.{queue.broker.broker_id}.default.DQ"
+    with delay_queue_consumer(queue):
+        _, job = submit(queue, JobRequest(actor="add", args=[2, 3], options=JobOptions(delay=1)))
+        wait_for(lambda: client.scard(acks), timeout=10, what="the delay queue's fetch")
+        # This worker was presumed dead: its delayed message went back to the
+        # delay queue and another worker holds it now.
+        (redis_id,) = client.smembers(acks)
+        client.smove(acks, "dramatiq:__acks__.another-worker.default.DQ", redis_id)
+        time.sleep(2)  # past its time
+        assert client.llen("dramatiq:default") == 0
+    # Still the other worker's to send.
+    assert client.sismember("dramatiq:__acks__.another-worker.default.DQ", redis_id)
+    assert client.hexists("dramatiq:default.DQ.msgs", redis_id)
+    assert queue.store.get(job.id).state == State.DELAYED
+
+
 def test_a_dead_workers_messages_go_back_to_the_front_of_their_queue(queue):
     broker, client = queue.broker, queue.broker.client
     ns = broker.namespace
