@@ -46,6 +46,10 @@ CONNECTION_BOUND = frozenset(
 BLOCKING_WHEN_ASKED = frozenset({"XREAD", "XREADGROUP"})
 #: Bytes read from the connection at once.
 READ_SIZE = 65536
+#: A call this large is written at once, with the calls before it: it fills a
+#: write of its own, and its caller may keep the loop busy before the tick ends
+#: (the API makes a batch's answer while Redis runs the batch).
+WRITE_AT_ONCE = READ_SIZE
 
 
 class AutoPipelinedClient(AsyncScriptClient):
@@ -129,6 +133,8 @@ class SharedConnection:
             loop.call_soon(self._write, connection)
         self._unsent.extend(packed)
         self._waiting.append((reply, loop.time() + (self.read_timeout or 0)))
+        if sum(map(len, packed)) >= WRITE_AT_ONCE:
+            self._write(connection)
         return await reply
 
     async def _open(self) -> redis.asyncio.Connection:
@@ -151,6 +157,8 @@ class SharedConnection:
         return connection
 
     def _write(self, connection: redis.asyncio.Connection) -> None:
+        if not self._unsent:  # written at once already
+            return
         if connection is not self._connection:
             # It failed this tick: its calls have been told so already, and
             # what waits to be sent now is a new connection's, written by its own.

@@ -109,7 +109,8 @@ def submit(
 def _submit(
     queue: Queue, request: JobRequest, idempotency_key: str | None
 ) -> Steps[tuple[bool, JobRecord]]:
-    created, [record] = yield from _create(queue, [request], idempotency_key)
+    creation = _creation(queue, [request], idempotency_key)
+    created, [record] = yield from _write(queue, creation)
     return created, record
 
 
@@ -123,29 +124,46 @@ def submit_many(
     records)``; with an ``idempotency_key`` already used, the jobs of the
     batch first submitted with it come back and nothing is enqueued.
     """
+    return write(queue, prepare_many(queue, requests, idempotency_key=idempotency_key))
+
+
+def prepare_many(
+    queue: Queue, requests: list[JobRequest], *, idempotency_key: str | None = None
+) -> Creation:
+    """What :func:`submit_many` writes: checked requests made into records and messages.
+
+    Apart so that a caller may do its own work on the records while
+    :func:`write` waits for Redis (the API builds its answer then).
+    """
     for index, request in enumerate(requests):
         try:
             check(queue.specs.get(request.actor), request)
         except InvalidJob as error:
             raise InvalidJob(f"jobs/{index}: {error}") from None
-    return queue.store.run(_create(queue, requests, idempotency_key))
+    return _creation(queue, requests, idempotency_key)
 
 
-def _create(
-    queue: Queue, requests: list[JobRequest], idempotency_key: str | None
-) -> Steps[tuple[bool, list[JobRecord]]]:
-    """Write the records and messages of checked requests in one script call.
+def write(queue: Queue, creation: Creation) -> tuple[bool, list[JobRecord]]:
+    """Write what :func:`prepare_many` made, in one script call; as :func:`submit_many` returns."""
+    return queue.store.run(_write(queue, creation))
 
-    ``idempotency_key`` guards the whole call: each job is written under a
-    key of its own made from it, with a digest of every request, so that the
-    same key with other requests is refused (as the IETF's Idempotency-Key
-    draft has it) rather than answered with jobs that were not asked for.
+
+def _creation(queue: Queue, requests: list[JobRequest], idempotency_key: str | None) -> Creation:
+    """The records and messages of checked requests, guarded by ``idempotency_key``.
+
+    The key guards the whole call: each job is written under a key of its
+    own made from it, with a digest of every request, so that the same key
+    with other requests is refused (as the IETF's Idempotency-Key draft has
+    it) rather than answered with jobs that were not asked for.
     """
     fingerprint = _fingerprint(requests) if idempotency_key else ""
     keys = [idempotency_key] if len(requests) == 1 else None
     if idempotency_key and keys is None:
         keys = [f"{idempotency_key}/{index}" for index in range(len(requests))]
-    creation = prepare(queue, requests, idempotency_keys=keys, fingerprint=fingerprint)
+    return prepare(queue, requests, idempotency_keys=keys, fingerprint=fingerprint)
+
+
+def _write(queue: Queue, creation: Creation) -> Steps[tuple[bool, list[JobRecord]]]:
     try:
         replies = yield from queue.store.create_many.steps(creation.jobs)
     except IdempotencyKeyReused:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ import redis
 import redis.asyncio
 
 from actors.connection import RedisConfig, async_client
-from actors.pipelining import SharedConnection
+from actors.pipelining import WRITE_AT_ONCE, SharedConnection
 from tests.support import redis_server
 
 
@@ -246,3 +247,37 @@ def test_a_reply_no_call_waits_for_fails_the_connection_and_leaves_no_call_hangi
 
     # The connection whose replies no longer match its calls was dropped; a new one answers.
     assert asyncio.run(stray_reply()) == (False, b"PONG")
+
+
+def test_a_large_call_reaches_redis_before_its_caller_gives_the_loop_back(clean_redis):
+    r = redis.Redis.from_url(clean_redis)
+    r.delete("small", "large")
+    large = "x" * WRITE_AT_ONCE
+
+    async def busy_after_calling():
+        client = client_of(clean_redis)
+        await client.ping()  # connected
+        small = asyncio.ensure_future(client.set("small", "1"))
+        sending = asyncio.ensure_future(client.set("large", large))
+        await asyncio.sleep(0)  # both calls made
+        # The loop stays busy, as an API process making an answer: the large
+        # call went out when it was made, with the small one before it.
+        arrived = wait_until(lambda: r.exists("large"))
+        seen = [r.get("small"), r.strlen("large")]
+        await asyncio.gather(small, sending)
+        return arrived, seen
+
+    arrived, seen = asyncio.run(busy_after_calling())
+
+    assert arrived
+    assert seen == [b"1", WRITE_AT_ONCE]
+
+
+def wait_until(condition, seconds: float = 5) -> bool:
+    """Whether ``condition`` holds within ``seconds``, asked without giving the loop back."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

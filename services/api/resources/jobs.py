@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import falcon
 
 from actors import Queue
 from actors.job_request import JobRequest
-from actors.submission import InvalidJob, submit, submit_many
+from actors.record import JobRecord
+from actors.submission import InvalidJob, prepare_many, submit, write
 
+from .. import media
 from ..contract import BODY_ERRORS, Access, Operation, Response
 from ..errors import unprocessable
 from ..models import BatchResult, Job, JobList, ListQuery, SubmitHeaders, batch
@@ -91,10 +95,22 @@ class JobBatch:
         headers = operation.read_headers(req)
         requests = (await operation.read_body(req)).jobs
         try:
-            created, records = await submit_many(
-                self.queue, requests, idempotency_key=headers.idempotency_key
-            )
+            creation = prepare_many(self.queue, requests, idempotency_key=headers.idempotency_key)
+            writing = asyncio.ensure_future(write(self.queue, creation))
+            try:
+                # Once its script call is on its way (a large call goes out at
+                # once), the answer for new jobs is made while Redis runs it.
+                await asyncio.sleep(0)
+                answer = self._answer(creation.records)
+                created, records = await writing
+            finally:
+                writing.cancel()
         except InvalidJob as error:
             raise unprocessable(str(error)) from None
         resp.status = falcon.HTTP_202 if created else falcon.HTTP_200
-        resp.media = BatchResult(jobs=[Job.of(r, self.queue) for r in records])
+        resp.content_type = falcon.MEDIA_JSON
+        # Not every job was new: the answer is the jobs the key names.
+        resp.data = answer if created else self._answer(records)
+
+    def _answer(self, records: list[JobRecord]) -> bytes:
+        return media.dumps(BatchResult(jobs=[Job.of(r, self.queue) for r in records])).encode()
