@@ -10,18 +10,20 @@ ours, calls the consumer's ack: what the middleware decide of an attempt
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import dramatiq
 from dramatiq.broker import MessageProxy
-from dramatiq.threading import raise_thread_exception
 
 from .lifecycle import HandedOver, Transition
+from .running import Running
 
 if TYPE_CHECKING:
     from .consumer import RedisConsumer
+
+#: The attempt each thread of this process runs now.
+_RUNNING = Running()
 
 
 @dataclass(eq=False)
@@ -49,26 +51,18 @@ class Attempt:
     waits_for_limit: bool = False
     lost: bool = False
     moved: bool = False
-    _thread: int | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def attach_thread(self) -> None:
         """The calling thread runs the job now: :meth:`interrupt` reaches it."""
-        with self._lock:
-            self._thread = threading.get_ident()
+        _RUNNING.begin(self)
 
     def detach_thread(self) -> None:
-        """The thread that ran the job no longer does."""
-        with self._lock:
-            self._thread = None
+        """The calling thread no longer runs the job."""
+        _RUNNING.end(self)
 
     def interrupt(self, exception: type[BaseException]) -> bool:
-        """Raise ``exception`` in the thread running the job, if one is; whether one was."""
-        with self._lock:
-            if self._thread is None:
-                return False
-            raise_thread_exception(self._thread, exception)
-            return True
+        """Raise ``exception`` in the thread still running this attempt, if any; whether one was."""
+        return _RUNNING.interrupt(self, exception)
 
     def lose(self) -> bool:
         """Mark the attempt lost; interrupt its run, if it has one, and say whether it had."""

@@ -18,9 +18,9 @@ import dramatiq
 import redis
 from dramatiq.logging import get_logger
 from dramatiq.middleware import Middleware, SkipMessage
-from dramatiq.threading import raise_thread_exception
 
 from ..lifecycle import JobCancelled
+from ..running import Running
 from ..store import JobStore
 
 #: How many cancellations of jobs not running here are remembered: those of
@@ -38,7 +38,7 @@ class Cancellation(Middleware):
     def __init__(self, store: JobStore):
         self.store = store
         self.logger = get_logger(__name__, type(self))
-        self._running: dict[str, int] = {}
+        self._running = Running()  # by job id
         self._cancelled: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -56,7 +56,7 @@ class Cancellation(Middleware):
             if message.message_id in self._cancelled:
                 del self._cancelled[message.message_id]
                 raise SkipMessage(f"job {message.message_id} was cancelled")
-            self._running[message.message_id] = threading.get_ident()
+            self._running.begin(message.message_id)
 
     def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
         self._forget(message.message_id)
@@ -65,21 +65,18 @@ class Cancellation(Middleware):
         self._forget(message.message_id)
 
     def _forget(self, job_id: str) -> None:
-        with self._lock:
-            self._running.pop(job_id, None)
+        self._running.end(job_id)
 
     def cancel_if_running(self, job_id: str) -> bool:
         """Interrupt ``job_id`` if one of this process's threads runs it, else remember it."""
         with self._lock:
-            thread_id = self._running.get(job_id)
-            if thread_id is None:
-                self._cancelled[job_id] = None
-                if len(self._cancelled) > REMEMBERED_CANCELLATIONS:
-                    self._cancelled.popitem(last=False)
-                return False
-            self.logger.info("Cancelling job %s.", job_id)
-            raise_thread_exception(thread_id, JobCancelled)
-            return True
+            if self._running.interrupt(job_id, JobCancelled):
+                self.logger.info("Cancelling job %s.", job_id)
+                return True
+            self._cancelled[job_id] = None
+            if len(self._cancelled) > REMEMBERED_CANCELLATIONS:
+                self._cancelled.popitem(last=False)
+            return False
 
     def _listen(self) -> None:
         while not self._stopping.is_set():
