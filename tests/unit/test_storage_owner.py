@@ -17,7 +17,7 @@ import ast
 import asyncio
 import inspect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -118,9 +118,23 @@ def each(paths: list[Path]) -> pytest.MarkDecorator:
     )
 
 
-def python_sources() -> list[Path]:
-    paths = [*(PROJECT_DIR / "actors").rglob("*.py"), *(PROJECT_DIR / "services").rglob("*.py")]
-    return sorted(path for path in paths if OWNER not in path.parents)
+def assert_none(finder: Callable[[str], Iterator[tuple[int, str]]], path: Path, says: str) -> None:
+    """Fail if ``finder`` finds anything in ``path``, naming it, what was found, and ``says``.
+
+    ``says`` has a ``{}`` for what was found.
+    """
+    found = list(finder(path.read_text()))
+    assert found == [], f"{path.relative_to(PROJECT_DIR)} {says.format(found)}"
+
+
+def modules(*folders: str, outside: Path) -> list[Path]:
+    """The project's Python modules in ``folders``, but for those in ``outside``."""
+    paths = (path for folder in folders for path in (PROJECT_DIR / folder).rglob("*.py"))
+    return sorted(path for path in paths if outside not in path.parents)
+
+
+#: Every module but the storage owner's.
+MODULES = modules("actors", "services", outside=OWNER)
 
 
 def test_the_layout_has_the_fragments_a_key_is_told_by():
@@ -139,10 +153,9 @@ def depth(client, namespace, queue, job_id):
     assert sorted(spelled_keys(source)) == [(5, ":job:"), (6, ".msgs")]
 
 
-@each(python_sources())
+@each(MODULES)
 def test_no_module_spells_a_redis_key(path):
-    found = list(spelled_keys(path.read_text()))
-    assert found == [], f"{path.relative_to(PROJECT_DIR)} spells {found}: ask actors.storage.Keys"
+    assert_none(spelled_keys, path, "spells {}: ask actors.storage.Keys")
 
 
 def test_the_check_finds_a_script_argument_list_and_nothing_else():
@@ -156,13 +169,9 @@ steps = [first, second]
     assert sorted(spelled_slots(source)) == [(2, "keys="), (3, "fetch_args"), (4, "args")]
 
 
-@each(python_sources())
+@each(MODULES)
 def test_no_module_lays_out_a_scripts_arguments(path):
-    found = list(spelled_slots(path.read_text()))
-    assert found == [], (
-        f"{path.relative_to(PROJECT_DIR)} lays out script arguments {found}: "
-        "ask a codec of actors.storage.codecs"
-    )
+    assert_none(spelled_slots, path, "lays out script arguments {}: ask actors.storage.codecs")
 
 
 def redis_commands() -> frozenset[str]:
@@ -208,13 +217,8 @@ def called_commands(source: str) -> Iterator[tuple[int, str]]:
             yield node.lineno, node.func.attr
 
 
-def reader_sources() -> list[Path]:
-    """The API's, the dashboard's and the metrics' modules: readers of what the stores keep."""
-    return sorted(
-        path
-        for path in (PROJECT_DIR / "services").rglob("*.py")
-        if (PROJECT_DIR / "services" / "stack") not in path.parents
-    )
+#: The API's, the dashboard's and the metrics' modules: readers of what the stores keep.
+READERS = modules("services", outside=PROJECT_DIR / "services" / "stack")
 
 
 def test_the_check_finds_a_redis_command_and_nothing_else():
@@ -228,12 +232,13 @@ record = await queue.store.get(job_id)
     assert sorted(called_commands(source)) == [(2, "xread"), (3, "hgetall")]
 
 
-@each(reader_sources())
+@each(READERS)
 def test_no_reader_calls_a_redis_command(path):
-    found = list(called_commands(path.read_text()))
-    assert found == [], (
-        f"{path.relative_to(PROJECT_DIR)} calls Redis itself {found}: "
-        "read through a store or a read model of actors.storage (events.py, queues.py)"
+    assert_none(
+        called_commands,
+        path,
+        "calls Redis itself {}: read through a store or a read model of actors.storage "
+        "(events.py, queues.py)",
     )
 
 
@@ -274,5 +279,4 @@ redis.call("HSET", job_key, "state", "queued")
 
 @each([path for path in LUA_SCRIPTS if path != LUA_DIR / "keys.lua"])
 def test_no_script_but_keys_lua_spells_a_redis_key(path):
-    found = list(lua_spelled_keys(path.read_text()))
-    assert found == [], f"{path.relative_to(PROJECT_DIR)} spells {found}: build it with keys.lua"
+    assert_none(lua_spelled_keys, path, "spells {}: build it with keys.lua")
