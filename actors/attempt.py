@@ -75,6 +75,11 @@ class JobMessage(MessageProxy):
 
     def __init__(self, message: dramatiq.Message, attempt: Attempt):
         super().__init__(message)
+        # dramatiq's proxy reaches the message's fields through __getattr__,
+        # which Python calls only after a failed lookup, at a microsecond a
+        # time; the middleware and the worker read them dozens of times a
+        # job. The message is a frozen dataclass: its fields are copied here.
+        self.__dict__.update(vars(message))
         self.attempt = attempt
 
 
