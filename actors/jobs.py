@@ -16,6 +16,9 @@ from .registry import job
 _documents = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=True,
+    # The templates ship with the code: a worker need not look at their files
+    # again for every document it renders.
+    auto_reload=False,
 )
 
 
