@@ -1,4 +1,4 @@
-"""Helpers the tests share: free ports, a real Redis-compatible server, worker processes."""
+"""Helpers the tests share: free ports, a Redis-compatible server, worker processes, clients."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 import redis
+import requests
 from falcon import testing
 from falcon.testing import helpers
 from falcon.util import code_to_http_status
@@ -103,6 +105,46 @@ def wait_for(check, timeout: float = 10.0, interval: float = 0.05, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+class ClientThreads:
+    """Client threads asking the service at ``url`` round after round, while a ``with`` lasts.
+
+    A subclass says what one round asks (:meth:`round`) and keeps what came
+    of it, under :attr:`lock`. Leaving the ``with`` stops the threads: each
+    ends its round, and is waited for at most ``join_timeout`` seconds.
+    """
+
+    def __init__(self, url: str, clients: int, join_timeout: float):
+        self.url = url
+        self.lock = threading.Lock()
+        self._join_timeout = join_timeout
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(number,), daemon=True)
+            for number in range(clients)
+        ]
+
+    def __enter__(self) -> Self:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self._join_timeout)
+
+    def round(self, http: requests.Session, number: int, count: int) -> None:
+        """Client ``number``'s ``count``-th round (from 1), on its own session ``http``."""
+        raise NotImplementedError
+
+    def _run(self, number: int) -> None:
+        http = requests.Session()
+        count = 0
+        while not self._stop.is_set():
+            count += 1
+            self.round(http, number, count)
 
 
 @contextlib.contextmanager

@@ -70,6 +70,14 @@ class RunningStack:
     def post(self, path: str, **kwargs) -> requests.Response:
         return self.http.post(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
 
+    def accepts(self, timeout: float = 2) -> bool:
+        """Whether a job submitted now is accepted (202): not when refused, or not answered."""
+        try:
+            response = self.post("/jobs", json={"actor": "add", "args": [1, 2]}, timeout=timeout)
+        except requests.RequestException:
+            return False
+        return response.status_code == 202
+
     def submit(self, actor: str, **body) -> str:
         """POST /jobs with ``body`` (``args``, ``kwargs``, ``options``); the accepted job's id."""
         response = self.post("/jobs", json={"actor": actor, **body})

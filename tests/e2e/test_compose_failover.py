@@ -11,7 +11,6 @@ from services.stack.compose import COMPOSE_SENTINELS
 from tests.support import wait_for
 
 from .compose_project import ComposeProject, ComposeStack, compose_variables, engine_problem
-from .test_failover import accepts
 
 
 @pytest.fixture
@@ -61,10 +60,10 @@ def test_killing_the_master_container_fails_over_and_loses_no_job(ha_stack):
     )
     # The profile has one replica: the new master has none to confirm writes
     # with until the old one is back, as its replica.
-    assert not accepts(ha_stack)
+    assert not ha_stack.accepts()
     project.run("start", "redis")
     wait_for(lambda: role(project) == "slave", timeout=90, interval=1, what="redis to replicate")
-    wait_for(lambda: accepts(ha_stack), timeout=30, interval=0.2, what="a submission accepted")
+    wait_for(ha_stack.accepts, timeout=30, interval=0.2, what="a submission accepted")
     after = [ha_stack.submit("add", kwargs={"a": n, "b": 2}) for n in range(20)]
 
     records = [ha_stack.ended(job_id, timeout=120) for job_id in before + after]

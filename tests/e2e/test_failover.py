@@ -77,14 +77,6 @@ def replicates(port: int, master: int) -> bool:
     )
 
 
-def accepts(running: RunningStack) -> bool:
-    try:
-        response = running.post("/jobs", json={"actor": "add", "args": [1, 2]}, timeout=2)
-    except requests.RequestException:
-        return False
-    return response.status_code == 202
-
-
 def queue_metrics(running: RunningStack) -> bool:
     try:
         response = requests.get(f"{running.dashboard_url}/metrics", timeout=2)
@@ -112,7 +104,7 @@ def fail_over(running: RunningStack, clients: Clients) -> float:
     # The master and everything it started die at once, as in a crash.
     os.killpg(running.stack.supervisor.processes[node_name(running, old)].pid, signal.SIGKILL)
     killed_at = time.monotonic()
-    wait_for(lambda: accepts(running), timeout=30, interval=0.1, what="a submission accepted")
+    wait_for(running.accepts, timeout=30, interval=0.1, what="a submission accepted")
     took = time.monotonic() - killed_at
     wait_for(lambda: answers(running), timeout=30, interval=0.1, what="the service to answer")
     print(f"accepts at {took:.1f} s, answers at {time.monotonic() - killed_at:.1f} s")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import requests
 import actors
 from actors.store import TERMINAL_STATES
 from services.stack.supervisor import group_members
-from tests.support import wait_for
+from tests.support import ClientThreads, wait_for
 
 from .conftest import RunningStack, stack_settings, start_stack
 
@@ -55,47 +54,27 @@ def started_at(pid: int) -> int:
     return int(fields[19])
 
 
-class Clients:
+class Clients(ClientThreads):
     """``CLIENTS`` threads submitting ``add`` jobs until stopped; what was accepted, by id."""
 
     def __init__(self, url: str):
-        self.url = url
+        super().__init__(url, CLIENTS, join_timeout=30)
         self.accepted: dict[str, float] = {}
         self.refused = 0
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._submit, args=(number,), daemon=True)
-            for number in range(CLIENTS)
-        ]
 
-    def __enter__(self) -> Clients:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
-
-    def _submit(self, number: int) -> None:
-        http = requests.Session()
-        count = 0
-        while not self._stop.is_set():
-            count += 1
-            job = {"actor": "add", "args": [number, count]}
-            try:
-                response = http.post(f"{self.url}/jobs", json=job, timeout=10)
-            except requests.RequestException:
-                response = None
-            with self._lock:
-                if response is not None and response.status_code == 202:
-                    self.accepted[response.json()["id"]] = number + count
-                    continue
-                self.refused += 1
-            # Refused (the stack is healing): a client backs off a little.
-            time.sleep(0.1)
+    def round(self, http: requests.Session, number: int, count: int) -> None:
+        job = {"actor": "add", "args": [number, count]}
+        try:
+            response = http.post(f"{self.url}/jobs", json=job, timeout=10)
+        except requests.RequestException:
+            response = None
+        with self.lock:
+            if response is not None and response.status_code == 202:
+                self.accepted[response.json()["id"]] = number + count
+                return
+            self.refused += 1
+        # Refused (the stack is healing): a client backs off a little.
+        time.sleep(0.1)
 
 
 def answers(running: RunningStack) -> bool:

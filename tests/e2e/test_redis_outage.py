@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import os
 import signal
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ import requests
 
 import actors
 from actors.connection import READ_TIMEOUT
-from tests.support import wait_for
+from tests.support import ClientThreads, wait_for
 
 from .conftest import RunningStack, stack_settings, start_stack
 
@@ -53,41 +52,21 @@ class Answer:
     seconds: float = 0.0  # how long it took to answer
 
 
-class Clients:
+class Clients(ClientThreads):
     """``CLIENTS`` threads, each submitting a job then opening /template, until stopped."""
 
     def __init__(self, url: str):
-        self.url = url
+        super().__init__(url, CLIENTS, join_timeout=READ_TIMEOUT + 2 * MARGIN)
         self.answers: list[Answer] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._run, args=(number,), daemon=True)
-            for number in range(CLIENTS)
-        ]
-
-    def __enter__(self) -> Clients:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(READ_TIMEOUT + 2 * MARGIN)
 
     def accepted(self) -> int:
-        with self._lock:
+        with self.lock:
             return sum(answer.status in ACCEPTED for answer in self.answers)
 
-    def _run(self, number: int) -> None:
-        http = requests.Session()
-        count = 0
-        while not self._stop.is_set():
-            count += 1
-            key = str(uuid.uuid4())
-            self._ask(http, "/jobs", key=key, json={"actor": "add", "args": [number, count]})
-            self._ask(http, "/template", params={"title": f"{number}", "message": f"{count}"})
+    def round(self, http: requests.Session, number: int, count: int) -> None:
+        key = str(uuid.uuid4())
+        self._ask(http, "/jobs", key=key, json={"actor": "add", "args": [number, count]})
+        self._ask(http, "/template", params={"title": f"{number}", "message": f"{count}"})
 
     def _ask(self, http: requests.Session, path: str, key: str | None = None, **kwargs) -> None:
         method = http.post if key else http.get
@@ -108,7 +87,7 @@ class Clients:
             if response.status_code == 503:
                 answer.detail = response.json()["detail"]
         answer.seconds = time.monotonic() - asked
-        with self._lock:
+        with self.lock:
             self.answers.append(answer)
         if answer.status not in ACCEPTED:
             time.sleep(0.1)  # refused: a client backs off a little
@@ -121,14 +100,6 @@ def running(tmp_path) -> Iterator[RunningStack]:
         yield running
     finally:
         running.stack.stop()
-
-
-def accepts(running: RunningStack) -> bool:
-    try:
-        response = running.post("/jobs", json={"actor": "add", "args": [1, 2]}, timeout=5)
-    except requests.RequestException:
-        return False
-    return response.status_code == 202
 
 
 @pytest.mark.e2e
@@ -146,7 +117,12 @@ def test_every_request_answers_while_redis_fails_and_every_job_is_made_once(runn
             os.kill(redis_pid, signal.SIGKILL)
         during = len(clients.answers)
         # The same API processes accept submissions again, on their own.
-        wait_for(lambda: accepts(running), timeout=READ_TIMEOUT, interval=0.2, what="a submission")
+        wait_for(
+            lambda: running.accepts(timeout=5),
+            timeout=READ_TIMEOUT,
+            interval=0.2,
+            what="a submission",
+        )
         wait_for(lambda: clients.accepted() >= during + 50, timeout=30, what="more jobs")
 
     answers = clients.answers
