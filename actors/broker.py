@@ -72,6 +72,7 @@ import dramatiq
 import redis
 from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.common import current_millis, dq_name
+from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.worker import ConsumerThread, WorkerThread
@@ -86,6 +87,7 @@ from .states import STARTABLE_STATES
 from .storage import Keys
 from .storage.codecs import ComeDue, Dispatch, JobWrites, Send
 from .storage.lua import source
+from .storage.record import compact_json
 from .store import BrokerMessage, JobStore
 
 #: Time between two tries of a message a worker sends while Redis is full.
@@ -283,7 +285,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         )
         self.emit_before("enqueue", message, delay)
         return BrokerMessage(
-            message, delay, self.keys.queue(queue_name), redis_message_id, message.encode()
+            message, delay, self.keys.queue(queue_name), redis_message_id, encode(message)
         )
 
     def enqueued(self, sent: BrokerMessage) -> None:
@@ -416,6 +418,19 @@ def declared_jobs(modules: tuple[str, ...]) -> dict[str, JobSpec]:
     for module in modules:
         importlib.import_module(module)
     return {name: spec for name, spec in specs().items() if spec.fn.__module__ in modules}
+
+
+def encode(message: dramatiq.Message) -> bytes:
+    """``message.encode()``: the same bytes, made faster with dramatiq's JSON encoder.
+
+    That encoder makes a JSON encoder anew for each message (``json.dumps``
+    with separators does) and lists the message's fields one by one; a batch
+    encodes a message a job. With another encoder set, it encodes.
+    """
+    if type(dramatiq.get_encoder()) is not JSONEncoder:
+        return message.encode()
+    # A dataclass instance's attributes are its fields, in their order.
+    return compact_json(vars(message)).encode()
 
 
 def connect(config: QueueConfig) -> Queue:

@@ -8,8 +8,9 @@ from services.settings import load_settings
 
 from .app import create_app
 
-#: Allocations between two collections of the youngest generation (Python's default: 700).
-GC_THRESHOLD = 10_000
+#: Allocations between two collections of the youngest generation (Python's default: 700):
+#: above what a batch of the most jobs holds at once (some 30,000 objects), several times over.
+GC_THRESHOLD = 100_000
 
 
 def allow_open_files() -> None:
@@ -33,6 +34,7 @@ app = create_app(settings)
 # reference cycles: at the default threshold the collector runs many times a
 # batch, now and then a full pass over every object that makes up the app.
 # The app lives as long as the process, so no collection needs to look at it
-# again (freeze), and a higher threshold makes collections rarer.
+# again (freeze), and above the threshold a batch's objects are freed, when it
+# is answered, before a collection would have looked at them.
 gc.freeze()
 gc.set_threshold(GC_THRESHOLD)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import dramatiq
 import pytest
 
 import actors
@@ -13,7 +14,7 @@ from actors.jobs import PermanentError, add, count_slowly, fail, render_document
 from actors.lanes import PRIORITIES, job_name, lane
 from actors.limits import Limit
 from actors.registry import JobSpec, specs
-from actors.submission import InvalidJob, check
+from actors.submission import InvalidJob, check, prepare_message
 
 
 @pytest.fixture
@@ -152,6 +153,19 @@ def test_bound_actors_carry_their_retry_policy(built_queue):
         "default-high",
         "default-low",
     }
+
+
+@pytest.mark.parametrize("encoder", [dramatiq.JSONEncoder(), dramatiq.PickleEncoder()])
+def test_a_prepared_message_is_what_dramatiqs_encoder_makes_of_it(built_queue, encoder):
+    request = JobRequest(actor="add", args=["Grüße ✓", 2], options={"delay": 5})
+    previous = dramatiq.get_encoder()
+    dramatiq.set_encoder(encoder)
+    try:
+        sent = prepare_message(built_queue, request)
+        assert sent.data == sent.message.encode()
+        assert dramatiq.Message.decode(sent.data) == sent.message
+    finally:
+        dramatiq.set_encoder(previous)
 
 
 # submission.check ----------------------------------------------------------
