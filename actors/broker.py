@@ -81,6 +81,7 @@ from . import connection, lifecycle, replication
 from .attempt import Attempt
 from .consumer import RedisConsumer, Settlement
 from .dispatch import Room
+from .fetch_numbers import FetchNumbers
 from .middleware import broker_middleware
 from .registry import JobDefaults, JobSpec, attach, bind, specs
 from .states import STARTABLE_STATES
@@ -141,6 +142,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self._consumers: weakref.WeakSet[RedisConsumer] = weakref.WeakSet()
         #: What the consumers of a worker share (see actors.dispatch), once one boots.
         self.room: Room | None = None
+        #: Per queue, the numbers of this process's fetches of it.
+        self._fetch_numbers: dict[str, FetchNumbers] = {}
         super().__init__(**kwargs)
         self.keys = Keys(
             store.keys.namespace if store else Keys.namespace, broker_namespace=self.namespace
@@ -162,10 +165,14 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         With a store, the fetch reserves each job's next attempt (0: the job
         has no record to reserve it in, or the message is delayed) and drops
         the messages of jobs that may not run. A fetch of nothing passes an
-        enqueue's wake-up token on to another consumer.
+        enqueue's wake-up token on to another consumer. Fetches of a queue
+        are numbered, so that the messages of one whose reply was lost go
+        back to the queue (see :mod:`.fetch_numbers`).
         """
-        args = Dispatch.fetch(count, self._writes, STARTABLE_STATES, self.worker_name)
-        return Dispatch.fetched(self._run_dispatch("fetch", queue_name, args))
+        numbers = self._fetch_numbers.setdefault(queue_name, FetchNumbers())
+        with numbers.next() as numbered:
+            args = Dispatch.fetch(count, numbered, self._writes, STARTABLE_STATES, self.worker_name)
+            return Dispatch.fetched(self._run_dispatch("fetch", queue_name, args))
 
     def settle(self, queue_name: str, settlements: Sequence[Settlement]) -> dict[str, int]:
         """Write the starts, and ack or nack the messages, with their jobs' ends, in one call.

@@ -545,13 +545,24 @@ class Dispatch:
 
     @staticmethod
     def fetch(
-        count: int, writes: JobWrites | None, startable: Iterable[str], worker_name: str
+        count: int,
+        numbered: tuple[int, int],
+        writes: JobWrites | None,
+        startable: Iterable[str],
+        worker_name: str,
     ) -> list[str | bytes | int]:
-        """Take ``count``; with a store (``writes``), reserve each job's attempt for the worker."""
+        """Take ``count``; with a store (``writes``), reserve each job's attempt for the worker.
+
+        ``numbered``: the fetch's number and the last one answered (see
+        :mod:`actors.fetch_numbers`).
+        """
+        number, answered = numbered
         if writes is None:
-            return [count]
+            return [count, number, answered]
         return [
             count,
+            number,
+            answered,
             writes.keys.jobs_prefix,
             " ".join(sorted(startable)),
             json.dumps(worker_name),

@@ -29,6 +29,9 @@ The broker (dramatiq's; ``<broker namespace>:`` left out):
 * ``<queue>.wake`` at most one token an idle consumer blocks on.
 * ``__heartbeats__`` worker ids by their last beat; ``__acks__.<worker>.<queue>``
   the messages a worker holds; ``__worker_names__`` the names of worker ids.
+* ``__ackqueues__.<worker>`` the queues a worker holds messages of;
+  ``__fetched__.<worker>.<queue>`` the latest of its fetches of the queue
+  that ran, so that one whose reply it lost is handed back (``lua/dispatch.lua``).
 
 The Lua scripts are given these keys, or the ones they start from (a job's
 key, the prefix ``job:`` for the jobs they find by id, a namespace), and
@@ -165,6 +168,10 @@ class Keys:
     def acks(self, worker_id: str, queue_name: str) -> str:
         """The messages of ``queue_name`` that worker ``worker_id`` holds."""
         return f"{self.broker_namespace}:__acks__.{worker_id}.{queue_name}"
+
+    def fetched(self, worker_id: str, queue_name: str) -> str:
+        """The latest fetch of ``queue_name`` by ``worker_id`` that ran, and what it took."""
+        return f"{self.broker_namespace}:__fetched__.{worker_id}.{queue_name}"
 
     @property
     def worker_names(self) -> str:

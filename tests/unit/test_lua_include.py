@@ -77,6 +77,7 @@ return {
     workflow_steps_key(workflow_key(store_namespace(KEYS[1]), "W-F")),
     workflow_outcomes_key(workflow_key(store_namespace(KEYS[1]), "W-F")),
     events_of(workflow_key(store_namespace(KEYS[1]), "W-F")),
+    fetched_key(ARGV[1], "W-K", "Q-N"),
 }
 """
     )
@@ -102,6 +103,7 @@ return {
         keys.workflow_steps("W-F"),
         keys.workflow_outcomes("W-F"),
         keys.workflow_events("W-F"),
+        keys.fetched("W-K", "Q-N"),
     ]
 
 

@@ -14,6 +14,9 @@
 --   job waiting for a worker is taken at once rather than after a backoff;
 -- * messages handed back (requeue) go to the front of their queue: they
 --   were next in line;
+-- * fetches are numbered by the worker, and the latest that ran recorded,
+--   so that the messages a fetch took go back to their queue when its reply
+--   was lost (see fetch);
 -- * with a job store's arguments, fetch reserves an attempt at each job
 --   it takes (the job stays queued: no thread runs it yet) and drops the
 --   message of a job that may not run (cancelled, or already succeeded);
@@ -36,6 +39,10 @@
 --
 -- $namespace:$queue_name.wake
 --   A list holding at most one token while messages wait for a consumer.
+--
+-- $namespace:__fetched__.$worker_id.$queue_name
+--   The latest fetch of that queue by that worker that ran: its number and
+--   the messages it took, with the attempts it reserved (see fetch).
 --!include keys.lua
 --!include queue.lua
 --!include job.lua
@@ -79,6 +86,46 @@ local function ack(message_ids)
     end
 end
 
+-- Hand messages back to the front of their queue: those of `moved`, from
+-- position `first` on, given as id then the attempt reserved for it (0:
+-- none), that this worker still holds. Each attempt is given back unless a
+-- newer one was reserved since. Pushed in reverse, so that the messages keep
+-- their order at the front. `jobs` is the job store's key prefix.
+local function hand_back(jobs, moved, first)
+    local requeued = false
+    for i = #moved - 1, first, -2 do
+        local message_id, attempt = moved[i], tonumber(moved[i + 1])
+        if redis.call("srem", queue_acks, message_id) > 0 then
+            local data = redis.call("hget", queue_messages, message_id)
+            if data then
+                redis.call("lpush", queue_full_name, message_id)
+                requeued = true
+                local job_key = attempt > 0 and jobs .. cjson.decode(data).message_id
+                if job_key and tonumber(redis.call("hget", job_key, "attempts")) == attempt then
+                    redis.call("hset", job_key, "attempts", attempt - 1)
+                    redis.call("hdel", job_key, "worker_name")
+                end
+            end
+        end
+    end
+    if requeued then
+        wake(queue_full_name)
+    end
+end
+
+-- A fetch's record: its number, then each message it took and its attempt.
+local function fetch_record(number, moved)
+    return number .. " " .. cjson.encode(moved)
+end
+
+local function record_number(record)
+    return tonumber(string.match(record, "^%d+"))
+end
+
+local function record_moved(record)
+    return cjson.decode(string.match(record, "^%d+ (.*)$"))
+end
+
 local function nack(message_id)
     if redis.call("srem", queue_acks, message_id) > 0 then
         local message = redis.call("hget", queue_messages, message_id)
@@ -102,20 +149,42 @@ if command == "enqueue" then
     wake(queue_full_name)
 
 elseif command == "fetch" then
-    -- ARGS: prefetch, then optionally the job store's key prefix, the
-    -- states a job may start from (space-separated) and this worker's name
-    -- (JSON). Returns pairs {message data, the attempt reserved for it, or
-    -- 0 when there was none to reserve}. A worker that fetches is alive:
-    -- it beats, as every dramatiq command does.
+    -- ARGS: prefetch, this fetch's number and the number of the last fetch
+    -- of this worker and queue whose reply came back, then optionally the job
+    -- store's key prefix, the states a job may start from (space-separated)
+    -- and this worker's name (JSON). Returns pairs {message data, the attempt
+    -- reserved for it, or 0 when there was none to reserve}. A worker that
+    -- fetches is alive: it beats, as every dramatiq command does.
+    --
+    -- A fetch whose reply the worker never read (it timed out: Redis was
+    -- frozen, or cut off) may still run, later, even after the worker's next
+    -- fetch: what it took would sit in this worker's acks, held by no thread
+    -- of it. So each fetch is numbered, in the order the worker sends them,
+    -- and the latest one that ran is recorded with what it took (fetched_key).
+    -- A fetch sent after lost replies (the last answered is not the one
+    -- before it) hands back the recorded fetch if that is one of the lost,
+    -- and records itself even when it takes nothing. A fetch that finds a
+    -- later one recorded is a lost one come late: it takes nothing.
     redis.call("zadd", heartbeats_key(namespace), timestamp, worker_id)
     local prefetch = math.min(ARGS[1], max_unpack_size)
-    local jobs, startable, holder = ARGS[2], ARGS[3], ARGS[4]
+    local number, answered = tonumber(ARGS[2]), tonumber(ARGS[3])
+    local jobs, startable, holder = ARGS[4], ARGS[5], ARGS[6]
     -- Delayed messages only wait here: they start once moved to their queue.
     local starts = jobs ~= nil and queue_name ~= delay_queue_name(queue_canonical_name)
+    local fetched_record = fetched_key(namespace, worker_id, queue_name)
+    local lost = answered < number - 1
+    if lost then
+        local latest = redis.call("get", fetched_record)
+        if latest and record_number(latest) > number then
+            return {}
+        elseif latest and record_number(latest) > answered then
+            hand_back(jobs, record_moved(latest), 1)
+        end
+    end
 
     -- The messages, their data and their holding are each one command for
     -- the whole fetch; only a job's record is read and written one by one.
-    local fetched, held = {}, {}
+    local fetched, held, moved = {}, {}, {}
     local message_ids = prefetch > 0 and redis.call("lpop", queue_full_name, prefetch)
     local messages = message_ids and redis.call("hmget", queue_messages, unpack(message_ids))
     for k, message_id in ipairs(message_ids or {}) do
@@ -142,6 +211,8 @@ elseif command == "fetch" then
         end
         if data then
             held[#held + 1] = message_id
+            moved[#moved + 1] = message_id
+            moved[#moved + 1] = attempt
             fetched[#fetched + 1] = data
             fetched[#fetched + 1] = attempt
         end
@@ -149,7 +220,19 @@ elseif command == "fetch" then
 
     if #held > 0 then
         redis.call("sadd", queue_acks, unpack(held))
+    end
+    if #held > 0 or lost then
+        -- The queue listed, so that a dead worker's record goes with its acks.
         redis.call("sadd", ack_queues_key(namespace, worker_id), queue_name)
+        local earlier = redis.call("set", fetched_record, fetch_record(number, moved), "get")
+        if earlier and record_number(earlier) > number then
+            -- A lost fetch come late, after a later one: sent when no reply
+            -- was lost, it took before reading the record. It puts back what
+            -- it took, and the record.
+            redis.call("set", fetched_record, earlier)
+            hand_back(jobs, moved, 1)
+            return {}
+        end
     end
     -- Messages left: the token passes on to another idle consumer, which
     -- takes what this one had no room for. A fetch that got fewer than it
@@ -162,29 +245,8 @@ elseif command == "fetch" then
 
 elseif command == "requeue" then
     -- ARGS: the job store's key prefix, then for each message its id and
-    -- the attempt its fetch reserved (0: none), which is given back unless
-    -- a newer one was reserved since. Pushed in reverse, so that the
-    -- messages keep their order at the front.
-    local jobs = ARGS[1]
-    local requeued = false
-    for i = #ARGS - 1, 2, -2 do
-        local message_id, attempt = ARGS[i], tonumber(ARGS[i + 1])
-        if redis.call("srem", queue_acks, message_id) > 0 then
-            local data = redis.call("hget", queue_messages, message_id)
-            if data then
-                redis.call("lpush", queue_full_name, message_id)
-                requeued = true
-                local job_key = attempt > 0 and jobs .. cjson.decode(data).message_id
-                if job_key and tonumber(redis.call("hget", job_key, "attempts")) == attempt then
-                    redis.call("hset", job_key, "attempts", attempt - 1)
-                    redis.call("hdel", job_key, "worker_name")
-                end
-            end
-        end
-    end
-    if requeued then
-        wake(queue_full_name)
-    end
+    -- the attempt its fetch reserved (0: none).
+    hand_back(ARGS[1], ARGS, 2)
 
 elseif command == "settle" then
     -- Starts, acks and nacks of several messages at once. ARGS, for each
@@ -221,7 +283,7 @@ elseif command == "settle" then
 
 elseif command == "purge" then
     redis.call("del", queue_full_name, queue_acks, queue_messages, wake_key(queue_full_name),
-               xqueue_full_name, xqueue_messages)
+               xqueue_full_name, xqueue_messages, fetched_key(namespace, worker_id, queue_name))
 
 elseif command == "qsize" then
     local delayed = delay_queue_name(queue_canonical_name)

@@ -58,6 +58,8 @@ local heartbeats_key = namespaced(":__heartbeats__")
 local acks_key = namespaced(":__acks__.") -- (namespace, worker_id, queue_name)
 -- The queues whose messages a worker holds (see dispatch.lua).
 local ack_queues_key = namespaced(":__ackqueues__.") -- (namespace, worker_id)
+-- The latest fetch of a queue by a worker that ran (see dispatch.lua).
+local fetched_key = namespaced(":__fetched__.") -- (namespace, worker_id, queue_name)
 -- The queues that ever had a dead letter (see maintenance.lua).
 local dead_letter_queues_key = namespaced(":__deadletters__")
 local worker_names_key = namespaced(":__worker_names__")

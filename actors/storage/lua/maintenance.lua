@@ -10,7 +10,8 @@
 -- Hand back the fetched messages of every worker whose heartbeat is older
 -- than now - timeout, to the FRONT of their queues: they were taken before
 -- anything still waiting, and forget its name ("<namespace>:__worker_names__",
--- the dashboard's). Returns how many went back.
+-- the dashboard's) and its latest fetches (see dispatch.lua). Returns how
+-- many went back.
 local function reap_dead_workers(namespace, now, timeout)
     local heartbeats = heartbeats_key(namespace)
     local requeued = 0
@@ -26,7 +27,7 @@ local function reap_dead_workers(namespace, now, timeout)
                     pushed = pushed + 1
                 end
             end
-            redis.call("del", queue_acks)
+            redis.call("del", queue_acks, fetched_key(namespace, dead_worker, queue_name))
             if pushed > 0 then
                 wake(queue)
             end
