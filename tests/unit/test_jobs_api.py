@@ -419,7 +419,17 @@ def test_concurrent_duplicates_make_one_job_and_one_message(settings, queue, r):
 
 
 #: The commands the create script runs inside Redis (Redis counts them too).
-CREATE_SCRIPT_COMMANDS = {"get", "exists", "set", "hset", "xadd", "rpush", "lpush", "ltrim"}
+CREATE_SCRIPT_COMMANDS = {
+    "get",
+    "exists",
+    "set",
+    "hset",
+    "xadd",
+    "xtrim",
+    "rpush",
+    "lpush",
+    "ltrim",
+}
 
 
 def commands_sent(r: redis.Redis, action) -> tuple[int, dict[str, int]]:
@@ -466,7 +476,8 @@ def test_a_batch_of_the_most_jobs_is_one_script_call(client, r):
     assert calls.pop("evalsha") == 1
     # Nothing but what the script runs: no command per job from the API.
     assert set(calls) <= CREATE_SCRIPT_COMMANDS
-    assert calls["rpush"] == MAX_BATCH_JOBS
+    # A record each, and the messages put on their queue together.
+    assert (calls["hset"], calls["rpush"]) == (MAX_BATCH_JOBS + 1, 1)
     assert r.llen(READY) == MAX_BATCH_JOBS + 1
     assert r.xlen("jobqueue:jobs") == MAX_BATCH_JOBS + 1
 
@@ -527,6 +538,8 @@ def test_a_batch_enqueues_every_job(client, r):
                 {"actor": "add", "args": [1, 2]},
                 {"actor": "count_slowly", "kwargs": {"to": 2}},
                 {"actor": "add", "args": [3, 4], "options": {"delay": 60}},
+                {"actor": "add", "args": [5, 6], "options": {"priority": "high"}},
+                {"actor": "add", "args": [7, 8]},
             ]
         },
     )
@@ -537,11 +550,24 @@ def test_a_batch_enqueues_every_job(client, r):
         ("add", "queued"),
         ("count_slowly", "queued"),
         ("add", "delayed"),
+        ("add", "queued"),
+        ("add", "queued"),
     ]
-    assert len({j["id"] for j in jobs}) == 3
-    assert r.llen(READY) == 2 and r.llen(DELAYED) == 1
+    assert len({j["id"] for j in jobs}) == 5
+    # Each message on its job's queue, in the batch's order.
+    assert queued_jobs(r, READY) == [jobs[0]["id"], jobs[1]["id"], jobs[4]["id"]]
+    assert queued_jobs(r, DELAYED) == [jobs[2]["id"]]
+    assert queued_jobs(r, "dramatiq:default-high") == [jobs[3]["id"]]
     for job in jobs:
         assert client.simulate_get(f"/jobs/{job['id']}").json["state"] == job["state"]
+
+
+def queued_jobs(r: redis.Redis, queue: str) -> list[str]:
+    """The jobs whose messages wait on ``queue``, in its order."""
+    return [
+        dramatiq.Message.decode(r.hget(f"{queue}.msgs", redis_id)).message_id
+        for redis_id in r.lrange(queue, 0, -1)
+    ]
 
 
 def test_each_job_of_a_batch_and_its_message_have_random_ids_of_their_own(client, r):

@@ -65,7 +65,8 @@ local function create_jobs(KEYS, ARGV)
     end
 
     local replies = {}
-    local woken = {}
+    local messages = gathered_messages()
+    local written = false
     for job = 1, jobs do
         local k, a = 1 + (job - 1) * KEYS_PER_JOB, starts[job]
         local job_key, idempotency_key, queue_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
@@ -82,17 +83,19 @@ local function create_jobs(KEYS, ARGV)
             end
             local first = a + ARGS_BEFORE_FIELDS + 1
             redis.call("HSET", job_key, unpack(ARGV, first, first - 1 + 2 * tonumber(ARGV[a + 6])))
-            redis.call("XADD", KEYS[1], "MINID", "~", ARGV[2], "*", "id", job_id, "actor", actor)
+            redis.call("XADD", KEYS[1], "*", "id", job_id, "actor", actor)
+            written = true
             if queue_key ~= "" then
-                enqueue(queue_key, ARGV[a + 3], ARGV[a + 4])
-                if not woken[queue_key] then
-                    woken[queue_key] = true
-                    wake(queue_key)
-                end
+                messages.add(queue_key, ARGV[a + 3], ARGV[a + 4])
             end
             replies[#replies + 1] = 1
             replies[#replies + 1] = job_id
         end
+    end
+    messages.enqueue()
+    if written then
+        -- The index trimmed once for all its new entries: a trim costs more than an entry.
+        redis.call("XTRIM", KEYS[1], "MINID", "~", ARGV[2])
     end
     return replies
 end

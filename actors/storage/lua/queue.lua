@@ -17,3 +17,39 @@ local function wake(queue_key)
     redis.call("LPUSH", wake_key(queue_key), "1")
     redis.call("LTRIM", wake_key(queue_key), 0, 0)
 end
+
+-- Messages gathered to be appended to their queues together, as a batch's
+-- are (create_jobs.lua): each queue gets one HSET and one RPUSH for them, in
+-- the order they were gathered, and one wake-up, rather than a call of each
+-- a message. Lua unpacks a few thousand values at most: long runs are split.
+local MESSAGES_PER_CALL = 1000
+
+local function gathered_messages()
+    local queues, order, gathered = {}, {}, {}
+
+    function gathered.add(queue_key, message_id, message)
+        local queue = queues[queue_key]
+        if not queue then
+            queue = {ids = {}, fields = {}}
+            queues[queue_key] = queue
+            order[#order + 1] = queue_key
+        end
+        queue.ids[#queue.ids + 1] = message_id
+        queue.fields[#queue.fields + 1] = message_id
+        queue.fields[#queue.fields + 1] = message
+    end
+
+    function gathered.enqueue()
+        for _, queue_key in ipairs(order) do
+            local ids, fields = queues[queue_key].ids, queues[queue_key].fields
+            for first = 1, #ids, MESSAGES_PER_CALL do
+                local last = math.min(first + MESSAGES_PER_CALL - 1, #ids)
+                redis.call("HSET", messages_key(queue_key), unpack(fields, 2 * first - 1, 2 * last))
+                redis.call("RPUSH", queue_key, unpack(ids, first, last))
+            end
+            wake(queue_key)
+        end
+    end
+
+    return gathered
+end
