@@ -12,18 +12,18 @@ import os
 
 #: Bytes of one UUID.
 UUID_BYTES = 16
-#: The bits a version 4 UUID has set, and those its random bits may not touch:
-#: the version's four and the variant's two (RFC 9562).
-_VERSION_4 = (0x4 << 76) | (0b10 << 62)
-_KEPT = ~((0xF << 76) | (0b11 << 62))
 
 
 def random_ids(count: int) -> list[str]:
     """``count`` random UUIDs (version 4), as text, from one read of the random source."""
-    data = os.urandom(UUID_BYTES * count)
-    ids = []
-    for start in range(0, len(data), UUID_BYTES):
-        number = int.from_bytes(data[start : start + UUID_BYTES]) & _KEPT | _VERSION_4
-        digits = f"{number:032x}"
-        ids.append(f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}")
-    return ids
+    data = bytearray(os.urandom(UUID_BYTES * count))
+    # Each id's version (its seventh byte's high half: 4) and variant (its
+    # ninth byte's two high bits: 10), set in every id at once (RFC 9562).
+    data[6::UUID_BYTES] = bytes(byte & 0x0F | 0x40 for byte in data[6::UUID_BYTES])
+    data[8::UUID_BYTES] = bytes(byte & 0x3F | 0x80 for byte in data[8::UUID_BYTES])
+    digits = data.hex()
+    return [
+        f"{digits[at : at + 8]}-{digits[at + 8 : at + 12]}-{digits[at + 12 : at + 16]}"
+        f"-{digits[at + 16 : at + 20]}-{digits[at + 20 : at + 32]}"
+        for at in range(0, len(digits), 2 * UUID_BYTES)
+    ]

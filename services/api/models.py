@@ -189,16 +189,37 @@ class Job(JobRecord):
     links: Links
 
     @classmethod
-    def of(cls, record: JobRecord, queue: Queue) -> Job:
-        """How ``record`` is shown: its options as ``queue``'s workers apply them."""
+    def of(cls, record: JobRecord, queue: Queue, options: RunOptions | None = None) -> Job:
+        """How ``record`` is shown: its options as ``queue``'s workers apply them.
+
+        ``options``: those, worked out already (:meth:`of_many`).
+        """
         # Its fields as they are rather than dumped: its nested models are valid
         # and pass as themselves, at a fraction of the cost, times a batch's jobs.
         fields = dict(record.__dict__)
         for name in _TIMES:
             fields[name] = iso(fields[name])
-        fields["options"] = RunOptions.of(record, queue)
+        fields["options"] = options or RunOptions.of(record, queue)
         fields["links"] = job_links(record.id)
         return cls.model_validate(fields)
+
+    @classmethod
+    def of_many(cls, records: list[JobRecord], queue: Queue) -> list[Job]:
+        """:meth:`of` each record, the options of each kind of job worked out once.
+
+        The jobs of a batch, or of a page, are mostly of a few kinds: the
+        same job asked to run the same way.
+        """
+        kinds: dict[tuple[Any, ...], RunOptions] = {}
+        jobs = []
+        for record in records:
+            asked = record.options
+            kind = (record.actor, None if asked is None else tuple(asked.__dict__.values()))
+            options = kinds.get(kind)
+            if options is None:
+                options = kinds[kind] = RunOptions.of(record, queue)
+            jobs.append(cls.of(record, queue, options))
+        return jobs
 
 
 def job_links(job_id: str) -> dict[str, str]:

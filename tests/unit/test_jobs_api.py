@@ -554,6 +554,15 @@ def test_a_batch_enqueues_every_job(client, r):
         ("add", "queued"),
     ]
     assert len({j["id"] for j in jobs}) == 5
+    # Each with the options it asked for, whatever the others asked.
+    assert [(j["options"]["delay"], j["options"]["priority"]) for j in jobs] == [
+        (0, "normal"),
+        (0, "normal"),
+        (60, "normal"),
+        (0, "high"),
+        (0, "normal"),
+    ]
+    assert jobs[1]["options"]["max_retries"] != jobs[0]["options"]["max_retries"]
     # Each message on its job's queue, in the batch's order.
     assert queued_jobs(r, READY) == [jobs[0]["id"], jobs[1]["id"], jobs[4]["id"]]
     assert queued_jobs(r, DELAYED) == [jobs[2]["id"]]
@@ -579,7 +588,8 @@ def test_each_job_of_a_batch_and_its_message_have_random_ids_of_their_own(client
     redis_ids = [redis_id.decode() for redis_id in r.lrange(READY, 0, -1)]
     assert len(set(job_ids) | set(redis_ids)) == 2 * len(jobs)
     for text in job_ids + redis_ids:
-        assert str(uuid.UUID(text)) == text and uuid.UUID(text).version == 4
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
     for job_id, redis_id in zip(job_ids, redis_ids, strict=True):
         message = dramatiq.Message.decode(r.hget(f"{READY}.msgs", redis_id))
         assert (message.message_id, message.options["redis_message_id"]) == (job_id, redis_id)

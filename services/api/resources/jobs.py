@@ -64,7 +64,7 @@ class JobCollection:
         records, next_cursor = await self.queue.store.list(
             state=query.state, actor=query.actor, limit=query.limit, cursor=query.cursor
         )
-        resp.media = JobList(jobs=[Job.of(r, self.queue) for r in records], next_cursor=next_cursor)
+        resp.media = JobList(jobs=Job.of_many(records, self.queue), next_cursor=next_cursor)
 
 
 class JobBatch:
@@ -113,4 +113,4 @@ class JobBatch:
         resp.data = answer if created else self._answer(records)
 
     def _answer(self, records: list[JobRecord]) -> bytes:
-        return media.dumps(BatchResult(jobs=[Job.of(r, self.queue) for r in records])).encode()
+        return media.dumps(BatchResult(jobs=Job.of_many(records, self.queue))).encode()
