@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from services.api.app import create_app
+from services.api.models import MAX_BATCH_JOBS
 from services.settings import Settings
 from tests.support import assert_problem
 
@@ -142,6 +143,16 @@ def test_template_refuses_an_over_long_field_and_enqueues_nothing(client, settin
 
 def test_template_is_503_with_retry_after_when_redis_is_unreachable(down_client):
     result = down_client.simulate_get("/template", params={"name": "Ada"})
+
+    body = assert_problem(result, 503)
+    assert "try again" in body["detail"]
+    assert result.headers["Retry-After"].isdigit()
+
+
+def test_a_batch_is_503_with_retry_after_when_redis_is_unreachable(down_client):
+    # Its answer is made while its script call is under way: the failed call is the answer.
+    jobs = [{"actor": "add", "args": [n, 1]} for n in range(MAX_BATCH_JOBS)]
+    result = down_client.simulate_post("/jobs/batch", json={"jobs": jobs})
 
     body = assert_problem(result, 503)
     assert "try again" in body["detail"]
