@@ -150,11 +150,13 @@ if command == "enqueue" then
 
 elseif command == "fetch" then
     -- ARGS: prefetch, this fetch's number and the number of the last fetch
-    -- of this worker and queue whose reply came back, then optionally the job
-    -- store's key prefix, the states a job may start from (space-separated)
-    -- and this worker's name (JSON). Returns pairs {message data, the attempt
-    -- reserved for it, or 0 when there was none to reserve}. A worker that
-    -- fetches is alive: it beats, as every dramatiq command does.
+    -- of this worker and queue whose reply came back (none: a fetch as
+    -- dramatiq's own do_fetch makes it, not numbered), then optionally the
+    -- job store's key prefix, the states a job may start from
+    -- (space-separated) and this worker's name (JSON). Returns pairs
+    -- {message data, the attempt reserved for it, or 0 when there was none
+    -- to reserve}. A worker that fetches is alive: it beats, as every
+    -- dramatiq command does.
     --
     -- A fetch whose reply the worker never read (it timed out: Redis was
     -- frozen, or cut off) may still run, later, even after the worker's next
@@ -172,7 +174,7 @@ elseif command == "fetch" then
     -- Delayed messages only wait here: they start once moved to their queue.
     local starts = jobs ~= nil and queue_name ~= delay_queue_name(queue_canonical_name)
     local fetched_record = fetched_key(namespace, worker_id, queue_name)
-    local lost = answered < number - 1
+    local lost = number ~= nil and answered < number - 1
     if lost then
         local latest = redis.call("get", fetched_record)
         if latest and record_number(latest) > number then
@@ -222,8 +224,10 @@ elseif command == "fetch" then
         redis.call("sadd", queue_acks, unpack(held))
     end
     if #held > 0 or lost then
-        -- The queue listed, so that a dead worker's record goes with its acks.
+        -- The queue listed, so that a dead worker's acks and record are found.
         redis.call("sadd", ack_queues_key(namespace, worker_id), queue_name)
+    end
+    if number and (#held > 0 or lost) then
         local earlier = redis.call("set", fetched_record, fetch_record(number, moved), "get")
         if earlier and record_number(earlier) > number then
             -- A lost fetch come late, after a later one: sent when no reply
