@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from ..lifecycle import Transition, now_ms
@@ -19,7 +20,6 @@ from ..record import JobRecord
 from ..states import State
 from .keys import Keys
 from .record import (
-    compact_json,
     decode_record,
     encode_fields,
     encode_record,
@@ -65,21 +65,24 @@ class JobWrites:
     keys: Keys
     retention_seconds: int
 
-    #: How many arguments ``write_job`` reads.
-    WIDTH = 9
-
     def args(self, transition: Transition) -> list[str | int]:
-        """The nine arguments that write ``transition``."""
+        """The arguments that write ``transition``: nine, then its fields' names and values.
+
+        Given flat, the fields go into the record's hash as they came, with
+        nothing for the script to decode.
+        """
+        fields = encode_fields(transition.changes())
         return [
             transition.to,
             " ".join(transition.allowed_from),
-            compact_json(encode_fields(transition.changes())),
+            len(fields),
             " ".join(transition.event_fields()),
             self.retention_seconds if transition.ends else 0,
             self.keys.cancellations if transition.announce else "",
             0 if transition.rests else EVENTS_PER_JOB,
             "1" if transition.create_missing else "0",
             "+" if transition.begins else transition.attempt,
+            *chain.from_iterable(fields.items()),
         ]
 
     def of_job(self, job_id: str, transition: Transition) -> list[str | int]:

@@ -9,11 +9,13 @@
 -- (LINGER_MS) for the readers that were about to block on it, and then only
 -- the record holds it. Waiting and finished jobs, the many, cost no stream.
 --
--- write_job(job_key, events_key, args, i, extra) reads args[i] to args[i + 8]
--- (and sets the fields of the table extra too, if given):
+-- write_job(job_key, events_key, args, i, extra) reads args[i] to args[i + 8],
+-- then the fields they count (write_width says how many arguments in all),
+-- and sets the fields of the table extra too, if given (a script's own write):
 --   to             the new state
 --   allowed        the states it may come from, space-separated
---   fields         fields to set, as a JSON object of strings
+--   fields         how many fields to set: their names and values follow
+--                  args[i + 8], each value as the record holds it
 --   event          the fields its event carries besides state and time,
 --                  space-separated
 --   ttl            seconds the record lives from now; 0 keeps it until it ends
@@ -136,17 +138,23 @@ local function writing_together(write_all)
     return result
 end
 
+-- How many arguments of args, from i, one write takes: nine, and its fields'.
+local function write_width(args, i)
+    return 9 + 2 * tonumber(args[i + 2])
+end
+
 local function write_job(job_key, events_key, args, i, extra)
-    local to, allowed, fields, event = args[i], args[i + 1], args[i + 2], args[i + 3]
+    local to, allowed, event = args[i], args[i + 1], args[i + 3]
     local ttl, channel, max_events = tonumber(args[i + 4]), args[i + 5], tonumber(args[i + 6])
     local create_missing, attempt = args[i + 7], args[i + 8]
 
     -- Each field this write sets, as the record will hold it ("null": removed).
     local values = {state = to}
-    for _, set in ipairs({cjson.decode(fields), extra or {}}) do
-        for name, value in pairs(set) do
-            values[name] = value
-        end
+    for k = i + 9, i + write_width(args, i) - 1, 2 do
+        values[args[k]] = args[k + 1]
+    end
+    for name, value in pairs(extra or {}) do
+        values[name] = value
     end
     -- What the write needs of the record, in one read: its state, attempt
     -- and workflow, its last event, the times an end is counted by, and

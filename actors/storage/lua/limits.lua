@@ -9,7 +9,7 @@
 --               period (0: any), the period (ms)
 --   ARGV[8..10] the message: its worker's id, its queue, its Redis id
 --   ARGV[11]    its job's hash, or "" to write no record
---   ARGV[12..20] write_job's arguments that hand the job back as queued
+--   ARGV[12...] write_job's arguments that hand the job back as queued
 --   Returns 1 when the message may run now (it holds one of the job's slots),
 --   0 when it was set aside to wait.
 -- for "release": ARGV[4..7] the job's limit, ARGV[8..10] the message that ends.

@@ -4,9 +4,9 @@
 -- KEYS[1]  <ns>:<queue>       the messages' ids: a list (a queue, or its .DQ
 --                             delay queue) or a sorted set (its .XQ dead letters)
 -- KEYS[2]  <ns>:<queue>.msgs  message id -> message
--- ARGV[1..9]  write_job's arguments for each deleted message's job
--- ARGV[10...] pairs: a message id, its job's hash (its event stream is the
---             hash's key with ":events")
+-- ARGV[1...]  write_job's arguments for each deleted message's job
+-- then pairs: a message id, its job's hash (its event stream is the hash's
+--             key with ":events")
 --
 -- A message already gone (deleted, requeued or taken meanwhile) is skipped and
 -- its job left alone. Returns how many messages were deleted.
@@ -14,7 +14,7 @@
 local ids, messages = KEYS[1], KEYS[2]
 local is_list = redis.call("TYPE", ids)["ok"] == "list"
 local deleted = 0
-for i = 10, #ARGV, 2 do
+for i = 1 + write_width(ARGV, 1), #ARGV, 2 do
     local message_id, job_key = ARGV[i], ARGV[i + 1]
     if redis.call("HDEL", messages, message_id) == 1 then
         if is_list then
