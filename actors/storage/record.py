@@ -16,7 +16,32 @@ from ..record import STATE_FIELD, JobRecord
 #: Fields of the record kept as plain text: its last event's id and what that event told.
 EVENT_FIELDS = ("event_id", "event")
 
-compact_json = json.JSONEncoder(separators=(",", ":")).encode
+#: JSON's own C encoder, made once (None where Python has not got it), as
+#: ``json.dumps(value, separators=(",", ":"))`` makes one anew for each call,
+#: which costs more than encoding a record's small values. It does not look
+#: for reference cycles: what it encodes came as JSON, or went through
+#: ``record.jsonable``, which does.
+_encoder = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None,  # no reference cycle check
+    json.JSONEncoder().default,  # what is not JSON: TypeError
+    json.encoder.encode_basestring_ascii,
+    None,  # no indent
+    ":",  # between a key and its value
+    ",",  # between items
+    False,  # keys in their order
+    False,  # a key that is not text: TypeError
+    True,  # NaN and infinities as Python writes them
+)
+_python_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def compact_json(value: Any) -> str:
+    """``value`` as JSON without spaces, escaped to ASCII: ``json.dumps``'s text."""
+    if _encoder is None:
+        return _python_encode(value)
+    return "".join(_encoder(value, 0))
+
+
 _json_string = json.encoder.encode_basestring_ascii
 
 

@@ -356,6 +356,25 @@ def test_text_that_is_not_unicode_is_refused_before_enqueueing(settings, r, job,
     assert nothing_enqueued(r)
 
 
+def test_a_jobs_arguments_are_recorded_and_sent_as_they_came(settings, r):
+    queue = actors.connect(
+        dataclasses.replace(settings, job_modules="actors.jobs,tests.unit.more_jobs").queue_config()
+    )
+    client = testing.TestClient(create_app(settings, queue))
+    numbers = [1, 2.5, -0.0, 2**70, True, None, "Grüße ✓\u2028", [], {"b": [{}], "a": 1e300}]
+
+    result = client.simulate_post(
+        "/jobs/batch", json={"jobs": [{"actor": "tally", "args": [numbers]}]}
+    )
+
+    [job] = result.json["jobs"]
+    assert job["args"] == [numbers]
+    assert client.simulate_get(f"/jobs/{job['id']}").json["args"] == [numbers]
+    [redis_id] = r.lrange("dramatiq:reports", 0, -1)
+    message = dramatiq.Message.decode(r.hget("dramatiq:reports.msgs", redis_id))
+    assert message.args == (numbers,)
+
+
 # Idempotency ----------------------------------------------------------------
 
 
