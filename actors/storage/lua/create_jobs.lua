@@ -66,7 +66,7 @@ local function create_jobs(KEYS, ARGV)
 
     local replies = {}
     local messages = gathered_messages()
-    local written = false
+    local written, trimmed = false, false
     for job = 1, jobs do
         local k, a = 1 + (job - 1) * KEYS_PER_JOB, starts[job]
         local job_key, idempotency_key, queue_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
@@ -83,8 +83,14 @@ local function create_jobs(KEYS, ARGV)
             end
             local first = a + ARGS_BEFORE_FIELDS + 1
             redis.call("HSET", job_key, unpack(ARGV, first, first - 1 + 2 * tonumber(ARGV[a + 6])))
-            redis.call("XADD", KEYS[1], "*", "id", job_id, "actor", actor)
-            written = true
+            if job == jobs then
+                -- The call's last entry trims the index, for all of them.
+                redis.call("XADD", KEYS[1], "MINID", "~", ARGV[2], "*", "id", job_id, "actor", actor)
+                trimmed = true
+            else
+                redis.call("XADD", KEYS[1], "*", "id", job_id, "actor", actor)
+                written = true
+            end
             if queue_key ~= "" then
                 messages.add(queue_key, ARGV[a + 3], ARGV[a + 4])
             end
@@ -93,8 +99,9 @@ local function create_jobs(KEYS, ARGV)
         end
     end
     messages.enqueue()
-    if written then
-        -- The index trimmed once for all its new entries: a trim costs more than an entry.
+    if written and not trimmed then
+        -- The index trimmed once for all its new entries: a trim costs more
+        -- than an entry. Its last one does it, unless that job was there already.
         redis.call("XTRIM", KEYS[1], "MINID", "~", ARGV[2])
     end
     return replies
