@@ -38,6 +38,12 @@ blocks on the queue's wake-up list that every enqueue fills (see
 ``storage/lua/dispatch.lua``), so a job is taken as soon as it is sent and an idle
 worker sends one command per worker timeout.
 
+Redis away, or frozen past the read timeout, stops a consumer from taking
+jobs, not the consumer: it tries again every worker timeout, holding on to
+the delayed messages its thread keeps, and says so once. A fetch whose reply
+was lost may still have run: its messages go back to the queue with the
+next fetch (see :mod:`actors.fetch_numbers`).
+
 A consumer also knows which messages it holds (fetched and not yet settled),
 so that the heartbeat can find those handed to another worker while this
 one was presumed dead (:meth:`RedisConsumer.held`, :meth:`RedisConsumer.lose`):
@@ -59,7 +65,6 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import current_millis
-from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 from dramatiq.worker import ConsumerThread
 
@@ -116,8 +121,8 @@ class RedisConsumer(_RedisConsumer):
         self._rank = rank(queue_name)
         #: An enqueue's wake-up token was taken, and not yet passed on or used.
         self._woken = False
-        #: Whether Redis refused the last fetch for want of memory.
-        self._full = False
+        #: Why the last fetch failed (Redis full, or not answering); None: it did not.
+        self._taking_none: str | None = None
         # Settled on this consumer's queue, which is not message.queue_name
         # once the message was delayed (as dramatiq's ack has it).
         self._settlements = BatchSender(self._send_settlements, name=f"settle {queue_name}")
@@ -142,16 +147,26 @@ class RedisConsumer(_RedisConsumer):
                 self.queued_message_ids.add(message.message_id)
                 return message
             return None
-        except redis.ConnectionError as error:
-            raise ConnectionClosed(error) from None
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            # Redis is away, or frozen past the read timeout: this consumer
+            # goes on once it answers (its pool connects again). Raised,
+            # dramatiq's consumer thread would make a new one and drop the
+            # delayed messages it holds, or, for a timeout, hand them back
+            # while Redis is still away, which fails and ends the thread.
+            self._take_none(f"Redis does not answer ({error})")
+            return None
         except redis.exceptions.OutOfMemoryError as error:
             # Redis refuses every write (its fetch script whole): a job taken
-            # now could not be started or ended. Wait for room, and say so once.
-            if not self._full:
-                self._full = True
-                self.logger.warning("Taking no jobs from %r: %s.", self.queue_name, error)
-            time.sleep(self.timeout / 1000)
+            # now could not be started or ended.
+            self._take_none(str(error))
             return None
+
+    def _take_none(self, reason: str) -> None:
+        """Take no jobs for a worker timeout, and say why once."""
+        if self._taking_none is None:
+            self.logger.warning("Taking no jobs from %r: %s.", self.queue_name, reason)
+        self._taking_none = reason
+        time.sleep(self.timeout / 1000)
 
     def _fetch(self) -> bool:
         """Fetch what there is room for; wait for room, or for an enqueue when nothing came."""
@@ -168,9 +183,9 @@ class RedisConsumer(_RedisConsumer):
         except BaseException:
             self._room.give_back(room)
             raise
-        if self._full:
-            self._full = False
-            self.logger.warning("Taking jobs from %r again: Redis has room.", self.queue_name)
+        if self._taking_none is not None:
+            self._taking_none = None
+            self.logger.warning("Taking jobs from %r again.", self.queue_name)
         self._room.give_back(room - len(fetched))
         self.message_cache = [
             JobMessage(Message.decode(data), Attempt(attempt, consumer=self))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -25,27 +24,10 @@ from actors.storage.codecs import Dispatch
 from actors.submission import submit_many
 from tests.support import redis_server, run_job, settings_for, wait_for, worker_process
 
-#: The read timeout of the broker's client in the in-process tests, in seconds.
-READ_TIMEOUT = 0.5
 #: Jobs queued for the worker that lives through a freeze: more than it runs before it.
 JOBS = 3000
 #: How long after Redis resumes every job must have ended.
 AFTER_FREEZE_SECONDS = 30
-
-
-@pytest.fixture
-def freezable(tmp_path, redis_binary, monkeypatch) -> Iterator[tuple[actors.Queue, int]]:
-    """A queue on a Redis of the test's own, read with a short timeout, and the server's pid."""
-    monkeypatch.setattr(connection, "READ_TIMEOUT", READ_TIMEOUT)
-    with redis_server(tmp_path / "redis", redis_binary) as url:
-        queue = actors.connect(settings_for(url).queue_config())
-        pid = queue.broker.client.info("server")["process_id"]
-        # Its scripts loaded, as a running worker's are: a fetch of nothing.
-        queue.broker.fetch("default", 0)
-        try:
-            yield queue, pid
-        finally:
-            os.kill(pid, signal.SIGCONT)
 
 
 def acks(queue: actors.Queue) -> set[bytes]:
