@@ -474,11 +474,18 @@ def test_a_submission_is_one_redis_round_trip(client, r):
     submit(client)  # loads the script into Redis
     key = {"Idempotency-Key": "once"}
 
-    for action in (lambda: submit(client, headers=key), lambda: client.simulate_get("/template")):
+    # Inside the script: the record, the index entry (which trims the index),
+    # the message, the wake-up token (two) and whether the job exists
+    # already; with an Idempotency-Key, the key read and written too.
+    for action, commands in (
+        (lambda: submit(client, headers=key), 9),
+        (lambda: client.simulate_get("/template"), 7),
+    ):
         reads, calls = commands_sent(r, action)
         assert reads == 1
         assert calls.pop("evalsha") == 1
         assert set(calls) <= CREATE_SCRIPT_COMMANDS
+        assert sum(calls.values()) == commands
     assert r.llen(READY) == 3
     assert len(r.keys("jobqueue:job:*")) == 3
 
