@@ -91,7 +91,8 @@ from .storage.lua import source
 from .storage.record import compact_json
 from .store import BrokerMessage, JobStore
 
-#: Time between two tries of a message a worker sends while Redis is full.
+#: Time between two tries of a message a worker sends while Redis is full (or
+#: away, for a delayed message come due).
 FULL_RETRY_SECONDS = 1.0
 
 
@@ -320,7 +321,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         call = Send.call(
             self.store.writes, self.keys.queue(queue_name), redis_message_id, data, record, due
         )
-        waited = False
+        waited = unanswered = False
         while True:
             try:
                 sent = Send.sent(
@@ -332,7 +333,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                     )
                 )
                 if consumer and due:
-                    consumer.moved(due, sent)
+                    # Sent again after a call with no answer, it was moved by that call.
+                    consumer.moved(due, sent or unanswered)
                 return
             except replication.NotReplicated as error:
                 # The message is on the master. Raising would fail the job that
@@ -352,6 +354,21 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 if not waited:
                     waited = True
                     self.logger.warning("Redis is full: message %s waits to be sent.", record.id)
+                time.sleep(FULL_RETRY_SECONDS)
+            except (redis.ConnectionError, redis.TimeoutError):
+                # A delayed message come due while Redis is away or frozen:
+                # given up, it would be dropped with its consumer thread's
+                # delay queue and left in this worker's acks. The thread sends
+                # it until Redis answers: a call with no answer that ran moved
+                # it, and the next moves nothing (send.lua).
+                if due is None:
+                    raise
+                unanswered = True
+                if not waited:
+                    waited = True
+                    self.logger.warning(
+                        "Redis does not answer: delayed message %s waits to be sent.", record.id
+                    )
                 time.sleep(FULL_RETRY_SECONDS)
 
     def _dispatch(self, command: str) -> Callable[..., Any]:

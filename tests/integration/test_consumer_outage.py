@@ -83,3 +83,14 @@ def test_a_delayed_job_held_through_a_freeze_past_the_read_timeout_runs_on_time(
     os.kill(pid, signal.SIGCONT)
 
     runs_on_time(queue, job_id)
+
+
+def test_a_delayed_job_that_comes_due_while_redis_is_frozen_runs_once_it_thaws(working):
+    queue, pid = working
+    job_id = delayed_job(queue)
+
+    os.kill(pid, signal.SIGSTOP)
+    time.sleep(DELAY_SECONDS + 1)  # its time comes, and sending it to its queue times out
+    os.kill(pid, signal.SIGCONT)
+
+    runs_on_time(queue, job_id)
