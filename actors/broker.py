@@ -53,6 +53,9 @@ Relied on (read or called as dramatiq 2.2.1 has them):
   skips); the after_* hooks run in reverse order, which the order in
   ``middleware.broker_middleware`` counts on; ``actor_options`` of each.
 * ``dramatiq.threading.raise_thread_exception`` interrupts a running job.
+* ``middleware/time_limit.py`` subclasses ``TimeLimit``: its ``__init__``
+  sets ``time_limit`` and ``manager`` (which it replaces), and the interrupt
+  is ``TimeLimitExceeded``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from dramatiq.middleware import (
     Pipelines,
     Retries,
     ShutdownNotifications,
-    TimeLimit,
 )
 
 from ..dispatch import Dispatch
@@ -21,6 +20,7 @@ from .heartbeat import Heartbeat
 from .job_state import JobState
 from .limits import Limits
 from .metrics import Metrics
+from .time_limit import TimeLimit
 
 __all__ = [
     "ACTOR_OPTIONS",

@@ -127,6 +127,23 @@ def test_an_error_the_job_declares_permanent_fails_it_at_once(queue, worker):
     assert (record.state, record.attempts, record.error.type) == (State.FAILED, 1, "PermanentError")
 
 
+def test_a_job_past_its_time_limit_is_stopped_and_the_next_one_on_its_thread_runs(queue, worker):
+    slow = run_job(queue, "count_slowly", to=100, interval=0.05, options={"time_limit": 0.5})
+
+    record = ended(queue, slow)
+
+    assert (record.state, record.attempts, record.error.type) == (
+        State.DEAD,
+        1,
+        "TimeLimitExceeded",
+    )
+    # Stopped at its limit, not run to its end.
+    assert record.progress.value < 0.5
+    # The worker's threads go on with other jobs, none of them interrupted.
+    after = [run_job(queue, "count_slowly", to=3, interval=0.2) for _ in range(4)]
+    assert [ended(queue, job_id).state for job_id in after] == [State.SUCCEEDED] * 4
+
+
 def test_progress_reports_are_kept_and_recorded_as_progress_events(queue, worker):
     job_id = run_job(queue, "count_slowly", to=2, interval=0.2)
     events = followed(queue, job_id)

@@ -10,6 +10,7 @@ job, or a thread still starting, which then hung its starter in
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import dramatiq
@@ -17,6 +18,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from actors.attempt import Attempt
 from actors.middleware.cancellation import Cancellation
+from actors.middleware.time_limit import TimeLimit
 
 
 class Interrupted(Exception):
@@ -120,3 +122,64 @@ def test_a_cancel_of_a_job_whose_thread_ended_interrupts_no_thread_that_has_its_
 
     assert not runner.finish()
     assert not interrupted  # and the job is remembered as cancelled, should it come
+
+
+def limited_job() -> tuple[dramatiq.Broker, TimeLimit, dramatiq.Actor]:
+    """A stub broker, a time limit of 1 ms, and an actor it applies to."""
+    broker = StubBroker()
+    limit = TimeLimit(time_limit=1)
+
+    @dramatiq.actor(broker=broker)
+    def count() -> None: ...
+
+    return broker, limit, count
+
+
+def test_a_job_past_its_time_limit_is_interrupted_in_its_thread():
+    broker, limit, count = limited_job()
+    message = count.message()
+    runner = Runner(lambda: limit.before_process_message(broker, message)).started()
+    time.sleep(0.01)
+
+    limit.manager.interrupt(limit.manager.due(time.monotonic()))
+
+    assert runner.finish()
+
+
+def test_a_job_that_ends_as_its_time_runs_out_does_not_have_its_threads_next_job_interrupted():
+    broker, limit, count = limited_job()
+    first, second = count.message(), count.message_with_options(time_limit=60_000)
+    found, moved_on = threading.Event(), threading.Event()
+
+    def run_first_then_second() -> None:
+        limit.before_process_message(broker, first)
+        found.wait()
+        limit.after_process_message(broker, first)
+        limit.before_process_message(broker, second)
+        moved_on.set()
+
+    runner = Runner(run_first_then_second)
+    runner.start()
+    time.sleep(0.01)
+    # The checker finds the first job past its time, as its thread ends it.
+    expired = limit.manager.due(time.monotonic())
+    assert expired == [first.message_id]
+    found.set()
+    moved_on.wait()
+
+    limit.manager.interrupt(expired)
+
+    assert not runner.finish()
+
+
+def test_a_time_limit_left_by_a_thread_that_ended_interrupts_no_thread_that_has_its_ident_now():
+    broker, limit, count = limited_job()
+    message = count.message()
+    ended = Runner(lambda: limit.before_process_message(broker, message)).started()
+    assert not ended.finish()  # it ends inside the job, its deadline left behind
+    runner = under_the_ident_of(ended)
+    time.sleep(0.01)
+
+    limit.manager.interrupt(limit.manager.due(time.monotonic()))
+
+    assert not runner.finish()
