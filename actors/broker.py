@@ -94,9 +94,10 @@ from .storage.lua import source
 from .storage.record import compact_json
 from .store import BrokerMessage, JobStore
 
-#: Time between two tries of a message a worker sends while Redis is full (or
-#: away, for a delayed message come due).
+#: Time between two tries of a message a worker sends while Redis is full or away.
 FULL_RETRY_SECONDS = 1.0
+#: The signals whose after-hooks end a job: what they send is sent until Redis answers.
+JOB_ENDS = frozenset({"process_message", "skip_message"})
 
 
 class RedisBroker(dramatiq_redis.RedisBroker):
@@ -146,6 +147,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self._consumers: weakref.WeakSet[RedisConsumer] = weakref.WeakSet()
         #: What the consumers of a worker share (see actors.dispatch), once one boots.
         self.room: Room | None = None
+        #: Whether this thread runs the middleware's hooks of a job's end (``job``).
+        self._ending = threading.local()
         #: Per queue, the numbers of this process's fetches of it.
         self._fetch_numbers: dict[str, FetchNumbers] = {}
         super().__init__(**kwargs)
@@ -236,11 +239,18 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 self._hook_failed("before_" + signal, middleware)
 
     def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
-        for middleware, hook in reversed(self._implementing("after_" + signal)):
-            try:
-                hook(self, *args, **kwargs)
-            except Exception:
-                self._hook_failed("after_" + signal, middleware)
+        ending = signal in JOB_ENDS
+        if ending:
+            self._ending.job = True
+        try:
+            for middleware, hook in reversed(self._implementing("after_" + signal)):
+                try:
+                    hook(self, *args, **kwargs)
+                except Exception:
+                    self._hook_failed("after_" + signal, middleware)
+        finally:
+            if ending:
+                self._ending.job = False
 
     def _implementing(self, name: str) -> list[tuple[Middleware, Callable[..., Any]]]:
         """The middleware whose ``name`` hook is not the base class's no-op, in order."""
@@ -359,18 +369,21 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                     self.logger.warning("Redis is full: message %s waits to be sent.", record.id)
                 time.sleep(FULL_RETRY_SECONDS)
             except (redis.ConnectionError, redis.TimeoutError):
-                # A delayed message come due while Redis is away or frozen:
-                # given up, it would be dropped with its consumer thread's
-                # delay queue and left in this worker's acks. The thread sends
-                # it until Redis answers: a call with no answer that ran moved
-                # it, and the next moves nothing (send.lua).
-                if due is None:
+                # A delayed message come due, or what a job's end sends (a
+                # retry, a pipeline's next step, a callback), while Redis is
+                # away or frozen: given up, the one would be dropped with its
+                # consumer thread's delay queue and left in this worker's
+                # acks, the other lost with the job acked as retried. The
+                # thread sends it until Redis answers: a call with no answer
+                # that ran sent it, and the next sends nothing (send.lua).
+                # Anything else (a job's own send) fails as dramatiq's would.
+                if due is None and not getattr(self._ending, "job", False):
                     raise
                 unanswered = True
                 if not waited:
                     waited = True
                     self.logger.warning(
-                        "Redis does not answer: delayed message %s waits to be sent.", record.id
+                        "Redis does not answer: message %s waits to be sent.", record.id
                     )
                 time.sleep(FULL_RETRY_SECONDS)
 

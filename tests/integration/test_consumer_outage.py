@@ -94,3 +94,27 @@ def test_a_delayed_job_that_comes_due_while_redis_is_frozen_runs_once_it_thaws(w
     os.kill(pid, signal.SIGCONT)
 
     runs_on_time(queue, job_id)
+
+
+def test_a_retry_a_job_sends_as_it_fails_while_redis_is_frozen_is_sent_once_it_thaws(working):
+    queue, pid = working
+    options = JobOptions(time_limit=1.0, max_retries=1)
+    slow = JobRequest(actor="count_slowly", kwargs={"to": 100, "interval": 0.05}, options=options)
+    _, record = submit(queue, slow)
+    wait_for(lambda: queue.store.get(record.id).state == State.RUNNING, what="the job to start")
+
+    # Its time runs out, and its retry is sent, while Redis is frozen.
+    os.kill(pid, signal.SIGSTOP)
+    time.sleep(5)
+    os.kill(pid, signal.SIGCONT)
+
+    ended = wait_for(
+        lambda: (found := queue.store.get(record.id)).ended and found,
+        timeout=30,
+        what="the job to end after its retry",
+    )
+    assert (ended.state, ended.attempts, ended.error.type) == (
+        State.DEAD,
+        2,
+        "TimeLimitExceeded",
+    )

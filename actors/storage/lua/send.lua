@@ -16,8 +16,9 @@
 -- ARGV[3]  the delayed message's Redis id in the delay queue, else ""
 -- ARGV[4...] create_jobs.lua's ARGV for the job
 --
--- Returns 1 when the job was recorded here, 0 when it had a record, -1
--- when the delayed message was no longer this worker's (nothing was done).
+-- Returns 1 when the job was recorded here, 0 when it had a record (or the
+-- message was sent already), -1 when the delayed message was no longer this
+-- worker's (nothing was done).
 --!include queue.lua
 --!include create_jobs.lua
 local FIRST_CREATE_KEY, FIRST_CREATE_ARG = 4, 4
@@ -27,6 +28,11 @@ if KEYS[2] ~= "" then
         return -1
     end
     redis.call("HDEL", KEYS[3], ARGV[3])
+end
+
+-- Sent already: this is a call made again after its reply was lost.
+if redis.call("HEXISTS", messages_key(KEYS[1]), ARGV[1]) == 1 then
+    return 0
 end
 
 local create_keys, create_args = {}, {}
