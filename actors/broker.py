@@ -176,7 +176,9 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         are numbered, so that the messages of one whose reply was lost go
         back to the queue (see :mod:`.fetch_numbers`).
         """
-        numbers = self._fetch_numbers.setdefault(queue_name, FetchNumbers())
+        numbers = self._fetch_numbers.get(queue_name) or self._fetch_numbers.setdefault(
+            queue_name, FetchNumbers()
+        )
         with numbers.next() as numbered:
             args = Dispatch.fetch(count, numbered, self._writes, STARTABLE_STATES, self.worker_name)
             return Dispatch.fetched(self._run_dispatch("fetch", queue_name, args))
