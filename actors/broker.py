@@ -42,8 +42,7 @@ Relied on (read or called as dramatiq 2.2.1 has them):
   messages back through the consumer's ``requeue`` before its ``close``;
   the consumer reads a ``ConsumerThread``'s ``running``, ``paused`` and
   ``delay_queue`` (a ``PriorityQueue`` of items with ``priority`` and
-  ``message``); ``do_enqueue`` tells ``WorkerThread`` and ``ConsumerThread``
-  by class, and finds a delayed message come due by its dramatiq id in the
+  ``message``); ``do_enqueue`` finds a delayed message come due by its dramatiq id in the
   ``consumer`` of the ``ConsumerThread`` that sends it
   (``handle_delayed_messages`` sends it, then acks it);
   ``WorkerThread.process_message`` runs a ``SkipMessage`` to
@@ -78,7 +77,7 @@ from dramatiq.common import current_millis, dq_name
 from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
-from dramatiq.worker import ConsumerThread, WorkerThread
+from dramatiq.worker import ConsumerThread
 
 from . import connection, lifecycle, replication
 from .attempt import Attempt
@@ -333,11 +332,12 @@ class RedisBroker(dramatiq_redis.RedisBroker):
             return
         record = lifecycle.sent(message)
         consumer, due = _come_due(message)
-        call = Send.call(
-            self.store.writes, self.keys.queue(queue_name), redis_message_id, data, record, due
-        )
+        queue_key = self.keys.queue(queue_name)
         waited = unanswered = False
         while True:
+            call = Send.call(
+                self.store.writes, queue_key, redis_message_id, data, record, due, unanswered
+            )
             try:
                 sent = Send.sent(
                     replication.run(
@@ -360,33 +360,26 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 if consumer and due:
                     consumer.moved(due, True)
                 return
-            except redis.exceptions.OutOfMemoryError:
-                # In a worker, this is a retry or a pipeline's next step being
-                # sent, or a delayed message come due: given up, the job would
-                # be acked without its next message. Its thread waits for room.
-                if not isinstance(threading.current_thread(), WorkerThread | ConsumerThread):
-                    raise
-                if not waited:
-                    waited = True
-                    self.logger.warning("Redis is full: message %s waits to be sent.", record.id)
-                time.sleep(FULL_RETRY_SECONDS)
-            except (redis.ConnectionError, redis.TimeoutError):
+            except (
+                redis.exceptions.OutOfMemoryError,
+                redis.ConnectionError,
+                redis.TimeoutError,
+            ) as error:
                 # A delayed message come due, or what a job's end sends (a
                 # retry, a pipeline's next step, a callback), while Redis is
-                # away or frozen: given up, the one would be dropped with its
-                # consumer thread's delay queue and left in this worker's
-                # acks, the other lost with the job acked as retried. The
-                # thread sends it until Redis answers: a call with no answer
-                # that ran sent it, and the next sends nothing (send.lua).
-                # Anything else (a job's own send) fails as dramatiq's would.
+                # full, away or frozen: given up, the one would be dropped
+                # with its consumer thread's delay queue and left in this
+                # worker's acks, the other lost with the job acked as retried.
+                # The thread sends it until Redis takes it: a call with no
+                # answer that ran sent it, and the next sends nothing
+                # (send.lua). Anything else (a job's own send) fails as
+                # dramatiq's would, and the job's retry waits here.
                 if due is None and not getattr(self._ending, "job", False):
                     raise
-                unanswered = True
+                unanswered = unanswered or not isinstance(error, redis.exceptions.OutOfMemoryError)
                 if not waited:
                     waited = True
-                    self.logger.warning(
-                        "Redis does not answer: message %s waits to be sent.", record.id
-                    )
+                    self.logger.warning("Message %s waits to be sent: %s", record.id, error)
                 time.sleep(FULL_RETRY_SECONDS)
 
     def _dispatch(self, command: str) -> Callable[..., Any]:

@@ -187,11 +187,13 @@ class Send:
         data: bytes,
         record: JobRecord,
         due: ComeDue | None = None,
+        again: bool = False,
     ) -> ScriptCall:
         """Create_jobs.lua's KEYS and ARGV follow the message's, for its job alone.
 
         With ``due``, the message is that delayed message, moved off its
-        delay queue in the same call.
+        delay queue in the same call. ``again``: a call made again after
+        one whose reply was lost, which may have sent the message.
         """
         job_keys, job_args = Create.job(writes, record)
         keys = writes.keys
@@ -206,6 +208,7 @@ class Send:
                 redis_message_id,
                 data,
                 due.redis_message_id if due else "",
+                1 if again else "",
                 writes.retention_seconds,
                 writes.oldest_kept(),
                 *job_args,

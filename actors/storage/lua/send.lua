@@ -14,14 +14,15 @@
 -- KEYS[4...] create_jobs.lua's KEYS for the one job, its broker queue ""
 -- ARGV[1]  the message's Redis id       ARGV[2] the encoded message
 -- ARGV[3]  the delayed message's Redis id in the delay queue, else ""
--- ARGV[4...] create_jobs.lua's ARGV for the job
+-- ARGV[4]  "1": this call is made again after one whose reply was lost, else ""
+-- ARGV[5...] create_jobs.lua's ARGV for the job
 --
 -- Returns 1 when the job was recorded here, 0 when it had a record (or the
 -- message was sent already), -1 when the delayed message was no longer this
 -- worker's (nothing was done).
 --!include queue.lua
 --!include create_jobs.lua
-local FIRST_CREATE_KEY, FIRST_CREATE_ARG = 4, 4
+local FIRST_CREATE_KEY, FIRST_CREATE_ARG = 4, 5
 
 if KEYS[2] ~= "" then
     if redis.call("SREM", KEYS[2], ARGV[3]) == 0 then
@@ -30,8 +31,8 @@ if KEYS[2] ~= "" then
     redis.call("HDEL", KEYS[3], ARGV[3])
 end
 
--- Sent already: this is a call made again after its reply was lost.
-if redis.call("HEXISTS", messages_key(KEYS[1]), ARGV[1]) == 1 then
+-- Sent already, by the call whose reply was lost.
+if ARGV[4] == "1" and redis.call("HEXISTS", messages_key(KEYS[1]), ARGV[1]) == 1 then
     return 0
 end
 
