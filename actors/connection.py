@@ -80,6 +80,7 @@ def client(config: RedisConfig) -> ScriptClient:
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "socket_timeout": READ_TIMEOUT,
         "health_check_interval": 15,
+        **({"command_packer": _PACKER} if HIREDIS_AVAILABLE else {}),
     }
     if not config.sentinels:
         return ScriptClient.from_url(config.url, **options)
@@ -145,16 +146,18 @@ def async_client(
     return AutoPipelinedClient(connection_pool=pool)
 
 
-class _HiredisPacking:
-    """Commands packed by hiredis, as redis-py's blocking connections pack them.
+class _HiredisPacker:
+    """Commands packed by hiredis at once, the packer of every connection to Redis.
 
     redis-py's asyncio connections pack every command in Python, argument by
-    argument; a batch's script call has thousands of them.
+    argument; its blocking ones hand hiredis the arguments only once a
+    generator has looked at each in Python. A batch's script call has
+    thousands of them, and a worker's settle some fifty a job.
     """
 
     _serializer = HiredisRespSerializer()
 
-    def pack_command(self, *args) -> list[bytes]:
+    def pack(self, *args) -> list[bytes]:
         if isinstance(args[0], str) and " " not in args[0]:
             # Straight to hiredis: redis-py's serializer first looks at every
             # argument in Python, for the bytearrays and memoryviews hiredis
@@ -164,6 +167,16 @@ class _HiredisPacking:
             except TypeError:
                 pass
         return self._serializer.pack(*args)
+
+
+_PACKER = _HiredisPacker()
+
+
+class _HiredisPacking:
+    """An asyncio connection whose commands :class:`_HiredisPacker` packs."""
+
+    def pack_command(self, *args) -> list[bytes]:
+        return _PACKER.pack(*args)
 
 
 class _PackedConnection(_HiredisPacking, redis.asyncio.Connection):
