@@ -78,15 +78,22 @@ class Room:
             if now - self._window_start >= RATE_WINDOW_SECONDS:
                 self._rate = self._ended / (now - self._window_start)
                 self._ended, self._window_start = 0, now
-            self._changed.notify_all()
+            # A consumer woken while there is no batch worth fetching would
+            # only wait again: a busy worker gives back one message a job.
+            if self._batch_worth_it():
+                self._changed.notify_all()
 
     def _may_fetch(self, rank: int) -> bool:
-        capacity = self.threads + self.spare
-        room = capacity - self._held
-        if room < 1 or (self._held >= self.threads and room < capacity // 2):
-            # Every thread has a message: fetch again once a batch is worth it.
+        if not self._batch_worth_it():
             return False
         return not any(waiting for lane, waiting in self._waiting.items() if lane < rank)
+
+    def _batch_worth_it(self) -> bool:
+        """Whether to fetch: a thread has no message, or half of what may be held is free."""
+        capacity = self.threads + self.spare
+        room = capacity - self._held
+        # Every thread has a message: fetch again once a batch is worth it.
+        return room >= 1 and (self._held < self.threads or room >= capacity // 2)
 
 
 def rank(queue_name: str) -> int:
