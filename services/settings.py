@@ -182,6 +182,10 @@ class Settings:
     lb_procs: AtLeastOne = 1
     """Cores the load balancer's Go runtime runs on at once (GOMAXPROCS). One is the cheapest
     where it shares a small machine with the API and Redis; more where it has cores of its own."""
+    lb_gogc: AtLeastOne = 400
+    """How far the load balancer's heap grows beyond what is live, in percent, before Go collects
+    it (GOGC; Go's own default is 100). Each collection scans every connection's goroutines: fewer
+    collections spend less CPU per request, and hold a heap up to five times what is live."""
     max_request_bytes: Count = 1 << 20
     """Larger request bodies get 413."""
     max_wait_seconds: Count = 60

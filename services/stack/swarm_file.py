@@ -152,6 +152,7 @@ def traefik_service(settings: Settings) -> dict:
             "SUBMIT_RATE": interpolated("SUBMIT_RATE", str(settings.submit_rate)),
             "SUBMIT_BURST": interpolated("SUBMIT_BURST", str(settings.submit_burst)),
             "GOMAXPROCS": interpolated("LB_PROCS", str(settings.lb_procs)),
+            "GOGC": interpolated("LB_GOGC", str(settings.lb_gogc)),
         },
         "ports": [
             {

@@ -210,6 +210,7 @@ NOT_PASSED_TO_CONTAINERS = {
     "SUBMIT_RATE": "Traefik",
     "SUBMIT_BURST": "Traefik",
     "LB_PROCS": "Traefik",
+    "LB_GOGC": "Traefik",
 }
 
 

@@ -30,11 +30,13 @@ def htpasswd(user: str, password: str) -> str:
 
 def traefik_env(settings: Settings) -> dict[str, str]:
     """Traefik's environment: what the shared rate-limit middleware reads
-    (``traefik/dynamic/middlewares.yml``), and the cores its Go runtime uses."""
+    (``traefik/dynamic/middlewares.yml``), the cores its Go runtime uses, and
+    how often it collects garbage."""
     return {
         "SUBMIT_RATE": str(settings.submit_rate),
         "SUBMIT_BURST": str(settings.submit_burst),
         "GOMAXPROCS": str(settings.lb_procs),
+        "GOGC": str(settings.lb_gogc),
     }
 
 

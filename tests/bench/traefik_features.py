@@ -94,6 +94,8 @@ FEATURES = (
     Feature("access log (JSON, to a file)", _access_log, added=True),
     # The stack runs it on LB_PROCS cores; Go's own default is every core there is.
     Feature("GOMAXPROCS=LB_PROCS", env={"GOMAXPROCS": str(os.cpu_count())}),
+    # The stack collects at LB_GOGC; Go's own default is 100.
+    Feature("GOGC=LB_GOGC", env={"GOGC": "100"}),
 )
 
 

@@ -45,14 +45,15 @@ def test_the_routers_use_the_shared_middlewares_only():
     assert {middleware.removesuffix("@file") for middleware in used} <= defined
 
 
-def test_traefik_gets_what_the_shared_middlewares_read_and_the_cores_it_runs_on():
+def test_traefik_gets_what_the_shared_middlewares_read_and_its_go_runtime_settings():
     read = set()
     for path in SHARED_MIDDLEWARES.glob("*.yml"):
         read |= set(re.findall(r'env\s+"(\w+)"', path.read_text()))
     local = plan.traefik(DEFAULTS, PROJECT_DIR / "traefik.yml", "admin:hash")
     composed = compose.env_files(DEFAULTS)["traefik.env"]
-    assert {*read, "GOMAXPROCS"} == set(local.env) == set(composed)
+    assert {*read, "GOMAXPROCS", "GOGC"} == set(local.env) == set(composed)
     assert local.env["GOMAXPROCS"] == composed["GOMAXPROCS"] == str(DEFAULTS.lb_procs)
+    assert local.env["GOGC"] == composed["GOGC"] == str(DEFAULTS.lb_gogc)
 
 
 def test_containers_run_the_pinned_traefik():

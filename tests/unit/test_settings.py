@@ -115,6 +115,7 @@ def test_to_env_round_trips_through_load_settings():
         submit_rate=5,
         submit_burst=7,
         lb_procs=2,
+        lb_gogc=150,
         max_request_bytes=4096,
         max_wait_seconds=5,
         max_time_limit_seconds=30.5,
