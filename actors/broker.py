@@ -150,6 +150,9 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self._ending = threading.local()
         #: Per queue, the numbers of this process's fetches of it.
         self._fetch_numbers: dict[str, FetchNumbers] = {}
+        #: Called before every settle: what must be written before the jobs'
+        #: records say they started or ended (the metrics' counts of them).
+        self.before_settle: list[Callable[[], None]] = []
         super().__init__(**kwargs)
         self.keys = Keys(
             store.keys.namespace if store else Keys.namespace, broker_namespace=self.namespace
@@ -190,6 +193,8 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         start is of. It is safe to send twice: an ack removes its message
         once, and an end's attempt fences a second write.
         """
+        for before in self.before_settle:
+            before()
         args = [
             arg
             for s in settlements

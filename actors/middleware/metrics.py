@@ -66,26 +66,49 @@ WORKER_INFO = Gauge(
 )
 
 
+#: Longest a count waits to be written to the process's metrics when no settle comes sooner.
+WRITE_SECONDS = 0.1
+
+
 class Metrics(Middleware):
     """Counts and times every attempt, by job (a lane's actor counts as its job).
 
     Goes after ``JobState`` and before ``Retries``: a message JobState skips
     (a cancelled job) never counts as started, and when the after_* hooks run
     (in reverse order) Retries has already decided whether the job is retried.
+
+    A job's counts are written many jobs at once (see :class:`Tally`), each
+    at the latest ``WRITE_SECONDS`` after it was made, and those of a job's
+    end before the settle that writes that end to its record (the broker's
+    ``before_settle``): a client that reads a job's end reads metrics that
+    count it.
     """
 
     def __init__(self) -> None:
         # A worker thread runs one message from before_ to after_process_message.
         self._attempt = threading.local()
         self._series: dict[str, _JobSeries] = {}
+        self._tally = Tally()
+        self._stopping = threading.Event()
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self._tally.write not in broker.before_settle:
+            broker.before_settle.append(self._tally.write)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         WORKER_INFO.labels(broker.worker_name).set(1)
+        self._stopping = threading.Event()
+        threading.Thread(
+            target=self._write_often, args=(self._stopping,), name="metrics", daemon=True
+        ).start()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stopping.set()
+        self._tally.write()
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         series = self._of(message.actor_name)
-        series.started.inc()
-        series.in_progress.inc()
+        self._tally.add((series.started, 1), (series.in_progress, 1))
         self._attempt.started = time.perf_counter()
 
     def after_process_message(
@@ -102,25 +125,73 @@ class Metrics(Middleware):
             return
         self._attempt.started = None
         series = self._of(message.actor_name)
-        series.duration.observe(time.perf_counter() - started)
-        series.in_progress.dec()
+        duration = time.perf_counter() - started
         if attempt_of(message).lost:
-            return  # interrupted: its job is another worker's now
+            # Interrupted: its job is another worker's now.
+            self._tally.add((series.in_progress, -1), timed=(series.duration, duration))
+            return
         state = lifecycle.ended_in(
             exception=exception, **retried_or_permanent(broker, message, exception)
         )
-        series.ended(state).inc()
+        self._tally.add(
+            (series.in_progress, -1), (series.ended(state), 1), timed=(series.duration, duration)
+        )
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         if message.failed:
             # Skipped and failed: AgeLimit found the message too old to run.
-            self._of(message.actor_name).ended(State.DEAD).inc()
+            self._tally.add((self._of(message.actor_name).ended(State.DEAD), 1))
 
     def _of(self, actor_name: str) -> _JobSeries:
         series = self._series.get(actor_name)
         if series is None:
             series = self._series[actor_name] = _JobSeries(job_name(actor_name))
         return series
+
+    def _write_often(self, stopping: threading.Event) -> None:
+        while not stopping.wait(WRITE_SECONDS):
+            self._tally.write()
+
+
+class Tally:
+    """Changes of metrics not yet written, written together.
+
+    Each write of a metric takes prometheus-client's lock and, in a worker's
+    multiprocess mode, checks the process id and writes the metric's file:
+    six of them a job cost more than anything else its middleware does.
+    Added up here, the counts of all the jobs since the last :meth:`write`
+    are one write a metric. When :meth:`write` returns, everything added
+    before it was called is written, whichever thread wrote it.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Lock()
+        self._writing = threading.Lock()
+        #: By counter or gauge (a labelled child), how much to add.
+        self._counts: dict[Any, float] = {}
+        #: (histogram, value) to observe, in order.
+        self._observed: list[tuple[Any, float]] = []
+
+    def add(self, *counts: tuple[Any, float], timed: tuple[Any, float] | None = None) -> None:
+        """Add each (metric, amount) of ``counts``, and observe ``timed`` (histogram, seconds)."""
+        with self._changed:
+            pending = self._counts
+            for metric, amount in counts:
+                pending[metric] = pending.get(metric, 0) + amount
+            if timed is not None:
+                self._observed.append(timed)
+
+    def write(self) -> None:
+        """Write what was added so far to the metrics."""
+        with self._writing:
+            with self._changed:
+                counts, self._counts = self._counts, {}
+                observed, self._observed = self._observed, []
+            for metric, amount in counts.items():
+                if amount:
+                    metric.inc(amount)
+            for histogram, value in observed:
+                histogram.observe(value)
 
 
 class _JobSeries:
