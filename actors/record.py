@@ -144,8 +144,16 @@ def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else "[...]\n" + text[-limit:]
 
 
+#: Types whose every value is JSON as it is: a job's result most often.
+_PLAIN_JSON = frozenset({str, int, bool, type(None)})
+
+
 def jsonable(result: Any) -> Any:
     """``result`` if it is JSON (NaN and infinities are not), else its repr."""
+    if type(result) in _PLAIN_JSON:
+        # Without an encoder made for it: json.dumps makes one anew when
+        # given allow_nan, and a job's end costs one.
+        return result
     try:
         json.dumps(result, allow_nan=False)
     except (TypeError, ValueError):
