@@ -74,7 +74,7 @@ class JobWrites:
         fields = encode_fields(transition.changes())
         return [
             transition.to,
-            " ".join(transition.allowed_from),
+            _spaced(transition.allowed_from),
             len(fields),
             " ".join(transition.event_fields()),
             self.retention_seconds if transition.ends else 0,
@@ -92,6 +92,17 @@ class JobWrites:
     def oldest_kept(self) -> str:
         """The stream id before which index entries are trimmed."""
         return f"{now_ms() - self.retention_seconds * 1000}-0"
+
+
+#: Each set of states a transition may come from, as write_job takes it: space-separated.
+_SPACED_STATES: dict[frozenset[State], str] = {}
+
+
+def _spaced(states: frozenset[State]) -> str:
+    spaced = _SPACED_STATES.get(states)
+    if spaced is None:
+        spaced = _SPACED_STATES[states] = " ".join(states)
+    return spaced
 
 
 def written(reply: list[Any]) -> tuple[bool, State | None, int]:
