@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 import jinja2
 from jinja2.utils import htmlsafe_json_dumps
@@ -35,14 +37,12 @@ class Template:
 
     def __init__(self, queue: Queue, pages: jinja2.Environment):
         self.queue = queue
+        self.page = pages.get_template("template.html")
         # What the page's script needs of the lifecycle: the same for every page,
         # so turned into JSON once rather than by every render.
-        self.page = pages.get_template(
-            "template.html",
-            globals=dict(
-                terminal_states=htmlsafe_json_dumps(sorted(TERMINAL_STATES)),
-                succeeded=htmlsafe_json_dumps(State.SUCCEEDED),
-            ),
+        self.lifecycle = dict(
+            terminal_states=htmlsafe_json_dumps(sorted(TERMINAL_STATES)),
+            succeeded=htmlsafe_json_dumps(State.SUCCEEDED),
         )
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -54,4 +54,14 @@ class Template:
         resp.location = f"/jobs/{record.id}"
         resp.content_type = falcon.MEDIA_HTML
         # What the page shows of the record: not the whole of it, as GET /jobs/{id} does.
-        resp.text = self.page.render(job=followed(record), fields=fields)
+        resp.text = self.render(job=followed(record), fields=fields)
+
+    def render(self, **variables: Any) -> str:
+        """The page, from ``variables`` and :attr:`lifecycle` alone.
+
+        Its context is those variables as they are (``shared``):
+        ``Template.render`` would first copy the environment's globals into a
+        context of every page's own, which the page does not use.
+        """
+        context = self.page.new_context({**self.lifecycle, **variables}, shared=True)
+        return "".join(self.page.root_render_func(context))
