@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import subprocess
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 import redis
 
 from actors import lifecycle
+from actors.connection import RedisConfig, async_client
 from actors.job_request import JobRequest
 from actors.record import JobRecord
 from actors.replication import Confirmation, NotReplicated
@@ -80,6 +82,27 @@ def test_a_master_that_lost_the_script_is_given_it_again(clean_redis, replica):
     store.create_many([NewJob(record("after-flush"))])
 
     assert replica.exists(store.keys.job("after-flush"))
+
+
+def test_a_redis_that_lost_the_script_is_given_it_again_by_either_client(clean_redis):
+    # As a Redis restarted without its scripts: a plain write, with no replica to wait for.
+    blocking = JobStore(redis.Redis.from_url(clean_redis), retention_seconds=60)
+    blocking.client.script_flush()
+
+    blocking.create_many([NewJob(record("blocking"))])
+
+    async def create_on_asyncio():
+        client = async_client(RedisConfig(clean_redis), max_connections=2, wait_seconds=1)
+        store = JobStore(client, retention_seconds=60)
+        await client.script_flush()
+        try:
+            return await store.create_many([NewJob(record("asyncio"))])
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(create_on_asyncio()) == [(True, "asyncio")]
+    assert blocking.get("blocking").state == State.QUEUED
+    assert blocking.get("asyncio").state == State.QUEUED
 
 
 def test_a_write_no_replica_confirms_raises_and_is_on_the_master(clean_redis):
