@@ -67,14 +67,31 @@ class JobSpec:
     def bind(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The arguments given, by parameter name, as the signature's ``bind`` maps them.
 
-        A call of positional arguments alone that fits is mapped straight
-        (a batch maps one per job); any other is bound by the signature,
-        which raises TypeError, saying why, when the arguments do not fit.
+        A call that fits is mapped straight: its positional arguments, and
+        keyword arguments that name the parameters after them (a batch maps
+        one per job, /template one a request). Any other is bound by the
+        signature, which raises TypeError, saying why, when the arguments do
+        not fit.
         """
         names, required = self._positional
-        if not kwargs and required <= len(args) <= len(names):
-            return dict(zip(names, args, strict=False))
+        given = len(args)
+        # (A signature that cannot be mapped so lists no names, and requires one.)
+        if max(given, required) <= len(names):
+            bound = dict(zip(names, args, strict=False))
+            if kwargs:
+                bound.update(kwargs)
+                # No parameter given twice, none that the job does not take.
+                fits = len(bound) == given + len(kwargs) and bound.keys() <= self._names
+            else:
+                fits = True
+            # Each parameter without a default, given by position or by name.
+            if fits and (required <= given or all(n in bound for n in names[given:required])):
+                return bound
         return dict(self.signature.bind(*args, **kwargs).arguments)
+
+    @functools.cached_property
+    def _names(self) -> frozenset[str]:
+        return frozenset(self._positional[0])
 
     @property
     def description(self) -> str:

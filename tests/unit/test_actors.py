@@ -228,6 +228,47 @@ def test_check_refuses_arguments_that_do_not_fit(request_, complaint):
         check(specs()[request_.actor], request_)
 
 
+def _job(a, b, c=3, d=4):
+    """Parameters that may all come by position or by name, two with defaults."""
+
+
+def _named_only(a, *, b):
+    """A parameter that must come by name."""
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs"),
+    [
+        (_named_only, [], {}),
+        (_named_only, [1], {}),
+        (_named_only, [1], {"b": 2}),
+        (_named_only, [], {"a": 1, "b": 2}),
+        (_job, [1, 2], {}),
+        (_job, [1, 2, 5, 6], {}),
+        (_job, [], {"a": 1, "b": 2}),
+        (_job, [], {"b": 2, "a": 1, "d": 6}),
+        (_job, [1], {"b": 2, "c": 5}),
+        (_job, [1, 2, 5], {"d": 6}),
+        # What does not fit.
+        (_job, [1], {}),
+        (_job, [1, 2, 3, 4, 5], {}),
+        (_job, [], {"a": 1}),
+        (_job, [1], {"a": 1, "b": 2}),
+        (_job, [1, 2], {"e": 5}),
+        (_job, [1], {"c": 5}),
+    ],
+)
+def test_arguments_are_bound_as_the_signature_binds_them(fn, args, kwargs):
+    spec = JobSpec(fn=fn, name="job", queue="default", public=True)
+    try:
+        expected = dict(spec.signature.bind(*args, **kwargs).arguments)
+    except TypeError:
+        with pytest.raises(TypeError):
+            spec.bind(args, kwargs)
+    else:
+        assert spec.bind(args, kwargs) == expected
+
+
 def test_lane_actors_run_the_job_they_name():
     assert lane("add", "normal") == "add"
     assert lane("add", "high") == "add-high"
