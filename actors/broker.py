@@ -152,6 +152,7 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self._fetch_numbers: dict[str, FetchNumbers] = {}
         #: Called before every settle: what must be written before the jobs'
         #: records say they started or ended (the metrics' counts of them).
+        #: One that fails is logged, and stops no settle.
         self.before_settle: list[Callable[[], None]] = []
         super().__init__(**kwargs)
         self.keys = Keys(
@@ -194,7 +195,14 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         once, and an end's attempt fences a second write.
         """
         for before in self.before_settle:
-            before()
+            try:
+                before()
+            except Exception:
+                # As a middleware's hook that fails: logged, and the jobs'
+                # starts and ends are written all the same.
+                self.logger.critical(
+                    "Unexpected failure in %r before a settle.", before, exc_info=True
+                )
         args = [
             arg
             for s in settlements

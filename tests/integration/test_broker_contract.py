@@ -71,6 +71,24 @@ def test_an_end_is_written_after_its_ack_failed_with_a_broker_connection_error(q
     assert not broker.client.hlen("dramatiq:default.msgs")
 
 
+def test_a_job_ends_though_what_runs_before_its_settle_fails(queue, monkeypatch):
+    broker = queue.broker
+
+    def failing() -> None:
+        raise OSError("no space left for the metrics file")
+
+    monkeypatch.setattr(broker, "before_settle", [failing, *broker.before_settle])
+    job_id = run_job(queue, "add", a=1, b=2)
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        record = ended(queue, job_id)
+    finally:
+        worker.stop()
+    assert (record.state, record.result) == (State.SUCCEEDED, 3)
+    assert not broker.client.hlen("dramatiq:default.msgs")
+
+
 def test_dead_letters_expire_on_every_queue_that_has_them(queue):
     broker, client = queue.broker, queue.broker.client
     # A queue no running worker declares, whose letter died long ago.
