@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from actors import lifecycle
-from actors.job_request import JobRequest
+from actors.job_request import JobOptions, JobRequest
 from actors.record import JobRecord
 from actors.states import State
 from actors.store import JobStore, NewJob
@@ -39,3 +39,27 @@ def test_ended_jobs_expire_and_the_index_is_trimmed_while_waiting_jobs_stay(clea
     # A job that has not run yet is never forgotten, however old.
     assert store.get(waiting).state is State.QUEUED
     assert client.ttl(store.keys.job(waiting)) == -1
+
+
+def test_a_new_record_keeps_only_what_says_something_and_reads_back_as_submitted(clean_redis):
+    client = redis.Redis.from_url(clean_redis)
+    store = JobStore(client, retention_seconds=60)
+    plain = lifecycle.submit(JobRequest(actor="add", args=[1, 2]), job_id="plain", queue="default")
+    high = lifecycle.submit(
+        JobRequest.model_validate(
+            {"actor": "add", "args": [1, 2], "options": {"priority": "high"}}
+        ),
+        job_id="high",
+        queue="default-high",
+    )
+    store.create_many([NewJob(plain), NewJob(high)])
+
+    # No attempt yet, options all the defaults: neither is written.
+    assert {b"attempts", b"options"}.isdisjoint(client.hkeys(store.keys.job("plain")))
+    assert client.hget(store.keys.job("high"), "options") == b'{"priority":"high"}'
+    # Read back, the job is the one submitted: no attempts, the options it asked for.
+    for submitted in (plain, high):
+        stored = store.get(submitted.id)
+        assert stored.attempts == 0
+        assert (stored.options or JobOptions()) == submitted.options
+        assert stored.model_dump(exclude={"options"}) == submitted.model_dump(exclude={"options"})
