@@ -134,6 +134,8 @@ class Streams:
         #: Per channel, how its news is read: the events after an id.
         self._reads: dict[bytes, Callable[[str], Awaitable[list[Event]]]] = {}
         self._pubsub = store.client.pubsub()
+        #: Held while subscribing: see :meth:`_join`.
+        self._subscribing = asyncio.Lock()
         self._listener: asyncio.Task | None = None
         self._reader: asyncio.Task | None = None
 
@@ -236,7 +238,13 @@ class Streams:
         followers.add(follower)
         self._reads.setdefault(channel, read)
         if len(followers) == 1:
-            await self._pubsub.subscribe(channel)
+            # redis-py's PubSub takes a connection of the pool on its first
+            # command, and is not made to be called at once by several
+            # coroutines: first subscriptions at once would each take one,
+            # all but the last of them never read, nor given back, and the
+            # pool emptied by them would fail the requests that wait for it.
+            async with self._subscribing:
+                await self._pubsub.subscribe(channel)
         # Each runs while anyone follows a job, and starts again with the next follower.
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen())

@@ -56,6 +56,38 @@ def test_open_streams_share_one_subscription_and_each_hears_its_job_end(settings
     asyncio.run(follow_them_all())
 
 
+def test_streams_opened_all_at_once_share_one_subscription_and_each_hears_its_job_end(
+    settings, queue
+):
+    # Each the first to follow its job, so each subscribes, all in one turn of the loop.
+    later = JobRequest(actor="add", args=[1, 2], options=JobOptions(delay=600))
+    _created, records = submission.submit_many(queue, [later] * STREAMS)
+    server = redis.Redis.from_url(settings.redis_url)
+    app = create_app(settings, queue)
+
+    async def follow_them_all() -> None:
+        opened = asyncio.Semaphore(0)
+
+        async def follow(conductor: testing.ASGIConductor, job_id: str) -> bytes:
+            async with conductor.simulate_get_stream(f"/jobs/{job_id}/events") as stream:
+                await read_until(stream, b'"state":"delayed"')
+                opened.release()
+                return await read_until(stream, b'"state":"cancelled"')
+
+        async with testing.ASGIConductor(app) as conductor:
+            following = asyncio.gather(*(follow(conductor, record.id) for record in records))
+            for _ in records:
+                async with asyncio.timeout(10):
+                    await opened.acquire()
+            subscribed = [client for client in server.client_list() if int(client["sub"])]
+            assert len(subscribed) == 1
+            for record in records:
+                queue.store.write(record.id, lifecycle.cancel())
+            await following
+
+    asyncio.run(follow_them_all())
+
+
 def test_a_wait_returns_when_the_job_ends_not_when_the_wait_does(client, queue):
     later = JobRequest(actor="add", args=[1, 2], options=JobOptions(delay=600))
     _created, record = submission.submit(queue, later)
