@@ -12,15 +12,19 @@ import os
 
 #: Bytes of one UUID.
 UUID_BYTES = 16
+#: Each byte with its high half made the version (4), and with its two high bits
+#: made the variant (10), as ``bytes.translate`` tables (RFC 9562).
+_VERSION = bytes(byte & 0x0F | 0x40 for byte in range(256))
+_VARIANT = bytes(byte & 0x3F | 0x80 for byte in range(256))
 
 
 def random_ids(count: int) -> list[str]:
     """``count`` random UUIDs (version 4), as text, from one read of the random source."""
     data = bytearray(os.urandom(UUID_BYTES * count))
-    # Each id's version (its seventh byte's high half: 4) and variant (its
-    # ninth byte's two high bits: 10), set in every id at once (RFC 9562).
-    data[6::UUID_BYTES] = bytes(byte & 0x0F | 0x40 for byte in data[6::UUID_BYTES])
-    data[8::UUID_BYTES] = bytes(byte & 0x3F | 0x80 for byte in data[8::UUID_BYTES])
+    # Each id's version (its seventh byte) and variant (its ninth), set in
+    # every id at once by a table rather than a byte at a time in Python.
+    data[6::UUID_BYTES] = data[6::UUID_BYTES].translate(_VERSION)
+    data[8::UUID_BYTES] = data[8::UUID_BYTES].translate(_VARIANT)
     digits = data.hex()
     return [
         f"{digits[at : at + 8]}-{digits[at + 8 : at + 12]}-{digits[at + 12 : at + 16]}"
