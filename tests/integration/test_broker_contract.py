@@ -8,6 +8,7 @@ from dramatiq.errors import BrokerConnectionError
 
 from actors import batch_sender, lifecycle
 from actors.middleware import Heartbeat
+from actors.record import JobRecord
 from actors.states import State
 from tests.support import ended, run_job, wait_for
 
@@ -59,13 +60,7 @@ def test_an_end_is_written_after_its_ack_failed_with_a_broker_connection_error(q
 
     # As dramatiq's own test_redis_consumer_ack_can_retry_on_connection_error does.
     monkeypatch.setattr(broker, "settle", settle_failing_once)
-    job_id = run_job(queue, "add", a=1, b=2)
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        record = ended(queue, job_id)
-    finally:
-        worker.stop()
+    record = added_by_a_worker(queue)
     assert failures
     assert (record.state, record.result) == (State.SUCCEEDED, 3)
     assert not broker.client.hlen("dramatiq:default.msgs")
@@ -78,15 +73,20 @@ def test_a_job_ends_though_what_runs_before_its_settle_fails(queue, monkeypatch)
         raise OSError("no space left for the metrics file")
 
     monkeypatch.setattr(broker, "before_settle", [failing, *broker.before_settle])
-    job_id = run_job(queue, "add", a=1, b=2)
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        record = ended(queue, job_id)
-    finally:
-        worker.stop()
+    record = added_by_a_worker(queue)
     assert (record.state, record.result) == (State.SUCCEEDED, 3)
     assert not broker.client.hlen("dramatiq:default.msgs")
+
+
+def added_by_a_worker(queue) -> JobRecord:
+    """The record, once it ended, of a job adding 1 and 2 that a worker of one thread ran."""
+    job_id = run_job(queue, "add", a=1, b=2)
+    worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        return ended(queue, job_id)
+    finally:
+        worker.stop()
 
 
 def test_dead_letters_expire_on_every_queue_that_has_them(queue):
