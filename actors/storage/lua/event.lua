@@ -4,11 +4,13 @@
 -- and by events.lua, which reads it. Event ids are stream ids, "<ms>-<seq>".
 
 -- An event as JSON: the state, the time and, for each field named
--- (space-separated), value(name), its JSON or nil for null.
+-- (space-separated), value(name), its JSON or nil for null. States and
+-- field names are words of letters and underscores: quoted, they are
+-- their JSON, with no encoder called for each.
 local function event_json(state, at, names, value)
-    local parts = {'{"state":', cjson.encode(state), ',"at":', at or "null"}
+    local parts = {'{"state":"', state, '","at":', at or "null"}
     for name in string.gmatch(names or "", "%S+") do
-        parts[#parts + 1] = "," .. cjson.encode(name) .. ":" .. (value(name) or "null")
+        parts[#parts + 1] = ',"' .. name .. '":' .. (value(name) or "null")
     end
     parts[#parts + 1] = "}"
     return table.concat(parts)

@@ -102,10 +102,10 @@ end
 -- whose time is up go now, not when Redis's expiry finds them: it stops
 -- looking while fewer than a tenth of the keys with a time to live have
 -- expired, and every record has one, so that many streams of 4 KB could
--- stay. "<namespace>:lingering" holds their jobs' ids, by time.
-local function linger(job_key, events_key, event_ms)
-    local jobs = jobs_prefix(job_key)
-    local lingering = lingering_key(store_namespace(job_key))
+-- stay. "<namespace>:lingering" holds their jobs' ids, by time. jobs is
+-- the job's key prefix.
+local function linger(job_key, jobs, events_key, event_ms)
+    local lingering = lingering_key(jobs_namespace(jobs))
     local job_id = string.sub(job_key, #jobs + 1)
     if together then
         local batch = together.resting[lingering] or {jobs = jobs, resting = {}, count = 0}
@@ -148,27 +148,36 @@ local function write_job(job_key, events_key, args, i, extra)
     local ttl, channel, max_events = tonumber(args[i + 4]), args[i + 5], tonumber(args[i + 6])
     local create_missing, attempt = args[i + 7], args[i + 8]
 
-    -- Each field this write sets, as the record will hold it ("null": removed).
+    -- Each field this write sets, as the record will hold it ("null": removed),
+    -- and what the write needs of the record, in one read: its state,
+    -- attempt and workflow, its last event, the times an end is counted by,
+    -- and which of the fields the write removes it has. Built in one pass,
+    -- with no table grown field by field where a constructor sizes it: a
+    -- settle makes these tables for every job it writes.
     local values = {state = to}
-    for k = i + 9, i + write_width(args, i) - 1, 2 do
-        values[args[k]] = args[k + 1]
-    end
-    for name, value in pairs(extra or {}) do
-        values[name] = value
-    end
-    -- What the write needs of the record, in one read: its state, attempt
-    -- and workflow, its last event, the times an end is counted by, and
-    -- which of the fields the write removes it has.
     local names = {"state", "attempts", "workflow", "event_id", "event", "updated_at",
                    "started_at", "finished_at"}
-    for name, value in pairs(values) do
-        if value == "null" then
+    for k = i + 9, i + write_width(args, i) - 1, 2 do
+        local name, written = args[k], args[k + 1]
+        values[name] = written
+        if written == "null" then
             names[#names + 1] = name
         end
     end
-    local read = {}
-    for k, found in ipairs(redis.call("HMGET", job_key, unpack(names))) do
-        read[names[k]] = found
+    if extra then
+        for name, written in pairs(extra) do
+            values[name] = written
+            if written == "null" then
+                names[#names + 1] = name
+            end
+        end
+    end
+    local found = redis.call("HMGET", job_key, unpack(names))
+    local read = {state = found[1], attempts = found[2], workflow = found[3], event_id = found[4],
+                  event = found[5], updated_at = found[6], started_at = found[7],
+                  finished_at = found[8]}
+    for k = 9, #names do
+        read[names[k]] = found[k]
     end
     -- A field as the record holds it before the write.
     local function before_write(name)
@@ -249,8 +258,11 @@ local function write_job(job_key, events_key, args, i, extra)
         redis.call("HDEL", job_key, unpack(cleared))
     end
 
+    -- The job's key prefix, found once for the writes below that need it.
+    local jobs
     if max_events == 0 then
-        linger(job_key, events_key, tonumber(string.match(event_id, "^%d+")))
+        jobs = jobs_prefix(job_key)
+        linger(job_key, jobs, events_key, tonumber(string.match(event_id, "^%d+")))
     end
     if ttl > 0 then
         redis.call("EXPIRE", job_key, ttl)
@@ -270,7 +282,8 @@ local function write_job(job_key, events_key, args, i, extra)
         step_written(job_key, read.workflow, current, to)
     end
     if ttl > 0 and job_ended then
-        job_ended(job_key, to, value("started_at"), value("finished_at"))
+        job_ended(jobs_namespace(jobs or jobs_prefix(job_key)), to, value("started_at"),
+                  value("finished_at"))
     end
     return {1, current, attempts}
 end

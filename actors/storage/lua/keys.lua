@@ -40,8 +40,13 @@ local function jobs_prefix(job_key)
     return string.match(job_key, "^(.*:job:)")
 end
 
+-- The store's namespace, from its jobs' key prefix.
+local function jobs_namespace(jobs)
+    return string.sub(jobs, 1, -6)
+end
+
 local function store_namespace(job_key)
-    return string.sub(jobs_prefix(job_key), 1, -6)
+    return jobs_namespace(jobs_prefix(job_key))
 end
 
 -- A workflow's key and its parts', kept and removed together.

@@ -38,10 +38,10 @@ add_counts = function(counts)
     end
 end
 
-job_ended = function(job_key, to, started_at, finished_at)
+job_ended = function(namespace, to, started_at, finished_at)
     local finished = tonumber(finished_at) or tonumber(redis.call("TIME")[1]) * 1000
     local span_start = math.floor(finished / 1000 / STATS_SPAN) * STATS_SPAN
-    local key = stats_key(store_namespace(job_key), tostring(span_start))
+    local key = stats_key(namespace, tostring(span_start))
     count_end(key, to)
     local began = tonumber(started_at)
     if began and to ~= "cancelled" then
