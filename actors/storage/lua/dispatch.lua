@@ -65,9 +65,15 @@ local queue_messages = messages_key(queue_full_name)
 local xqueue_full_name = dead_letters_key(namespace, queue_canonical_name)
 local xqueue_messages = messages_key(xqueue_full_name)
 
+-- The command's own arguments, after the eight every command takes, from
+-- ARGV[FIRST_OWN] on. A settle's, some twenty for each job, are read where
+-- they are in ARGV, not copied.
+local FIRST_OWN = 9
 local ARGS = {}
-for i=9,#ARGV do
-    ARGS[i - 8] = ARGV[i]
+if command ~= "settle" then
+    for i = FIRST_OWN, #ARGV do
+        ARGS[i - 8] = ARGV[i]
+    end
 end
 
 -- Ack messages: each one still this worker's is removed, as dramatiq's ack
@@ -253,20 +259,20 @@ elseif command == "requeue" then
     hand_back(ARGS[1], ARGS, 2)
 
 elseif command == "settle" then
-    -- Starts, acks and nacks of several messages at once. ARGS, for each
-    -- message: "start", "ack" or "nack", its id, and how many arguments for
-    -- its job follow (0, or the job's hash, its event stream and
-    -- write_job's arguments: the start, or the end). The end is written
-    -- even when the message is no longer this worker's: its attempt fences
-    -- a stale run out. Returns, for each start refused, the message's id
-    -- and the job's latest attempt.
+    -- Starts, acks and nacks of several messages at once. ARGV from
+    -- FIRST_OWN on, for each message: "start", "ack" or "nack", its id, and
+    -- how many arguments for its job follow (0, or the job's hash, its
+    -- event stream and write_job's arguments: the start, or the end). The
+    -- end is written even when the message is no longer this worker's: its
+    -- attempt fences a stale run out. Returns, for each start refused, the
+    -- message's id and the job's latest attempt.
     return writing_together(function()
         local refused, acked = {}, {}
-        local i = 1
-        while i <= #ARGS do
-            local kind, message_id, width = ARGS[i], ARGS[i + 1], tonumber(ARGS[i + 2])
+        local i = FIRST_OWN
+        while i <= #ARGV do
+            local kind, message_id, width = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
             if width > 0 then
-                local written = write_job(ARGS[i + 3], ARGS[i + 4], ARGS, i + 5)
+                local written = write_job(ARGV[i + 3], ARGV[i + 4], ARGV, i + 5)
                 if kind == "start" and written[1] ~= 1 then
                     refused[#refused + 1] = message_id
                     refused[#refused + 1] = written[3]
