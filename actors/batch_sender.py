@@ -27,14 +27,18 @@ class BatchSender:
     therefore be safe to send twice (an ack of a message no longer held does
     nothing; an end already written is refused).
 
+    A call carries at most ``max_batch`` items, in the order handed in;
+    what is left goes in the calls right after it.
+
     The thread starts with the first item and ends when :meth:`close`
     finds nothing left to send; an item handed in later starts it again.
     """
 
-    def __init__(self, send: Callable[[list[Any]], None], *, name: str):
+    def __init__(self, send: Callable[[list[Any]], None], *, name: str, max_batch: int):
         self.logger = get_logger(__name__, type(self))
         self._send = send
         self._name = name
+        self._max_batch = max_batch
         self._changed = threading.Condition()
         self._pending: list[Any] = []
         self._sending = False
@@ -68,7 +72,8 @@ class BatchSender:
                 if self._closing and not self._pending:
                     self._thread = None
                     return
-                batch, self._pending = self._pending, []
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
                 self._sending = True
             sent = self._send_batch(batch)
             with self._changed:

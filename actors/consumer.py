@@ -85,6 +85,11 @@ MAX_BLOCK_SECONDS = 1.0
 #: are handed back by its last heartbeat or, failing that, found with a
 #: dead worker's, and their jobs run again.
 FLUSH_SECONDS = 30.0
+#: At most this many starts, acks and nacks go in one settle call: Redis
+#: runs a call's script whole, blocking every other client meanwhile, and
+#: a long backlog of settlements (after Redis was away, or under load) is
+#: sent in several calls, one right after another.
+MAX_SETTLEMENTS_PER_CALL = 32
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,11 @@ class RedisConsumer(_RedisConsumer):
         self._taking_none: str | None = None
         # Settled on this consumer's queue, which is not message.queue_name
         # once the message was delayed (as dramatiq's ack has it).
-        self._settlements = BatchSender(self._send_settlements, name=f"settle {queue_name}")
+        self._settlements = BatchSender(
+            self._send_settlements,
+            name=f"settle {queue_name}",
+            max_batch=MAX_SETTLEMENTS_PER_CALL,
+        )
         #: The messages fetched and not yet settled, by Redis id.
         self._held: dict[str, Attempt] = {}
         self._holding = threading.Lock()

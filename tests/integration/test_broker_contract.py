@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import dramatiq
 import redis
 from dramatiq.errors import BrokerConnectionError
 
 from actors import batch_sender, lifecycle
+from actors import consumer as consumer_module
 from actors.middleware import Heartbeat
 from actors.record import JobRecord
 from actors.states import State
@@ -76,6 +79,49 @@ def test_a_job_ends_though_what_runs_before_its_settle_fails(queue, monkeypatch)
     record = added_by_a_worker(queue)
     assert (record.state, record.result) == (State.SUCCEEDED, 3)
     assert not broker.client.hlen("dramatiq:default.msgs")
+
+
+def test_a_backlog_of_settlements_goes_in_bounded_calls_each_settled_once(queue, monkeypatch):
+    broker, cap = queue.broker, consumer_module.MAX_SETTLEMENTS_PER_CALL
+    job_ids = [run_job(queue, "add", a=n, b=1) for n in range(2 * cap)]
+    settle, calls, first_call, go_on = broker.settle, [], threading.Event(), threading.Event()
+
+    def settle_held_at_first(queue_name, settlements):
+        calls.append([(s.kind, s.redis_message_id) for s in settlements])
+        first_call.set()
+        go_on.wait(10)
+        return settle(queue_name, settlements)
+
+    monkeypatch.setattr(broker, "settle", settle_held_at_first)
+    consumer = broker.consume("default", prefetch=len(job_ids), timeout=100)
+    messages = [next(consumer) for _ in job_ids]
+    for number, message in enumerate(messages):
+        attempt = message.attempt
+        consumer.start(message, lifecycle.start(attempt.number))
+        if number == 0:
+            # The first call is under way while every other start and ack is handed in.
+            first_call.wait(10)
+        attempt.ending = lifecycle.finish(
+            result=number + 1,
+            exception=None,
+            retried=False,
+            permanent=False,
+            attempt=attempt.number,
+        )
+        consumer.ack(message)
+    go_on.set()
+    wait_for(lambda: consumer.outstanding_message_count == 0, what="every ack to be sent")
+    consumer.close()
+    sent = [settlement for call in calls for settlement in call]
+    assert max(len(call) for call in calls) == cap
+    assert sorted(sent) == sorted(
+        (kind, m.options["redis_message_id"]) for m in messages for kind in ("start", "ack")
+    )
+    for number, job_id in enumerate(job_ids):
+        record = queue.store.get(job_id)
+        assert (record.state, record.result, record.attempts) == (State.SUCCEEDED, number + 1, 1)
+    assert not broker.client.hlen("dramatiq:default.msgs")
+    assert not broker.client.scard(f"dramatiq:__acks__.{broker.broker_id}.default")
 
 
 def added_by_a_worker(queue) -> JobRecord:
