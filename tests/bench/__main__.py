@@ -14,8 +14,9 @@ Starts ``make up``'s stack on free ports (settings from the environment, as
   the whole stack per request;
 * the floor: gunicorn as the API runs it, serving a 12-byte ASGI app, which
   is what no request can cost less than, whatever the app does;
-* each feature of the load balancer, priced by a pair of runs: Traefik as
-  the stack configures it, and without the feature (:mod:`.traefik_features`);
+* each feature of the load balancer, priced side by side: Traefik as the
+  stack configures it, and without the feature, under load at once
+  (:mod:`.traefik_features`);
 * what waiting for a replica (REDIS_SENTINELS) costs a submission, on a
   master and a replica of its own (:mod:`.replication`).
 
@@ -138,7 +139,7 @@ def measure(
             )
     progress("GET / floor: a 12-byte ASGI app on the API's gunicorn, with wrk")
     results["floor"] = measure_floor(bench, seconds=options.seconds)
-    progress("the load balancer's features, each priced by a pair of wrk runs")
+    progress("the load balancer's features, each priced side by side")
     results["traefik_features"] = traefik_features.measure(
         bench, run_dir / "traefik-features", seconds=max(2, options.seconds / 2)
     )
@@ -377,7 +378,8 @@ def main() -> int:
     print()
     print(
         render(
-            "The load balancer's features: GET / (the rate limit: POST /jobs), wrk -t2 -c100",
+            "The load balancer's features: GET / (the rate limit: POST /jobs),"
+            " two Traefiks side by side, wrk -t1 -c50 on each",
             "without it",
             features,
             measured="with it",

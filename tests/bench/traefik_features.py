@@ -1,12 +1,15 @@
 """What each feature of the load balancer costs: Traefik as the stack runs it, and without one.
 
-Each variant is a Traefik of its own, started from the stack's configuration
-(``services.stack.traefik.write_config``) changed in one place, in front of
-the stack's two API instances. A feature is priced by a pair of wrk runs,
-one right after the other: the stack's configuration, then the variant. The
-CPU counted is the variant Traefik's and the API instances', per request:
-what the hop costs, since a feature (keep-alive to the instances, above all)
-may move work onto the instances.
+A feature is priced side by side: two Traefiks of their own, one started
+from the stack's configuration (``services.stack.traefik.write_config``),
+the other from it changed in one place, each in front of one of the stack's
+two API instances, under the same wrk load at once. Whatever else the machine
+runs then weighs on both alike; run one after the other, each would meet
+another moment of a shared machine, which moved one pair by more than most
+features cost. The two rounds of a feature swap the instances, and each
+figure is their mean. The CPU counted is a Traefik's and its instance's, per
+request: what the hop costs, since a feature (keep-alive to the instances,
+above all) may move work onto the instances.
 
 The rate limit applies to submissions alone (POST), so it is priced on
 ``POST /jobs``; every other feature on ``GET /``.
@@ -20,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +43,10 @@ from .wrk import Load, run_wrk
 Config = dict[str, Any]
 #: The POST that the rate limit is priced on: a job no worker needs to run for long.
 SUBMISSION = {"actor": "add", "args": [1, 2]}
+#: Rounds of each feature's side-by-side runs, the instances swapped in each.
+ROUNDS = 2
+#: The stack's instances, as the bench's supervisor names them.
+INSTANCES = ("api.1", "api.2")
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,13 @@ def _no_metrics(config: Config) -> None:
     del config["static"]["metrics"]
 
 
+def _no_labels(family: str) -> Callable[[Config], None]:
+    def change(config: Config) -> None:
+        config["static"]["metrics"]["prometheus"][f"add{family}Labels"] = False
+
+    return change
+
+
 def _no_health_check(config: Config) -> None:
     del config["routes.yml"]["http"]["services"]["api"]["loadBalancer"]["healthCheck"]
 
@@ -89,6 +104,9 @@ FEATURES = (
     Feature("retry", _no_retry),
     Feature("rate limit (POST /jobs)", _no_rate_limit, path="/jobs"),
     Feature("metrics", _no_metrics),
+    # Each of the two label sets: traefik_entrypoint_* and traefik_service_*.
+    Feature("metrics by entry point", _no_labels("EntryPoints")),
+    Feature("metrics by service", _no_labels("Services")),
     Feature("health checks", _no_health_check),
     Feature("keep-alive to the instances", _no_keep_alive),
     Feature("access log (JSON, to a file)", _access_log, added=True),
@@ -99,11 +117,11 @@ FEATURES = (
 )
 
 
-def stack_config(bench: BenchStack, run_dir: Path) -> Config:
-    """The stack's Traefik configuration, as YAML, rendered afresh for a variant's use."""
-    static = write_config(
-        bench.settings, run_dir, lb_port=0, instance_ports=bench.stack.instance_ports
-    )
+def stack_config(bench: BenchStack, run_dir: Path, instance: int) -> Config:
+    """The stack's Traefik configuration, as YAML, rendered afresh for a variant's use,
+    its API service on the stack's instance number ``instance`` (from 0) alone."""
+    ports = bench.stack.instance_ports
+    static = write_config(bench.settings, run_dir, lb_port=0, instance_ports=ports)
     config = {"static": yaml.safe_load(static.read_text())}
     for path in (run_dir / "dynamic").glob("*.yml"):
         config[path.name] = yaml.safe_load(path.read_text())
@@ -115,6 +133,8 @@ def stack_config(bench: BenchStack, run_dir: Path) -> Config:
     for name in list(_routers(config)):
         if name.startswith("api-") and name != "api-idempotent":
             del _routers(config)[name]
+    api = config["routes.yml"]["http"]["services"]["api"]["loadBalancer"]
+    api["servers"] = [{"url": f"http://127.0.0.1:{ports[instance]}"}]
     return config
 
 
@@ -159,49 +179,77 @@ def running(bench: BenchStack, config: Config, run_dir: Path, env: dict[str, str
 
 def _load(url: str, feature: Feature, seconds: float) -> Load:
     posted = SUBMISSION if feature.path == "/jobs" else None
-    return run_wrk(url + feature.path, seconds=seconds, post_json=posted)
+    return run_wrk(url + feature.path, seconds=seconds, connections=50, threads=1, post_json=posted)
 
 
-def hop_cost(
-    bench: BenchStack, config: Config, feature: Feature, run_dir: Path, *, seconds: float, env
-) -> dict:
-    """CPU per request of a Traefik serving ``config``, and of the instances behind it."""
-    with running(bench, config, run_dir, env) as (url, session):
-        _load(url, feature, 1)  # warm up connections
-        meter = CpuMeter({"traefik": session, **bench.sessions("api.1", "api.2")})
-        load = _load(url, feature, seconds)
+def side_by_side(
+    bench: BenchStack, feature: Feature, run_dir: Path, *, seconds: float, stack_instance: int
+) -> dict[str, dict]:
+    """One round: the stack's configuration on instance number ``stack_instance``, the
+    variant on the other, both under load at once. CPU per request of each Traefik,
+    and of each Traefik with its instance."""
+    instances = {"stack": stack_instance, "variant": 1 - stack_instance}
+    configs = {
+        name: stack_config(bench, run_dir / f"{name}-config", number)
+        for name, number in instances.items()
+    }
+    if feature.change is not None:
+        feature.change(configs["variant"])
+    envs = {"stack": {}, "variant": feature.env}
+    with contextlib.ExitStack() as started:
+        urls, sessions = {}, {}
+        for name, config in configs.items():
+            urls[name], sessions[name] = started.enter_context(
+                running(bench, config, run_dir / name, envs[name])
+            )
+        for url in urls.values():
+            _load(url, feature, 1)  # warm up connections
+        names = {name: INSTANCES[number] for name, number in instances.items()}
+        meter = CpuMeter({**sessions, **bench.sessions(*names.values())})
+        loads: dict[str, Load] = {}
+        runs = [
+            threading.Thread(
+                target=lambda name=name: loads.__setitem__(
+                    name, _load(urls[name], feature, seconds)
+                )
+            )
+            for name in urls
+        ]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join()
         spent = meter.spent()
     return {
-        "requests_per_s": load.per_second,
-        "traefik_cpu_us_per_request": spent["traefik"] / load.requests * 1e6,
-        "hop_cpu_us_per_request": sum(spent.values()) / load.requests * 1e6,
+        name: {
+            "requests_per_s": load.per_second,
+            "traefik_cpu_us_per_request": spent[name] / load.requests * 1e6,
+            "hop_cpu_us_per_request": (spent[name] + spent[names[name]]) / load.requests * 1e6,
+        }
+        for name, load in loads.items()
     }
 
 
-def measure(bench: BenchStack, run_dir: Path, *, seconds: float) -> dict:
-    """Each feature's pair, the stack's configuration and the variant, one right after the other.
+def _mean(rounds: list[dict]) -> dict:
+    return {key: sum(figures[key] for figures in rounds) / len(rounds) for key in rounds[0]}
 
-    Which of the two runs first alternates from one feature to the next.
-    """
+
+def measure(bench: BenchStack, run_dir: Path, *, seconds: float) -> dict:
+    """Each feature's rounds, the stack's configuration and the variant side by side."""
     results = {}
     for number, feature in enumerate(FEATURES):
-        variant = stack_config(bench, run_dir / f"{number}-variant")
-        if feature.change is not None:
-            feature.change(variant)
-        runs = {
-            "stack": (stack_config(bench, run_dir / f"{number}-stack"), {}),
-            "variant": (variant, feature.env),
-        }
-        costs = {
-            name: hop_cost(
-                bench, config, feature, run_dir / f"{number}-{name}", seconds=seconds, env=env
+        rounds = [
+            side_by_side(
+                bench,
+                feature,
+                run_dir / f"{number}-{round_number}",
+                seconds=seconds,
+                stack_instance=round_number % 2,
             )
-            for name, (config, env) in sorted(runs.items(), reverse=number % 2 == 1)
-        }
-        with_it, without = (
-            (costs["variant"], costs["stack"])
-            if feature.added
-            else (costs["stack"], costs["variant"])
-        )
+            for round_number in range(ROUNDS)
+        ]
+        stack = _mean([costs["stack"] for costs in rounds])
+        variant = _mean([costs["variant"] for costs in rounds])
+        with_it, without = (variant, stack) if feature.added else (stack, variant)
         results[feature.name] = {"with": with_it, "without": without}
     return results
