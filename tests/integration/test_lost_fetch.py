@@ -14,6 +14,7 @@ import time
 
 import pytest
 import redis
+from dramatiq.common import current_millis
 from dramatiq.message import Message
 
 import actors
@@ -91,6 +92,36 @@ def fetch(queue: actors.Queue, count: int, number: int, answered: int) -> list[t
         count, (number, answered), queue.store.writes, STARTABLE_STATES, broker.worker_name
     )
     return Dispatch.fetched(broker._run_dispatch("fetch", "default", args))
+
+
+def test_a_lost_fetch_come_late_leaves_the_workers_newer_beat(queue):
+    """A worker whose beat went back in time would look dead sooner: its jobs handed on."""
+    broker = queue.broker
+    for n in range(2):
+        run_job(queue, "add", a=n, b=1)
+    sent_at = current_millis()
+    lost = Dispatch.call(
+        broker.keys,
+        "fetch",
+        "default",
+        now=sent_at,
+        worker_id=broker.broker_id,
+        heartbeat_timeout=broker.heartbeat_timeout,
+        dead_message_ttl=broker.dead_message_ttl,
+        maintenance=0,
+        max_unpack_size=broker._max_unpack_size(),
+        args=Dispatch.fetch(1, (1, 0), queue.store.writes, STARTABLE_STATES, broker.worker_name),
+    )
+    # The worker beats, and fetches again, after the lost one was sent.
+    time.sleep(0.01)
+    assert job_ids(fetch(queue, 1, number=2, answered=0))
+    beat = broker.client.zscore(broker.keys.heartbeats, broker.broker_id)
+    assert beat > sent_at
+
+    # The lost fetch arrives now: it takes nothing, and the beat stays.
+    assert broker.scripts["dispatch"](keys=lost.keys, args=lost.args) == []
+    assert broker.client.llen(broker.keys.queue("default")) == 1
+    assert broker.client.zscore(broker.keys.heartbeats, broker.broker_id) == beat
 
 
 def test_a_lost_fetch_that_runs_after_a_later_one_takes_nothing(queue):

@@ -172,8 +172,9 @@ elseif command == "fetch" then
     -- A fetch sent after lost replies (the last answered is not the one
     -- before it) hands back the recorded fetch if that is one of the lost,
     -- and records itself even when it takes nothing. A fetch that finds a
-    -- later one recorded is a lost one come late: it takes nothing.
-    redis.call("zadd", heartbeats_key(namespace), timestamp, worker_id)
+    -- later one recorded is a lost one come late: it takes nothing. Its
+    -- beat is as old as it is: GT keeps a newer one, written since.
+    redis.call("zadd", heartbeats_key(namespace), "GT", timestamp, worker_id)
     local prefetch = math.min(ARGS[1], max_unpack_size)
     local number, answered = tonumber(ARGS[2]), tonumber(ARGS[3])
     local jobs, startable, holder = ARGS[4], ARGS[5], ARGS[6]
