@@ -267,16 +267,35 @@ elseif command == "settle" then
     -- end is written even when the message is no longer this worker's: its
     -- attempt fences a stale run out. Returns, for each start refused, the
     -- message's id and the job's latest attempt.
+    --
+    -- A start whose end comes later in the same settle (a short job) is
+    -- written with it, in one pass (see rides_with in job.lua).
+    local ends = {}
+    local i = FIRST_OWN
+    while i <= #ARGV do
+        if ARGV[i] ~= "start" and ARGV[i + 2] ~= "0" then
+            ends[ARGV[i + 1]] = i
+        end
+        i = i + 3 + tonumber(ARGV[i + 2])
+    end
     return writing_together(function()
-        local refused, acked = {}, {}
-        local i = FIRST_OWN
+        local refused, acked, written_with = {}, {}, {}
+        i = FIRST_OWN
         while i <= #ARGV do
             local kind, message_id, width = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-            if width > 0 then
-                local written = write_job(ARGV[i + 3], ARGV[i + 4], ARGV, i + 5)
+            if width > 0 and not written_with[i] then
+                local job_key, ending = ARGV[i + 3], ends[message_id]
+                if kind ~= "start" or not ending or ending < i or ARGV[ending + 3] ~= job_key
+                        or not rides_with(ARGV, i + 5, ending + 5) then
+                    ending = nil
+                end
+                local written = write_job(job_key, ARGV[i + 4], ARGV, i + 5, nil,
+                                          ending and ending + 5)
                 if kind == "start" and written[1] ~= 1 then
                     refused[#refused + 1] = message_id
                     refused[#refused + 1] = written[3]
+                elseif ending then
+                    written_with[ending] = true
                 end
             end
             if kind == "ack" then

@@ -9,9 +9,11 @@
 -- (LINGER_MS) for the readers that were about to block on it, and then only
 -- the record holds it. Waiting and finished jobs, the many, cost no stream.
 --
--- write_job(job_key, events_key, args, i, extra) reads args[i] to args[i + 8],
--- then the fields they count (write_width says how many arguments in all),
--- and sets the fields of the table extra too, if given (a script's own write):
+-- write_job(job_key, events_key, args, i, extra, ending) reads args[i] to
+-- args[i + 8], then the fields they count (write_width says how many
+-- arguments in all), and sets the fields of the table extra too, if given (a
+-- script's own write), and writes the job's end at args[ending] with it, if
+-- given (a start's, see rides_with):
 --   to             the new state
 --   allowed        the states it may come from, space-separated
 --   fields         how many fields to set: their names and values follow
@@ -143,7 +145,29 @@ local function write_width(args, i)
     return 9 + 2 * tonumber(args[i + 2])
 end
 
-local function write_job(job_key, events_key, args, i, extra)
+-- Each field the write at args[i] sets, into values as the record will hold
+-- it ("null": removed), and the name of each it removes into names.
+local function take_fields(args, i, values, names)
+    for k = i + 9, i + write_width(args, i) - 1, 2 do
+        local name, written = args[k], args[k + 1]
+        values[name] = written
+        if written == "null" then
+            names[#names + 1] = name
+        end
+    end
+end
+
+-- Whether the write at args[j] may ride with the one at args[i], of the same
+-- job, in one pass (write_job's ending): i starts an attempt the fetch
+-- reserved, and j ends that attempt, the job resting. Checked on the
+-- arguments alone: once i is applied, so is j.
+local function rides_with(args, i, j)
+    return args[i + 6] ~= "0" and args[j + 6] == "0" and args[i + 7] ~= "1"
+        and args[i + 8] ~= "+" and args[i + 8] ~= "0" and args[j + 8] == args[i + 8]
+        and string.find(" " .. args[j + 1] .. " ", " " .. args[i] .. " ", 1, true) ~= nil
+end
+
+local function write_job(job_key, events_key, args, i, extra, ending)
     local to, allowed, event = args[i], args[i + 1], args[i + 3]
     local ttl, channel, max_events = tonumber(args[i + 4]), args[i + 5], tonumber(args[i + 6])
     local create_missing, attempt = args[i + 7], args[i + 8]
@@ -157,13 +181,7 @@ local function write_job(job_key, events_key, args, i, extra)
     local values = {state = to}
     local names = {"state", "attempts", "workflow", "event_id", "event", "updated_at",
                    "started_at", "finished_at"}
-    for k = i + 9, i + write_width(args, i) - 1, 2 do
-        local name, written = args[k], args[k + 1]
-        values[name] = written
-        if written == "null" then
-            names[#names + 1] = name
-        end
-    end
+    take_fields(args, i, values, names)
     if extra then
         for name, written in pairs(extra) do
             values[name] = written
@@ -171,6 +189,16 @@ local function write_job(job_key, events_key, args, i, extra)
                 names[#names + 1] = name
             end
         end
+    end
+    -- With an end riding along, the record as both leave it.
+    local ended
+    if ending then
+        ended = {}
+        for name, written in pairs(values) do
+            ended[name] = written
+        end
+        take_fields(args, ending, ended, names)
+        ended.state = args[ending]
     end
     local found = redis.call("HMGET", job_key, unpack(names))
     local read = {state = found[1], attempts = found[2], workflow = found[3], event_id = found[4],
@@ -214,17 +242,35 @@ local function write_job(job_key, events_key, args, i, extra)
         return written ~= "null" and written or nil
     end
     local told = event_json(to, value("updated_at"), event, value)
-    local event_id
-    if max_events == 0 then
-        -- The job rests: its stream is cut to this event. Even a stream
-        -- about to go gets it: readers blocked on it wake.
-        event_id = redis.call("XADD", events_key, "MAXLEN", 1, "*", "event", told)
-        -- A stream that had gone starts again here: its ids must go on from
-        -- the record's last event, which a reader may resume after.
+
+    -- The job rests: its stream is cut to this event. Even a stream about
+    -- to go gets it: readers blocked on it wake. A stream that had gone
+    -- starts again here: its ids must go on from the record's last event,
+    -- which a reader may resume after.
+    local function cut_to(told)
+        local event_id = redis.call("XADD", events_key, "MAXLEN", 1, "*", "event", told)
         if read.event_id and not later(event_id, read.event_id) then
             event_id = redis.call("XADD", events_key, "MAXLEN", 1, id_after(read.event_id),
                                   "event", told)
         end
+        return event_id
+    end
+
+    -- The end that rides with this start (see rides_with): the record gets
+    -- both in one write, and the stream, cut to the start's event, is cut to
+    -- the end's at once. Whoever follows the job is told both, in order.
+    local started
+    if ending then
+        started = {to = to, channel = channel, told = told, event_id = cut_to(told)}
+        values = ended
+        to, event = args[ending], args[ending + 3]
+        ttl, channel, max_events = tonumber(args[ending + 4]), args[ending + 5], 0
+        told = event_json(to, value("updated_at"), event, value)
+    end
+
+    local event_id
+    if max_events == 0 then
+        event_id = cut_to(told)
     else
         if RESTING[current] then
             -- The job runs again. Its stream, cut to its last event, is kept
@@ -271,15 +317,23 @@ local function write_job(job_key, events_key, args, i, extra)
         redis.call("PERSIST", job_key)
     end
 
-    if channel ~= "" then
-        redis.call("PUBLISH", channel, job_key)
-    end
     -- Whoever follows the job (the API's event streams and ?wait=) listens on
     -- a channel named as its event stream, and gets the event there: "<id>
     -- <JSON>". A stream cut when the job rests no longer holds every event.
-    redis.call("PUBLISH", events_key, event_id .. " " .. told)
-    if read.workflow then
-        step_written(job_key, read.workflow, current, to)
+    local function tell(from, to, channel, event_id, told)
+        if channel ~= "" then
+            redis.call("PUBLISH", channel, job_key)
+        end
+        redis.call("PUBLISH", events_key, event_id .. " " .. told)
+        if read.workflow then
+            step_written(job_key, read.workflow, from, to)
+        end
+    end
+    if started then
+        tell(current, started.to, started.channel, started.event_id, started.told)
+        tell(started.to, to, channel, event_id, told)
+    else
+        tell(current, to, channel, event_id, told)
     end
     if ttl > 0 and job_ended then
         job_ended(jobs_namespace(jobs or jobs_prefix(job_key)), to, value("started_at"),
