@@ -52,10 +52,19 @@ def test_a_new_record_keeps_only_what_says_something_and_reads_back_as_submitted
         job_id="high",
         queue="default-high",
     )
-    store.create_many([NewJob(plain), NewJob(high)])
+    # Options given, each as its default: the defaults still, whatever was given.
+    as_defaults = lifecycle.submit(
+        JobRequest.model_validate(
+            {"actor": "add", "args": [1, 2], "options": {"priority": "normal", "delay": 0}}
+        ),
+        job_id="as-defaults",
+        queue="default",
+    )
+    store.create_many([NewJob(plain), NewJob(high), NewJob(as_defaults)])
 
     # No attempt yet, options all the defaults: neither is written.
-    assert {b"attempts", b"options"}.isdisjoint(client.hkeys(store.keys.job("plain")))
+    for job_id in ("plain", "as-defaults"):
+        assert {b"attempts", b"options"}.isdisjoint(client.hkeys(store.keys.job(job_id)))
     assert client.hget(store.keys.job("high"), "options") == b'{"priority":"high"}'
     # Read back, the job is the one submitted: no attempts, the options it asked for.
     for submitted in (plain, high):
@@ -63,3 +72,31 @@ def test_a_new_record_keeps_only_what_says_something_and_reads_back_as_submitted
         assert stored.attempts == 0
         assert (stored.options or JobOptions()) == submitted.options
         assert stored.model_dump(exclude={"options"}) == submitted.model_dump(exclude={"options"})
+
+
+def test_a_record_keeps_its_nested_parts_without_their_nulls_and_its_values_as_given():
+    failed = JobRecord(
+        id="failed",
+        actor="add",
+        state=State.FAILED,
+        args=[1, None],
+        kwargs={"b": {"c": None}},
+        attempts=2,
+        progress={"value": 0.5, "message": "half"},
+        error={"type": "ValueError", "message": "no"},
+        result={"kept": None},
+        workflow={"id": "w", "step": 1},
+    )
+
+    assert failed.compact() == {
+        "actor": "add",
+        "state": State.FAILED,
+        "args": [1, None],
+        "kwargs": {"b": {"c": None}},
+        "attempts": 2,
+        "progress": {"value": 0.5, "message": "half"},
+        # The traceback, None, left out; nulls inside a value kept.
+        "error": {"type": "ValueError", "message": "no"},
+        "result": {"kept": None},
+        "workflow": {"id": "w", "step": 1},
+    }
