@@ -227,9 +227,19 @@ def job_links(job_id: str) -> dict[str, str]:
     return {"self": f"/jobs/{job_id}", "events": f"/jobs/{job_id}/events"}
 
 
-def followed(record: JobRecord) -> dict[str, Any]:
-    """What a page that follows a job shows of its record (/template): its id, state and links."""
-    return {"id": record.id, "state": record.state.value, "links": job_links(record.id)}
+def followed(record: JobRecord) -> dict[str, str]:
+    """What a page that follows a job shows of its record (/template): its id, state and links.
+
+    Flat, each a variable of the page: a template finds a variable at once,
+    where each subscript of a nested one is a call.
+    """
+    links = job_links(record.id)
+    return {
+        "job_id": record.id,
+        "state": record.state.value,
+        "record": links["self"],
+        "events": links["events"],
+    }
 
 
 _TIMES = ("enqueued_at", "eta", "started_at", "finished_at", "updated_at")

@@ -50,11 +50,12 @@ class Template:
         _created, record = await submit(
             self.queue, JobRequest(actor="render_document", kwargs=fields)
         )
-        resp.status = falcon.HTTP_202
-        resp.location = f"/jobs/{record.id}"
-        resp.content_type = falcon.MEDIA_HTML
         # What the page shows of the record: not the whole of it, as GET /jobs/{id} does.
-        resp.text = self.render(job=followed(record), fields=fields)
+        shown = followed(record)
+        resp.status = falcon.HTTP_202
+        resp.location = shown["record"]
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = self.render(**shown, fields=list(fields.items()))
 
     def render(self, **variables: Any) -> str:
         """The page, from ``variables`` and :attr:`lifecycle` alone.
