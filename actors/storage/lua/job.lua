@@ -146,12 +146,15 @@ local function write_width(args, i)
 end
 
 -- Each field the write at args[i] sets, into values as the record will hold
--- it ("null": removed), and the name of each it removes into names.
+-- it ("null": removed), if given, and the name of each it removes into names,
+-- if given.
 local function take_fields(args, i, values, names)
     for k = i + 9, i + write_width(args, i) - 1, 2 do
         local name, written = args[k], args[k + 1]
-        values[name] = written
-        if written == "null" then
+        if values then
+            values[name] = written
+        end
+        if names and written == "null" then
             names[#names + 1] = name
         end
     end
@@ -190,15 +193,9 @@ local function write_job(job_key, events_key, args, i, extra, ending)
             end
         end
     end
-    -- With an end riding along, the record as both leave it.
-    local ended
+    -- With an end riding along, the fields it removes are read too.
     if ending then
-        ended = {}
-        for name, written in pairs(values) do
-            ended[name] = written
-        end
-        take_fields(args, ending, ended, names)
-        ended.state = args[ending]
+        take_fields(args, ending, nil, names)
     end
     local found = redis.call("HMGET", job_key, unpack(names))
     local read = {state = found[1], attempts = found[2], workflow = found[3], event_id = found[4],
@@ -262,7 +259,8 @@ local function write_job(job_key, events_key, args, i, extra, ending)
     local started
     if ending then
         started = {to = to, channel = channel, told = told, event_id = cut_to(told)}
-        values = ended
+        take_fields(args, ending, values, nil)
+        values.state = args[ending]
         to, event = args[ending], args[ending + 3]
         ttl, channel, max_events = tonumber(args[ending + 4]), args[ending + 5], 0
         told = event_json(to, value("updated_at"), event, value)
