@@ -66,22 +66,26 @@ class JobWrites:
     retention_seconds: int
 
     def args(self, transition: Transition) -> list[str | int]:
-        """The arguments that write ``transition``: nine, then its fields' names and values.
+        """The arguments that write ``transition``: ten, then its fields' names and values.
 
         Given flat, the fields go into the record's hash as they came, with
-        nothing for the script to decode.
+        nothing for the script to decode. Its event is given as JSON, built
+        from those fields, unless the change begins an attempt (the event
+        then carries the attempt the script numbers).
         """
         fields = encode_fields(transition.changes())
+        told = transition.event_fields()
         return [
             transition.to,
             _spaced(transition.allowed_from),
             len(fields),
-            " ".join(transition.event_fields()),
+            " ".join(told),
             self.retention_seconds if transition.ends else 0,
             self.keys.cancellations if transition.announce else "",
             0 if transition.rests else EVENTS_PER_JOB,
             "1" if transition.create_missing else "0",
             "+" if transition.begins else transition.attempt,
+            "" if transition.begins else _event_json(transition.to, fields, told),
             *chain.from_iterable(fields.items()),
         ]
 
@@ -92,6 +96,15 @@ class JobWrites:
     def oldest_kept(self) -> str:
         """The stream id before which index entries are trimmed."""
         return f"{now_ms() - self.retention_seconds * 1000}-0"
+
+
+def _event_json(state: State, fields: dict[str, str], told: list[str]) -> str:
+    """A change's event as ``lua/event.lua``'s ``event_json`` builds it, from its encoded fields.
+
+    States and field names are words: quoted, they are their JSON.
+    """
+    told_fields = "".join([f',"{name}":{fields[name]}' for name in told])
+    return f'{{"state":"{state}","at":{fields["updated_at"]}{told_fields}}}'
 
 
 #: Each set of states a transition may come from, as write_job takes it: space-separated.

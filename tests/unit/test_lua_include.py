@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from actors import lifecycle
+from actors.record import Progress
 from actors.states import PENDING_STATES, TERMINAL_STATES
 from actors.storage import Keys
+from actors.storage.codecs import JobWrites
 from actors.storage.lua import INCLUDE, LUA_DIR, source
 from tests.support import PROJECT_DIR
 
@@ -112,3 +115,38 @@ def test_the_scripts_know_the_states_that_rest_and_end_as_the_table_has_them(red
     resting, ended = redis.Redis.from_url(redis_url, decode_responses=True).eval(script, 0)
     assert set(json.loads(resting)) == PENDING_STATES | TERMINAL_STATES
     assert set(json.loads(ended)) == TERMINAL_STATES
+
+
+@pytest.mark.parametrize(
+    "transition",
+    [
+        lifecycle.start(2, worker_name='w"1'),
+        lifecycle.finish(
+            result={"html": "<p>é</p>"}, exception=None, retried=False, permanent=False, attempt=2
+        ),
+        lifecycle.finish(result=None, exception=ValueError("x"), retried=True, permanent=False),
+        lifecycle.finish(
+            exception=RuntimeError("no"),
+            retried=False,
+            permanent=True,
+            progress=Progress(value=0.5, message="half"),
+        ),
+        lifecycle.report_progress(0.25, "a quarter", attempt=1),
+        lifecycle.cancel(),
+        lifecycle.dead_letter("TooOld", "too old"),
+    ],
+    ids=lambda transition: transition.to,
+)
+def test_an_event_the_store_sends_built_is_the_one_the_scripts_build(redis_url, transition):
+    # write_job takes a change's event as JSON, or builds it from the fields.
+    args = JobWrites(Keys(), retention_seconds=60).args(transition)
+    fields = dict(zip(args[10::2], args[11::2], strict=True))
+    script = source("event.lua") + (
+        "\nlocal fields = cjson.decode(ARGV[3])"
+        "\nreturn event_json(ARGV[1], fields.updated_at, ARGV[2], function(name)"
+        "\n    return fields[name] ~= 'null' and fields[name] or nil end)"
+    )
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    built = client.eval(script, 0, str(transition.to), args[3], json.dumps(fields))
+    assert args[9] == built
+    assert json.loads(built)["state"] == transition.to

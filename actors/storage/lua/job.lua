@@ -10,14 +10,14 @@
 -- the record holds it. Waiting and finished jobs, the many, cost no stream.
 --
 -- write_job(job_key, events_key, args, i, extra, ending) reads args[i] to
--- args[i + 8], then the fields they count (write_width says how many
+-- args[i + 9], then the fields they count (write_width says how many
 -- arguments in all), and sets the fields of the table extra too, if given (a
 -- script's own write), and writes the job's end at args[ending] with it, if
 -- given (a start's, see rides_with):
 --   to             the new state
 --   allowed        the states it may come from, space-separated
 --   fields         how many fields to set: their names and values follow
---                  args[i + 8], each value as the record holds it
+--                  args[i + 9], each value as the record holds it
 --   event          the fields its event carries besides state and time,
 --                  space-separated
 --   ttl            seconds the record lives from now; 0 keeps it until it ends
@@ -32,6 +32,8 @@
 --                  refused unless N is the record's latest attempt, so a
 --                  stale run (one whose worker was presumed dead) cannot
 --                  overwrite a newer one.
+--   told           the event as JSON, when the caller knows it (every field
+--                  it carries is one this write sets), or "" to build it here
 --
 -- Returns {applied (1, 0, or -1 when there is no such job), the state
 -- before, the job's attempt after}. The check and the write happen in one
@@ -140,16 +142,16 @@ local function writing_together(write_all)
     return result
 end
 
--- How many arguments of args, from i, one write takes: nine, and its fields'.
+-- How many arguments of args, from i, one write takes: ten, and its fields'.
 local function write_width(args, i)
-    return 9 + 2 * tonumber(args[i + 2])
+    return 10 + 2 * tonumber(args[i + 2])
 end
 
 -- Each field the write at args[i] sets, into values as the record will hold
 -- it ("null": removed), if given, and the name of each it removes into names,
 -- if given.
 local function take_fields(args, i, values, names)
-    for k = i + 9, i + write_width(args, i) - 1, 2 do
+    for k = i + 10, i + write_width(args, i) - 1, 2 do
         local name, written = args[k], args[k + 1]
         if values then
             values[name] = written
@@ -238,7 +240,8 @@ local function write_job(job_key, events_key, args, i, extra, ending)
         end
         return written ~= "null" and written or nil
     end
-    local told = event_json(to, value("updated_at"), event, value)
+    local told = args[i + 9] ~= "" and args[i + 9]
+        or event_json(to, value("updated_at"), event, value)
 
     -- The job rests: its stream is cut to this event. Even a stream about
     -- to go gets it: readers blocked on it wake. A stream that had gone
@@ -263,7 +266,8 @@ local function write_job(job_key, events_key, args, i, extra, ending)
         values.state = args[ending]
         to, event = args[ending], args[ending + 3]
         ttl, channel, max_events = tonumber(args[ending + 4]), args[ending + 5], 0
-        told = event_json(to, value("updated_at"), event, value)
+        told = args[ending + 9] ~= "" and args[ending + 9]
+            or event_json(to, value("updated_at"), event, value)
     end
 
     local event_id

@@ -65,7 +65,7 @@ local function end_job(job_key, conf, to, now, fields, channel)
     -- Its event tells the error, if any (job.lua: an ended job's stream goes).
     return write_job(job_key, events_of(job_key),
         {to, STOPPABLE, "0", fields.error and "error" or "", conf.retention,
-         channel or "", "0", "0", "0"}, 1, fields)
+         channel or "", "0", "0", "0", ""}, 1, fields)
 end
 
 -- The results the steps ``parents`` hand on, as JSON text: their list when
@@ -156,7 +156,7 @@ local function release(wf, step, now)
     local fields = {args = args, enqueued_at = tostring(now), eta = tostring(now),
                     updated_at = tostring(now)}
     local written = write_job(job_key, events_of(job_key),
-        {"queued", "waiting", "0", "", "0", "", "0", "0", "0"}, 1, fields)
+        {"queued", "waiting", "0", "", "0", "", "0", "0", "0", ""}, 1, fields)
     if written[1] == 1 then
         enqueue(definition.sent_to, definition.message_id,
                 definition.head .. (input or "") .. tail .. string.format("%d}", now))
