@@ -179,14 +179,29 @@ local function write_job(job_key, events_key, args, i, extra, ending)
 
     -- Each field this write sets, as the record will hold it ("null": removed),
     -- and what the write needs of the record, in one read: its state,
-    -- attempt and workflow, its last event, the times an end is counted by,
-    -- and which of the fields the write removes it has. Built in one pass,
-    -- with no table grown field by field where a constructor sizes it: a
-    -- settle makes these tables for every job it writes.
+    -- attempt and workflow, its last event's id, and only where the write
+    -- may need them, its last event, the times an end is counted by and
+    -- which of the fields the write removes it has (each field named costs
+    -- the read a search of the record). Built in one pass, with no table
+    -- grown field by field where a constructor sizes it: a settle makes
+    -- these tables for every job it writes.
     local values = {state = to}
-    local names = {"state", "attempts", "workflow", "event_id", "event", "updated_at",
-                   "started_at", "finished_at"}
+    local names = {"state", "attempts", "workflow", "event_id"}
+    if max_events ~= 0 and not ending then
+        -- Its last event, which a stream that had gone starts again from.
+        names[5], names[6] = "event", "updated_at"
+    end
     take_fields(args, i, values, names)
+    -- It ends: the times it is counted by, unless the write sets them (an
+    -- end riding along reads those it does not set when it needs them).
+    if ttl > 0 then
+        if values.started_at == nil then
+            names[#names + 1] = "started_at"
+        end
+        if values.finished_at == nil then
+            names[#names + 1] = "finished_at"
+        end
+    end
     if extra then
         for name, written in pairs(extra) do
             values[name] = written
@@ -200,10 +215,8 @@ local function write_job(job_key, events_key, args, i, extra, ending)
         take_fields(args, ending, nil, names)
     end
     local found = redis.call("HMGET", job_key, unpack(names))
-    local read = {state = found[1], attempts = found[2], workflow = found[3], event_id = found[4],
-                  event = found[5], updated_at = found[6], started_at = found[7],
-                  finished_at = found[8]}
-    for k = 9, #names do
+    local read = {state = found[1], attempts = found[2], workflow = found[3], event_id = found[4]}
+    for k = 5, #names do
         read[names[k]] = found[k]
     end
     -- A field as the record holds it before the write.
