@@ -12,10 +12,14 @@ local function enqueue(queue_key, message_id, message)
     redis.call("RPUSH", queue_key, message_id)
 end
 
--- Leave the queue's wake-up token: one, however many messages came.
+-- Leave the queue's wake-up token: one, however many messages came. A
+-- token left already (no consumer idle since) is checked for, not pushed
+-- again and trimmed.
 local function wake(queue_key)
-    redis.call("LPUSH", wake_key(queue_key), "1")
-    redis.call("LTRIM", wake_key(queue_key), 0, 0)
+    local token = wake_key(queue_key)
+    if redis.call("LLEN", token) == 0 then
+        redis.call("LPUSH", token, "1")
+    end
 end
 
 -- Messages gathered to be appended to their queues together, as a batch's
