@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import dramatiq
 import redis
@@ -59,13 +58,14 @@ from .storage.lua import source
 from .storage.record import decode_record, text
 
 
-@dataclass(frozen=True)
-class BrokerMessage:
+class BrokerMessage(NamedTuple):
     """A message the broker prepared and has not written yet (``RedisBroker.prepare``).
 
     dramatiq's message and its delay, which the middleware is told of once
     it is written, and what the broker's enqueue writes of it: its queue's
-    key, its Redis id, its bytes.
+    key, its Redis id, its bytes. A named tuple, as :class:`NewJob`: each
+    submission makes one, and a frozen dataclass sets each field through
+    ``object.__setattr__``, at several times a tuple's cost.
     """
 
     message: dramatiq.Message
@@ -80,8 +80,7 @@ class BrokerMessage:
         return q_name(self.message.queue_name)
 
 
-@dataclass(frozen=True)
-class NewJob:
+class NewJob(NamedTuple):
     """A job to create: its record, the message that runs it, and its idempotency key.
 
     What ``lua/create.lua`` writes of one job, in one step: a job is never
