@@ -46,7 +46,10 @@ class Template:
         )
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        fields = self.operations["get"].read_query(req).model_dump(exclude_none=True)
+        query = self.operations["get"].read_query(req)
+        # The fields given, read as they are: model_dump would walk them through
+        # pydantic's serializer, for short strings that are what they will be.
+        fields = {name: value for name, value in vars(query).items() if value is not None}
         _created, record = await submit(
             self.queue, JobRequest(actor="render_document", kwargs=fields)
         )
