@@ -39,10 +39,12 @@ class Template:
         self.queue = queue
         self.page = pages.get_template("template.html")
         # What the page's script needs of the lifecycle: the same for every page,
-        # so turned into JSON once rather than by every render.
+        # so turned into JSON once rather than by every render, and one
+        # variable, one value the page escapes (a call each) rather than two.
         self.lifecycle = dict(
-            terminal_states=htmlsafe_json_dumps(sorted(TERMINAL_STATES)),
-            succeeded=htmlsafe_json_dumps(State.SUCCEEDED),
+            lifecycle=htmlsafe_json_dumps(
+                {"ended": sorted(TERMINAL_STATES), "succeeded": State.SUCCEEDED}
+            )
         )
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
