@@ -85,7 +85,7 @@ class JobWrites:
             0 if transition.rests else EVENTS_PER_JOB,
             "1" if transition.create_missing else "0",
             "+" if transition.begins else transition.attempt,
-            "" if transition.begins else _event_json(transition.to, fields, told),
+            "" if transition.begins else _event_json(transition, fields, told),
             *chain.from_iterable(fields.items()),
         ]
 
@@ -98,13 +98,13 @@ class JobWrites:
         return f"{now_ms() - self.retention_seconds * 1000}-0"
 
 
-def _event_json(state: State, fields: dict[str, str], told: list[str]) -> str:
+def _event_json(transition: Transition, fields: dict[str, str], told: list[str]) -> str:
     """A change's event as ``lua/event.lua``'s ``event_json`` builds it, from its encoded fields.
 
     States and field names are words: quoted, they are their JSON.
     """
     told_fields = "".join([f',"{name}":{fields[name]}' for name in told])
-    return f'{{"state":"{state}","at":{fields["updated_at"]}{told_fields}}}'
+    return f'{{"state":"{transition.to}","at":{transition.at}{told_fields}}}'
 
 
 #: Each set of states a transition may come from, as write_job takes it: space-separated.
