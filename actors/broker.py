@@ -169,7 +169,9 @@ class RedisBroker(dramatiq_redis.RedisBroker):
 
     # The worker's calls (see actors.consumer for the steps they make) -------
 
-    def fetch(self, queue_name: str, count: int) -> list[tuple[bytes, int]]:
+    def fetch(
+        self, queue_name: str, count: int, *, client: redis.Redis | None = None
+    ) -> list[tuple[bytes, int]]:
         """Take up to ``count`` messages off a queue: (message data, attempt reserved) each.
 
         With a store, the fetch reserves each job's next attempt (0: the job
@@ -177,16 +179,23 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         the messages of jobs that may not run. A fetch of nothing passes an
         enqueue's wake-up token on to another consumer. Fetches of a queue
         are numbered, so that the messages of one whose reply was lost go
-        back to the queue (see :mod:`.fetch_numbers`).
+        back to the queue (see :mod:`.fetch_numbers`). ``client``: the
+        client to call Redis with (the broker's, unless given).
         """
         numbers = self._fetch_numbers.get(queue_name) or self._fetch_numbers.setdefault(
             queue_name, FetchNumbers()
         )
         with numbers.next() as numbered:
             args = Dispatch.fetch(count, numbered, self._writes, STARTABLE_STATES, self.worker_name)
-            return Dispatch.fetched(self._run_dispatch("fetch", queue_name, args))
+            return Dispatch.fetched(self._run_dispatch("fetch", queue_name, args, client))
 
-    def settle(self, queue_name: str, settlements: Sequence[Settlement]) -> dict[str, int]:
+    def settle(
+        self,
+        queue_name: str,
+        settlements: Sequence[Settlement],
+        *,
+        client: redis.Redis | None = None,
+    ) -> dict[str, int]:
         """Write the starts, and ack or nack the messages, with their jobs' ends, in one call.
 
         Returns, by Redis message id, the starts refused, each with the
@@ -210,7 +219,19 @@ class RedisBroker(dramatiq_redis.RedisBroker):
                 self._writes, s.kind, s.redis_message_id, s.job_id, s.write
             )
         ]
-        return Dispatch.refused(self._run_dispatch("settle", queue_name, args))
+        return Dispatch.refused(self._run_dispatch("settle", queue_name, args, client))
+
+    def own_client(self) -> redis.Redis:
+        """A client of the broker's Redis that keeps one connection of its pool to itself.
+
+        For a thread that calls Redis for every job (a consumer's fetches, its
+        settles): a command on the broker's client takes a connection from
+        the pool and gives it back, which costs redis-py more than the rest
+        of the call. Its connection goes back to the pool with the client.
+        """
+        return type(self.client)(
+            connection_pool=self.client.connection_pool, single_connection_client=True
+        )
 
     def requeue(self, queue_name: str, messages: Sequence[tuple[str, int]]) -> None:
         """Hand messages, given as (Redis id, attempt reserved), back to the front of their queue.
@@ -400,7 +421,11 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         return lambda queue_name, *args: self._run_dispatch(command, queue_name, args)
 
     def _run_dispatch(
-        self, command: str, queue_name: str, args: Sequence[str | bytes | int]
+        self,
+        command: str,
+        queue_name: str,
+        args: Sequence[str | bytes | int],
+        client: redis.Redis | None = None,
     ) -> Any:
         """Run ``command`` of ``storage/lua/dispatch.lua`` on a queue, as dramatiq does."""
         call = Dispatch.call(
@@ -419,10 +444,14 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         )
         dispatch = self.scripts["dispatch"]
         if command not in CONFIRMED_COMMANDS:
-            return dispatch(keys=call.keys, args=call.args)
+            return dispatch(keys=call.keys, args=call.args, client=client)
         try:
             return replication.run(
-                dispatch, keys=call.keys, args=call.args, confirmation=self.confirmation
+                dispatch,
+                keys=call.keys,
+                args=call.args,
+                confirmation=self.confirmation,
+                client=client,
             )
         except replication.NotReplicated as error:
             if command != "fetch":

@@ -142,6 +142,10 @@ class RedisConsumer(_RedisConsumer):
         #: A delay queue's consumer: the Redis ids of the messages it holds,
         #: by their dramatiq id (see :meth:`coming_due`).
         self._delayed: dict[str, str] | None = {} if queue_name.endswith(".DQ") else None
+        #: The clients the consumer's thread and its settles' call Redis
+        #: with, each with a connection of its own, made when first used.
+        self._fetching: redis.Redis | None = None
+        self._settling: redis.Redis | None = None
 
     # 1. Fetch -----------------------------------------------------------
 
@@ -183,12 +187,12 @@ class RedisConsumer(_RedisConsumer):
         if not room:
             if self._woken:
                 # No room for what woke it: a fetch of nothing passes the token on.
-                self.broker.fetch(self.queue_name, 0)
+                self.broker.fetch(self.queue_name, 0, client=self._fetch_client())
                 self._woken = False
             return False
         self._woken = False
         try:
-            fetched = self.broker.fetch(self.queue_name, room)
+            fetched = self.broker.fetch(self.queue_name, room, client=self._fetch_client())
         except BaseException:
             self._room.give_back(room)
             raise
@@ -206,6 +210,12 @@ class RedisConsumer(_RedisConsumer):
             self._woken = self._wait_for_enqueue()
         return bool(self.message_cache)
 
+    def _fetch_client(self) -> redis.Redis:
+        """The client of this consumer's thread (which alone fetches)."""
+        if self._fetching is None:
+            self._fetching = self.broker.own_client()
+        return self._fetching
+
     def _wait_for_enqueue(self) -> bool:
         """Block until an enqueue, the worker timeout, or the first delayed message is due.
 
@@ -221,7 +231,7 @@ class RedisConsumer(_RedisConsumer):
             # BLPOP would wait forever on 0.
             if seconds < 0.001:
                 return False
-            if self.broker.client.blpop([self.wake_key], timeout=seconds):
+            if self._fetch_client().blpop([self.wake_key], timeout=seconds):
                 return True
         return False
 
@@ -255,7 +265,11 @@ class RedisConsumer(_RedisConsumer):
         self._settlements.put((settlement, attempt))
 
     def _send_settlements(self, batch: list[tuple[Settlement, Attempt]]) -> None:
-        refused = self.broker.settle(self.queue_name, [settlement for settlement, _ in batch])
+        if self._settling is None:
+            self._settling = self.broker.own_client()
+        refused = self.broker.settle(
+            self.queue_name, [settlement for settlement, _ in batch], client=self._settling
+        )
         self.queued_message_ids.difference_update(
             settlement.job_id for settlement, _ in batch if settlement.kind != "start"
         )

@@ -55,11 +55,11 @@ def test_an_end_is_written_after_its_ack_failed_with_a_broker_connection_error(q
     broker = queue.broker
     settle, failures = broker.settle, []
 
-    def settle_failing_once(*args):
+    def settle_failing_once(*args, **kwargs):
         if not failures:
             failures.append(args)
             raise BrokerConnectionError("connection lost")
-        return settle(*args)
+        return settle(*args, **kwargs)
 
     # As dramatiq's own test_redis_consumer_ack_can_retry_on_connection_error does.
     monkeypatch.setattr(broker, "settle", settle_failing_once)
@@ -86,11 +86,11 @@ def test_a_backlog_of_settlements_goes_in_bounded_calls_each_settled_once(queue,
     job_ids = [run_job(queue, "add", a=n, b=1) for n in range(2 * cap)]
     settle, calls, first_call, go_on = broker.settle, [], threading.Event(), threading.Event()
 
-    def settle_held_at_first(queue_name, settlements):
+    def settle_held_at_first(queue_name, settlements, **kwargs):
         calls.append([(s.kind, s.redis_message_id) for s in settlements])
         first_call.set()
         go_on.wait(10)
-        return settle(queue_name, settlements)
+        return settle(queue_name, settlements, **kwargs)
 
     monkeypatch.setattr(broker, "settle", settle_held_at_first)
     consumer = broker.consume("default", prefetch=len(job_ids), timeout=100)
