@@ -43,7 +43,7 @@ class Template:
         # variable, one value the page escapes (a call each) rather than two.
         self.lifecycle = dict(
             lifecycle=htmlsafe_json_dumps(
-                {"ended": sorted(TERMINAL_STATES), "succeeded": State.SUCCEEDED}
+                {"ended": sorted(TERMINAL_STATES), "success": State.SUCCEEDED}
             )
         )
 
