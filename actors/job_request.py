@@ -19,9 +19,13 @@ MAX_DELAY_SECONDS = 7 * 24 * 3600
 
 
 class JobOptions(BaseModel):
-    """How one job runs, beyond what its declaration says."""
+    """How one job runs, beyond what its declaration says.
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    Frozen: a request that gives none shares :data:`DEFAULT_OPTIONS`, rather
+    than validating a new one each.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     delay: float = Field(
         0, ge=0, le=MAX_DELAY_SECONDS, description="Seconds to wait before the job may start."
@@ -47,6 +51,10 @@ class JobOptions(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+#: The options of a request that gives none.
+DEFAULT_OPTIONS = JobOptions()
+
+
 class JobRequest(BaseModel):
     """A request to run one job: which, with what arguments, and how."""
 
@@ -55,4 +63,4 @@ class JobRequest(BaseModel):
     actor: str = Field(description="A public job; its arguments must fit its signature.")
     args: list[Any] = Field(default_factory=list, max_length=100)
     kwargs: dict[str, Any] = Field(default_factory=dict, max_length=100)
-    options: JobOptions = Field(default_factory=JobOptions)
+    options: JobOptions = Field(default_factory=lambda: DEFAULT_OPTIONS)
