@@ -5,10 +5,14 @@
 -- here, each by one of two rules.
 
 -- A key of a namespace: "<namespace><fixed><part>.<part>...", the parts as
--- given after the namespace.
+-- given after the namespace. Most have one part, or none: joined with no
+-- table made for them.
 local function namespaced(fixed)
-    return function(namespace, ...)
-        return namespace .. fixed .. table.concat({...}, ".")
+    return function(namespace, part, ...)
+        if select("#", ...) == 0 then
+            return namespace .. fixed .. (part or "")
+        end
+        return namespace .. fixed .. table.concat({part, ...}, ".")
     end
 end
 
