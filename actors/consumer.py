@@ -313,8 +313,18 @@ class RedisConsumer(_RedisConsumer):
             self.requeue(cached)
         except redis.ConnectionError as error:
             self.logger.warning("Could not hand back %d message(s): %s", len(cached), error)
-        if not self._settlements.close(FLUSH_SECONDS):
+        flushed = self._settlements.close(FLUSH_SECONDS)
+        if not flushed:
             self.logger.warning("Acks of queue %r were not all sent in time.", self.queue_name)
+        # The connections these clients kept go back to the pool. The settling
+        # one only once its thread is done with it: past the flush's timeout it
+        # may still be sending, and is left to the process's end.
+        if self._fetching is not None:
+            self._fetching.close()
+            self._fetching = None
+        if flushed and self._settling is not None:
+            self._settling.close()
+            self._settling = None
 
     # A delayed message come due -----------------------------------------
 

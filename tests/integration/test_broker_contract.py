@@ -152,3 +152,18 @@ def test_dead_letters_expire_on_every_queue_that_has_them(queue):
     Heartbeat().beat(type(broker)(client=client, dead_message_ttl=0, middleware=[]))
     assert client.zcard("dramatiq:elsewhere.XQ") == 0
     assert not client.hlen("dramatiq:elsewhere.XQ.msgs")
+
+
+def test_a_stopped_worker_gives_the_connections_it_kept_back_to_the_pool(queue):
+    pool = queue.broker.client.connection_pool
+    worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        ended(queue, run_job(queue, "add", a=1, b=2))
+    finally:
+        worker.stop()
+    # The worker is still referenced (as a supervisor holding it would): its
+    # consumers' fetching and settling connections are the pool's again, and
+    # its cancellation listener's once that notices the stop.
+    assert worker.consumers
+    wait_for(lambda: not pool._in_use_connections, what="the connections back in the pool")
