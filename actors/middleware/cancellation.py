@@ -45,7 +45,12 @@ class Cancellation(Middleware):
         self._listener: threading.Thread | None = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self._listener = threading.Thread(target=self._listen, name="cancellations", daemon=True)
+        # A stop of its own: a worker started after another stopped, in the
+        # same process, listens until it stops too.
+        self._stopping = threading.Event()
+        self._listener = threading.Thread(
+            target=self._listen, args=(self._stopping,), name="cancellations", daemon=True
+        )
         self._listener.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
@@ -78,12 +83,12 @@ class Cancellation(Middleware):
                 self._cancelled.popitem(last=False)
             return False
 
-    def _listen(self) -> None:
-        while not self._stopping.is_set():
+    def _listen(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
             try:
                 with self.store.client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     pubsub.subscribe(self.store.keys.cancellations)
-                    while not self._stopping.is_set():
+                    while not stopping.is_set():
                         message = pubsub.get_message(timeout=1.0)
                         if message is not None:
                             self.cancel_if_running(self.store.keys.job_id(message["data"]))

@@ -8,6 +8,7 @@ finished job keeps only its last event, so its history is seen while it runs.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -188,6 +189,31 @@ def test_cancelling_a_running_job_interrupts_it_and_keeps_it_out_of_dead_letters
     last = queue.store.events(job_id)[-1][1]
     assert event_state(last) is State.CANCELLED
     assert queue.broker.client.zcard("dramatiq:default.XQ") == 0
+
+
+def test_a_worker_started_after_another_stopped_still_listens_for_cancellations(queue, caplog):
+    first = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+    first.start()
+    first.stop()
+    wait_for(
+        lambda: not any(t.name == "cancellations" for t in threading.enumerate()),
+        what="the first worker's cancellation listener to end",
+    )
+    # The same process, the same broker: the next worker.
+    worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        # Asleep until long after the cancellation: only the listener can interrupt it then.
+        job_id = run_job(queue, "count_slowly", to=2, interval=2)
+        wait_for(lambda: queue.store.get(job_id).state is State.RUNNING, what="the job to start")
+        with caplog.at_level(logging.INFO, logger="actors.middleware.cancellation"):
+            queue.store.write(job_id, lifecycle.cancel())
+            wait_for(
+                lambda: f"Cancelling job {job_id}." in caplog.messages,
+                what="the worker to interrupt the job",
+            )
+    finally:
+        worker.stop()
 
 
 def test_a_job_cancelled_while_queued_never_runs(queue):
