@@ -88,7 +88,7 @@ from .middleware import broker_middleware
 from .registry import JobDefaults, JobSpec, attach, bind, specs
 from .states import STARTABLE_STATES
 from .storage import Keys
-from .storage.codecs import ComeDue, Dispatch, JobWrites, Send
+from .storage.codecs import ComeDue, Dispatch, Fetched, JobWrites, Send
 from .storage.lua import source
 from .storage.record import compact_json
 from .store import BrokerMessage, JobStore
@@ -169,15 +169,14 @@ class RedisBroker(dramatiq_redis.RedisBroker):
 
     # The worker's calls (see actors.consumer for the steps they make) -------
 
-    def fetch(
-        self, queue_name: str, count: int, *, client: redis.Redis | None = None
-    ) -> list[tuple[bytes, int]]:
+    def fetch(self, queue_name: str, count: int, *, client: redis.Redis | None = None) -> Fetched:
         """Take up to ``count`` messages off a queue: (message data, attempt reserved) each.
 
         With a store, the fetch reserves each job's next attempt (0: the job
         has no record to reserve it in, or the message is delayed) and drops
-        the messages of jobs that may not run. A fetch of nothing passes an
-        enqueue's wake-up token on to another consumer. Fetches of a queue
+        the messages of jobs that may not run. A fetch that leaves messages
+        passes an enqueue's wake-up token on to another consumer; one that
+        leaves none takes the token away, and says so. Fetches of a queue
         are numbered, so that the messages of one whose reply was lost go
         back to the queue (see :mod:`.fetch_numbers`). ``client``: the
         client to call Redis with (the broker's, unless given).

@@ -36,7 +36,9 @@ The consumer waits rather than polls: dramatiq's sleeps after each empty
 fetch, a backoff doubling from 5 ms up to the worker timeout; this one
 blocks on the queue's wake-up list that every enqueue fills (see
 ``storage/lua/dispatch.lua``), so a job is taken as soon as it is sent and an idle
-worker sends one command per worker timeout.
+worker sends one command per worker timeout. A fetch that leaves the queue
+empty takes the token away and says so: the consumer goes on to wait once
+its messages are given out, with no fetch of nothing first.
 
 Redis away, or frozen past the read timeout, stops a consumer from taking
 jobs, not the consumer: it tries again every worker timeout, holding on to
@@ -126,6 +128,8 @@ class RedisConsumer(_RedisConsumer):
         self._rank = rank(queue_name)
         #: An enqueue's wake-up token was taken, and not yet passed on or used.
         self._woken = False
+        #: The last fetch left the queue empty, and no wait for an enqueue followed yet.
+        self._emptied = False
         #: Why the last fetch failed (Redis full, or not answering); None: it did not.
         self._taking_none: str | None = None
         # Settled on this consumer's queue, which is not message.queue_name
@@ -182,7 +186,19 @@ class RedisConsumer(_RedisConsumer):
         time.sleep(self.timeout / 1000)
 
     def _fetch(self) -> bool:
-        """Fetch what there is room for; wait for room, or for an enqueue when nothing came."""
+        """Fetch what there is room for; wait for room, or for an enqueue when nothing came.
+
+        A consumer whose last fetch left the queue empty waits for an
+        enqueue without fetching first, when it has room at once: that
+        fetch took the queue's wake-up token away, and an enqueue since left
+        one. Room waited for, it fetches: the queue may have filled
+        meanwhile, and it is that lane's turn.
+        """
+        if self._emptied:
+            self._emptied = False
+            if self._room.may_fetch(self._rank):
+                self._woken = self._wait_for_enqueue()
+                return False
         room = self._room.take(self._rank, self.timeout / 1000)
         if not room:
             if self._woken:
@@ -199,14 +215,16 @@ class RedisConsumer(_RedisConsumer):
         if self._taking_none is not None:
             self._taking_none = None
             self.logger.warning("Taking jobs from %r again.", self.queue_name)
-        self._room.give_back(room - len(fetched))
+        self._room.give_back(room - len(fetched.messages))
         self.message_cache = [
             JobMessage(Message.decode(data), Attempt(attempt, consumer=self))
-            for data, attempt in fetched
+            for data, attempt in fetched.messages
         ]
         for message in self.message_cache:
             self._hold(message)
-        if not self.message_cache:
+        if self.message_cache:
+            self._emptied = fetched.emptied
+        else:
             self._woken = self._wait_for_enqueue()
         return bool(self.message_cache)
 

@@ -74,6 +74,11 @@ class Room:
             self._held += room
             return room
 
+    def may_fetch(self, rank: int) -> bool:
+        """Whether a consumer of lane ``rank`` may fetch now, without waiting."""
+        with self._changed:
+            return self._may_fetch(rank)
+
     def give_back(self, count: int, *, ended: int = 0) -> None:
         """``count`` messages are no longer held; ``ended`` of them because their job ran."""
         with self._changed:

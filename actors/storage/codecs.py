@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..lifecycle import Transition, now_ms
 from ..record import JobRecord
@@ -532,6 +532,16 @@ class WorkflowRetry:
     reply = staticmethod(_applied)
 
 
+class Fetched(NamedTuple):
+    """What a fetch took, and whether it left its queue empty."""
+
+    #: (message data, the attempt reserved for it or 0) each.
+    messages: list[tuple[bytes, int]]
+    #: No message waits in the queue now: the next fetch would take none
+    #: before an enqueue wakes the consumer.
+    emptied: bool
+
+
 class Dispatch:
     """``lua/dispatch.lua``: the broker's commands, dramatiq's script changed.
 
@@ -601,9 +611,8 @@ class Dispatch:
         ]
 
     @staticmethod
-    def fetched(reply: list[Any]) -> list[tuple[bytes, int]]:
-        """(message data, the attempt reserved for it or 0) each."""
-        return list(zip(reply[::2], reply[1::2], strict=True))
+    def fetched(reply: list[Any]) -> Fetched:
+        return Fetched(list(zip(reply[1::2], reply[2::2], strict=True)), reply[0] == 1)
 
     @staticmethod
     def requeue(

@@ -21,7 +21,7 @@ from actors.job_request import JobOptions, JobRequest
 from actors.middleware import Heartbeat
 from actors.states import State
 from actors.submission import submit
-from tests.support import wait_for, worker_process
+from tests.support import run_job, wait_for, worker_process
 
 
 @contextlib.contextmanager
@@ -87,6 +87,85 @@ def test_an_idle_consumer_waits_for_an_enqueue_instead_of_polling(queue):
     woken.join(10)
     assert not woken.is_alive()
     assert next(consumer).message_id == job.id
+
+
+def test_a_job_sent_to_an_idle_worker_costs_it_one_fetch_and_one_wait(queue, monkeypatch):
+    """Jobs sent one at a time, each to an idle worker: no fetch of nothing between them."""
+    broker, client = queue.broker, queue.broker.client
+    fetches = 0
+    fetch = broker.fetch
+
+    def counted(*args, **kwargs):
+        nonlocal fetches
+        fetches += 1
+        return fetch(*args, **kwargs)
+
+    monkeypatch.setattr(broker, "fetch", counted)
+    # Its consumers wait for an enqueue longer than the test lasts: every
+    # fetch counted is one a job caused, none a poll at the end of a wait.
+    consume = broker.consume
+    monkeypatch.setattr(
+        broker,
+        "consume",
+        lambda queue_name, prefetch, timeout: consume(queue_name, prefetch, 60_000),
+    )
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+
+        def idle() -> bool:
+            # Every consumer blocks on its queue's wake-up list.
+            return client.info("clients")["blocked_clients"] == len(worker.consumers)
+
+        wait_for(idle, what="the worker's first wait")
+        before = fetches
+        jobs = 20
+        for n in range(jobs):
+            job = run_job(queue, "add", a=n, b=1)
+            wait_for(lambda: queue.store.get(job).ended, what=f"job {n} to end")  # noqa: B023
+            wait_for(idle, what=f"the worker to wait again after job {n}")
+        fetched = fetches - before
+    finally:
+        worker.stop()
+    # Before the fetch that empties a queue took its token away, each job
+    # cost a second fetch, of nothing, before the wait.
+    assert fetched == jobs
+
+
+def test_a_fetch_leaves_the_wake_up_token_while_messages_wait_and_takes_it_with_the_last(queue):
+    broker, client = queue.broker, queue.broker.client
+    for n in range(3):
+        run_job(queue, "add", a=n, b=1)
+    token = broker.keys.wake("default")
+
+    some = broker.fetch("default", 2)
+    assert (len(some.messages), some.emptied, client.llen(token)) == (2, False, 1)
+
+    rest = broker.fetch("default", 2)
+    # No message waits: a token left would wake a consumer to fetch nothing.
+    assert (len(rest.messages), rest.emptied, client.llen(token)) == (1, True, 0)
+
+
+def test_a_job_sent_after_the_fetch_that_emptied_the_queue_is_taken_at_once(queue):
+    consumer = queue.broker.consume("default", prefetch=2, timeout=60_000)
+    first = run_job(queue, "add", a=1, b=1)
+    assert next(consumer).message_id == first
+    # Its fetch left the queue empty and took the wake-up token away; this
+    # job comes before the consumer waits for one.
+    second = run_job(queue, "add", a=2, b=1)
+    taken = []
+
+    def take():
+        while not taken:
+            message = next(consumer)
+            if message is not None:
+                taken.append(message.message_id)
+
+    taker = threading.Thread(target=take, daemon=True)
+    taker.start()
+    # Long before its one-minute timeout.
+    taker.join(10)
+    assert taken == [second]
 
 
 def test_a_delayed_job_is_handed_on_when_due_however_long_the_worker_timeout(queue):

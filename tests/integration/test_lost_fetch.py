@@ -55,7 +55,7 @@ def test_the_fetch_after_a_lost_reply_takes_what_the_lost_one_took(freezable):
     # attempts reserved, and no one in this process knows of them.
     wait_for(lambda: len(acks(queue)) == 2, what="the lost fetch to run")
 
-    fetched = queue.broker.fetch("default", 3)
+    fetched = queue.broker.fetch("default", 3).messages
 
     # They came first, as they were first in the queue, and their attempts
     # were given back before being reserved again: each job is at attempt 1.
@@ -78,7 +78,7 @@ def test_two_lost_fetches_are_handed_back_whichever_redis_runs_first(freezable):
     # after the second, took nothing: one job is held, for the second.
     wait_for(lambda: len(acks(queue)) == 1, what="the lost fetches to run")
 
-    fetched = queue.broker.fetch("default", 4)
+    fetched = queue.broker.fetch("default", 4).messages
 
     assert sorted(job_ids(fetched)) == sorted(jobs)
     assert {record.attempts for record in queue.store.get_many(jobs)} == {1}
@@ -91,7 +91,7 @@ def fetch(queue: actors.Queue, count: int, number: int, answered: int) -> list[t
     args = Dispatch.fetch(
         count, (number, answered), queue.store.writes, STARTABLE_STATES, broker.worker_name
     )
-    return Dispatch.fetched(broker._run_dispatch("fetch", "default", args))
+    return Dispatch.fetched(broker._run_dispatch("fetch", "default", args)).messages
 
 
 def test_a_lost_fetch_come_late_leaves_the_workers_newer_beat(queue):
@@ -119,7 +119,7 @@ def test_a_lost_fetch_come_late_leaves_the_workers_newer_beat(queue):
     assert beat > sent_at
 
     # The lost fetch arrives now: it takes nothing, and the beat stays.
-    assert broker.scripts["dispatch"](keys=lost.keys, args=lost.args) == []
+    assert broker.scripts["dispatch"](keys=lost.keys, args=lost.args) == [0]
     assert broker.client.llen(broker.keys.queue("default")) == 1
     assert broker.client.zscore(broker.keys.heartbeats, broker.broker_id) == beat
 
@@ -142,8 +142,8 @@ def test_a_lost_fetch_that_runs_after_a_later_one_takes_nothing(queue):
 
 def test_a_fetch_with_no_lost_reply_before_it_hands_nothing_back(queue):
     jobs = [run_job(queue, "add", a=n, b=1) for n in range(2)]
-    first = queue.broker.fetch("default", 1)
-    second = queue.broker.fetch("default", 1)
+    first = queue.broker.fetch("default", 1).messages
+    second = queue.broker.fetch("default", 1).messages
 
     assert job_ids(first) + job_ids(second) == jobs
     assert len(acks(queue)) == 2

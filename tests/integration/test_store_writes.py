@@ -94,7 +94,9 @@ def test_a_job_costs_redis_a_fixed_number_of_commands(queue):
     broker, client = queue.broker, queue.store.client
     before = commands_run(client)
 
-    taken = [(Message.decode(data), attempt) for data, attempt in broker.fetch("default", jobs)]
+    taken = [
+        (Message.decode(data), attempt) for data, attempt in broker.fetch("default", jobs).messages
+    ]
     for kind, write in (
         ("start", lambda attempt: lifecycle.start(attempt, worker_name=broker.worker_name)),
         (
@@ -151,7 +153,9 @@ def test_a_start_and_its_end_settled_together_are_written_and_told_in_order(queu
     jobs = 50
     submission.submit_many(queue, [JobRequest(actor="add", args=[n, 1]) for n in range(jobs)])
     broker, store, client = queue.broker, queue.store, queue.store.client
-    taken = [(Message.decode(data), attempt) for data, attempt in broker.fetch("default", jobs)]
+    taken = [
+        (Message.decode(data), attempt) for data, attempt in broker.fetch("default", jobs).messages
+    ]
     ids = [message.message_id for message, _ in taken]
     queued_ids = {job_id: store.last_event_id(job_id) for job_id in ids}
     listener = client.pubsub()
@@ -205,11 +209,11 @@ def test_a_start_and_its_end_settled_together_are_written_and_told_in_order(queu
 def test_a_stale_runs_start_and_end_settled_together_are_refused(queue):
     job_id = run_job(queue, "add", a=1, b=2)
     broker, store = queue.broker, queue.store
-    [(data, attempt)] = broker.fetch("default", 1)
+    [(data, attempt)] = broker.fetch("default", 1).messages
     stale = Message.decode(data)
     # Its worker was presumed dead: the message went back, another worker took the job.
     broker.client.lpush("dramatiq:default", stale.options["redis_message_id"])
-    assert [attempt for _, attempt in broker.fetch("default", 1)] == [2]
+    assert [attempt for _, attempt in broker.fetch("default", 1).messages] == [2]
 
     settlements = started_and_ended([(stale, attempt)], "stale")
     assert broker.settle("default", settlements) == {stale.options["redis_message_id"]: 2}

@@ -34,7 +34,7 @@ FATES = ("dies before its end is written", "dies just after", "was stopped, send
 
 def fetch(broker) -> tuple[Message, int]:
     """The one message ``broker`` takes from the default queue, and the attempt it reserves."""
-    [(data, attempt)] = broker.fetch("default", 1)
+    [(data, attempt)] = broker.fetch("default", 1).messages
     return Message.decode(data), attempt
 
 

@@ -159,10 +159,10 @@ elseif command == "fetch" then
     -- of this worker and queue whose reply came back (none: a fetch as
     -- dramatiq's own do_fetch makes it, not numbered), then optionally the
     -- job store's key prefix, the states a job may start from
-    -- (space-separated) and this worker's name (JSON). Returns pairs
-    -- {message data, the attempt reserved for it, or 0 when there was none
-    -- to reserve}. A worker that fetches is alive: it beats, as every
-    -- dramatiq command does.
+    -- (space-separated) and this worker's name (JSON). Returns 1 if the
+    -- queue is left empty (else 0), then pairs {message data, the attempt
+    -- reserved for it, or 0 when there was none to reserve}. A worker that
+    -- fetches is alive: it beats, as every dramatiq command does.
     --
     -- A fetch whose reply the worker never read (it timed out: Redis was
     -- frozen, or cut off) may still run, later, even after the worker's next
@@ -185,7 +185,7 @@ elseif command == "fetch" then
     if lost then
         local latest = redis.call("get", fetched_record)
         if latest and record_number(latest) > number then
-            return {}
+            return {0}
         elseif latest and record_number(latest) > answered then
             hand_back(jobs, record_moved(latest), 1)
         end
@@ -193,7 +193,7 @@ elseif command == "fetch" then
 
     -- The messages, their data and their holding are each one command for
     -- the whole fetch; only a job's record is read and written one by one.
-    local fetched, held, moved = {}, {}, {}
+    local fetched, held, moved = {0}, {}, {}
     local message_ids = prefetch > 0 and redis.call("lpop", queue_full_name, prefetch)
     local messages = message_ids and redis.call("hmget", queue_messages, unpack(message_ids))
     for k, message_id in ipairs(message_ids or {}) do
@@ -242,14 +242,19 @@ elseif command == "fetch" then
             -- it took, and the record.
             redis.call("set", fetched_record, earlier)
             hand_back(jobs, moved, 1)
-            return {}
+            return {0}
         end
     end
     -- Messages left: the token passes on to another idle consumer, which
-    -- takes what this one had no room for. A fetch that got fewer than it
-    -- asked for emptied the queue.
+    -- takes what this one had no room for. None left (a fetch that got
+    -- fewer than it asked for emptied the queue): the token goes, and the
+    -- reply says so, so that this consumer waits for the next token rather
+    -- than fetch nothing first.
     local emptied = prefetch > 0 and #(message_ids or {}) < prefetch
-    if not emptied and redis.call("llen", queue_full_name) > 0 then
+    if emptied or redis.call("llen", queue_full_name) == 0 then
+        unwake(queue_full_name)
+        fetched[1] = 1
+    else
         wake(queue_full_name)
     end
     return fetched

@@ -22,6 +22,12 @@ local function wake(queue_key)
     end
 end
 
+-- Take the queue's wake-up token away, once no message waits in it: left,
+-- it would wake a consumer to fetch nothing.
+local function unwake(queue_key)
+    redis.call("DEL", wake_key(queue_key))
+end
+
 -- Messages gathered to be appended to their queues together, as a batch's
 -- are (create_jobs.lua): each queue gets one HSET and one RPUSH for them, in
 -- the order they were gathered, and one wake-up, rather than a call of each
