@@ -12,7 +12,6 @@ from pathlib import Path
 
 import falcon
 import falcon.asgi
-import jinja2
 
 import actors
 from actors.connection import async_client
@@ -26,6 +25,7 @@ from services.settings import Settings
 from . import contract, errors, media, models, openapi
 from .auth import ApiKeys
 from .middleware import AccessLog, InstanceHeader, Request, RequestSizeLimit
+from .pages import environment
 from .resources.catalog import Catalog
 from .resources.events import JobEvents
 from .resources.job import JobItem, JobRetry
@@ -65,10 +65,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = media.handler
     errors.install(app)
 
-    pages = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
-        autoescape=True,
-    )
+    pages = environment(Path(__file__).with_name("templates"))
     streams = Streams(queue.store, settings.stream_slots)
     # The jobs clients may submit: those of the queue given, whatever else is declared.
     public_jobs = {name: spec for name, spec in queue.specs.items() if spec.public}
