@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.runtime import new_context
 from markupsafe import _escape_inner, escape
 
 
@@ -41,3 +42,13 @@ class Page(jinja2.Template):
         # and nowhere else: its escaped value is only ever joined into the page.
         namespace["escape"] = escape_text
         return super()._from_namespace(environment, namespace, globals)
+
+    def render_page(self, variables: dict[str, Any]) -> str:
+        """The page, from ``variables`` alone.
+
+        Its context is those variables as they are (``shared``): ``render``
+        would first copy the environment's globals into a context of every
+        page's own, and list their names, which the page does not use.
+        """
+        context = new_context(self.environment, self.name, self.blocks, variables, shared=True)
+        return "".join(self.root_render_func(context))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import falcon
 import jinja2
 from jinja2.utils import htmlsafe_json_dumps
@@ -60,14 +58,6 @@ class Template:
         resp.status = falcon.HTTP_202
         resp.location = shown["record"]
         resp.content_type = falcon.MEDIA_HTML
-        resp.text = self.render(**shown, fields=list(fields.items()))
-
-    def render(self, **variables: Any) -> str:
-        """The page, from ``variables`` and :attr:`lifecycle` alone.
-
-        Its context is those variables as they are (``shared``):
-        ``Template.render`` would first copy the environment's globals into a
-        context of every page's own, which the page does not use.
-        """
-        context = self.page.new_context({**self.lifecycle, **variables}, shared=True)
-        return "".join(self.page.root_render_func(context))
+        resp.text = self.page.render_page(
+            {**self.lifecycle, **shown, "fields": list(fields.items())}
+        )
