@@ -7,6 +7,7 @@ process of the worker; elsewhere to the process's default registry.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from typing import Any
@@ -157,41 +158,49 @@ class Tally:
     """Changes of metrics not yet written, written together.
 
     Each write of a metric takes prometheus-client's lock and, in a worker's
-    multiprocess mode, checks the process id and writes the metric's file:
-    six of them a job cost more than anything else its middleware does.
-    Added up here, the counts of all the jobs since the last :meth:`write`
-    are one write a metric. When :meth:`write` returns, everything added
-    before it was called is written, whichever thread wrote it.
+    multiprocess mode, checks the process id (a system call) and writes the
+    metric's file: six of them a job cost more than anything else its
+    middleware does. Added up here, the counts of all the jobs since the
+    last :meth:`write` are one write a metric; an observation of a
+    histogram is two counts, its sum's and its bucket's, added up likewise.
+    When :meth:`write` returns, everything added before it was called is
+    written, whichever thread wrote it.
     """
 
     def __init__(self) -> None:
         self._changed = threading.Lock()
         self._writing = threading.Lock()
-        #: By counter or gauge (a labelled child), how much to add.
+        #: By counter, gauge or histogram's value (of a labelled child), how much to add.
         self._counts: dict[Any, float] = {}
-        #: (histogram, value) to observe, in order.
-        self._observed: list[tuple[Any, float]] = []
 
     def add(self, *counts: tuple[Any, float], timed: tuple[Any, float] | None = None) -> None:
         """Add each (metric, amount) of ``counts``, and observe ``timed`` (histogram, seconds)."""
+        if timed is not None:
+            counts = (*counts, *_observation(*timed))
         with self._changed:
             pending = self._counts
             for metric, amount in counts:
                 pending[metric] = pending.get(metric, 0) + amount
-            if timed is not None:
-                self._observed.append(timed)
 
     def write(self) -> None:
         """Write what was added so far to the metrics."""
         with self._writing:
             with self._changed:
                 counts, self._counts = self._counts, {}
-                observed, self._observed = self._observed, []
             for metric, amount in counts.items():
                 if amount:
                     metric.inc(amount)
-            for histogram, value in observed:
-                histogram.observe(value)
+
+
+def _observation(histogram: Histogram, value: float) -> tuple[tuple[Any, float], ...]:
+    """What ``histogram.observe(value)`` adds, as counts: ``value`` to its sum, 1 to its bucket.
+
+    prometheus-client keeps a histogram's sum and each bucket's own count
+    (not the cumulative one it exposes) as values of its own, which is what
+    its ``observe`` adds to.
+    """
+    bucket = bisect.bisect_left(histogram._upper_bounds, value)
+    return (histogram._sum, value), (histogram._buckets[bucket], 1)
 
 
 class _JobSeries:

@@ -108,6 +108,25 @@ def test_a_worker_counts_each_attempt_by_how_it_ended(queue, worker):
     assert sample("jobqueue_jobs_in_progress", actor="fail") == 0
 
 
+def test_an_attempt_is_timed_in_the_bucket_of_how_long_it_ran(queue, worker):
+    def timed() -> dict[str, float]:
+        name = "jobqueue_job_duration_seconds"
+        return {
+            "sum": sample(f"{name}_sum", actor="count_slowly"),
+            "within 0.25 s": sample(f"{name}_bucket", actor="count_slowly", le="0.25"),
+            "all": sample(f"{name}_count", actor="count_slowly"),
+        }
+
+    before = timed()
+    ended(queue, run_job(queue, "count_slowly", to=1, interval=0.3))
+    after = timed()
+
+    # It slept 0.3 s: counted, but not within the 0.25 s bucket.
+    assert after["all"] == before["all"] + 1
+    assert after["within 0.25 s"] == before["within 0.25 s"]
+    assert after["sum"] - before["sum"] >= 0.3
+
+
 @pytest.fixture
 def dashboard(settings, queue):
     return falcon.testing.TestClient(create_dashboard(settings, queue))
