@@ -206,6 +206,75 @@ def test_a_start_and_its_end_settled_together_are_written_and_told_in_order(queu
     assert spent <= 9 * jobs + 30
 
 
+def _encoded(fields: dict, **json_options) -> bytes:
+    return json.dumps(fields, separators=(",", ":"), **json_options).encode()
+
+
+#: Ways a message of a job may be written in its queue, each as (how, what the
+#: fetch reserves for it): dramatiq's encoder writes its fields in their order,
+#: the job's id next to last; a raw sender's, or the dashboard's, may differ.
+WRITTEN = {
+    "as dramatiq writes it": (lambda fields: _encoded(fields), 1),
+    "its fields in another order": (lambda fields: _encoded(fields, sort_keys=True), 1),
+    "with another message id in its options": (
+        lambda fields: _encoded(
+            {**fields, "options": {**fields["options"], "message_id": "not-its-job"}}
+        ),
+        1,
+    ),
+    "with another message last, in its options": (
+        lambda fields: _encoded(
+            {
+                "message_id": fields["message_id"],
+                **fields,
+                "options": {
+                    **fields["options"],
+                    "pipe_target": {
+                        "queue_name": "default",
+                        "message_id": "not-its-job",
+                        "message_timestamp": 1,
+                    },
+                },
+            }
+        ),
+        1,
+    ),
+    "with an escape": (lambda fields: _encoded({**fields, "kwargs": {"a": "é\n"}}), 1),
+    "with no eta (null)": (
+        lambda fields: _encoded({**fields, "options": {**fields["options"], "eta": None}}),
+        1,
+    ),
+    "with an argument named eta": (lambda fields: _encoded({**fields, "kwargs": {"eta": 1}}), 1),
+    # Requeued from the dashboard: it waits in its delay queue first.
+    "with an eta": (
+        lambda fields: _encoded({**fields, "options": {**fields["options"], "eta": 1}}),
+        0,
+    ),
+    "with an eta whose name is written with an escape": (
+        lambda fields: _encoded({**fields, "options": {**fields["options"], "eta": 1}}).replace(
+            b'"eta"', b'"\\u0065ta"'
+        ),
+        0,
+    ),
+}
+
+
+@pytest.mark.parametrize("written", WRITTEN)
+def test_a_fetch_reserves_the_attempt_of_the_job_a_message_is_of_however_it_is_written(
+    queue, written
+):
+    job_id = run_job(queue, "add", a=1, b=2)
+    broker, store = queue.broker, queue.store
+    redis_id = broker.client.lindex("dramatiq:default", 0)
+    stored = broker.client.hget("dramatiq:default.msgs", redis_id)
+    write, reserved = WRITTEN[written]
+    data = write(json.loads(stored))
+    broker.client.hset("dramatiq:default.msgs", redis_id, data)
+
+    assert broker.fetch("default", 1).messages == [(data, reserved)]
+    assert store.get(job_id).attempts == reserved
+
+
 def test_a_stale_runs_start_and_end_settled_together_are_refused(queue):
     job_id = run_job(queue, "add", a=1, b=2)
     broker, store = queue.broker, queue.store
