@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import dramatiq
 import pytest
+from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.worker import ConsumerThread
 
 import actors
@@ -271,6 +272,23 @@ def test_a_dead_workers_messages_go_back_to_the_front_of_their_queue(queue):
     assert heartbeats(queue) == [broker.broker_id]
     assert not client.exists(f"{ns}:__acks__.dead-worker.default")
     # An idle consumer is woken for them.
+    assert client.llen(f"{ns}:default.wake") == 1
+
+
+def test_dramatiqs_maintenance_hands_back_a_dead_workers_messages_with_any_command(queue):
+    broker, client = queue.broker, queue.broker.client
+    ns = broker.namespace
+    client.hset(f"{ns}:default.msgs", "held", b"{}")
+    client.sadd(f"{ns}:__acks__.dead-worker.default", "held")
+    client.sadd(f"{ns}:__ackqueues__.dead-worker", "default")
+    client.zadd(f"{ns}:__heartbeats__", {"dead-worker": 1})
+    # Asked for on every command, as dramatiq's maintenance_chance may be.
+    broker.maintenance_chance = dramatiq_redis.MAINTENANCE_SCALE
+
+    broker.do_qsize("default")
+
+    assert client.lrange(f"{ns}:default", 0, -1) == [b"held"]
+    assert not client.exists(f"{ns}:__acks__.dead-worker.default")
     assert client.llen(f"{ns}:default.wake") == 1
 
 

@@ -43,10 +43,12 @@
 -- $namespace:__fetched__.$worker_id.$queue_name
 --   The latest fetch of that queue by that worker that ran: its number and
 --   the messages it took, with the attempts it reserved (see fetch).
+--
+-- Every call of a script defines each function written in at its top
+-- level, used or not: the job store's (job.lua) are written in where settle
+-- uses them, and maintenance's where it runs, not for every fetch.
 --!include keys.lua
 --!include queue.lua
---!include job.lua
---!include maintenance.lua
 
 local namespace = KEYS[1]
 
@@ -175,6 +177,7 @@ local function nack(message_id)
 end
 
 if do_maintenance == "1" then
+--!include maintenance.lua
     reap_dead_workers(namespace, tonumber(timestamp), tonumber(ARGV[5]))
     expire_dead_letters(namespace, tonumber(timestamp) - tonumber(ARGV[6]), {queue_canonical_name})
 end
@@ -297,6 +300,7 @@ elseif command == "requeue" then
     hand_back(ARGS[1], ARGS, 2)
 
 elseif command == "settle" then
+--!include job.lua
     -- Starts, acks and nacks of several messages at once. ARGV from
     -- FIRST_OWN on, for each message: "start", "ack" or "nack", its id, and
     -- how many arguments for its job follow (0, or the job's hash, its
