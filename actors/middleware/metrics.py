@@ -176,7 +176,7 @@ class Tally:
     def add(self, *counts: tuple[Any, float], timed: tuple[Any, float] | None = None) -> None:
         """Add each (metric, amount) of ``counts``, and observe ``timed`` (histogram, seconds)."""
         if timed is not None:
-            counts = (*counts, *_observation(*timed))
+            counts = (*counts, *observation(*timed))
         with self._changed:
             pending = self._counts
             for metric, amount in counts:
@@ -192,7 +192,7 @@ class Tally:
                     metric.inc(amount)
 
 
-def _observation(histogram: Histogram, value: float) -> tuple[tuple[Any, float], ...]:
+def observation(histogram: Histogram, value: float) -> tuple[tuple[Any, float], ...]:
     """What ``histogram.observe(value)`` adds, as counts: ``value`` to its sum, 1 to its bucket.
 
     prometheus-client keeps a histogram's sum and each bucket's own count

@@ -7,15 +7,18 @@ and after, since the registry lives as long as the test session.
 
 from __future__ import annotations
 
+import asyncio
+
 import falcon.testing
 import pytest
 import redis
 import requests
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.dashboard.app import create_app as create_dashboard
 from services.metrics import gunicorn_hooks
+from services.metrics.api import _observe_all
 from tests.support import ended, free_ports, run_job, wait_for
 
 
@@ -43,6 +46,49 @@ def test_requests_are_counted_by_route_template_not_path(client):
         sample("jobqueue_http_requests_total", route="/jobs/one", method="GET", status="404") == 0
     )
     assert sample("jobqueue_http_requests_total", route="unmatched", method="GET", status="404") > 0
+
+
+def test_requests_answered_at_once_are_each_counted_and_timed(client):
+    hello = {"route": "/", "method": "GET"}
+    before = sample("jobqueue_http_requests_total", **hello, status="200")
+    timed = sample("jobqueue_http_request_duration_seconds_count", **hello)
+    slowest = sample("jobqueue_http_request_duration_seconds_bucket", **hello, le="+Inf")
+
+    async def answer_together() -> list[int]:
+        async with falcon.testing.ASGIConductor(client.app) as conductor:
+            replies = await asyncio.gather(*(conductor.simulate_get("/") for _ in range(20)))
+        return [reply.status_code for reply in replies]
+
+    assert asyncio.run(answer_together()) == [200] * 20
+    assert sample("jobqueue_http_requests_total", **hello, status="200") == before + 20
+    assert sample("jobqueue_http_request_duration_seconds_count", **hello) == timed + 20
+    assert sample("jobqueue_http_request_duration_seconds_bucket", **hello, le="+Inf") == (
+        slowest + 20
+    )
+
+
+def test_times_observed_together_fall_in_the_buckets_they_fall_in_one_by_one():
+    registry = CollectorRegistry()
+    buckets = (0.005, 0.01, 0.1, 1)
+    one_by_one = Histogram("one_by_one", "", registry=registry, buckets=buckets)
+    together = Histogram("together", "", registry=registry, buckets=buckets)
+    # On a bound, between two, below the first, above the last.
+    took = [0.005, 0.007, 0.01, 0.0001, 0.5, 0.5, 3.0, 0.1]
+
+    for amount in took:
+        one_by_one.observe(amount)
+    _observe_all(together, took)
+
+    def samples(name: str) -> dict:
+        (family,) = (f for f in registry.collect() if f.name == name)
+        return {
+            (s.name.removeprefix(name), s.labels.get("le")): s.value
+            for s in family.samples
+            if s.name != f"{name}_created"
+        }
+
+    assert samples("together") == samples("one_by_one")
+    assert samples("together")[("_count", None)] == len(took)
 
 
 def test_submitted_jobs_are_counted_by_job_whatever_their_lane(client):
