@@ -163,12 +163,21 @@ def test_every_request_answers_while_redis_fails_and_every_job_is_made_once(runn
     bodies = {answer.key: answer.job for answer in submitted}
     results = {job_id: sum(bodies[key]["args"]) for key, job_id in jobs.items()} | backlog
     queue = actors.connect(running.settings.queue_config())
-    wait_for(
-        lambda: all(record.ended for record in queue.store.get_many(list(results))),
-        timeout=AFTER_OUTAGE_SECONDS,
-        interval=0.5,
-        what="every accepted job to end",
-    )
+
+    def not_ended() -> list:
+        return [record for record in queue.store.get_many(list(results)) if not record.ended]
+
+    try:
+        wait_for(
+            lambda: not not_ended(),
+            timeout=AFTER_OUTAGE_SECONDS,
+            interval=0.5,
+            what="every accepted job to end",
+        )
+    except AssertionError:
+        # Which jobs, and where they were left, say where the outage lost them.
+        left = [(r.id, r.state, r.attempts, r.worker_name) for r in not_ended()]
+        raise AssertionError(f"{len(left)} job(s) never ended: {left[:5]}") from None
     records = queue.store.get_many(list(results))
     assert {(record.state, record.attempts) for record in records} == {("succeeded", 1)}
     assert [record.result for record in records] == list(results.values())
