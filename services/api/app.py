@@ -56,7 +56,8 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
             RequestMetrics(),
             AccessLog(settings.instance_name),
             InstanceHeader(settings.instance_name),
-            keys,
+            # Without keys it holds no request: left out, not asked by every one.
+            *([keys] if keys.keys else []),
             RequestSizeLimit(settings.max_request_bytes),
         ],
     )
