@@ -18,9 +18,19 @@ from uvicorn_worker import UvicornWorker
 
 
 class Worker(UvicornWorker):
-    """uvicorn's gunicorn worker (uvloop, httptools), its connections' writes gathered."""
+    """uvicorn's gunicorn worker (uvloop, httptools), its connections' writes gathered.
 
-    CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "http": "services.api.server:HttpProtocol"}
+    Without uvicorn's proxy headers middleware, which rewrites each
+    request's client address and scheme from the load balancer's
+    X-Forwarded-For and X-Forwarded-Proto: the app reads neither from the
+    request but X-Forwarded-For, itself (the access log's client).
+    """
+
+    CONFIG_KWARGS = {
+        **UvicornWorker.CONFIG_KWARGS,
+        "http": "services.api.server:HttpProtocol",
+        "proxy_headers": False,
+    }
 
 
 class HttpProtocol(HttpToolsProtocol):

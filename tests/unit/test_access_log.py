@@ -27,6 +27,18 @@ def test_each_request_is_one_line_naming_its_job(client, caplog):
     assert {"time", "instance", "client"} <= set(hello)
 
 
+def test_the_client_is_the_one_the_load_balancer_names(client, caplog):
+    caplog.set_level(logging.INFO, logger="jobqueue.access")
+
+    client.simulate_get("/", headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.2"})
+    client.simulate_get("/")
+
+    forwarded, direct = access_lines(caplog)
+    # The first address the balancer forwards is the client's; without one, the peer's.
+    assert forwarded["client"] == "203.0.113.7"
+    assert direct["client"] not in ("203.0.113.7", None)
+
+
 def test_a_passing_health_check_is_logged_at_debug_only(client, caplog):
     caplog.set_level(logging.INFO, logger="jobqueue.access")
 
