@@ -23,13 +23,17 @@ class Worker(UvicornWorker):
     Without uvicorn's proxy headers middleware, which rewrites each
     request's client address and scheme from the load balancer's
     X-Forwarded-For and X-Forwarded-Proto: the app reads neither from the
-    request but X-Forwarded-For, itself (the access log's client).
+    request but X-Forwarded-For, itself (the access log's client). Without
+    its ``server: uvicorn`` header, which uvicorn checks and copies into
+    every response as one of the app's own, and which tells clients nothing
+    they need.
     """
 
     CONFIG_KWARGS = {
         **UvicornWorker.CONFIG_KWARGS,
         "http": "services.api.server:HttpProtocol",
         "proxy_headers": False,
+        "server_header": False,
     }
 
 

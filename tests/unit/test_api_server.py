@@ -73,6 +73,10 @@ def test_gunicorn_runs_the_worker_and_answers_requests_on_a_kept_connection():
                 answers.append(_response(client))
         assert all(answer.startswith(b"HTTP/1.1 200 OK\r\n") for answer in answers), answers
         assert len({answer.split(b"\r\n\r\n", 1)[1] for answer in answers}) == 1
+        # Dated, as HTTP/1.1 asks of a server with a clock; naming no server software.
+        head = answers[0].split(b"\r\n\r\n", 1)[0].lower()
+        assert b"\r\ndate: " in head
+        assert b"\r\nserver: " not in head
     finally:
         server.terminate()
         server.wait(timeout=30)
