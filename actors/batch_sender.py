@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,11 @@ from dramatiq.logging import get_logger
 
 #: Time between two tries of a call that failed.
 RETRY_SECONDS = 1.0
+#: A call that fails is made again with those that succeeded this long before
+#: the last success: Redis appends its writes to its file every second, up to
+#: two seconds late while the disk is busy, so a restart may undo writes it
+#: answered that long before it went away.
+RESEND_SECONDS = 3.0
 
 
 class BatchSender:
@@ -23,9 +29,11 @@ class BatchSender:
     away, out of memory, busy), is made again, with what was handed in
     meanwhile, every :data:`RETRY_SECONDS` until it succeeds, as dramatiq
     retries an ack: dropping one would leave its job "running" and its
-    message held until the worker stops, to run again. What is sent must
-    therefore be safe to send twice (an ack of a message no longer held does
-    nothing; an end already written is refused).
+    message held until the worker stops, to run again. The calls that
+    succeeded within :data:`RESEND_SECONDS` before it are made again first,
+    in their order: the failure may be a restart that lost them. What is
+    sent must therefore be safe to send twice (an ack of a message no longer
+    held does nothing; an end already written is refused).
 
     A call carries at most ``max_batch`` items, in the order handed in;
     what is left goes in the calls right after it.
@@ -41,6 +49,8 @@ class BatchSender:
         self._max_batch = max_batch
         self._changed = threading.Condition()
         self._pending: list[Any] = []
+        #: The calls that succeeded within RESEND_SECONDS of the last: (when, batch) each.
+        self._sent: deque[tuple[float, list[Any]]] = deque()
         self._sending = False
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -78,11 +88,22 @@ class BatchSender:
             sent = self._send_batch(batch)
             with self._changed:
                 self._sending = False
-                if not sent:
-                    self._pending[:0] = batch
+                if sent:
+                    self._remember(batch)
+                else:
+                    resent = [item for _, earlier in self._sent for item in earlier]
+                    self._sent.clear()
+                    self._pending[:0] = resent + batch
                 self._changed.notify_all()
             if not sent:
                 time.sleep(RETRY_SECONDS)
+
+    def _remember(self, batch: list[Any]) -> None:
+        """Keep a call that succeeded, and those within RESEND_SECONDS before it."""
+        now = time.monotonic()
+        self._sent.append((now, batch))
+        while self._sent[0][0] < now - RESEND_SECONDS:
+            self._sent.popleft()
 
     def _send_batch(self, batch: list[Any]) -> bool:
         """Send ``batch``; False if it is to be sent again."""

@@ -167,3 +167,59 @@ def test_a_stopped_worker_gives_the_connections_it_kept_back_to_the_pool(queue):
     # its cancellation listener's once that notices the stop.
     assert worker.consumers
     wait_for(lambda: not pool._in_use_connections, what="the connections back in the pool")
+
+
+def test_a_settle_redis_answered_and_then_lost_is_sent_again_when_the_next_call_fails(
+    queue, monkeypatch
+):
+    """Redis killed before it wrote an answered settle to its file restarts without it.
+
+    The call the worker makes next fails (the connection went with Redis):
+    the settles answered just before are sent again, and their jobs end.
+    """
+    monkeypatch.setattr(batch_sender, "RETRY_SECONDS", 0.05)
+    broker, client = queue.broker, queue.broker.client
+    acks = f"dramatiq:__acks__.{broker.broker_id}.default"
+    job_ids = [run_job(queue, "add", a=n, b=1) for n in range(2)]
+    consumer = broker.consume("default", prefetch=2, timeout=100)
+    lost, failed = next(consumer), next(consumer)
+    lost_id = lost.options["redis_message_id"]
+    job_key = queue.store.keys.job(job_ids[0])
+    before = client.dump(job_key), client.hget("dramatiq:default.msgs", lost_id)
+    settle_ended(consumer, lost, result=1)
+    wait_for(lambda: not client.sismember(acks, lost_id), what="the first settle")
+    # Redis restarted from a file without it.
+    client.restore(job_key, 0, before[0], replace=True)
+    client.hset("dramatiq:default.msgs", lost_id, before[1])
+    client.sadd(acks, lost_id)
+    settle, failures = broker.settle, []
+
+    def settle_failing_once(*args, **kwargs):
+        if not failures:
+            failures.append(args)
+            raise redis.ConnectionError("Connection closed by server.")
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(broker, "settle", settle_failing_once)
+    settle_ended(consumer, failed, result=2)
+    wait_for(lambda: consumer.outstanding_message_count == 0, what="every ack to be sent")
+    consumer.close()
+
+    assert failures
+    records = [queue.store.get(job_id) for job_id in job_ids]
+    assert [(r.state, r.result, r.attempts) for r in records] == [
+        (State.SUCCEEDED, 1, 1),
+        (State.SUCCEEDED, 2, 1),
+    ]
+    assert not client.hlen("dramatiq:default.msgs")
+    assert not client.scard(acks)
+
+
+def settle_ended(consumer, message, *, result: int) -> None:
+    """Hand the start, and the ack with the end, of a run of ``message`` to ``consumer``."""
+    attempt = message.attempt
+    consumer.start(message, lifecycle.start(attempt.number))
+    attempt.ending = lifecycle.finish(
+        result=result, exception=None, retried=False, permanent=False, attempt=attempt.number
+    )
+    consumer.ack(message)
