@@ -49,6 +49,8 @@ class BatchSender:
         self._max_batch = max_batch
         self._changed = threading.Condition()
         self._pending: list[Any] = []
+        #: The call under way: what it carries.
+        self._batch: list[Any] = []
         #: The calls that succeeded within RESEND_SECONDS of the last: (when, batch) each.
         self._sent: deque[tuple[float, list[Any]]] = deque()
         self._sending = False
@@ -72,6 +74,11 @@ class BatchSender:
             self._changed.notify_all()
             return self._changed.wait_for(self._idle, timeout)
 
+    def unsent(self) -> list[Any]:
+        """What was handed in and not yet sent: waiting, or in the call under way."""
+        with self._changed:
+            return self._batch + self._pending
+
     def _idle(self) -> bool:
         return not self._pending and not self._sending
 
@@ -84,10 +91,10 @@ class BatchSender:
                     return
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                self._sending = True
+                self._batch, self._sending = batch, True
             sent = self._send_batch(batch)
             with self._changed:
-                self._sending = False
+                self._batch, self._sending = [], False
                 if sent:
                     self._remember(batch)
                 else:

@@ -80,8 +80,7 @@ from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.worker import ConsumerThread
 
 from . import connection, lifecycle, replication
-from .attempt import Attempt
-from .consumer import RedisConsumer, Settlement
+from .consumer import Holding, RedisConsumer, Settlement
 from .dispatch import Room
 from .fetch_numbers import FetchNumbers
 from .middleware import broker_middleware
@@ -249,9 +248,14 @@ class RedisBroker(dramatiq_redis.RedisBroker):
         self._consumers.add(consumer)
         return consumer
 
-    def held(self) -> list[tuple[str, str, Attempt]]:
-        """The messages this process's consumers hold: (queue, Redis id, attempt) each."""
-        return [held for consumer in list(self._consumers) for held in consumer.held()]
+    def holdings(self) -> list[Holding]:
+        """What each of this process's consumers holds."""
+        return [consumer.holding() for consumer in list(self._consumers)]
+
+    def last_answered_fetch(self, queue_name: str) -> int:
+        """The number of this process's last fetch of a queue whose reply it read (0: none)."""
+        numbers = self._fetch_numbers.get(queue_name)
+        return numbers.answered if numbers is not None else 0
 
     @property
     def consumer_class(self):

@@ -48,8 +48,12 @@ next fetch (see :mod:`actors.fetch_numbers`).
 
 A consumer also knows which messages it holds (fetched and not yet settled),
 so that the heartbeat can find those handed to another worker while this
-one was presumed dead (:meth:`RedisConsumer.held`, :meth:`RedisConsumer.lose`):
-their runs here are interrupted, and nothing of them is written.
+one was presumed dead (:meth:`RedisConsumer.holding`, :meth:`RedisConsumer.lose`):
+their runs here are interrupted, and nothing of them is written. And the
+other way round: a settle Redis answered and then lost (it appends to its
+file every second, and a crash undoes what it had not yet written) leaves
+messages in this worker's acks that it neither holds nor settles; the
+heartbeat hands them back to their queue.
 
 What of dramatiq this relies on is listed in :mod:`actors.broker`.
 """
@@ -92,6 +96,19 @@ FLUSH_SECONDS = 30.0
 #: a long backlog of settlements (after Redis was away, or under load) is
 #: sent in several calls, one right after another.
 MAX_SETTLEMENTS_PER_CALL = 32
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What a consumer holds of its queue, as the heartbeat needs it (see ``holding``)."""
+
+    queue_name: str
+    #: The messages fetched and not yet settled: (Redis id, attempt) each.
+    held: list[tuple[str, Attempt]]
+    #: The number of the last fetch whose messages are all among them (or settled since).
+    fetched_through: int
+    #: The Redis ids of the messages whose ack or nack is being sent.
+    settling: list[str]
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,8 @@ class RedisConsumer(_RedisConsumer):
         )
         #: The messages fetched and not yet settled, by Redis id.
         self._held: dict[str, Attempt] = {}
+        #: The number of the last fetch whose messages were all put in ``_held``.
+        self._fetched_through = 0
         self._holding = threading.Lock()
         self._lost_delayed = False
         #: A delay queue's consumer: the Redis ids of the messages it holds,
@@ -222,6 +241,8 @@ class RedisConsumer(_RedisConsumer):
         ]
         for message in self.message_cache:
             self._hold(message)
+        with self._holding:
+            self._fetched_through = self.broker.last_answered_fetch(self.queue_name)
         if self.message_cache:
             self._emptied = fetched.emptied
         else:
@@ -271,16 +292,19 @@ class RedisConsumer(_RedisConsumer):
     def _settle(self, kind: Literal["ack", "nack"], message: JobMessage) -> None:
         """Hand the ack or nack over to be sent in a batch, with the job's end."""
         attempt = attempt_of(message)
+        # Its message is another worker's now, and so is the job's end; or it
+        # was a delayed message, moved off this queue as it came due.
+        settled_here = not (attempt.lost or attempt.moved)
+        if settled_here:
+            # Handed over before it is released, so that the heartbeat always
+            # finds it held or being settled (see holding).
+            settlement = Settlement(kind, _redis_id(message), message.message_id, attempt.ending)
+            self._settlements.put((settlement, attempt))
         self._release(message, attempt)
         # Its thread is free for another job: the ack's write need not be waited for.
         self._room.give_back(1, ended=1)
-        if attempt.lost or attempt.moved:
-            # Its message is another worker's now, and so is the job's end;
-            # or it was a delayed message, moved off this queue as it came due.
+        if not settled_here:
             self.queued_message_ids.discard(message.message_id)
-            return
-        settlement = Settlement(kind, _redis_id(message), message.message_id, attempt.ending)
-        self._settlements.put((settlement, attempt))
 
     def _send_settlements(self, batch: list[tuple[Settlement, Attempt]]) -> None:
         if self._settling is None:
@@ -381,10 +405,23 @@ class RedisConsumer(_RedisConsumer):
 
     # What this consumer holds -------------------------------------------
 
-    def held(self) -> list[tuple[str, str, Attempt]]:
-        """The messages this consumer holds: (queue, Redis id, attempt) each."""
+    def holding(self) -> Holding:
+        """What this consumer holds, for the heartbeat to tell from what Redis says it holds.
+
+        Read in this order, so that every message of its acks that this
+        worker still knows of is in it: the messages held, with the last
+        fetch they are all from, then those being settled (a message is
+        handed over to be settled before it is released).
+        """
         with self._holding:
-            return [(self.queue_name, redis_id, a) for redis_id, a in self._held.items()]
+            held = list(self._held.items())
+            fetched_through = self._fetched_through
+        settling = [
+            settlement.redis_message_id
+            for settlement, _ in self._settlements.unsent()
+            if settlement.kind != "start"
+        ]
+        return Holding(self.queue_name, held, fetched_through, settling)
 
     def lose(self, attempts: Iterable[tuple[str, Attempt]]) -> None:
         """The heartbeat found these messages (Redis id, attempt) no longer this worker's."""

@@ -41,6 +41,11 @@ class FetchNumbers:
         self._sent = 0
         self._answered = 0
 
+    @property
+    def answered(self) -> int:
+        """The number of the last fetch whose reply was read (0: none yet)."""
+        return self._answered
+
     @contextmanager
     def next(self) -> Iterator[tuple[int, int]]:
         """Number a fetch: (its number, the last one answered), while it is made.

@@ -66,11 +66,14 @@ class Heartbeat(Middleware):
         With ``expire``, dead letters past their time to live go too, those
         of every queue that ever had one. The messages this worker holds
         that are no longer its own (it was presumed dead, and they were
-        handed back) are given up: their runs here are interrupted.
+        handed back) are given up: their runs here are interrupted. The
+        messages of its acks that it neither holds nor settles (Redis lost
+        their settling) go back to their queue.
         """
         if self._script is None:
             self._script = broker.client.register_script(source(codecs.Heartbeat.FILE))
-        held = broker.held() if alive else []
+        holdings = broker.holdings() if alive else []
+        held = [(h.queue_name, redis_id, attempt) for h in holdings for redis_id, attempt in h.held]
         now = current_millis()
         reaps = not alive or 0 <= self._reaps_from <= now
         call = codecs.Heartbeat.call(
@@ -81,11 +84,18 @@ class Heartbeat(Middleware):
             reap_after_ms=broker.heartbeat_timeout if reaps else None,
             dead_letters_ttl_ms=broker.dead_message_ttl if expire else None,
             held=[(queue_name, redis_id) for queue_name, redis_id, _ in held],
+            fetched=[(h.queue_name, h.fetched_through, h.settling) for h in holdings],
             queues=sorted(broker.get_declared_queues()) if expire else (),
         )
-        requeued, positions = codecs.Heartbeat.reply(self._script(keys=call.keys, args=call.args))
+        requeued, forgotten, positions = codecs.Heartbeat.reply(
+            self._script(keys=call.keys, args=call.args)
+        )
         if requeued:
             self.logger.warning("Handed back %d message(s) of workers that died.", requeued)
+        if forgotten:
+            self.logger.warning(
+                "Handed back %d message(s) whose settling Redis lost (it restarted?).", forgotten
+            )
         lost = [held[position] for position in positions]
         for consumer, items in itertools.groupby(lost, key=lambda item: item[2].consumer):
             if consumer is not None:

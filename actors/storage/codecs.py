@@ -659,10 +659,13 @@ class Heartbeat:
         reap_after_ms: int | None,
         dead_letters_ttl_ms: int | None,
         held: Sequence[tuple[str, str]],
+        fetched: Sequence[tuple[str, int, Sequence[str]]],
         queues: Sequence[str],
     ) -> ScriptCall:
         """``reap_after_ms``: the heartbeat timeout, None to reap no one;
-        ``dead_letters_ttl_ms``: None to leave dead letters; ``held``: (queue, Redis id) each."""
+        ``dead_letters_ttl_ms``: None to leave dead letters; ``held``: (queue, Redis id) each;
+        ``fetched``: (queue, the last fetch whose messages are held, the Redis ids
+        of those being settled) each."""
         return ScriptCall(
             [keys.broker_namespace],
             [
@@ -672,15 +675,17 @@ class Heartbeat:
                 "" if reap_after_ms is None else reap_after_ms,
                 "" if dead_letters_ttl_ms is None else dead_letters_ttl_ms,
                 json.dumps([list(message) for message in held]),
+                json.dumps([[queue, through, list(ids)] for queue, through, ids in fetched]),
                 *queues,
             ],
         )
 
     @staticmethod
-    def reply(reply: list[Any]) -> tuple[int, list[int]]:
-        """How many messages of dead workers went back; the positions (from 0) of ``held`` lost."""
-        requeued, *positions = reply
-        return requeued, [position - 1 for position in positions]
+    def reply(reply: list[Any]) -> tuple[int, int, list[int]]:
+        """How many messages of dead workers went back, how many forgotten ones of this
+        worker's; the positions (from 0) of ``held`` lost."""
+        requeued, forgotten, *positions = reply
+        return requeued, forgotten, [position - 1 for position in positions]
 
 
 @dataclass(frozen=True)

@@ -366,3 +366,76 @@ def queued_job_ids(queue, queue_name: str) -> list[str]:
         json.loads(client.hget(f"{key}.msgs", redis_id))["message_id"]
         for redis_id in client.lrange(key, 0, -1)
     ]
+
+
+def acked_by_this_worker(queue) -> set[str]:
+    """The Redis ids in this worker's acks of the default queue: what Redis says it holds."""
+    broker = queue.broker
+    acks = f"{broker.namespace}:__acks__.{broker.broker_id}.default"
+    return {redis_id.decode() for redis_id in broker.client.smembers(acks)}
+
+
+def test_a_message_whose_settling_redis_lost_goes_back_to_its_queue(queue):
+    """Redis answered an ack, then was killed before it wrote the ack to its file.
+
+    Restarted, it has the message fetched by this worker, which forgot it:
+    the job would stay queued until the worker stops.
+    """
+    broker, client = queue.broker, queue.broker.client
+    messages = f"{broker.namespace}:default.msgs"
+    jobs = [submit(queue, JobRequest(actor="add", args=[n, n]))[1].id for n in range(2)]
+    consumer = broker.consume("default", prefetch=2, timeout=100)
+    settled, held = next(consumer), next(consumer)
+    redis_id = settled.options["redis_message_id"]
+    data = client.hget(messages, redis_id)
+    consumer.ack(settled)
+    wait_for(lambda: redis_id not in acked_by_this_worker(queue), timeout=10, what="the ack")
+    # Redis restarted from a file without the ack.
+    client.hset(messages, redis_id, data)
+    client.sadd(f"{broker.namespace}:__acks__.{broker.broker_id}.default", redis_id)
+
+    Heartbeat().beat(broker)
+
+    assert queued_job_ids(queue, "default") == [jobs[0]]
+    assert acked_by_this_worker(queue) == {held.options["redis_message_id"]}
+    assert client.llen(f"{broker.namespace}:default.wake") == 1
+
+
+def test_a_message_whose_ack_is_being_sent_stays_fetched(queue, monkeypatch):
+    broker = queue.broker
+    submit(queue, JobRequest(actor="add", args=[1, 1]))
+    consumer = broker.consume("default", prefetch=1, timeout=100)
+    message = next(consumer)
+    sending, answer = threading.Event(), threading.Event()
+    settle = broker.settle
+
+    def slow_settle(*args, **kwargs):
+        sending.set()
+        answer.wait(10)
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(broker, "settle", slow_settle)
+    consumer.ack(message)
+    assert sending.wait(10)
+
+    Heartbeat().beat(broker)
+
+    assert acked_by_this_worker(queue) == {message.options["redis_message_id"]}
+    answer.set()
+    wait_for(lambda: not acked_by_this_worker(queue), timeout=10, what="the ack")
+    assert queued_job_ids(queue, "default") == []
+
+
+def test_a_message_whose_fetch_reply_is_on_its_way_stays_fetched(queue):
+    broker = queue.broker
+    for n in range(2):
+        submit(queue, JobRequest(actor="add", args=[n, n]))
+    consumer = broker.consume("default", prefetch=1, timeout=100)
+    next(consumer)
+    # The consumer's next fetch ran in Redis; its thread has not read the reply yet.
+    broker.fetch("default", 1)
+
+    Heartbeat().beat(broker)
+
+    assert len(acked_by_this_worker(queue)) == 2
+    assert queued_job_ids(queue, "default") == []

@@ -10,32 +10,83 @@
 -- ARGV[5] dead-letter time to live (ms), or "" to leave dead letters for
 --         another beat
 -- ARGV[6] the messages this worker holds, as JSON: [[queue, message id], ...]
--- ARGV[7...] the queues this worker declared (their dead letters are expired
+-- ARGV[7] what else this worker knows of each queue it fetches from, as JSON:
+--         [[queue, the number of the last fetch whose messages it holds,
+--         [ids of the messages whose ack or nack it is sending]], ...]
+-- ARGV[8...] the queues this worker declared (their dead letters are expired
 --            too, besides those of every queue that ever had one)
 --
--- Returns how many messages of dead workers went back, then the positions
--- (from 1) in ARGV[6] of the messages this worker no longer holds: it was
--- presumed dead (paused, frozen, cut off) and they were handed back.
+-- Returns how many messages of dead workers went back, how many of this
+-- worker's own (see hand_back_forgotten), then the positions (from 1) in
+-- ARGV[6] of the messages this worker no longer holds: it was presumed dead
+-- (paused, frozen, cut off) and they were handed back.
 --!include maintenance.lua
 local namespace = KEYS[1]
 local now = tonumber(ARGV[1])
 
+-- Hand back to the front of the queue the messages in this worker's acks
+-- that it neither holds nor is settling: their ack was answered, then lost
+-- (Redis, appending every second, acknowledges writes a crash undoes), and
+-- the worker forgot them. Not while the queue's latest fetch is one whose
+-- messages the worker does not hold yet (its reply is on its way) or never
+-- will (its reply was lost: the next fetch hands them back).
+local function hand_back_forgotten(queue_name, through, known)
+    local record = redis.call("get", fetched_key(namespace, ARGV[2], queue_name))
+    if record and tonumber(string.match(record, "^%d+")) > through then
+        return 0
+    end
+    local queue = queue_key_of(namespace, queue_name)
+    local queue_acks = acks_key(namespace, ARGV[2], queue_name)
+    local pushed = 0
+    for _, message_id in ipairs(redis.call("smembers", queue_acks)) do
+        if not known[message_id] then
+            redis.call("srem", queue_acks, message_id)
+            if redis.call("hexists", messages_key(queue), message_id) == 1 then
+                redis.call("lpush", queue, message_id)
+                pushed = pushed + 1
+            end
+        end
+    end
+    if pushed > 0 then
+        wake(queue)
+    end
+    return pushed
+end
+
 redis.call("zadd", heartbeats_key(namespace), ARGV[3], ARGV[2])
 
-local reply = {0}
+local reply = {0, 0}
 if ARGV[4] ~= "" then
     reply[1] = reap_dead_workers(namespace, now, tonumber(ARGV[4]))
 end
 
+local known = {}
 for position, held in ipairs(cjson.decode(ARGV[6])) do
     if redis.call("sismember", acks_key(namespace, ARGV[2], held[1]), held[2]) == 0 then
         reply[#reply + 1] = position
     end
+    known[held[1]] = known[held[1]] or {}
+    known[held[1]][held[2]] = true
+end
+
+-- A queue may have two consumers (dramatiq replaced one that failed): what
+-- either knows is known, and the older fetch of theirs counts.
+local fetched_through = {}
+for _, queue in ipairs(cjson.decode(ARGV[7])) do
+    local queue_name, through, settling = queue[1], queue[2], queue[3]
+    known[queue_name] = known[queue_name] or {}
+    for _, message_id in ipairs(settling) do
+        known[queue_name][message_id] = true
+    end
+    fetched_through[queue_name] = math.min(fetched_through[queue_name] or through, through)
+end
+for queue_name, through in pairs(fetched_through) do
+    reply[2] = reply[2] + hand_back_forgotten(queue_name, through, known[queue_name])
 end
 
 if ARGV[5] ~= "" then
     local declared = {}
-    for i = 7, #ARGV do
+    for i = 8, #ARGV do
         declared[#declared + 1] = ARGV[i]
     end
     expire_dead_letters(namespace, now - tonumber(ARGV[5]), declared)
