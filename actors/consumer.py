@@ -65,7 +65,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import dramatiq
 import redis
@@ -111,9 +111,11 @@ class Holding:
     settling: list[str]
 
 
-@dataclass(frozen=True)
-class Settlement:
-    """One part of a settle call: a job's start, or its message's ack or nack with the job's end."""
+class Settlement(NamedTuple):
+    """One part of a settle call: a job's start, or its message's ack or nack with the job's end.
+
+    A named tuple: made twice a job, it costs less than a frozen dataclass.
+    """
 
     kind: Literal["start", "ack", "nack"]
     redis_message_id: str
