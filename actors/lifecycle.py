@@ -44,7 +44,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Transition:
     """A decided change of a job: to ``to``, if it is now in one of ``allowed_from``.
 
@@ -56,6 +56,10 @@ class Transition:
     dramatiq restarts its ``retries`` at 0). ``attempt``: the attempt whose
     run decided the change; the store refuses it once a newer attempt has
     begun (0: no run's, as a user's cancel).
+
+    Not frozen, though nothing changes a transition once made: a frozen
+    dataclass sets each field through ``object.__setattr__``, and a job's
+    start and end, made in its thread, cost that twice.
     """
 
     to: State
