@@ -203,6 +203,12 @@ def test_a_worker_started_after_another_stopped_still_listens_for_cancellations(
     worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
     worker.start()
     try:
+        # Its listener subscribed (the first's has ended): a cancellation sent now reaches it.
+        channel = queue.store.keys.cancellations
+        wait_for(
+            lambda: queue.store.client.pubsub_numsub(channel)[0][1] == 1,
+            what="the worker's cancellation listener to subscribe",
+        )
         # Asleep until long after the cancellation: only the listener can interrupt it then.
         job_id = run_job(queue, "count_slowly", to=2, interval=2)
         wait_for(lambda: queue.store.get(job_id).state is State.RUNNING, what="the job to start")
