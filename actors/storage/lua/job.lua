@@ -58,6 +58,8 @@ local step_written, job_ended, add_counts
 -- read the record just before the change and then blocks on the stream
 -- still finds it there.
 local LINGER_MS = 2000
+-- As commands take it: a number given to redis.call is formatted anew, each call.
+local LINGER_MS_TEXT = tostring(LINGER_MS)
 
 -- While writing_together runs, what its writes leave to do once:
 -- "resting", per lingering set, the key prefix of its jobs and the jobs
@@ -73,7 +75,7 @@ local function add_lingering(lingering, pairs_flat)
     end
 end
 
--- Add the jobs resting (id -> event time) to a lingering set, and delete the
+-- Add the jobs resting (id -> event time, as text) to a lingering set, and delete the
 -- streams whose time is up among its oldest (one more looked at than come).
 local function sweep(lingering, jobs, resting, count)
     local latest = 0
@@ -102,7 +104,7 @@ local function sweep(lingering, jobs, resting, count)
     add_lingering(lingering, kept)
 end
 
--- The stream events_key, cut to the event at event_ms, lingers. Those
+-- The stream events_key, cut to the event at event_ms (text), lingers. Those
 -- whose time is up go now, not when Redis's expiry finds them: it stops
 -- looking while fewer than a tenth of the keys with a time to live have
 -- expired, and every record has one, so that many streams of 4 KB could
@@ -123,7 +125,7 @@ local function linger(job_key, jobs, events_key, event_ms)
     end
     -- Readers blocked on the stream wake once this script has run: a
     -- stream deleted in it would leave them waiting.
-    redis.call("PEXPIRE", events_key, LINGER_MS)
+    redis.call("PEXPIRE", events_key, LINGER_MS_TEXT)
 end
 
 -- Run write_all, which writes many jobs, then sweep the lingering streams
@@ -174,7 +176,8 @@ end
 
 local function write_job(job_key, events_key, args, i, extra, ending)
     local to, allowed, event = args[i], args[i + 1], args[i + 3]
-    local ttl, channel, max_events = tonumber(args[i + 4]), args[i + 5], tonumber(args[i + 6])
+    -- Numbers kept as the text they came as, and given to commands as such.
+    local ttl, channel, max_events = args[i + 4], args[i + 5], args[i + 6]
     local create_missing, attempt = args[i + 7], args[i + 8]
 
     -- Each field this write sets, as the record will hold it ("null": removed),
@@ -187,14 +190,14 @@ local function write_job(job_key, events_key, args, i, extra, ending)
     -- these tables for every job it writes.
     local values = {state = to}
     local names = {"state", "attempts", "workflow", "event_id"}
-    if max_events ~= 0 and not ending then
+    if max_events ~= "0" and not ending then
         -- Its last event, which a stream that had gone starts again from.
         names[5], names[6] = "event", "updated_at"
     end
     take_fields(args, i, values, names)
     -- It ends: the times it is counted by, unless the write sets them (an
     -- end riding along reads those it does not set when it needs them).
-    if ttl > 0 then
+    if ttl ~= "0" then
         if values.started_at == nil then
             names[#names + 1] = "started_at"
         end
@@ -259,12 +262,12 @@ local function write_job(job_key, events_key, args, i, extra, ending)
     -- The job rests: its stream is cut to this event. Even a stream about
     -- to go gets it: readers blocked on it wake. A stream that had gone
     -- starts again here: its ids must go on from the record's last event,
-    -- which a reader may resume after.
-    local function cut_to(told)
-        local event_id = redis.call("XADD", events_key, "MAXLEN", 1, "*", "event", told)
-        if read.event_id and not later(event_id, read.event_id) then
-            event_id = redis.call("XADD", events_key, "MAXLEN", 1, id_after(read.event_id),
-                                  "event", told)
+    -- which a reader may resume after: the record's, given as after (none
+    -- when the stream holds an event after it already).
+    local function cut_to(told, after)
+        local event_id = redis.call("XADD", events_key, "MAXLEN", "1", "*", "event", told)
+        if after and not later(event_id, after) then
+            event_id = redis.call("XADD", events_key, "MAXLEN", "1", id_after(after), "event", told)
         end
         return event_id
     end
@@ -274,18 +277,18 @@ local function write_job(job_key, events_key, args, i, extra, ending)
     -- the end's at once. Whoever follows the job is told both, in order.
     local started
     if ending then
-        started = {to = to, channel = channel, told = told, event_id = cut_to(told)}
+        started = {to = to, channel = channel, told = told, event_id = cut_to(told, read.event_id)}
         take_fields(args, ending, values, nil)
         values.state = args[ending]
         to, event = args[ending], args[ending + 3]
-        ttl, channel, max_events = tonumber(args[ending + 4]), args[ending + 5], 0
+        ttl, channel, max_events = args[ending + 4], args[ending + 5], "0"
         told = args[ending + 9] ~= "" and args[ending + 9]
             or event_json(to, value("updated_at"), event, value)
     end
 
     local event_id
-    if max_events == 0 then
-        event_id = cut_to(told)
+    if max_events == "0" then
+        event_id = cut_to(told, not started and read.event_id or nil)
     else
         if RESTING[current] then
             -- The job runs again. Its stream, cut to its last event, is kept
@@ -321,11 +324,11 @@ local function write_job(job_key, events_key, args, i, extra, ending)
 
     -- The job's key prefix, found once for the writes below that need it.
     local jobs
-    if max_events == 0 then
+    if max_events == "0" then
         jobs = jobs_prefix(job_key)
-        linger(job_key, jobs, events_key, tonumber(string.match(event_id, "^%d+")))
+        linger(job_key, jobs, events_key, string.match(event_id, "^%d+"))
     end
-    if ttl > 0 then
+    if ttl ~= "0" then
         redis.call("EXPIRE", job_key, ttl)
     elseif ENDED[current] then
         -- It ended, and runs or waits again (retried, or requeued).
@@ -350,7 +353,7 @@ local function write_job(job_key, events_key, args, i, extra, ending)
     else
         tell(current, to, channel, event_id, told)
     end
-    if ttl > 0 and job_ended then
+    if ttl ~= "0" and job_ended then
         job_ended(jobs_namespace(jobs or jobs_prefix(job_key)), to, value("started_at"),
                   value("finished_at"))
     end
