@@ -22,8 +22,8 @@ from actors.storage.codecs import JobWrites
 from actors.storage.lua import INCLUDE, LUA_DIR, source
 from tests.support import PROJECT_DIR
 
-#: A shared function: one written out, or a key builder made by keys.lua's rules.
-DEFINED = re.compile(r"^local (?:function )?(\w+)(?:\(| = (?:namespaced|suffixed)\()", re.MULTILINE)
+#: A shared function.
+DEFINED = re.compile(r"^local function (\w+)\(", re.MULTILINE)
 SCRIPTS = sorted(
     path
     for path in PROJECT_DIR.glob("**/lua/*.lua")

@@ -252,8 +252,12 @@ LUA_SCRIPTS = sorted(
 
 def lua_fragments() -> set[str]:
     """The layout's fragments, and the fixed parts ``lua/keys.lua`` builds its keys with."""
-    rules = re.findall(r'(?:namespaced|suffixed)\("([^"]*)"\)', (LUA_DIR / "keys.lua").read_text())
-    return FRAGMENTS | {part for part in rules if sum(c.isalpha() for c in part) >= 2}
+    # Each builder of a key returns what it is given joined to its fixed part.
+    builders = re.findall(
+        r'local function (?:\w+_key|events_of)\(.*\n\s*return \w+ \.\. "([^"]*)"',
+        (LUA_DIR / "keys.lua").read_text(),
+    )
+    return FRAGMENTS | {part for part in builders if sum(c.isalpha() for c in part) >= 2}
 
 
 def lua_spelled_keys(source: str) -> Iterator[tuple[int, str]]:

@@ -2,43 +2,52 @@
 -- actors/storage/keys.py, which says what each key holds (and
 -- tests/unit/test_lua_include.py checks that the two agree). A script is
 -- given the keys it starts from; the keys it finds from them are built
--- here, each by one of two rules.
-
--- A key of a namespace: "<namespace><fixed><part>.<part>...", the parts as
--- given after the namespace. Most have one part, or none: joined with no
--- table made for them.
-local function namespaced(fixed)
-    return function(namespace, part, ...)
-        if select("#", ...) == 0 then
-            return namespace .. fixed .. (part or "")
-        end
-        return namespace .. fixed .. table.concat({part, ...}, ".")
-    end
-end
-
--- A key that goes with another: "<key><suffix>".
-local function suffixed(suffix)
-    return function(key)
-        return key .. suffix
-    end
-end
+-- here. Each builder is a function of its own, not one made by a function
+-- that makes builders: a script runs its definitions at every call, and a
+-- builder made by another costs a call and a variable of its own besides.
+--
+-- A key of a namespace is "<namespace><fixed><part>.<part>...", its parts
+-- as given after the namespace; a key that goes with another is
+-- "<key><suffix>".
 
 -- The job store's. A job's key is "<namespace>:job:<id>".
-local events_of = suffixed(":events") -- a job's event stream, or a workflow's
-local lingering_key = namespaced(":lingering")
-local stats_key = namespaced(":stats:") -- (namespace, span_start)
-local workflow_key = namespaced(":workflow:") -- (namespace, workflow_id)
+local function events_of(key) -- a job's event stream, or a workflow's
+    return key .. ":events"
+end
+local function lingering_key(namespace)
+    return namespace .. ":lingering"
+end
+local function stats_key(namespace, span_start)
+    return namespace .. ":stats:" .. span_start
+end
+local function workflow_key(namespace, workflow_id)
+    return namespace .. ":workflow:" .. workflow_id
+end
 -- A workflow's parts: each step's definition, how many steps each still
 -- waits for, and how each step that was counted ended.
-local workflow_steps_key = suffixed(":steps")
-local workflow_waiting_key = suffixed(":waiting")
-local workflow_outcomes_key = suffixed(":outcomes")
+local function workflow_steps_key(workflow)
+    return workflow .. ":steps"
+end
+local function workflow_waiting_key(workflow)
+    return workflow .. ":waiting"
+end
+local function workflow_outcomes_key(workflow)
+    return workflow .. ":outcomes"
+end
 -- A job's limits (limits.lua): the runs that hold a slot, the messages
 -- waiting for one, the starts of the rate's window.
-local limits_key = namespaced(":limits:") -- (namespace, actor_name)
-local limit_running_key = suffixed(":running")
-local limit_waiting_key = suffixed(":waiting")
-local limit_rate_key = suffixed(":rate")
+local function limits_key(namespace, actor_name)
+    return namespace .. ":limits:" .. actor_name
+end
+local function limit_running_key(limits)
+    return limits .. ":running"
+end
+local function limit_waiting_key(limits)
+    return limits .. ":waiting"
+end
+local function limit_rate_key(limits)
+    return limits .. ":rate"
+end
 
 local function jobs_prefix(job_key)
     return string.match(job_key, "^(.*:job:)")
@@ -60,18 +69,36 @@ local function workflow_keys(workflow)
 end
 
 -- The broker's (dramatiq's layout).
-local queue_key_of = namespaced(":") -- (namespace, queue_name): the list of its message ids
-local messages_key = suffixed(".msgs") -- (queue_key)
-local wake_key = suffixed(".wake") -- (queue_key)
-local heartbeats_key = namespaced(":__heartbeats__")
-local acks_key = namespaced(":__acks__.") -- (namespace, worker_id, queue_name)
+local function queue_key_of(namespace, queue_name) -- the list of its message ids
+    return namespace .. ":" .. queue_name
+end
+local function messages_key(queue_key)
+    return queue_key .. ".msgs"
+end
+local function wake_key(queue_key)
+    return queue_key .. ".wake"
+end
+local function heartbeats_key(namespace)
+    return namespace .. ":__heartbeats__"
+end
+local function acks_key(namespace, worker_id, queue_name)
+    return namespace .. ":__acks__." .. worker_id .. "." .. queue_name
+end
 -- The queues whose messages a worker holds (see dispatch.lua).
-local ack_queues_key = namespaced(":__ackqueues__.") -- (namespace, worker_id)
+local function ack_queues_key(namespace, worker_id)
+    return namespace .. ":__ackqueues__." .. worker_id
+end
 -- The latest fetch of a queue by a worker that ran (see dispatch.lua).
-local fetched_key = namespaced(":__fetched__.") -- (namespace, worker_id, queue_name)
+local function fetched_key(namespace, worker_id, queue_name)
+    return namespace .. ":__fetched__." .. worker_id .. "." .. queue_name
+end
 -- The queues that ever had a dead letter (see maintenance.lua).
-local dead_letter_queues_key = namespaced(":__deadletters__")
-local worker_names_key = namespaced(":__worker_names__")
+local function dead_letter_queues_key(namespace)
+    return namespace .. ":__deadletters__"
+end
+local function worker_names_key(namespace)
+    return namespace .. ":__worker_names__"
+end
 
 -- A queue's delay queue, and the queue a delay queue's messages go to (dramatiq's dq_name, q_name).
 local function delay_queue_name(queue_name)
