@@ -13,6 +13,10 @@ file it includes, is left out, so two files may include each other (see
 ``job.lua`` and ``workflow.lua``). Following the include lines from a script
 finds every function it calls.
 
+A script makes every function it defines at each call, before its work, so
+a function an included file defines that the script never names is left
+out (a key builder of ``keys.lua`` that the script has no use for).
+
 Includes rather than one library loaded with ``FUNCTION LOAD``: a script is
 known to Redis by its content (``EVALSHA``), so processes of two versions,
 as in a rolling restart, each run their own, and a server that lost it
@@ -33,12 +37,42 @@ from redis.commands.core import AsyncScript, Script
 LUA_DIR = Path(__file__).with_name("lua")
 #: A line that includes a file of ``LUA_DIR``.
 INCLUDE = re.compile(r"^--!include (\S+)[ \t]*$", re.MULTILINE)
+#: A function a file defines at its top level, from its first line to the ``end`` that
+#: closes it: every line between is indented, a comment or blank.
+DEFINITION = re.compile(
+    r"^local function (\w+)\(.*\n(?:(?:[ \t].*|--.*|)\n)*?end\n", re.MULTILINE
+)
 
 
 def source(script: Path | str) -> str:
-    """``script`` (a path, or a file of ``lua/``) with what it includes written in."""
+    """``script`` (a path, or a file of ``lua/``) with what it includes written in.
+
+    Of the functions its includes define, only those it names are written in.
+    """
     path = script if isinstance(script, Path) else LUA_DIR / script
-    return _with_includes(path, set())
+    own = set(DEFINITION.findall(path.read_text()))
+    return _named_only(_with_includes(path, set()), own)
+
+
+def _named_only(text: str, kept: set[str]) -> str:
+    """``text`` without the functions it defines and names nowhere else, but ``kept``.
+
+    One left out may have been the only one to name another: that one goes too.
+    """
+    while True:
+        unnamed = [
+            found
+            for found in DEFINITION.finditer(text)
+            if found[1] not in kept and _names(text, found[1]) == _names(found[0], found[1])
+        ]
+        if not unnamed:
+            return text
+        for found in reversed(unnamed):
+            text = text[: found.start()] + text[found.end() :]
+
+
+def _names(text: str, name: str) -> int:
+    return len(re.findall(rf"\b{name}\b", text))
 
 
 def _with_includes(path: Path, included: set[str]) -> str:

@@ -42,6 +42,19 @@ def test_an_include_is_written_in_once_where_first_named(tmp_path, monkeypatch):
     )
 
 
+def test_a_script_gets_only_the_functions_of_its_includes_that_it_names(tmp_path, monkeypatch):
+    monkeypatch.setattr("actors.storage.lua.LUA_DIR", tmp_path)
+    (tmp_path / "a.lua").write_text(
+        "local function helper(x)\n    return x\nend\n"
+        "local function used(x)\n    return helper(x)\nend\n"
+        "local function only_for_unused(x)\n    return x\nend\n"
+        "local function unused(x)\n    return only_for_unused(x)\nend\n"
+    )
+    (tmp_path / "b.lua").write_text("--!include a.lua\nlocal function own()\nend\nreturn used(1)\n")
+    script = source("b.lua")
+    assert DEFINED.findall(script) == ["helper", "used", "own"]
+
+
 def test_every_script_names_files_that_exist():
     for path in SCRIPTS:
         for name in INCLUDE.findall(path.read_text()):
