@@ -19,6 +19,7 @@ from actors.record import Progress
 from actors.states import PENDING_STATES, TERMINAL_STATES
 from actors.storage import Keys
 from actors.storage.codecs import JobWrites
+from actors.storage.events import position
 from actors.storage.lua import INCLUDE, LUA_DIR, source
 from tests.support import PROJECT_DIR
 
@@ -128,6 +129,27 @@ def test_the_scripts_know_the_states_that_rest_and_end_as_the_table_has_them(red
     resting, ended = redis.Redis.from_url(redis_url, decode_responses=True).eval(script, 0)
     assert set(json.loads(resting)) == PENDING_STATES | TERMINAL_STATES
     assert set(json.loads(ended)) == TERMINAL_STATES
+
+
+def test_the_scripts_order_event_ids_as_redis_does(redis_url):
+    # By time, then sequence, as numbers; a client may write them with zeros in front.
+    ids = ["0-0", "0-1", "00-02", "1-0", "9-9", "10-0", "1796663984490-0", "1796663984490-9",
+           "1796663984490-10", "0001796663984490-11", "1796663984491-0", "18446744073709551615-3"]
+    pairs = [(a, b) for a in ids for b in ids]
+    script = source("event.lua") + (
+        "\nlocal later_ones, after = {}, {}"
+        "\nfor k = 1, #ARGV, 2 do"
+        "\n    later_ones[#later_ones + 1] = later(ARGV[k], ARGV[k + 1]) and 1 or 0"
+        "\n    after[#after + 1] = id_after(ARGV[k])"
+        "\nend"
+        "\nreturn {later_ones, after}"
+    )
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    later_ones, after = client.eval(script, 0, *(part for pair in pairs for part in pair))
+    assert later_ones == [int(position(a) > position(b)) for a, b in pairs]
+    assert [position(next_id) for next_id in after] == [
+        (position(a)[0], position(a)[1] + 1) for a, _ in pairs
+    ]
 
 
 @pytest.mark.parametrize(

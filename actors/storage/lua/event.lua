@@ -28,16 +28,36 @@ local function held_event(job_key)
     return event_json(state, at, names, value), id
 end
 
--- Whether the event id a comes after b.
-local function later(a, b)
-    local a_ms, a_seq = string.match(a, "^(%d+)-(%d+)$")
-    local b_ms, b_seq = string.match(b, "^(%d+)-(%d+)$")
-    a_ms, a_seq, b_ms, b_seq = tonumber(a_ms), tonumber(a_seq), tonumber(b_ms), tonumber(b_seq)
-    return a_ms > b_ms or (a_ms == b_ms and a_seq > b_seq)
+-- The digits x, without the zeros it may be written with in front (Redis
+-- writes none, a client may).
+local function unpadded(x)
+    if string.byte(x) == 48 then
+        return (string.match(x, "^0*(.*)$"))
+    end
+    return x
 end
 
--- The first event id after id.
+-- Whether the number x is greater than y, both written without zeros in
+-- front: the longer is, and two of a length compare as text. No number is
+-- made of either.
+local function greater(x, y)
+    return #x > #y or (#x == #y and x > y)
+end
+
+-- Whether the event id a comes after b: by time, then sequence.
+local function later(a, b)
+    local a_dash, b_dash = string.find(a, "-", 1, true), string.find(b, "-", 1, true)
+    local a_ms, b_ms = unpadded(string.sub(a, 1, a_dash - 1)), unpadded(string.sub(b, 1, b_dash - 1))
+    if a_ms ~= b_ms then
+        return greater(a_ms, b_ms)
+    end
+    return greater(unpadded(string.sub(a, a_dash + 1)), unpadded(string.sub(b, b_dash + 1)))
+end
+
+-- The first event id after id. Most ids are the first of their time ("-0"):
+-- the next needs no number made.
 local function id_after(id)
-    local ms, seq = string.match(id, "^(%d+)-(%d+)$")
-    return ms .. "-" .. (tonumber(seq) + 1)
+    local dash = string.find(id, "-", 1, true)
+    local seq = string.sub(id, dash + 1)
+    return string.sub(id, 1, dash) .. (seq == "0" and "1" or tostring(tonumber(seq) + 1))
 end

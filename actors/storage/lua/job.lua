@@ -262,8 +262,8 @@ local function write_job(job_key, events_key, args, i, extra, ending)
     -- The job rests: its stream is cut to this event. Even a stream about
     -- to go gets it: readers blocked on it wake. A stream that had gone
     -- starts again here: its ids must go on from the record's last event,
-    -- which a reader may resume after: the record's, given as after (none
-    -- when the stream holds an event after it already).
+    -- which a reader may resume after: given as after (none when the
+    -- stream holds an event after it already).
     local function cut_to(told, after)
         local event_id = redis.call("XADD", events_key, "MAXLEN", "1", "*", "event", told)
         if after and not later(event_id, after) then
@@ -273,11 +273,14 @@ local function write_job(job_key, events_key, args, i, extra, ending)
     end
 
     -- The end that rides with this start (see rides_with): the record gets
-    -- both in one write, and the stream, cut to the start's event, is cut to
-    -- the end's at once. Whoever follows the job is told both, in order.
+    -- both in one write, and whoever follows the job is told both, in order.
+    -- The stream is cut to the end's event alone: the start's, which it
+    -- would drop at once, is told under the id after the record's last
+    -- event, and the end's comes after it.
     local started
     if ending then
-        started = {to = to, channel = channel, told = told, event_id = cut_to(told, read.event_id)}
+        started = {to = to, channel = channel, told = told,
+                   event_id = read.event_id and id_after(read.event_id) or cut_to(told, nil)}
         take_fields(args, ending, values, nil)
         values.state = args[ending]
         to, event = args[ending], args[ending + 3]
@@ -288,7 +291,7 @@ local function write_job(job_key, events_key, args, i, extra, ending)
 
     local event_id
     if max_events == "0" then
-        event_id = cut_to(told, not started and read.event_id or nil)
+        event_id = cut_to(told, started and started.event_id or read.event_id)
     else
         if RESTING[current] then
             -- The job runs again. Its stream, cut to its last event, is kept
