@@ -60,6 +60,7 @@ What of dramatiq this relies on is listed in :mod:`actors.broker`.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import threading
 import time
@@ -218,14 +219,12 @@ class RedisConsumer(_RedisConsumer):
         if self._emptied:
             self._emptied = False
             if self._room.may_fetch(self._rank):
-                self._woken = self._wait_for_enqueue()
+                self._wait_for_enqueue()
                 return False
         room = self._room.take(self._rank, self.timeout / 1000)
         if not room:
-            if self._woken:
-                # No room for what woke it: a fetch of nothing passes the token on.
-                self.broker.fetch(self.queue_name, 0, client=self._fetch_client())
-                self._woken = False
+            # No room for what woke it: the token goes to another consumer.
+            self._pass_on_wake_up()
             return False
         self._woken = False
         try:
@@ -248,7 +247,7 @@ class RedisConsumer(_RedisConsumer):
         if self.message_cache:
             self._emptied = fetched.emptied
         else:
-            self._woken = self._wait_for_enqueue()
+            self._wait_for_enqueue()
         return bool(self.message_cache)
 
     def _fetch_client(self) -> redis.Redis:
@@ -257,24 +256,34 @@ class RedisConsumer(_RedisConsumer):
             self._fetching = self.broker.own_client()
         return self._fetching
 
-    def _wait_for_enqueue(self) -> bool:
+    def _wait_for_enqueue(self) -> None:
         """Block until an enqueue, the worker timeout, or the first delayed message is due.
 
-        Whether it was an enqueue (its wake-up token was taken).
+        An enqueue's wake-up token taken is kept (``_woken``) for the next
+        fetch; taken as the consumer's thread is paused or stopped, it is
+        passed on: the thread will not fetch.
         """
         thread = threading.current_thread()
         deadline = current_millis() + self.timeout
         due = _earliest_delayed(thread)
         if due is not None:
             deadline = min(deadline, due)
-        while not isinstance(thread, ConsumerThread) or (thread.running and not thread.paused):
+        while _taking(thread):
             seconds = min(MAX_BLOCK_SECONDS, (deadline - current_millis()) / 1000)
             # BLPOP would wait forever on 0.
             if seconds < 0.001:
-                return False
+                return
             if self._fetch_client().blpop([self.wake_key], timeout=seconds):
-                return True
-        return False
+                self._woken = True
+                if not _taking(thread):
+                    self._pass_on_wake_up()
+                return
+
+    def _pass_on_wake_up(self) -> None:
+        """Pass on a wake-up token this consumer took, as a fetch of nothing does."""
+        if self._woken:
+            self.broker.fetch(self.queue_name, 0, client=self._fetch_client())
+            self._woken = False
 
     # 2. Start -----------------------------------------------------------
 
@@ -357,6 +366,9 @@ class RedisConsumer(_RedisConsumer):
             self.requeue(cached)
         except redis.ConnectionError as error:
             self.logger.warning("Could not hand back %d message(s): %s", len(cached), error)
+        # Woken as its thread paused or stopped, the consumer fetched nothing for it.
+        with contextlib.suppress(redis.ConnectionError):
+            self._pass_on_wake_up()
         flushed = self._settlements.close(FLUSH_SECONDS)
         if not flushed:
             self.logger.warning("Acks of queue %r were not all sent in time.", self.queue_name)
@@ -488,6 +500,11 @@ class RedisConsumer(_RedisConsumer):
 
 def _redis_id(message: JobMessage) -> str:
     return message.options["redis_message_id"]
+
+
+def _taking(thread: threading.Thread) -> bool:
+    """Whether the thread fetching takes jobs: a dramatiq ConsumerThread not paused or stopping."""
+    return not isinstance(thread, ConsumerThread) or (thread.running and not thread.paused)
 
 
 def _earliest_delayed(thread: threading.Thread) -> int | None:

@@ -18,6 +18,7 @@ from dramatiq.brokers import redis as dramatiq_redis
 from dramatiq.worker import ConsumerThread
 
 import actors
+from actors import consumer
 from actors.job_request import JobOptions, JobRequest
 from actors.middleware import Heartbeat
 from actors.states import State
@@ -147,14 +148,9 @@ def test_a_fetch_leaves_the_wake_up_token_while_messages_wait_and_takes_it_with_
     assert (len(rest.messages), rest.emptied, client.llen(token)) == (1, True, 0)
 
 
-def test_a_job_sent_after_the_fetch_that_emptied_the_queue_is_taken_at_once(queue):
-    consumer = queue.broker.consume("default", prefetch=2, timeout=60_000)
-    first = run_job(queue, "add", a=1, b=1)
-    assert next(consumer).message_id == first
-    # Its fetch left the queue empty and took the wake-up token away; this
-    # job comes before the consumer waits for one.
-    second = run_job(queue, "add", a=2, b=1)
-    taken = []
+def taking_one(consumer) -> tuple[threading.Thread, list[str]]:
+    """A thread taking the next message off ``consumer``, and the list its id is put in."""
+    taken: list[str] = []
 
     def take():
         while not taken:
@@ -164,9 +160,109 @@ def test_a_job_sent_after_the_fetch_that_emptied_the_queue_is_taken_at_once(queu
 
     taker = threading.Thread(target=take, daemon=True)
     taker.start()
+    return taker, taken
+
+
+def test_a_job_sent_after_the_fetch_that_emptied_the_queue_is_taken_at_once(queue):
+    consumer = queue.broker.consume("default", prefetch=2, timeout=60_000)
+    first = run_job(queue, "add", a=1, b=1)
+    assert next(consumer).message_id == first
+    # Its fetch left the queue empty and took the wake-up token away; this
+    # job comes before the consumer waits for one.
+    second = run_job(queue, "add", a=2, b=1)
+    taker, taken = taking_one(consumer)
     # Long before its one-minute timeout.
     taker.join(10)
     assert taken == [second]
+
+
+def unblock_waits(client) -> None:
+    """End every wait on a wake-up list now, as its timeout would (the waiter looks again)."""
+    for listed in client.client_list():
+        if listed["cmd"] == "blpop":
+            client.client_unblock(listed["id"])
+
+
+def stop_now(worker: dramatiq.Worker, client) -> None:
+    """Stop a worker whose consumers wait longer than the test lasts."""
+    stopping = threading.Thread(target=worker.stop)
+    stopping.start()
+    while stopping.is_alive():
+        if not any(thread.running for thread in worker.consumers.values()):
+            unblock_waits(client)
+        stopping.join(0.1)
+
+
+@pytest.mark.parametrize("held_back", ["paused", "stopping"])
+def test_a_job_sent_as_a_worker_is_held_back_is_taken_at_once_by_another(
+    settings, queue, monkeypatch, held_back
+):
+    """The held-back worker's wait takes the job's wake-up token, and passes it on."""
+    client = queue.broker.client
+    first, other = queue, actors.connect(settings.queue_config())
+    # Each wait, and each worker's, lasts longer than the test: the job is
+    # taken by a wake-up token passed on, never by a poll.
+    monkeypatch.setattr(consumer, "MAX_BLOCK_SECONDS", 60.0)
+    for broker in (first.broker, other.broker):
+        consume = broker.consume
+        monkeypatch.setattr(
+            broker,
+            "consume",
+            lambda queue_name, prefetch, timeout, consume=consume: consume(
+                queue_name, prefetch, 60_000
+            ),
+        )
+    held = dramatiq.Worker(first.broker, worker_threads=1, worker_timeout=100)
+    taker = dramatiq.Worker(other.broker, worker_threads=1, worker_timeout=100)
+
+    def waiting(*workers: dramatiq.Worker) -> bool:
+        count = sum(len(worker.consumers) for worker in workers)
+        return client.info("clients")["blocked_clients"] == count
+
+    held.start()
+    try:
+        wait_for(lambda: waiting(held), what="the first worker to wait")
+        # Its wait came first: the next wake-up token is its.
+        taker.start()
+        wait_for(lambda: waiting(held, taker), what="the other worker to wait")
+        # Daemon: a pause waits for threads that the stop at the end ends unpaused.
+        holding_back = threading.Thread(
+            target=held.pause if held_back == "paused" else held.stop, daemon=True
+        )
+        holding_back.start()
+        wait_for(
+            lambda: all(thread.paused or not thread.running for thread in held.consumers.values()),
+            what=f"the first worker's consumers to be {held_back}",
+        )
+
+        job = run_job(queue, "add", a=1, b=2)
+
+        wait_for(lambda: queue.store.get(job).ended, what="the job to be taken by the other worker")
+    finally:
+        stop_now(taker, client)
+        stop_now(held, client)
+        holding_back.join(10)
+
+
+def test_a_consumer_closed_holding_a_wake_up_token_passes_it_on(queue):
+    """A consumer woken, then closed (its thread paused or stopped) before it fetched."""
+    broker, client = queue.broker, queue.broker.client
+    closing = broker.consume("default", prefetch=1, timeout=60_000)
+    woken = threading.Thread(target=next, args=(closing,))
+    woken.start()
+    wait_for(lambda: client.info("clients")["blocked_clients"] == 1, what="its wait")
+    # Another consumer waits after it: the next wake-up token is the first's.
+    taking = broker.consume("default", prefetch=1, timeout=60_000)
+    taker, taken = taking_one(taking)
+    wait_for(lambda: client.info("clients")["blocked_clients"] == 2, what="the other's wait")
+
+    job = run_job(queue, "add", a=1, b=2)
+    woken.join(10)
+    closing.close()
+
+    # Long before its one-minute timeout.
+    taker.join(10)
+    assert taken == [job]
 
 
 def test_a_delayed_job_is_handed_on_when_due_however_long_the_worker_timeout(queue):
