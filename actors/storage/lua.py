@@ -39,9 +39,7 @@ LUA_DIR = Path(__file__).with_name("lua")
 INCLUDE = re.compile(r"^--!include (\S+)[ \t]*$", re.MULTILINE)
 #: A function a file defines at its top level, from its first line to the ``end`` that
 #: closes it: every line between is indented, a comment or blank.
-DEFINITION = re.compile(
-    r"^local function (\w+)\(.*\n(?:(?:[ \t].*|--.*|)\n)*?end\n", re.MULTILINE
-)
+DEFINITION = re.compile(r"^local function (\w+)\(.*\n(?:(?:[ \t].*|--.*|)\n)*?end\n", re.MULTILINE)
 
 
 def source(script: Path | str) -> str:

@@ -133,8 +133,20 @@ def test_the_scripts_know_the_states_that_rest_and_end_as_the_table_has_them(red
 
 def test_the_scripts_order_event_ids_as_redis_does(redis_url):
     # By time, then sequence, as numbers; a client may write them with zeros in front.
-    ids = ["0-0", "0-1", "00-02", "1-0", "9-9", "10-0", "1796663984490-0", "1796663984490-9",
-           "1796663984490-10", "0001796663984490-11", "1796663984491-0", "18446744073709551615-3"]
+    ids = [
+        "0-0",
+        "0-1",
+        "00-02",
+        "1-0",
+        "9-9",
+        "10-0",
+        "1796663984490-0",
+        "1796663984490-9",
+        "1796663984490-10",
+        "0001796663984490-11",
+        "1796663984491-0",
+        "18446744073709551615-3",
+    ]
     pairs = [(a, b) for a in ids for b in ids]
     script = source("event.lua") + (
         "\nlocal later_ones, after = {}, {}"
