@@ -26,6 +26,7 @@ of functions is one per server, which every version would share.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -47,7 +48,14 @@ def source(script: Path | str) -> str:
 
     Of the functions its includes define, only those it names are written in.
     """
-    path = script if isinstance(script, Path) else LUA_DIR / script
+    return _source(script if isinstance(script, Path) else LUA_DIR / script)
+
+
+@functools.cache
+def _source(path: Path) -> str:
+    # Made once a process: leaving out the functions a script does not name
+    # reads its text over many times, and every client of the store loads
+    # its scripts.
     own = set(DEFINITION.findall(path.read_text()))
     return _named_only(_with_includes(path, set()), own)
 
