@@ -62,9 +62,10 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
@@ -72,6 +73,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import current_millis
+from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 from dramatiq.worker import ConsumerThread
 
@@ -87,6 +89,8 @@ if TYPE_CHECKING:
 #: Longest single blocking wait: a stopping or pausing worker's consumer
 #: notices within this long, however long the worker timeout.
 MAX_BLOCK_SECONDS = 1.0
+#: A message's Redis id, in its text as dramatiq's encoder writes it.
+REDIS_ID = re.compile(rb'"redis_message_id":"([^"\\]+)"')
 #: How long a closing consumer waits for the acks handed to it to be sent.
 #: Past it (Redis is away), they are lost with the process: their messages
 #: are handed back by its last heartbeat or, failing that, found with a
@@ -235,11 +239,8 @@ class RedisConsumer(_RedisConsumer):
         if self._taking_none is not None:
             self._taking_none = None
             self.logger.warning("Taking jobs from %r again.", self.queue_name)
-        self._room.give_back(room - len(fetched.messages))
-        self.message_cache = [
-            JobMessage(Message.decode(data), Attempt(attempt, consumer=self))
-            for data, attempt in fetched.messages
-        ]
+        self.message_cache = list(self._job_messages(fetched.messages))
+        self._room.give_back(room - len(self.message_cache))
         for message in self.message_cache:
             self._hold(message)
         with self._holding:
@@ -249,6 +250,40 @@ class RedisConsumer(_RedisConsumer):
         else:
             self._wait_for_enqueue()
         return bool(self.message_cache)
+
+    def _job_messages(self, fetched: list[tuple[bytes, int]]) -> Iterator[JobMessage]:
+        """The messages fetched, each with its attempt; those dramatiq cannot decode set aside."""
+        for data, attempt in fetched:
+            try:
+                message = Message.decode(data)
+            except DecodeError:
+                self._set_aside(data, attempt)
+                continue
+            yield JobMessage(message, Attempt(attempt, consumer=self))
+
+    def _set_aside(self, data: bytes, attempt: int) -> None:
+        """Nack a message dramatiq cannot decode: it goes to the queue's dead letters.
+
+        The fetch's script sets aside what is no dramatiq message; this one
+        it took for one, as dramatiq's encoder writes them (see job_of in
+        ``storage/lua/dispatch.lua``): its Redis id is read from its text.
+        """
+        found = REDIS_ID.search(data)
+        if found is None:
+            self.logger.error(
+                "A message of queue %r cannot be decoded, nor its Redis id read: %r",
+                self.queue_name,
+                data,
+            )
+            return
+        redis_id = found[1].decode()
+        self.logger.error(
+            "Message %s of queue %r cannot be decoded: set aside with its dead letters.",
+            redis_id,
+            self.queue_name,
+        )
+        settlement = Settlement("nack", redis_id, redis_id)
+        self._settlements.put((settlement, Attempt(attempt, consumer=self)))
 
     def _fetch_client(self) -> redis.Redis:
         """The client of this consumer's thread (which alone fetches)."""

@@ -98,27 +98,47 @@ end
 -- where the text allows, else decoded (a decode costs more than the rest of
 -- the message's fetch). In text with no backslash every string is as
 -- written, and every quote begins or ends one. dramatiq's JSON encoder
--- writes a message's fields in their order, the job's id next to last and
--- its timestamp last: text that ends with those two has that id as its own
--- (no quote there can be inside a string, so both are fields of the object
--- the last brace closes, the message), and text with no "eta" string has no
--- eta. Any other message (another encoder's, one with an eta or with an
--- escape) is decoded.
+-- writes a message's fields in their order, the queue's name first, the
+-- job's id next to last and its timestamp last: text that begins and ends
+-- so has that id as its own (no quote there can be inside a string, so both
+-- are fields of the object the last brace closes, the message), and text
+-- with no "eta" string has no eta. Any other message (another encoder's,
+-- one with an eta or with an escape) is decoded. Text that is no message a
+-- worker can take (not JSON, or not dramatiq's fields, or not held under
+-- `message_id` in its queue) returns nil.
 local ID_FIELD = ',"message_id":"'
 -- The id field is looked for this near the end: room for an id of a hundred
 -- characters; a longer one is decoded.
 local ID_FIELD_FROM_END = -160
+-- What dramatiq's Message is made of: true for the fields a worker needs.
+local MESSAGE_FIELDS = {queue_name = true, actor_name = true, args = true, kwargs = true,
+                        options = true, message_id = true, message_timestamp = false}
 local find, sub = string.find, string.sub
 
-local function job_of(data)
+local function job_of(data, message_id)
     local at = find(data, ID_FIELD, ID_FIELD_FROM_END, true)
     local first = at and at + #ID_FIELD
     local last = first and find(data, '"', first, true)
     if last and find(data, '^,"message_timestamp":%d+}$', last + 1)
-            and not find(data, "\\", 1, true) and not find(data, '"eta"', 1, true) then
+            and find(data, '^{"queue_name":"') and not find(data, "\\", 1, true)
+            and not find(data, '"eta"', 1, true) then
         return sub(data, first, last - 1), false
     end
-    local message = cjson.decode(data)
+    local decoded, message = pcall(cjson.decode, data)
+    if not decoded or type(message) ~= "table" or type(message.options) ~= "table"
+            or message.options.redis_message_id ~= message_id then
+        return nil
+    end
+    for field, needed in pairs(MESSAGE_FIELDS) do
+        if needed and message[field] == nil then
+            return nil
+        end
+    end
+    for field in pairs(message) do
+        if MESSAGE_FIELDS[field] == nil then
+            return nil
+        end
+    end
     local eta = message.options.eta
     return message.message_id, eta ~= nil and eta ~= cjson.null
 end
@@ -137,7 +157,7 @@ local function hand_back(jobs, moved, first)
             if data then
                 redis.call("lpush", queue_full_name, message_id)
                 requeued = true
-                local job_key = attempt > 0 and jobs .. job_of(data)
+                local job_key = attempt > 0 and jobs .. job_of(data, message_id)
                 if job_key and tonumber(redis.call("hget", job_key, "attempts")) == attempt then
                     redis.call("hset", job_key, "attempts", attempt - 1)
                     redis.call("hdel", job_key, "worker_name")
@@ -163,15 +183,20 @@ local function record_moved(record)
     return cjson.decode(string.match(record, "^%d+ (.*)$"))
 end
 
+-- Make a message of the queue a dead letter, where an operator finds it.
+local function bury(message_id, message)
+    redis.call("zadd", xqueue_full_name, timestamp, message_id)
+    redis.call("hset", xqueue_messages, message_id, message)
+    redis.call("hdel", queue_messages, message_id)
+    -- So that its dead letters expire (see maintenance.lua).
+    redis.call("sadd", dead_letter_queues_key(namespace), queue_canonical_name)
+end
+
 local function nack(message_id)
     if redis.call("srem", queue_acks, message_id) > 0 then
         local message = redis.call("hget", queue_messages, message_id)
         if message then
-            redis.call("zadd", xqueue_full_name, timestamp, message_id)
-            redis.call("hset", xqueue_messages, message_id, message)
-            redis.call("hdel", queue_messages, message_id)
-            -- So that its dead letters expire (see maintenance.lua).
-            redis.call("sadd", dead_letter_queues_key(namespace), queue_canonical_name)
+            bury(message_id, message)
         end
     end
 end
@@ -231,13 +256,19 @@ elseif command == "fetch" then
     for k, message_id in ipairs(message_ids or {}) do
         local data = messages[k]
         local job_id, eta
-        if data and starts then
-            job_id, eta = job_of(data)
+        if data then
+            job_id, eta = job_of(data, message_id)
+            if job_id == nil then
+                -- No worker can take it (another tool wrote it?): it is set
+                -- aside, and the queue goes on.
+                bury(message_id, data)
+                data = nil
+            end
         end
         local attempt = 0
         -- A message with an eta (requeued from the dashboard) is only moved
         -- by the worker, through its delay queue: it starts when fetched again.
-        if job_id and not eta then
+        if job_id and starts and not eta then
             local job_key = jobs .. job_id
             local state, attempts = unpack(redis.call("hmget", job_key, "state", "attempts"))
             if state and not string.find(" " .. startable .. " ", " " .. state .. " ", 1, true) then
