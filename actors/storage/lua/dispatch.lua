@@ -256,7 +256,10 @@ elseif command == "fetch" then
     for k, message_id in ipairs(message_ids or {}) do
         local data = messages[k]
         local job_id, eta
-        if data then
+        -- A fetch with the job store's arguments is a worker's, whose
+        -- messages are dramatiq's; one without (dramatiq's own do_fetch)
+        -- takes whatever the queue holds, as dramatiq's does.
+        if data and jobs ~= nil then
             job_id, eta = job_of(data, message_id)
             if job_id == nil then
                 -- No worker can take it (another tool wrote it?): it is set
