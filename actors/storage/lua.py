@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from pathlib import Path
 
 import redis
@@ -40,6 +41,8 @@ LUA_DIR = Path(__file__).with_name("lua")
 INCLUDE = re.compile(r"^--!include (\S+)[ \t]*$", re.MULTILINE)
 #: A function a file defines at its top level, from its first line to the ``end`` that
 #: closes it: every line between is indented, a comment or blank.
+#: A word of Lua: a name, a keyword or digits.
+WORD = re.compile(r"\w+")
 DEFINITION = re.compile(r"^local function (\w+)\(.*\n(?:(?:[ \t].*|--.*|)\n)*?end\n", re.MULTILINE)
 
 
@@ -53,9 +56,7 @@ def source(script: Path | str) -> str:
 
 @functools.cache
 def _source(path: Path) -> str:
-    # Made once a process: leaving out the functions a script does not name
-    # reads its text over many times, and every client of the store loads
-    # its scripts.
+    # Made once a process: every client of the store loads its scripts.
     own = set(DEFINITION.findall(path.read_text()))
     return _named_only(_with_includes(path, set()), own)
 
@@ -64,21 +65,20 @@ def _named_only(text: str, kept: set[str]) -> str:
     """``text`` without the functions it defines and names nowhere else, but ``kept``.
 
     One left out may have been the only one to name another: that one goes too.
+    A function is named nowhere else when every word of the text that is its
+    name is in its own definition.
     """
     while True:
+        named = Counter(WORD.findall(text))
         unnamed = [
             found
             for found in DEFINITION.finditer(text)
-            if found[1] not in kept and _names(text, found[1]) == _names(found[0], found[1])
+            if found[1] not in kept and named[found[1]] == WORD.findall(found[0]).count(found[1])
         ]
         if not unnamed:
             return text
         for found in reversed(unnamed):
             text = text[: found.start()] + text[found.end() :]
-
-
-def _names(text: str, name: str) -> int:
-    return len(re.findall(rf"\b{name}\b", text))
 
 
 def _with_includes(path: Path, included: set[str]) -> str:
