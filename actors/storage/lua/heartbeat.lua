@@ -35,22 +35,15 @@ local function hand_back_forgotten(queue_name, through, known)
     if record and tonumber(string.match(record, "^%d+")) > through then
         return 0
     end
-    local queue = queue_key_of(namespace, queue_name)
     local queue_acks = acks_key(namespace, ARGV[2], queue_name)
-    local pushed = 0
+    local forgotten = {}
     for _, message_id in ipairs(redis.call("smembers", queue_acks)) do
         if not known[message_id] then
             redis.call("srem", queue_acks, message_id)
-            if redis.call("hexists", messages_key(queue), message_id) == 1 then
-                redis.call("lpush", queue, message_id)
-                pushed = pushed + 1
-            end
+            forgotten[#forgotten + 1] = message_id
         end
     end
-    if pushed > 0 then
-        wake(queue)
-    end
-    return pushed
+    return push_back(queue_key_of(namespace, queue_name), forgotten)
 end
 
 redis.call("zadd", heartbeats_key(namespace), ARGV[3], ARGV[2])

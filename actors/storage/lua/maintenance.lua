@@ -7,6 +7,22 @@
 -- expiring dead letters needs no KEYS scan and misses no queue.
 --!include queue.lua
 
+-- Push the messages of message_ids still in queue (a queue's key) back to
+-- its FRONT: they were taken before anything still waiting. Returns how many.
+local function push_back(queue, message_ids)
+    local pushed = 0
+    for _, message_id in ipairs(message_ids) do
+        if redis.call("hexists", messages_key(queue), message_id) == 1 then
+            redis.call("lpush", queue, message_id)
+            pushed = pushed + 1
+        end
+    end
+    if pushed > 0 then
+        wake(queue)
+    end
+    return pushed
+end
+
 -- Hand back the fetched messages of every worker whose heartbeat is older
 -- than now - timeout, to the FRONT of their queues: they were taken before
 -- anything still waiting, and forget its name ("<namespace>:__worker_names__",
@@ -18,20 +34,10 @@ local function reap_dead_workers(namespace, now, timeout)
     for _, dead_worker in ipairs(redis.call("zrangebyscore", heartbeats, 0, now - timeout)) do
         local ack_queues = ack_queues_key(namespace, dead_worker)
         for _, queue_name in ipairs(redis.call("smembers", ack_queues)) do
-            local queue = queue_key_of(namespace, queue_name)
             local queue_acks = acks_key(namespace, dead_worker, queue_name)
-            local pushed = 0
-            for _, message_id in ipairs(redis.call("smembers", queue_acks)) do
-                if redis.call("hexists", messages_key(queue), message_id) == 1 then
-                    redis.call("lpush", queue, message_id)
-                    pushed = pushed + 1
-                end
-            end
+            requeued = requeued + push_back(queue_key_of(namespace, queue_name),
+                                            redis.call("smembers", queue_acks))
             redis.call("del", queue_acks, fetched_key(namespace, dead_worker, queue_name))
-            if pushed > 0 then
-                wake(queue)
-            end
-            requeued = requeued + pushed
         end
         redis.call("del", ack_queues)
         redis.call("zrem", heartbeats, dead_worker)
