@@ -49,11 +49,10 @@ class BatchSender:
         self._max_batch = max_batch
         self._changed = threading.Condition()
         self._pending: list[Any] = []
-        #: The call under way: what it carries.
+        #: The call under way: what it carries (empty: none is).
         self._batch: list[Any] = []
         #: The calls that succeeded within RESEND_SECONDS of the last: (when, batch) each.
         self._sent: deque[tuple[float, list[Any]]] = deque()
-        self._sending = False
         self._closing = False
         self._thread: threading.Thread | None = None
 
@@ -64,7 +63,7 @@ class BatchSender:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
-            elif not self._sending:
+            elif not self._batch:
                 self._changed.notify_all()
 
     def close(self, timeout: float) -> bool:
@@ -80,7 +79,7 @@ class BatchSender:
             return self._batch + self._pending
 
     def _idle(self) -> bool:
-        return not self._pending and not self._sending
+        return not self._pending and not self._batch
 
     def _run(self) -> None:
         while True:
@@ -91,10 +90,10 @@ class BatchSender:
                     return
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                self._batch, self._sending = batch, True
+                self._batch = batch
             sent = self._send_batch(batch)
             with self._changed:
-                self._batch, self._sending = [], False
+                self._batch = []
                 if sent:
                     self._remember(batch)
                 else:
