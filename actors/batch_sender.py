@@ -38,8 +38,12 @@ class BatchSender:
     A call carries at most ``max_batch`` items, in the order handed in;
     what is left goes in the calls right after it.
 
-    The thread starts with the first item and ends when :meth:`close`
-    finds nothing left to send; an item handed in later starts it again.
+    The thread starts with the sender, not with the first item: a worker
+    thread hands items in while a cancellation may be raised into it, and a
+    thread started then can die before it runs (CPython 3.11 aims such an
+    exception at a thread still starting, too), leaving the starter waiting
+    for good. It ends when :meth:`close` finds nothing left to send; an item
+    handed in later starts it again.
     """
 
     def __init__(self, send: Callable[[list[Any]], None], *, name: str, max_batch: int):
@@ -54,17 +58,21 @@ class BatchSender:
         #: The calls that succeeded within RESEND_SECONDS of the last: (when, batch) each.
         self._sent: deque[tuple[float, list[Any]]] = deque()
         self._closing = False
-        self._thread: threading.Thread | None = None
+        self._thread = self._started()
 
     def put(self, item: Any) -> None:
         with self._changed:
             self._pending.append(item)
             self._closing = False
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+                self._thread = self._started()
             elif not self._batch:
                 self._changed.notify_all()
+
+    def _started(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        thread.start()
+        return thread
 
     def close(self, timeout: float) -> bool:
         """Wait until everything handed in was sent, then end the thread; False on timeout."""

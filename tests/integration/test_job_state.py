@@ -222,6 +222,31 @@ def test_a_worker_started_after_another_stopped_still_listens_for_cancellations(
         worker.stop()
 
 
+def test_a_worker_thread_starts_no_thread_while_a_cancellation_may_be_raised_in_it(
+    queue, monkeypatch
+):
+    # A thread started by one that a cancellation is raised into may die
+    # before it runs, and its starter wait for it for good: a worker thread,
+    # interruptible from the moment it takes a job up, must start none.
+    started_by = []
+    start = threading.Thread.start
+
+    def recorded_start(thread):
+        started_by.append(threading.current_thread())
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", recorded_start)
+    worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        for n in range(3):
+            assert ended(queue, run_job(queue, "add", n, 1)).result == n + 1
+    finally:
+        worker.stop()
+
+    assert [t for t in started_by if isinstance(t, dramatiq.worker.WorkerThread)] == []
+
+
 def test_a_job_cancelled_while_queued_never_runs(queue):
     job_id = run_job(queue, "add", 1, 1)
     queue.store.write(job_id, lifecycle.cancel())
