@@ -102,14 +102,23 @@ def submit(
     job submitted first comes back and nothing new is enqueued. ``private``:
     any job may be submitted (from code), not only public ones.
     """
+    creation = prepare_one(queue, request, idempotency_key=idempotency_key, private=private)
+    return queue.store.run(_submit(queue, creation))
+
+
+def prepare_one(
+    queue: Queue,
+    request: JobRequest,
+    *,
+    idempotency_key: str | None = None,
+    private: bool = False,
+) -> Creation:
+    """What :func:`submit` writes: one checked request made into its record and message."""
     check(queue.specs.get(request.actor), request, private=private)
-    return queue.store.run(_submit(queue, request, idempotency_key))
+    return _creation(queue, [request], idempotency_key)
 
 
-def _submit(
-    queue: Queue, request: JobRequest, idempotency_key: str | None
-) -> Steps[tuple[bool, JobRecord]]:
-    creation = _creation(queue, [request], idempotency_key)
+def _submit(queue: Queue, creation: Creation) -> Steps[tuple[bool, JobRecord]]:
     created, [record] = yield from _write(queue, creation)
     return created, record
 

@@ -35,6 +35,7 @@ from .resources.schedules import ScheduleAction, ScheduleCollection, ScheduleIte
 from .resources.template import Template
 from .resources.workflows import WorkflowCollection, WorkflowEvents, WorkflowItem, WorkflowRetry
 from .streams import Streams
+from .submissions import Submissions
 
 #: Connections to Redis an API process opens at most (and the subscription streams share).
 API_REDIS_CONNECTIONS = 32
@@ -68,6 +69,7 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
 
     pages = environment(Path(__file__).with_name("templates"))
     streams = Streams(queue.store, settings.stream_slots)
+    submissions = Submissions(queue)
     # The jobs clients may submit: those of the queue given, whatever else is declared.
     public_jobs = {name: spec for name, spec in queue.specs.items() if spec.public}
     submission = models.submission(public_jobs, settings.max_time_limit_seconds)
@@ -79,9 +81,9 @@ def create_app(settings: Settings, queue: actors.Queue | None = None) -> falcon.
         ("/", Hello()),
         ("/healthz", Liveness()),
         ("/readyz", Readiness(queue.store)),
-        ("/template", Template(queue, pages)),
+        ("/template", Template(submissions, pages)),
         ("/actors", Catalog(public_jobs, queue.defaults)),
-        ("/jobs", JobCollection(queue, submission)),
+        ("/jobs", JobCollection(queue, submissions, submission)),
         ("/jobs/batch", JobBatch(queue, submission)),
         ("/jobs/{job_id}", JobItem(queue, streams, settings.max_wait_seconds)),
         ("/jobs/{job_id}/retry", JobRetry(queue)),

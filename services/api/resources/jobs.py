@@ -9,19 +9,21 @@ import falcon
 from actors import Queue
 from actors.job_request import JobRequest
 from actors.record import JobRecord
-from actors.submission import InvalidJob, prepare_many, submit, write
+from actors.submission import InvalidJob, prepare_many, write
 
 from .. import media
 from ..contract import BODY_ERRORS, Access, Operation, Response
 from ..errors import unprocessable
 from ..models import BatchResult, Job, JobList, ListQuery, SubmitHeaders, batch
+from ..submissions import Submissions
 
 
 class JobCollection:
     """``/jobs``: submit one job, or list jobs newest first."""
 
-    def __init__(self, queue: Queue, submission: type[JobRequest]):
+    def __init__(self, queue: Queue, submissions: Submissions, submission: type[JobRequest]):
         self.queue = queue
+        self.submissions = submissions
         self.operations = {
             "post": Operation(
                 "Submit a job",
@@ -50,8 +52,8 @@ class JobCollection:
         headers = operation.read_headers(req)
         request = await operation.read_body(req)
         try:
-            created, record = await submit(
-                self.queue, request, idempotency_key=headers.idempotency_key
+            created, record = await self.submissions.submit(
+                request, idempotency_key=headers.idempotency_key
             )
         except InvalidJob as error:
             raise unprocessable(str(error)) from None

@@ -6,13 +6,12 @@ import falcon
 import jinja2
 from jinja2.utils import htmlsafe_json_dumps
 
-from actors import Queue
 from actors.job_request import JobRequest
 from actors.states import TERMINAL_STATES, State
-from actors.submission import submit
 
 from ..contract import Access, Operation, Response
 from ..models import DocumentQuery, followed
+from ..submissions import Submissions
 
 
 class Template:
@@ -33,8 +32,8 @@ class Template:
         )
     }
 
-    def __init__(self, queue: Queue, pages: jinja2.Environment):
-        self.queue = queue
+    def __init__(self, submissions: Submissions, pages: jinja2.Environment):
+        self.submissions = submissions
         self.page = pages.get_template("template.html")
         # What the page's script needs of the lifecycle: the same for every page,
         # so turned into JSON once rather than by every render, and one
@@ -50,8 +49,8 @@ class Template:
         # The fields given, read as they are: model_dump would walk them through
         # pydantic's serializer, for short strings that are what they will be.
         fields = {name: value for name, value in vars(query).items() if value is not None}
-        _created, record = await submit(
-            self.queue, JobRequest(actor="render_document", kwargs=fields)
+        _created, record = await self.submissions.submit(
+            JobRequest(actor="render_document", kwargs=fields)
         )
         # What the page shows of the record: not the whole of it, as GET /jobs/{id} does.
         shown = followed(record)
