@@ -11,7 +11,8 @@ Starts ``make up``'s stack on free ports (settings from the environment, as
   idle spell, for both workers;
 * ``GET /`` and ``GET /template`` under wrk, through the load balancer and
   straight to one API instance: requests per second, latency, and CPU of
-  the whole stack per request;
+  the whole stack per request; through the load balancer in turns with the
+  system it replaces, when that is there (:mod:`.seed_system`);
 * the floor: gunicorn as the API runs it, serving a 12-byte ASGI app, which
   is what no request can cost less than, whatever the app does;
 * each feature of the load balancer, priced side by side: Traefik as the
@@ -27,6 +28,7 @@ the baselines, measured in the same run, are what to compare against.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -39,7 +41,7 @@ from services.settings import Settings, load_settings
 from services.stack.stack import PROJECT_DIR
 
 from . import jobs, raw_dramatiq, replication, seed_system, traefik_features
-from .http_load import measure_floor, measure_http
+from .http_load import measure_floor, measure_http, median_round
 from .queues import SERVICE_NAMESPACE, QueueWatch
 from .redis_stats import redis_counters
 from .stack import RAW_WORKER, WORKER, BenchStack, bench_settings
@@ -50,6 +52,8 @@ from .wrk import WrkMissing, find_wrk, run_wrk
 STEADY_RATE = 50
 #: Jobs of the round that measures the bytes a finished job keeps.
 MORE_JOBS = 5_000
+#: Turns of the stack and the old system under the same load through their load balancers.
+TURNS = 3
 
 
 def arguments() -> argparse.Namespace:
@@ -89,7 +93,11 @@ class Progress:
 
 
 def measure(
-    bench: BenchStack, options: argparse.Namespace, progress: Progress, run_dir: Path
+    bench: BenchStack,
+    options: argparse.Namespace,
+    progress: Progress,
+    run_dir: Path,
+    seed: seed_system.SeedSystem | None,
 ) -> dict:
     results: dict = {}
     progress(f"bulk submit: {options.jobs} jobs through the load balancer")
@@ -130,13 +138,22 @@ def measure(
         bench, idle_seconds=options.idle_seconds, samples=options.idle_samples
     )
 
-    for path in ("/", "/template?name=bench"):
+    if seed is not None:
+        results["seed_system"] = {}
+    for path in seed_system.PATHS:
         run_wrk(bench.url + path, seconds=1)  # warm up connections and lazy imports
-        for route, base in (("load_balancer", bench.url), ("direct", bench.direct_url)):
-            progress(f"GET {path} with wrk, {route.replace('_', ' ')}")
-            results[f"GET {path}", route] = measure_http(
-                bench, base + path, seconds=options.seconds
-            )
+        progress(
+            f"GET {path} with wrk, load balancer"
+            + (", in turns with the old system" if seed else "")
+        )
+        ours, theirs = _in_turns(bench, seed, path, options.seconds)
+        results[f"GET {path}", "load_balancer"] = ours
+        if theirs is not None:
+            results["seed_system"][f"GET {path}"] = theirs
+        progress(f"GET {path} with wrk, direct")
+        results[f"GET {path}", "direct"] = measure_http(
+            bench, bench.direct_url + path, seconds=options.seconds
+        )
     progress("GET / floor: a 12-byte ASGI app on the API's gunicorn, with wrk")
     results["floor"] = measure_floor(bench, seconds=options.seconds)
     progress("the load balancer's features, each priced side by side")
@@ -145,7 +162,34 @@ def measure(
     )
     progress(f"submissions waiting for a replica, {replication.THREADS} threads, then not")
     results["replication"] = replication.measure(run_dir, seconds=options.seconds)
+    if seed is not None:
+        # Last: its worker then runs what it added, which would weigh on what follows.
+        results["seed_system"]["bulk_submit"] = seed_system.add_bulk(seed, options.jobs)
     return results
+
+
+def _in_turns(
+    bench: BenchStack, seed: seed_system.SeedSystem | None, path: str, seconds: float
+) -> tuple[dict, dict | None]:
+    """GET ``path`` through the stack's load balancer; with the old system, TURNS turns each.
+
+    Each turn measures the stack, then the old system at once after: the
+    medians of each come back, with the turns (whose pairs the ratios take).
+    """
+    if seed is None:
+        return measure_http(bench, bench.url + path, seconds=seconds), None
+    run_wrk(seed.url + path, seconds=1)
+    turns = [
+        (
+            measure_http(bench, bench.url + path, seconds=seconds),
+            seed_system.measure_path(seed, path, seconds=seconds),
+        )
+        for _turn in range(TURNS)
+    ]
+    return (
+        median_round([ours for ours, _theirs in turns]),
+        median_round([theirs for _ours, theirs in turns]),
+    )
 
 
 def http_rows(results: dict) -> list[Row]:
@@ -172,26 +216,38 @@ def http_rows(results: dict) -> list[Row]:
 
 
 def seed_rows(results: dict) -> list[Row]:
-    """Through each load balancer: the stack's figures beside the old system's."""
+    """Through each load balancer: the stack's figures beside the old system's, turn by turn."""
     seed = results.get("seed_system")
     if seed is None:
         return []
     rows = []
     for path in seed_system.PATHS:
         ours, theirs = results[f"GET {path}", "load_balancer"], seed[f"GET {path}"]
+        turns = list(zip(ours["rounds"], theirs["rounds"], strict=True))
+
+        def paired(figure: str, turns=turns) -> tuple[float, ...]:
+            return tuple(mine[figure] / old[figure] for mine, old in turns)
+
         name = path.split("?")[0]
         rows += [
-            Row(f"GET {name}: requests/s", ours["requests_per_s"], theirs["requests_per_s"]),
+            Row(
+                f"GET {name}: requests/s",
+                ours["requests_per_s"],
+                theirs["requests_per_s"],
+                paired=paired("requests_per_s"),
+            ),
             Row(
                 f"GET {name}: p50 / p99 ms",
                 (ours["p50_ms"], ours["p99_ms"]),
                 (theirs["p50_ms"], theirs["p99_ms"]),
                 digits=1,
+                paired=paired("p50_ms"),
             ),
             Row(
                 f"GET {name}: whole-stack CPU us/request",
                 ours["stack_cpu_us_per_request"],
                 theirs["stack_cpu_us_per_request"],
+                paired=paired("stack_cpu_us_per_request"),
             ),
         ]
     rows.append(
@@ -353,18 +409,17 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 1
     settings = bench_settings(load_settings())
-    with tempfile.TemporaryDirectory(prefix="bench-") as run_dir:
+    with tempfile.TemporaryDirectory(prefix="bench-") as run_dir, contextlib.ExitStack() as beside:
         print(f"stack log: {run_dir}/stack.log (removed at the end)", flush=True)
+        seed = None
+        if options.seed_system.exists():
+            print(f"the system it replaces, measured in turns: {options.seed_system}", flush=True)
+            seed = beside.enter_context(seed_system.running(options.seed_system))
         bench = BenchStack(settings, Path(run_dir))
         try:
-            results = measure(bench, options, Progress(steps=12), Path(run_dir))
+            results = measure(bench, options, Progress(steps=12), Path(run_dir), seed)
         finally:
             bench.stop()
-    if options.seed_system.exists():
-        print(f"the system it replaces: {options.seed_system}, with wrk", flush=True)
-        results["seed_system"] = seed_system.measure(
-            options.seed_system, seconds=options.seconds, bulk_jobs=options.jobs
-        )
     http, job = http_rows(results), job_rows(results)
     worker = f"{settings.worker_processes} process x {settings.worker_threads} threads"
     print()
@@ -400,7 +455,8 @@ def main() -> int:
         print()
         print(
             render(
-                "Beside the system it replaces (nginx, 2 Express, BullMQ), wrk -t2 -c100",
+                "Beside the system it replaces (nginx, 2 Express, BullMQ), wrk -t2 -c100:"
+                f" medians of {TURNS} turns each, the ratio the median of the turns' ratios",
                 "old system",
                 replaced,
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 from .queues import SERVICE_NAMESPACE, QueueWatch
 from .stack import FLOOR, BenchStack
 from .wrk import Load, run_wrk
@@ -47,3 +49,18 @@ def _figures(load: Load) -> dict:
         "requests": load.requests,
         "failed": load.errors + load.bad_status,
     }
+
+
+def median_round(rounds: list[dict]) -> dict:
+    """Each figure of ``rounds`` of one measure, its median over them; the rounds kept beside."""
+    median = {
+        key: statistics.median(figures[key] for figures in rounds)
+        for key, value in rounds[0].items()
+        if isinstance(value, int | float)
+    }
+    if "cpu_us_per_request" in rounds[0]:
+        median["cpu_us_per_request"] = {
+            name: statistics.median(figures["cpu_us_per_request"][name] for figures in rounds)
+            for name in rounds[0]["cpu_us_per_request"]
+        }
+    return {**median, "rounds": rounds}

@@ -3,7 +3,8 @@
 ``make bench`` runs it when its ``up`` script is there (``../shared/seed-system/up``
 by default, ``--seed-system`` names another): on free ports, in a session of
 its own, so that the CPU of nginx, node and its Redis is counted as the
-stack's is (:mod:`.cpu`). Its node packages are installed once, into
+stack's is (:mod:`.cpu`). It runs beside the stack, idle while the stack is
+measured, so that the two take turns under the same load. Its node packages are installed once, into
 ``.run/bench/seed-system``. Its bulk submission is BullMQ's ``addBulk``
 (``add_bulk.js``), straight to its Redis: it has no HTTP route for one.
 """
@@ -92,27 +93,20 @@ def stop(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def measure(up: Path, *, seconds: float, bulk_jobs: int) -> dict:
-    """GET / and GET /template through its nginx under wrk, then ``addBulk``, as the stack."""
-    results = {}
-    with running(up) as seed:
-        for path in PATHS:
-            run_wrk(seed.url + path, seconds=1)  # warm up connections and lazy imports
-            meter = CpuMeter({"seed system": seed.session})
-            load = run_wrk(seed.url + path, seconds=seconds)
-            # The jobs a page enqueued run in a moment; the stack's are waited for too.
-            time.sleep(SETTLE_SECONDS)
-            spent = sum(meter.spent().values())
-            results[f"GET {path}"] = {
-                "requests_per_s": load.per_second,
-                "p50_ms": load.p50_ms,
-                "p99_ms": load.p99_ms,
-                "requests": load.requests,
-                "failed": load.errors + load.bad_status,
-                "stack_cpu_us_per_request": spent / load.requests * 1e6,
-            }
-        results["bulk_submit"] = add_bulk(seed, bulk_jobs)
-    return results
+def measure_path(seed: SeedSystem, path: str, *, seconds: float) -> dict:
+    """GET ``path`` through its nginx under wrk, measured as the stack is (``measure_http``)."""
+    meter = CpuMeter({"seed system": seed.session})
+    load = run_wrk(seed.url + path, seconds=seconds)
+    # The jobs a page enqueued run in a moment; the stack's are waited for too.
+    time.sleep(SETTLE_SECONDS)
+    return {
+        "requests_per_s": load.per_second,
+        "p50_ms": load.p50_ms,
+        "p99_ms": load.p99_ms,
+        "requests": load.requests,
+        "failed": load.errors + load.bad_status,
+        "stack_cpu_us_per_request": sum(meter.spent().values()) / load.requests * 1e6,
+    }
 
 
 def add_bulk(seed: SeedSystem, jobs: int) -> dict:

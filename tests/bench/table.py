@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 
@@ -16,10 +17,15 @@ class Row:
     digits: int = 0
     #: False where the baseline is near zero and a ratio would say nothing.
     comparable: bool = True
+    #: Where the two were measured in turns: each turn's ratio, whose median is the ratio.
+    #: A machine's speed drifts over a run; a ratio of figures measured together does not.
+    paired: tuple[float, ...] = ()
 
     def ratio(self) -> float | None:
         if not self.comparable:
             return None
+        if self.paired:
+            return statistics.median(self.paired)
         service, baseline = self.service, self.baseline
         if isinstance(service, tuple) and isinstance(baseline, tuple):
             service, baseline = service[0], baseline[0]
@@ -49,6 +55,7 @@ class Row:
             "service": self.service,
             "baseline": self.baseline,
             "ratio": self.ratio(),
+            **({"ratios": self.paired} if self.paired else {}),
         }
 
 
