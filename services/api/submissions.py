@@ -35,6 +35,8 @@ class Submissions:
     def __init__(self, queue: Queue):
         self.queue = queue
         self._gathered: list[Waiting] = []
+        # The calls under way: the event loop holds a task only weakly.
+        self._writing: set[asyncio.Task] = set()
 
     async def submit(
         self, request: JobRequest, *, idempotency_key: str | None = None
@@ -59,6 +61,8 @@ class Submissions:
         gathered, self._gathered = self._gathered, []
         jobs = [job for creation, _written in gathered for job in creation.jobs]
         writing = asyncio.ensure_future(write(self.queue, Creation(jobs)))
+        self._writing.add(writing)
+        writing.add_done_callback(self._writing.discard)
         writing.add_done_callback(lambda done: _share_out(done, gathered))
 
 
