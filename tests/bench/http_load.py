@@ -21,7 +21,7 @@ def measure_http(bench: BenchStack, url: str, *, seconds: float) -> dict:
     QueueWatch(bench.redis, SERVICE_NAMESPACE).wait_finished()
     spent = meter.spent()
     return {
-        **_figures(load),
+        **load_figures(load),
         "stack_cpu_us_per_request": sum(spent.values()) / load.requests * 1e6,
         "cpu_us_per_request": {
             name: round(seconds / load.requests * 1e6, 1) for name, seconds in spent.items()
@@ -36,12 +36,13 @@ def measure_floor(bench: BenchStack, *, seconds: float) -> dict:
     meter = bench.cpu_meter(FLOOR)
     load = run_wrk(url, seconds=seconds)
     return {
-        **_figures(load),
+        **load_figures(load),
         "cpu_us_per_request": sum(meter.spent().values()) / load.requests * 1e6,
     }
 
 
-def _figures(load: Load) -> dict:
+def load_figures(load: Load) -> dict:
+    """What wrk measured of a load: its rate, latency, and how many requests (and failed)."""
     return {
         "requests_per_s": load.per_second,
         "p50_ms": load.p50_ms,

@@ -25,6 +25,7 @@ from services.stack.stack import PROJECT_DIR
 from tests.support import free_ports
 
 from .cpu import CpuMeter
+from .http_load import load_figures
 from .wrk import run_wrk
 
 #: Where the old system's one command is, beside this project.
@@ -100,11 +101,7 @@ def measure_path(seed: SeedSystem, path: str, *, seconds: float) -> dict:
     # The jobs a page enqueued run in a moment; the stack's are waited for too.
     time.sleep(SETTLE_SECONDS)
     return {
-        "requests_per_s": load.per_second,
-        "p50_ms": load.p50_ms,
-        "p99_ms": load.p99_ms,
-        "requests": load.requests,
-        "failed": load.errors + load.bad_status,
+        **load_figures(load),
         "stack_cpu_us_per_request": sum(meter.spent().values()) / load.requests * 1e6,
     }
 
