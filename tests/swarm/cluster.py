@@ -256,7 +256,10 @@ class SwarmStack(RunningStack):
         served: set[str] = set()
 
         def all_served():
-            served.add(self.get("/").headers["X-Served-By"])
+            # Until Traefik has read the swarm, it answers its own 404, served by no task.
+            task = self.get("/").headers.get("X-Served-By")
+            if task:
+                served.add(task)
             return served >= wanted
 
         wait_for(all_served, timeout=120, interval=0.05, what=f"Traefik to route to {wanted}")
