@@ -380,16 +380,22 @@ class RedisConsumer(_RedisConsumer):
         Messages a stopping worker fetched but no thread of it ran. Those
         handed to another worker meanwhile are that worker's now.
         """
-        handed_back, count = [], 0
-        for message in messages:
-            count += 1
-            attempt = attempt_of(message)
-            self._release(message, attempt)
-            if not attempt.lost:
-                handed_back.append((_redis_id(message), attempt.number))
-        if handed_back:
-            self.broker.requeue(self.queue_name, handed_back)
-        self._room.give_back(count)
+        messages = list(messages)
+        handed_back = [
+            (_redis_id(message), attempt.number)
+            for message in messages
+            if not (attempt := attempt_of(message)).lost
+        ]
+        try:
+            if handed_back:
+                self.broker.requeue(self.queue_name, handed_back)
+        finally:
+            # Released only once handed back: released first, a message is
+            # one the heartbeat finds in this worker's acks, neither held nor
+            # settled, and hands back itself, keeping the attempt reserved.
+            for message in messages:
+                self._release(message, attempt_of(message))
+            self._room.give_back(len(messages))
 
     def close(self) -> None:
         """Hand back what was fetched but never given out; send the acks handed over."""

@@ -455,6 +455,27 @@ def test_a_stopping_worker_hands_back_the_jobs_it_took_but_never_ran(queue):
     assert [queue.store.get(job_id).attempts for job_id in jobs[:2]] == [1, 1]
 
 
+def test_a_heartbeat_as_a_stopping_worker_hands_its_jobs_back_counts_no_attempt(queue, monkeypatch):
+    broker = queue.broker
+    jobs = [submit(queue, JobRequest(actor="add", args=[n, n]))[1].id for n in range(2)]
+    consumer = broker.consume("default", prefetch=2, timeout=100)
+    taken = [next(consumer), next(consumer)]
+    requeue = broker.requeue
+
+    def beat_first(*args, **kwargs):
+        # The worker's heartbeat runs just as its stopping consumer hands back.
+        Heartbeat().beat(broker)
+        return requeue(*args, **kwargs)
+
+    monkeypatch.setattr(broker, "requeue", beat_first)
+    consumer.requeue(taken)
+
+    # The attempts their fetch reserved are given back: none of them ran.
+    assert [queue.store.get(job_id).attempts for job_id in jobs] == [0, 0]
+    assert queued_job_ids(queue, "default") == jobs
+    assert acked_by_this_worker(queue) == set()
+
+
 def queued_job_ids(queue, queue_name: str) -> list[str]:
     """The jobs waiting on a queue, front first."""
     client, key = queue.broker.client, f"{queue.broker.namespace}:{queue_name}"
