@@ -23,7 +23,7 @@ import asyncio
 from actors import Queue
 from actors.job_request import JobRequest
 from actors.record import JobRecord
-from actors.submission import Creation, prepare_one, write
+from actors.submission import Creation, prepare_one, submit, write
 
 #: A request's part of a shared call: its one job's creation, and who waits for its record.
 Waiting = tuple[Creation, asyncio.Future]
@@ -46,10 +46,9 @@ class Submissions:
         :class:`~actors.submission.InvalidJob`, before anything is sent, for
         a request that does not fit its job.
         """
-        creation = prepare_one(self.queue, request, idempotency_key=idempotency_key)
         if idempotency_key:
-            created, [record] = await write(self.queue, creation)
-            return created, record
+            return await submit(self.queue, request, idempotency_key=idempotency_key)
+        creation = prepare_one(self.queue, request)
         loop = asyncio.get_running_loop()
         if not self._gathered:
             loop.call_soon(self._write_gathered)
