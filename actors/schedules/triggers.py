@@ -51,6 +51,17 @@ class NoMoreTicks(InvalidTrigger):
 
 def period_ms(period: str | float | timedelta) -> int:
     """``"5m"``, ``"1h30m"``, ``90`` (seconds) or a timedelta, in milliseconds."""
+    try:
+        ms = _milliseconds(period)
+    except OverflowError:
+        # Finite seconds (or digits) whose milliseconds no float holds: beyond any bound.
+        ms = MAX_PERIOD_MS + 1
+    if not MIN_PERIOD_MS <= ms <= MAX_PERIOD_MS:
+        raise InvalidTrigger(f"a period must be between 1 second and 366 days, not {period!r}")
+    return ms
+
+
+def _milliseconds(period: str | float | timedelta) -> int:
     if isinstance(period, timedelta):
         ms = int(period.total_seconds() * 1000)
     elif isinstance(period, int | float) and not isinstance(period, bool):
@@ -65,8 +76,6 @@ def period_ms(period: str | float | timedelta) -> int:
         raise InvalidTrigger(
             f"{period!r} is no period: give seconds, or a text such as '30s', '5m', '1h30m', '1d'"
         )
-    if not MIN_PERIOD_MS <= ms <= MAX_PERIOD_MS:
-        raise InvalidTrigger(f"a period must be between 1 second and 366 days, not {period!r}")
     return ms
 
 

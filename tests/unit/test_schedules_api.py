@@ -65,6 +65,8 @@ def test_a_created_schedule_is_listed_with_its_next_runs(client):
         ),
         ({"end_at": "2020-01-01T00:00:00Z"}, "no tick to come: its end_at has passed"),
         ({"max_runs": 0}, "max_runs: "),
+        # Finite seconds whose milliseconds overflow a float.
+        ({"cron": None, "every": 1e308}, "between 1 second and 366 days"),
     ],
 )
 def test_a_schedule_that_does_not_fit_is_refused_as_a_submission_would_be(client, changes, detail):
