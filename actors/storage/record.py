@@ -1,7 +1,8 @@
 """A job's record as its Redis hash holds it, and back.
 
-``state``, ``event_id`` and ``event`` are plain strings, every other field
-JSON; the id is the key's, not a field. A new field of the record is a field
+``state``, ``event_id`` and ``event`` are plain strings, and so is ``run``, the
+attempt last started (the store's own: a start sent twice is refused by it);
+every other field JSON; the id is the key's, not a field. A new field of the record is a field
 of :class:`~actors.record.JobRecord`: nothing here names one but those.
 """
 
@@ -13,8 +14,9 @@ from typing import Any
 from ..lifecycle import now_ms
 from ..record import STATE_FIELD, JobRecord
 
-#: Fields of the record kept as plain text: its last event's id and what that event told.
-EVENT_FIELDS = ("event_id", "event")
+#: Fields the store keeps for itself, as plain text, that are not the record's:
+#: its last event's id, what that event told, and the attempt last started.
+STORE_FIELDS = ("event_id", "event", "run")
 
 #: JSON's own C encoder, made once (None where Python has not got it), as
 #: ``json.dumps(value, separators=(",", ":"))`` makes one anew for each call,
@@ -86,7 +88,7 @@ def decode_record(job_id: str, raw: dict[bytes, bytes] | dict[str, str]) -> JobR
     fields: dict[str, Any] = {}
     for name, value in raw.items():
         name = text(name)
-        if name in EVENT_FIELDS:
+        if name in STORE_FIELDS:
             continue
         fields[name] = text(value) if name == STATE_FIELD else json.loads(value)
     return JobRecord(id=job_id, **fields)

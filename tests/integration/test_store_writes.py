@@ -297,6 +297,62 @@ def test_a_stale_runs_start_and_end_settled_together_are_refused(queue):
     )
 
 
+@pytest.mark.parametrize("together", [True, False], ids=["settled together", "one by one"])
+def test_a_start_and_end_sent_again_are_refused_and_counted_once(queue, together):
+    # A worker's settle that fails is sent again with the calls that
+    # succeeded just before it: Redis may have lost them, or only the answer.
+    job_id = run_job(queue, "add", a=1, b=2)
+    broker, store, client = queue.broker, queue.store, queue.store.client
+    [(data, attempt)] = broker.fetch("default", 1).messages
+    message = Message.decode(data)
+    redis_id = message.options["redis_message_id"]
+    start = Settlement(
+        "start", redis_id, job_id, lifecycle.start(attempt, worker_name=broker.worker_name)
+    )
+    end = Settlement(
+        "ack",
+        redis_id,
+        job_id,
+        lifecycle.finish(
+            result=None, exception=ValueError("no"), retried=False, permanent=True, attempt=attempt
+        ),
+    )
+    calls = [[start, end]] if together else [[start], [end]]
+    for call in calls:
+        broker.settle("default", call)
+    ended_id = store.last_event_id(job_id)
+
+    listener = client.pubsub()
+    listener.subscribe(store.keys.events(job_id))
+    assert listener.get_message(timeout=5)["type"] == "subscribe"
+    for call in calls:
+        refused = broker.settle("default", call)
+        # Refused with the job's latest attempt, its own: nothing for its worker to give up.
+        assert refused == ({redis_id: attempt} if call[0] is start else {})
+
+    record = store.get(job_id)
+    assert (record.state, record.attempts, record.error.type) == (State.FAILED, 1, "ValueError")
+    assert store.last_event_id(job_id) == ended_id
+    assert listener.get_message(timeout=0.5) is None
+    listener.close()
+    counted = stats.Stats(client, store.keys).last_hour()
+    assert round(sum(counted[State.FAILED]) * stats.SPAN) == 1
+
+
+def test_a_start_given_back_after_it_was_sent_may_be_sent_again(queue):
+    # A fetch's attempt given back (its worker stopped) is the next fetch's
+    # again: that attempt's start is a run, not a start sent twice.
+    job_id = run_job(queue, "add", a=1, b=2)
+    store = queue.store
+    [(data, attempt)] = queue.broker.fetch("default", 1).messages
+    assert store.write(job_id, lifecycle.start(attempt)) == (True, State.QUEUED, 1)
+    queue.broker.requeue("default", [(Message.decode(data).options["redis_message_id"], 1)])
+    assert store.get(job_id).attempts == 0
+
+    assert [attempt for _, attempt in queue.broker.fetch("default", 1).messages] == [1]
+    assert store.write(job_id, lifecycle.start(1)) == (True, State.RUNNING, 1)
+
+
 def test_a_stopping_worker_records_the_end_of_every_job_it_ran(queue):
     jobs = 300
     ids = [run_job(queue, "add", a=n, b=1) for n in range(jobs)]

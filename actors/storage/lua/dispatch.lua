@@ -160,7 +160,9 @@ local function hand_back(jobs, moved, first)
                 local job_key = attempt > 0 and jobs .. job_of(data, message_id)
                 if job_key and tonumber(redis.call("hget", job_key, "attempts")) == attempt then
                     redis.call("hset", job_key, "attempts", attempt - 1)
-                    redis.call("hdel", job_key, "worker_name")
+                    -- Not started here; should it have been, its next start
+                    -- is that attempt's again (see "run" in job.lua).
+                    redis.call("hdel", job_key, "worker_name", "run")
                 end
             end
         end

@@ -195,6 +195,12 @@ local function write_job(job_key, events_key, args, i, extra, ending)
         names[5], names[6] = "event", "updated_at"
     end
     take_fields(args, i, values, names)
+    -- It starts an attempt (a numbered one: "0" is no run's): the attempt
+    -- the record last started, which fences out this start sent again.
+    local starts = to == "running" and values.started_at ~= nil and attempt ~= "0"
+    if starts then
+        names[#names + 1] = "run"
+    end
     -- It ends: the times it is counted by, unless the write sets them (an
     -- end riding along reads those it does not set when it needs them).
     if ttl ~= "0" then
@@ -246,6 +252,17 @@ local function write_job(job_key, events_key, args, i, extra, ending)
         event = event == "" and "attempts" or event .. " attempts"
     elseif attempt ~= "0" and tonumber(attempt) ~= attempts then
         return {0, current, attempts}
+    elseif starts and read.run == attempt then
+        -- This attempt started before: a worker sends its writes again after
+        -- a call that failed (its answer may have been lost, or its writes
+        -- undone by a restart), and since, the attempt may have ended. Its
+        -- end, sent again after it, is then refused as well.
+        return {0, current, attempts}
+    end
+    if starts then
+        -- Kept apart from "attempts", which a fetch counts up before the
+        -- start (and a worker giving the job back counts down again).
+        values.run = tostring(attempts)
     end
 
     -- A field as the record holds it after the write.
