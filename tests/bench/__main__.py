@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -229,6 +230,7 @@ def seed_rows(results: dict) -> list[Row]:
             return tuple(mine[figure] / old[figure] for mine, old in turns)
 
         name = path.split("?")[0]
+        parts = [(_stack_parts(mine), old["cpu_us_per_request"]) for mine, old in turns]
         rows += [
             Row(
                 f"GET {name}: requests/s",
@@ -250,6 +252,18 @@ def seed_rows(results: dict) -> list[Row]:
                 paired=paired("stack_cpu_us_per_request"),
             ),
         ]
+        for part in seed_system.PARTS:
+            # A part idle under a load (the worker on GET /) has no ratio.
+            busy = all(old[part] for _mine, old in parts)
+            rows.append(
+                Row(
+                    f"GET {name}: CPU us/request, {part}",
+                    statistics.median(mine[part] for mine, _old in parts),
+                    statistics.median(old[part] for _mine, old in parts),
+                    comparable=busy,
+                    paired=tuple(mine[part] / old[part] for mine, old in parts) if busy else (),
+                )
+            )
     rows.append(
         Row(
             f"bulk submit, jobs/s (batch x{jobs.BATCH_SIZE} vs addBulk"
@@ -259,6 +273,19 @@ def seed_rows(results: dict) -> list[Row]:
         )
     )
     return rows
+
+
+#: The stack's processes beside each part of the old system, by what their names begin with.
+STACK_PARTS = {"load balancer": "traefik", "API": "api.", "worker": "worker.", "Redis": "redis"}
+
+
+def _stack_parts(figures: dict) -> dict[str, float]:
+    """One turn's CPU per request of the stack, by the old system's parts (see STACK_PARTS)."""
+    spent = figures["cpu_us_per_request"]
+    return {
+        part: sum(us for process, us in spent.items() if process.startswith(prefix))
+        for part, prefix in STACK_PARTS.items()
+    }
 
 
 def floor_rows(results: dict) -> list[Row]:

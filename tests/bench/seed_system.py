@@ -38,6 +38,14 @@ PATHS = ("/", "/template?name=bench")
 SETTLE_SECONDS = 1
 #: How long it gets to stop on SIGTERM before what is left of it is killed.
 STOP_SECONDS = 10
+#: Its parts, each as the stack's counterpart is named in ``make bench``'s
+#: table, by what their command lines hold (all run in the session of ``up``).
+PARTS = {
+    "load balancer": "nginx",
+    "API": "server.js",
+    "worker": "worker.js",
+    "Redis": "redis-server",
+}
 #: Jobs a call of ``addBulk``.
 ADD_BULK_BATCH = 1000
 #: Where the old system's node packages are installed, and its logs written.
@@ -95,14 +103,21 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def measure_path(seed: SeedSystem, path: str, *, seconds: float) -> dict:
-    """GET ``path`` through its nginx under wrk, measured as the stack is (``measure_http``)."""
-    meter = CpuMeter({"seed system": seed.session})
+    """GET ``path`` through its nginx under wrk, measured as the stack is (``measure_http``).
+
+    Its CPU per request is given whole, and by part (:data:`PARTS`).
+    """
+    meter = CpuMeter({"seed system": seed.session}, parts=PARTS)
     load = run_wrk(seed.url + path, seconds=seconds)
     # The jobs a page enqueued run in a moment; the stack's are waited for too.
     time.sleep(SETTLE_SECONDS)
+    spent = meter.spent()
     return {
         **load_figures(load),
-        "stack_cpu_us_per_request": sum(meter.spent().values()) / load.requests * 1e6,
+        "stack_cpu_us_per_request": sum(spent.values()) / load.requests * 1e6,
+        "cpu_us_per_request": {
+            part: round(seconds / load.requests * 1e6, 1) for part, seconds in spent.items()
+        },
     }
 
 
