@@ -1,9 +1,10 @@
 """A job's record as its Redis hash holds it, and back.
 
-``state``, ``event_id`` and ``event`` are plain strings, and so is ``run``, the
-attempt last started (the store's own: a start sent twice is refused by it);
-every other field JSON; the id is the key's, not a field. A new field of the record is a field
-of :class:`~actors.record.JobRecord`: nothing here names one but those.
+``state``, ``event_id`` and ``event`` are plain strings, and so is ``run``,
+the attempt last started (the store's own: a start sent twice is refused by
+it); every other field JSON; the id is the key's, not a field. A new field
+of the record is a field of :class:`~actors.record.JobRecord`: nothing here
+names one but those (:data:`STORE_FIELDS` aside).
 """
 
 from __future__ import annotations
