@@ -254,7 +254,7 @@ def seed_rows(results: dict) -> list[Row]:
         ]
         for part in seed_system.PARTS:
             # A part idle under a load (the worker on GET /) has no ratio.
-            busy = all(old[part] for _mine, old in parts)
+            busy = all(old[part] >= IDLE_PART_US for _mine, old in parts)
             rows.append(
                 Row(
                     f"GET {name}: CPU us/request, {part}",
@@ -275,6 +275,8 @@ def seed_rows(results: dict) -> list[Row]:
     return rows
 
 
+#: Below this CPU per request, a part of the old system is idle under a load: no ratio.
+IDLE_PART_US = 1.0
 #: The stack's processes beside each part of the old system, by what their names begin with.
 STACK_PARTS = {"load balancer": "traefik", "API": "api.", "worker": "worker.", "Redis": "redis"}
 
