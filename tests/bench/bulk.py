@@ -17,8 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import redis
-
 from services.settings import load_settings
 
 from . import jobs, seed_system
@@ -46,13 +44,11 @@ def main() -> int:
         bench = BenchStack(settings, Path(run_dir))
         try:
             with seed_system.running(options.seed_system) as seed:
-                seed_redis = redis.Redis(port=seed.redis_port)
                 jobs.submit_batches(bench, jobs.BATCH_SIZE)  # connections, scripts, imports
                 seed_system.add_bulk(seed, seed_system.ADD_BULK_BATCH)
                 for _ in range(options.rounds):
                     bench.redis.flushall()
                     ours = jobs.submit_batches(bench, options.jobs)
-                    seed_redis.flushall()
                     meter = CpuMeter({"old system": seed.session})
                     theirs = seed_system.add_bulk(seed, options.jobs)
                     print(pair(ours, theirs, sum(meter.spent().values())), flush=True)
