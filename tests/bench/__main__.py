@@ -3,7 +3,8 @@
 Starts ``make up``'s stack on free ports (settings from the environment, as
 ``make up`` reads them), then measures, one step after another:
 
-* bulk submission through the load balancer (which also fills the queue);
+* bulk submission through the load balancer (which also fills the queue),
+  in turns with the old system's ``addBulk`` when that is there;
 * draining that queue with one worker, then raw dramatiq draining as many
   no-op messages (same processes and threads, same Redis): jobs per second,
   worker and Redis CPU per job, Redis commands and round trips per job;
@@ -12,7 +13,8 @@ Starts ``make up``'s stack on free ports (settings from the environment, as
 * ``GET /`` and ``GET /template`` under wrk, through the load balancer and
   straight to one API instance: requests per second, latency, and CPU of
   the whole stack per request; through the load balancer in turns with the
-  system it replaces, when that is there (:mod:`.seed_system`);
+  system it replaces, when that is there (:mod:`.seed_system`), whole and
+  part by part;
 * the floor: gunicorn as the API runs it, serving a 12-byte ASGI app, which
   is what no request can cost less than, whatever the app does;
 * each feature of the load balancer, priced side by side: Traefik as the
