@@ -21,7 +21,9 @@ Starts ``make up``'s stack on free ports (settings from the environment, as
   stack configures it, and without the feature, under load at once
   (:mod:`.traefik_features`);
 * what waiting for a replica (REDIS_SENTINELS) costs a submission, on a
-  master and a replica of its own (:mod:`.replication`).
+  master and a replica of its own (:mod:`.replication`);
+* with valgrind installed, the instructions Redis runs per job for each call
+  of a job's life, which do not drift with the machine (:mod:`.script_cost`).
 
 Absolute figures depend on the machine and on whatever else runs on it;
 the baselines, measured in the same run, are what to compare against.
@@ -43,7 +45,7 @@ from pathlib import Path
 from services.settings import Settings, load_settings
 from services.stack.stack import PROJECT_DIR
 
-from . import jobs, raw_dramatiq, replication, seed_system, traefik_features
+from . import jobs, raw_dramatiq, replication, script_cost, seed_system, traefik_features
 from .http_load import measure_floor, measure_http, median_round
 from .queues import SERVICE_NAMESPACE, QueueWatch
 from .redis_stats import redis_counters
@@ -175,6 +177,9 @@ def measure(
     )
     progress(f"submissions waiting for a replica, {replication.THREADS} threads, then not")
     results["replication"] = replication.measure(run_dir, seconds=options.seconds)
+    if script_cost.available():
+        progress(f"Redis's instructions per job under callgrind, {script_cost.BATCH} jobs a call")
+        results["script_instructions"] = script_cost.measure(run_dir)
     return results
 
 
@@ -403,6 +408,15 @@ def job_rows(results: dict) -> list[Row]:
     return rows
 
 
+def script_rows(results: dict) -> list[Row]:
+    """Redis's instructions per job for each call of its life; none without valgrind."""
+    spent = results.get("script_instructions")
+    if spent is None:
+        return []
+    rows = [Row(f"{call}: instructions/job", count) for call, count in spent.items()]
+    return [*rows, Row("a job's life: instructions/job", sum(spent.values()))]
+
+
 def replication_rows(results: dict) -> list[Row]:
     """Submissions answered once a replica has them (WAIT 1), against answered at once."""
     confirmed, unconfirmed = (
@@ -460,7 +474,8 @@ def main() -> int:
             seed = beside.enter_context(seed_system.running(options.seed_system))
         bench = BenchStack(settings, Path(run_dir))
         try:
-            results = measure(bench, options, Progress(steps=12), Path(run_dir), seed)
+            steps = 12 + script_cost.available()
+            results = measure(bench, options, Progress(steps), Path(run_dir), seed)
         finally:
             bench.stop()
     http, job = http_rows(results), job_rows(results)
@@ -469,6 +484,17 @@ def main() -> int:
     print(render("HTTP, wrk -t2 -c100", "direct to api.1", http))
     print()
     print(render(f"Jobs, one worker ({worker})", "raw dramatiq", job))
+    instructions = script_rows(results)
+    if instructions:
+        print()
+        print(
+            render(
+                f"Redis's instructions per job, under callgrind ({script_cost.BATCH} jobs a call,"
+                " the stack's Redis configuration): the same every run",
+                "-",
+                instructions,
+            )
+        )
     floor = floor_rows(results)
     print()
     print(render("Floor: gunicorn serving a 12-byte ASGI app", "the API", floor, measured="floor"))
@@ -505,7 +531,10 @@ def main() -> int:
             )
         )
     out = write_report(
-        settings, options, results, http + job + floor + features + waiting + replaced
+        settings,
+        options,
+        results,
+        http + job + instructions + floor + features + waiting + replaced,
     )
     print(f"\nThe same figures as JSON: {out.relative_to(PROJECT_DIR)}")
     return 0
