@@ -9,17 +9,20 @@ lost with its jobs has them run again elsewhere. The tests share one swarm
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
 
 from tests.support import wait_for
 
-from .cluster import MANAGER, NODES, REDIS_NODE, SwarmStack
+from .cluster import ENGINE_PORT, MANAGER, NODES, REDIS_NODE, SwarmStack
 from .conftest import MEASURED
 
 # The first test sets the swarm up, the last tears it down: within their time.
@@ -139,33 +142,87 @@ def test_prometheus_scrapes_every_task_of_each_service(swarm):
         )
 
 
-def stopped_workers(swarm: SwarmStack, since: str) -> tuple[set[str], list[tuple[str, float]]]:
-    """The signals sent to worker containers since ``since`` (a time), on every node, and for
-    each container that stopped its exit code and the seconds from the first signal to its
-    end: Docker's events."""
+@contextlib.contextmanager
+def worker_stops(swarm: SwarmStack) -> Iterator[Callable[[int], tuple[set[str], list]]]:
+    """Docker's events of worker containers from now on, on every node, as they happen.
+
+    Yields what reads them once ``dies`` containers have stopped: the signals
+    sent, and for each container that stopped its exit code and the seconds
+    from its first signal to its end. Followed live, not read back with
+    ``docker events --since``: a daemon keeps its last 256 events only, and
+    the health checks' exec events can push a signal out of them before the
+    test reads it.
+    """
     service = f"label=com.docker.swarm.service.name={swarm.swarm.service('worker')}"
-    until = str(int(time.time()) + 1)
-    events = []
-    for node in NODES:
-        output = swarm.swarm.node_docker(
-            node, "events", "--since", since, "--until", until, "--format", "{{json .}}",
-            "--filter", "type=container", "--filter", service,
-        )  # fmt: skip
-        events += [json.loads(line) for line in output.splitlines()]
-    signals = {
-        event["Actor"]["Attributes"]["signal"] for event in events if event["Action"] == "kill"
-    }
-    signalled = {}
-    for event in (event for event in events if event["Action"] == "kill"):
-        signalled.setdefault(event["id"], event["timeNano"])
-    return signals, [
-        (
-            event["Actor"]["Attributes"]["exitCode"],
-            (event["timeNano"] - signalled[event["id"]]) / 1e9,
+    since = str(int(time.time()))
+    events: list[dict] = []
+    followers = [
+        subprocess.Popen(
+            [
+                "docker",
+                "-H",
+                f"tcp://{swarm.swarm.addresses[node]}:{ENGINE_PORT}",
+                "events",
+                "--since",
+                since,
+                "--format",
+                "{{json .}}",
+                "--filter",
+                "type=container",
+                "--filter",
+                service,
+                "--filter",
+                "event=kill",
+                "--filter",
+                "event=die",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        for event in events
-        if event["Action"] == "die"
+        for node in NODES
     ]
+    readers = [
+        threading.Thread(
+            target=lambda out: events.extend(json.loads(line) for line in out),
+            args=(follower.stdout,),
+            daemon=True,
+        )
+        for follower in followers
+    ]
+    for reader in readers:
+        reader.start()
+
+    def stops(dies: int) -> tuple[set[str], list[tuple[str, float | None]]]:
+        wait_for(
+            lambda: sum(event["Action"] == "die" for event in events) >= dies,
+            timeout=60,
+            what=f"{dies} worker container(s) to stop",
+        )
+        seen = list(events)
+        signalled: dict[str, int] = {}
+        for event in seen:
+            if event["Action"] == "kill":
+                signalled.setdefault(event["id"], event["timeNano"])
+        signals = {
+            event["Actor"]["Attributes"]["signal"] for event in seen if event["Action"] == "kill"
+        }
+        return signals, [
+            (
+                event["Actor"]["Attributes"]["exitCode"],
+                (event["timeNano"] - signalled[event["id"]]) / 1e9
+                if event["id"] in signalled
+                else None,
+            )
+            for event in seen
+            if event["Action"] == "die"
+        ]
+
+    try:
+        yield stops
+    finally:
+        for follower in followers:
+            follower.kill()
+            follower.wait()
 
 
 def test_workers_scaled_in_finish_or_hand_back_their_jobs(swarm):
@@ -177,12 +234,13 @@ def test_workers_scaled_in_finish_or_hand_back_their_jobs(swarm):
         timeout=60,
         what="every worker thread to run a job",
     )
-    since = str(int(time.time()))
-    started = time.monotonic()
+    with worker_stops(swarm) as stopped:
+        started = time.monotonic()
+        swarm.swarm.scale("worker", 1)
+        took = time.monotonic() - started
+        # Swarm's SIGTERM, never its SIGKILL: each stopped worker exits by itself, within its grace.
+        signals, stops = stopped(2)
 
-    swarm.swarm.scale("worker", 1)
-
-    took = time.monotonic() - started
     MEASURED["scaling in 3 to 1"] = f"{took:.1f} s"
     (kept,) = swarm.swarm.hostnames("worker")
     assert {host_of(name) for name in held.values()} - {kept}, "no stopped worker ran a job"
@@ -194,11 +252,11 @@ def test_workers_scaled_in_finish_or_hand_back_their_jobs(swarm):
         assert (record["attempts"], record["result"]) == (1, 24), record
         if job_id in held:
             assert record["worker_name"] == held[job_id], record
-    # Swarm's SIGTERM, never its SIGKILL: each stopped worker exited by itself, within its grace.
-    signals, stops = stopped_workers(swarm, since)
     assert signals == {"15"}, stops
     assert [code for code, _ in stops] == ["0", "0"], stops
-    assert max(seconds for _, seconds in stops) < grace_seconds(swarm), stops
+    assert all(seconds is not None and seconds < grace_seconds(swarm) for _, seconds in stops), (
+        stops
+    )
 
 
 def test_a_worker_updated_mid_job_hands_it_back_within_its_grace_period(swarm):
@@ -212,10 +270,10 @@ def test_a_worker_updated_mid_job_hands_it_back_within_its_grace_period(swarm):
     (job_id,) = submit_slow_jobs(swarm, 1, seconds=12)
     wait_for(lambda: running(swarm, [job_id]), timeout=120, what="the job to run")
     first_start = swarm.job(job_id)["started_at"]
-    since = str(int(time.time()))
-
-    swarm.swarm.docker("service", "update", "--force", "--detach=false",
-                       swarm.swarm.service("worker"), timeout=600)  # fmt: skip
+    with worker_stops(swarm) as stopped:
+        swarm.swarm.docker("service", "update", "--force", "--detach=false",
+                           swarm.swarm.service("worker"), timeout=600)  # fmt: skip
+        signals, stops = stopped(1)
 
     record = swarm.ended(job_id, timeout=120)
     assert (record["state"], record["result"]) == ("succeeded", 48), record
@@ -223,11 +281,10 @@ def test_a_worker_updated_mid_job_hands_it_back_within_its_grace_period(swarm):
     # (which may have its name: the same slot on the same node).
     assert record["started_at"] > first_start, record
     assert host_of(record["worker_name"]) in swarm.swarm.hostnames("worker")
-    signals, stops = stopped_workers(swarm, since)
     assert signals == {"15"}, stops
     ((code, seconds),) = stops
     assert code == "0", stops
-    assert seconds < grace, stops
+    assert seconds is not None and seconds < grace, stops
     MEASURED["a worker stopped mid-job"] = f"exited {seconds:.1f} s after SIGTERM"
 
 
