@@ -12,17 +12,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Self
 
 import redis
 import requests
+from dramatiq.message import Message
 from falcon import testing
 from falcon.testing import helpers
 from falcon.util import code_to_http_status
 from falcon.util.sync import async_to_sync
 
+from actors import lifecycle
+from actors.consumer import Settlement
 from actors.job_request import JobOptions, JobRequest
 from actors.record import JobRecord
 from actors.submission import submit as submit_request
@@ -148,30 +151,51 @@ class ClientThreads:
 
 
 @contextlib.contextmanager
-def redis_server(data_dir: Path, binary: Path) -> Iterator[str]:
-    """A real Redis-compatible server (``binary``) on a free port; yields its URL."""
+def redis_server(data_dir: Path, binary: Path, *, under: Sequence[str] = ()) -> Iterator[str]:
+    """A real Redis-compatible server (``binary``) on a free port; yields its URL.
+
+    ``under`` is a command the server runs under, as ``valgrind`` runs it:
+    slow to start, hence the long wait for its first answer.
+    """
     (port,) = free_ports(1)
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        server_command(binary, host="127.0.0.1", port=port, data_dir=data_dir),
+        [*under, *server_command(binary, host="127.0.0.1", port=port, data_dir=data_dir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
     try:
-        wait_for(lambda: _pings(client), what="the Redis server")
+        wait_for(lambda: pings(client), timeout=60, what="the Redis server")
         yield url
     finally:
         process.terminate()
-        process.wait(10)
+        process.wait(30)
 
 
-def _pings(client: redis.Redis) -> bool:
+def pings(client: redis.Redis) -> bool:
+    """Whether the server answers now."""
     try:
         return bool(client.ping())
     except redis.ConnectionError:
         return False
+
+
+def started_and_ended(taken: list[tuple[Message, int]], worker_name: str) -> list[Settlement]:
+    """A settle of short jobs, each fetched as ``(message, attempt)``: its start, and its end."""
+    settlements = []
+    for message, attempt in taken:
+        redis_id = message.options["redis_message_id"]
+        start = lifecycle.start(attempt, worker_name=worker_name)
+        end = lifecycle.finish(
+            result={"n": attempt}, exception=None, retried=False, permanent=False, attempt=attempt
+        )
+        settlements += [
+            Settlement("start", redis_id, message.message_id, start),
+            Settlement("ack", redis_id, message.message_id, end),
+        ]
+    return settlements
 
 
 def follow_stream(

@@ -22,11 +22,15 @@ import redis
 from dramatiq.message import Message
 
 import actors
-from actors import lifecycle, submission
-from actors.consumer import Settlement
+from actors import submission
 from actors.job_request import JobRequest
-from services.stack.redis_server import server_command
-from tests.support import first_redis_server, free_ports, settings_for, wait_for
+from tests.support import (
+    first_redis_server,
+    redis_server,
+    settings_for,
+    started_and_ended,
+    wait_for,
+)
 
 #: Jobs a call, as a busy stack's calls carry them.
 BATCH = 16
@@ -69,50 +73,29 @@ def _fetch(queue: actors.Queue, jobs: int) -> list[tuple[Message, int]]:
 
 
 def _settle(queue: actors.Queue, taken: list[tuple[Message, int]]) -> None:
-    worker = queue.broker.worker_name
     for first in range(0, len(taken), BATCH):
-        settlements = []
-        for message, attempt in taken[first : first + BATCH]:
-            redis_id = message.options["redis_message_id"]
-            end = lifecycle.finish(
-                result=2, exception=None, retried=False, permanent=False, attempt=attempt
-            )
-            start = lifecycle.start(attempt, worker_name=worker)
-            settlements += [
-                Settlement("start", redis_id, message.message_id, start),
-                Settlement("ack", redis_id, message.message_id, end),
-            ]
+        settlements = started_and_ended(taken[first : first + BATCH], queue.broker.worker_name)
         queue.broker.settle("default", settlements)
 
 
 @contextlib.contextmanager
 def _counting_redis(data_dir: Path) -> Iterator[tuple[str, Callable[[Callable[[], object]], int]]]:
     """A Redis under callgrind; yields its URL, and what counts the instructions a call spends."""
-    data_dir.mkdir(parents=True)
-    (port,) = free_ports(1)
-    argv = server_command(first_redis_server(), host="127.0.0.1", port=port, data_dir=data_dir)
-    process = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={data_dir / OUT}", *argv],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis("127.0.0.1", port)
-    dumps = 0
+    callgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={data_dir / OUT}"]
+    with redis_server(data_dir, first_redis_server(), under=callgrind) as url:
+        # Redis runs in the process valgrind started, the one callgrind_control takes.
+        pid = redis.Redis.from_url(url).info("server")["process_id"]
+        dumps = 0
 
-    def count(call: Callable[[], object]) -> int:
-        nonlocal dumps
-        _control("--zero", process.pid)
-        call()
-        _control("--dump", process.pid)
-        dumps += 1
-        return _instructions(data_dir / f"{OUT}.{dumps}")
+        def count(call: Callable[[], object]) -> int:
+            nonlocal dumps
+            _control("--zero", pid)
+            call()
+            _control("--dump", pid)
+            dumps += 1
+            return _instructions(data_dir / f"{OUT}.{dumps}")
 
-    try:
-        wait_for(lambda: _pings(client), timeout=60, what="Redis under callgrind")
-        yield f"redis://127.0.0.1:{port}/0", count
-    finally:
-        process.kill()
-        process.wait(30)
+        yield url, count
 
 
 def _control(option: str, pid: int) -> None:
@@ -126,10 +109,3 @@ def _instructions(dump: Path) -> int:
         if line.startswith(("summary:", "totals:")):
             return int(line.split()[1])
     raise ValueError(f"{dump} has no total")
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return client.ping()
-    except redis.ConnectionError:
-        return False

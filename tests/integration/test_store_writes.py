@@ -33,9 +33,11 @@ from tests.support import (
     ended,
     follow_stream,
     free_ports,
+    pings,
     run_job,
     settings_for,
     sse_events,
+    started_and_ended,
     wait_for,
 )
 
@@ -131,22 +133,6 @@ def test_a_job_costs_redis_a_fixed_number_of_commands(queue):
     # histogram's fields are as many as the run times' slots, the lingering
     # streams).
     assert spent <= 15 * jobs + 30
-
-
-def started_and_ended(taken: list[tuple[Message, int]], worker_name: str) -> list[Settlement]:
-    """A settle of short jobs: each one's start, and its end, after."""
-    settlements = []
-    for message, attempt in taken:
-        redis_id = message.options["redis_message_id"]
-        start = lifecycle.start(attempt, worker_name=worker_name)
-        end = lifecycle.finish(
-            result={"n": attempt}, exception=None, retried=False, permanent=False, attempt=attempt
-        )
-        settlements += [
-            Settlement("start", redis_id, message.message_id, start),
-            Settlement("ack", redis_id, message.message_id, end),
-        ]
-    return settlements
 
 
 def test_a_start_and_its_end_settled_together_are_written_and_told_in_order(queue):
@@ -424,7 +410,7 @@ def restartable_redis(binary: Path, data_dir: Path) -> Iterator[tuple[str, Calla
 
     def start() -> None:
         processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
-        wait_for(lambda: _answers(client), what="the Redis server")
+        wait_for(lambda: pings(client), what="the Redis server")
 
     def stop() -> None:
         processes[-1].terminate()
@@ -435,13 +421,6 @@ def restartable_redis(binary: Path, data_dir: Path) -> Iterator[tuple[str, Calla
         yield url, stop, start
     finally:
         stop()
-
-
-def _answers(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 class Ran(dramatiq.Middleware):
