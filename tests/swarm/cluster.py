@@ -81,9 +81,14 @@ def missing_images() -> list[str]:
     ]
 
 
+def docker_argv(*args: str, host: str | None = None) -> list[str]:
+    """The command line of ``docker ARGS``, on the host's engine or on ``host``'s."""
+    return ["docker", *(["-H", f"tcp://{host}:{ENGINE_PORT}"] if host else []), *args]
+
+
 def docker(*args: str, host: str | None = None, env=None, timeout: float = 300, **kwargs) -> str:
     """``docker ARGS`` on the host's engine, or on ``host`` (a node's address); its output."""
-    argv = ["docker", *(["-H", f"tcp://{host}:{ENGINE_PORT}"] if host else []), *args]
+    argv = docker_argv(*args, host=host)
     result = subprocess.run(
         argv, capture_output=True, text=True, timeout=timeout, env=env, **kwargs
     )
@@ -165,6 +170,12 @@ class Swarm:
 
     def node_docker(self, node: str, *args: str, timeout: float = 300) -> str:
         return docker(*args, host=self.addresses[node], timeout=timeout)
+
+    def follow(self, node: str, *args: str) -> subprocess.Popen:
+        """``docker ARGS`` on the node, running on: its output a pipe of text lines."""
+        return subprocess.Popen(
+            docker_argv(*args, host=self.addresses[node]), stdout=subprocess.PIPE, text=True
+        )
 
     def docker(self, *args: str, timeout: float = 300) -> str:
         """``docker ARGS`` on the manager, in the deploying shell's environment."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ import requests
 
 from tests.support import wait_for
 
-from .cluster import ENGINE_PORT, MANAGER, NODES, REDIS_NODE, SwarmStack
+from .cluster import MANAGER, NODES, REDIS_NODE, SwarmStack
 from .conftest import MEASURED
 
 # The first test sets the swarm up, the last tears it down: within their time.
@@ -146,58 +145,31 @@ def test_prometheus_scrapes_every_task_of_each_service(swarm):
 def worker_stops(swarm: SwarmStack) -> Iterator[Callable[[int], tuple[set[str], list]]]:
     """Docker's events of worker containers from now on, on every node, as they happen.
 
-    Yields what reads them once ``dies`` containers have stopped: the signals
-    sent, and for each container that stopped its exit code and the seconds
-    from its first signal to its end. Followed live, not read back with
-    ``docker events --since``: a daemon keeps its last 256 events only, and
-    the health checks' exec events can push a signal out of them before the
-    test reads it.
+    Yields what reads them once ``count`` containers signalled from now on
+    have stopped: the signals sent, and for each of those containers its exit
+    code and the seconds from its first signal to its end. A container
+    signalled before then, one still stopping from an earlier scale-in say,
+    is not counted. Followed live, not read back with ``docker events
+    --since``: a daemon keeps its last 256 events only, and the health
+    checks' exec events can push a signal out of them before the test reads it.
     """
     service = f"label=com.docker.swarm.service.name={swarm.swarm.service('worker')}"
-    since = str(int(time.time()))
+    since = f"{time.time():.6f}"
+    command = (
+        "events", "--since", since, "--format", "{{json .}}",
+        "--filter", "type=container", "--filter", service,
+        "--filter", "event=kill", "--filter", "event=die",
+    )  # fmt: skip
     events: list[dict] = []
-    followers = [
-        subprocess.Popen(
-            [
-                "docker",
-                "-H",
-                f"tcp://{swarm.swarm.addresses[node]}:{ENGINE_PORT}",
-                "events",
-                "--since",
-                since,
-                "--format",
-                "{{json .}}",
-                "--filter",
-                "type=container",
-                "--filter",
-                service,
-                "--filter",
-                "event=kill",
-                "--filter",
-                "event=die",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for node in NODES
-    ]
-    readers = [
+    followers = [swarm.swarm.follow(node, *command) for node in NODES]
+    for follower in followers:
         threading.Thread(
             target=lambda out: events.extend(json.loads(line) for line in out),
             args=(follower.stdout,),
             daemon=True,
-        )
-        for follower in followers
-    ]
-    for reader in readers:
-        reader.start()
+        ).start()
 
-    def stops(dies: int) -> tuple[set[str], list[tuple[str, float | None]]]:
-        wait_for(
-            lambda: sum(event["Action"] == "die" for event in events) >= dies,
-            timeout=60,
-            what=f"{dies} worker container(s) to stop",
-        )
+    def signalled_stops() -> tuple[set[str], list[tuple[str, float]]]:
         seen = list(events)
         signalled: dict[str, int] = {}
         for event in seen:
@@ -209,13 +181,19 @@ def worker_stops(swarm: SwarmStack) -> Iterator[Callable[[int], tuple[set[str], 
         return signals, [
             (
                 event["Actor"]["Attributes"]["exitCode"],
-                (event["timeNano"] - signalled[event["id"]]) / 1e9
-                if event["id"] in signalled
-                else None,
+                (event["timeNano"] - signalled[event["id"]]) / 1e9,
             )
             for event in seen
-            if event["Action"] == "die"
+            if event["Action"] == "die" and event["id"] in signalled
         ]
+
+    def stops(count: int) -> tuple[set[str], list[tuple[str, float]]]:
+        wait_for(
+            lambda: len(signalled_stops()[1]) >= count,
+            timeout=60,
+            what=f"{count} signalled worker container(s) to stop",
+        )
+        return signalled_stops()
 
     try:
         yield stops
@@ -254,9 +232,7 @@ def test_workers_scaled_in_finish_or_hand_back_their_jobs(swarm):
             assert record["worker_name"] == held[job_id], record
     assert signals == {"15"}, stops
     assert [code for code, _ in stops] == ["0", "0"], stops
-    assert all(seconds is not None and seconds < grace_seconds(swarm) for _, seconds in stops), (
-        stops
-    )
+    assert all(seconds < grace_seconds(swarm) for _, seconds in stops), stops
 
 
 def test_a_worker_updated_mid_job_hands_it_back_within_its_grace_period(swarm):
@@ -284,7 +260,7 @@ def test_a_worker_updated_mid_job_hands_it_back_within_its_grace_period(swarm):
     assert signals == {"15"}, stops
     ((code, seconds),) = stops
     assert code == "0", stops
-    assert seconds is not None and seconds < grace, stops
+    assert seconds < grace, stops
     MEASURED["a worker stopped mid-job"] = f"exited {seconds:.1f} s after SIGTERM"
 
 
