@@ -151,13 +151,16 @@ class ClientThreads:
 
 
 @contextlib.contextmanager
-def redis_server(data_dir: Path, binary: Path, *, under: Sequence[str] = ()) -> Iterator[str]:
-    """A real Redis-compatible server (``binary``) on a free port; yields its URL.
+def redis_server(
+    data_dir: Path, binary: Path, *, port: int | None = None, under: Sequence[str] = ()
+) -> Iterator[str]:
+    """A real Redis-compatible server (``binary``) on ``port``, or a free one; yields its URL.
 
     ``under`` is a command the server runs under, as ``valgrind`` runs it:
     slow to start, hence the long wait for its first answer.
     """
-    (port,) = free_ports(1)
+    if port is None:
+        (port,) = free_ports(1)
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [*under, *server_command(binary, host="127.0.0.1", port=port, data_dir=data_dir)],
@@ -167,14 +170,14 @@ def redis_server(data_dir: Path, binary: Path, *, under: Sequence[str] = ()) -> 
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
     try:
-        wait_for(lambda: pings(client), timeout=60, what="the Redis server")
+        wait_for(lambda: _pings(client), timeout=60, what="the Redis server")
         yield url
     finally:
         process.terminate()
         process.wait(30)
 
 
-def pings(client: redis.Redis) -> bool:
+def _pings(client: redis.Redis) -> bool:
     """Whether the server answers now."""
     try:
         return bool(client.ping())

@@ -8,10 +8,9 @@ job costs), not timings.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dramatiq
@@ -28,12 +27,11 @@ from actors.states import State
 from actors.storage.events import position
 from services.api.models import shown_event
 from services.dashboard.dead_letters import requeued
-from services.stack.redis_server import server_command
 from tests.support import (
     ended,
     follow_stream,
     free_ports,
-    pings,
+    redis_server,
     run_job,
     settings_for,
     sse_events,
@@ -403,24 +401,14 @@ def test_a_dead_job_sent_again_counts_its_attempts_up(queue, worker):
 def restartable_redis(binary: Path, data_dir: Path) -> Iterator[tuple[str, Callable, Callable]]:
     """A Redis server that can be stopped and started again, on the same port and data."""
     (port,) = free_ports(1)
-    command = server_command(binary, host="127.0.0.1", port=port, data_dir=data_dir)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    processes: list[subprocess.Popen] = []
+    running = ExitStack()
 
     def start() -> None:
-        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
-        wait_for(lambda: pings(client), what="the Redis server")
-
-    def stop() -> None:
-        processes[-1].terminate()
-        processes[-1].wait(10)
+        running.enter_context(redis_server(data_dir, binary, port=port))
 
     start()
-    try:
-        yield url, stop, start
-    finally:
-        stop()
+    with running:
+        yield f"redis://127.0.0.1:{port}/0", running.close, start
 
 
 class Ran(dramatiq.Middleware):
