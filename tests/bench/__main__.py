@@ -23,7 +23,7 @@ Starts ``make up``'s stack on free ports (settings from the environment, as
 * what waiting for a replica (REDIS_SENTINELS) costs a submission, on a
   master and a replica of its own (:mod:`.replication`);
 * with valgrind installed, the instructions Redis runs per job for each call
-  of a job's life, which do not drift with the machine (:mod:`.script_cost`).
+  of a job's life, which barely drift with the machine (:mod:`.script_cost`).
 
 Absolute figures depend on the machine and on whatever else runs on it;
 the baselines, measured in the same run, are what to compare against.
@@ -490,7 +490,7 @@ def main() -> int:
         print(
             render(
                 f"Redis's instructions per job, under callgrind ({script_cost.BATCH} jobs a call,"
-                " the stack's Redis configuration): the same every run",
+                " the stack's Redis configuration): steady from run to run",
                 "-",
                 instructions,
             )

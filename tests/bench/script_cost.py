@@ -1,12 +1,13 @@
-"""What a job's calls cost Redis, counted in instructions: figures that do not drift.
+"""What a job's calls cost Redis, counted in instructions: figures that barely drift.
 
 CPU per job moves with a shared machine's speed, by half within minutes; the
-instructions Redis runs for a call do not. With valgrind installed, ``make
-bench`` starts a Redis of its own (the server the stack runs, configured as
-the stack's) under callgrind and counts what each call of a job's life costs
-it, per job, :data:`BATCH` jobs a call as a busy stack makes them: the
-job's creation (the script ``POST /jobs`` calls), its fetch, and its settle
-(its start and its end, which ride together for a short job). A change to a
+instructions Redis runs for a call move by under a percent between runs (a
+fetch's by up to three). With valgrind installed, ``make bench`` starts a
+Redis of its own (the server the stack runs, configured as the stack's)
+under callgrind and counts what each call of a job's life costs it, per
+job, :data:`BATCH` jobs a call as a busy stack makes them: the job's
+creation (the script ``POST /jobs`` calls), its fetch, and its settle (its
+start and its end, which ride together for a short job). A change to a
 script shows as the same difference run after run.
 """
 
