@@ -3,7 +3,10 @@
 Each case starts its own stack, lets 100 client threads submit ``add`` jobs
 through the load balancer, SIGKILLs one process, and checks what a user
 would: the stack answers again, every job it accepted (202) succeeds, none
-succeeds twice, and once stopped nothing of it is left running.
+succeeds twice, and once stopped nothing of it is left running. Redis
+killed may undo what it answered in the moment before (its append-only
+file is synced every second): the jobs submitted then, and only those, may
+be gone, and the jobs fetched then run again.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ VICTIMS = {
     "traefik": ("traefik", False),
 }
 CLIENTS = 100
+#: How long before its kill Redis may have answered writes its append-only
+#: file has not got: while a sync of the file is slow, it holds the file's
+#: writes back for up to two seconds (README, "Redis is killed"). With some
+#: room for the client to note the answer.
+UNWRITTEN_SECONDS = 2.5
 
 
 def victim(running: RunningStack, kind: str) -> int:
@@ -60,6 +68,8 @@ class Clients(ClientThreads):
     def __init__(self, url: str):
         super().__init__(url, CLIENTS, join_timeout=30)
         self.accepted: dict[str, float] = {}
+        #: When each accepted job's answer came (``time.monotonic()``), by id.
+        self.answered_at: dict[str, float] = {}
         self.refused = 0
 
     def round(self, http: requests.Session, number: int, count: int) -> None:
@@ -70,7 +80,9 @@ class Clients(ClientThreads):
             response = None
         with self.lock:
             if response is not None and response.status_code == 202:
-                self.accepted[response.json()["id"]] = number + count
+                job_id = response.json()["id"]
+                self.accepted[job_id] = number + count
+                self.answered_at[job_id] = time.monotonic()
                 return
             self.refused += 1
         # Refused (the stack is healing): a client backs off a little.
@@ -114,6 +126,24 @@ def running(tmp_path) -> Iterator[RunningStack]:
         running.stack.stop()
 
 
+def undone_by_the_kill(running: RunningStack, clients: Clients, killed_at: float) -> set[str]:
+    """The accepted jobs Redis has no record of: each answered just before its kill.
+
+    Redis answers a write before it is in its append-only file
+    (``appendfsync everysec``), and a kill undoes what the file had not got:
+    a job answered in the last UNWRITTEN_SECONDS may be gone, wholly. One
+    answered earlier may not.
+    """
+    queue = actors.connect(running.settings.queue_config())
+    stored = queue.store.get_many(list(clients.accepted))
+    undone = {job_id for job_id, record in zip(clients.accepted, stored, strict=True) if not record}
+    earliest = killed_at - UNWRITTEN_SECONDS
+    assert all(clients.answered_at[job_id] >= earliest for job_id in undone), sorted(
+        clients.answered_at[job_id] - killed_at for job_id in undone
+    )
+    return undone
+
+
 def every_job_succeeded_once(
     running: RunningStack, accepted: dict[str, float], timeout: float
 ) -> list[int]:
@@ -142,9 +172,9 @@ def every_job_succeeded_once(
 def test_killing_one_process_loses_no_job_and_leaves_nothing_behind(running, kind):
     with Clients(running.url) as clients:
         wait_for(lambda: len(clients.accepted) >= 200, timeout=30, what="jobs to be accepted")
+        killed_at = time.monotonic()
         os.kill(victim(running, kind), signal.SIGKILL)
         before_kill = len(clients.accepted)
-        killed_at = time.monotonic()
         wait_for(lambda: answers(running), timeout=10, interval=0.1, what="the stack to answer")
         print(f"{kind}: answered again {time.monotonic() - killed_at:.1f} s after the kill")
         # Clients keep submitting for a while after it healed.
@@ -153,11 +183,16 @@ def test_killing_one_process_loses_no_job_and_leaves_nothing_behind(running, kin
         # The restarted instance takes requests again once its health check passes.
         wait_for(lambda: served_by(running, "api.1"), timeout=30, what="api.1 to rejoin")
 
-    # Every job the stack accepted succeeds, once.
     print(f"{kind}: {len(clients.accepted)} jobs accepted, {clients.refused} submissions refused")
-    starts = every_job_succeeded_once(running, clients.accepted, timeout=30)
-    if VICTIMS[kind][0] != "worker.1":
-        # No worker died: no job even started twice.
+    accepted = clients.accepted
+    if kind == "redis":
+        undone = undone_by_the_kill(running, clients, killed_at)
+        print(f"{kind}: {len(undone)} jobs answered just before the kill were undone by it")
+        accepted = {job_id: result for job_id, result in accepted.items() if job_id not in undone}
+    # Every job the stack accepted (and kept) succeeds, once.
+    starts = every_job_succeeded_once(running, accepted, timeout=30)
+    if VICTIMS[kind][0] not in ("worker.1", "redis"):
+        # No worker died, and Redis undid no fetch: no job even started twice.
         assert set(starts) == {1}
     print(f"{kind}: {sum(count > 1 for count in starts)} jobs started again after the kill")
 
